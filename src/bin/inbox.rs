@@ -1,0 +1,5 @@
+//! The `inbox` binary: the worker side. All behaviour is in the library.
+
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(orch::commands::run_inbox(std::env::args_os().collect()))
+}

@@ -1,0 +1,5 @@
+//! The `orch` binary: the leader side. All behaviour is in the library.
+
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(orch::commands::run_orch(std::env::args_os().collect()))
+}

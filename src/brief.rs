@@ -1,0 +1,104 @@
+//! The worker brief (contract §9): the prompt a worker is launched with. One function,
+//! used by `orch brief` and by the supervisor, so what a leader reads is exactly what
+//! the worker gets.
+
+use crate::model::{Attempt, ExecutionMode, Task};
+use std::fmt::Write;
+
+/// Extra context for a brief beyond the task and attempt.
+#[derive(Debug, Clone, Default)]
+pub struct BriefContext {
+    /// What the previous attempt left behind (failure summary, check output, hand-over).
+    pub previous: Option<String>,
+}
+
+/// Renders the brief for `attempt` of `task`.
+pub fn render(task: &Task, attempt: &Attempt, context: &BriefContext) -> String {
+    let mut out = String::new();
+    let agent = &attempt.assigned_to;
+    let thread = &attempt.thread_id;
+    let _ = writeln!(
+        out,
+        "You are {agent}, a worker agent supervised by orch. You own one task of run {run}; \
+         report through the `inbox` command line, on your own thread only.",
+        run = task.run_id
+    );
+    out.push_str("\n## Facts\n");
+    let mut fact = |k: &str, v: &str| {
+        if !v.is_empty() {
+            let _ = writeln!(out, "- {k}: {v}");
+        }
+    };
+    fact("run", &task.run_id);
+    fact("task", &task.task_id);
+    fact("attempt", &attempt.attempt_no.to_string());
+    fact("thread", thread);
+    fact("execution mode", attempt.execution_mode.as_str());
+    fact("title", &task.title);
+    fact("summary", &task.summary);
+    if attempt.execution_mode == ExecutionMode::Code {
+        fact("worktree", &attempt.worktree_path);
+        fact("branch", &attempt.branch_name);
+        let base = if attempt.base_ref.is_empty() {
+            attempt.base_commit.clone()
+        } else {
+            format!("{} ({})", attempt.base_ref, attempt.base_commit)
+        };
+        fact("base", &base);
+    } else {
+        fact("repository", &attempt.repo_path);
+    }
+    if !task.body.trim().is_empty() {
+        let _ = write!(out, "\n## Task\n{}\n", task.body.trim_end());
+    }
+    if !task.acceptance.is_null() || !task.required_checks.is_empty() {
+        out.push_str("\n## Acceptance\n");
+        if !task.acceptance.is_null() {
+            let _ = writeln!(out, "{}", task.acceptance);
+        }
+        if !task.required_checks.is_empty() {
+            let _ = writeln!(
+                out,
+                "Required checks (run after you report done): {}",
+                task.required_checks.join(", ")
+            );
+        }
+    }
+    if let Some(previous) = context.previous.as_deref().filter(|p| !p.trim().is_empty()) {
+        let _ = write!(
+            out,
+            "\n## Previous attempt\nThis is attempt {}. What happened before:\n{}\n",
+            attempt.attempt_no,
+            previous.trim_end()
+        );
+    }
+    let _ = write!(
+        out,
+        "\n## Workflow\n\
+         The environment already holds ORCH_DB, ORCH_AGENT and ORCH_THREAD, so these commands need no other flags.\n\
+         1. Read the thread: `inbox show --thread {thread}`\n\
+         2. Claim it: `inbox claim --thread {thread}`\n\
+         3. Report progress as you go: `inbox update --status in_progress --summary \"<what you did>\"`\n\
+         4. If you cannot go on without a decision, ask one precise question and wait for the answer:\n   \
+            `inbox update --status blocked --summary \"<the question>\" --payload-json '{{\"question\": \"...\"}}'`\n   \
+            `inbox wait-reply --thread {thread}` (then continue with the answer)\n\
+         5. Finish with a summary of what you did: `inbox done --summary \"<result>\"`,\n   \
+            or, if the task cannot be done: `inbox fail --summary \"<why>\"`\n"
+    );
+    out.push_str("\n## Rules\n");
+    out.push_str("- Touch no other thread than yours.\n");
+    match attempt.execution_mode {
+        ExecutionMode::Code => {
+            let _ = writeln!(
+                out,
+                "- Write only inside your worktree {}; commit your work on its branch before you report done.",
+                attempt.worktree_path
+            );
+        }
+        ExecutionMode::Analysis => {
+            out.push_str("- This is an analysis task: read, do not modify the repository.\n");
+        }
+    }
+    out.push_str("- Do not wait silently: if you are stuck, ask (step 4) rather than stop.\n");
+    out
+}

@@ -1,0 +1,271 @@
+//! `orch`: the leader side (contract §5), plus `orch inbox <verb>`.
+
+use super::inbox::InboxCommand;
+use super::{BodyArgs, GlobalArgs, MessageArgs};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Plan, dispatch and supervise AI coding agents over a SQLite control plane.
+#[derive(Debug, Parser)]
+#[command(name = "orch", version, about, propagate_version = true)]
+pub struct OrchCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: OrchCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum OrchCommand {
+    /// Create or inspect a run.
+    #[command(subcommand)]
+    Run(RunCommand),
+    /// Add tasks.
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Add dependencies between tasks.
+    #[command(subcommand)]
+    Dep(DepCommand),
+    /// Create or extend a run from a plan file, all or nothing.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Tasks ready to dispatch, by priority then creation order.
+    Ready {
+        #[arg(long)]
+        run: String,
+    },
+    /// Create the next attempt of a ready task: its inbox thread and (code mode) worktree.
+    Dispatch {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        #[arg(long, value_parser = ["analysis", "code"])]
+        execution_mode: String,
+        /// Worker (default: the task's default worker).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        body: BodyArgs,
+        /// The repository (default: the current directory).
+        #[arg(long, value_name = "PATH")]
+        repo_path: Option<PathBuf>,
+        /// Base the worktree on this ref (default: HEAD, which must be clean).
+        #[arg(long)]
+        base_ref: Option<String>,
+        /// Where worktrees go (default: .orch/worktrees under the repository).
+        #[arg(long, value_name = "PATH")]
+        workspace_root: Option<PathBuf>,
+    },
+    /// Fold worker thread states into task states.
+    Reconcile {
+        #[arg(long)]
+        run: String,
+    },
+    /// Block until a matching run event (reconciling while waiting).
+    Wait {
+        #[arg(long)]
+        run: String,
+        /// Comma-separated event types (default: any).
+        #[arg(long = "for")]
+        for_types: Option<String>,
+        /// Resume after this event id (default: now).
+        #[arg(long)]
+        after_event: Option<i64>,
+        /// 0 waits forever.
+        #[arg(long, default_value_t = 0)]
+        timeout_seconds: u64,
+    },
+    /// Blocked tasks with their newest question.
+    Blocked {
+        #[arg(long)]
+        run: String,
+    },
+    /// Answer the active attempt of a task.
+    Answer {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        #[arg(long, default_value = "")]
+        summary: String,
+        #[command(flatten)]
+        message: MessageArgs,
+    },
+    /// A new attempt of a failed task.
+    Retry {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        /// Worker (default: the previous assignee).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        body: BodyArgs,
+        /// Base the new worktree on this ref (default: the previous attempt's base commit).
+        #[arg(long)]
+        base_ref: Option<String>,
+    },
+    /// Cancel the current attempt and dispatch a new one to another worker.
+    Reassign {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        body: BodyArgs,
+        /// Base the new worktree on this ref (default: the previous attempt's base commit).
+        #[arg(long)]
+        base_ref: Option<String>,
+    },
+    /// Cancel a task, or the whole run.
+    Cancel {
+        #[arg(long)]
+        run: String,
+        /// Only this task (default: the whole run).
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Remove worktree directories of finished attempts (branches are kept).
+    Cleanup {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long)]
+        attempt: Option<i64>,
+        /// Every finished task's worktrees.
+        #[arg(long)]
+        all_completed: bool,
+        /// Remove even with uncommitted changes.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The run, every task, latest attempts and messages (reconciles first).
+    Status {
+        #[arg(long)]
+        run: String,
+    },
+    /// Print the worker brief of a task's attempt.
+    Brief {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        /// Attempt number (default: the current one).
+        #[arg(long)]
+        attempt: Option<i64>,
+    },
+    /// The verification gate of a task.
+    #[command(subcommand)]
+    Verify(VerifyCommand),
+    /// The worker-side inbox verbs (same as the `inbox` binary).
+    #[command(subcommand)]
+    Inbox(InboxCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RunCommand {
+    /// Create a run.
+    Init {
+        #[arg(long)]
+        run: String,
+        #[arg(long, default_value = "")]
+        goal: String,
+        #[arg(long, default_value = "")]
+        summary: String,
+    },
+    /// A run with its task counts.
+    Show {
+        #[arg(long)]
+        run: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TaskCommand {
+    /// Add a task to a run.
+    Add {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        #[arg(long, default_value = "")]
+        title: String,
+        #[arg(long, default_value = "")]
+        summary: String,
+        #[command(flatten)]
+        body: BodyArgs,
+        /// The worker `dispatch` and `up` use by default.
+        #[arg(long, value_name = "WORKER")]
+        default_to: Option<String>,
+        /// analysis|code: the mode `up` dispatches with.
+        #[arg(long, value_parser = ["analysis", "code"])]
+        execution_mode: Option<String>,
+        /// Acceptance criteria, a JSON object; {"checks": [{"name", "run"}]} adds checks.
+        #[arg(long, value_name = "JSON")]
+        acceptance_json: Option<String>,
+        /// A check that must pass before the task is done (repeatable).
+        #[arg(long, value_name = "NAME")]
+        required_check: Vec<String>,
+        /// low|normal|high|urgent.
+        #[arg(long, default_value = "normal")]
+        priority: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DepCommand {
+    /// TASK waits until DEPENDS_ON is done.
+    Add {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        #[arg(long)]
+        depends_on: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PlanCommand {
+    /// Apply a TOML or JSON plan file in one transaction.
+    Apply {
+        /// The run (default: the plan's [run] id).
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long, value_name = "PLAN")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum VerifyCommand {
+    /// The gate: pending, passed or failed, with each check.
+    Status {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+    },
+    /// Record one check's result.
+    Record {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        #[arg(long)]
+        check: String,
+        #[arg(long, value_parser = ["passed", "failed"])]
+        status: String,
+        #[arg(long, default_value = "")]
+        details: String,
+    },
+}

@@ -1,0 +1,421 @@
+//! Verbs that create or remove attempts' workspaces: `dispatch`, `retry`, `reassign`,
+//! `cleanup`. Git work happens before the database transaction, and is undone if the
+//! transaction refuses, so a failed verb leaves no half-made worktree behind.
+
+use super::{Ctx, read_body_args, to_json};
+use crate::cli::orch::OrchCommand;
+use crate::error::{Error, ErrorCode, Result};
+use crate::ids::validate_id;
+use crate::model::{Attempt, ExecutionMode, TaskStatus};
+use crate::output::Reply;
+use crate::store::{AttemptPlan, NewAttempt, WorkspaceRecord};
+use crate::worktree;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
+    match command {
+        OrchCommand::Dispatch {
+            run,
+            task,
+            execution_mode,
+            to,
+            body,
+            repo_path,
+            base_ref,
+            workspace_root,
+        } => {
+            validate_id("run id", &run)?;
+            validate_id("task id", &task)?;
+            let mode = ExecutionMode::parse(&execution_mode).ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "--execution-mode {execution_mode:?} is not one of {}",
+                    ExecutionMode::choices()
+                ))
+            })?;
+            let plan = ctx
+                .store
+                .attempt_plan(&run, &task, &[TaskStatus::Ready], "dispatch")
+                .await?;
+            let to = match to.filter(|t| !t.is_empty()) {
+                Some(t) => t,
+                None if !plan.task.default_to.is_empty() => plan.task.default_to.clone(),
+                None => {
+                    return Err(Error::invalid_input(format!(
+                        "no worker for task {task:?}: pass --to or give the task a default worker (--default-to)"
+                    )));
+                }
+            };
+            let body = read_body_args(&body)?.unwrap_or_else(|| plan.task.body.clone());
+            let base = match base_ref {
+                Some(r) => Base::Ref(r),
+                None => Base::CleanHead,
+            };
+            let repo = repo_path.unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+            let location = Location {
+                repo,
+                workspace_root,
+            };
+            create(ctx, &plan, &run, &task, mode, &to, body, location, base, &[TaskStatus::Ready], None, None)
+                .await
+        }
+        OrchCommand::Retry { run, task, to, body, base_ref } => {
+            let plan = ctx
+                .store
+                .attempt_plan(&run, &task, &[TaskStatus::Failed], "retry")
+                .await?;
+            let previous = previous_attempt(&plan, &task)?;
+            let to = to.filter(|t| !t.is_empty()).unwrap_or_else(|| previous.assigned_to.clone());
+            let body = read_body_args(&body)?.unwrap_or_else(|| plan.task.body.clone());
+            let (location, base) = follow_previous(&previous, base_ref);
+            let extra = ("task_retried", json!({"previous_attempt": previous.attempt_no, "to": to}));
+            let mut reply = create(
+                ctx,
+                &plan,
+                &run,
+                &task,
+                previous.execution_mode,
+                &to,
+                body,
+                location,
+                base,
+                &[TaskStatus::Failed],
+                None,
+                Some(extra),
+            )
+            .await?;
+            reply.command = "retry";
+            reply.data["previous_attempt"] = json!(previous.attempt_no);
+            Ok(reply)
+        }
+        OrchCommand::Reassign { run, task, to, reason, body, base_ref } => {
+            if to.is_empty() {
+                return Err(Error::invalid_input("--to is empty"));
+            }
+            let allowed = &[
+                TaskStatus::Dispatched,
+                TaskStatus::Running,
+                TaskStatus::Blocked,
+                TaskStatus::Failed,
+            ];
+            let plan = ctx.store.attempt_plan(&run, &task, allowed, "reassign").await?;
+            let previous = previous_attempt(&plan, &task)?;
+            let body = read_body_args(&body)?.unwrap_or_else(|| plan.task.body.clone());
+            let (location, base) = follow_previous(&previous, base_ref);
+            let reason = if reason.is_empty() {
+                format!("reassigned to {to}")
+            } else {
+                reason
+            };
+            let extra = (
+                "task_reassigned",
+                json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": to, "reason": reason}),
+            );
+            let mut reply = create(
+                ctx,
+                &plan,
+                &run,
+                &task,
+                previous.execution_mode,
+                &to,
+                body,
+                location,
+                base,
+                allowed,
+                Some(reason),
+                Some(extra),
+            )
+            .await?;
+            reply.command = "reassign";
+            reply.data["previous_attempt"] = json!(previous.attempt_no);
+            Ok(reply)
+        }
+        OrchCommand::Cleanup { run, task, attempt, all_completed, force } => {
+            cleanup(ctx, &run, task.as_deref(), attempt, all_completed, force).await
+        }
+        other => Err(Error::internal(format!("not a dispatch verb: {other:?}"))),
+    }
+}
+
+/// Where the base commit of a new worktree comes from.
+enum Base {
+    /// `HEAD` of a clean repository.
+    CleanHead,
+    /// A ref the caller named (a dirty repository is fine then).
+    Ref(String),
+    /// The previous attempt's base commit (retry, reassign).
+    Commit { label: String, commit: String },
+}
+
+struct Location {
+    repo: PathBuf,
+    workspace_root: Option<PathBuf>,
+}
+
+fn previous_attempt(plan: &AttemptPlan, task: &str) -> Result<Attempt> {
+    plan.current
+        .clone()
+        .ok_or_else(|| Error::invalid_state(format!("task {task:?} has no previous attempt")))
+}
+
+/// A retry or reassign works in the same repository and workspace root as the previous
+/// attempt, from the same base commit unless `--base-ref` says otherwise.
+fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Location, Base) {
+    let workspace_root = (!previous.worktree_path.is_empty())
+        .then(|| Path::new(&previous.worktree_path).ancestors().nth(3).map(Path::to_path_buf))
+        .flatten();
+    let repo = if previous.repo_path.is_empty() {
+        std::env::current_dir().unwrap_or_default()
+    } else {
+        PathBuf::from(&previous.repo_path)
+    };
+    let base = match base_ref {
+        Some(r) => Base::Ref(r),
+        None if !previous.base_commit.is_empty() => Base::Commit {
+            label: previous.base_ref.clone(),
+            commit: previous.base_commit.clone(),
+        },
+        None => Base::CleanHead,
+    };
+    (Location { repo, workspace_root }, base)
+}
+
+/// Prepares the workspace (code mode: a new worktree), then records the attempt; if
+/// recording fails, the new worktree and branch are removed again.
+#[allow(clippy::too_many_arguments)]
+async fn create(
+    ctx: &Ctx,
+    plan: &AttemptPlan,
+    run: &str,
+    task: &str,
+    mode: ExecutionMode,
+    to: &str,
+    body: String,
+    location: Location,
+    base: Base,
+    allowed: &'static [TaskStatus],
+    cancel_current: Option<String>,
+    extra_event: Option<(&'static str, Value)>,
+) -> Result<Reply> {
+    let attempt_no = plan.next_attempt_no;
+    let workspace = match mode {
+        ExecutionMode::Analysis => {
+            let repo = worktree::toplevel(&location.repo).unwrap_or_else(|_| location.repo.clone());
+            WorkspaceRecord {
+                repo_path: repo.display().to_string(),
+                ..WorkspaceRecord::default()
+            }
+        }
+        ExecutionMode::Code => prepare_worktree(ctx, &location, base, run, task, attempt_no)?,
+    };
+    let new = NewAttempt {
+        run_id: run.to_string(),
+        task_id: task.to_string(),
+        attempt_no,
+        assigned_to: to.to_string(),
+        execution_mode: mode,
+        created_by: ctx.leader(),
+        body,
+        workspace: workspace.clone(),
+        allowed,
+        cancel_current,
+        extra_event,
+    };
+    let (task, attempt, thread, message) = match ctx.store.create_attempt(&new).await {
+        Ok(created) => created,
+        Err(err) => {
+            if mode == ExecutionMode::Code {
+                worktree::discard_new_worktree(
+                    Path::new(&workspace.repo_path),
+                    Path::new(&workspace.worktree_path),
+                    &workspace.branch_name,
+                );
+            }
+            return Err(err);
+        }
+    };
+    let mut human = format!(
+        "dispatched {} attempt {} to {} on thread {}",
+        task.task_id, attempt.attempt_no, attempt.assigned_to, attempt.thread_id
+    );
+    if !attempt.worktree_path.is_empty() {
+        human.push_str(&format!("\nworktree {} (branch {})", attempt.worktree_path, attempt.branch_name));
+    }
+    Ok(Reply::new(
+        "dispatch",
+        json!({"task": task, "attempt": attempt, "thread": thread, "message": to_json(&message)}),
+        human,
+    ))
+}
+
+fn prepare_worktree(
+    ctx: &Ctx,
+    location: &Location,
+    base: Base,
+    run: &str,
+    task: &str,
+    attempt_no: i64,
+) -> Result<WorkspaceRecord> {
+    validate_id("run id", run)?;
+    validate_id("task id", task)?;
+    let repo = worktree::toplevel(&location.repo)?;
+    let root = match &location.workspace_root {
+        Some(root) => crate::paths::absolute(&repo, root),
+        None => repo.join(crate::paths::STATE_DIR).join("worktrees"),
+    };
+    let (base_ref, base_commit) = match base {
+        Base::Ref(r) => {
+            let commit = worktree::resolve_commit(&repo, &r)?;
+            (r, commit)
+        }
+        Base::Commit { label, commit } => (label, commit),
+        Base::CleanHead => {
+            let mut own = vec![root.clone()];
+            if let Some(state) = ctx.store.path().parent() {
+                own.push(state.to_path_buf());
+            }
+            let dirty = worktree::dirty_paths(&repo, &own)?;
+            if !dirty.is_empty() {
+                let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();
+                return Err(Error::invalid_state(format!(
+                    "repository {} has uncommitted changes ({} path{}: {}{}); commit them, or pass --base-ref to choose the base commit explicitly",
+                    repo.display(),
+                    dirty.len(),
+                    if dirty.len() == 1 { "" } else { "s" },
+                    shown.join(", "),
+                    if dirty.len() > 3 { ", …" } else { "" }
+                )));
+            }
+            ("HEAD".to_string(), worktree::resolve_commit(&repo, "HEAD")?)
+        }
+    };
+    let path = worktree::worktree_path(&root, run, task, attempt_no);
+    if !path.starts_with(&root) {
+        return Err(Error::invalid_input(format!(
+            "worktree path {} would leave the workspace root {}",
+            path.display(),
+            root.display()
+        )));
+    }
+    let branch = worktree::branch_name(run, task, attempt_no);
+    worktree::add_worktree(&repo, &path, &branch, &base_commit)?;
+    Ok(WorkspaceRecord {
+        repo_path: repo.display().to_string(),
+        base_ref,
+        base_commit,
+        branch_name: branch,
+        worktree_path: path.display().to_string(),
+        workspace_status: "created".to_string(),
+    })
+}
+
+async fn cleanup(
+    ctx: &Ctx,
+    run: &str,
+    task: Option<&str>,
+    attempt: Option<i64>,
+    all_completed: bool,
+    force: bool,
+) -> Result<Reply> {
+    match (task, attempt, all_completed) {
+        (None, Some(_), _) => {
+            return Err(Error::invalid_input("--attempt needs --task"));
+        }
+        (Some(_), _, true) => {
+            return Err(Error::invalid_input(
+                "--task and --all-completed are mutually exclusive",
+            ));
+        }
+        (None, None, false) => {
+            return Err(Error::invalid_input(
+                "cleanup needs --task TASK [--attempt N] or --all-completed",
+            ));
+        }
+        _ => {}
+    }
+    let store = &ctx.store;
+    let tasks = store.tasks(run).await?;
+    if let Some(t) = task {
+        if !tasks.iter().any(|x| x.task_id == t) {
+            return Err(Error::not_found(format!("task {t:?} not found in run {run:?}")));
+        }
+    }
+    let attempts = store.attempts(run, task).await?;
+    if let (Some(t), Some(n)) = (task, attempt) {
+        if !attempts.iter().any(|a| a.attempt_no == n) {
+            return Err(Error::not_found(format!("task {t:?} has no attempt {n}")));
+        }
+    }
+    let mut candidates = Vec::new();
+    let mut busy = Vec::new();
+    for a in attempts.into_iter().filter(|a| attempt.is_none_or(|n| a.attempt_no == n)) {
+        if a.workspace_status != "created" {
+            continue;
+        }
+        let Some(t) = tasks.iter().find(|t| t.task_id == a.task_id) else { continue };
+        let finished = t.status.is_terminal() || a.attempt_no != t.current_attempt;
+        if finished {
+            candidates.push(a);
+        } else if task.is_some() {
+            busy.push(format!("{} attempt {} ({})", a.task_id, a.attempt_no, t.status));
+        }
+    }
+    if candidates.is_empty() {
+        if !busy.is_empty() {
+            return Err(Error::invalid_state(format!(
+                "not removing the worktree of an unfinished task: {}",
+                busy.join(", ")
+            )));
+        }
+        return Err(Error::no_matching_work("no worktree to clean up matched"));
+    }
+    let mut cleaned = Vec::new();
+    let mut refused = Vec::new();
+    for a in candidates {
+        let path = Path::new(&a.worktree_path);
+        let repo = Path::new(&a.repo_path);
+        if !force && path.exists() {
+            let changes = worktree::worktree_changes(path)?;
+            if !changes.is_empty() {
+                refused.push(json!({
+                    "task_id": a.task_id, "attempt_no": a.attempt_no, "worktree_path": a.worktree_path,
+                    "reason": format!("{} uncommitted change(s), e.g. {}; pass --force to remove anyway", changes.len(), changes[0]),
+                }));
+                continue;
+            }
+        }
+        worktree::remove_worktree(repo, path, force)?;
+        store.mark_workspace_cleaned(run, &a.task_id, a.attempt_no).await?;
+        cleaned.push(json!({
+            "task_id": a.task_id, "attempt_no": a.attempt_no,
+            "worktree_path": a.worktree_path, "branch_name": a.branch_name,
+            "workspace_status": "cleaned",
+        }));
+    }
+    if cleaned.is_empty() {
+        let reasons: Vec<String> = refused
+            .iter()
+            .map(|r| format!("{}: {}", r["worktree_path"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or("")))
+            .collect();
+        return Err(Error::new(
+            ErrorCode::InvalidState,
+            format!("refused to remove worktrees with uncommitted changes: {}", reasons.join("; ")),
+        ));
+    }
+    let mut human = String::new();
+    for c in &cleaned {
+        human.push_str(&format!(
+            "removed {} (branch {} kept)\n",
+            c["worktree_path"].as_str().unwrap_or(""),
+            c["branch_name"].as_str().unwrap_or("")
+        ));
+    }
+    for r in &refused {
+        human.push_str(&format!(
+            "kept {}: {}\n",
+            r["worktree_path"].as_str().unwrap_or(""),
+            r["reason"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(Reply::new("cleanup", json!({"cleaned": cleaned, "refused": refused}), human))
+}

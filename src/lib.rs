@@ -1,0 +1,21 @@
+//! orch: a process supervisor for AI coding agents.
+//!
+//! The library behind the `orch` (leader) and `inbox` (worker) binaries: a SQLite
+//! control plane of runs, tasks, attempts and inbox threads ([`store`]), git worktrees
+//! per attempt ([`worktree`]), plan files ([`plan`]), the worker brief ([`brief`]) and
+//! the command-line surface ([`cli`], [`commands`]).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod brief;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod output;
+pub mod paths;
+pub mod plan;
+pub mod store;
+pub mod time;
+pub mod worktree;

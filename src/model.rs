@@ -1,0 +1,420 @@
+//! The records orch keeps (runs, tasks, attempts, threads, messages, events) as
+//! plain data with their JSON shapes, and the status vocabularies with their rules.
+//! No I/O here: the store fills these, the commands print them.
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+fn ts<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::time::rfc3339(*ms))
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+            /// The accepted spellings, for error messages: `a|b|c`.
+            pub fn choices() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join("|")
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Status of an inbox thread (contract §4).
+    ThreadStatus {
+        Pending => "pending",
+        Claimed => "claimed",
+        InProgress => "in_progress",
+        Blocked => "blocked",
+        Done => "done",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl ThreadStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            ThreadStatus::Done | ThreadStatus::Failed | ThreadStatus::Cancelled
+        )
+    }
+}
+
+string_enum!(
+    /// Status of a task (contract §6).
+    TaskStatus {
+        Planned => "planned",
+        Ready => "ready",
+        Dispatched => "dispatched",
+        Running => "running",
+        Blocked => "blocked",
+        Verifying => "verifying",
+        Done => "done",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl TaskStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Done | TaskStatus::Failed | TaskStatus::Cancelled
+        )
+    }
+
+    /// The event emitted when a task enters this status, if any.
+    pub fn event_type(self) -> Option<&'static str> {
+        Some(match self {
+            TaskStatus::Ready => "task_ready",
+            TaskStatus::Dispatched => "task_dispatched",
+            TaskStatus::Running => "task_running",
+            TaskStatus::Blocked => "task_blocked",
+            TaskStatus::Verifying => "task_verifying",
+            TaskStatus::Done => "task_done",
+            TaskStatus::Failed => "task_failed",
+            TaskStatus::Cancelled => "task_cancelled",
+            TaskStatus::Planned => return None,
+        })
+    }
+
+    /// Reconcile's mapping from the latest attempt's thread status (contract §6).
+    /// `None` means the thread says nothing new (still pending).
+    pub fn from_thread(thread: ThreadStatus, has_required_checks: bool) -> Option<TaskStatus> {
+        Some(match thread {
+            ThreadStatus::Pending => return None,
+            ThreadStatus::Claimed | ThreadStatus::InProgress => TaskStatus::Running,
+            ThreadStatus::Blocked => TaskStatus::Blocked,
+            ThreadStatus::Done if has_required_checks => TaskStatus::Verifying,
+            ThreadStatus::Done => TaskStatus::Done,
+            ThreadStatus::Failed => TaskStatus::Failed,
+            ThreadStatus::Cancelled => TaskStatus::Cancelled,
+        })
+    }
+}
+
+string_enum!(
+    /// Kind of an inbox message (contract §4; `output` is ours).
+    MessageKind {
+        Task => "task",
+        Progress => "progress",
+        Question => "question",
+        Answer => "answer",
+        Result => "result",
+        Control => "control",
+        Event => "event",
+        Output => "output",
+    }
+);
+
+string_enum!(
+    /// How an attempt works on the repository.
+    ExecutionMode {
+        Analysis => "analysis",
+        Code => "code",
+    }
+);
+
+string_enum!(
+    /// Priority of a thread or a task; `ready` orders by it, highest first.
+    Priority {
+        Low => "low",
+        Normal => "normal",
+        High => "high",
+        Urgent => "urgent",
+    }
+);
+
+impl Priority {
+    pub fn rank(self) -> i64 {
+        match self {
+            Priority::Low => 0,
+            Priority::Normal => 1,
+            Priority::High => 2,
+            Priority::Urgent => 3,
+        }
+    }
+}
+
+string_enum!(
+    /// Status of a whole run, derived from its tasks (contract §6).
+    RunStatus {
+    Active => "active",
+    Blocked => "blocked",
+    Done => "done",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
+/// Task counts of a run by status.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct TaskCounts {
+    pub total: i64,
+    pub planned: i64,
+    pub ready: i64,
+    pub dispatched: i64,
+    pub running: i64,
+    pub blocked: i64,
+    pub verifying: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+impl TaskCounts {
+    pub fn add(&mut self, status: TaskStatus, n: i64) {
+        self.total += n;
+        let slot = match status {
+            TaskStatus::Planned => &mut self.planned,
+            TaskStatus::Ready => &mut self.ready,
+            TaskStatus::Dispatched => &mut self.dispatched,
+            TaskStatus::Running => &mut self.running,
+            TaskStatus::Blocked => &mut self.blocked,
+            TaskStatus::Verifying => &mut self.verifying,
+            TaskStatus::Done => &mut self.done,
+            TaskStatus::Failed => &mut self.failed,
+            TaskStatus::Cancelled => &mut self.cancelled,
+        };
+        *slot += n;
+    }
+
+    /// The run status rule of contract §6: cancelled if the run was cancelled; done
+    /// when every task is done or cancelled; failed when a task failed and nothing is
+    /// active; blocked when a task is blocked; else active.
+    pub fn run_status(&self, run_cancelled: bool) -> RunStatus {
+        let active = self.ready + self.dispatched + self.running + self.blocked + self.verifying;
+        if run_cancelled {
+            RunStatus::Cancelled
+        } else if self.total > 0 && self.done + self.cancelled == self.total {
+            RunStatus::Done
+        } else if self.failed > 0 && active == 0 {
+            RunStatus::Failed
+        } else if self.blocked > 0 {
+            RunStatus::Blocked
+        } else {
+            RunStatus::Active
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub run_id: String,
+    pub goal: String,
+    pub summary: String,
+    pub status: RunStatus,
+    pub counts: TaskCounts,
+    #[serde(serialize_with = "ts")]
+    pub created_at: i64,
+    #[serde(serialize_with = "ts")]
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    pub run_id: String,
+    pub task_id: String,
+    pub title: String,
+    pub summary: String,
+    pub body: String,
+    pub default_to: String,
+    pub execution_mode: String,
+    pub acceptance: Value,
+    pub required_checks: Vec<String>,
+    pub priority: Priority,
+    pub status: TaskStatus,
+    pub depends_on: Vec<String>,
+    pub current_attempt: i64,
+    #[serde(serialize_with = "ts")]
+    pub created_at: i64,
+    #[serde(serialize_with = "ts")]
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub run_id: String,
+    pub task_id: String,
+    pub attempt_no: i64,
+    pub thread_id: String,
+    pub assigned_to: String,
+    pub execution_mode: ExecutionMode,
+    /// Mirrors the attempt's thread status.
+    pub status: ThreadStatus,
+    pub repo_path: String,
+    pub base_ref: String,
+    pub base_commit: String,
+    pub branch_name: String,
+    pub worktree_path: String,
+    /// `""` (analysis), `created` or `cleaned`.
+    pub workspace_status: String,
+    #[serde(serialize_with = "ts")]
+    pub created_at: i64,
+    #[serde(serialize_with = "ts")]
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Thread {
+    pub thread_id: String,
+    pub run_id: Option<String>,
+    pub task_id: Option<String>,
+    pub subject: String,
+    pub created_by: String,
+    pub assigned_to: String,
+    pub status: ThreadStatus,
+    pub priority: Priority,
+    #[serde(serialize_with = "ts")]
+    pub created_at: i64,
+    #[serde(serialize_with = "ts")]
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Artifact {
+    pub path: String,
+    pub kind: String,
+    pub metadata: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub message_id: i64,
+    pub thread_id: String,
+    pub from_agent: String,
+    pub to_agent: String,
+    pub kind: MessageKind,
+    pub summary: String,
+    pub body: String,
+    pub payload_json: Value,
+    #[serde(serialize_with = "ts")]
+    pub created_at: i64,
+    pub artifacts: Vec<Artifact>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub event_id: i64,
+    pub event_type: String,
+    pub run_id: Option<String>,
+    pub task_id: Option<String>,
+    pub thread_id: Option<String>,
+    pub message_id: Option<i64>,
+    pub summary: String,
+    pub payload: Value,
+    #[serde(serialize_with = "ts")]
+    pub created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconcile_mapping_follows_the_contract() {
+        use ThreadStatus as Th;
+        assert_eq!(TaskStatus::from_thread(Th::Pending, false), None);
+        assert_eq!(
+            TaskStatus::from_thread(Th::Claimed, false),
+            Some(TaskStatus::Running)
+        );
+        assert_eq!(
+            TaskStatus::from_thread(Th::InProgress, false),
+            Some(TaskStatus::Running)
+        );
+        assert_eq!(
+            TaskStatus::from_thread(Th::Blocked, false),
+            Some(TaskStatus::Blocked)
+        );
+        assert_eq!(
+            TaskStatus::from_thread(Th::Done, false),
+            Some(TaskStatus::Done)
+        );
+        assert_eq!(
+            TaskStatus::from_thread(Th::Done, true),
+            Some(TaskStatus::Verifying)
+        );
+        assert_eq!(
+            TaskStatus::from_thread(Th::Failed, true),
+            Some(TaskStatus::Failed)
+        );
+        assert_eq!(
+            TaskStatus::from_thread(Th::Cancelled, false),
+            Some(TaskStatus::Cancelled)
+        );
+    }
+
+    #[test]
+    fn run_status_rule() {
+        let mut c = TaskCounts::default();
+        assert_eq!(c.run_status(false), RunStatus::Active);
+        c.add(TaskStatus::Done, 2);
+        assert_eq!(c.run_status(false), RunStatus::Done);
+        c.add(TaskStatus::Failed, 1);
+        assert_eq!(c.run_status(false), RunStatus::Failed);
+        c.add(TaskStatus::Blocked, 1);
+        assert_eq!(c.run_status(false), RunStatus::Blocked);
+        c.add(TaskStatus::Running, 1);
+        assert_eq!(c.run_status(false), RunStatus::Blocked);
+        assert_eq!(c.run_status(true), RunStatus::Cancelled);
+        let mut d = TaskCounts::default();
+        d.add(TaskStatus::Failed, 1);
+        d.add(TaskStatus::Ready, 1);
+        assert_eq!(d.run_status(false), RunStatus::Active);
+    }
+}
+
+/// The latest attempt of a task, as `orch status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptSummary {
+    pub attempt_no: i64,
+    pub thread_id: String,
+    pub status: ThreadStatus,
+    pub assigned_to: String,
+    pub worktree_path: String,
+}
+
+/// The latest message of a task's attempt thread, as `orch status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageSummary {
+    pub message_id: i64,
+    pub kind: MessageKind,
+    pub summary: String,
+    #[serde(serialize_with = "ts")]
+    pub created_at: i64,
+}
+
+/// One row of `orch status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskView {
+    #[serde(flatten)]
+    pub task: Task,
+    pub latest_attempt: Option<AttemptSummary>,
+    pub latest_message: Option<MessageSummary>,
+    pub blocked_question: Option<Message>,
+}

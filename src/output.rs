@@ -1,0 +1,182 @@
+//! Printing results: the JSON envelope of contract §2 with `--json`, otherwise short
+//! human lines and tables (colour only on a terminal, never with `NO_COLOR`). A closed
+//! stdout pipe ends the process quietly.
+
+use crate::error::Error;
+use serde_json::{Value, json};
+use std::io::{IsTerminal, Write};
+
+/// What a verb produced: its leaf name, its JSON data and its human rendering.
+pub struct Reply {
+    pub command: &'static str,
+    pub data: Value,
+    pub human: String,
+}
+
+impl Reply {
+    pub fn new(command: &'static str, data: Value, human: String) -> Self {
+        Reply {
+            command,
+            data,
+            human,
+        }
+    }
+}
+
+/// How to print.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub json: bool,
+    pub color: bool,
+}
+
+impl Style {
+    pub fn detect(json: bool) -> Style {
+        let color = !json
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Style { json, color }
+    }
+
+    /// Colours a status word by what it means.
+    pub fn status(&self, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match text {
+            "done" | "passed" | "succeeded" => "32",
+            "failed" | "cancelled" | "stalled" | "lost" | "auth_failed" | "spawn_failed" => "31",
+            "blocked" | "verifying" | "rate_limited" | "pending" => "33",
+            "running" | "in_progress" | "claimed" | "dispatched" | "active" => "36",
+            "planned" => "2",
+            _ => return text.to_string(),
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    pub fn dim(&self, text: &str) -> String {
+        if self.color {
+            format!("\x1b[2m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe exits quietly with `code`.
+pub fn write_stdout(text: &str, code: u8) {
+    let mut out = std::io::stdout().lock();
+    let result = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(code as i32);
+        }
+    }
+}
+
+/// Prints a success and returns the exit code (0).
+pub fn success(style: Style, reply: &Reply) -> u8 {
+    if style.json {
+        let doc = json!({"ok": true, "command": reply.command, "data": reply.data});
+        write_stdout(&format!("{doc}\n"), 0);
+    } else if !reply.human.is_empty() {
+        let mut text = reply.human.clone();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        write_stdout(&text, 0);
+    }
+    0
+}
+
+/// Prints a failure and returns its exit code.
+pub fn failure(style: Style, err: &Error) -> u8 {
+    let code = err.code.exit_code();
+    if style.json {
+        let doc = json!({"ok": false, "error": {"code": err.code.as_str(), "message": err.message}});
+        write_stdout(&format!("{doc}\n"), code);
+    } else {
+        let _ = writeln!(std::io::stderr(), "error: {}", err.message);
+    }
+    code
+}
+
+/// Aligns rows into columns separated by two spaces; the last column is not padded.
+/// Widths count characters, ignoring ANSI colour sequences.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cols = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(cols) {
+            widths[i] = widths[i].max(visible_len(cell));
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i + 1 < cols {
+                text.push_str(cell);
+                let pad = widths[i].saturating_sub(visible_len(cell)) + 2;
+                text.extend(std::iter::repeat_n(' ', pad));
+            } else {
+                text.push_str(cell);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+fn visible_len(text: &str) -> usize {
+    let mut len = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        if in_escape {
+            if c.is_ascii_alphabetic() {
+                in_escape = false;
+            }
+        } else if c == '\x1b' {
+            in_escape = true;
+        } else {
+            len += 1;
+        }
+    }
+    len
+}
+
+/// Shortens text to `max` characters on one line.
+pub fn clip(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() <= max {
+        line.to_string()
+    } else {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(
+            &["A", "BB", "C"],
+            &[vec!["xxx".into(), "y".into(), "z".into()]],
+        );
+        assert_eq!(t, "A    BB  C\nxxx  y   z\n");
+    }
+
+    #[test]
+    fn clip_shortens() {
+        assert_eq!(clip("hello world", 5), "hell…");
+        assert_eq!(clip("a\nb", 5), "a");
+    }
+}

@@ -1,0 +1,86 @@
+//! Where things live: the default database path (`$ORCH_DB`, else `.orch/coord.db` at the
+//! top of the main git worktree, else under the current directory), and keeping orch's
+//! state directory out of `git status`.
+
+use std::path::{Path, PathBuf};
+
+/// orch's state directory name at the repository top.
+pub const STATE_DIR: &str = ".orch";
+
+/// The top-level directory of the main worktree of the git repository containing
+/// `start`, found without running git: the nearest ancestor with a `.git` entry; for a
+/// linked worktree (`.git` is a file), the main worktree that owns it.
+pub fn main_worktree_top(start: &Path) -> Option<PathBuf> {
+    let mut dir = Some(start);
+    while let Some(d) = dir {
+        let dot_git = d.join(".git");
+        if dot_git.is_dir() {
+            return Some(d.to_path_buf());
+        }
+        if dot_git.is_file() {
+            // A linked worktree: follow gitdir, then commondir, to the main repository.
+            if let Some(common) = common_dir_of_file(&dot_git) {
+                if common.file_name().is_some_and(|n| n == ".git") {
+                    return common.parent().map(Path::to_path_buf);
+                }
+            }
+            return Some(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+fn common_dir_of_file(dot_git_file: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(dot_git_file).ok()?;
+    let gitdir = text.strip_prefix("gitdir:")?.trim();
+    let base = dot_git_file.parent()?;
+    let gitdir = base.join(gitdir);
+    let common = std::fs::read_to_string(gitdir.join("commondir")).ok()?;
+    let common = gitdir.join(common.trim());
+    common.canonicalize().ok()
+}
+
+/// The database path when `--db`/`$ORCH_DB` is not given.
+pub fn default_db_path() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let top = main_worktree_top(&cwd).unwrap_or(cwd);
+    top.join(STATE_DIR).join("coord.db")
+}
+
+/// When `db` lies in `<top>/.orch/` of a git repository, lists `/.orch/` in that
+/// repository's `info/exclude`, so orch's own files never make the repository dirty.
+pub fn exclude_state_dir(db: &Path) {
+    let Some(state) = db.parent() else { return };
+    if state.file_name().is_none_or(|n| n != STATE_DIR) {
+        return;
+    }
+    let Some(top) = state.parent() else { return };
+    let git_dir = top.join(".git");
+    if !git_dir.is_dir() {
+        return;
+    }
+    let exclude = git_dir.join("info").join("exclude");
+    let line = format!("/{STATE_DIR}/");
+    let current = std::fs::read_to_string(&exclude).unwrap_or_default();
+    if current.lines().any(|l| l.trim() == line) {
+        return;
+    }
+    let _ = std::fs::create_dir_all(git_dir.join("info"));
+    let mut text = current;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&line);
+    text.push('\n');
+    let _ = std::fs::write(&exclude, text);
+}
+
+/// `path` made absolute against `base` (without touching the file system).
+pub fn absolute(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}

@@ -1,0 +1,481 @@
+//! Attempts: creating one (dispatch, retry, reassign) with its thread and task message
+//! in one transaction, answering and cancelling the active one, and the workspace
+//! bookkeeping that cleanup needs.
+
+use super::events::{self, NewEvent};
+use super::inbox::{self, MessageInput, NewMessage};
+use super::tasks::{self, load_task, set_task_status, task_key};
+use super::{Store, rows, runs};
+use crate::error::{Error, Result};
+use crate::model::{Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus};
+use crate::time::now_ms;
+use serde_json::{Value, json};
+use sqlx::SqliteConnection;
+
+macro_rules! attempt_select {
+    () => {
+        "SELECT a.run_id, a.task_id, a.attempt_no, a.thread_id, a.assigned_to, a.execution_mode,
+                th.status AS thread_status, a.repo_path, a.base_ref, a.base_commit, a.branch_name,
+                a.worktree_path, a.workspace_status, a.created_at, a.updated_at
+         FROM attempts a JOIN threads th ON th.thread_id = a.thread_id "
+    };
+}
+
+/// What a dispatch needs to know before it touches git.
+#[derive(Debug, Clone)]
+pub struct AttemptPlan {
+    pub task: Task,
+    pub next_attempt_no: i64,
+    pub current: Option<Attempt>,
+}
+
+/// Where an attempt works.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceRecord {
+    pub repo_path: String,
+    pub base_ref: String,
+    pub base_commit: String,
+    pub branch_name: String,
+    pub worktree_path: String,
+    /// `""` (analysis) or `created`.
+    pub workspace_status: String,
+}
+
+/// A new attempt to record.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub run_id: String,
+    pub task_id: String,
+    pub attempt_no: i64,
+    pub assigned_to: String,
+    pub execution_mode: ExecutionMode,
+    /// Who dispatches (the thread's creator).
+    pub created_by: String,
+    pub body: String,
+    pub workspace: WorkspaceRecord,
+    /// Task statuses in which this attempt may be created.
+    pub allowed: &'static [TaskStatus],
+    /// Reassign: the reason to cancel the current attempt's thread with.
+    pub cancel_current: Option<String>,
+    /// An extra event (`task_retried`, `task_reassigned`) with its payload.
+    pub extra_event: Option<(&'static str, Value)>,
+}
+
+pub(crate) async fn load_attempt(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    task_id: &str,
+    attempt_no: i64,
+) -> Result<Option<Attempt>> {
+    let row = sqlx::query(concat!(
+        attempt_select!(),
+        "WHERE a.run_id = ? AND a.task_id = ? AND a.attempt_no = ?"
+    ))
+    .bind(run_id)
+    .bind(task_id)
+    .bind(attempt_no)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(rows::attempt).transpose()
+}
+
+impl Store {
+    /// Reads what a dispatch, retry or reassign needs: the task, its next attempt
+    /// number and its current attempt. Checks the task's status against `allowed`.
+    pub async fn attempt_plan(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        allowed: &[TaskStatus],
+        verb: &str,
+    ) -> Result<AttemptPlan> {
+        let mut conn = self.read().await?;
+        runs::require_run(&mut conn, run_id).await?;
+        let (_, task) = load_task(&mut conn, run_id, task_id).await?;
+        if !allowed.contains(&task.status) {
+            return Err(Error::invalid_state(format!(
+                "task {task_id:?} is {}; {verb} needs it {}",
+                task.status,
+                allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ")
+            )));
+        }
+        let current = match task.current_attempt {
+            0 => None,
+            n => load_attempt(&mut conn, run_id, task_id, n).await?,
+        };
+        Ok(AttemptPlan {
+            next_attempt_no: task.current_attempt + 1,
+            task,
+            current,
+        })
+    }
+
+    /// Records a new attempt: its thread, the task message, the attempt row and the
+    /// task's move to `dispatched`, all in one transaction.
+    pub async fn create_attempt(
+        &self,
+        new: &NewAttempt,
+    ) -> Result<(Task, Attempt, Thread, Message)> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        let (key, task) = load_task(&mut tx, &new.run_id, &new.task_id).await?;
+        if !new.allowed.contains(&task.status) || task.current_attempt + 1 != new.attempt_no {
+            return Err(Error::invalid_state(format!(
+                "task {:?} changed while it was being dispatched (now {}, attempt {}); nothing was dispatched",
+                new.task_id, task.status, task.current_attempt
+            )));
+        }
+        if let Some(reason) = &new.cancel_current {
+            if let Some(current) =
+                load_attempt(&mut tx, &new.run_id, &new.task_id, task.current_attempt).await?
+            {
+                let mut thread = inbox::load_thread(&mut tx, &current.thread_id).await?;
+                if !thread.status.is_terminal() {
+                    inbox::cancel_in(
+                        &mut tx,
+                        &mut thread,
+                        &new.created_by,
+                        reason,
+                        &MessageInput::default(),
+                        now,
+                    )
+                    .await?;
+                }
+            }
+        }
+        let thread_id = crate::ids::attempt_thread_id(&new.run_id, &new.task_id, new.attempt_no);
+        if inbox::find_thread(&mut tx, &thread_id).await?.is_some() {
+            return Err(Error::invalid_state(format!(
+                "thread {thread_id:?} already exists; nothing was dispatched"
+            )));
+        }
+        let thread = Thread {
+            thread_id: thread_id.clone(),
+            run_id: Some(new.run_id.clone()),
+            task_id: Some(new.task_id.clone()),
+            subject: if task.title.is_empty() {
+                new.task_id.clone()
+            } else {
+                task.title.clone()
+            },
+            created_by: new.created_by.clone(),
+            assigned_to: new.assigned_to.clone(),
+            status: ThreadStatus::Pending,
+            priority: task.priority,
+            created_at: now,
+            updated_at: now,
+        };
+        inbox::insert_thread(&mut tx, &thread).await?;
+        let ws = &new.workspace;
+        let payload = json!({
+            "run_id": new.run_id,
+            "task_id": new.task_id,
+            "attempt_no": new.attempt_no,
+            "execution_mode": new.execution_mode.as_str(),
+            "title": task.title,
+            "acceptance": task.acceptance,
+            "required_checks": task.required_checks,
+            "workspace": {
+                "repo_path": ws.repo_path,
+                "base_ref": ws.base_ref,
+                "base_commit": ws.base_commit,
+                "branch_name": ws.branch_name,
+                "worktree_path": ws.worktree_path,
+                "workspace_status": ws.workspace_status,
+            },
+        });
+        let content = MessageInput {
+            body: new.body.clone(),
+            payload,
+            artifacts: Vec::new(),
+        };
+        let summary = if task.summary.is_empty() {
+            thread.subject.clone()
+        } else {
+            task.summary.clone()
+        };
+        let message = inbox::insert_message(
+            &mut tx,
+            NewMessage {
+                thread_id: &thread_id,
+                from: &new.created_by,
+                to: &new.assigned_to,
+                kind: MessageKind::Task,
+                summary,
+                content: &content,
+            },
+            now,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO attempts (task, run_id, task_id, attempt_no, thread_id, assigned_to, execution_mode,
+                                   repo_path, base_ref, base_commit, branch_name, worktree_path, workspace_status,
+                                   created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key)
+        .bind(&new.run_id)
+        .bind(&new.task_id)
+        .bind(new.attempt_no)
+        .bind(&thread_id)
+        .bind(&new.assigned_to)
+        .bind(new.execution_mode.as_str())
+        .bind(&ws.repo_path)
+        .bind(&ws.base_ref)
+        .bind(&ws.base_commit)
+        .bind(&ws.branch_name)
+        .bind(&ws.worktree_path)
+        .bind(&ws.workspace_status)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE tasks SET current_attempt = ? WHERE id = ?")
+            .bind(new.attempt_no)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        if let Some((event_type, payload)) = &new.extra_event {
+            events::insert(
+                &mut tx,
+                NewEvent::new(event_type)
+                    .on_task(&new.run_id, &new.task_id)
+                    .summary(format!("attempt {} to {}", new.attempt_no, new.assigned_to))
+                    .payload(payload.clone()),
+                now,
+            )
+            .await?;
+        }
+        let dispatched = NewEvent::new("task_dispatched")
+            .on_thread(&thread)
+            .message(&message)
+            .summary(format!(
+                "attempt {} dispatched to {}",
+                new.attempt_no, new.assigned_to
+            ))
+            .payload(json!({
+                "attempt_no": new.attempt_no,
+                "assigned_to": new.assigned_to,
+                "execution_mode": new.execution_mode.as_str(),
+                "thread_id": thread_id,
+                "worktree_path": ws.worktree_path,
+            }));
+        set_task_status(
+            &mut tx,
+            key,
+            &new.run_id,
+            &new.task_id,
+            TaskStatus::Dispatched,
+            Some(dispatched),
+            now,
+        )
+        .await?;
+        let (_, task) = load_task(&mut tx, &new.run_id, &new.task_id).await?;
+        let attempt = load_attempt(&mut tx, &new.run_id, &new.task_id, new.attempt_no)
+            .await?
+            .ok_or_else(|| Error::internal("attempt vanished inside its own transaction"))?;
+        tx.commit().await?;
+        Ok((task, attempt, thread, message))
+    }
+
+    /// One attempt of a task; `None` for the current one.
+    pub async fn attempt(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        attempt_no: Option<i64>,
+    ) -> Result<Attempt> {
+        let mut conn = self.read().await?;
+        runs::require_run(&mut conn, run_id).await?;
+        let (_, task) = load_task(&mut conn, run_id, task_id).await?;
+        let n = attempt_no.unwrap_or(task.current_attempt);
+        if n == 0 {
+            return Err(Error::not_found(format!(
+                "task {task_id:?} has no attempt yet"
+            )));
+        }
+        load_attempt(&mut conn, run_id, task_id, n)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("task {task_id:?} has no attempt {n}")))
+    }
+
+    /// Every attempt of a run (optionally of one task), oldest first.
+    pub async fn attempts(&self, run_id: &str, task_id: Option<&str>) -> Result<Vec<Attempt>> {
+        let mut conn = self.read().await?;
+        runs::require_run(&mut conn, run_id).await?;
+        let rows = sqlx::query(concat!(
+            attempt_select!(),
+            "WHERE a.run_id = ?1 AND (?2 IS NULL OR a.task_id = ?2) ORDER BY a.task, a.attempt_no"
+        ))
+        .bind(run_id)
+        .bind(task_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(rows::attempt).collect()
+    }
+
+    /// `orch answer`: an `answer` on the active attempt's thread (event `task_answered`).
+    pub async fn answer(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        from: &str,
+        summary: &str,
+        content: &MessageInput,
+    ) -> Result<(Task, Thread, Message)> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        runs::require_run(&mut tx, run_id).await?;
+        let (_, task) = load_task(&mut tx, run_id, task_id).await?;
+        let attempt = match task.current_attempt {
+            0 => None,
+            n => load_attempt(&mut tx, run_id, task_id, n).await?,
+        };
+        let attempt = attempt.filter(|a| !a.status.is_terminal()).ok_or_else(|| {
+            Error::invalid_state(format!(
+                "task {task_id:?} is {} and has no active attempt to answer",
+                task.status
+            ))
+        })?;
+        let (thread, message, _) = inbox::reply_in(
+            &mut tx,
+            &attempt.thread_id,
+            from,
+            Some(&attempt.assigned_to),
+            MessageKind::Answer,
+            summary,
+            content,
+            "task_answered",
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((task, thread, message))
+    }
+
+    /// `orch cancel --task`: the task and its open thread become `cancelled`.
+    pub async fn cancel_task(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        by: &str,
+        reason: &str,
+    ) -> Result<(Task, Option<Attempt>)> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        runs::require_run(&mut tx, run_id).await?;
+        let (key, status) = task_key(&mut tx, run_id, task_id).await?;
+        if status.is_terminal() {
+            return Err(Error::invalid_state(format!(
+                "task {task_id:?} is already {status}"
+            )));
+        }
+        let attempt = cancel_task_in(&mut tx, run_id, task_id, key, by, reason, now).await?;
+        let (_, task) = load_task(&mut tx, run_id, task_id).await?;
+        tx.commit().await?;
+        Ok((task, attempt))
+    }
+
+    /// `orch cancel` without `--task`: the run and every non-terminal task.
+    pub async fn cancel_run(&self, run_id: &str, by: &str, reason: &str) -> Result<Vec<(String, Option<Attempt>)>> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        runs::require_run(&mut tx, run_id).await?;
+        sqlx::query("UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?")
+            .bind(now)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        let open = tasks::load_tasks(&mut tx, run_id, tasks::TaskSelection::All).await?;
+        let mut cancelled = Vec::new();
+        for (key, task) in open.into_iter().filter(|(_, t)| !t.status.is_terminal()) {
+            let attempt = cancel_task_in(&mut tx, run_id, &task.task_id, key, by, reason, now).await?;
+            cancelled.push((task.task_id, attempt));
+        }
+        events::insert(
+            &mut tx,
+            NewEvent {
+                run_id: Some(run_id.to_string()),
+                summary: format!("run cancelled: {reason}"),
+                payload: json!({"reason": reason, "by": by, "tasks": cancelled.len()}),
+                ..NewEvent::new("run_cancelled")
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(cancelled)
+    }
+
+    /// Records that an attempt's worktree directory was removed.
+    pub async fn mark_workspace_cleaned(&self, run_id: &str, task_id: &str, attempt_no: i64) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE attempts SET workspace_status = 'cleaned', updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
+        )
+        .bind(now)
+        .bind(run_id)
+        .bind(task_id)
+        .bind(attempt_no)
+        .execute(&mut *tx)
+        .await?;
+        events::insert(
+            &mut tx,
+            NewEvent::new("workspace_cleaned")
+                .on_task(run_id, task_id)
+                .summary(format!("attempt {attempt_no} worktree removed"))
+                .payload(json!({"attempt_no": attempt_no})),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Cancels a task's open attempt thread (if any) and the task itself.
+async fn cancel_task_in(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    task_id: &str,
+    key: i64,
+    by: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Option<Attempt>> {
+    let current: i64 = sqlx::query_scalar("SELECT current_attempt FROM tasks WHERE id = ?")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut attempt = match current {
+        0 => None,
+        n => load_attempt(conn, run_id, task_id, n).await?,
+    };
+    if let Some(a) = &mut attempt {
+        let mut thread = inbox::load_thread(conn, &a.thread_id).await?;
+        if !thread.status.is_terminal() {
+            inbox::cancel_in(conn, &mut thread, by, reason, &MessageInput::default(), now).await?;
+            a.status = thread.status;
+        }
+    }
+    set_task_status(
+        conn,
+        key,
+        run_id,
+        task_id,
+        TaskStatus::Cancelled,
+        Some(
+            NewEvent::new("task_cancelled")
+                .summary(if reason.is_empty() {
+                    "cancelled".to_string()
+                } else {
+                    format!("cancelled: {reason}")
+                })
+                .payload(json!({"reason": reason, "by": by})),
+        ),
+        now,
+    )
+    .await?;
+    Ok(attempt)
+}

@@ -1,0 +1,191 @@
+//! The one `events` table: appending events inside a transaction, and the cursor
+//! queries that `wait`, `watch` and `wait-reply` run (ids strictly after a cursor).
+
+use super::{Store, rows};
+use crate::error::Result;
+use crate::model::{Event, Message, Thread, ThreadStatus};
+use serde_json::Value;
+use sqlx::SqliteConnection;
+
+/// An event to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewEvent {
+    pub event_type: &'static str,
+    pub run_id: Option<String>,
+    pub task_id: Option<String>,
+    pub thread_id: Option<String>,
+    pub message_id: Option<i64>,
+    pub thread_status: Option<ThreadStatus>,
+    pub assigned_to: Option<String>,
+    pub summary: String,
+    pub payload: Value,
+}
+
+impl NewEvent {
+    pub fn new(event_type: &'static str) -> Self {
+        NewEvent {
+            event_type,
+            payload: Value::Object(Default::default()),
+            ..Default::default()
+        }
+    }
+
+    /// Fills run, task, thread, status and assignee from a thread.
+    pub fn on_thread(mut self, thread: &Thread) -> Self {
+        self.run_id = thread.run_id.clone();
+        self.task_id = thread.task_id.clone();
+        self.thread_id = Some(thread.thread_id.clone());
+        self.thread_status = Some(thread.status);
+        self.assigned_to = Some(thread.assigned_to.clone());
+        self
+    }
+
+    pub fn on_task(mut self, run_id: &str, task_id: &str) -> Self {
+        self.run_id = Some(run_id.to_string());
+        self.task_id = Some(task_id.to_string());
+        self
+    }
+
+    pub fn message(mut self, message: &Message) -> Self {
+        self.message_id = Some(message.message_id);
+        self
+    }
+
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.summary = summary.into();
+        self
+    }
+
+    pub fn payload(mut self, payload: Value) -> Self {
+        self.payload = payload;
+        self
+    }
+}
+
+pub(crate) async fn insert(conn: &mut SqliteConnection, event: NewEvent, now: i64) -> Result<i64> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO events (event_type, run_id, task_id, thread_id, message_id, thread_status, assigned_to, summary, payload_json, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
+    )
+    .bind(event.event_type)
+    .bind(event.run_id)
+    .bind(event.task_id)
+    .bind(event.thread_id)
+    .bind(event.message_id)
+    .bind(event.thread_status.map(|s| s.as_str()))
+    .bind(event.assigned_to)
+    .bind(event.summary)
+    .bind(event.payload.to_string())
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Which events a waiter wants.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events of this run.
+    pub run_id: Option<String>,
+    /// Only these event types (empty: any).
+    pub types: Vec<String>,
+    /// Only events on threads assigned to this agent (right after the event).
+    pub assigned_to: Option<String>,
+    /// Only events whose thread status (right after the event) is one of these.
+    pub thread_statuses: Vec<String>,
+    /// Only events on this thread.
+    pub thread_id: Option<String>,
+}
+
+impl Store {
+    /// The newest event id, 0 on an empty database: the "now" cursor.
+    pub async fn max_event_id(&self) -> Result<i64> {
+        let mut conn = self.read().await?;
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM events")
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    }
+
+    /// The first event after `after` that matches `filter`.
+    pub async fn next_event(&self, filter: &EventFilter, after: i64) -> Result<Option<Event>> {
+        let mut conn = self.read().await?;
+        let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
+        let statuses =
+            serde_json::to_string(&filter.thread_statuses).unwrap_or_else(|_| "[]".into());
+        let row = sqlx::query(
+            "SELECT * FROM events
+             WHERE event_id > ?1
+               AND (?2 IS NULL OR run_id = ?2)
+               AND (?3 = '[]' OR event_type IN (SELECT value FROM json_each(?3)))
+               AND (?4 IS NULL OR assigned_to = ?4)
+               AND (?5 = '[]' OR thread_status IN (SELECT value FROM json_each(?5)))
+               AND (?6 IS NULL OR thread_id = ?6)
+             ORDER BY event_id LIMIT 1",
+        )
+        .bind(after)
+        .bind(filter.run_id.as_deref())
+        .bind(types)
+        .bind(filter.assigned_to.as_deref())
+        .bind(statuses)
+        .bind(filter.thread_id.as_deref())
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.as_ref().map(rows::event).transpose()
+    }
+
+    /// The first message on `thread_id` of one of `kinds`, written after event `after_event`
+    /// and after message `after_message`, not written by `not_from`; with its event id.
+    pub async fn next_reply(
+        &self,
+        thread_id: &str,
+        kinds: &[String],
+        after_event: i64,
+        after_message: i64,
+        not_from: Option<&str>,
+    ) -> Result<Option<(i64, Message)>> {
+        let mut conn = self.read().await?;
+        let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
+        let row = sqlx::query(
+            "SELECT e.event_id AS woke_event_id, m.*
+             FROM events e JOIN messages m ON m.message_id = e.message_id
+             WHERE e.thread_id = ?1 AND e.event_id > ?2 AND m.message_id > ?3
+               AND m.kind IN (SELECT value FROM json_each(?4))
+               AND (?5 IS NULL OR m.from_agent != ?5)
+             ORDER BY e.event_id LIMIT 1",
+        )
+        .bind(thread_id)
+        .bind(after_event)
+        .bind(after_message)
+        .bind(kinds)
+        .bind(not_from)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                use sqlx::Row;
+                let event_id: i64 = row.try_get("woke_event_id")?;
+                let mut message = rows::message(&row)?;
+                super::inbox::attach_artifacts(&mut conn, std::slice::from_mut(&mut message))
+                    .await?;
+                Ok(Some((event_id, message)))
+            }
+        }
+    }
+
+    /// Events of a run after a cursor, oldest first (for `orch up` pipes and followers).
+    pub async fn events_after(&self, run_id: &str, after: i64, limit: i64) -> Result<Vec<Event>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(rows::event).collect()
+    }
+}

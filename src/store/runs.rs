@@ -1,0 +1,128 @@
+//! Runs: creation, lookup with task counts and derived status, and cancellation.
+
+use super::events::{self, NewEvent};
+use super::Store;
+use crate::error::{Error, Result};
+use crate::model::{Run, TaskCounts, TaskStatus};
+use crate::time::now_ms;
+use serde_json::{Value, json};
+use sqlx::{Row, SqliteConnection};
+
+/// `orch run init`.
+#[derive(Debug, Clone, Default)]
+pub struct NewRun {
+    pub run_id: String,
+    pub goal: String,
+    pub summary: String,
+    /// Worker profiles and named checks from a plan file.
+    pub config: Option<Value>,
+}
+
+pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO runs (run_id, goal, summary, config_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&new.run_id)
+    .bind(&new.goal)
+    .bind(&new.summary)
+    .bind(new.config.clone().unwrap_or_else(|| json!({})).to_string())
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    events::insert(
+        conn,
+        NewEvent {
+            run_id: Some(new.run_id.clone()),
+            summary: new.goal.clone(),
+            ..NewEvent::new("run_created")
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn run_exists(conn: &mut SqliteConnection, run_id: &str) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE run_id = ?")
+        .bind(run_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub(crate) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Result<()> {
+    if run_exists(conn, run_id).await? {
+        Ok(())
+    } else {
+        Err(Error::not_found(format!("run {run_id:?} not found")))
+    }
+}
+
+pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<TaskCounts> {
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status")
+        .bind(run_id)
+        .fetch_all(conn)
+        .await?;
+    let mut counts = TaskCounts::default();
+    for row in rows {
+        let status: String = row.try_get("status")?;
+        let status = super::parse_or_corrupt("task status", &status, TaskStatus::parse)?;
+        counts.add(status, row.try_get("n")?);
+    }
+    Ok(counts)
+}
+
+pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Result<Run> {
+    let row = sqlx::query("SELECT * FROM runs WHERE run_id = ?")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("run {run_id:?} not found")))?;
+    let counts = counts(conn, run_id).await?;
+    let cancelled: i64 = row.try_get("cancelled")?;
+    Ok(Run {
+        run_id: row.try_get("run_id")?,
+        goal: row.try_get("goal")?,
+        summary: row.try_get("summary")?,
+        status: counts.run_status(cancelled != 0),
+        counts,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// `orch run init`: a new run; a duplicate id is `invalid_state`.
+    pub async fn create_run(&self, new: &NewRun) -> Result<Run> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        if run_exists(&mut tx, &new.run_id).await? {
+            return Err(Error::invalid_state(format!(
+                "run {:?} already exists",
+                new.run_id
+            )));
+        }
+        insert_run(&mut tx, new, now).await?;
+        let run = load_run(&mut tx, &new.run_id).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    /// `orch run show`: the run with its task counts and derived status.
+    pub async fn run(&self, run_id: &str) -> Result<Run> {
+        let mut conn = self.read().await?;
+        load_run(&mut conn, run_id).await
+    }
+
+    /// The worker profiles and named checks stored with a run (from its plan file).
+    pub async fn run_config(&self, run_id: &str) -> Result<Value> {
+        let mut conn = self.read().await?;
+        let text: Option<String> = sqlx::query_scalar("SELECT config_json FROM runs WHERE run_id = ?")
+            .bind(run_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let text = text.ok_or_else(|| Error::not_found(format!("run {run_id:?} not found")))?;
+        Ok(super::rows::json(text))
+    }
+}

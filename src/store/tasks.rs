@@ -1,0 +1,649 @@
+//! Tasks and their dependency graph: adding tasks one by one or a whole plan in one
+//! transaction (batched through JSON so 10,000 tasks insert in milliseconds), adding
+//! edges with self-edge and cycle refusal, and reading tasks with their edges and checks.
+
+use super::events::{self, NewEvent};
+use super::runs::{self, NewRun};
+use super::{Store, parse_or_corrupt};
+use crate::error::{Error, Result};
+use crate::model::{Priority, Run, Task, TaskStatus};
+use crate::time::now_ms;
+use serde_json::{Value, json};
+use sqlx::{Row, SqliteConnection};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A check a task must pass before it is done; `command` when orch runs it itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    pub name: String,
+    pub command: Option<String>,
+}
+
+/// `orch task add`, and one task of a plan.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub task_id: String,
+    pub title: String,
+    pub summary: String,
+    pub body: String,
+    pub default_to: String,
+    /// `""` when not set.
+    pub execution_mode: String,
+    pub acceptance: Option<Value>,
+    pub checks: Vec<CheckSpec>,
+    pub priority: Priority,
+}
+
+/// A plan task with its prerequisites.
+#[derive(Debug, Clone)]
+pub struct PlanTask {
+    pub task: NewTask,
+    pub depends_on: Vec<String>,
+}
+
+/// `orch plan apply`.
+#[derive(Debug, Clone)]
+pub struct PlanInput {
+    pub run: NewRun,
+    pub tasks: Vec<PlanTask>,
+}
+
+/// What `plan apply` did with each task of the file.
+#[derive(Debug, Clone, Default)]
+pub struct PlanTaskOutcome {
+    pub run: Option<Run>,
+    pub run_created: bool,
+    pub created: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub edges_created: usize,
+}
+
+/// Inserts tasks (already validated, ids new in the run) with their checks and a
+/// `task_added` event each, in the order given.
+async fn insert_tasks(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    tasks: &[(&NewTask, TaskStatus)],
+    now: i64,
+) -> Result<()> {
+    let rows: Vec<Value> = tasks
+        .iter()
+        .map(|(t, status)| {
+            json!({
+                "task_id": t.task_id,
+                "title": t.title,
+                "summary": t.summary,
+                "body": t.body,
+                "default_to": t.default_to,
+                "execution_mode": t.execution_mode,
+                "acceptance_json": t.acceptance.as_ref().map(|a| a.to_string()),
+                "priority": t.priority.as_str(),
+                "priority_rank": t.priority.rank(),
+                "status": status.as_str(),
+            })
+        })
+        .collect();
+    let rows = Value::Array(rows).to_string();
+    sqlx::query(
+        "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
+                            priority, priority_rank, status, created_at, updated_at)
+         SELECT ?1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
+                j.value->>'default_to', j.value->>'execution_mode', j.value->>'acceptance_json',
+                j.value->>'priority', j.value->>'priority_rank', j.value->>'status', ?2, ?2
+         FROM json_each(?3) j ORDER BY j.key",
+    )
+    .bind(run_id)
+    .bind(now)
+    .bind(&rows)
+    .execute(&mut *conn)
+    .await?;
+    let checks: Vec<Value> = tasks
+        .iter()
+        .flat_map(|(t, _)| {
+            t.checks.iter().enumerate().map(|(i, c)| {
+                json!({"task_id": t.task_id, "name": c.name, "command": c.command, "position": i})
+            })
+        })
+        .collect();
+    if !checks.is_empty() {
+        sqlx::query(
+            "INSERT INTO task_checks (task, name, command, position)
+             SELECT t.id, c.value->>'name', c.value->>'command', c.value->>'position'
+             FROM json_each(?2) c JOIN tasks t ON t.run_id = ?1 AND t.task_id = c.value->>'task_id'",
+        )
+        .bind(run_id)
+        .bind(Value::Array(checks).to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO events (event_type, run_id, task_id, summary, payload_json, created_at)
+         SELECT 'task_added', ?1, j.value->>'task_id', j.value->>'title',
+                json_object('status', j.value->>'status'), ?2
+         FROM json_each(?3) j ORDER BY j.key",
+    )
+    .bind(run_id)
+    .bind(now)
+    .bind(&rows)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts edges `(dependent, prerequisite)` by task id within a run.
+async fn insert_edges(conn: &mut SqliteConnection, run_id: &str, edges: &[(&str, &str)]) -> Result<()> {
+    if edges.is_empty() {
+        return Ok(());
+    }
+    let json_edges = serde_json::to_string(edges).unwrap_or_default();
+    sqlx::query(
+        "INSERT OR IGNORE INTO deps (task, depends_on)
+         SELECT t.id, p.id FROM json_each(?2) e
+         JOIN tasks t ON t.run_id = ?1 AND t.task_id = e.value->>'$[0]'
+         JOIN tasks p ON p.run_id = ?1 AND p.task_id = e.value->>'$[1]'",
+    )
+    .bind(run_id)
+    .bind(json_edges)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The internal id and status of a task, or `not_found`.
+pub(crate) async fn task_key(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    task_id: &str,
+) -> Result<(i64, TaskStatus)> {
+    let row = sqlx::query("SELECT id, status FROM tasks WHERE run_id = ? AND task_id = ?")
+        .bind(run_id)
+        .bind(task_id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("task {task_id:?} not found in run {run_id:?}")))?;
+    let status: String = row.try_get("status")?;
+    Ok((
+        row.try_get("id")?,
+        parse_or_corrupt("task status", &status, TaskStatus::parse)?,
+    ))
+}
+
+/// Which tasks of a run to load.
+pub(crate) enum TaskSelection<'a> {
+    All,
+    One(&'a str),
+    Status(TaskStatus),
+}
+
+/// Loads tasks with their prerequisites and checks, in ready order for a status
+/// selection and creation order otherwise.
+pub(crate) async fn load_tasks(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    selection: TaskSelection<'_>,
+) -> Result<Vec<(i64, Task)>> {
+    let (task_id, status, ready_order) = match selection {
+        TaskSelection::All => (None, None, false),
+        TaskSelection::One(t) => (Some(t), None, false),
+        TaskSelection::Status(s) => (None, Some(s.as_str()), true),
+    };
+    let rows = sqlx::query(
+        "SELECT * FROM tasks WHERE run_id = ?1 AND (?2 IS NULL OR task_id = ?2) AND (?3 IS NULL OR status = ?3)
+         ORDER BY CASE WHEN ?4 THEN -priority_rank ELSE 0 END, id",
+    )
+    .bind(run_id)
+    .bind(task_id)
+    .bind(status)
+    .bind(ready_order)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut tasks = Vec::with_capacity(rows.len());
+    let mut index = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        let status: String = row.try_get("status")?;
+        let priority: String = row.try_get("priority")?;
+        let acceptance: Option<String> = row.try_get("acceptance_json")?;
+        index.insert(id, tasks.len());
+        tasks.push((
+            id,
+            Task {
+                run_id: row.try_get("run_id")?,
+                task_id: row.try_get("task_id")?,
+                title: row.try_get("title")?,
+                summary: row.try_get("summary")?,
+                body: row.try_get("body")?,
+                default_to: row.try_get("default_to")?,
+                execution_mode: row.try_get("execution_mode")?,
+                acceptance: acceptance.map(super::rows::json).unwrap_or(Value::Null),
+                required_checks: Vec::new(),
+                priority: parse_or_corrupt("priority", &priority, Priority::parse)?,
+                status: parse_or_corrupt("task status", &status, TaskStatus::parse)?,
+                depends_on: Vec::new(),
+                current_attempt: row.try_get("current_attempt")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            },
+        ));
+    }
+    if tasks.is_empty() {
+        return Ok(tasks);
+    }
+    // One query each for edges and checks; a single task selects by id, larger
+    // selections by run (cheaper than passing thousands of ids).
+    let one = (tasks.len() == 1).then(|| tasks[0].0);
+    let dep_rows = sqlx::query(
+        "SELECT d.task AS task, p.task_id AS prerequisite FROM deps d
+         JOIN tasks t ON t.id = d.task JOIN tasks p ON p.id = d.depends_on
+         WHERE (?2 IS NOT NULL AND d.task = ?2) OR (?2 IS NULL AND t.run_id = ?1)
+         ORDER BY p.id",
+    )
+    .bind(run_id)
+    .bind(one)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in dep_rows {
+        let task: i64 = row.try_get("task")?;
+        if let Some(&i) = index.get(&task) {
+            tasks[i].1.depends_on.push(row.try_get("prerequisite")?);
+        }
+    }
+    let check_rows = sqlx::query(
+        "SELECT c.task AS task, c.name AS name FROM task_checks c JOIN tasks t ON t.id = c.task
+         WHERE (?2 IS NOT NULL AND c.task = ?2) OR (?2 IS NULL AND t.run_id = ?1)
+         ORDER BY c.task, c.position",
+    )
+    .bind(run_id)
+    .bind(one)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in check_rows {
+        let task: i64 = row.try_get("task")?;
+        if let Some(&i) = index.get(&task) {
+            tasks[i].1.required_checks.push(row.try_get("name")?);
+        }
+    }
+    Ok(tasks)
+}
+
+pub(crate) async fn load_task(conn: &mut SqliteConnection, run_id: &str, task_id: &str) -> Result<(i64, Task)> {
+    load_tasks(conn, run_id, TaskSelection::One(task_id))
+        .await?
+        .pop()
+        .ok_or_else(|| Error::not_found(format!("task {task_id:?} not found in run {run_id:?}")))
+}
+
+/// Sets a task's status, appending the status's event.
+pub(crate) async fn set_task_status(
+    conn: &mut SqliteConnection,
+    key: i64,
+    run_id: &str,
+    task_id: &str,
+    status: TaskStatus,
+    event: Option<NewEvent>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(now)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(event_type) = status.event_type() {
+        let event = event.unwrap_or_else(|| NewEvent::new(event_type));
+        let event = NewEvent {
+            event_type,
+            ..event
+        }
+        .on_task(run_id, task_id);
+        events::insert(conn, event, now).await?;
+    }
+    Ok(())
+}
+
+/// After `task` reached done: each dependent whose prerequisites are all done becomes ready.
+pub(crate) async fn release_dependents(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    task: i64,
+    now: i64,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT t.id, t.task_id FROM deps d JOIN tasks t ON t.id = d.task
+         WHERE d.depends_on = ? AND t.status = 'planned'
+           AND NOT EXISTS (SELECT 1 FROM deps d2 JOIN tasks p ON p.id = d2.depends_on
+                           WHERE d2.task = t.id AND p.status != 'done')
+         ORDER BY t.id",
+    )
+    .bind(task)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut released = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let task_id: String = row.try_get("task_id")?;
+        set_task_status(conn, id, run_id, &task_id, TaskStatus::Ready, None, now).await?;
+        released.push(task_id);
+    }
+    Ok(released)
+}
+
+fn validate_new_task(task: &NewTask) -> Result<()> {
+    crate::ids::validate_id("task id", &task.task_id)?;
+    let mut seen = HashSet::new();
+    for check in &task.checks {
+        if check.name.trim().is_empty() {
+            return Err(Error::invalid_input(format!(
+                "task {:?} has a check with an empty name",
+                task.task_id
+            )));
+        }
+        if !seen.insert(check.name.as_str()) {
+            return Err(Error::invalid_input(format!(
+                "task {:?} names check {:?} twice",
+                task.task_id, check.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// `orch task add`: `ready` (a new task has no prerequisites yet).
+    pub async fn add_task(&self, run_id: &str, task: &NewTask) -> Result<Task> {
+        validate_new_task(task)?;
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        runs::require_run(&mut tx, run_id).await?;
+        if task_key(&mut tx, run_id, &task.task_id).await.is_ok() {
+            return Err(Error::invalid_state(format!(
+                "task {:?} already exists in run {run_id:?}",
+                task.task_id
+            )));
+        }
+        insert_tasks(&mut tx, run_id, &[(task, TaskStatus::Ready)], now).await?;
+        let (_, added) = load_task(&mut tx, run_id, &task.task_id).await?;
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// `orch dep add`: `task` waits for `depends_on`. Self-edges and cycles are refused
+    /// and change nothing; an existing edge is accepted as is.
+    pub async fn add_dep(&self, run_id: &str, task_id: &str, depends_on: &str) -> Result<(Task, bool)> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        runs::require_run(&mut tx, run_id).await?;
+        let (task, status) = task_key(&mut tx, run_id, task_id).await?;
+        let (prereq, prereq_status) = task_key(&mut tx, run_id, depends_on).await?;
+        if task == prereq {
+            return Err(Error::invalid_input(format!(
+                "task {task_id:?} cannot depend on itself"
+            )));
+        }
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM deps WHERE task = ? AND depends_on = ?")
+            .bind(task)
+            .bind(prereq)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            let (_, loaded) = load_task(&mut tx, run_id, task_id).await?;
+            return Ok((loaded, false));
+        }
+        // A cycle exists when the prerequisite already (transitively) depends on the task.
+        let cycle: Option<i64> = sqlx::query_scalar(
+            "WITH RECURSIVE reach(id) AS (
+                 SELECT ?1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
+             SELECT 1 FROM reach WHERE id = ?2 LIMIT 1",
+        )
+        .bind(prereq)
+        .bind(task)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if cycle.is_some() {
+            return Err(Error::invalid_input(format!(
+                "task {task_id:?} depending on {depends_on:?} would close a cycle ({depends_on:?} already depends on {task_id:?})"
+            )));
+        }
+        if !matches!(status, TaskStatus::Planned | TaskStatus::Ready) {
+            return Err(Error::invalid_state(format!(
+                "task {task_id:?} is {status}; dependencies can only be added before it is dispatched"
+            )));
+        }
+        insert_edges(&mut tx, run_id, &[(task_id, depends_on)]).await?;
+        if status == TaskStatus::Ready && prereq_status != TaskStatus::Done {
+            sqlx::query("UPDATE tasks SET status = 'planned', updated_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(task)
+                .execute(&mut *tx)
+                .await?;
+        }
+        events::insert(
+            &mut tx,
+            NewEvent::new("dep_added")
+                .on_task(run_id, task_id)
+                .summary(format!("{task_id} depends on {depends_on}"))
+                .payload(json!({"depends_on": depends_on})),
+            now,
+        )
+        .await?;
+        let (_, loaded) = load_task(&mut tx, run_id, task_id).await?;
+        tx.commit().await?;
+        Ok((loaded, true))
+    }
+
+    /// One task with its prerequisites and checks.
+    pub async fn task(&self, run_id: &str, task_id: &str) -> Result<Task> {
+        let mut conn = self.read().await?;
+        runs::require_run(&mut conn, run_id).await?;
+        Ok(load_task(&mut conn, run_id, task_id).await?.1)
+    }
+
+    /// Every task of a run, in creation order.
+    pub async fn tasks(&self, run_id: &str) -> Result<Vec<Task>> {
+        let mut conn = self.read().await?;
+        runs::require_run(&mut conn, run_id).await?;
+        Ok(load_tasks(&mut conn, run_id, TaskSelection::All)
+            .await?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect())
+    }
+
+    /// `orch ready`: dispatchable tasks, by priority then creation order.
+    pub async fn ready(&self, run_id: &str) -> Result<Vec<Task>> {
+        let mut conn = self.read().await?;
+        runs::require_run(&mut conn, run_id).await?;
+        Ok(load_tasks(&mut conn, run_id, TaskSelection::Status(TaskStatus::Ready))
+            .await?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect())
+    }
+
+    /// `orch plan apply`: creates or extends a run from a plan, all or nothing. A task
+    /// already in the run with the same definition is left as is; one with a different
+    /// definition is refused.
+    pub async fn apply_plan(&self, plan: &PlanInput) -> Result<PlanTaskOutcome> {
+        crate::ids::validate_id("run id", &plan.run.run_id)?;
+        let mut in_plan: HashMap<&str, usize> = HashMap::new();
+        for (i, pt) in plan.tasks.iter().enumerate() {
+            validate_new_task(&pt.task)?;
+            if in_plan.insert(pt.task.task_id.as_str(), i).is_some() {
+                return Err(Error::invalid_input(format!(
+                    "plan names task {:?} twice",
+                    pt.task.task_id
+                )));
+            }
+        }
+        let now = now_ms();
+        let run_id = plan.run.run_id.as_str();
+        let mut tx = self.write().await?;
+        let mut outcome = PlanTaskOutcome::default();
+        if runs::run_exists(&mut tx, run_id).await? {
+            sqlx::query(
+                "UPDATE runs SET goal = CASE WHEN ?2 = '' THEN goal ELSE ?2 END,
+                                 summary = CASE WHEN ?3 = '' THEN summary ELSE ?3 END,
+                                 config_json = COALESCE(?4, config_json), updated_at = ?5
+                 WHERE run_id = ?1",
+            )
+            .bind(run_id)
+            .bind(&plan.run.goal)
+            .bind(&plan.run.summary)
+            .bind(plan.run.config.as_ref().map(|c| c.to_string()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            runs::insert_run(&mut tx, &plan.run, now).await?;
+            outcome.run_created = true;
+        }
+        let existing: HashMap<String, (i64, Task)> = load_tasks(&mut tx, run_id, TaskSelection::All)
+            .await?
+            .into_iter()
+            .map(|(id, t)| (t.task_id.clone(), (id, t)))
+            .collect();
+
+        let mut new_tasks: Vec<&PlanTask> = Vec::new();
+        for pt in &plan.tasks {
+            match existing.get(&pt.task.task_id) {
+                Some((_, old)) => {
+                    if let Some(field) = differs(old, pt) {
+                        return Err(Error::invalid_state(format!(
+                            "task {:?} already exists in run {run_id:?} with a different {field}; give the new task another id",
+                            pt.task.task_id
+                        )));
+                    }
+                    outcome.unchanged.push(pt.task.task_id.clone());
+                }
+                None => new_tasks.push(pt),
+            }
+        }
+        // Edges come only from new tasks, so any cycle runs through new tasks alone.
+        for pt in &new_tasks {
+            for dep in &pt.depends_on {
+                if dep == &pt.task.task_id {
+                    return Err(Error::invalid_input(format!(
+                        "task {dep:?} cannot depend on itself"
+                    )));
+                }
+                if !in_plan.contains_key(dep.as_str()) && !existing.contains_key(dep) {
+                    return Err(Error::invalid_input(format!(
+                        "task {:?} depends on {dep:?}, which is neither in the plan nor in run {run_id:?}",
+                        pt.task.task_id
+                    )));
+                }
+            }
+        }
+        let new_ids: HashSet<&str> = new_tasks.iter().map(|p| p.task.task_id.as_str()).collect();
+        if let Some(cycle) = find_cycle(&new_tasks, &new_ids) {
+            return Err(Error::invalid_input(format!(
+                "the plan's dependencies form a cycle: {}",
+                cycle.join(" -> ")
+            )));
+        }
+        let rows: Vec<(&NewTask, TaskStatus)> = new_tasks
+            .iter()
+            .map(|pt| {
+                let waiting = pt.depends_on.iter().any(|d| {
+                    new_ids.contains(d.as_str())
+                        || existing.get(d).is_some_and(|(_, t)| t.status != TaskStatus::Done)
+                });
+                let status = if waiting { TaskStatus::Planned } else { TaskStatus::Ready };
+                (&pt.task, status)
+            })
+            .collect();
+        insert_tasks(&mut tx, run_id, &rows, now).await?;
+        let edges: Vec<(&str, &str)> = new_tasks
+            .iter()
+            .flat_map(|pt| pt.depends_on.iter().map(|d| (pt.task.task_id.as_str(), d.as_str())))
+            .collect();
+        insert_edges(&mut tx, run_id, &edges).await?;
+        outcome.edges_created = edges.len();
+        outcome.created = new_tasks.iter().map(|p| p.task.task_id.clone()).collect();
+        outcome.run = Some(runs::load_run(&mut tx, run_id).await?);
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// Names the first field in which a stored task differs from a plan task.
+fn differs(old: &Task, new: &PlanTask) -> Option<&'static str> {
+    let t = &new.task;
+    let old_deps: BTreeMap<&str, ()> = old.depends_on.iter().map(|d| (d.as_str(), ())).collect();
+    let new_deps: BTreeMap<&str, ()> = new.depends_on.iter().map(|d| (d.as_str(), ())).collect();
+    let new_checks: Vec<&str> = t.checks.iter().map(|c| c.name.as_str()).collect();
+    if old.title != t.title {
+        Some("title")
+    } else if old.summary != t.summary {
+        Some("summary")
+    } else if old.body != t.body {
+        Some("body")
+    } else if old.default_to != t.default_to {
+        Some("worker")
+    } else if old.execution_mode != t.execution_mode {
+        Some("execution mode")
+    } else if old.priority != t.priority {
+        Some("priority")
+    } else if old.acceptance != t.acceptance.clone().unwrap_or(Value::Null) {
+        Some("acceptance")
+    } else if old.required_checks != new_checks {
+        Some("set of checks")
+    } else if old_deps != new_deps {
+        Some("set of dependencies")
+    } else {
+        None
+    }
+}
+
+/// A cycle among the new tasks, as a path of task ids, if there is one.
+fn find_cycle(tasks: &[&PlanTask], ids: &HashSet<&str>) -> Option<Vec<String>> {
+    let index: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.task.task_id.as_str(), i))
+        .collect();
+    // Iterative DFS with colours: 0 unvisited, 1 on the stack, 2 finished.
+    let mut colour = vec![0u8; tasks.len()];
+    let mut parent = vec![usize::MAX; tasks.len()];
+    for start in 0..tasks.len() {
+        if colour[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        colour[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let deps = &tasks[node].depends_on;
+            if *next < deps.len() {
+                let dep = deps[*next].as_str();
+                *next += 1;
+                if !ids.contains(dep) {
+                    continue;
+                }
+                let d = index[dep];
+                match colour[d] {
+                    0 => {
+                        colour[d] = 1;
+                        parent[d] = node;
+                        stack.push((d, 0));
+                    }
+                    1 => {
+                        let mut path = vec![tasks[d].task.task_id.clone()];
+                        let mut at = node;
+                        while at != d {
+                            path.push(tasks[at].task.task_id.clone());
+                            at = parent[at];
+                        }
+                        path.push(tasks[d].task.task_id.clone());
+                        path.reverse();
+                        return Some(path);
+                    }
+                    _ => {}
+                }
+            } else {
+                colour[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    None
+}

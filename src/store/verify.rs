@@ -1,0 +1,159 @@
+//! The verification gate of tasks with required checks: recording check results per
+//! attempt and moving a `verifying` task to `done` (all passed) or `failed` (one failed).
+
+use super::events::{self, NewEvent};
+use super::tasks::{load_task, release_dependents, set_task_status};
+use super::{Store, runs};
+use crate::error::{Error, Result};
+use crate::model::{Task, TaskStatus};
+use crate::time::{now_ms, rfc3339};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{Row, SqliteConnection};
+
+/// One required check and its latest result for the current attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckState {
+    pub name: String,
+    /// `pending`, `passed` or `failed`.
+    pub status: String,
+    pub details: String,
+    /// The command orch runs for it, when the acceptance names one.
+    pub command: Option<String>,
+    pub recorded_at: Option<String>,
+}
+
+/// The gate: `pending`, `passed` or `failed`, with each check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gate {
+    pub status: String,
+    pub attempt_no: i64,
+    pub checks: Vec<CheckState>,
+}
+
+async fn gate_in(conn: &mut SqliteConnection, key: i64, attempt_no: i64) -> Result<Gate> {
+    let rows = sqlx::query(
+        "SELECT c.name, c.command, v.status, v.details, v.created_at
+         FROM task_checks c
+         LEFT JOIN verifications v ON v.id = (
+             SELECT id FROM verifications
+             WHERE task = c.task AND attempt_no = ?2 AND check_name = c.name
+             ORDER BY id DESC LIMIT 1)
+         WHERE c.task = ?1 ORDER BY c.position",
+    )
+    .bind(key)
+    .bind(attempt_no)
+    .fetch_all(conn)
+    .await?;
+    let mut checks = Vec::with_capacity(rows.len());
+    for row in rows {
+        let status: Option<String> = row.try_get("status")?;
+        let recorded_at: Option<i64> = row.try_get("created_at")?;
+        checks.push(CheckState {
+            name: row.try_get("name")?,
+            status: status.unwrap_or_else(|| "pending".into()),
+            details: row
+                .try_get::<Option<String>, _>("details")?
+                .unwrap_or_default(),
+            command: row.try_get("command")?,
+            recorded_at: recorded_at.map(rfc3339),
+        });
+    }
+    let status = if checks.iter().any(|c| c.status == "failed") {
+        "failed"
+    } else if checks.iter().all(|c| c.status == "passed") {
+        "passed"
+    } else {
+        "pending"
+    };
+    Ok(Gate {
+        status: status.into(),
+        attempt_no,
+        checks,
+    })
+}
+
+impl Store {
+    /// `orch verify status`.
+    pub async fn gate(&self, run_id: &str, task_id: &str) -> Result<(Task, Gate)> {
+        let mut conn = self.read().await?;
+        runs::require_run(&mut conn, run_id).await?;
+        let (key, task) = load_task(&mut conn, run_id, task_id).await?;
+        let gate = gate_in(&mut conn, key, task.current_attempt).await?;
+        Ok((task, gate))
+    }
+
+    /// `orch verify record`: records one check for the current attempt of a `verifying`
+    /// task; all passed → `done`, one failed → `failed`.
+    pub async fn record_check(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        check: &str,
+        passed: bool,
+        details: &str,
+        by: &str,
+    ) -> Result<(Task, Gate)> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        runs::require_run(&mut tx, run_id).await?;
+        let (key, task) = load_task(&mut tx, run_id, task_id).await?;
+        if !task.required_checks.iter().any(|c| c == check) {
+            return Err(Error::invalid_input(if task.required_checks.is_empty() {
+                format!("task {task_id:?} has no required checks")
+            } else {
+                format!(
+                    "task {task_id:?} has no required check {check:?}; its checks are {}",
+                    task.required_checks.join(", ")
+                )
+            }));
+        }
+        if task.status != TaskStatus::Verifying {
+            return Err(Error::invalid_state(format!(
+                "task {task_id:?} is {}; checks are recorded while it is verifying (after its worker reports done)",
+                task.status
+            )));
+        }
+        let status = if passed { "passed" } else { "failed" };
+        sqlx::query(
+            "INSERT INTO verifications (task, attempt_no, check_name, status, details, recorded_by, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key)
+        .bind(task.current_attempt)
+        .bind(check)
+        .bind(status)
+        .bind(details)
+        .bind(by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        events::insert(
+            &mut tx,
+            NewEvent::new("task_verification_recorded")
+                .on_task(run_id, task_id)
+                .summary(format!("check {check} {status}"))
+                .payload(json!({"check": check, "status": status, "details": details, "attempt_no": task.current_attempt})),
+            now,
+        )
+        .await?;
+        let gate = gate_in(&mut tx, key, task.current_attempt).await?;
+        match gate.status.as_str() {
+            "passed" => {
+                set_task_status(&mut tx, key, run_id, task_id, TaskStatus::Done, None, now).await?;
+                release_dependents(&mut tx, run_id, key, now).await?;
+            }
+            "failed" => {
+                let event = NewEvent::new("task_failed")
+                    .summary(format!("check {check} failed"))
+                    .payload(json!({"check": check, "details": details}));
+                set_task_status(&mut tx, key, run_id, task_id, TaskStatus::Failed, Some(event), now)
+                    .await?;
+            }
+            _ => {}
+        }
+        let (_, task) = load_task(&mut tx, run_id, task_id).await?;
+        tx.commit().await?;
+        Ok((task, gate))
+    }
+}
