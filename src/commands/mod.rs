@@ -131,11 +131,16 @@ fn usage_error(err: clap::Error, json: bool) -> u8 {
         _ => {
             let style = Style::detect(json);
             if json {
+                // clap's first paragraph, on one line: "the following required arguments
+                // were not provided: --execution-mode <EXECUTION_MODE>".
                 let rendered = err.render().to_string();
                 let message = rendered
                     .lines()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("invalid arguments")
+                    .map(str::trim)
+                    .skip_while(|l| l.is_empty())
+                    .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
                     .trim_start_matches("error: ")
                     .to_string();
                 output::failure(style, &Error::invalid_input(message))

@@ -1,0 +1,177 @@
+//! The test environment: a temp dir with its own database and HOME, the real `orch`
+//! and `inbox` binaries run with a cleared environment, git fixtures, and helpers to
+//! check exit codes and the JSON envelope together.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+pub const ORCH: &str = env!("CARGO_BIN_EXE_orch");
+pub const INBOX: &str = env!("CARGO_BIN_EXE_inbox");
+
+/// One isolated world: a temp dir, `TMP/coord.db`, a HOME and a git identity.
+pub struct Env {
+    pub dir: TempDir,
+    pub db: PathBuf,
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub json: Value,
+}
+
+impl Out {
+    fn from_output(out: Output) -> Out {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            json,
+        }
+    }
+
+    /// Asserts success (exit 0, `ok: true`) and returns `data`.
+    #[track_caller]
+    pub fn data(&self) -> &Value {
+        assert_eq!(self.code, 0, "expected success, got {self:#?}");
+        assert_eq!(self.json["ok"], true, "expected ok envelope, got {self:#?}");
+        &self.json["data"]
+    }
+
+    /// Asserts a failure with this exit code and error code; returns the message.
+    #[track_caller]
+    pub fn error(&self, exit: i32, code: &str) -> String {
+        assert_eq!(self.code, exit, "expected exit {exit}, got {self:#?}");
+        assert_eq!(self.json["ok"], false, "expected an error envelope, got {self:#?}");
+        assert_eq!(self.json["error"]["code"], code, "wrong error code in {self:#?}");
+        let message = self.json["error"]["message"].as_str().unwrap_or_default().to_string();
+        assert!(!message.is_empty(), "error without a message: {self:#?}");
+        message
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("coord.db");
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Env { dir, db }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A command with a clean environment: PATH, a private HOME, fixed git identity.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path().join("home"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "orch-test")
+            .env("GIT_AUTHOR_EMAIL", "orch-test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "orch-test")
+            .env("GIT_COMMITTER_EMAIL", "orch-test@example.invalid")
+            .env("NO_COLOR", "1")
+            .current_dir(self.path());
+        cmd
+    }
+
+    /// `orch --db TMP/coord.db --json ARGS`.
+    pub fn orch(&self, args: &[&str]) -> Out {
+        self.run(ORCH, args, None)
+    }
+
+    /// `inbox --db TMP/coord.db --json [--agent AGENT] ARGS`.
+    pub fn inbox(&self, agent: Option<&str>, args: &[&str]) -> Out {
+        self.run(INBOX, args, agent)
+    }
+
+    fn run(&self, program: &str, args: &[&str], agent: Option<&str>) -> Out {
+        let mut cmd = self.command(program);
+        cmd.arg("--db").arg(&self.db).arg("--json");
+        if let Some(agent) = agent {
+            cmd.arg("--agent").arg(agent);
+        }
+        cmd.args(args);
+        Out::from_output(cmd.output().expect("run binary"))
+    }
+
+    /// Runs a binary with exactly these arguments (no --db/--json added), in `cwd`.
+    pub fn raw(&self, program: &str, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Out {
+        let mut cmd = self.command(program);
+        cmd.current_dir(cwd).args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Out::from_output(cmd.output().expect("run binary"))
+    }
+
+    /// `git -C dir ARGS`, asserting success; returns stdout.
+    #[track_caller]
+    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.command("git").arg("-C").arg(dir).args(args).output().expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `TMP/repo`: a git repository with one committed file (`README.md`) on `main`.
+    pub fn repo(&self) -> PathBuf {
+        let repo = self.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        self.git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("README.md"), "hello\n").unwrap();
+        self.git(&repo, &["add", "README.md"]);
+        self.git(&repo, &["commit", "-q", "-m", "initial"]);
+        repo
+    }
+
+    /// Creates a run with these tasks (all with default worker `worker-a`).
+    pub fn run_with_tasks(&self, run: &str, tasks: &[&str]) {
+        self.orch(&["run", "init", "--run", run, "--goal", "test goal"]).data();
+        for task in tasks {
+            self.orch(&[
+                "task", "add", "--run", run, "--task", task, "--title", &format!("title of {task}"),
+                "--default-to", "worker-a",
+            ])
+            .data();
+        }
+    }
+
+    /// Dispatches a task in analysis mode; returns the attempt's thread id.
+    pub fn dispatch_analysis(&self, run: &str, task: &str) -> String {
+        let out = self.orch(&["dispatch", "--run", run, "--task", task, "--execution-mode", "analysis"]);
+        out.data()["attempt"]["thread_id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Starts a binary in the background (for blocking verbs); collect with [`finish`].
+pub fn spawn(env: &Env, program: &str, args: &[&str], agent: Option<&str>) -> std::process::Child {
+    let mut cmd = env.command(program);
+    cmd.arg("--db").arg(&env.db).arg("--json");
+    if let Some(agent) = agent {
+        cmd.arg("--agent").arg(agent);
+    }
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().expect("spawn binary")
+}
+
+pub fn finish(child: std::process::Child) -> Out {
+    Out::from_output(child.wait_with_output().expect("wait for binary"))
+}

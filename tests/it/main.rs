@@ -1,0 +1,5 @@
+//! Integration tests: the real `orch` and `inbox` binaries against temp dirs, real git
+//! repositories and concurrent processes.
+
+mod common;
+mod concurrency;
