@@ -3,3 +3,6 @@
 
 mod common;
 mod concurrency;
+mod inbox;
+mod orch;
+mod workflows;

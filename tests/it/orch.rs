@@ -1,0 +1,1 @@
+//! The `orch` verbs (contract §5, §6, §8, §10): behaviour, error codes, JSON shapes, worktrees.

@@ -1,0 +1,1 @@
+//! Whole leader/worker workflows of contract §10, driven through both binaries.
