@@ -40,6 +40,15 @@ macro_rules! string_enum {
                 s.serialize_str(self.as_str())
             }
         }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                $name::parse(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown {} {text:?}", stringify!($name)))
+                })
+            }
+        }
     };
 }
 
@@ -390,7 +399,7 @@ mod tests {
 }
 
 /// The latest attempt of a task, as `orch status` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AttemptSummary {
     pub attempt_no: i64,
     pub thread_id: String,

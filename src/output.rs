@@ -6,15 +6,21 @@ use crate::error::Error;
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
 
-/// What a verb produced: its leaf name, its JSON data and its human rendering.
+/// What a verb produced: its leaf name, its JSON data (already serialized) and its
+/// human rendering.
 pub struct Reply {
     pub command: &'static str,
-    pub data: Value,
+    pub data: String,
     pub human: String,
 }
 
 impl Reply {
-    pub fn new(command: &'static str, data: Value, human: String) -> Self {
+    /// Serializes `data` straight to text: large replies (a status of thousands of tasks)
+    /// never pass through an intermediate `serde_json::Value` tree.
+    pub fn new(command: &'static str, data: impl serde::Serialize, human: String) -> Self {
+        let data = serde_json::to_string(&data).unwrap_or_else(|e| {
+            serde_json::to_string(&json!({"serialization_error": e.to_string()})).unwrap_or_default()
+        });
         Reply {
             command,
             data,
@@ -77,8 +83,11 @@ pub fn write_stdout(text: &str, code: u8) {
 /// Prints a success and returns the exit code (0).
 pub fn success(style: Style, reply: &Reply) -> u8 {
     if style.json {
-        let doc = json!({"ok": true, "command": reply.command, "data": reply.data});
-        write_stdout(&format!("{doc}\n"), 0);
+        let command = Value::String(reply.command.to_string());
+        write_stdout(
+            &format!("{{\"ok\":true,\"command\":{command},\"data\":{}}}\n", reply.data),
+            0,
+        );
     } else if !reply.human.is_empty() {
         let mut text = reply.human.clone();
         if !text.ends_with('\n') {

@@ -270,15 +270,24 @@ async fn wait_reply(
             return Err(Error::not_found(format!("message {m} is not on thread {thread_id:?}")));
         }
     }
-    let after_event = match (after_event, after_message) {
-        (Some(n), _) => n,
-        (None, Some(_)) => 0,
-        (None, None) => store.max_event_id().await?,
-    };
     let agent = ctx.agent.clone().filter(|a| !a.is_empty());
+    // Default boundary (ours): after the caller's own latest progress or question on the
+    // thread, so "ask, then wait" never misses an answer that came in between; without
+    // one, now.
+    let (after_event, after_message) = match (after_event, after_message) {
+        (Some(n), m) => (n, m.unwrap_or(0)),
+        (None, Some(m)) => (0, m),
+        (None, None) => match &agent {
+            Some(a) => match store.last_message_from(thread_id, a, &["progress", "question"]).await? {
+                Some(m) => (0, m),
+                None => (store.max_event_id().await?, 0),
+            },
+            None => (store.max_event_id().await?, 0),
+        },
+    };
     loop {
         if let Some((event_id, message)) = store
-            .next_reply(thread_id, &kinds, after_event, after_message.unwrap_or(0), agent.as_deref())
+            .next_reply(thread_id, &kinds, after_event, after_message, agent.as_deref())
             .await?
         {
             if let Some(agent) = &agent {

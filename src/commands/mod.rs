@@ -90,7 +90,11 @@ fn execute(global: GlobalArgs, verb: impl for<'a> FnOnce(&'a Ctx) -> VerbFuture<
             agent: global.agent.clone(),
             style,
         };
-        verb(&ctx).await
+        let result = verb(&ctx).await;
+        // A clean close lets the last connection checkpoint and remove the WAL, so the
+        // next process does not have to recover it.
+        ctx.store.close().await;
+        result
     });
     match result {
         Ok(reply) => output::success(style, &reply),

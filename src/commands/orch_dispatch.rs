@@ -2,11 +2,12 @@
 //! `cleanup`. Git work happens before the database transaction, and is undone if the
 //! transaction refuses, so a failed verb leaves no half-made worktree behind.
 
-use super::{Ctx, read_body_args, to_json};
+use super::{Ctx, read_body_args};
 use crate::cli::orch::OrchCommand;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::validate_id;
-use crate::model::{Attempt, ExecutionMode, TaskStatus};
+use crate::model::{Attempt, ExecutionMode, Message, Task, TaskStatus, Thread};
+use serde::Serialize;
 use crate::output::Reply;
 use crate::store::{AttemptPlan, NewAttempt, WorkspaceRecord};
 use crate::worktree;
@@ -58,6 +59,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             };
             create(ctx, &plan, &run, &task, mode, &to, body, location, base, &[TaskStatus::Ready], None, None)
                 .await
+                .map(|created| created.reply("dispatch"))
         }
         OrchCommand::Retry { run, task, to, body, base_ref } => {
             let plan = ctx
@@ -69,7 +71,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             let body = read_body_args(&body)?.unwrap_or_else(|| plan.task.body.clone());
             let (location, base) = follow_previous(&previous, base_ref);
             let extra = ("task_retried", json!({"previous_attempt": previous.attempt_no, "to": to}));
-            let mut reply = create(
+            let mut created = create(
                 ctx,
                 &plan,
                 &run,
@@ -84,9 +86,8 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 Some(extra),
             )
             .await?;
-            reply.command = "retry";
-            reply.data["previous_attempt"] = json!(previous.attempt_no);
-            Ok(reply)
+            created.previous_attempt = Some(previous.attempt_no);
+            Ok(created.reply("retry"))
         }
         OrchCommand::Reassign { run, task, to, reason, body, base_ref } => {
             if to.is_empty() {
@@ -111,7 +112,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 "task_reassigned",
                 json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": to, "reason": reason}),
             );
-            let mut reply = create(
+            let mut created = create(
                 ctx,
                 &plan,
                 &run,
@@ -126,9 +127,8 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 Some(extra),
             )
             .await?;
-            reply.command = "reassign";
-            reply.data["previous_attempt"] = json!(previous.attempt_no);
-            Ok(reply)
+            created.previous_attempt = Some(previous.attempt_no);
+            Ok(created.reply("reassign"))
         }
         OrchCommand::Cleanup { run, task, attempt, all_completed, force } => {
             cleanup(ctx, &run, task.as_deref(), attempt, all_completed, force).await
@@ -180,6 +180,33 @@ fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Location, B
     (Location { repo, workspace_root }, base)
 }
 
+/// A new attempt with everything the verbs print about it.
+#[derive(Serialize)]
+struct Created {
+    task: Task,
+    attempt: Attempt,
+    thread: Thread,
+    message: Message,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_attempt: Option<i64>,
+}
+
+impl Created {
+    fn reply(self, command: &'static str) -> Reply {
+        let mut human = format!(
+            "dispatched {} attempt {} to {} on thread {}",
+            self.task.task_id, self.attempt.attempt_no, self.attempt.assigned_to, self.attempt.thread_id
+        );
+        if !self.attempt.worktree_path.is_empty() {
+            human.push_str(&format!(
+                "\nworktree {} (branch {})",
+                self.attempt.worktree_path, self.attempt.branch_name
+            ));
+        }
+        Reply::new(command, self, human)
+    }
+}
+
 /// Prepares the workspace (code mode: a new worktree), then records the attempt; if
 /// recording fails, the new worktree and branch are removed again.
 #[allow(clippy::too_many_arguments)]
@@ -196,7 +223,7 @@ async fn create(
     allowed: &'static [TaskStatus],
     cancel_current: Option<String>,
     extra_event: Option<(&'static str, Value)>,
-) -> Result<Reply> {
+) -> Result<Created> {
     let attempt_no = plan.next_attempt_no;
     let workspace = match mode {
         ExecutionMode::Analysis => {
@@ -234,18 +261,13 @@ async fn create(
             return Err(err);
         }
     };
-    let mut human = format!(
-        "dispatched {} attempt {} to {} on thread {}",
-        task.task_id, attempt.attempt_no, attempt.assigned_to, attempt.thread_id
-    );
-    if !attempt.worktree_path.is_empty() {
-        human.push_str(&format!("\nworktree {} (branch {})", attempt.worktree_path, attempt.branch_name));
-    }
-    Ok(Reply::new(
-        "dispatch",
-        json!({"task": task, "attempt": attempt, "thread": thread, "message": to_json(&message)}),
-        human,
-    ))
+    Ok(Created {
+        task,
+        attempt,
+        thread,
+        message,
+        previous_attempt: None,
+    })
 }
 
 fn prepare_worktree(

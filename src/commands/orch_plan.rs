@@ -131,5 +131,10 @@ pub async fn plan(ctx: &Ctx, command: PlanCommand) -> Result<Reply> {
 pub async fn ready(ctx: &Ctx, run: &str) -> Result<Reply> {
     let tasks = ctx.store.ready(run).await?;
     let human = render::tasks(&ctx.style, &tasks);
-    Ok(Reply::new("ready", json!({"run_id": run, "tasks": tasks}), human))
+    #[derive(serde::Serialize)]
+    struct Ready<'a> {
+        run_id: &'a str,
+        tasks: &'a [crate::model::Task],
+    }
+    Ok(Reply::new("ready", Ready { run_id: run, tasks: &tasks }, human))
 }

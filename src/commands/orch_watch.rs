@@ -32,7 +32,12 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             store.reconcile(&run).await?;
             let (run, views) = store.status_view(&run).await?;
             let human = render::status(&ctx.style, &run, &views);
-            Ok(Reply::new("status", json!({"run": run, "tasks": views}), human))
+            #[derive(serde::Serialize)]
+            struct Status<'a> {
+                run: &'a crate::model::Run,
+                tasks: &'a [crate::model::TaskView],
+            }
+            Ok(Reply::new("status", Status { run: &run, tasks: &views }, human))
         }
         OrchCommand::Blocked { run } => {
             store.reconcile(&run).await?;

@@ -943,6 +943,20 @@ impl Store {
         Ok(message)
     }
 
+    /// The id of the newest message `from` wrote on a thread, among `kinds`.
+    pub async fn last_message_from(&self, thread_id: &str, from: &str, kinds: &[&str]) -> Result<Option<i64>> {
+        let mut conn = self.read().await?;
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(message_id) FROM messages
+             WHERE thread_id = ? AND from_agent = ? AND kind IN (SELECT value FROM json_each(?))",
+        )
+        .bind(thread_id)
+        .bind(from)
+        .bind(serde_json::to_string(kinds).unwrap_or_default())
+        .fetch_one(&mut *conn)
+        .await?)
+    }
+
     /// True when the message exists on that thread.
     pub async fn message_in_thread(&self, thread_id: &str, message_id: i64) -> Result<bool> {
         let mut conn = self.read().await?;

@@ -83,6 +83,11 @@ impl Store {
         Ok(store)
     }
 
+    /// Closes every connection (the last one out checkpoints the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

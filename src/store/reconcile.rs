@@ -4,18 +4,17 @@
 
 use super::events::NewEvent;
 use super::inbox::attach_artifacts;
-use super::tasks::{TaskSelection, load_tasks, release_dependents, set_task_status};
+use super::tasks::{TaskJson, TaskSelection, load_tasks, parse_json_rows, release_dependents, set_task_status, task_fields};
 use super::{Store, parse_or_corrupt, rows, runs};
 use crate::error::Result;
 use crate::model::{
-    Attempt, AttemptSummary, Message, MessageKind, MessageSummary, Run, Task, TaskStatus, TaskView,
+    Attempt, Message, MessageKind, MessageSummary, Run, Task, TaskStatus, TaskView,
     ThreadStatus,
 };
 use crate::time::now_ms;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{Row, SqliteConnection};
-use std::collections::HashMap;
 
 /// A task whose status reconcile changed.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -47,6 +46,10 @@ async fn pending(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<Pendin
          JOIN threads th ON th.thread_id = a.thread_id
          LEFT JOIN messages m ON m.message_id = th.last_message_id
          WHERE t.run_id = ? AND t.status IN ('dispatched', 'running', 'blocked')
+           -- rows that agree already (the common case) stay in the database
+           AND NOT ((t.status = 'dispatched' AND th.status = 'pending')
+                 OR (t.status = 'running' AND th.status IN ('claimed', 'in_progress'))
+                 OR (t.status = 'blocked' AND th.status = 'blocked'))
          ORDER BY t.id",
     )
     .bind(run_id)
@@ -137,50 +140,39 @@ impl Store {
     pub async fn status_view(&self, run_id: &str) -> Result<(Run, Vec<TaskView>)> {
         let mut conn = self.read().await?;
         let run = runs::load_run(&mut conn, run_id).await?;
-        let tasks = load_tasks(&mut conn, run_id, TaskSelection::All).await?;
-        let rows = sqlx::query(
-            "SELECT t.id, a.attempt_no, a.thread_id, th.status AS thread_status, a.assigned_to, a.worktree_path,
-                    m.message_id, m.kind, m.summary, m.created_at AS message_at
+        let text: String = sqlx::query_scalar(concat!(
+            "SELECT json_group_array(json_object(",
+            task_fields!(),
+            ", 'latest_attempt', CASE WHEN a.id IS NULL THEN NULL ELSE json_object(
+                    'attempt_no', a.attempt_no, 'thread_id', a.thread_id, 'status', th.status,
+                    'assigned_to', a.assigned_to, 'worktree_path', a.worktree_path) END,
+               'latest_message', CASE WHEN m.message_id IS NULL THEN NULL ELSE json_object(
+                    'message_id', m.message_id, 'kind', m.kind, 'summary', m.summary,
+                    'created_at', m.created_at) END))
              FROM tasks t
-             JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
-             JOIN threads th ON th.thread_id = a.thread_id
+             LEFT JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
+             LEFT JOIN threads th ON th.thread_id = a.thread_id
              LEFT JOIN messages m ON m.message_id = th.last_message_id
-             WHERE t.run_id = ?",
-        )
+             WHERE t.run_id = ?"
+        ))
         .bind(run_id)
-        .fetch_all(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
-        let mut latest: HashMap<i64, (AttemptSummary, Option<MessageSummary>)> = HashMap::new();
-        for row in rows {
-            let thread_status: String = row.try_get("thread_status")?;
-            let attempt = AttemptSummary {
-                attempt_no: row.try_get("attempt_no")?,
-                thread_id: row.try_get("thread_id")?,
-                status: parse_or_corrupt("thread status", &thread_status, ThreadStatus::parse)?,
-                assigned_to: row.try_get("assigned_to")?,
-                worktree_path: row.try_get("worktree_path")?,
-            };
-            let message_id: Option<i64> = row.try_get("message_id")?;
-            let message = match message_id {
+        let mut rows: Vec<TaskJson> = parse_json_rows(&text)?;
+        rows.sort_by_key(|r| r.id);
+        let mut views = Vec::with_capacity(rows.len());
+        for mut row in rows {
+            let latest_attempt = row.latest_attempt.take();
+            let latest_message = match row.latest_message.take() {
                 None => None,
-                Some(message_id) => {
-                    let kind: String = row.try_get("kind")?;
-                    Some(MessageSummary {
-                        message_id,
-                        kind: parse_or_corrupt("message kind", &kind, MessageKind::parse)?,
-                        summary: row.try_get("summary")?,
-                        created_at: row.try_get("message_at")?,
-                    })
-                }
+                Some(m) => Some(MessageSummary {
+                    message_id: m.message_id,
+                    kind: parse_or_corrupt("message kind", &m.kind, MessageKind::parse)?,
+                    summary: m.summary,
+                    created_at: m.created_at,
+                }),
             };
-            latest.insert(row.try_get("id")?, (attempt, message));
-        }
-        let mut views = Vec::with_capacity(tasks.len());
-        for (key, task) in tasks {
-            let (latest_attempt, latest_message) = match latest.remove(&key) {
-                Some((a, m)) => (Some(a), m),
-                None => (None, None),
-            };
+            let (_, task) = row.into_task()?;
             let blocked_question = match (&task.status, &latest_attempt) {
                 (TaskStatus::Blocked, Some(a)) => latest_question(&mut conn, &a.thread_id).await?,
                 _ => None,

@@ -8,6 +8,7 @@ use super::{Store, parse_or_corrupt};
 use crate::error::{Error, Result};
 use crate::model::{Priority, Run, Task, TaskStatus};
 use crate::time::now_ms;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -109,7 +110,7 @@ async fn insert_tasks(
         sqlx::query(
             "INSERT INTO task_checks (task, name, command, position)
              SELECT t.id, c.value->>'name', c.value->>'command', c.value->>'position'
-             FROM json_each(?2) c JOIN tasks t ON t.run_id = ?1 AND t.task_id = c.value->>'task_id'",
+             FROM json_each(?2) c CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = c.value->>'task_id'",
         )
         .bind(run_id)
         .bind(Value::Array(checks).to_string())
@@ -139,8 +140,8 @@ async fn insert_edges(conn: &mut SqliteConnection, run_id: &str, edges: &[(&str,
     sqlx::query(
         "INSERT OR IGNORE INTO deps (task, depends_on)
          SELECT t.id, p.id FROM json_each(?2) e
-         JOIN tasks t ON t.run_id = ?1 AND t.task_id = e.value->>'$[0]'
-         JOIN tasks p ON p.run_id = ?1 AND p.task_id = e.value->>'$[1]'",
+         CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = e.value->>'$[0]'
+         CROSS JOIN tasks p ON p.run_id = ?1 AND p.task_id = e.value->>'$[1]'",
     )
     .bind(run_id)
     .bind(json_edges)
@@ -169,101 +170,151 @@ pub(crate) async fn task_key(
 }
 
 /// Which tasks of a run to load.
+#[derive(Clone, Copy)]
 pub(crate) enum TaskSelection<'a> {
     All,
     One(&'a str),
     Status(TaskStatus),
 }
 
-/// Loads tasks with their prerequisites and checks, in ready order for a status
-/// selection and creation order otherwise.
+/// One task as a JSON object, with its prerequisites and checks (`t` is the task row).
+/// Reads of many tasks come back as one JSON row: one hand-off from the database
+/// thread instead of one per row, which is what keeps `status` and `ready` fast.
+macro_rules! task_fields {
+    () => {
+        "'id', t.id, 'run_id', t.run_id, 'task_id', t.task_id, 'title', t.title,
+            'summary', t.summary, 'body', t.body, 'default_to', t.default_to,
+            'execution_mode', t.execution_mode, 'acceptance', json(t.acceptance_json),
+            'priority', t.priority, 'priority_rank', t.priority_rank, 'status', t.status,
+            'current_attempt', t.current_attempt, 'created_at', t.created_at, 'updated_at', t.updated_at,
+            'depends_on', (SELECT json_group_array(x.task_id) FROM
+                (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = t.id ORDER BY p.id) x),
+            'required_checks', (SELECT json_group_array(c.name) FROM
+                (SELECT name FROM task_checks WHERE task = t.id ORDER BY position) c)"
+    };
+}
+pub(crate) use task_fields;
+
+macro_rules! task_json {
+    () => {
+        concat!("json_object(", task_fields!(), ")")
+    };
+}
+
+/// A task as [`task_json!`] renders it.
+#[derive(Deserialize)]
+pub(crate) struct TaskJson {
+    pub id: i64,
+    pub run_id: String,
+    pub task_id: String,
+    pub title: String,
+    pub summary: String,
+    pub body: String,
+    pub default_to: String,
+    pub execution_mode: String,
+    pub acceptance: Option<Value>,
+    pub priority: String,
+    pub priority_rank: i64,
+    pub status: String,
+    pub current_attempt: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub depends_on: Vec<String>,
+    pub required_checks: Vec<String>,
+    /// Filled by the status query only.
+    #[serde(default)]
+    pub latest_attempt: Option<crate::model::AttemptSummary>,
+    #[serde(default)]
+    pub latest_message: Option<MessageJson>,
+}
+
+/// The latest message of a task's thread, as the status query renders it.
+#[derive(Deserialize)]
+pub(crate) struct MessageJson {
+    pub message_id: i64,
+    pub kind: String,
+    pub summary: String,
+    pub created_at: i64,
+}
+
+impl TaskJson {
+    pub(crate) fn into_task(self) -> Result<(i64, Task)> {
+        Ok((
+            self.id,
+            Task {
+                run_id: self.run_id,
+                task_id: self.task_id,
+                title: self.title,
+                summary: self.summary,
+                body: self.body,
+                default_to: self.default_to,
+                execution_mode: self.execution_mode,
+                acceptance: self.acceptance.unwrap_or(Value::Null),
+                required_checks: self.required_checks,
+                priority: parse_or_corrupt("priority", &self.priority, Priority::parse)?,
+                status: parse_or_corrupt("task status", &self.status, TaskStatus::parse)?,
+                depends_on: self.depends_on,
+                current_attempt: self.current_attempt,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            },
+        ))
+    }
+}
+
+/// Parses a JSON array produced by `json_group_array`.
+pub(crate) fn parse_json_rows<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::internal(format!("database returned malformed JSON rows: {e}")))
+}
+
+/// Loads tasks with their prerequisites and checks, in ready order (priority, then
+/// creation) for a status selection and creation order otherwise.
 pub(crate) async fn load_tasks(
     conn: &mut SqliteConnection,
     run_id: &str,
     selection: TaskSelection<'_>,
 ) -> Result<Vec<(i64, Task)>> {
-    let (task_id, status, ready_order) = match selection {
-        TaskSelection::All => (None, None, false),
-        TaskSelection::One(t) => (Some(t), None, false),
-        TaskSelection::Status(s) => (None, Some(s.as_str()), true),
+    let text: String = match selection {
+        TaskSelection::All => {
+            sqlx::query_scalar(concat!(
+                "SELECT json_group_array(",
+                task_json!(),
+                ") FROM tasks t WHERE t.run_id = ?"
+            ))
+            .bind(run_id)
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        TaskSelection::One(task_id) => {
+            sqlx::query_scalar(concat!(
+                "SELECT json_group_array(",
+                task_json!(),
+                ") FROM tasks t WHERE t.run_id = ? AND t.task_id = ?"
+            ))
+            .bind(run_id)
+            .bind(task_id)
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        TaskSelection::Status(status) => {
+            sqlx::query_scalar(concat!(
+                "SELECT json_group_array(",
+                task_json!(),
+                ") FROM tasks t WHERE t.run_id = ? AND t.status = ?"
+            ))
+            .bind(run_id)
+            .bind(status.as_str())
+            .fetch_one(&mut *conn)
+            .await?
+        }
     };
-    let rows = sqlx::query(
-        "SELECT * FROM tasks WHERE run_id = ?1 AND (?2 IS NULL OR task_id = ?2) AND (?3 IS NULL OR status = ?3)
-         ORDER BY CASE WHEN ?4 THEN -priority_rank ELSE 0 END, id",
-    )
-    .bind(run_id)
-    .bind(task_id)
-    .bind(status)
-    .bind(ready_order)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut tasks = Vec::with_capacity(rows.len());
-    let mut index = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let id: i64 = row.try_get("id")?;
-        let status: String = row.try_get("status")?;
-        let priority: String = row.try_get("priority")?;
-        let acceptance: Option<String> = row.try_get("acceptance_json")?;
-        index.insert(id, tasks.len());
-        tasks.push((
-            id,
-            Task {
-                run_id: row.try_get("run_id")?,
-                task_id: row.try_get("task_id")?,
-                title: row.try_get("title")?,
-                summary: row.try_get("summary")?,
-                body: row.try_get("body")?,
-                default_to: row.try_get("default_to")?,
-                execution_mode: row.try_get("execution_mode")?,
-                acceptance: acceptance.map(super::rows::json).unwrap_or(Value::Null),
-                required_checks: Vec::new(),
-                priority: parse_or_corrupt("priority", &priority, Priority::parse)?,
-                status: parse_or_corrupt("task status", &status, TaskStatus::parse)?,
-                depends_on: Vec::new(),
-                current_attempt: row.try_get("current_attempt")?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            },
-        ));
+    let mut rows: Vec<TaskJson> = parse_json_rows(&text)?;
+    match selection {
+        TaskSelection::Status(_) => rows.sort_by_key(|t| (-t.priority_rank, t.id)),
+        _ => rows.sort_by_key(|t| t.id),
     }
-    if tasks.is_empty() {
-        return Ok(tasks);
-    }
-    // One query each for edges and checks; a single task selects by id, larger
-    // selections by run (cheaper than passing thousands of ids).
-    let one = (tasks.len() == 1).then(|| tasks[0].0);
-    let dep_rows = sqlx::query(
-        "SELECT d.task AS task, p.task_id AS prerequisite FROM deps d
-         JOIN tasks t ON t.id = d.task JOIN tasks p ON p.id = d.depends_on
-         WHERE (?2 IS NOT NULL AND d.task = ?2) OR (?2 IS NULL AND t.run_id = ?1)
-         ORDER BY p.id",
-    )
-    .bind(run_id)
-    .bind(one)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in dep_rows {
-        let task: i64 = row.try_get("task")?;
-        if let Some(&i) = index.get(&task) {
-            tasks[i].1.depends_on.push(row.try_get("prerequisite")?);
-        }
-    }
-    let check_rows = sqlx::query(
-        "SELECT c.task AS task, c.name AS name FROM task_checks c JOIN tasks t ON t.id = c.task
-         WHERE (?2 IS NOT NULL AND c.task = ?2) OR (?2 IS NULL AND t.run_id = ?1)
-         ORDER BY c.task, c.position",
-    )
-    .bind(run_id)
-    .bind(one)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in check_rows {
-        let task: i64 = row.try_get("task")?;
-        if let Some(&i) = index.get(&task) {
-            tasks[i].1.required_checks.push(row.try_get("name")?);
-        }
-    }
-    Ok(tasks)
+    rows.into_iter().map(TaskJson::into_task).collect()
 }
 
 pub(crate) async fn load_task(conn: &mut SqliteConnection, run_id: &str, task_id: &str) -> Result<(i64, Task)> {

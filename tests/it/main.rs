@@ -5,4 +5,5 @@ mod common;
 mod concurrency;
 mod inbox;
 mod orch;
+mod skills;
 mod workflows;
