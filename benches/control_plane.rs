@@ -4,9 +4,11 @@
 //! docs/BENCHMARKS.md keeps them with the machine they ran on). Not a test: nothing
 //! here asserts on time.
 
-use orch::model::{ExecutionMode, Priority, TaskStatus};
-use orch::store::{MessageInput, NewAttempt, NewRun, NewTask, PlanInput, PlanTask, Store, WorkspaceRecord};
 use orch::model::MessageKind;
+use orch::model::{ExecutionMode, Priority, TaskStatus};
+use orch::store::{
+    MessageInput, NewAttempt, NewRun, NewTask, PlanInput, PlanTask, Store, WorkspaceRecord,
+};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -67,11 +69,19 @@ fn task(id: String) -> NewTask {
 async fn status_fixture(db: &Path) {
     let store = Store::open(db).await.unwrap();
     let tasks: Vec<PlanTask> = (0..1000)
-        .map(|i| PlanTask { task: task(format!("t{i:04}")), depends_on: Vec::new() })
+        .map(|i| PlanTask {
+            task: task(format!("t{i:04}")),
+            depends_on: Vec::new(),
+        })
         .collect();
     store
         .apply_plan(&PlanInput {
-            run: NewRun { run_id: "big".into(), goal: "bench".into(), summary: String::new(), config: None },
+            run: NewRun {
+                run_id: "big".into(),
+                goal: "bench".into(),
+                summary: String::new(),
+                config: None,
+            },
             tasks,
         })
         .await
@@ -101,9 +111,16 @@ async fn status_fixture(db: &Path) {
                     &attempt.thread_id,
                     "leader",
                     Some("shell"),
-                    if m % 2 == 0 { MessageKind::Answer } else { MessageKind::Control },
+                    if m % 2 == 0 {
+                        MessageKind::Answer
+                    } else {
+                        MessageKind::Control
+                    },
                     &format!("note {m}"),
-                    &MessageInput { body: format!("message {m} for {task_id}"), ..Default::default() },
+                    &MessageInput {
+                        body: format!("message {m} for {task_id}"),
+                        ..Default::default()
+                    },
                 )
                 .await
                 .unwrap();
@@ -126,7 +143,11 @@ fn big_plan(path: &Path) {
     for i in 0..10_000usize {
         let mut deps: Vec<String> = Vec::new();
         if i >= 1000 {
-            let want = if edges + (10_000 - i) * 2 < 20_000 { 3 } else { 2 };
+            let want = if edges + (10_000 - i) * 2 < 20_000 {
+                3
+            } else {
+                2
+            };
             while deps.len() < want {
                 let d = format!("t{:05}", next(i));
                 if !deps.contains(&d) {
@@ -148,8 +169,14 @@ fn proc_cpu_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = after.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of /proc/PID/stat (1-based); after the
     // command name they are at indices 11 and 12.
-    fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    fields
+        .get(11)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
 }
 
 struct Dir(PathBuf);
@@ -169,7 +196,10 @@ fn main() {
     }
     let dir_path = dir_path.unwrap_or_else(|| temp.path().to_path_buf());
     let dir = Dir(dir_path);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut rows: Vec<(String, String, String)> = Vec::new();
 
     // Baseline: the cost of starting the binary at all.
@@ -182,7 +212,11 @@ fn main() {
             })
             .collect(),
     );
-    rows.push(("`orch --version` (process start baseline), median of 50".into(), ms(baseline), "-".into()));
+    rows.push((
+        "`orch --version` (process start baseline), median of 50".into(),
+        ms(baseline),
+        "-".into(),
+    ));
 
     // 1. status --json on 1,000 tasks with 10,000 messages.
     let db1 = dir.path().join("status.db");
@@ -211,7 +245,16 @@ fn main() {
     let start = Instant::now();
     for i in 0..1000 {
         let mut c = orch(&db2);
-        c.args(["task", "add", "--run", "adds", "--task", &format!("t{i}"), "--title", "a task"]);
+        c.args([
+            "task",
+            "add",
+            "--run",
+            "adds",
+            "--task",
+            &format!("t{i}"),
+            "--title",
+            "a task",
+        ]);
         run_ok(c);
     }
     let adds = start.elapsed();
@@ -259,15 +302,26 @@ fn main() {
     let mut latencies = Vec::new();
     for i in 0..40 {
         let mut c = orch(&db5);
-        c.args(["wait", "--run", "w", "--for", "task_added", "--timeout-seconds", "30"])
-            .stdout(Stdio::piped());
+        c.args([
+            "wait",
+            "--run",
+            "w",
+            "--for",
+            "task_added",
+            "--timeout-seconds",
+            "30",
+        ])
+        .stdout(Stdio::piped());
         let mut child = c.spawn().unwrap();
         std::thread::sleep(Duration::from_millis(400));
         let committed = Instant::now();
-        rt.block_on(store.add_task("w", &task(format!("w{i}")))).unwrap();
+        rt.block_on(store.add_task("w", &task(format!("w{i}"))))
+            .unwrap();
         let commit_took = committed.elapsed();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         // Latency from the commit's end to the waiter's output.
         latencies.push(committed.elapsed().saturating_sub(commit_took));
         assert!(line.contains("\"woke\":true"), "{line}");
@@ -275,11 +329,27 @@ fn main() {
     }
     let p50 = percentile(latencies.clone(), 0.5);
     let p95 = percentile(latencies, 0.95);
-    rows.push(("`orch wait` wake latency after a commit by another process, p50 of 40".into(), ms(p50), "-".into()));
-    rows.push(("`orch wait` wake latency, p95 of 40".into(), ms(p95), "p95 ≤ 50 ms".into()));
+    rows.push((
+        "`orch wait` wake latency after a commit by another process, p50 of 40".into(),
+        ms(p50),
+        "-".into(),
+    ));
+    rows.push((
+        "`orch wait` wake latency, p95 of 40".into(),
+        ms(p95),
+        "p95 ≤ 50 ms".into(),
+    ));
 
     let mut c = orch(&db5);
-    c.args(["wait", "--run", "w", "--for", "never_happens", "--timeout-seconds", "12"]);
+    c.args([
+        "wait",
+        "--run",
+        "w",
+        "--for",
+        "never_happens",
+        "--timeout-seconds",
+        "12",
+    ]);
     let mut child = c.spawn().unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let ticks0 = proc_cpu_ticks(child.id());

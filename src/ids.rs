@@ -25,15 +25,12 @@ pub fn validate_id(what: &str, id: &str) -> Result<()> {
         Some("contains '..' (it could escape the workspace root)".to_string())
     } else if id.ends_with('.') || id.ends_with(".lock") {
         Some("ends with '.' or '.lock', which git refuses in branch names".to_string())
-    } else if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
-        Some(format!(
-            "contains {c:?}; ids may use only ASCII letters, digits, '_', '-' and '.'"
-        ))
     } else {
-        None
+        id.chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .map(|c| {
+                format!("contains {c:?}; ids may use only ASCII letters, digits, '_', '-' and '.'")
+            })
     };
     match problem {
         Some(p) => Err(Error::invalid_input(format!("{what} {id:?} {p}"))),

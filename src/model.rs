@@ -406,6 +406,8 @@ pub struct AttemptSummary {
     pub status: ThreadStatus,
     pub assigned_to: String,
     pub worktree_path: String,
+    /// `""` (analysis), `created` or `cleaned`.
+    pub workspace_status: String,
 }
 
 /// The latest message of a task's attempt thread, as `orch status` shows it.

@@ -19,7 +19,8 @@ impl Reply {
     /// never pass through an intermediate `serde_json::Value` tree.
     pub fn new(command: &'static str, data: impl serde::Serialize, human: String) -> Self {
         let data = serde_json::to_string(&data).unwrap_or_else(|e| {
-            serde_json::to_string(&json!({"serialization_error": e.to_string()})).unwrap_or_default()
+            serde_json::to_string(&json!({"serialization_error": e.to_string()}))
+                .unwrap_or_default()
         });
         Reply {
             command,
@@ -73,10 +74,10 @@ impl Style {
 pub fn write_stdout(text: &str, code: u8) {
     let mut out = std::io::stdout().lock();
     let result = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    if let Err(e) = result {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(code as i32);
-        }
+    if let Err(e) = result
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(code as i32);
     }
 }
 
@@ -85,7 +86,10 @@ pub fn success(style: Style, reply: &Reply) -> u8 {
     if style.json {
         let command = Value::String(reply.command.to_string());
         write_stdout(
-            &format!("{{\"ok\":true,\"command\":{command},\"data\":{}}}\n", reply.data),
+            &format!(
+                "{{\"ok\":true,\"command\":{command},\"data\":{}}}\n",
+                reply.data
+            ),
             0,
         );
     } else if !reply.human.is_empty() {
@@ -102,7 +106,8 @@ pub fn success(style: Style, reply: &Reply) -> u8 {
 pub fn failure(style: Style, err: &Error) -> u8 {
     let code = err.code.exit_code();
     if style.json {
-        let doc = json!({"ok": false, "error": {"code": err.code.as_str(), "message": err.message}});
+        let doc =
+            json!({"ok": false, "error": {"code": err.code.as_str(), "message": err.message}});
         write_stdout(&format!("{doc}\n"), code);
     } else {
         let _ = writeln!(std::io::stderr(), "error: {}", err.message);

@@ -19,10 +19,10 @@ pub fn main_worktree_top(start: &Path) -> Option<PathBuf> {
         }
         if dot_git.is_file() {
             // A linked worktree: follow gitdir, then commondir, to the main repository.
-            if let Some(common) = common_dir_of_file(&dot_git) {
-                if common.file_name().is_some_and(|n| n == ".git") {
-                    return common.parent().map(Path::to_path_buf);
-                }
+            if let Some(common) = common_dir_of_file(&dot_git)
+                && common.file_name().is_some_and(|n| n == ".git")
+            {
+                return common.parent().map(Path::to_path_buf);
             }
             return Some(d.to_path_buf());
         }

@@ -105,7 +105,8 @@ pub fn load(path: &Path, run_flag: Option<&str>) -> Result<PlanInput> {
 
 /// Parses plan text; JSON when the file ends in `.json` or the text starts with `{`.
 pub fn parse(text: &str, path: &Path, run_flag: Option<&str>) -> Result<PlanInput> {
-    let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    let is_json =
+        path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
     let file: PlanFile = if is_json {
         serde_json::from_str(text)
             .map_err(|e| Error::invalid_input(format!("plan file {}: {e}", path.display())))?
@@ -193,8 +194,13 @@ fn build(file: PlanFile, run_flag: Option<&str>) -> Result<PlanInput> {
                 title: entry.title,
                 summary: entry.summary,
                 body: entry.body,
-                default_to: entry.worker.or_else(|| file.defaults.worker.clone()).unwrap_or_default(),
-                execution_mode: execution_mode.map(|m| m.as_str().to_string()).unwrap_or_default(),
+                default_to: entry
+                    .worker
+                    .or_else(|| file.defaults.worker.clone())
+                    .unwrap_or_default(),
+                execution_mode: execution_mode
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
                 acceptance: entry.acceptance,
                 checks,
                 priority,
@@ -229,7 +235,10 @@ fn parse_mode(text: &str, what: &str) -> Result<ExecutionMode> {
 
 fn parse_priority(text: &str, what: &str) -> Result<Priority> {
     Priority::parse(text).ok_or_else(|| {
-        Error::invalid_input(format!("{what} {text:?} is not one of {}", Priority::choices()))
+        Error::invalid_input(format!(
+            "{what} {text:?} is not one of {}",
+            Priority::choices()
+        ))
     })
 }
 
@@ -326,15 +335,31 @@ mod tests {
         assert_eq!(plan.tasks[0].task.execution_mode, "analysis");
         assert_eq!(plan.tasks[1].task.execution_mode, "code");
         assert_eq!(plan.tasks[1].depends_on, vec!["a"]);
-        assert_eq!(plan.tasks[1].task.checks[0].command.as_deref(), Some("cargo test"));
-        assert_eq!(plan.tasks[1].task.checks[1].command.as_deref(), Some("true"));
+        assert_eq!(
+            plan.tasks[1].task.checks[0].command.as_deref(),
+            Some("cargo test")
+        );
+        assert_eq!(
+            plan.tasks[1].task.checks[1].command.as_deref(),
+            Some("true")
+        );
     }
 
     #[test]
     fn refuses_unknown_keys_and_bad_modes() {
-        let err = parse("[[tasks]]\nid = \"a\"\ntitel = \"x\"\n", Path::new("p.toml"), Some("r")).unwrap_err();
+        let err = parse(
+            "[[tasks]]\nid = \"a\"\ntitel = \"x\"\n",
+            Path::new("p.toml"),
+            Some("r"),
+        )
+        .unwrap_err();
         assert!(err.message.contains("titel"), "{}", err.message);
-        let err = parse("[[tasks]]\nid = \"a\"\nmode = \"write\"\n", Path::new("p.toml"), Some("r")).unwrap_err();
+        let err = parse(
+            "[[tasks]]\nid = \"a\"\nmode = \"write\"\n",
+            Path::new("p.toml"),
+            Some("r"),
+        )
+        .unwrap_err();
         assert!(err.message.contains("write"), "{}", err.message);
     }
 

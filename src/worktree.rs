@@ -83,8 +83,27 @@ pub fn resolve_commit(repo: &Path, reference: &str) -> Result<String> {
     Ok(out.stdout.trim().to_string())
 }
 
+/// The directories of every worktree registered in the repository.
+pub fn registered_worktrees(repo: &Path) -> Result<Vec<PathBuf>> {
+    let out = run(repo, ["worktree", "list", "--porcelain", "-z"])?;
+    if !out.ok {
+        return Err(Error::internal(format!(
+            "git worktree list failed in {}: {}",
+            repo.display(),
+            out.stderr
+        )));
+    }
+    Ok(out
+        .stdout
+        .split('\0')
+        .filter_map(|field| field.strip_prefix("worktree "))
+        .map(PathBuf::from)
+        .collect())
+}
+
 /// Paths with uncommitted changes (tracked or untracked, ignored files aside),
-/// leaving out `excluded` directories inside the repository (orch's own state).
+/// leaving out `excluded` directories inside the repository (orch's own state) and
+/// every linked worktree nested in it (earlier attempts, wherever their root was).
 pub fn dirty_paths(repo: &Path, excluded: &[PathBuf]) -> Result<Vec<String>> {
     let mut args: Vec<String> = vec![
         "status".into(),
@@ -94,11 +113,12 @@ pub fn dirty_paths(repo: &Path, excluded: &[PathBuf]) -> Result<Vec<String>> {
         "--".into(),
         ".".into(),
     ];
-    for dir in excluded {
-        if let Ok(rel) = dir.strip_prefix(repo) {
-            if !rel.as_os_str().is_empty() {
-                args.push(format!(":(exclude){}", rel.display()));
-            }
+    let nested = registered_worktrees(repo)?;
+    for dir in excluded.iter().chain(nested.iter()) {
+        if let Ok(rel) = dir.strip_prefix(repo)
+            && !rel.as_os_str().is_empty()
+        {
+            args.push(format!(":(exclude){}", rel.display()));
         }
     }
     let out = run(repo, &args)?;
@@ -152,9 +172,8 @@ pub fn add_worktree(repo: &Path, path: &Path, branch: &str, commit: &str) -> Res
         )));
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            Error::internal(format!("cannot create {}: {e}", parent.display()))
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::internal(format!("cannot create {}: {e}", parent.display())))?;
     }
     let out = run(
         repo,

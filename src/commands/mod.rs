@@ -73,7 +73,12 @@ fn execute(global: GlobalArgs, verb: impl for<'a> FnOnce(&'a Ctx) -> VerbFuture<
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return output::failure(style, &Error::internal(format!("cannot start runtime: {e}"))),
+        Err(e) => {
+            return output::failure(
+                style,
+                &Error::internal(format!("cannot start runtime: {e}")),
+            );
+        }
     };
     let result = runtime.block_on(async {
         let db = match global.db.clone().filter(|p| !p.as_os_str().is_empty()) {
@@ -165,9 +170,9 @@ pub fn read_body(body: Option<&String>, body_file: Option<&PathBuf>) -> Result<O
         (Some(b), None) => Ok(Some(b.clone())),
         (None, Some(path)) if path.as_os_str() == "-" => {
             let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Error::invalid_input(format!("cannot read the body from standard input: {e}")))?;
+            std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                Error::invalid_input(format!("cannot read the body from standard input: {e}"))
+            })?;
             Ok(Some(text))
         }
         (None, Some(path)) => std::fs::read_to_string(path).map(Some).map_err(|e| {
@@ -197,10 +202,16 @@ pub fn parse_payload(text: Option<&str>) -> Result<Value> {
 
 /// Builds artifacts from `--artifact`, `--artifact-kind`, `--artifact-metadata-json`
 /// (contract §3: kind and metadata given once for all or once per artifact).
-pub fn parse_artifacts(paths: &[String], kinds: &[String], metadata: &[String]) -> Result<Vec<Artifact>> {
+pub fn parse_artifacts(
+    paths: &[String],
+    kinds: &[String],
+    metadata: &[String],
+) -> Result<Vec<Artifact>> {
     if paths.is_empty() {
         if !kinds.is_empty() {
-            return Err(Error::invalid_input("--artifact-kind needs at least one --artifact"));
+            return Err(Error::invalid_input(
+                "--artifact-kind needs at least one --artifact",
+            ));
         }
         if !metadata.is_empty() {
             return Err(Error::invalid_input(
@@ -226,7 +237,9 @@ pub fn parse_artifacts(paths: &[String], kinds: &[String], metadata: &[String]) 
         .iter()
         .map(|m| match serde_json::from_str::<Value>(m) {
             Ok(v @ Value::Object(_)) => Ok(v),
-            Ok(_) => Err(Error::invalid_input("--artifact-metadata-json must be a JSON object")),
+            Ok(_) => Err(Error::invalid_input(
+                "--artifact-metadata-json must be a JSON object",
+            )),
             Err(e) => Err(Error::invalid_input(format!(
                 "--artifact-metadata-json is not valid JSON: {e}"
             ))),
@@ -254,7 +267,11 @@ pub fn message_input(args: &MessageArgs) -> Result<MessageInput> {
     Ok(MessageInput {
         body: read_body(args.body.as_ref(), args.body_file.as_ref())?.unwrap_or_default(),
         payload: parse_payload(args.payload_json.as_deref())?,
-        artifacts: parse_artifacts(&args.artifact, &args.artifact_kind, &args.artifact_metadata_json)?,
+        artifacts: parse_artifacts(
+            &args.artifact,
+            &args.artifact_kind,
+            &args.artifact_metadata_json,
+        )?,
     })
 }
 
@@ -270,7 +287,12 @@ pub fn csv(value: Option<&str>) -> Vec<String> {
 }
 
 /// Checks each item of a comma-separated list against a vocabulary.
-pub fn csv_checked(value: Option<&str>, flag: &str, parse: fn(&str) -> bool, choices: &str) -> Result<Vec<String>> {
+pub fn csv_checked(
+    value: Option<&str>,
+    flag: &str,
+    parse: fn(&str) -> bool,
+    choices: &str,
+) -> Result<Vec<String>> {
     let items = csv(value);
     for item in &items {
         if !parse(item) {

@@ -7,14 +7,23 @@ use crate::cli::orch::OrchCommand;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::validate_id;
 use crate::model::{Attempt, ExecutionMode, Message, Task, TaskStatus, Thread};
-use serde::Serialize;
 use crate::output::Reply;
 use crate::store::{AttemptPlan, NewAttempt, WorkspaceRecord};
 use crate::worktree;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
+    // Fold in what workers reported since the last look, so that a worker's `fail`
+    // followed at once by `retry` (or `done` by `cleanup`) sees the task as it is.
+    if let OrchCommand::Dispatch { run, .. }
+    | OrchCommand::Retry { run, .. }
+    | OrchCommand::Reassign { run, .. }
+    | OrchCommand::Cleanup { run, .. } = &command
+    {
+        ctx.store.reconcile(run).await?;
+    }
     match command {
         OrchCommand::Dispatch {
             run,
@@ -57,20 +66,44 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 repo,
                 workspace_root,
             };
-            create(ctx, &plan, &run, &task, mode, &to, body, location, base, &[TaskStatus::Ready], None, None)
-                .await
-                .map(|created| created.reply("dispatch"))
+            create(
+                ctx,
+                &plan,
+                &run,
+                &task,
+                mode,
+                &to,
+                body,
+                location,
+                base,
+                &[TaskStatus::Ready],
+                None,
+                None,
+            )
+            .await
+            .map(|created| created.reply("dispatch"))
         }
-        OrchCommand::Retry { run, task, to, body, base_ref } => {
+        OrchCommand::Retry {
+            run,
+            task,
+            to,
+            body,
+            base_ref,
+        } => {
             let plan = ctx
                 .store
                 .attempt_plan(&run, &task, &[TaskStatus::Failed], "retry")
                 .await?;
             let previous = previous_attempt(&plan, &task)?;
-            let to = to.filter(|t| !t.is_empty()).unwrap_or_else(|| previous.assigned_to.clone());
+            let to = to
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| previous.assigned_to.clone());
             let body = read_body_args(&body)?.unwrap_or_else(|| plan.task.body.clone());
             let (location, base) = follow_previous(&previous, base_ref);
-            let extra = ("task_retried", json!({"previous_attempt": previous.attempt_no, "to": to}));
+            let extra = (
+                "task_retried",
+                json!({"previous_attempt": previous.attempt_no, "to": to}),
+            );
             let mut created = create(
                 ctx,
                 &plan,
@@ -89,7 +122,14 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             created.previous_attempt = Some(previous.attempt_no);
             Ok(created.reply("retry"))
         }
-        OrchCommand::Reassign { run, task, to, reason, body, base_ref } => {
+        OrchCommand::Reassign {
+            run,
+            task,
+            to,
+            reason,
+            body,
+            base_ref,
+        } => {
             if to.is_empty() {
                 return Err(Error::invalid_input("--to is empty"));
             }
@@ -99,7 +139,10 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 TaskStatus::Blocked,
                 TaskStatus::Failed,
             ];
-            let plan = ctx.store.attempt_plan(&run, &task, allowed, "reassign").await?;
+            let plan = ctx
+                .store
+                .attempt_plan(&run, &task, allowed, "reassign")
+                .await?;
             let previous = previous_attempt(&plan, &task)?;
             let body = read_body_args(&body)?.unwrap_or_else(|| plan.task.body.clone());
             let (location, base) = follow_previous(&previous, base_ref);
@@ -130,9 +173,13 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             created.previous_attempt = Some(previous.attempt_no);
             Ok(created.reply("reassign"))
         }
-        OrchCommand::Cleanup { run, task, attempt, all_completed, force } => {
-            cleanup(ctx, &run, task.as_deref(), attempt, all_completed, force).await
-        }
+        OrchCommand::Cleanup {
+            run,
+            task,
+            attempt,
+            all_completed,
+            force,
+        } => cleanup(ctx, &run, task.as_deref(), attempt, all_completed, force).await,
         other => Err(Error::internal(format!("not a dispatch verb: {other:?}"))),
     }
 }
@@ -162,7 +209,12 @@ fn previous_attempt(plan: &AttemptPlan, task: &str) -> Result<Attempt> {
 /// attempt, from the same base commit unless `--base-ref` says otherwise.
 fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Location, Base) {
     let workspace_root = (!previous.worktree_path.is_empty())
-        .then(|| Path::new(&previous.worktree_path).ancestors().nth(3).map(Path::to_path_buf))
+        .then(|| {
+            Path::new(&previous.worktree_path)
+                .ancestors()
+                .nth(3)
+                .map(Path::to_path_buf)
+        })
         .flatten();
     let repo = if previous.repo_path.is_empty() {
         std::env::current_dir().unwrap_or_default()
@@ -177,7 +229,13 @@ fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Location, B
         },
         None => Base::CleanHead,
     };
-    (Location { repo, workspace_root }, base)
+    (
+        Location {
+            repo,
+            workspace_root,
+        },
+        base,
+    )
 }
 
 /// A new attempt with everything the verbs print about it.
@@ -195,7 +253,10 @@ impl Created {
     fn reply(self, command: &'static str) -> Reply {
         let mut human = format!(
             "dispatched {} attempt {} to {} on thread {}",
-            self.task.task_id, self.attempt.attempt_no, self.attempt.assigned_to, self.attempt.thread_id
+            self.task.task_id,
+            self.attempt.attempt_no,
+            self.attempt.assigned_to,
+            self.attempt.thread_id
         );
         if !self.attempt.worktree_path.is_empty() {
             human.push_str(&format!(
@@ -357,29 +418,39 @@ async fn cleanup(
     }
     let store = &ctx.store;
     let tasks = store.tasks(run).await?;
-    if let Some(t) = task {
-        if !tasks.iter().any(|x| x.task_id == t) {
-            return Err(Error::not_found(format!("task {t:?} not found in run {run:?}")));
-        }
+    if let Some(t) = task
+        && !tasks.iter().any(|x| x.task_id == t)
+    {
+        return Err(Error::not_found(format!(
+            "task {t:?} not found in run {run:?}"
+        )));
     }
     let attempts = store.attempts(run, task).await?;
-    if let (Some(t), Some(n)) = (task, attempt) {
-        if !attempts.iter().any(|a| a.attempt_no == n) {
-            return Err(Error::not_found(format!("task {t:?} has no attempt {n}")));
-        }
+    if let (Some(t), Some(n)) = (task, attempt)
+        && !attempts.iter().any(|a| a.attempt_no == n)
+    {
+        return Err(Error::not_found(format!("task {t:?} has no attempt {n}")));
     }
     let mut candidates = Vec::new();
     let mut busy = Vec::new();
-    for a in attempts.into_iter().filter(|a| attempt.is_none_or(|n| a.attempt_no == n)) {
+    for a in attempts
+        .into_iter()
+        .filter(|a| attempt.is_none_or(|n| a.attempt_no == n))
+    {
         if a.workspace_status != "created" {
             continue;
         }
-        let Some(t) = tasks.iter().find(|t| t.task_id == a.task_id) else { continue };
+        let Some(t) = tasks.iter().find(|t| t.task_id == a.task_id) else {
+            continue;
+        };
         let finished = t.status.is_terminal() || a.attempt_no != t.current_attempt;
         if finished {
             candidates.push(a);
         } else if task.is_some() {
-            busy.push(format!("{} attempt {} ({})", a.task_id, a.attempt_no, t.status));
+            busy.push(format!(
+                "{} attempt {} ({})",
+                a.task_id, a.attempt_no, t.status
+            ));
         }
     }
     if candidates.is_empty() {
@@ -407,7 +478,9 @@ async fn cleanup(
             }
         }
         worktree::remove_worktree(repo, path, force)?;
-        store.mark_workspace_cleaned(run, &a.task_id, a.attempt_no).await?;
+        store
+            .mark_workspace_cleaned(run, &a.task_id, a.attempt_no)
+            .await?;
         cleaned.push(json!({
             "task_id": a.task_id, "attempt_no": a.attempt_no,
             "worktree_path": a.worktree_path, "branch_name": a.branch_name,
@@ -417,11 +490,20 @@ async fn cleanup(
     if cleaned.is_empty() {
         let reasons: Vec<String> = refused
             .iter()
-            .map(|r| format!("{}: {}", r["worktree_path"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or("")))
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r["worktree_path"].as_str().unwrap_or(""),
+                    r["reason"].as_str().unwrap_or("")
+                )
+            })
             .collect();
         return Err(Error::new(
             ErrorCode::InvalidState,
-            format!("refused to remove worktrees with uncommitted changes: {}", reasons.join("; ")),
+            format!(
+                "refused to remove worktrees with uncommitted changes: {}",
+                reasons.join("; ")
+            ),
         ));
     }
     let mut human = String::new();
@@ -439,5 +521,9 @@ async fn cleanup(
             r["reason"].as_str().unwrap_or("")
         ));
     }
-    Ok(Reply::new("cleanup", json!({"cleaned": cleaned, "refused": refused}), human))
+    Ok(Reply::new(
+        "cleanup",
+        json!({"cleaned": cleaned, "refused": refused}),
+        human,
+    ))
 }

@@ -49,20 +49,34 @@ pub async fn task(ctx: &Ctx, command: TaskCommand) -> Result<Reply> {
     } = command;
     validate_id("task id", &task)?;
     let priority = Priority::parse(&priority).ok_or_else(|| {
-        Error::invalid_input(format!("--priority {priority:?} is not one of {}", Priority::choices()))
+        Error::invalid_input(format!(
+            "--priority {priority:?} is not one of {}",
+            Priority::choices()
+        ))
     })?;
     let acceptance = match acceptance_json.as_deref().filter(|t| !t.trim().is_empty()) {
         None => None,
         Some(text) => match serde_json::from_str::<Value>(text) {
             Ok(v @ Value::Object(_)) => Some(v),
-            Ok(_) => return Err(Error::invalid_input("--acceptance-json must be a JSON object")),
-            Err(e) => return Err(Error::invalid_input(format!("--acceptance-json is not valid JSON: {e}"))),
+            Ok(_) => {
+                return Err(Error::invalid_input(
+                    "--acceptance-json must be a JSON object",
+                ));
+            }
+            Err(e) => {
+                return Err(Error::invalid_input(format!(
+                    "--acceptance-json is not valid JSON: {e}"
+                )));
+            }
         },
     };
     let mut checks: Vec<CheckSpec> = required_check
         .into_iter()
         .filter(|c| !c.trim().is_empty())
-        .map(|name| CheckSpec { name, command: None })
+        .map(|name| CheckSpec {
+            name,
+            command: None,
+        })
         .collect();
     checks.dedup_by(|a, b| a.name == b.name);
     if let Some(a) = &acceptance {
@@ -85,7 +99,11 @@ pub async fn task(ctx: &Ctx, command: TaskCommand) -> Result<Reply> {
 }
 
 pub async fn dep(ctx: &Ctx, command: DepCommand) -> Result<Reply> {
-    let DepCommand::Add { run, task, depends_on } = command;
+    let DepCommand::Add {
+        run,
+        task,
+        depends_on,
+    } = command;
     let (task, created) = ctx.store.add_dep(&run, &task, &depends_on).await?;
     let human = format!(
         "{} depends on {} ({}; task is {})",
@@ -105,10 +123,17 @@ pub async fn plan(ctx: &Ctx, command: PlanCommand) -> Result<Reply> {
     let PlanCommand::Apply { run, file } = command;
     let plan = crate::plan::load(&file, run.as_deref())?;
     let outcome = ctx.store.apply_plan(&plan).await?;
-    let run = outcome.run.clone().ok_or_else(|| Error::internal("plan apply returned no run"))?;
+    let run = outcome
+        .run
+        .clone()
+        .ok_or_else(|| Error::internal("plan apply returned no run"))?;
     let human = format!(
         "{} run {}: {} task(s) added, {} unchanged, {} dependencies\n{}",
-        if outcome.run_created { "created" } else { "extended" },
+        if outcome.run_created {
+            "created"
+        } else {
+            "extended"
+        },
         run.run_id,
         outcome.created.len(),
         outcome.unchanged.len(),
@@ -136,5 +161,12 @@ pub async fn ready(ctx: &Ctx, run: &str) -> Result<Reply> {
         run_id: &'a str,
         tasks: &'a [crate::model::Task],
     }
-    Ok(Reply::new("ready", Ready { run_id: run, tasks: &tasks }, human))
+    Ok(Reply::new(
+        "ready",
+        Ready {
+            run_id: run,
+            tasks: &tasks,
+        },
+        human,
+    ))
 }

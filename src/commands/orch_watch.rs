@@ -23,10 +23,26 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 human.push_str("nothing to reconcile\n");
             }
             human.push_str(&render::run_line(&ctx.style, &run));
-            Ok(Reply::new("reconcile", json!({"updated_tasks": changes, "run": run}), human))
+            Ok(Reply::new(
+                "reconcile",
+                json!({"updated_tasks": changes, "run": run}),
+                human,
+            ))
         }
-        OrchCommand::Wait { run, for_types, after_event, timeout_seconds } => {
-            wait(ctx, &run, for_types.as_deref(), after_event, timeout_seconds).await
+        OrchCommand::Wait {
+            run,
+            for_types,
+            after_event,
+            timeout_seconds,
+        } => {
+            wait(
+                ctx,
+                &run,
+                for_types.as_deref(),
+                after_event,
+                timeout_seconds,
+            )
+            .await
         }
         OrchCommand::Status { run } => {
             store.reconcile(&run).await?;
@@ -37,7 +53,14 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 run: &'a crate::model::Run,
                 tasks: &'a [crate::model::TaskView],
             }
-            Ok(Reply::new("status", Status { run: &run, tasks: &views }, human))
+            Ok(Reply::new(
+                "status",
+                Status {
+                    run: &run,
+                    tasks: &views,
+                },
+                human,
+            ))
         }
         OrchCommand::Blocked { run } => {
             store.reconcile(&run).await?;
@@ -51,7 +74,10 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                         task.task_id,
                         attempt.attempt_no,
                         attempt.assigned_to,
-                        question.as_ref().map(|q| clip(&q.summary, 100)).unwrap_or_default()
+                        question
+                            .as_ref()
+                            .map(|q| clip(&q.summary, 100))
+                            .unwrap_or_default()
                     ));
                     json!({"task": task, "attempt": attempt, "question": question})
                 })
@@ -61,7 +87,12 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             }
             Ok(Reply::new("blocked", json!({"tasks": items}), human))
         }
-        OrchCommand::Answer { run, task, summary, message } => {
+        OrchCommand::Answer {
+            run,
+            task,
+            summary,
+            message,
+        } => {
             let content = message_input(&message)?;
             let payload_empty = content.payload.as_object().is_none_or(|o| o.is_empty());
             if content.body.trim().is_empty() && payload_empty {
@@ -69,7 +100,9 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                     "an answer needs --body, --body-file or a non-empty --payload-json",
                 ));
             }
-            let (task, thread, message) = store.answer(&run, &task, &ctx.leader(), &summary, &content).await?;
+            let (task, thread, message) = store
+                .answer(&run, &task, &ctx.leader(), &summary, &content)
+                .await?;
             let human = format!("answered {} on {}", task.task_id, thread.thread_id);
             Ok(Reply::new(
                 "answer",
@@ -77,28 +110,11 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 human,
             ))
         }
-        OrchCommand::Cancel { run, task, reason } => match task {
-            Some(task) => {
-                let (task, attempt) = store.cancel_task(&run, &task, &ctx.leader(), &reason).await?;
-                let human = format!("cancelled {}", task.task_id);
-                Ok(Reply::new("cancel", json!({"task": task, "attempt": attempt}), human))
-            }
-            None => {
-                let cancelled = store.cancel_run(&run, &ctx.leader(), &reason).await?;
-                let run = store.run(&run).await?;
-                let human = format!(
-                    "cancelled run {} ({} task{})",
-                    run.run_id,
-                    cancelled.len(),
-                    if cancelled.len() == 1 { "" } else { "s" }
-                );
-                let tasks: Vec<_> = cancelled
-                    .iter()
-                    .map(|(task_id, attempt)| json!({"task_id": task_id, "attempt": attempt}))
-                    .collect();
-                Ok(Reply::new("cancel", json!({"run": run, "cancelled_tasks": tasks}), human))
-            }
-        },
+        OrchCommand::Cancel { run, task, reason } => {
+            // A task whose worker already finished is not cancelled after the fact.
+            store.reconcile(&run).await?;
+            cancel(ctx, &run, task, &reason).await
+        }
         OrchCommand::Brief { run, task, attempt } => {
             let task_record = store.task(&run, &task).await?;
             let attempt = store.attempt(&run, &task, attempt).await?;
@@ -113,22 +129,86 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             store.reconcile(&run).await?;
             let (task, gate) = store.gate(&run, &task).await?;
             let human = gate_text(ctx, &task.task_id, &gate);
-            Ok(Reply::new("status", json!({"task": task, "gate": gate}), human))
+            Ok(Reply::new(
+                "status",
+                json!({"task": task, "gate": gate}),
+                human,
+            ))
         }
-        OrchCommand::Verify(VerifyCommand::Record { run, task, check, status, details }) => {
+        OrchCommand::Verify(VerifyCommand::Record {
+            run,
+            task,
+            check,
+            status,
+            details,
+        }) => {
             store.reconcile(&run).await?;
             let (task, gate) = store
-                .record_check(&run, &task, &check, status == "passed", &details, &ctx.leader())
+                .record_check(
+                    &run,
+                    &task,
+                    &check,
+                    status == "passed",
+                    &details,
+                    &ctx.leader(),
+                )
                 .await?;
-            let human = format!("{}\ntask {} is {}", gate_text(ctx, &task.task_id, &gate), task.task_id, task.status);
-            Ok(Reply::new("record", json!({"task": task, "gate": gate}), human))
+            let human = format!(
+                "{}\ntask {} is {}",
+                gate_text(ctx, &task.task_id, &gate),
+                task.task_id,
+                task.status
+            );
+            Ok(Reply::new(
+                "record",
+                json!({"task": task, "gate": gate}),
+                human,
+            ))
         }
         other => Err(Error::internal(format!("not a watch verb: {other:?}"))),
     }
 }
 
+async fn cancel(ctx: &Ctx, run: &str, task: Option<String>, reason: &str) -> Result<Reply> {
+    let store = &ctx.store;
+    match task {
+        Some(task) => {
+            let (task, attempt) = store.cancel_task(run, &task, &ctx.leader(), reason).await?;
+            let human = format!("cancelled {}", task.task_id);
+            Ok(Reply::new(
+                "cancel",
+                json!({"task": task, "attempt": attempt}),
+                human,
+            ))
+        }
+        None => {
+            let cancelled = store.cancel_run(run, &ctx.leader(), reason).await?;
+            let run = store.run(run).await?;
+            let human = format!(
+                "cancelled run {} ({} task{})",
+                run.run_id,
+                cancelled.len(),
+                if cancelled.len() == 1 { "" } else { "s" }
+            );
+            let tasks: Vec<_> = cancelled
+                .iter()
+                .map(|(task_id, attempt)| json!({"task_id": task_id, "attempt": attempt}))
+                .collect();
+            Ok(Reply::new(
+                "cancel",
+                json!({"run": run, "cancelled_tasks": tasks}),
+                human,
+            ))
+        }
+    }
+}
+
 fn gate_text(ctx: &Ctx, task: &str, gate: &Gate) -> String {
-    let mut out = format!("gate of {task} (attempt {}): {}\n", gate.attempt_no, ctx.style.status(&gate.status));
+    let mut out = format!(
+        "gate of {task} (attempt {}): {}\n",
+        gate.attempt_no,
+        ctx.style.status(&gate.status)
+    );
     for c in &gate.checks {
         out.push_str(&format!("  {} {}", c.name, ctx.style.status(&c.status)));
         if !c.details.is_empty() {
@@ -169,7 +249,11 @@ async fn wait(
                 event.event_id,
                 event.event_type,
                 event.task_id.as_deref().unwrap_or(""),
-                if event.summary.is_empty() { String::new() } else { format!(": {}", clip(&event.summary, 80)) }
+                if event.summary.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", clip(&event.summary, 80))
+                }
             );
             let next = event.event_id;
             return Ok(Reply::new(

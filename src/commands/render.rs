@@ -39,7 +39,10 @@ pub fn message_line(style: &Style, m: &Message) -> String {
         }
     }
     if m.payload_json.as_object().is_some_and(|o| !o.is_empty()) {
-        line.push_str(&format!("\n    payload: {}", clip(&m.payload_json.to_string(), 200)));
+        line.push_str(&format!(
+            "\n    payload: {}",
+            clip(&m.payload_json.to_string(), 200)
+        ));
     }
     for a in &m.artifacts {
         line.push_str(&format!("\n    artifact: {} ({})", a.path, a.kind));
@@ -75,7 +78,14 @@ pub fn tasks(style: &Style, tasks: &[Task]) -> String {
                 style.status(t.status.as_str()),
                 t.priority.to_string(),
                 t.default_to.clone(),
-                clip(if t.title.is_empty() { &t.summary } else { &t.title }, 60),
+                clip(
+                    if t.title.is_empty() {
+                        &t.summary
+                    } else {
+                        &t.title
+                    },
+                    60,
+                ),
             ]
         })
         .collect();
@@ -105,8 +115,16 @@ pub fn run_line(style: &Style, run: &Run) -> String {
         style.status(run.status.as_str()),
         c.total,
         if c.total == 1 { "" } else { "s" },
-        if parts.is_empty() { String::new() } else { format!(": {}", parts.join(", ")) },
-        if run.goal.is_empty() { String::new() } else { format!(" — {}", run.goal) }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", parts.join(", "))
+        },
+        if run.goal.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", run.goal)
+        }
     )
 }
 
@@ -137,6 +155,9 @@ pub fn status(style: &Style, run: &Run, views: &[TaskView]) -> String {
             ]
         })
         .collect();
-    out.push_str(&table(&["TASK", "STATUS", "ATTEMPT", "WORKER", "LATEST"], &rows));
+    out.push_str(&table(
+        &["TASK", "STATUS", "ATTEMPT", "WORKER", "LATEST"],
+        &rows,
+    ));
     out
 }

@@ -3,11 +3,13 @@
 //! bookkeeping that cleanup needs.
 
 use super::events::{self, NewEvent};
-use super::inbox::{self, MessageInput, NewMessage};
 use super::tasks::{self, load_task, set_task_status, task_key};
+use super::threads::{self as inbox, MessageInput, NewMessage, ReplyStep};
 use super::{Store, rows, runs};
 use crate::error::{Error, Result};
-use crate::model::{Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus};
+use crate::model::{
+    Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
+};
 use crate::time::now_ms;
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
@@ -96,7 +98,11 @@ impl Store {
             return Err(Error::invalid_state(format!(
                 "task {task_id:?} is {}; {verb} needs it {}",
                 task.status,
-                allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ")
+                allowed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )));
         }
         let current = match task.current_attempt {
@@ -125,22 +131,21 @@ impl Store {
                 new.task_id, task.status, task.current_attempt
             )));
         }
-        if let Some(reason) = &new.cancel_current {
-            if let Some(current) =
+        if let Some(reason) = &new.cancel_current
+            && let Some(current) =
                 load_attempt(&mut tx, &new.run_id, &new.task_id, task.current_attempt).await?
-            {
-                let mut thread = inbox::load_thread(&mut tx, &current.thread_id).await?;
-                if !thread.status.is_terminal() {
-                    inbox::cancel_in(
-                        &mut tx,
-                        &mut thread,
-                        &new.created_by,
-                        reason,
-                        &MessageInput::default(),
-                        now,
-                    )
-                    .await?;
-                }
+        {
+            let mut thread = inbox::load_thread(&mut tx, &current.thread_id).await?;
+            if !thread.status.is_terminal() {
+                inbox::cancel_in(
+                    &mut tx,
+                    &mut thread,
+                    &new.created_by,
+                    reason,
+                    &MessageInput::default(),
+                    now,
+                )
+                .await?;
             }
         }
         let thread_id = crate::ids::attempt_thread_id(&new.run_id, &new.task_id, new.attempt_no);
@@ -337,15 +342,17 @@ impl Store {
                 task.status
             ))
         })?;
-        let (thread, message, _) = inbox::reply_in(
+        let (thread, message) = inbox::reply_in(
             &mut tx,
-            &attempt.thread_id,
-            from,
-            Some(&attempt.assigned_to),
-            MessageKind::Answer,
-            summary,
-            content,
-            "task_answered",
+            ReplyStep {
+                thread_id: &attempt.thread_id,
+                from,
+                to: Some(&attempt.assigned_to),
+                kind: MessageKind::Answer,
+                summary,
+                content,
+                event_type: "task_answered",
+            },
             now,
         )
         .await?;
@@ -377,7 +384,12 @@ impl Store {
     }
 
     /// `orch cancel` without `--task`: the run and every non-terminal task.
-    pub async fn cancel_run(&self, run_id: &str, by: &str, reason: &str) -> Result<Vec<(String, Option<Attempt>)>> {
+    pub async fn cancel_run(
+        &self,
+        run_id: &str,
+        by: &str,
+        reason: &str,
+    ) -> Result<Vec<(String, Option<Attempt>)>> {
         let now = now_ms();
         let mut tx = self.write().await?;
         runs::require_run(&mut tx, run_id).await?;
@@ -389,7 +401,8 @@ impl Store {
         let open = tasks::load_tasks(&mut tx, run_id, tasks::TaskSelection::All).await?;
         let mut cancelled = Vec::new();
         for (key, task) in open.into_iter().filter(|(_, t)| !t.status.is_terminal()) {
-            let attempt = cancel_task_in(&mut tx, run_id, &task.task_id, key, by, reason, now).await?;
+            let attempt =
+                cancel_task_in(&mut tx, run_id, &task.task_id, key, by, reason, now).await?;
             cancelled.push((task.task_id, attempt));
         }
         events::insert(
@@ -408,7 +421,12 @@ impl Store {
     }
 
     /// Records that an attempt's worktree directory was removed.
-    pub async fn mark_workspace_cleaned(&self, run_id: &str, task_id: &str, attempt_no: i64) -> Result<()> {
+    pub async fn mark_workspace_cleaned(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        attempt_no: i64,
+    ) -> Result<()> {
         let now = now_ms();
         let mut tx = self.write().await?;
         sqlx::query(

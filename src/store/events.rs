@@ -168,7 +168,7 @@ impl Store {
                 use sqlx::Row;
                 let event_id: i64 = row.try_get("woke_event_id")?;
                 let mut message = rows::message(&row)?;
-                super::inbox::attach_artifacts(&mut conn, std::slice::from_mut(&mut message))
+                super::threads::attach_artifacts(&mut conn, std::slice::from_mut(&mut message))
                     .await?;
                 Ok(Some((event_id, message)))
             }

@@ -8,18 +8,21 @@
 mod attempts;
 mod events;
 mod inbox;
+mod inbox_read;
+mod plan_apply;
 mod reconcile;
 mod rows;
 mod runs;
 mod tasks;
+mod threads;
 mod verify;
 
 pub use attempts::{AttemptPlan, NewAttempt, WorkspaceRecord};
 pub use events::{EventFilter, NewEvent};
-pub use inbox::{FinishKind, MessageInput, SendInput, ThreadFilter};
 pub use reconcile::TaskChange;
 pub use runs::NewRun;
 pub use tasks::{CheckSpec, NewTask, PlanInput, PlanTask, PlanTaskOutcome};
+pub use threads::{FinishKind, MessageInput, SendInput, ThreadFilter};
 pub use verify::{CheckState, Gate};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -174,19 +177,19 @@ impl Store {
 /// so that neither is ever readable by other users.
 fn prepare_file(path: &Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| {
-                    Error::internal(format!(
-                        "cannot create database directory {}: {e}",
-                        dir.display()
-                    ))
-                })?;
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                Error::internal(format!(
+                    "cannot create database directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
     }
     if !path.exists() {
         std::fs::OpenOptions::new()
@@ -251,7 +254,11 @@ impl ChangeDetector {
 }
 
 /// Maps a status string read from the database, or reports a corrupt row.
-pub(crate) fn parse_or_corrupt<T>(what: &str, text: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+pub(crate) fn parse_or_corrupt<T>(
+    what: &str,
+    text: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T> {
     parse(text).ok_or_else(|| {
         Error::new(
             ErrorCode::Internal,

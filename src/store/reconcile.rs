@@ -3,13 +3,15 @@
 //! (`status`, `blocked`).
 
 use super::events::NewEvent;
-use super::inbox::attach_artifacts;
-use super::tasks::{TaskJson, TaskSelection, load_tasks, parse_json_rows, release_dependents, set_task_status, task_fields};
+use super::tasks::{
+    TaskJson, TaskSelection, load_tasks, parse_json_rows, release_dependents, set_task_status,
+    task_fields,
+};
+use super::threads::attach_artifacts;
 use super::{Store, parse_or_corrupt, rows, runs};
 use crate::error::Result;
 use crate::model::{
-    Attempt, Message, MessageKind, MessageSummary, Run, Task, TaskStatus, TaskView,
-    ThreadStatus,
+    Attempt, Message, MessageKind, MessageSummary, Run, Task, TaskStatus, TaskView, ThreadStatus,
 };
 use crate::time::now_ms;
 use serde::Serialize;
@@ -84,7 +86,11 @@ async fn pending(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<Pendin
 }
 
 /// Applies reconcile inside a write transaction.
-pub(crate) async fn reconcile_in(conn: &mut SqliteConnection, run_id: &str, now: i64) -> Result<Vec<TaskChange>> {
+pub(crate) async fn reconcile_in(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    now: i64,
+) -> Result<Vec<TaskChange>> {
     let mut changes = Vec::new();
     for p in pending(conn, run_id).await? {
         let event = NewEvent {
@@ -145,7 +151,8 @@ impl Store {
             task_fields!(),
             ", 'latest_attempt', CASE WHEN a.id IS NULL THEN NULL ELSE json_object(
                     'attempt_no', a.attempt_no, 'thread_id', a.thread_id, 'status', th.status,
-                    'assigned_to', a.assigned_to, 'worktree_path', a.worktree_path) END,
+                    'assigned_to', a.assigned_to, 'worktree_path', a.worktree_path,
+                    'workspace_status', a.workspace_status) END,
                'latest_message', CASE WHEN m.message_id IS NULL THEN NULL ELSE json_object(
                     'message_id', m.message_id, 'kind', m.kind, 'summary', m.summary,
                     'created_at', m.created_at) END))
@@ -191,12 +198,21 @@ impl Store {
     pub async fn blocked(&self, run_id: &str) -> Result<Vec<(Task, Attempt, Option<Message>)>> {
         let mut conn = self.read().await?;
         runs::require_run(&mut conn, run_id).await?;
-        let tasks = load_tasks(&mut conn, run_id, TaskSelection::Status(TaskStatus::Blocked)).await?;
+        let tasks = load_tasks(
+            &mut conn,
+            run_id,
+            TaskSelection::Status(TaskStatus::Blocked),
+        )
+        .await?;
         let mut out = Vec::with_capacity(tasks.len());
         for (_, task) in tasks {
-            let Some(attempt) =
-                super::attempts::load_attempt(&mut conn, run_id, &task.task_id, task.current_attempt)
-                    .await?
+            let Some(attempt) = super::attempts::load_attempt(
+                &mut conn,
+                run_id,
+                &task.task_id,
+                task.current_attempt,
+            )
+            .await?
             else {
                 continue;
             };

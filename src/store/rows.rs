@@ -18,11 +18,7 @@ pub(crate) fn thread(row: &SqliteRow) -> Result<Thread> {
         subject: row.try_get("subject")?,
         created_by: row.try_get("created_by")?,
         assigned_to: row.try_get("assigned_to")?,
-        status: parse_or_corrupt(
-            "thread status",
-            row.try_get("status")?,
-            ThreadStatus::parse,
-        )?,
+        status: parse_or_corrupt("thread status", row.try_get("status")?, ThreadStatus::parse)?,
         priority: parse_or_corrupt("priority", row.try_get("priority")?, Priority::parse)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

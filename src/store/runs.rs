@@ -1,7 +1,7 @@
 //! Runs: creation, lookup with task counts and derived status, and cancellation.
 
-use super::events::{self, NewEvent};
 use super::Store;
+use super::events::{self, NewEvent};
 use crate::error::{Error, Result};
 use crate::model::{Run, TaskCounts, TaskStatus};
 use crate::time::now_ms;
@@ -60,10 +60,11 @@ pub(crate) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Re
 }
 
 pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<TaskCounts> {
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status")
-        .bind(run_id)
-        .fetch_all(conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status")
+            .bind(run_id)
+            .fetch_all(conn)
+            .await?;
     let mut counts = TaskCounts::default();
     for row in rows {
         let status: String = row.try_get("status")?;
@@ -118,10 +119,11 @@ impl Store {
     /// The worker profiles and named checks stored with a run (from its plan file).
     pub async fn run_config(&self, run_id: &str) -> Result<Value> {
         let mut conn = self.read().await?;
-        let text: Option<String> = sqlx::query_scalar("SELECT config_json FROM runs WHERE run_id = ?")
-            .bind(run_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT config_json FROM runs WHERE run_id = ?")
+                .bind(run_id)
+                .fetch_optional(&mut *conn)
+                .await?;
         let text = text.ok_or_else(|| Error::not_found(format!("run {run_id:?} not found")))?;
         Ok(super::rows::json(text))
     }

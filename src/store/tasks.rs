@@ -11,7 +11,7 @@ use crate::time::now_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 
 /// A check a task must pass before it is done; `command` when orch runs it itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub struct PlanTaskOutcome {
 
 /// Inserts tasks (already validated, ids new in the run) with their checks and a
 /// `task_added` event each, in the order given.
-async fn insert_tasks(
+pub(crate) async fn insert_tasks(
     conn: &mut SqliteConnection,
     run_id: &str,
     tasks: &[(&NewTask, TaskStatus)],
@@ -132,7 +132,11 @@ async fn insert_tasks(
 }
 
 /// Inserts edges `(dependent, prerequisite)` by task id within a run.
-async fn insert_edges(conn: &mut SqliteConnection, run_id: &str, edges: &[(&str, &str)]) -> Result<()> {
+pub(crate) async fn insert_edges(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    edges: &[(&str, &str)],
+) -> Result<()> {
     if edges.is_empty() {
         return Ok(());
     }
@@ -317,7 +321,11 @@ pub(crate) async fn load_tasks(
     rows.into_iter().map(TaskJson::into_task).collect()
 }
 
-pub(crate) async fn load_task(conn: &mut SqliteConnection, run_id: &str, task_id: &str) -> Result<(i64, Task)> {
+pub(crate) async fn load_task(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    task_id: &str,
+) -> Result<(i64, Task)> {
     load_tasks(conn, run_id, TaskSelection::One(task_id))
         .await?
         .pop()
@@ -379,7 +387,7 @@ pub(crate) async fn release_dependents(
     Ok(released)
 }
 
-fn validate_new_task(task: &NewTask) -> Result<()> {
+pub(crate) fn validate_new_task(task: &NewTask) -> Result<()> {
     crate::ids::validate_id("task id", &task.task_id)?;
     let mut seen = HashSet::new();
     for check in &task.checks {
@@ -420,7 +428,12 @@ impl Store {
 
     /// `orch dep add`: `task` waits for `depends_on`. Self-edges and cycles are refused
     /// and change nothing; an existing edge is accepted as is.
-    pub async fn add_dep(&self, run_id: &str, task_id: &str, depends_on: &str) -> Result<(Task, bool)> {
+    pub async fn add_dep(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        depends_on: &str,
+    ) -> Result<(Task, bool)> {
         let now = now_ms();
         let mut tx = self.write().await?;
         runs::require_run(&mut tx, run_id).await?;
@@ -431,11 +444,12 @@ impl Store {
                 "task {task_id:?} cannot depend on itself"
             )));
         }
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM deps WHERE task = ? AND depends_on = ?")
-            .bind(task)
-            .bind(prereq)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM deps WHERE task = ? AND depends_on = ?")
+                .bind(task)
+                .bind(prereq)
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_some() {
             let (_, loaded) = load_task(&mut tx, run_id, task_id).await?;
             return Ok((loaded, false));
@@ -504,197 +518,12 @@ impl Store {
     pub async fn ready(&self, run_id: &str) -> Result<Vec<Task>> {
         let mut conn = self.read().await?;
         runs::require_run(&mut conn, run_id).await?;
-        Ok(load_tasks(&mut conn, run_id, TaskSelection::Status(TaskStatus::Ready))
-            .await?
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect())
+        Ok(
+            load_tasks(&mut conn, run_id, TaskSelection::Status(TaskStatus::Ready))
+                .await?
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect(),
+        )
     }
-
-    /// `orch plan apply`: creates or extends a run from a plan, all or nothing. A task
-    /// already in the run with the same definition is left as is; one with a different
-    /// definition is refused.
-    pub async fn apply_plan(&self, plan: &PlanInput) -> Result<PlanTaskOutcome> {
-        crate::ids::validate_id("run id", &plan.run.run_id)?;
-        let mut in_plan: HashMap<&str, usize> = HashMap::new();
-        for (i, pt) in plan.tasks.iter().enumerate() {
-            validate_new_task(&pt.task)?;
-            if in_plan.insert(pt.task.task_id.as_str(), i).is_some() {
-                return Err(Error::invalid_input(format!(
-                    "plan names task {:?} twice",
-                    pt.task.task_id
-                )));
-            }
-        }
-        let now = now_ms();
-        let run_id = plan.run.run_id.as_str();
-        let mut tx = self.write().await?;
-        let mut outcome = PlanTaskOutcome::default();
-        if runs::run_exists(&mut tx, run_id).await? {
-            sqlx::query(
-                "UPDATE runs SET goal = CASE WHEN ?2 = '' THEN goal ELSE ?2 END,
-                                 summary = CASE WHEN ?3 = '' THEN summary ELSE ?3 END,
-                                 config_json = COALESCE(?4, config_json), updated_at = ?5
-                 WHERE run_id = ?1",
-            )
-            .bind(run_id)
-            .bind(&plan.run.goal)
-            .bind(&plan.run.summary)
-            .bind(plan.run.config.as_ref().map(|c| c.to_string()))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            runs::insert_run(&mut tx, &plan.run, now).await?;
-            outcome.run_created = true;
-        }
-        let existing: HashMap<String, (i64, Task)> = load_tasks(&mut tx, run_id, TaskSelection::All)
-            .await?
-            .into_iter()
-            .map(|(id, t)| (t.task_id.clone(), (id, t)))
-            .collect();
-
-        let mut new_tasks: Vec<&PlanTask> = Vec::new();
-        for pt in &plan.tasks {
-            match existing.get(&pt.task.task_id) {
-                Some((_, old)) => {
-                    if let Some(field) = differs(old, pt) {
-                        return Err(Error::invalid_state(format!(
-                            "task {:?} already exists in run {run_id:?} with a different {field}; give the new task another id",
-                            pt.task.task_id
-                        )));
-                    }
-                    outcome.unchanged.push(pt.task.task_id.clone());
-                }
-                None => new_tasks.push(pt),
-            }
-        }
-        // Edges come only from new tasks, so any cycle runs through new tasks alone.
-        for pt in &new_tasks {
-            for dep in &pt.depends_on {
-                if dep == &pt.task.task_id {
-                    return Err(Error::invalid_input(format!(
-                        "task {dep:?} cannot depend on itself"
-                    )));
-                }
-                if !in_plan.contains_key(dep.as_str()) && !existing.contains_key(dep) {
-                    return Err(Error::invalid_input(format!(
-                        "task {:?} depends on {dep:?}, which is neither in the plan nor in run {run_id:?}",
-                        pt.task.task_id
-                    )));
-                }
-            }
-        }
-        let new_ids: HashSet<&str> = new_tasks.iter().map(|p| p.task.task_id.as_str()).collect();
-        if let Some(cycle) = find_cycle(&new_tasks, &new_ids) {
-            return Err(Error::invalid_input(format!(
-                "the plan's dependencies form a cycle: {}",
-                cycle.join(" -> ")
-            )));
-        }
-        let rows: Vec<(&NewTask, TaskStatus)> = new_tasks
-            .iter()
-            .map(|pt| {
-                let waiting = pt.depends_on.iter().any(|d| {
-                    new_ids.contains(d.as_str())
-                        || existing.get(d).is_some_and(|(_, t)| t.status != TaskStatus::Done)
-                });
-                let status = if waiting { TaskStatus::Planned } else { TaskStatus::Ready };
-                (&pt.task, status)
-            })
-            .collect();
-        insert_tasks(&mut tx, run_id, &rows, now).await?;
-        let edges: Vec<(&str, &str)> = new_tasks
-            .iter()
-            .flat_map(|pt| pt.depends_on.iter().map(|d| (pt.task.task_id.as_str(), d.as_str())))
-            .collect();
-        insert_edges(&mut tx, run_id, &edges).await?;
-        outcome.edges_created = edges.len();
-        outcome.created = new_tasks.iter().map(|p| p.task.task_id.clone()).collect();
-        outcome.run = Some(runs::load_run(&mut tx, run_id).await?);
-        tx.commit().await?;
-        Ok(outcome)
-    }
-}
-
-/// Names the first field in which a stored task differs from a plan task.
-fn differs(old: &Task, new: &PlanTask) -> Option<&'static str> {
-    let t = &new.task;
-    let old_deps: BTreeMap<&str, ()> = old.depends_on.iter().map(|d| (d.as_str(), ())).collect();
-    let new_deps: BTreeMap<&str, ()> = new.depends_on.iter().map(|d| (d.as_str(), ())).collect();
-    let new_checks: Vec<&str> = t.checks.iter().map(|c| c.name.as_str()).collect();
-    if old.title != t.title {
-        Some("title")
-    } else if old.summary != t.summary {
-        Some("summary")
-    } else if old.body != t.body {
-        Some("body")
-    } else if old.default_to != t.default_to {
-        Some("worker")
-    } else if old.execution_mode != t.execution_mode {
-        Some("execution mode")
-    } else if old.priority != t.priority {
-        Some("priority")
-    } else if old.acceptance != t.acceptance.clone().unwrap_or(Value::Null) {
-        Some("acceptance")
-    } else if old.required_checks != new_checks {
-        Some("set of checks")
-    } else if old_deps != new_deps {
-        Some("set of dependencies")
-    } else {
-        None
-    }
-}
-
-/// A cycle among the new tasks, as a path of task ids, if there is one.
-fn find_cycle(tasks: &[&PlanTask], ids: &HashSet<&str>) -> Option<Vec<String>> {
-    let index: HashMap<&str, usize> = tasks
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.task.task_id.as_str(), i))
-        .collect();
-    // Iterative DFS with colours: 0 unvisited, 1 on the stack, 2 finished.
-    let mut colour = vec![0u8; tasks.len()];
-    let mut parent = vec![usize::MAX; tasks.len()];
-    for start in 0..tasks.len() {
-        if colour[start] != 0 {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        colour[start] = 1;
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            let deps = &tasks[node].depends_on;
-            if *next < deps.len() {
-                let dep = deps[*next].as_str();
-                *next += 1;
-                if !ids.contains(dep) {
-                    continue;
-                }
-                let d = index[dep];
-                match colour[d] {
-                    0 => {
-                        colour[d] = 1;
-                        parent[d] = node;
-                        stack.push((d, 0));
-                    }
-                    1 => {
-                        let mut path = vec![tasks[d].task.task_id.clone()];
-                        let mut at = node;
-                        while at != d {
-                            path.push(tasks[at].task.task_id.clone());
-                            at = parent[at];
-                        }
-                        path.push(tasks[d].task.task_id.clone());
-                        path.reverse();
-                        return Some(path);
-                    }
-                    _ => {}
-                }
-            } else {
-                colour[node] = 2;
-                stack.pop();
-            }
-        }
-    }
-    None
 }

@@ -147,8 +147,16 @@ impl Store {
                 let event = NewEvent::new("task_failed")
                     .summary(format!("check {check} failed"))
                     .payload(json!({"check": check, "details": details}));
-                set_task_status(&mut tx, key, run_id, task_id, TaskStatus::Failed, Some(event), now)
-                    .await?;
+                set_task_status(
+                    &mut tx,
+                    key,
+                    run_id,
+                    task_id,
+                    TaskStatus::Failed,
+                    Some(event),
+                    now,
+                )
+                .await?;
             }
             _ => {}
         }

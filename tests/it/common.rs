@@ -51,9 +51,18 @@ impl Out {
     #[track_caller]
     pub fn error(&self, exit: i32, code: &str) -> String {
         assert_eq!(self.code, exit, "expected exit {exit}, got {self:#?}");
-        assert_eq!(self.json["ok"], false, "expected an error envelope, got {self:#?}");
-        assert_eq!(self.json["error"]["code"], code, "wrong error code in {self:#?}");
-        let message = self.json["error"]["message"].as_str().unwrap_or_default().to_string();
+        assert_eq!(
+            self.json["ok"], false,
+            "expected an error envelope, got {self:#?}"
+        );
+        assert_eq!(
+            self.json["error"]["code"], code,
+            "wrong error code in {self:#?}"
+        );
+        let message = self.json["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert!(!message.is_empty(), "error without a message: {self:#?}");
         message
     }
@@ -120,7 +129,13 @@ impl Env {
     /// `git -C dir ARGS`, asserting success; returns stdout.
     #[track_caller]
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.command("git").arg("-C").arg(dir).args(args).output().expect("git");
+        let out = self
+            .command("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .expect("git");
         assert!(
             out.status.success(),
             "git {args:?} failed: {}",
@@ -142,11 +157,20 @@ impl Env {
 
     /// Creates a run with these tasks (all with default worker `worker-a`).
     pub fn run_with_tasks(&self, run: &str, tasks: &[&str]) {
-        self.orch(&["run", "init", "--run", run, "--goal", "test goal"]).data();
+        self.orch(&["run", "init", "--run", run, "--goal", "test goal"])
+            .data();
         for task in tasks {
             self.orch(&[
-                "task", "add", "--run", run, "--task", task, "--title", &format!("title of {task}"),
-                "--default-to", "worker-a",
+                "task",
+                "add",
+                "--run",
+                run,
+                "--task",
+                task,
+                "--title",
+                &format!("title of {task}"),
+                "--default-to",
+                "worker-a",
             ])
             .data();
         }
@@ -154,8 +178,19 @@ impl Env {
 
     /// Dispatches a task in analysis mode; returns the attempt's thread id.
     pub fn dispatch_analysis(&self, run: &str, task: &str) -> String {
-        let out = self.orch(&["dispatch", "--run", run, "--task", task, "--execution-mode", "analysis"]);
-        out.data()["attempt"]["thread_id"].as_str().unwrap().to_string()
+        let out = self.orch(&[
+            "dispatch",
+            "--run",
+            run,
+            "--task",
+            task,
+            "--execution-mode",
+            "analysis",
+        ]);
+        out.data()["attempt"]["thread_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 }
 

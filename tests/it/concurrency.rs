@@ -1,14 +1,17 @@
 //! Many processes at once on one database: concurrent writers, and blocking waiters
 //! resumed from their cursors.
 
-use crate::common::{Env, INBOX, spawn, finish};
+use crate::common::{Env, INBOX, finish, spawn};
 use std::collections::HashSet;
 
 #[test]
 fn eight_processes_write_200_messages_each_to_one_thread() {
     let env = Env::new();
     let thread = env
-        .inbox(Some("leader"), &["send", "--to", "worker", "--subject", "busy thread"])
+        .inbox(
+            Some("leader"),
+            &["send", "--to", "worker", "--subject", "busy thread"],
+        )
         .data()["thread"]["thread_id"]
         .as_str()
         .unwrap()
@@ -31,7 +34,10 @@ fn eight_processes_write_200_messages_each_to_one_thread() {
     for mut child in children {
         assert!(child.wait().unwrap().success(), "a writer failed");
     }
-    let shown = env.inbox(None, &["show", "--thread", &thread]).data().clone();
+    let shown = env
+        .inbox(None, &["show", "--thread", &thread])
+        .data()
+        .clone();
     let bodies: HashSet<String> = shown["messages"]
         .as_array()
         .unwrap()
@@ -50,14 +56,21 @@ fn eight_processes_write_200_messages_each_to_one_thread() {
 #[test]
 fn watch_resumed_from_next_event_id_sees_every_event_exactly_once() {
     let env = Env::new();
-    let start = env.inbox(Some("leader"), &["send", "--to", "worker", "--subject", "s"]).data()["thread"]
-        ["thread_id"]
+    let start = env
+        .inbox(
+            Some("leader"),
+            &["send", "--to", "worker", "--subject", "s"],
+        )
+        .data()["thread"]["thread_id"]
         .as_str()
         .unwrap()
         .to_string();
     let first_event = {
         // Cursor before the burst: the newest event so far.
-        let out = env.inbox(Some("worker"), &["watch", "--after-event", "0", "--timeout-seconds", "5"]);
+        let out = env.inbox(
+            Some("worker"),
+            &["watch", "--after-event", "0", "--timeout-seconds", "5"],
+        );
         out.data()["next_event_id"].as_i64().unwrap()
     };
     // A writer adds 30 messages while the reader keeps resuming from next_event_id.
@@ -75,7 +88,13 @@ fn watch_resumed_from_next_event_id_sees_every_event_exactly_once() {
     while seen.len() < 30 {
         let out = env.inbox(
             Some("worker"),
-            &["watch", "--after-event", &cursor.to_string(), "--timeout-seconds", "20"],
+            &[
+                "watch",
+                "--after-event",
+                &cursor.to_string(),
+                "--timeout-seconds",
+                "20",
+            ],
         );
         let data = out.data();
         let id = data["next_event_id"].as_i64().unwrap();
@@ -91,7 +110,13 @@ fn watch_resumed_from_next_event_id_sees_every_event_exactly_once() {
     // Nothing more: the next watch times out with exit 10.
     env.inbox(
         Some("worker"),
-        &["watch", "--after-event", &cursor.to_string(), "--timeout-seconds", "1"],
+        &[
+            "watch",
+            "--after-event",
+            &cursor.to_string(),
+            "--timeout-seconds",
+            "1",
+        ],
     )
     .error(10, "no_matching_work");
 }
@@ -104,7 +129,8 @@ fn wait_resumed_from_next_event_id_sees_every_run_event_exactly_once() {
     let mut seen = Vec::new();
     // Events written before and while we wait.
     for i in 0..5 {
-        env.orch(&["task", "add", "--run", "r", "--task", &format!("t{i}")]).data();
+        env.orch(&["task", "add", "--run", "r", "--task", &format!("t{i}")])
+            .data();
     }
     let adder = env
         .command("sh")
@@ -118,8 +144,15 @@ fn wait_resumed_from_next_event_id_sees_every_run_event_exactly_once() {
         .unwrap();
     while seen.len() < 15 {
         let out = env.orch(&[
-            "wait", "--run", "r", "--for", "task_added", "--after-event", &cursor.to_string(),
-            "--timeout-seconds", "20",
+            "wait",
+            "--run",
+            "r",
+            "--for",
+            "task_added",
+            "--after-event",
+            &cursor.to_string(),
+            "--timeout-seconds",
+            "20",
         ]);
         let data = out.data();
         cursor = data["next_event_id"].as_i64().unwrap();
@@ -134,8 +167,12 @@ fn wait_resumed_from_next_event_id_sees_every_run_event_exactly_once() {
 #[test]
 fn a_waiter_started_before_the_write_wakes() {
     let env = Env::new();
-    let thread = env.inbox(Some("leader"), &["send", "--to", "worker", "--subject", "q"]).data()["thread"]
-        ["thread_id"]
+    let thread = env
+        .inbox(
+            Some("leader"),
+            &["send", "--to", "worker", "--subject", "q"],
+        )
+        .data()["thread"]["thread_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -147,8 +184,13 @@ fn a_waiter_started_before_the_write_wakes() {
     );
     // Give the waiter time to take its "now" cursor, then answer.
     std::thread::sleep(std::time::Duration::from_millis(500));
-    env.inbox(Some("leader"), &["reply", "--thread", &thread, "--to", "worker", "--body", "go"])
-        .data();
+    env.inbox(
+        Some("leader"),
+        &[
+            "reply", "--thread", &thread, "--to", "worker", "--body", "go",
+        ],
+    )
+    .data();
     let out = finish(waiter);
     assert_eq!(out.data()["message"]["body"], "go");
     assert_eq!(out.data()["woke"], true);

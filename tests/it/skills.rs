@@ -41,7 +41,10 @@ fn run_skill(env: &Env, skill: &str, cwd: &Path, envs: &[(&str, &str)]) -> Strin
         std::env::var("PATH").unwrap_or_default()
     );
     let mut cmd = env.command("sh");
-    cmd.arg("-c").arg(&script).current_dir(cwd).env("PATH", path);
+    cmd.arg("-c")
+        .arg(&script)
+        .current_dir(cwd)
+        .env("PATH", path);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -74,8 +77,9 @@ fn every_example_of_the_orch_skill_runs() {
 #[test]
 fn every_example_of_the_inbox_skill_runs() {
     let env = Env::new();
-    env.run_with_tasks("demo", &["api"]);
+    env.run_with_tasks("demo", &["api", "other"]);
     let thread = env.dispatch_analysis("demo", "api");
+    env.dispatch_analysis("demo", "other");
     // The leader answers the worker's question as soon as it is asked.
     let answerer = env
         .command("sh")
@@ -92,10 +96,15 @@ fn every_example_of_the_inbox_skill_runs() {
         &env,
         "skills/inbox/SKILL.md",
         env.path(),
-        &[("ORCH_DB", &db), ("ORCH_AGENT", "worker-a"), ("ORCH_THREAD", &thread)],
+        &[
+            ("ORCH_DB", &db),
+            ("ORCH_AGENT", "worker-a"),
+            ("ORCH_THREAD", &thread),
+        ],
     );
     let mut answerer = answerer;
     assert!(answerer.wait().unwrap().success());
     let status = env.orch(&["status", "--run", "demo"]);
     assert_eq!(status.data()["tasks"][0]["status"], "done");
+    assert_eq!(status.data()["tasks"][1]["status"], "failed");
 }

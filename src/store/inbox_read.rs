@@ -1,0 +1,177 @@
+//! Inbox reads: fetching an agent's threads, listing, showing a thread with its
+//! messages (advancing a read cursor), and single lookups.
+
+use super::threads::*;
+use super::{Store, rows};
+use crate::error::{Error, Result};
+use crate::model::{Message, Thread};
+use crate::time::now_ms;
+use sqlx::SqliteConnection;
+
+impl Store {
+    /// `inbox fetch`: threads assigned to an agent, newest first; `unread` keeps those
+    /// with a message from someone else past the agent's read cursor.
+    pub async fn fetch(
+        &self,
+        agent: &str,
+        statuses: &[String],
+        limit: Option<i64>,
+        unread: bool,
+    ) -> Result<Vec<Thread>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
+             FROM threads t
+             WHERE t.assigned_to = ?1
+               AND (?2 = '[]' OR t.status IN (SELECT value FROM json_each(?2)))
+               AND (?3 = 0 OR EXISTS (
+                     SELECT 1 FROM messages m
+                     WHERE m.thread_id = t.thread_id AND m.from_agent != ?1
+                       AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
+                                                    WHERE c.agent = ?1 AND c.thread_id = t.thread_id), 0)))
+             ORDER BY t.updated_at DESC, t.thread_id
+             LIMIT ?4",
+        )
+        .bind(agent)
+        .bind(serde_json::to_string(statuses).unwrap_or_default())
+        .bind(unread as i64)
+        .bind(limit.unwrap_or(-1))
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(rows::thread).collect()
+    }
+
+    /// `inbox list`.
+    pub async fn list_threads(&self, filter: &ThreadFilter) -> Result<Vec<Thread>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
+             FROM threads
+             WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR task_id = ?2)
+               AND (?3 = '[]' OR status IN (SELECT value FROM json_each(?3)))
+               AND (?4 IS NULL OR assigned_to = ?4)
+             ORDER BY updated_at DESC, thread_id
+             LIMIT ?5",
+        )
+        .bind(filter.run_id.as_deref())
+        .bind(filter.task_id.as_deref())
+        .bind(serde_json::to_string(&filter.statuses).unwrap_or_default())
+        .bind(filter.assigned_to.as_deref())
+        .bind(filter.limit.unwrap_or(-1))
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(rows::thread).collect()
+    }
+
+    /// `inbox show`: a thread with every message; `mark_read` advances that agent's
+    /// read cursor to the last message. Returns the cursor after the call.
+    pub async fn show(
+        &self,
+        thread_id: &str,
+        mark_read: Option<&str>,
+    ) -> Result<(Thread, Vec<Message>, Option<i64>)> {
+        let mut tx = match mark_read {
+            Some(_) => Some(self.write().await?),
+            None => None,
+        };
+        let mut read_conn = match tx {
+            Some(_) => None,
+            None => Some(self.read().await?),
+        };
+        let conn: &mut SqliteConnection = match (&mut tx, &mut read_conn) {
+            (Some(tx), _) => tx,
+            (None, Some(c)) => c,
+            (None, None) => unreachable!("one connection is always open"),
+        };
+        let thread = load_thread(conn, thread_id).await?;
+        let rows = sqlx::query("SELECT * FROM messages WHERE thread_id = ? ORDER BY message_id")
+            .bind(thread_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut messages = rows.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
+        let artifact_rows = sqlx::query(
+            "SELECT a.message_id, a.path, a.kind, a.metadata_json FROM artifacts a
+             JOIN messages m ON m.message_id = a.message_id WHERE m.thread_id = ? ORDER BY a.id",
+        )
+        .bind(thread_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &artifact_rows {
+            let (message_id, artifact) = rows::artifact(row)?;
+            if let Some(m) = messages.iter_mut().find(|m| m.message_id == message_id) {
+                m.artifacts.push(artifact);
+            }
+        }
+        let mut cursor = None;
+        if let Some(agent) = mark_read {
+            let last = messages.last().map(|m| m.message_id).unwrap_or(0);
+            let now = now_ms();
+            let value: i64 = sqlx::query_scalar(
+                "INSERT INTO read_cursors (agent, thread_id, last_message_id, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (agent, thread_id) DO UPDATE
+                   SET last_message_id = MAX(last_message_id, excluded.last_message_id), updated_at = excluded.updated_at
+                 RETURNING last_message_id",
+            )
+            .bind(agent)
+            .bind(thread_id)
+            .bind(last)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+            cursor = Some(value);
+        }
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
+        Ok((thread, messages, cursor))
+    }
+
+    pub async fn thread(&self, thread_id: &str) -> Result<Thread> {
+        let mut conn = self.read().await?;
+        load_thread(&mut conn, thread_id).await
+    }
+
+    /// A message by id, with its artifacts.
+    pub async fn message(&self, message_id: i64) -> Result<Message> {
+        let mut conn = self.read().await?;
+        let row = sqlx::query("SELECT * FROM messages WHERE message_id = ?")
+            .bind(message_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("message {message_id} not found")))?;
+        let mut message = rows::message(&row)?;
+        attach_artifacts(&mut conn, std::slice::from_mut(&mut message)).await?;
+        Ok(message)
+    }
+
+    /// The id of the newest message `from` wrote on a thread, among `kinds`.
+    pub async fn last_message_from(
+        &self,
+        thread_id: &str,
+        from: &str,
+        kinds: &[&str],
+    ) -> Result<Option<i64>> {
+        let mut conn = self.read().await?;
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(message_id) FROM messages
+             WHERE thread_id = ? AND from_agent = ? AND kind IN (SELECT value FROM json_each(?))",
+        )
+        .bind(thread_id)
+        .bind(from)
+        .bind(serde_json::to_string(kinds).unwrap_or_default())
+        .fetch_one(&mut *conn)
+        .await?)
+    }
+
+    /// True when the message exists on that thread.
+    pub async fn message_in_thread(&self, thread_id: &str, message_id: i64) -> Result<bool> {
+        let mut conn = self.read().await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM messages WHERE message_id = ? AND thread_id = ?")
+                .bind(message_id)
+                .bind(thread_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(found.is_some())
+    }
+}

@@ -1,0 +1,215 @@
+//! `orch plan apply`: a whole plan in one transaction. Tasks already in the run with
+//! the same definition are left alone, so re-applying a plan is a no-op; anything wrong
+//! anywhere in the file (bad id, unknown dependency, cycle, changed task) rolls it all back.
+
+use super::Store;
+use super::runs;
+use super::tasks::{
+    NewTask, PlanInput, PlanTask, PlanTaskOutcome, TaskSelection, insert_edges, insert_tasks,
+    load_tasks, validate_new_task,
+};
+use crate::error::{Error, Result};
+use crate::model::{Task, TaskStatus};
+use crate::time::now_ms;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+impl Store {
+    /// `orch plan apply`: creates or extends a run from a plan, all or nothing. A task
+    /// already in the run with the same definition is left as is; one with a different
+    /// definition is refused.
+    pub async fn apply_plan(&self, plan: &PlanInput) -> Result<PlanTaskOutcome> {
+        crate::ids::validate_id("run id", &plan.run.run_id)?;
+        let mut in_plan: HashMap<&str, usize> = HashMap::new();
+        for (i, pt) in plan.tasks.iter().enumerate() {
+            validate_new_task(&pt.task)?;
+            if in_plan.insert(pt.task.task_id.as_str(), i).is_some() {
+                return Err(Error::invalid_input(format!(
+                    "plan names task {:?} twice",
+                    pt.task.task_id
+                )));
+            }
+        }
+        let now = now_ms();
+        let run_id = plan.run.run_id.as_str();
+        let mut tx = self.write().await?;
+        let mut outcome = PlanTaskOutcome::default();
+        if runs::run_exists(&mut tx, run_id).await? {
+            sqlx::query(
+                "UPDATE runs SET goal = CASE WHEN ?2 = '' THEN goal ELSE ?2 END,
+                                 summary = CASE WHEN ?3 = '' THEN summary ELSE ?3 END,
+                                 config_json = COALESCE(?4, config_json), updated_at = ?5
+                 WHERE run_id = ?1",
+            )
+            .bind(run_id)
+            .bind(&plan.run.goal)
+            .bind(&plan.run.summary)
+            .bind(plan.run.config.as_ref().map(|c| c.to_string()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            runs::insert_run(&mut tx, &plan.run, now).await?;
+            outcome.run_created = true;
+        }
+        let existing: HashMap<String, (i64, Task)> =
+            load_tasks(&mut tx, run_id, TaskSelection::All)
+                .await?
+                .into_iter()
+                .map(|(id, t)| (t.task_id.clone(), (id, t)))
+                .collect();
+
+        let mut new_tasks: Vec<&PlanTask> = Vec::new();
+        for pt in &plan.tasks {
+            match existing.get(&pt.task.task_id) {
+                Some((_, old)) => {
+                    if let Some(field) = differs(old, pt) {
+                        return Err(Error::invalid_state(format!(
+                            "task {:?} already exists in run {run_id:?} with a different {field}; give the new task another id",
+                            pt.task.task_id
+                        )));
+                    }
+                    outcome.unchanged.push(pt.task.task_id.clone());
+                }
+                None => new_tasks.push(pt),
+            }
+        }
+        // Edges come only from new tasks, so any cycle runs through new tasks alone.
+        for pt in &new_tasks {
+            for dep in &pt.depends_on {
+                if dep == &pt.task.task_id {
+                    return Err(Error::invalid_input(format!(
+                        "task {dep:?} cannot depend on itself"
+                    )));
+                }
+                if !in_plan.contains_key(dep.as_str()) && !existing.contains_key(dep) {
+                    return Err(Error::invalid_input(format!(
+                        "task {:?} depends on {dep:?}, which is neither in the plan nor in run {run_id:?}",
+                        pt.task.task_id
+                    )));
+                }
+            }
+        }
+        let new_ids: HashSet<&str> = new_tasks.iter().map(|p| p.task.task_id.as_str()).collect();
+        if let Some(cycle) = find_cycle(&new_tasks, &new_ids) {
+            return Err(Error::invalid_input(format!(
+                "the plan's dependencies form a cycle: {}",
+                cycle.join(" -> ")
+            )));
+        }
+        let rows: Vec<(&NewTask, TaskStatus)> = new_tasks
+            .iter()
+            .map(|pt| {
+                let waiting = pt.depends_on.iter().any(|d| {
+                    new_ids.contains(d.as_str())
+                        || existing
+                            .get(d)
+                            .is_some_and(|(_, t)| t.status != TaskStatus::Done)
+                });
+                let status = if waiting {
+                    TaskStatus::Planned
+                } else {
+                    TaskStatus::Ready
+                };
+                (&pt.task, status)
+            })
+            .collect();
+        insert_tasks(&mut tx, run_id, &rows, now).await?;
+        let edges: Vec<(&str, &str)> = new_tasks
+            .iter()
+            .flat_map(|pt| {
+                pt.depends_on
+                    .iter()
+                    .map(|d| (pt.task.task_id.as_str(), d.as_str()))
+            })
+            .collect();
+        insert_edges(&mut tx, run_id, &edges).await?;
+        outcome.edges_created = edges.len();
+        outcome.created = new_tasks.iter().map(|p| p.task.task_id.clone()).collect();
+        outcome.run = Some(runs::load_run(&mut tx, run_id).await?);
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// Names the first field in which a stored task differs from a plan task.
+fn differs(old: &Task, new: &PlanTask) -> Option<&'static str> {
+    let t = &new.task;
+    let old_deps: BTreeMap<&str, ()> = old.depends_on.iter().map(|d| (d.as_str(), ())).collect();
+    let new_deps: BTreeMap<&str, ()> = new.depends_on.iter().map(|d| (d.as_str(), ())).collect();
+    let new_checks: Vec<&str> = t.checks.iter().map(|c| c.name.as_str()).collect();
+    if old.title != t.title {
+        Some("title")
+    } else if old.summary != t.summary {
+        Some("summary")
+    } else if old.body != t.body {
+        Some("body")
+    } else if old.default_to != t.default_to {
+        Some("worker")
+    } else if old.execution_mode != t.execution_mode {
+        Some("execution mode")
+    } else if old.priority != t.priority {
+        Some("priority")
+    } else if old.acceptance != t.acceptance.clone().unwrap_or(Value::Null) {
+        Some("acceptance")
+    } else if old.required_checks != new_checks {
+        Some("set of checks")
+    } else if old_deps != new_deps {
+        Some("set of dependencies")
+    } else {
+        None
+    }
+}
+
+/// A cycle among the new tasks, as a path of task ids, if there is one.
+fn find_cycle(tasks: &[&PlanTask], ids: &HashSet<&str>) -> Option<Vec<String>> {
+    let index: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.task.task_id.as_str(), i))
+        .collect();
+    // Iterative DFS with colours: 0 unvisited, 1 on the stack, 2 finished.
+    let mut colour = vec![0u8; tasks.len()];
+    let mut parent = vec![usize::MAX; tasks.len()];
+    for start in 0..tasks.len() {
+        if colour[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        colour[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let deps = &tasks[node].depends_on;
+            if *next < deps.len() {
+                let dep = deps[*next].as_str();
+                *next += 1;
+                if !ids.contains(dep) {
+                    continue;
+                }
+                let d = index[dep];
+                match colour[d] {
+                    0 => {
+                        colour[d] = 1;
+                        parent[d] = node;
+                        stack.push((d, 0));
+                    }
+                    1 => {
+                        let mut path = vec![tasks[d].task.task_id.clone()];
+                        let mut at = node;
+                        while at != d {
+                            path.push(tasks[at].task.task_id.clone());
+                            at = parent[at];
+                        }
+                        path.push(tasks[d].task.task_id.clone());
+                        path.reverse();
+                        return Some(path);
+                    }
+                    _ => {}
+                }
+            } else {
+                colour[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    None
+}

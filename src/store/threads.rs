@@ -1,0 +1,442 @@
+//! Thread primitives used inside transactions: loading and inserting threads and
+//! messages (with artifacts), leases, and the shared reply and cancel steps. The inbox
+//! verbs ([`super::inbox`]) and orch's attempt verbs build on these.
+
+use super::events::{self, NewEvent};
+use super::rows;
+use crate::error::{Error, Result};
+use crate::model::{Artifact, Message, MessageKind, Priority, Thread, ThreadStatus};
+use crate::time::rfc3339;
+use serde_json::{Value, json};
+use sqlx::{Row, SqliteConnection};
+
+/// The content of a message: body, payload object and artifacts (contract §3), already
+/// validated by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct MessageInput {
+    pub body: String,
+    pub payload: Value,
+    pub artifacts: Vec<Artifact>,
+}
+
+impl MessageInput {
+    fn payload_object(&self) -> Value {
+        match &self.payload {
+            Value::Null => json!({}),
+            other => other.clone(),
+        }
+    }
+}
+
+/// `inbox send`.
+#[derive(Debug, Clone)]
+pub struct SendInput {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub summary: String,
+    pub content: MessageInput,
+    pub run_id: Option<String>,
+    pub task_id: Option<String>,
+    pub thread_id: Option<String>,
+    pub kind: MessageKind,
+    pub priority: Priority,
+}
+
+/// How a worker finishes a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishKind {
+    Done,
+    Failed,
+}
+
+/// Filters of `inbox list`.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadFilter {
+    pub run_id: Option<String>,
+    pub task_id: Option<String>,
+    pub statuses: Vec<String>,
+    pub assigned_to: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A message to write.
+pub(crate) struct NewMessage<'a> {
+    pub thread_id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub kind: MessageKind,
+    pub summary: String,
+    pub content: &'a MessageInput,
+}
+
+/// The default summary of a message with none: the first line of its body, shortened.
+pub(crate) fn summary_or_first_line(summary: &str, body: &str) -> String {
+    if !summary.is_empty() {
+        return summary.to_string();
+    }
+    let line = body
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    if line.chars().count() > 120 {
+        let cut: String = line.chars().take(119).collect();
+        format!("{cut}…")
+    } else {
+        line.to_string()
+    }
+}
+
+pub(crate) async fn load_thread(conn: &mut SqliteConnection, thread_id: &str) -> Result<Thread> {
+    find_thread(conn, thread_id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("thread {thread_id:?} not found")))
+}
+
+pub(crate) async fn find_thread(
+    conn: &mut SqliteConnection,
+    thread_id: &str,
+) -> Result<Option<Thread>> {
+    let row = sqlx::query(
+        "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
+         FROM threads WHERE thread_id = ?",
+    )
+    .bind(thread_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(rows::thread).transpose()
+}
+
+/// Inserts a thread row.
+pub(crate) async fn insert_thread(conn: &mut SqliteConnection, thread: &Thread) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO threads (thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&thread.thread_id)
+    .bind(&thread.run_id)
+    .bind(&thread.task_id)
+    .bind(&thread.subject)
+    .bind(&thread.created_by)
+    .bind(&thread.assigned_to)
+    .bind(thread.status.as_str())
+    .bind(thread.priority.as_str())
+    .bind(thread.created_at)
+    .bind(thread.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets a thread's status and assignee (and touches it).
+pub(crate) async fn set_thread_state(
+    conn: &mut SqliteConnection,
+    thread: &mut Thread,
+    status: ThreadStatus,
+    assigned_to: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE threads SET status = ?, assigned_to = ?, updated_at = ? WHERE thread_id = ?",
+    )
+    .bind(status.as_str())
+    .bind(assigned_to)
+    .bind(now)
+    .bind(&thread.thread_id)
+    .execute(conn)
+    .await?;
+    thread.status = status;
+    thread.assigned_to = assigned_to.to_string();
+    thread.updated_at = now;
+    Ok(())
+}
+
+/// Appends a message (and its artifacts) and touches the thread.
+pub(crate) async fn insert_message(
+    conn: &mut SqliteConnection,
+    new: NewMessage<'_>,
+    now: i64,
+) -> Result<Message> {
+    let payload = new.content.payload_object();
+    let message_id: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (thread_id, from_agent, to_agent, kind, summary, body, payload_json, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING message_id",
+    )
+    .bind(new.thread_id)
+    .bind(new.from)
+    .bind(new.to)
+    .bind(new.kind.as_str())
+    .bind(&new.summary)
+    .bind(&new.content.body)
+    .bind(payload.to_string())
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    for artifact in &new.content.artifacts {
+        sqlx::query(
+            "INSERT INTO artifacts (message_id, path, kind, metadata_json) VALUES (?, ?, ?, ?)",
+        )
+        .bind(message_id)
+        .bind(&artifact.path)
+        .bind(&artifact.kind)
+        .bind(artifact.metadata.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("UPDATE threads SET last_message_id = ?, updated_at = ? WHERE thread_id = ?")
+        .bind(message_id)
+        .bind(now)
+        .bind(new.thread_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Message {
+        message_id,
+        thread_id: new.thread_id.to_string(),
+        from_agent: new.from.to_string(),
+        to_agent: new.to.to_string(),
+        kind: new.kind,
+        summary: new.summary,
+        body: new.content.body.clone(),
+        payload_json: payload,
+        created_at: now,
+        artifacts: new.content.artifacts.clone(),
+    })
+}
+
+/// Fills the artifacts of messages read from the database.
+pub(crate) async fn attach_artifacts(
+    conn: &mut SqliteConnection,
+    messages: &mut [Message],
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = messages.iter().map(|m| m.message_id).collect();
+    let rows = sqlx::query(
+        "SELECT message_id, path, kind, metadata_json FROM artifacts
+         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+    )
+    .bind(serde_json::to_string(&ids).unwrap_or_default())
+    .fetch_all(conn)
+    .await?;
+    for row in &rows {
+        let (message_id, artifact) = rows::artifact(row)?;
+        if let Some(m) = messages.iter_mut().find(|m| m.message_id == message_id) {
+            m.artifacts.push(artifact);
+        }
+    }
+    Ok(())
+}
+
+/// The active lease of a thread: unreleased and unexpired.
+pub(crate) struct Lease {
+    pub id: i64,
+    pub agent: String,
+    pub expires_at: i64,
+}
+
+pub(crate) async fn active_lease(
+    conn: &mut SqliteConnection,
+    thread_id: &str,
+    now: i64,
+) -> Result<Option<Lease>> {
+    let row = sqlx::query(
+        "SELECT id, agent, expires_at FROM leases
+         WHERE thread_id = ? AND released_at IS NULL AND expires_at > ?
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(thread_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(Lease {
+            id: r.try_get("id")?,
+            agent: r.try_get("agent")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// The most recent lease of a thread, active or not (who held it last).
+pub(crate) async fn last_lease(
+    conn: &mut SqliteConnection,
+    thread_id: &str,
+) -> Result<Option<Lease>> {
+    let row = sqlx::query(
+        "SELECT id, agent, expires_at FROM leases WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(thread_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(Lease {
+            id: r.try_get("id")?,
+            agent: r.try_get("agent")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) async fn release_leases(
+    conn: &mut SqliteConnection,
+    thread_id: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE leases SET released_at = ? WHERE thread_id = ? AND released_at IS NULL")
+        .bind(now)
+        .bind(thread_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Refuses a verb on a terminal thread.
+pub(crate) fn require_open(thread: &Thread, verb: &str) -> Result<()> {
+    if thread.status.is_terminal() {
+        return Err(Error::invalid_state(format!(
+            "thread {:?} is {}; {verb} needs an open thread",
+            thread.thread_id, thread.status
+        )));
+    }
+    Ok(())
+}
+
+/// Requires that `agent` holds the thread's active lease (20 for another owner,
+/// invalid_state for none).
+pub(crate) async fn require_lease(
+    conn: &mut SqliteConnection,
+    thread: &Thread,
+    agent: &str,
+    verb: &str,
+    now: i64,
+) -> Result<Lease> {
+    match active_lease(conn, &thread.thread_id, now).await? {
+        Some(lease) if lease.agent == agent => Ok(lease),
+        Some(lease) => Err(Error::lease_conflict(format!(
+            "thread {:?} is leased by {:?} until {}; {verb} needs the caller's lease",
+            thread.thread_id,
+            lease.agent,
+            rfc3339(lease.expires_at)
+        ))),
+        None => Err(Error::invalid_state(format!(
+            "agent {agent:?} holds no active lease on thread {:?}; claim it first",
+            thread.thread_id
+        ))),
+    }
+}
+
+/// An answer or control message to write on an open thread.
+pub(crate) struct ReplyStep<'a> {
+    pub thread_id: &'a str,
+    pub from: &'a str,
+    /// Default: the other side of the thread.
+    pub to: Option<&'a str>,
+    pub kind: MessageKind,
+    pub summary: &'a str,
+    pub content: &'a MessageInput,
+    /// `thread_reply` (inbox) or `task_answered` (orch).
+    pub event_type: &'static str,
+}
+
+/// Writes an answer or control message to a thread; shared by `inbox reply` and
+/// `orch answer`.
+pub(crate) async fn reply_in(
+    conn: &mut SqliteConnection,
+    step: ReplyStep<'_>,
+    now: i64,
+) -> Result<(Thread, Message)> {
+    let ReplyStep {
+        thread_id,
+        from,
+        to,
+        kind,
+        summary,
+        content,
+        event_type,
+    } = step;
+    let mut thread = load_thread(conn, thread_id).await?;
+    require_open(&thread, "reply")?;
+    let to = match to {
+        Some(to) => to.to_string(),
+        None if from == thread.assigned_to => thread.created_by.clone(),
+        None => thread.assigned_to.clone(),
+    };
+    let message = insert_message(
+        conn,
+        NewMessage {
+            thread_id,
+            from,
+            to: &to,
+            kind,
+            summary: summary_or_first_line(summary, &content.body),
+            content,
+        },
+        now,
+    )
+    .await?;
+    thread.updated_at = now;
+    events::insert(
+        conn,
+        NewEvent::new(event_type)
+            .on_thread(&thread)
+            .message(&message)
+            .summary(message.summary.clone())
+            .payload(json!({"kind": kind.as_str(), "from": from, "to": to})),
+        now,
+    )
+    .await?;
+    Ok((thread, message))
+}
+
+/// Cancels an open thread with a control message; shared by `inbox cancel`, `orch cancel`
+/// and `orch reassign`.
+pub(crate) async fn cancel_in(
+    conn: &mut SqliteConnection,
+    thread: &mut Thread,
+    by: &str,
+    reason: &str,
+    content: &MessageInput,
+    now: i64,
+) -> Result<Message> {
+    let assignee = thread.assigned_to.clone();
+    set_thread_state(conn, thread, ThreadStatus::Cancelled, &assignee, now).await?;
+    release_leases(conn, &thread.thread_id, now).await?;
+    let summary = if reason.is_empty() {
+        "cancelled".to_string()
+    } else {
+        format!("cancelled: {}", summary_or_first_line("", reason))
+    };
+    let content = MessageInput {
+        body: reason.to_string(),
+        payload: json!({"reason": reason}),
+        artifacts: content.artifacts.clone(),
+    };
+    let message = insert_message(
+        conn,
+        NewMessage {
+            thread_id: &thread.thread_id,
+            from: by,
+            to: &assignee,
+            kind: MessageKind::Control,
+            summary,
+            content: &content,
+        },
+        now,
+    )
+    .await?;
+    events::insert(
+        conn,
+        NewEvent::new("thread_cancel")
+            .on_thread(thread)
+            .message(&message)
+            .summary(message.summary.clone())
+            .payload(json!({"reason": reason, "by": by})),
+        now,
+    )
+    .await?;
+    Ok(message)
+}
