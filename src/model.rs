@@ -411,7 +411,7 @@ pub struct AttemptSummary {
 }
 
 /// The latest message of a task's attempt thread, as `orch status` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MessageSummary {
     pub message_id: i64,
     pub kind: MessageKind,
@@ -420,11 +420,22 @@ pub struct MessageSummary {
     pub created_at: i64,
 }
 
-/// One row of `orch status`.
+/// One row of `orch status`: the task's scheduling facts (not its body, which
+/// `orch brief` and the task message carry), its latest attempt and message, and the
+/// question it is blocked on.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskView {
-    #[serde(flatten)]
-    pub task: Task,
+    pub task_id: String,
+    pub title: String,
+    pub status: TaskStatus,
+    pub priority: Priority,
+    pub default_to: String,
+    pub execution_mode: String,
+    pub depends_on: Vec<String>,
+    pub required_checks: Vec<String>,
+    pub current_attempt: i64,
+    #[serde(serialize_with = "ts")]
+    pub updated_at: i64,
     pub latest_attempt: Option<AttemptSummary>,
     pub latest_message: Option<MessageSummary>,
     pub blocked_question: Option<Message>,

@@ -155,7 +155,11 @@ pub async fn plan(ctx: &Ctx, command: PlanCommand) -> Result<Reply> {
 
 pub async fn ready(ctx: &Ctx, run: &str) -> Result<Reply> {
     let tasks = ctx.store.ready(run).await?;
-    let human = render::tasks(&ctx.style, &tasks);
+    let human = if ctx.style.json {
+        String::new()
+    } else {
+        render::tasks(&ctx.style, &tasks)
+    };
     #[derive(serde::Serialize)]
     struct Ready<'a> {
         run_id: &'a str,

@@ -47,7 +47,11 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         OrchCommand::Status { run } => {
             store.reconcile(&run).await?;
             let (run, views) = store.status_view(&run).await?;
-            let human = render::status(&ctx.style, &run, &views);
+            let human = if ctx.style.json {
+                String::new()
+            } else {
+                render::status(&ctx.style, &run, &views)
+            };
             #[derive(serde::Serialize)]
             struct Status<'a> {
                 run: &'a crate::model::Run,

@@ -139,7 +139,7 @@ pub fn status(style: &Style, run: &Run, views: &[TaskView]) -> String {
         .map(|v| {
             let (attempt, worker) = match &v.latest_attempt {
                 Some(a) => (a.attempt_no.to_string(), a.assigned_to.clone()),
-                None => ("-".into(), v.task.default_to.clone()),
+                None => ("-".into(), v.default_to.clone()),
             };
             let latest = match (&v.blocked_question, &v.latest_message) {
                 (Some(q), _) => format!("? {}", q.summary),
@@ -147,8 +147,8 @@ pub fn status(style: &Style, run: &Run, views: &[TaskView]) -> String {
                 (None, None) => String::new(),
             };
             vec![
-                v.task.task_id.clone(),
-                style.status(v.task.status.as_str()),
+                v.task_id.clone(),
+                style.status(v.status.as_str()),
                 attempt,
                 worker,
                 clip(&latest, 70),

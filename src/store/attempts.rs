@@ -6,6 +6,7 @@ use super::events::{self, NewEvent};
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage, ReplyStep};
 use super::{Store, rows, runs};
+use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
@@ -91,7 +92,7 @@ impl Store {
         allowed: &[TaskStatus],
         verb: &str,
     ) -> Result<AttemptPlan> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         runs::require_run(&mut conn, run_id).await?;
         let (_, task) = load_task(&mut conn, run_id, task_id).await?;
         if !allowed.contains(&task.status) {
@@ -123,7 +124,8 @@ impl Store {
         new: &NewAttempt,
     ) -> Result<(Task, Attempt, Thread, Message)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let (key, task) = load_task(&mut tx, &new.run_id, &new.task_id).await?;
         if !new.allowed.contains(&task.status) || task.current_attempt + 1 != new.attempt_no {
             return Err(Error::invalid_state(format!(
@@ -290,7 +292,7 @@ impl Store {
         task_id: &str,
         attempt_no: Option<i64>,
     ) -> Result<Attempt> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         runs::require_run(&mut conn, run_id).await?;
         let (_, task) = load_task(&mut conn, run_id, task_id).await?;
         let n = attempt_no.unwrap_or(task.current_attempt);
@@ -306,7 +308,7 @@ impl Store {
 
     /// Every attempt of a run (optionally of one task), oldest first.
     pub async fn attempts(&self, run_id: &str, task_id: Option<&str>) -> Result<Vec<Attempt>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         runs::require_run(&mut conn, run_id).await?;
         let rows = sqlx::query(concat!(
             attempt_select!(),
@@ -329,7 +331,8 @@ impl Store {
         content: &MessageInput,
     ) -> Result<(Task, Thread, Message)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         runs::require_run(&mut tx, run_id).await?;
         let (_, task) = load_task(&mut tx, run_id, task_id).await?;
         let attempt = match task.current_attempt {
@@ -369,7 +372,8 @@ impl Store {
         reason: &str,
     ) -> Result<(Task, Option<Attempt>)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         runs::require_run(&mut tx, run_id).await?;
         let (key, status) = task_key(&mut tx, run_id, task_id).await?;
         if status.is_terminal() {
@@ -391,7 +395,8 @@ impl Store {
         reason: &str,
     ) -> Result<Vec<(String, Option<Attempt>)>> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         runs::require_run(&mut tx, run_id).await?;
         sqlx::query("UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?")
             .bind(now)
@@ -428,7 +433,8 @@ impl Store {
         attempt_no: i64,
     ) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         sqlx::query(
             "UPDATE attempts SET workspace_status = 'cleaned', updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
         )

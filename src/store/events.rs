@@ -100,7 +100,7 @@ pub struct EventFilter {
 impl Store {
     /// The newest event id, 0 on an empty database: the "now" cursor.
     pub async fn max_event_id(&self) -> Result<i64> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         Ok(
             sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM events")
                 .fetch_one(&mut *conn)
@@ -110,7 +110,7 @@ impl Store {
 
     /// The first event after `after` that matches `filter`.
     pub async fn next_event(&self, filter: &EventFilter, after: i64) -> Result<Option<Event>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
         let statuses =
             serde_json::to_string(&filter.thread_statuses).unwrap_or_else(|_| "[]".into());
@@ -145,7 +145,7 @@ impl Store {
         after_message: i64,
         not_from: Option<&str>,
     ) -> Result<Option<(i64, Message)>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
         let row = sqlx::query(
             "SELECT e.event_id AS woke_event_id, m.*
@@ -177,7 +177,7 @@ impl Store {
 
     /// Events of a run after a cursor, oldest first (for `orch up` pipes and followers).
     pub async fn events_after(&self, run_id: &str, after: i64, limit: i64) -> Result<Vec<Event>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         let rows = sqlx::query(
             "SELECT * FROM events WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
         )

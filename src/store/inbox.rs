@@ -5,6 +5,7 @@
 use super::Store;
 use super::events::{self, NewEvent};
 use super::threads::*;
+use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{Message, MessageKind, Thread, ThreadStatus};
 use crate::time::{now_ms, rfc3339};
@@ -14,7 +15,8 @@ impl Store {
     /// `inbox send`: a new thread with its first message, or a message appended to one.
     pub async fn send(&self, input: SendInput) -> Result<(Thread, Message)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let existing = match &input.thread_id {
             Some(id) => find_thread(&mut tx, id).await?,
             None => None,
@@ -87,7 +89,8 @@ impl Store {
         lease_ms: i64,
     ) -> Result<(Thread, Message)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let mut thread = load_thread(&mut tx, thread_id).await?;
         require_open(&thread, "claim")?;
         let active = active_lease(&mut tx, thread_id, now).await?;
@@ -213,7 +216,8 @@ impl Store {
         lease_ms: i64,
     ) -> Result<(Thread, Message)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let mut thread = load_thread(&mut tx, thread_id).await?;
         require_open(&thread, "renew")?;
         let lease = require_lease(&mut tx, &thread, agent, "renew", now).await?;
@@ -281,7 +285,8 @@ impl Store {
             }
         };
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let mut thread = load_thread(&mut tx, thread_id).await?;
         require_open(&thread, "update")?;
         require_lease(&mut tx, &thread, agent, "update", now).await?;
@@ -325,7 +330,8 @@ impl Store {
         content: &MessageInput,
     ) -> Result<(Thread, Message)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let (thread, message) = reply_in(
             &mut tx,
             ReplyStep {
@@ -354,7 +360,8 @@ impl Store {
         content: &MessageInput,
     ) -> Result<(Thread, Message)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let mut thread = load_thread(&mut tx, thread_id).await?;
         let verb = match how {
             FinishKind::Done => "done",
@@ -405,7 +412,8 @@ impl Store {
         content: &MessageInput,
     ) -> Result<(Thread, Message)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let mut thread = load_thread(&mut tx, thread_id).await?;
         require_open(&thread, "cancel")?;
         let message = cancel_in(&mut tx, &mut thread, agent, reason, content, now).await?;
@@ -423,7 +431,8 @@ impl Store {
         lease_ms: i64,
     ) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let thread = load_thread(&mut tx, thread_id).await?;
         if thread.status.is_terminal() {
             return Ok(());

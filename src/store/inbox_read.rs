@@ -18,7 +18,7 @@ impl Store {
         limit: Option<i64>,
         unread: bool,
     ) -> Result<Vec<Thread>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         let rows = sqlx::query(
             "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
              FROM threads t
@@ -43,7 +43,7 @@ impl Store {
 
     /// `inbox list`.
     pub async fn list_threads(&self, filter: &ThreadFilter) -> Result<Vec<Thread>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         let rows = sqlx::query(
             "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
              FROM threads
@@ -70,19 +70,8 @@ impl Store {
         thread_id: &str,
         mark_read: Option<&str>,
     ) -> Result<(Thread, Vec<Message>, Option<i64>)> {
-        let mut tx = match mark_read {
-            Some(_) => Some(self.write().await?),
-            None => None,
-        };
-        let mut read_conn = match tx {
-            Some(_) => None,
-            None => Some(self.read().await?),
-        };
-        let conn: &mut SqliteConnection = match (&mut tx, &mut read_conn) {
-            (Some(tx), _) => tx,
-            (None, Some(c)) => c,
-            (None, None) => unreachable!("one connection is always open"),
-        };
+        let mut guard = self.lock().await;
+        let conn: &mut SqliteConnection = &mut guard;
         let thread = load_thread(conn, thread_id).await?;
         let rows = sqlx::query("SELECT * FROM messages WHERE thread_id = ? ORDER BY message_id")
             .bind(thread_id)
@@ -102,6 +91,7 @@ impl Store {
                 m.artifacts.push(artifact);
             }
         }
+        // One upsert, atomic on its own; MAX keeps the cursor from moving back.
         let mut cursor = None;
         if let Some(agent) = mark_read {
             let last = messages.last().map(|m| m.message_id).unwrap_or(0);
@@ -120,20 +110,17 @@ impl Store {
             .await?;
             cursor = Some(value);
         }
-        if let Some(tx) = tx {
-            tx.commit().await?;
-        }
         Ok((thread, messages, cursor))
     }
 
     pub async fn thread(&self, thread_id: &str) -> Result<Thread> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         load_thread(&mut conn, thread_id).await
     }
 
     /// A message by id, with its artifacts.
     pub async fn message(&self, message_id: i64) -> Result<Message> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         let row = sqlx::query("SELECT * FROM messages WHERE message_id = ?")
             .bind(message_id)
             .fetch_optional(&mut *conn)
@@ -151,7 +138,7 @@ impl Store {
         from: &str,
         kinds: &[&str],
     ) -> Result<Option<i64>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         Ok(sqlx::query_scalar(
             "SELECT MAX(message_id) FROM messages
              WHERE thread_id = ? AND from_agent = ? AND kind IN (SELECT value FROM json_each(?))",
@@ -165,7 +152,7 @@ impl Store {
 
     /// True when the message exists on that thread.
     pub async fn message_in_thread(&self, thread_id: &str, message_id: i64) -> Result<bool> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         let found: Option<i64> =
             sqlx::query_scalar("SELECT 1 FROM messages WHERE message_id = ? AND thread_id = ?")
                 .bind(message_id)

@@ -27,18 +27,17 @@ pub use verify::{CheckState, Gate};
 
 use crate::error::{Error, ErrorCode, Result};
 use sqlx::migrate::Migrator;
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
+use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
-
-pub(crate) type Tx = Transaction<'static, Sqlite>;
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
@@ -51,10 +50,19 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// An open orch database.
+/// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`),
+/// so it never fails half-way on a read-to-write lock upgrade.
+pub(crate) async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>> {
+    Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// An open orch database: one connection per process, shared by its tasks. SQLite
+/// serializes writers anyway, and one connection means no per-verb connection set-up
+/// and no hand-off to a pool.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    /// `None` once closed.
+    conn: Arc<Mutex<Option<SqliteConnection>>>,
     path: PathBuf,
 }
 
@@ -69,54 +77,46 @@ impl Store {
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Normal)
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(0)
-            .acquire_timeout(BUSY_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                Error::internal(format!("cannot open database {}: {e}", path.display()))
-            })?;
+        let conn = SqliteConnection::connect_with(&options).await.map_err(|e| {
+            Error::internal(format!("cannot open database {}: {e}", path.display()))
+        })?;
         let store = Store {
-            pool,
+            conn: Arc::new(Mutex::new(Some(conn))),
             path: path.to_path_buf(),
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Closes every connection (the last one out checkpoints the WAL).
+    /// Closes the connection; the last one out checkpoints the WAL and removes it, so
+    /// the next process does not have to recover it.
     pub async fn close(&self) {
-        self.pool.close().await;
+        let conn = self.conn.lock().await.take();
+        if let Some(conn) = conn {
+            let _ = conn.close().await;
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`),
-    /// so it never fails half-way on a read-to-write lock upgrade.
-    pub(crate) async fn write(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// The process's connection. Never hold it across another `Store` call.
+    pub(crate) async fn lock(&self) -> MappedMutexGuard<'_, SqliteConnection> {
+        MutexGuard::map(self.conn.lock().await, |conn| {
+            conn.as_mut().expect("the store is used after it was closed")
+        })
     }
 
-    /// A connection for reads.
-    pub(crate) async fn read(&self) -> Result<PoolConnection<Sqlite>> {
-        Ok(self.pool.acquire().await?)
-    }
-
-    /// A change detector on its own connection, for blocking verbs.
+    /// A change detector for blocking verbs.
     pub async fn change_detector(&self) -> Result<ChangeDetector> {
-        let mut conn = self.pool.acquire().await?;
-        let version = data_version(&mut conn).await?;
-        Ok(ChangeDetector { conn, version })
+        ChangeDetector::new(self.clone()).await
     }
 
     /// Runs pending migrations, fast when there are none (one `PRAGMA user_version`).
     async fn migrate(&self) -> Result<()> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         let current: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *conn)
             .await?;
@@ -146,8 +146,7 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        drop(conn);
-        let mut tx = self.write().await?;
+        let mut tx = begin(&mut conn).await?;
         let current: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *tx)
             .await?;
@@ -205,33 +204,71 @@ fn prepare_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn data_version(conn: &mut PoolConnection<Sqlite>) -> Result<i64> {
-    Ok(sqlx::query_scalar("PRAGMA data_version")
-        .fetch_one(&mut **conn)
-        .await?)
+/// Notices commits made by other processes, cheaply. Every commit in WAL mode
+/// rewrites the wal-index header at the start of the `-shm` file (its change counter
+/// and frame count), so a 136-byte read of that header every few milliseconds sees
+/// each commit without touching the database; `PRAGMA data_version` is asked as well
+/// every quarter second, as the authority if the header read ever misses one.
+pub struct ChangeDetector {
+    store: Store,
+    shm: Option<std::fs::File>,
+    header: Vec<u8>,
+    version: i64,
+    last_authoritative: tokio::time::Instant,
 }
 
-/// Notices commits made by other connections, cheaply: `PRAGMA data_version` on a
-/// dedicated connection changes whenever another connection commits.
-pub struct ChangeDetector {
-    conn: PoolConnection<Sqlite>,
-    version: i64,
-}
+const AUTHORITATIVE_EVERY: Duration = Duration::from_millis(250);
 
 impl ChangeDetector {
-    /// True when another connection has committed since the last call.
+    async fn new(store: Store) -> Result<ChangeDetector> {
+        let version = data_version(&store).await?;
+        let mut shm_path = store.path.clone().into_os_string();
+        shm_path.push("-shm");
+        let shm = std::fs::File::open(&shm_path).ok();
+        let mut detector = ChangeDetector {
+            store,
+            shm,
+            header: Vec::new(),
+            version,
+            last_authoritative: tokio::time::Instant::now(),
+        };
+        detector.header = detector.read_header();
+        Ok(detector)
+    }
+
+    fn read_header(&self) -> Vec<u8> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; 136];
+        match &self.shm {
+            Some(f) => match f.read_at(&mut buf, 0) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    buf
+                }
+                Err(_) => Vec::new(),
+            },
+            None => Vec::new(),
+        }
+    }
+
+    /// True when another process has committed since the last call.
     pub async fn changed(&mut self) -> Result<bool> {
-        let now = data_version(&mut self.conn).await?;
-        let changed = now != self.version;
-        self.version = now;
+        let header = self.read_header();
+        let mut changed = header != self.header;
+        self.header = header;
+        let now = tokio::time::Instant::now();
+        if changed || now - self.last_authoritative >= AUTHORITATIVE_EVERY {
+            self.last_authoritative = now;
+            let version = data_version(&self.store).await?;
+            changed |= version != self.version;
+            self.version = version;
+        }
         Ok(changed)
     }
 
-    /// Waits until another connection commits, or `deadline` passes (false then).
-    /// Polls every few milliseconds: wake latency stays in the tens of milliseconds
-    /// while an idle waiter costs next to no CPU.
+    /// Waits until another process commits, or `deadline` passes (false then). Wake
+    /// latency stays in the milliseconds while an idle waiter costs next to no CPU.
     pub async fn wait(&mut self, deadline: Option<tokio::time::Instant>) -> Result<bool> {
-        let started = tokio::time::Instant::now();
         loop {
             if self.changed().await? {
                 return Ok(true);
@@ -240,17 +277,17 @@ impl ChangeDetector {
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(false);
             }
-            // Poll fast right after a change (bursts come together), slower when idle.
-            let idle = now - started;
-            let step = if idle < Duration::from_millis(200) {
-                Duration::from_millis(2)
-            } else {
-                Duration::from_millis(10)
-            };
-            let next = now + step;
+            let next = now + Duration::from_millis(4);
             tokio::time::sleep_until(deadline.map_or(next, |d| d.min(next))).await;
         }
     }
+}
+
+async fn data_version(store: &Store) -> Result<i64> {
+    let mut conn = store.lock().await;
+    Ok(sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(&mut *conn)
+        .await?)
 }
 
 /// Maps a status string read from the database, or reports a corrupt row.

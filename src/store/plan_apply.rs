@@ -8,6 +8,7 @@ use super::tasks::{
     NewTask, PlanInput, PlanTask, PlanTaskOutcome, TaskSelection, insert_edges, insert_tasks,
     load_tasks, validate_new_task,
 };
+use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{Task, TaskStatus};
 use crate::time::now_ms;
@@ -32,7 +33,8 @@ impl Store {
         }
         let now = now_ms();
         let run_id = plan.run.run_id.as_str();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let mut outcome = PlanTaskOutcome::default();
         if runs::run_exists(&mut tx, run_id).await? {
             sqlx::query(

@@ -4,17 +4,18 @@
 
 use super::events::NewEvent;
 use super::tasks::{
-    TaskJson, TaskSelection, load_tasks, parse_json_rows, release_dependents, set_task_status,
-    task_fields,
+    TaskSelection, load_tasks, parse_json_rows, release_dependents, set_task_status,
 };
 use super::threads::attach_artifacts;
 use super::{Store, parse_or_corrupt, rows, runs};
+use super::begin;
 use crate::error::Result;
 use crate::model::{
-    Attempt, Message, MessageKind, MessageSummary, Run, Task, TaskStatus, TaskView, ThreadStatus,
+    Attempt, AttemptSummary, Message, MessageSummary, Priority, Run, Task, TaskStatus, TaskView,
+    ThreadStatus,
 };
 use crate::time::now_ms;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 
@@ -128,14 +129,15 @@ impl Store {
     /// the write lock only when something changed.
     pub async fn reconcile(&self, run_id: &str) -> Result<Vec<TaskChange>> {
         {
-            let mut conn = self.read().await?;
+            let mut conn = self.lock().await;
             runs::require_run(&mut conn, run_id).await?;
             if pending(&mut conn, run_id).await?.is_empty() {
                 return Ok(Vec::new());
             }
         }
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         let changes = reconcile_in(&mut tx, run_id, now).await?;
         tx.commit().await?;
         Ok(changes)
@@ -144,50 +146,70 @@ impl Store {
     /// `orch status` (after reconcile): the run and every task with its latest attempt,
     /// latest message and, when blocked, its question.
     pub async fn status_view(&self, run_id: &str) -> Result<(Run, Vec<TaskView>)> {
-        let mut conn = self.read().await?;
+        #[derive(Deserialize)]
+        struct Row {
+            id: i64,
+            task_id: String,
+            title: String,
+            status: TaskStatus,
+            priority: Priority,
+            default_to: String,
+            execution_mode: String,
+            depends_on: Vec<String>,
+            required_checks: Vec<String>,
+            current_attempt: i64,
+            updated_at: i64,
+            latest_attempt: Option<AttemptSummary>,
+            latest_message: Option<MessageSummary>,
+        }
+        let mut conn = self.lock().await;
         let run = runs::load_run(&mut conn, run_id).await?;
-        let text: String = sqlx::query_scalar(concat!(
-            "SELECT json_group_array(json_object(",
-            task_fields!(),
-            ", 'latest_attempt', CASE WHEN a.id IS NULL THEN NULL ELSE json_object(
+        let text: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_object(
+                'id', t.id, 'task_id', t.task_id, 'title', t.title, 'status', t.status,
+                'priority', t.priority, 'default_to', t.default_to, 'execution_mode', t.execution_mode,
+                'current_attempt', t.current_attempt, 'updated_at', t.updated_at,
+                'depends_on', (SELECT json_group_array(x.task_id) FROM
+                    (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = t.id ORDER BY p.id) x),
+                'required_checks', (SELECT json_group_array(c.name) FROM
+                    (SELECT name FROM task_checks WHERE task = t.id ORDER BY position) c),
+                'latest_attempt', CASE WHEN a.id IS NULL THEN NULL ELSE json_object(
                     'attempt_no', a.attempt_no, 'thread_id', a.thread_id, 'status', th.status,
                     'assigned_to', a.assigned_to, 'worktree_path', a.worktree_path,
                     'workspace_status', a.workspace_status) END,
-               'latest_message', CASE WHEN m.message_id IS NULL THEN NULL ELSE json_object(
+                'latest_message', CASE WHEN m.message_id IS NULL THEN NULL ELSE json_object(
                     'message_id', m.message_id, 'kind', m.kind, 'summary', m.summary,
                     'created_at', m.created_at) END))
              FROM tasks t
              LEFT JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
              LEFT JOIN threads th ON th.thread_id = a.thread_id
              LEFT JOIN messages m ON m.message_id = th.last_message_id
-             WHERE t.run_id = ?"
-        ))
+             WHERE t.run_id = ?",
+        )
         .bind(run_id)
         .fetch_one(&mut *conn)
         .await?;
-        let mut rows: Vec<TaskJson> = parse_json_rows(&text)?;
+        let mut rows: Vec<Row> = parse_json_rows(&text)?;
         rows.sort_by_key(|r| r.id);
         let mut views = Vec::with_capacity(rows.len());
-        for mut row in rows {
-            let latest_attempt = row.latest_attempt.take();
-            let latest_message = match row.latest_message.take() {
-                None => None,
-                Some(m) => Some(MessageSummary {
-                    message_id: m.message_id,
-                    kind: parse_or_corrupt("message kind", &m.kind, MessageKind::parse)?,
-                    summary: m.summary,
-                    created_at: m.created_at,
-                }),
-            };
-            let (_, task) = row.into_task()?;
-            let blocked_question = match (&task.status, &latest_attempt) {
+        for row in rows {
+            let blocked_question = match (&row.status, &row.latest_attempt) {
                 (TaskStatus::Blocked, Some(a)) => latest_question(&mut conn, &a.thread_id).await?,
                 _ => None,
             };
             views.push(TaskView {
-                task,
-                latest_attempt,
-                latest_message,
+                task_id: row.task_id,
+                title: row.title,
+                status: row.status,
+                priority: row.priority,
+                default_to: row.default_to,
+                execution_mode: row.execution_mode,
+                depends_on: row.depends_on,
+                required_checks: row.required_checks,
+                current_attempt: row.current_attempt,
+                updated_at: row.updated_at,
+                latest_attempt: row.latest_attempt,
+                latest_message: row.latest_message,
                 blocked_question,
             });
         }
@@ -196,7 +218,7 @@ impl Store {
 
     /// `orch blocked`: blocked tasks with their current attempt and newest question.
     pub async fn blocked(&self, run_id: &str) -> Result<Vec<(Task, Attempt, Option<Message>)>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         runs::require_run(&mut conn, run_id).await?;
         let tasks = load_tasks(
             &mut conn,

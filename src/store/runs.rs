@@ -2,6 +2,7 @@
 
 use super::Store;
 use super::events::{self, NewEvent};
+use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{Run, TaskCounts, TaskStatus};
 use crate::time::now_ms;
@@ -97,7 +98,8 @@ impl Store {
     /// `orch run init`: a new run; a duplicate id is `invalid_state`.
     pub async fn create_run(&self, new: &NewRun) -> Result<Run> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         if run_exists(&mut tx, &new.run_id).await? {
             return Err(Error::invalid_state(format!(
                 "run {:?} already exists",
@@ -112,13 +114,13 @@ impl Store {
 
     /// `orch run show`: the run with its task counts and derived status.
     pub async fn run(&self, run_id: &str) -> Result<Run> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         load_run(&mut conn, run_id).await
     }
 
     /// The worker profiles and named checks stored with a run (from its plan file).
     pub async fn run_config(&self, run_id: &str) -> Result<Value> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         let text: Option<String> =
             sqlx::query_scalar("SELECT config_json FROM runs WHERE run_id = ?")
                 .bind(run_id)

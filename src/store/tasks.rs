@@ -5,6 +5,7 @@
 use super::events::{self, NewEvent};
 use super::runs::{self, NewRun};
 use super::{Store, parse_or_corrupt};
+use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{Priority, Run, Task, TaskStatus};
 use crate::time::now_ms;
@@ -184,9 +185,9 @@ pub(crate) enum TaskSelection<'a> {
 /// One task as a JSON object, with its prerequisites and checks (`t` is the task row).
 /// Reads of many tasks come back as one JSON row: one hand-off from the database
 /// thread instead of one per row, which is what keeps `status` and `ready` fast.
-macro_rules! task_fields {
+macro_rules! task_json {
     () => {
-        "'id', t.id, 'run_id', t.run_id, 'task_id', t.task_id, 'title', t.title,
+        "json_object('id', t.id, 'run_id', t.run_id, 'task_id', t.task_id, 'title', t.title,
             'summary', t.summary, 'body', t.body, 'default_to', t.default_to,
             'execution_mode', t.execution_mode, 'acceptance', json(t.acceptance_json),
             'priority', t.priority, 'priority_rank', t.priority_rank, 'status', t.status,
@@ -194,14 +195,7 @@ macro_rules! task_fields {
             'depends_on', (SELECT json_group_array(x.task_id) FROM
                 (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = t.id ORDER BY p.id) x),
             'required_checks', (SELECT json_group_array(c.name) FROM
-                (SELECT name FROM task_checks WHERE task = t.id ORDER BY position) c)"
-    };
-}
-pub(crate) use task_fields;
-
-macro_rules! task_json {
-    () => {
-        concat!("json_object(", task_fields!(), ")")
+                (SELECT name FROM task_checks WHERE task = t.id ORDER BY position) c))"
     };
 }
 
@@ -225,20 +219,6 @@ pub(crate) struct TaskJson {
     pub updated_at: i64,
     pub depends_on: Vec<String>,
     pub required_checks: Vec<String>,
-    /// Filled by the status query only.
-    #[serde(default)]
-    pub latest_attempt: Option<crate::model::AttemptSummary>,
-    #[serde(default)]
-    pub latest_message: Option<MessageJson>,
-}
-
-/// The latest message of a task's thread, as the status query renders it.
-#[derive(Deserialize)]
-pub(crate) struct MessageJson {
-    pub message_id: i64,
-    pub kind: String,
-    pub summary: String,
-    pub created_at: i64,
 }
 
 impl TaskJson {
@@ -412,7 +392,8 @@ impl Store {
     pub async fn add_task(&self, run_id: &str, task: &NewTask) -> Result<Task> {
         validate_new_task(task)?;
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         runs::require_run(&mut tx, run_id).await?;
         if task_key(&mut tx, run_id, &task.task_id).await.is_ok() {
             return Err(Error::invalid_state(format!(
@@ -435,7 +416,8 @@ impl Store {
         depends_on: &str,
     ) -> Result<(Task, bool)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         runs::require_run(&mut tx, run_id).await?;
         let (task, status) = task_key(&mut tx, run_id, task_id).await?;
         let (prereq, prereq_status) = task_key(&mut tx, run_id, depends_on).await?;
@@ -498,14 +480,14 @@ impl Store {
 
     /// One task with its prerequisites and checks.
     pub async fn task(&self, run_id: &str, task_id: &str) -> Result<Task> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         runs::require_run(&mut conn, run_id).await?;
         Ok(load_task(&mut conn, run_id, task_id).await?.1)
     }
 
     /// Every task of a run, in creation order.
     pub async fn tasks(&self, run_id: &str) -> Result<Vec<Task>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         runs::require_run(&mut conn, run_id).await?;
         Ok(load_tasks(&mut conn, run_id, TaskSelection::All)
             .await?
@@ -516,7 +498,7 @@ impl Store {
 
     /// `orch ready`: dispatchable tasks, by priority then creation order.
     pub async fn ready(&self, run_id: &str) -> Result<Vec<Task>> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         runs::require_run(&mut conn, run_id).await?;
         Ok(
             load_tasks(&mut conn, run_id, TaskSelection::Status(TaskStatus::Ready))

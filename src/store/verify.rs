@@ -4,6 +4,7 @@
 use super::events::{self, NewEvent};
 use super::tasks::{load_task, release_dependents, set_task_status};
 use super::{Store, runs};
+use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{Task, TaskStatus};
 use crate::time::{now_ms, rfc3339};
@@ -76,7 +77,7 @@ async fn gate_in(conn: &mut SqliteConnection, key: i64, attempt_no: i64) -> Resu
 impl Store {
     /// `orch verify status`.
     pub async fn gate(&self, run_id: &str, task_id: &str) -> Result<(Task, Gate)> {
-        let mut conn = self.read().await?;
+        let mut conn = self.lock().await;
         runs::require_run(&mut conn, run_id).await?;
         let (key, task) = load_task(&mut conn, run_id, task_id).await?;
         let gate = gate_in(&mut conn, key, task.current_attempt).await?;
@@ -95,7 +96,8 @@ impl Store {
         by: &str,
     ) -> Result<(Task, Gate)> {
         let now = now_ms();
-        let mut tx = self.write().await?;
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
         runs::require_run(&mut tx, run_id).await?;
         let (key, task) = load_task(&mut tx, run_id, task_id).await?;
         if !task.required_checks.iter().any(|c| c == check) {
