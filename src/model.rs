@@ -416,14 +416,16 @@ pub struct MessageSummary {
     pub message_id: i64,
     pub kind: MessageKind,
     pub summary: String,
-    #[serde(serialize_with = "ts")]
-    pub created_at: i64,
+    /// RFC 3339.
+    pub created_at: String,
 }
 
 /// One row of `orch status`: the task's scheduling facts (not its body, which
 /// `orch brief` and the task message carry), its latest attempt and message, and the
-/// question it is blocked on.
-#[derive(Debug, Clone, Serialize)]
+/// question it is blocked on (a message, as `inbox show` prints it). The database
+/// renders these rows as JSON itself (see `store::reconcile`); this type reads them
+/// back for the human table.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TaskView {
     pub task_id: String,
     pub title: String,
@@ -434,9 +436,9 @@ pub struct TaskView {
     pub depends_on: Vec<String>,
     pub required_checks: Vec<String>,
     pub current_attempt: i64,
-    #[serde(serialize_with = "ts")]
-    pub updated_at: i64,
+    /// RFC 3339.
+    pub updated_at: String,
     pub latest_attempt: Option<AttemptSummary>,
     pub latest_message: Option<MessageSummary>,
-    pub blocked_question: Option<Message>,
+    pub blocked_question: Option<Value>,
 }

@@ -15,6 +15,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A reply whose data is JSON text already (rendered by the database).
+    pub fn raw(command: &'static str, data: String, human: String) -> Self {
+        Reply {
+            command,
+            data,
+            human,
+        }
+    }
+
     /// Serializes `data` straight to text: large replies (a status of thousands of tasks)
     /// never pass through an intermediate `serde_json::Value` tree.
     pub fn new(command: &'static str, data: impl serde::Serialize, human: String) -> Self {

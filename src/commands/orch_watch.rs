@@ -46,25 +46,18 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         }
         OrchCommand::Status { run } => {
             store.reconcile(&run).await?;
-            let (run, views) = store.status_view(&run).await?;
+            let view = store.status_view(&run).await?;
             let human = if ctx.style.json {
                 String::new()
             } else {
-                render::status(&ctx.style, &run, &views)
+                render::status(&ctx.style, &view.run, &view.tasks()?)
             };
-            #[derive(serde::Serialize)]
-            struct Status<'a> {
-                run: &'a crate::model::Run,
-                tasks: &'a [crate::model::TaskView],
-            }
-            Ok(Reply::new(
-                "status",
-                Status {
-                    run: &run,
-                    tasks: &views,
-                },
-                human,
-            ))
+            let data = format!(
+                "{{\"run\":{},\"tasks\":{}}}",
+                serde_json::to_string(&view.run).map_err(|e| Error::internal(e.to_string()))?,
+                view.tasks_json
+            );
+            Ok(Reply::raw("status", data, human))
         }
         OrchCommand::Blocked { run } => {
             store.reconcile(&run).await?;

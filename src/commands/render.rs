@@ -142,7 +142,7 @@ pub fn status(style: &Style, run: &Run, views: &[TaskView]) -> String {
                 None => ("-".into(), v.default_to.clone()),
             };
             let latest = match (&v.blocked_question, &v.latest_message) {
-                (Some(q), _) => format!("? {}", q.summary),
+                (Some(q), _) => format!("? {}", q["summary"].as_str().unwrap_or("")),
                 (None, Some(m)) => format!("{}: {}", m.kind, m.summary),
                 (None, None) => String::new(),
             };

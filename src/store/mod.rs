@@ -5,6 +5,15 @@
 //! every state change runs in, the row mappings into [`crate::model`] records, and the
 //! cheap change detector (`PRAGMA data_version`) that blocking verbs poll.
 
+/// SQL for a Unix-millisecond column as RFC 3339 UTC text, exactly as
+/// [`crate::time::rfc3339`] prints it (checked by a test).
+macro_rules! rfc3339_sql {
+    ($column:literal) => {
+        concat!("strftime('%Y-%m-%dT%H:%M:%fZ', ", $column, " / 1000.0, 'unixepoch')")
+    };
+}
+pub(crate) use rfc3339_sql;
+
 mod attempts;
 mod events;
 mod inbox;
@@ -19,7 +28,7 @@ mod verify;
 
 pub use attempts::{AttemptPlan, NewAttempt, WorkspaceRecord};
 pub use events::{EventFilter, NewEvent};
-pub use reconcile::TaskChange;
+pub use reconcile::{StatusView, TaskChange};
 pub use runs::NewRun;
 pub use tasks::{CheckSpec, NewTask, PlanInput, PlanTask, PlanTaskOutcome};
 pub use threads::{FinishKind, MessageInput, SendInput, ThreadFilter};
@@ -302,4 +311,34 @@ pub(crate) fn parse_or_corrupt<T>(
             format!("database holds an unknown {what} {text:?}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sql_timestamps_match_the_rust_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let mut conn = store.lock().await;
+        for ms in [
+            0_i64,
+            1,
+            999,
+            1_000,
+            1_795_364_669_123,
+            1_795_364_669_999,
+            1_795_364_669_001,
+            4_102_444_799_999,
+            951_782_400_000, // 2000-02-29
+        ] {
+            let sql: String = sqlx::query_scalar(concat!("SELECT ", rfc3339_sql!("?")))
+                .bind(ms)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(sql, crate::time::rfc3339(ms), "{ms}");
+        }
+    }
 }

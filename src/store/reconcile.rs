@@ -10,14 +10,25 @@ use super::threads::attach_artifacts;
 use super::{Store, parse_or_corrupt, rows, runs};
 use super::begin;
 use crate::error::Result;
-use crate::model::{
-    Attempt, AttemptSummary, Message, MessageSummary, Priority, Run, Task, TaskStatus, TaskView,
-    ThreadStatus,
-};
+use crate::model::{Attempt, Message, Run, Task, TaskStatus, TaskView, ThreadStatus};
 use crate::time::now_ms;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use sqlx::{Row, SqliteConnection};
+
+/// What `orch status` shows: the run, and its task rows as a JSON array.
+pub struct StatusView {
+    pub run: Run,
+    /// A JSON array of [`TaskView`] objects, in creation order.
+    pub tasks_json: String,
+}
+
+impl StatusView {
+    /// The task rows as records (for the human table).
+    pub fn tasks(&self) -> Result<Vec<TaskView>> {
+        parse_json_rows(&self.tasks_json)
+    }
+}
 
 /// A task whose status reconcile changed.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -144,76 +155,58 @@ impl Store {
     }
 
     /// `orch status` (after reconcile): the run and every task with its latest attempt,
-    /// latest message and, when blocked, its question.
-    pub async fn status_view(&self, run_id: &str) -> Result<(Run, Vec<TaskView>)> {
-        #[derive(Deserialize)]
-        struct Row {
-            id: i64,
-            task_id: String,
-            title: String,
-            status: TaskStatus,
-            priority: Priority,
-            default_to: String,
-            execution_mode: String,
-            depends_on: Vec<String>,
-            required_checks: Vec<String>,
-            current_attempt: i64,
-            updated_at: i64,
-            latest_attempt: Option<AttemptSummary>,
-            latest_message: Option<MessageSummary>,
-        }
+    /// latest message and, when blocked, its question. The task rows are rendered as
+    /// JSON by SQLite in one statement and handed on as text: for a run of thousands of
+    /// tasks that is several times faster than decoding rows and encoding them again.
+    pub async fn status_view(&self, run_id: &str) -> Result<StatusView> {
         let mut conn = self.lock().await;
         let run = runs::load_run(&mut conn, run_id).await?;
-        let text: String = sqlx::query_scalar(
+        let tasks_json: String = sqlx::query_scalar(concat!(
             "SELECT json_group_array(json_object(
-                'id', t.id, 'task_id', t.task_id, 'title', t.title, 'status', t.status,
+                'task_id', t.task_id, 'title', t.title, 'status', t.status,
                 'priority', t.priority, 'default_to', t.default_to, 'execution_mode', t.execution_mode,
-                'current_attempt', t.current_attempt, 'updated_at', t.updated_at,
-                'depends_on', (SELECT json_group_array(x.task_id) FROM
-                    (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = t.id ORDER BY p.id) x),
-                'required_checks', (SELECT json_group_array(c.name) FROM
-                    (SELECT name FROM task_checks WHERE task = t.id ORDER BY position) c),
+                'depends_on', (SELECT json_group_array(p.task_id ORDER BY p.id)
+                               FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = t.id),
+                'required_checks', (SELECT json_group_array(c.name ORDER BY c.position)
+                                    FROM task_checks c WHERE c.task = t.id),
+                'current_attempt', t.current_attempt,
+                'updated_at', ",
+            rfc3339_sql!("t.updated_at"),
+            ",
                 'latest_attempt', CASE WHEN a.id IS NULL THEN NULL ELSE json_object(
                     'attempt_no', a.attempt_no, 'thread_id', a.thread_id, 'status', th.status,
                     'assigned_to', a.assigned_to, 'worktree_path', a.worktree_path,
                     'workspace_status', a.workspace_status) END,
                 'latest_message', CASE WHEN m.message_id IS NULL THEN NULL ELSE json_object(
                     'message_id', m.message_id, 'kind', m.kind, 'summary', m.summary,
-                    'created_at', m.created_at) END))
+                    'created_at', ",
+            rfc3339_sql!("m.created_at"),
+            ") END,
+                'blocked_question', CASE WHEN t.status = 'blocked' AND a.id IS NOT NULL THEN (
+                    SELECT json_object(
+                        'message_id', q.message_id, 'thread_id', q.thread_id,
+                        'from_agent', q.from_agent, 'to_agent', q.to_agent, 'kind', q.kind,
+                        'summary', q.summary, 'body', q.body, 'payload_json', json(q.payload_json),
+                        'created_at', ",
+            rfc3339_sql!("q.created_at"),
+            ",
+                        'artifacts', (SELECT json_group_array(json_object(
+                                          'path', r.path, 'kind', r.kind, 'metadata', json(r.metadata_json))
+                                          ORDER BY r.id)
+                                      FROM artifacts r WHERE r.message_id = q.message_id))
+                    FROM messages q WHERE q.thread_id = a.thread_id AND q.kind = 'question'
+                    ORDER BY q.message_id DESC LIMIT 1) END
+             ) ORDER BY t.id)
              FROM tasks t
              LEFT JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
              LEFT JOIN threads th ON th.thread_id = a.thread_id
              LEFT JOIN messages m ON m.message_id = th.last_message_id
-             WHERE t.run_id = ?",
-        )
+             WHERE t.run_id = ?"
+        ))
         .bind(run_id)
         .fetch_one(&mut *conn)
         .await?;
-        let mut rows: Vec<Row> = parse_json_rows(&text)?;
-        rows.sort_by_key(|r| r.id);
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            let blocked_question = match (&row.status, &row.latest_attempt) {
-                (TaskStatus::Blocked, Some(a)) => latest_question(&mut conn, &a.thread_id).await?,
-                _ => None,
-            };
-            views.push(TaskView {
-                task_id: row.task_id,
-                title: row.title,
-                status: row.status,
-                priority: row.priority,
-                default_to: row.default_to,
-                execution_mode: row.execution_mode,
-                depends_on: row.depends_on,
-                required_checks: row.required_checks,
-                current_attempt: row.current_attempt,
-                updated_at: row.updated_at,
-                latest_attempt: row.latest_attempt,
-                latest_message: row.latest_message,
-                blocked_question,
-            });
-        }
-        Ok((run, views))
+        Ok(StatusView { run, tasks_json })
     }
 
     /// `orch blocked`: blocked tasks with their current attempt and newest question.
