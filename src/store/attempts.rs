@@ -2,11 +2,11 @@
 //! in one transaction, answering and cancelling the active one, and the workspace
 //! bookkeeping that cleanup needs.
 
+use super::begin;
 use super::events::{self, NewEvent};
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage, ReplyStep};
 use super::{Store, rows, runs};
-use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,

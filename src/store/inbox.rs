@@ -3,9 +3,9 @@
 //! that also appends its event.
 
 use super::Store;
+use super::begin;
 use super::events::{self, NewEvent};
 use super::threads::*;
-use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{Message, MessageKind, Thread, ThreadStatus};
 use crate::time::{now_ms, rfc3339};

@@ -9,10 +9,13 @@
 /// [`crate::time::rfc3339`] prints it (checked by a test).
 macro_rules! rfc3339_sql {
     ($column:literal) => {
-        concat!("strftime('%Y-%m-%dT%H:%M:%fZ', ", $column, " / 1000.0, 'unixepoch')")
+        concat!(
+            "strftime('%Y-%m-%dT%H:%M:%fZ', ",
+            $column,
+            " / 1000.0, 'unixepoch')"
+        )
     };
 }
-pub(crate) use rfc3339_sql;
 
 mod attempts;
 mod events;
@@ -85,10 +88,13 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Normal)
-            .pragma("temp_store", "memory");
-        let conn = SqliteConnection::connect_with(&options).await.map_err(|e| {
-            Error::internal(format!("cannot open database {}: {e}", path.display()))
-        })?;
+            .pragma("temp_store", "memory")
+            .pragma("mmap_size", "268435456");
+        let conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| {
+                Error::internal(format!("cannot open database {}: {e}", path.display()))
+            })?;
         let store = Store {
             conn: Arc::new(Mutex::new(Some(conn))),
             path: path.to_path_buf(),
@@ -113,7 +119,8 @@ impl Store {
     /// The process's connection. Never hold it across another `Store` call.
     pub(crate) async fn lock(&self) -> MappedMutexGuard<'_, SqliteConnection> {
         MutexGuard::map(self.conn.lock().await, |conn| {
-            conn.as_mut().expect("the store is used after it was closed")
+            conn.as_mut()
+                .expect("the store is used after it was closed")
         })
     }
 
@@ -213,70 +220,67 @@ fn prepare_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Notices commits made by other processes, cheaply. Every commit in WAL mode
-/// rewrites the wal-index header at the start of the `-shm` file (its change counter
-/// and frame count), so a 136-byte read of that header every few milliseconds sees
-/// each commit without touching the database; `PRAGMA data_version` is asked as well
-/// every quarter second, as the authority if the header read ever misses one.
+/// Notices commits made by other processes at next to no cost. Every commit in WAL
+/// mode writes the `-wal` file, so an inotify watch on it wakes the waiter within
+/// moments of the commit while an idle waiter sleeps in the kernel. `PRAGMA
+/// data_version` stays the authority: it is asked on every wake-up, and every quarter
+/// second regardless, in case a file system does not report writes (a network mount).
 pub struct ChangeDetector {
     store: Store,
-    shm: Option<std::fs::File>,
-    header: Vec<u8>,
+    /// Signalled by a watcher thread on every write to the `-wal` file.
+    wal_written: Option<Arc<tokio::sync::Notify>>,
     version: i64,
-    last_authoritative: tokio::time::Instant,
 }
 
 const AUTHORITATIVE_EVERY: Duration = Duration::from_millis(250);
 
+/// Starts a thread that blocks on an inotify watch of `wal` and signals each write.
+/// The thread lives as long as the process (it sleeps in the kernel between writes).
+fn watch_wal(wal: &Path) -> Option<Arc<tokio::sync::Notify>> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC).ok()?;
+    inotify
+        .add_watch(
+            wal,
+            AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CLOSE_WRITE,
+        )
+        .ok()?;
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let signal = notify.clone();
+    std::thread::Builder::new()
+        .name("orch-wal-watch".into())
+        .spawn(move || {
+            while inotify.read_events().is_ok() {
+                signal.notify_one();
+            }
+        })
+        .ok()?;
+    Some(notify)
+}
+
 impl ChangeDetector {
     async fn new(store: Store) -> Result<ChangeDetector> {
+        // Watch before the first read of data_version, so no commit falls in between.
+        let mut wal = store.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal_written = watch_wal(Path::new(&wal));
         let version = data_version(&store).await?;
-        let mut shm_path = store.path.clone().into_os_string();
-        shm_path.push("-shm");
-        let shm = std::fs::File::open(&shm_path).ok();
-        let mut detector = ChangeDetector {
+        Ok(ChangeDetector {
             store,
-            shm,
-            header: Vec::new(),
+            wal_written,
             version,
-            last_authoritative: tokio::time::Instant::now(),
-        };
-        detector.header = detector.read_header();
-        Ok(detector)
-    }
-
-    fn read_header(&self) -> Vec<u8> {
-        use std::os::unix::fs::FileExt;
-        let mut buf = vec![0u8; 136];
-        match &self.shm {
-            Some(f) => match f.read_at(&mut buf, 0) {
-                Ok(n) => {
-                    buf.truncate(n);
-                    buf
-                }
-                Err(_) => Vec::new(),
-            },
-            None => Vec::new(),
-        }
+        })
     }
 
     /// True when another process has committed since the last call.
     pub async fn changed(&mut self) -> Result<bool> {
-        let header = self.read_header();
-        let mut changed = header != self.header;
-        self.header = header;
-        let now = tokio::time::Instant::now();
-        if changed || now - self.last_authoritative >= AUTHORITATIVE_EVERY {
-            self.last_authoritative = now;
-            let version = data_version(&self.store).await?;
-            changed |= version != self.version;
-            self.version = version;
-        }
+        let version = data_version(&self.store).await?;
+        let changed = version != self.version;
+        self.version = version;
         Ok(changed)
     }
 
-    /// Waits until another process commits, or `deadline` passes (false then). Wake
-    /// latency stays in the milliseconds while an idle waiter costs next to no CPU.
+    /// Waits until another process commits, or `deadline` passes (false then).
     pub async fn wait(&mut self, deadline: Option<tokio::time::Instant>) -> Result<bool> {
         loop {
             if self.changed().await? {
@@ -286,8 +290,21 @@ impl ChangeDetector {
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(false);
             }
-            let next = now + Duration::from_millis(4);
-            tokio::time::sleep_until(deadline.map_or(next, |d| d.min(next))).await;
+            let next = now + AUTHORITATIVE_EVERY;
+            let until = deadline.map_or(next, |d| d.min(next));
+            match &self.wal_written {
+                Some(written) => {
+                    tokio::select! {
+                        _ = written.notified() => {}
+                        _ = tokio::time::sleep_until(until) => {}
+                    }
+                }
+                None => {
+                    // No inotify: poll often enough for a low wake latency.
+                    let step = now + Duration::from_millis(5);
+                    tokio::time::sleep_until(until.min(step)).await;
+                }
+            }
         }
     }
 }

@@ -3,12 +3,12 @@
 //! anywhere in the file (bad id, unknown dependency, cycle, changed task) rolls it all back.
 
 use super::Store;
+use super::begin;
 use super::runs;
 use super::tasks::{
     NewTask, PlanInput, PlanTask, PlanTaskOutcome, TaskSelection, insert_edges, insert_tasks,
     load_tasks, validate_new_task,
 };
-use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{Task, TaskStatus};
 use crate::time::now_ms;

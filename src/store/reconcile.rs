@@ -2,13 +2,13 @@
 //! releasing dependents of finished tasks, and the read views built on top of it
 //! (`status`, `blocked`).
 
+use super::begin;
 use super::events::NewEvent;
 use super::tasks::{
     TaskSelection, load_tasks, parse_json_rows, release_dependents, set_task_status,
 };
 use super::threads::attach_artifacts;
 use super::{Store, parse_or_corrupt, rows, runs};
-use super::begin;
 use crate::error::Result;
 use crate::model::{Attempt, Message, Run, Task, TaskStatus, TaskView, ThreadStatus};
 use crate::time::now_ms;
@@ -196,8 +196,8 @@ impl Store {
                                       FROM artifacts r WHERE r.message_id = q.message_id))
                     FROM messages q WHERE q.thread_id = a.thread_id AND q.kind = 'question'
                     ORDER BY q.message_id DESC LIMIT 1) END
-             ) ORDER BY t.id)
-             FROM tasks t
+             ))
+             FROM tasks t INDEXED BY tasks_by_run
              LEFT JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
              LEFT JOIN threads th ON th.thread_id = a.thread_id
              LEFT JOIN messages m ON m.message_id = th.last_message_id

@@ -1,8 +1,8 @@
 //! Runs: creation, lookup with task counts and derived status, and cancellation.
 
 use super::Store;
-use super::events::{self, NewEvent};
 use super::begin;
+use super::events::{self, NewEvent};
 use crate::error::{Error, Result};
 use crate::model::{Run, TaskCounts, TaskStatus};
 use crate::time::now_ms;

@@ -2,10 +2,10 @@
 //! transaction (batched through JSON so 10,000 tasks insert in milliseconds), adding
 //! edges with self-edge and cycle refusal, and reading tasks with their edges and checks.
 
+use super::begin;
 use super::events::{self, NewEvent};
 use super::runs::{self, NewRun};
 use super::{Store, parse_or_corrupt};
-use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{Priority, Run, Task, TaskStatus};
 use crate::time::now_ms;

@@ -1,10 +1,10 @@
 //! The verification gate of tasks with required checks: recording check results per
 //! attempt and moving a `verifying` task to `done` (all passed) or `failed` (one failed).
 
+use super::begin;
 use super::events::{self, NewEvent};
 use super::tasks::{load_task, release_dependents, set_task_status};
 use super::{Store, runs};
-use super::begin;
 use crate::error::{Error, Result};
 use crate::model::{Task, TaskStatus};
 use crate::time::{now_ms, rfc3339};
