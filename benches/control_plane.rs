@@ -161,7 +161,7 @@ async fn status_fixture(db: &Path) {
                     .unwrap();
             }
         }
-        if i < 825 || i >= 845 {
+        if !(825..845).contains(&i) {
             messages += 1;
         }
     }
