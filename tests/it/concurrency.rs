@@ -218,3 +218,23 @@ fn eight_processes_opening_a_fresh_database_at_once_all_succeed() {
         env.orch(&["run", "show", "--run", &format!("r{i}")]).data();
     }
 }
+
+#[test]
+fn a_file_that_is_not_a_database_is_internal_error_50() {
+    let env = Env::new();
+    std::fs::write(
+        &env.db,
+        "this is not an SQLite database, just text that is long enough to be read as a header",
+    )
+    .unwrap();
+    let message = env
+        .orch(&["run", "show", "--run", "r"])
+        .error(50, "internal_error");
+    assert!(message.contains("database"), "{message}");
+    // Nothing was overwritten.
+    assert!(
+        std::fs::read_to_string(&env.db)
+            .unwrap()
+            .starts_with("this is not")
+    );
+}
