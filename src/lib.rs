@@ -16,6 +16,7 @@ pub mod model;
 pub mod output;
 pub mod paths;
 pub mod plan;
+pub mod process;
 pub mod store;
 pub mod time;
 pub mod worktree;
