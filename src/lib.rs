@@ -7,6 +7,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod adapter;
 pub mod brief;
 pub mod cli;
 pub mod commands;

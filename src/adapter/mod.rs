@@ -1,0 +1,344 @@
+//! Adapters: how to run one agent CLI unattended, as data. Built-ins are the TOML files
+//! in `adapters/` (embedded); a file in `.orch/adapters/` of the repository or in a
+//! directory of `$ORCH_ADAPTER_PATH` adds one or overrides a built-in of the same name.
+//! See `docs/adapters.md` for the keys.
+
+pub mod parse;
+pub mod reset;
+pub mod text;
+
+use crate::error::{Error, Result};
+use parse::OutputFormat;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The built-in adapters, embedded at build time.
+pub const BUILT_INS: &[(&str, &str)] = &[
+    ("claude", include_str!("../../adapters/claude.toml")),
+    ("codex", include_str!("../../adapters/codex.toml")),
+    ("cursor", include_str!("../../adapters/cursor.toml")),
+    ("gemini", include_str!("../../adapters/gemini.toml")),
+    ("opencode", include_str!("../../adapters/opencode.toml")),
+    ("shell", include_str!("../../adapters/shell.toml")),
+];
+
+/// One argument of a command: a word, or an optional group of words that is kept only
+/// when every placeholder in it has a value (`["-m", "{model}"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ArgItem {
+    Word(String),
+    Optional(Vec<String>),
+}
+
+/// How the prompt reaches the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptMode {
+    /// As an argument (`{prompt}` in the command).
+    #[default]
+    Arg,
+    /// Written to a file (`{prompt_file}` in the command).
+    File,
+    /// Typed into the worker's terminal, then end-of-file.
+    Stdin,
+}
+
+/// An adapter definition (one TOML file).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adapter {
+    pub name: String,
+    /// The argv; placeholders `{prompt}`, `{prompt_file}`, `{workdir}`, `{model}`,
+    /// `{session_id}`, `{body}` each fill (part of) one argument; `{args}` alone stands
+    /// for the worker profile's extra arguments (zero or more).
+    pub command: Vec<ArgItem>,
+    #[serde(default)]
+    pub prompt: PromptMode,
+    pub output: OutputFormat,
+    /// The argv that resumes a session (`{session_id}`), same placeholders.
+    #[serde(default)]
+    pub resume: Vec<ArgItem>,
+    /// Regexes on ANSI-stripped output lines that mean a rate or usage limit.
+    #[serde(default)]
+    pub rate_limit_patterns: Vec<String>,
+    /// Regexes that mean not logged in, bad key, no access: never retried blindly.
+    #[serde(default)]
+    pub auth_failure_patterns: Vec<String>,
+    /// No output, CPU or inbox activity for this long is a stall (humantime, e.g. "10m").
+    #[serde(default, with = "humantime_serde_opt")]
+    pub stall_timeout: Option<Duration>,
+    /// Time between SIGTERM and SIGKILL when stopping the worker.
+    #[serde(default, with = "humantime_serde_opt")]
+    pub term_grace: Option<Duration>,
+    /// Extra environment variables for the worker.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Names of variables copied from the caller's environment (API keys).
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+}
+
+/// `Option<Duration>` as a humantime string.
+mod humantime_serde_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// Default grace between SIGTERM and SIGKILL.
+pub const DEFAULT_TERM_GRACE: Duration = Duration::from_secs(10);
+/// Default stall timeout.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+impl Adapter {
+    /// Parses and checks one adapter file.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Adapter> {
+        let adapter: Adapter = toml::from_str(text).map_err(|e| {
+            Error::invalid_input(format!("adapter {origin}: {}", e.to_string().trim_end()))
+        })?;
+        if adapter.command.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "adapter {origin}: command is empty"
+            )));
+        }
+        if !matches!(adapter.command.first(), Some(ArgItem::Word(w)) if !w.contains('{')) {
+            return Err(Error::invalid_input(format!(
+                "adapter {origin}: the first word of command must be a program name without placeholders"
+            )));
+        }
+        for pattern in adapter
+            .rate_limit_patterns
+            .iter()
+            .chain(&adapter.auth_failure_patterns)
+        {
+            regex::Regex::new(pattern).map_err(|e| {
+                Error::invalid_input(format!("adapter {origin}: bad pattern {pattern:?}: {e}"))
+            })?;
+        }
+        Ok(adapter)
+    }
+
+    pub fn rate_limit_regexes(&self) -> Vec<regex::Regex> {
+        self.rate_limit_patterns
+            .iter()
+            .filter_map(|p| regex::Regex::new(p).ok())
+            .collect()
+    }
+
+    pub fn auth_failure_regexes(&self) -> Vec<regex::Regex> {
+        self.auth_failure_patterns
+            .iter()
+            .filter_map(|p| regex::Regex::new(p).ok())
+            .collect()
+    }
+
+    pub fn term_grace(&self) -> Duration {
+        self.term_grace.unwrap_or(DEFAULT_TERM_GRACE)
+    }
+
+    pub fn stall_timeout(&self) -> Duration {
+        self.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT)
+    }
+}
+
+/// Values for the placeholders.
+#[derive(Debug, Clone, Default)]
+pub struct Placeholders {
+    pub prompt: String,
+    pub prompt_file: String,
+    pub workdir: String,
+    pub model: Option<String>,
+    pub session_id: Option<String>,
+    pub body: String,
+    pub args: Vec<String>,
+}
+
+impl Placeholders {
+    fn value(&self, name: &str) -> Option<Option<&str>> {
+        Some(match name {
+            "prompt" => Some(self.prompt.as_str()),
+            "prompt_file" => Some(self.prompt_file.as_str()),
+            "workdir" => Some(self.workdir.as_str()),
+            "model" => self.model.as_deref(),
+            "session_id" => self.session_id.as_deref(),
+            "body" => Some(self.body.as_str()),
+            _ => return None,
+        })
+    }
+
+    /// Fills one word; `Err` names an unknown placeholder, `Ok(None)` a missing value.
+    fn fill(&self, word: &str) -> std::result::Result<Option<String>, String> {
+        let mut out = String::with_capacity(word.len());
+        let mut rest = word;
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
+            let name = &rest[start + 1..start + len];
+            match self.value(name) {
+                None => return Err(name.to_string()),
+                Some(None) => return Ok(None),
+                Some(Some(v)) => {
+                    out.push_str(&rest[..start]);
+                    out.push_str(v);
+                }
+            }
+            rest = &rest[start + len + 1..];
+        }
+        out.push_str(rest);
+        Ok(Some(out))
+    }
+}
+
+/// Builds an argv from command items. Each placeholder's value stays inside one
+/// argument: nothing is ever split or passed through a shell.
+pub fn build_argv(items: &[ArgItem], values: &Placeholders) -> Result<Vec<String>> {
+    let mut argv = Vec::new();
+    let mut args_used = false;
+    let unknown = |name: String| {
+        Error::invalid_input(format!(
+            "unknown placeholder {{{name}}}; known: {{prompt}} {{prompt_file}} {{workdir}} {{model}} {{session_id}} {{body}} {{args}}"
+        ))
+    };
+    for item in items {
+        match item {
+            ArgItem::Word(w) if w == "{args}" => {
+                argv.extend(values.args.iter().cloned());
+                args_used = true;
+            }
+            ArgItem::Word(w) => match values.fill(w).map_err(unknown)? {
+                Some(v) => argv.push(v),
+                None => {
+                    return Err(Error::invalid_input(format!(
+                        "argument {w:?} needs a value that is not set (put it in an optional group: [\"--flag\", \"{w}\"])"
+                    )));
+                }
+            },
+            ArgItem::Optional(group) => {
+                let mut filled = Vec::with_capacity(group.len());
+                let mut complete = true;
+                for w in group {
+                    match values.fill(w).map_err(unknown)? {
+                        Some(v) => filled.push(v),
+                        None => complete = false,
+                    }
+                }
+                if complete {
+                    argv.extend(filled);
+                }
+            }
+        }
+    }
+    if !args_used {
+        argv.extend(values.args.iter().cloned());
+    }
+    Ok(argv)
+}
+
+/// The adapters available in a repository: built-ins, then `$ORCH_ADAPTER_PATH`
+/// directories, then `<repo>/.orch/adapters/` (later ones override earlier ones).
+pub fn registry(repo: Option<&Path>) -> Result<BTreeMap<String, Adapter>> {
+    let mut adapters = BTreeMap::new();
+    for (name, text) in BUILT_INS {
+        let adapter = Adapter::from_toml(text, &format!("built-in {name}"))?;
+        adapters.insert(adapter.name.clone(), adapter);
+    }
+    let mut dirs: Vec<PathBuf> = std::env::var_os("ORCH_ADAPTER_PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(repo) = repo {
+        dirs.push(repo.join(crate::paths::STATE_DIR).join("adapters"));
+    }
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                Error::invalid_input(format!("cannot read adapter {}: {e}", file.display()))
+            })?;
+            let adapter = Adapter::from_toml(&text, &file.display().to_string())?;
+            adapters.insert(adapter.name.clone(), adapter);
+        }
+    }
+    Ok(adapters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_ins_parse() {
+        let all = registry(None).unwrap();
+        for name in ["claude", "codex", "cursor", "gemini", "opencode", "shell"] {
+            assert!(all.contains_key(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn placeholders_fill_one_argument_each_and_optional_groups_drop() {
+        let items: Vec<ArgItem> = toml::from_str::<toml::Table>(
+            r#"c = ["x", "-C", "{workdir}", ["-m", "{model}"], "{args}", "--", "{prompt}"]"#,
+        )
+        .unwrap()["c"]
+            .clone()
+            .try_into()
+            .unwrap();
+        let values = Placeholders {
+            prompt: "do it; rm -rf / $(x) 'q'".into(),
+            workdir: "/w d".into(),
+            args: vec!["--a".into(), "b".into()],
+            ..Placeholders::default()
+        };
+        let argv = build_argv(&items, &values).unwrap();
+        assert_eq!(
+            argv,
+            vec![
+                "x",
+                "-C",
+                "/w d",
+                "--a",
+                "b",
+                "--",
+                "do it; rm -rf / $(x) 'q'"
+            ]
+        );
+        let with_model = Placeholders {
+            model: Some("m1".into()),
+            ..values
+        };
+        assert!(
+            build_argv(&items, &with_model)
+                .unwrap()
+                .contains(&"m1".to_string())
+        );
+    }
+
+    #[test]
+    fn unknown_placeholder_is_an_error() {
+        let err =
+            build_argv(&[ArgItem::Word("{nope}".into())], &Placeholders::default()).unwrap_err();
+        assert!(err.message.contains("{nope}"));
+    }
+}

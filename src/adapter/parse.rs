@@ -1,0 +1,691 @@
+//! Tolerant parsers for the agent CLIs' output (agent-clis.md), fed one terminal line at
+//! a time. PTY reality is expected: stderr lines mixed in, `\r\n`, ANSI escapes, partial
+//! and invalid lines. A line that is not what the format expects is kept as
+//! [`Signal::Raw`], never an error. Each adapter's regex lists add rate-limit and
+//! auth-failure detection on the plain text of every line.
+
+use super::reset;
+use super::text::strip_ansi;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The output formats orch can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputFormat {
+    Text,
+    CodexJsonl,
+    ClaudeStreamJson,
+    CursorStreamJson,
+    GeminiStreamJson,
+    OpencodeJson,
+}
+
+/// What a line of output means.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Signal {
+    /// The agent's session id (for resume).
+    SessionId { session_id: String },
+    /// A complete message from the agent.
+    AgentMessage { text: String },
+    /// A tool call, in one line.
+    ToolCall { summary: String },
+    /// The run's final result.
+    Final { text: String, is_error: bool },
+    /// Token usage and cost, when the CLI reports them.
+    Usage {
+        input_tokens: u64,
+        output_tokens: u64,
+        cached_input_tokens: u64,
+        cost_usd: Option<f64>,
+    },
+    /// An error the CLI reported (not necessarily fatal).
+    Error { message: String },
+    /// A rate or usage limit; `reset_at` in Unix ms when the text or event says.
+    RateLimited {
+        message: String,
+        reset_at: Option<i64>,
+    },
+    /// Not logged in, bad key, no access.
+    AuthFailed { message: String },
+    /// Anything else, as plain text.
+    Raw { text: String },
+}
+
+/// A parser for one attempt's output.
+pub struct Parser {
+    format: OutputFormat,
+    rate_limit: Vec<Regex>,
+    auth_failure: Vec<Regex>,
+    /// Gemini streams assistant text in deltas; they are joined into one message.
+    pending_text: String,
+    session_seen: bool,
+}
+
+impl Parser {
+    pub fn new(format: OutputFormat, rate_limit: Vec<Regex>, auth_failure: Vec<Regex>) -> Parser {
+        Parser {
+            format,
+            rate_limit,
+            auth_failure,
+            pending_text: String::new(),
+            session_seen: false,
+        }
+    }
+
+    /// The signals of one line (already split, possibly with escapes and `\r`).
+    pub fn line(&mut self, raw: &str, now_ms: i64) -> Vec<Signal> {
+        let plain = strip_ansi(raw);
+        let text = plain.trim();
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let json = (self.format != OutputFormat::Text && text.starts_with('{'))
+            .then(|| serde_json::from_str::<Value>(text).ok())
+            .flatten();
+        let known = match &json {
+            Some(v) => match self.format {
+                OutputFormat::CodexJsonl => codex(v, &mut out),
+                OutputFormat::ClaudeStreamJson => claude(v, &mut out, now_ms),
+                OutputFormat::CursorStreamJson => cursor(v, &mut out),
+                OutputFormat::GeminiStreamJson => self.gemini(v, &mut out),
+                OutputFormat::OpencodeJson => self.opencode(v, &mut out),
+                OutputFormat::Text => false,
+            },
+            None => false,
+        };
+        if !known {
+            // Not JSON, or an event this parser does not know: kept as text.
+            out.push(Signal::Raw {
+                text: text.to_string(),
+            });
+        }
+        // Pattern checks on the plain text, in addition to structured signals.
+        let structured_limit = out.iter().any(|s| matches!(s, Signal::RateLimited { .. }));
+        if !structured_limit && self.rate_limit.iter().any(|r| r.is_match(text)) {
+            out.push(Signal::RateLimited {
+                message: text.to_string(),
+                reset_at: reset::reset_at(text, now_ms),
+            });
+        }
+        let structured_auth = out.iter().any(|s| matches!(s, Signal::AuthFailed { .. }));
+        if !structured_auth && self.auth_failure.iter().any(|r| r.is_match(text)) {
+            out.push(Signal::AuthFailed {
+                message: text.to_string(),
+            });
+        }
+        out
+    }
+
+    /// Signals held back until the stream ends (Gemini's joined deltas).
+    pub fn finish(&mut self) -> Vec<Signal> {
+        let mut out = Vec::new();
+        self.flush_text(&mut out);
+        out
+    }
+
+    fn flush_text(&mut self, out: &mut Vec<Signal>) {
+        let text = std::mem::take(&mut self.pending_text);
+        if !text.trim().is_empty() {
+            out.push(Signal::AgentMessage { text });
+        }
+    }
+
+    fn gemini(&mut self, v: &Value, out: &mut Vec<Signal>) -> bool {
+        match str_at(v, "type") {
+            "init" => push_session(out, v.get("session_id")),
+            "message" if str_at(v, "role") == "assistant" => {
+                let content = str_at(v, "content");
+                if v.get("delta").and_then(Value::as_bool) == Some(true) {
+                    self.pending_text.push_str(content);
+                } else {
+                    self.flush_text(out);
+                    if !content.trim().is_empty() {
+                        out.push(Signal::AgentMessage {
+                            text: content.to_string(),
+                        });
+                    }
+                }
+            }
+            "message" => {}
+            "tool_use" => {
+                self.flush_text(out);
+                out.push(Signal::ToolCall {
+                    summary: format!(
+                        "{} {}",
+                        str_at(v, "tool_name"),
+                        compact(v.get("parameters"))
+                    ),
+                });
+            }
+            "tool_result" => {
+                if str_at(v, "status") == "error" {
+                    out.push(Signal::Error {
+                        message: str_at(&v["error"], "message").to_string(),
+                    });
+                }
+            }
+            "error" => out.push(Signal::Error {
+                message: str_at(v, "message").to_string(),
+            }),
+            "result" => {
+                let last = std::mem::take(&mut self.pending_text);
+                if let Some(stats) = v.get("stats") {
+                    out.push(Signal::Usage {
+                        input_tokens: u64_at(stats, "input_tokens"),
+                        output_tokens: u64_at(stats, "output_tokens"),
+                        cached_input_tokens: u64_at(stats, "cached"),
+                        cost_usd: None,
+                    });
+                }
+                if str_at(v, "status") == "error" {
+                    let error = &v["error"];
+                    let message = str_at(error, "message").to_string();
+                    if str_at(error, "type").contains("Quota") {
+                        out.push(Signal::RateLimited {
+                            reset_at: None,
+                            message: message.clone(),
+                        });
+                    }
+                    out.push(Signal::Final {
+                        text: message,
+                        is_error: true,
+                    });
+                } else {
+                    if !last.trim().is_empty() {
+                        out.push(Signal::AgentMessage { text: last.clone() });
+                    }
+                    out.push(Signal::Final {
+                        text: last,
+                        is_error: false,
+                    });
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn opencode(&mut self, v: &Value, out: &mut Vec<Signal>) -> bool {
+        if !self.session_seen {
+            if let Some(id) = v.get("sessionID").and_then(Value::as_str) {
+                self.session_seen = true;
+                out.push(Signal::SessionId {
+                    session_id: id.to_string(),
+                });
+            }
+        }
+        let part = &v["part"];
+        match str_at(v, "type") {
+            "text" => {
+                let text = str_at(part, "text");
+                if !text.trim().is_empty() {
+                    out.push(Signal::AgentMessage {
+                        text: text.to_string(),
+                    });
+                }
+            }
+            "tool_use" => {
+                let state = &part["state"];
+                out.push(Signal::ToolCall {
+                    summary: format!("{} {}", str_at(part, "tool"), compact(state.get("input"))),
+                });
+                if str_at(state, "status") == "error" {
+                    out.push(Signal::Error {
+                        message: str_at(state, "error").to_string(),
+                    });
+                }
+            }
+            "step_finish" => {
+                let tokens = &part["tokens"];
+                out.push(Signal::Usage {
+                    input_tokens: u64_at(tokens, "input"),
+                    output_tokens: u64_at(tokens, "output"),
+                    cached_input_tokens: u64_at(&tokens["cache"], "read"),
+                    cost_usd: part.get("cost").and_then(Value::as_f64),
+                });
+            }
+            "error" => {
+                let data = &v["error"]["data"];
+                let message = str_at(data, "message").to_string();
+                if data.get("statusCode").and_then(Value::as_u64) == Some(429) {
+                    out.push(Signal::RateLimited {
+                        message: message.clone(),
+                        reset_at: None,
+                    });
+                }
+                out.push(Signal::Error { message });
+            }
+            "step_start" | "reasoning" | "done" => {}
+            _ => return false,
+        }
+        true
+    }
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn u64_at(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// A short one-line rendering of tool arguments.
+fn compact(v: Option<&Value>) -> String {
+    let text = match v {
+        None | Some(Value::Null) => return String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(o)) => {
+            // The most telling field first: a command, a path, a pattern.
+            [
+                "command",
+                "cmd",
+                "file_path",
+                "path",
+                "pattern",
+                "url",
+                "query",
+            ]
+            .iter()
+            .find_map(|k| {
+                o.get(*k)
+                    .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
+            })
+            .unwrap_or_else(|| Value::Object(o.clone()).to_string())
+        }
+        Some(other) => other.to_string(),
+    };
+    let line = text.lines().next().unwrap_or("").to_string();
+    if line.chars().count() > 160 {
+        line.chars().take(159).collect::<String>() + "…"
+    } else {
+        line
+    }
+}
+
+fn push_session(out: &mut Vec<Signal>, id: Option<&Value>) {
+    if let Some(id) = id.and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        out.push(Signal::SessionId {
+            session_id: id.to_string(),
+        });
+    }
+}
+
+/// Codex `exec --json` events; false for an event type it does not know.
+fn codex(v: &Value, out: &mut Vec<Signal>) -> bool {
+    match str_at(v, "type") {
+        "thread.started" => push_session(out, v.get("thread_id")),
+        "turn.completed" => {
+            let usage = &v["usage"];
+            out.push(Signal::Usage {
+                input_tokens: u64_at(usage, "input_tokens"),
+                output_tokens: u64_at(usage, "output_tokens"),
+                cached_input_tokens: u64_at(usage, "cached_input_tokens"),
+                cost_usd: None,
+            });
+        }
+        "turn.failed" => out.push(Signal::Final {
+            text: str_at(&v["error"], "message").to_string(),
+            is_error: true,
+        }),
+        "error" => out.push(Signal::Error {
+            message: str_at(v, "message").to_string(),
+        }),
+        "item.completed" => {
+            let item = &v["item"];
+            match str_at(item, "type") {
+                "agent_message" => out.push(Signal::AgentMessage {
+                    text: str_at(item, "text").to_string(),
+                }),
+                "command_execution" => out.push(Signal::ToolCall {
+                    summary: format!(
+                        "$ {}{}",
+                        compact(item.get("command")),
+                        item.get("exit_code")
+                            .and_then(Value::as_i64)
+                            .map(|c| format!(" (exit {c})"))
+                            .unwrap_or_default()
+                    ),
+                }),
+                "file_change" => {
+                    let changes: Vec<String> = item["changes"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|c| format!("{} {}", str_at(c, "kind"), str_at(c, "path")))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    out.push(Signal::ToolCall {
+                        summary: format!("edit: {}", changes.join(", ")),
+                    });
+                }
+                "mcp_tool_call" => out.push(Signal::ToolCall {
+                    summary: format!(
+                        "{}.{} {}",
+                        str_at(item, "server"),
+                        str_at(item, "tool"),
+                        compact(item.get("arguments"))
+                    ),
+                }),
+                "web_search" => out.push(Signal::ToolCall {
+                    summary: format!("web search: {}", str_at(item, "query")),
+                }),
+                "error" => out.push(Signal::Error {
+                    message: str_at(item, "message").to_string(),
+                }),
+                // reasoning, plan, todo_list: not what a leader needs to read.
+                _ => {}
+            }
+        }
+        "turn.started" | "item.started" | "item.updated" | "item.plan.delta" => {}
+        _ => return false,
+    }
+    true
+}
+
+/// Text of an Anthropic-style `message.content[]` (Claude, Cursor), and its tool calls.
+fn message_content(message: &Value, out: &mut Vec<Signal>) {
+    let mut text = String::new();
+    if let Some(parts) = message["content"].as_array() {
+        for part in parts {
+            match str_at(part, "type") {
+                "text" => text.push_str(str_at(part, "text")),
+                "tool_use" => out.push(Signal::ToolCall {
+                    summary: format!("{} {}", str_at(part, "name"), compact(part.get("input"))),
+                }),
+                _ => {}
+            }
+        }
+    } else if let Some(s) = message["content"].as_str() {
+        text.push_str(s);
+    }
+    if !text.trim().is_empty() {
+        out.push(Signal::AgentMessage { text });
+    }
+}
+
+/// Claude Code `-p --output-format stream-json --verbose`.
+fn claude(v: &Value, out: &mut Vec<Signal>, now_ms: i64) -> bool {
+    match str_at(v, "type") {
+        "system" if str_at(v, "subtype") == "init" => push_session(out, v.get("session_id")),
+        "system" => {}
+        "assistant" => {
+            message_content(&v["message"], out);
+            let text = out
+                .iter()
+                .find_map(|s| match s {
+                    Signal::AgentMessage { text } => Some(text.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            match str_at(v, "error") {
+                "" => {}
+                "rate_limit" | "billing_error" => out.push(Signal::RateLimited {
+                    reset_at: reset::reset_at(&text, now_ms),
+                    message: text,
+                }),
+                "authentication_failed" | "oauth_org_not_allowed" => {
+                    out.push(Signal::AuthFailed { message: text })
+                }
+                other => out.push(Signal::Error {
+                    message: format!("{other}: {text}"),
+                }),
+            }
+        }
+        "result" => {
+            let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false)
+                || str_at(v, "subtype").starts_with("error");
+            let usage = &v["usage"];
+            out.push(Signal::Usage {
+                input_tokens: u64_at(usage, "input_tokens"),
+                output_tokens: u64_at(usage, "output_tokens"),
+                cached_input_tokens: u64_at(usage, "cache_read_input_tokens"),
+                cost_usd: v.get("total_cost_usd").and_then(Value::as_f64),
+            });
+            let text = match v.get("result").and_then(Value::as_str) {
+                Some(t) => t.to_string(),
+                None => v["errors"]
+                    .as_array()
+                    .map(|e| {
+                        e.iter()
+                            .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .unwrap_or_default(),
+            };
+            if is_error && v.get("api_error_status").and_then(Value::as_u64) == Some(429) {
+                out.push(Signal::RateLimited {
+                    reset_at: reset::reset_at(&text, now_ms),
+                    message: text.clone(),
+                });
+            }
+            out.push(Signal::Final { text, is_error });
+        }
+        "rate_limit_event" => {
+            let info = &v["rate_limit_info"];
+            if str_at(info, "status") == "rejected" {
+                out.push(Signal::RateLimited {
+                    message: format!("rate limit {} rejected", str_at(info, "rateLimitType")),
+                    reset_at: info
+                        .get("resetsAt")
+                        .and_then(Value::as_i64)
+                        .map(|s| s * 1000),
+                });
+            }
+        }
+        "user" | "stream_event" | "tool_progress" | "auth_status" | "prompt_suggestion" => {}
+        _ => return false,
+    }
+    true
+}
+
+/// Cursor Agent `-p --output-format stream-json`.
+fn cursor(v: &Value, out: &mut Vec<Signal>) -> bool {
+    match str_at(v, "type") {
+        "system" => push_session(out, v.get("session_id")),
+        "assistant" => message_content(&v["message"], out),
+        "tool_call" if str_at(v, "subtype") == "completed" => {
+            let call = &v["tool_call"];
+            let (kind, body) = call
+                .as_object()
+                .and_then(|o| o.iter().next())
+                .map(|(k, b)| (k.trim_end_matches("ToolCall").to_string(), b.clone()))
+                .unwrap_or_default();
+            out.push(Signal::ToolCall {
+                summary: format!("{kind} {}", compact(body.get("args"))),
+            });
+        }
+        "result" => {
+            push_session(out, v.get("session_id"));
+            let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false)
+                || str_at(v, "subtype") != "success";
+            out.push(Signal::Final {
+                text: str_at(v, "result").to_string(),
+                is_error,
+            });
+        }
+        "tool_call" | "user" | "thinking" => {}
+        _ => return false,
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(format: OutputFormat, lines: &[&str]) -> Vec<Signal> {
+        let mut p = Parser::new(format, Vec::new(), Vec::new());
+        let mut out: Vec<Signal> = lines.iter().flat_map(|l| p.line(l, 0)).collect();
+        out.extend(p.finish());
+        out
+    }
+
+    #[test]
+    fn codex_session_message_usage_and_failure() {
+        let out = parse(
+            OutputFormat::CodexJsonl,
+            &[
+                "Reading additional input from stdin...\r",
+                "{\"type\":\"thread.started\",\"thread_id\":\"01a203e7-aaaa\"}\r",
+                "{\"type\":\"turn.started\"}",
+                "\x1b[31mERROR\x1b[0m codex_api::endpoint: failed to connect",
+                "{\"type\":\"item.completed\",\"item\":{\"id\":\"item_1\",\"type\":\"command_execution\",\"command\":\"bash -lc ls\",\"exit_code\":0,\"status\":\"completed\"}}",
+                "{\"type\":\"item.completed\",\"item\":{\"id\":\"item_2\",\"type\":\"agent_message\",\"text\":\"Done: added the route.\"}}",
+                "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":10,\"cached_input_tokens\":4,\"output_tokens\":3}}",
+                "{\"type\":\"brand.new.event\",\"x\":1}",
+            ],
+        );
+        assert_eq!(
+            out[0],
+            Signal::Raw {
+                text: "Reading additional input from stdin...".into()
+            }
+        );
+        assert_eq!(
+            out[1],
+            Signal::SessionId {
+                session_id: "01a203e7-aaaa".into()
+            }
+        );
+        assert_eq!(
+            out[2],
+            Signal::Raw {
+                text: "ERROR codex_api::endpoint: failed to connect".into()
+            }
+        );
+        assert_eq!(
+            out[3],
+            Signal::ToolCall {
+                summary: "$ bash -lc ls (exit 0)".into()
+            }
+        );
+        assert_eq!(
+            out[4],
+            Signal::AgentMessage {
+                text: "Done: added the route.".into()
+            }
+        );
+        assert!(matches!(
+            out[5],
+            Signal::Usage {
+                input_tokens: 10,
+                output_tokens: 3,
+                cached_input_tokens: 4,
+                ..
+            }
+        ));
+        assert_eq!(
+            out[6],
+            Signal::Raw {
+                text: "{\"type\":\"brand.new.event\",\"x\":1}".into()
+            }
+        );
+    }
+
+    #[test]
+    fn claude_not_logged_in_and_rate_limit_event() {
+        let out = parse(
+            OutputFormat::ClaudeStreamJson,
+            &[
+                "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s-1\",\"apiKeySource\":\"none\"}",
+                "{\"type\":\"assistant\",\"message\":{\"model\":\"<synthetic>\",\"content\":[{\"type\":\"text\",\"text\":\"Not logged in · Please run /login\"}]},\"error\":\"authentication_failed\"}",
+                "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"rejected\",\"resetsAt\":1795363200,\"rateLimitType\":\"five_hour\"}}",
+                "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"result\":\"Not logged in · Please run /login\",\"total_cost_usd\":0}",
+                "\x1b[?1006l\x1b[?25h",
+            ],
+        );
+        assert_eq!(
+            out[0],
+            Signal::SessionId {
+                session_id: "s-1".into()
+            }
+        );
+        assert!(out.contains(&Signal::AuthFailed {
+            message: "Not logged in · Please run /login".into()
+        }));
+        assert!(out.contains(&Signal::RateLimited {
+            message: "rate limit five_hour rejected".into(),
+            reset_at: Some(1_795_363_200_000)
+        }));
+        assert!(out.contains(&Signal::Final {
+            text: "Not logged in · Please run /login".into(),
+            is_error: true
+        }));
+    }
+
+    #[test]
+    fn cursor_and_gemini_and_opencode() {
+        let out = parse(
+            OutputFormat::CursorStreamJson,
+            &[
+                "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"c-1\"}",
+                "{\"type\":\"tool_call\",\"subtype\":\"completed\",\"call_id\":\"1\",\"tool_call\":{\"shellToolCall\":{\"args\":{\"command\":\"ls\"},\"result\":{}}}}",
+                "{\"type\":\"assistant\",\"message\":{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}}",
+                "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"hi\",\"session_id\":\"c-1\"}",
+            ],
+        );
+        assert!(out.contains(&Signal::ToolCall {
+            summary: "shell ls".into()
+        }));
+        assert!(out.contains(&Signal::Final {
+            text: "hi".into(),
+            is_error: false
+        }));
+        let out = parse(
+            OutputFormat::GeminiStreamJson,
+            &[
+                "{\"type\":\"init\",\"session_id\":\"g-1\",\"model\":\"auto\"}",
+                "{\"type\":\"message\",\"role\":\"assistant\",\"content\":\"Hel\",\"delta\":true}",
+                "{\"type\":\"message\",\"role\":\"assistant\",\"content\":\"lo\",\"delta\":true}",
+                "{\"type\":\"result\",\"status\":\"success\",\"stats\":{\"input_tokens\":5,\"output_tokens\":2}}",
+            ],
+        );
+        assert!(out.contains(&Signal::AgentMessage {
+            text: "Hello".into()
+        }));
+        assert!(out.contains(&Signal::Final {
+            text: "Hello".into(),
+            is_error: false
+        }));
+        let out = parse(
+            OutputFormat::OpencodeJson,
+            &[
+                "{\"type\":\"error\",\"sessionID\":\"ses_1\",\"error\":{\"name\":\"APIError\",\"data\":{\"message\":\"Too Many Requests\",\"statusCode\":429}}}",
+            ],
+        );
+        assert_eq!(
+            out[0],
+            Signal::SessionId {
+                session_id: "ses_1".into()
+            }
+        );
+        assert!(out.iter().any(|s| matches!(s, Signal::RateLimited { .. })));
+    }
+
+    #[test]
+    fn patterns_add_rate_limit_and_auth_signals() {
+        let rate = vec![Regex::new("(?i)usage limit").unwrap()];
+        let auth = vec![Regex::new("Not logged in").unwrap()];
+        let mut p = Parser::new(OutputFormat::Text, rate, auth);
+        let out = p.line(
+            "ERROR: You've hit your usage limit. Try again at 3:28 PM.\r",
+            1_795_341_600_000,
+        );
+        assert!(matches!(
+            &out[1],
+            Signal::RateLimited {
+                reset_at: Some(_),
+                ..
+            }
+        ));
+        let out = p.line("Not logged in · Please run /login", 0);
+        assert!(matches!(&out[1], Signal::AuthFailed { .. }));
+    }
+}

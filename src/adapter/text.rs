@@ -1,0 +1,130 @@
+//! Text helpers shared by the parsers: splitting a byte stream into lines (bounded, so
+//! a line without end cannot grow without limit), and stripping terminal escapes.
+
+/// Longest line kept for parsing; the rest of a longer line is dropped (the raw log
+/// keeps every byte).
+pub const MAX_LINE: usize = 256 * 1024;
+
+/// Splits chunks of terminal output into lines, tolerant of `\r\n`, lone `\r` and
+/// invalid UTF-8 (replaced, never an error).
+#[derive(Default)]
+pub struct LineSplitter {
+    partial: Vec<u8>,
+    overflowed: bool,
+}
+
+impl LineSplitter {
+    /// Feeds a chunk; returns the complete lines it finished.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for &b in chunk {
+            if b == b'\n' {
+                lines.push(self.take());
+            } else if self.partial.len() < MAX_LINE {
+                self.partial.push(b);
+            } else {
+                self.overflowed = true;
+            }
+        }
+        lines
+    }
+
+    /// The last line when the stream ends without a newline.
+    pub fn finish(&mut self) -> Option<String> {
+        (!self.partial.is_empty()).then(|| self.take())
+    }
+
+    fn take(&mut self) -> String {
+        let mut bytes = std::mem::take(&mut self.partial);
+        while bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let mut line = String::from_utf8_lossy(&bytes).into_owned();
+        if std::mem::take(&mut self.overflowed) {
+            line.push_str(" …[line truncated]");
+        }
+        line
+    }
+}
+
+/// Removes terminal escape sequences (CSI, OSC, two-byte escapes) and control
+/// characters other than tab; a carriage return keeps only what follows it.
+pub fn strip_ansi(line: &str) -> String {
+    let line = match line.rfind('\r') {
+        Some(i) if i + 1 < line.len() => &line[i + 1..],
+        Some(_) => line.trim_end_matches('\r'),
+        None => line,
+    };
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                Some('[') => {
+                    // CSI: parameters and intermediates, then one final byte @..~
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    // OSC: until BEL or ESC \
+                    while let Some(c) = chars.next() {
+                        if c == '\x07' {
+                            break;
+                        }
+                        if c == '\x1b' {
+                            chars.next_if_eq(&'\\');
+                            break;
+                        }
+                    }
+                }
+                Some('(' | ')' | '*' | '+') => {
+                    chars.next();
+                }
+                _ => {}
+            },
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_crlf_partial_lines_and_invalid_utf8() {
+        let mut s = LineSplitter::default();
+        assert_eq!(s.push(b"one\r\ntw"), vec!["one"]);
+        assert_eq!(
+            s.push(b"o\n\xff\xfebad\n"),
+            vec!["two".to_string(), "\u{fffd}\u{fffd}bad".to_string()]
+        );
+        assert_eq!(s.push(b"tail"), Vec::<String>::new());
+        assert_eq!(s.finish().as_deref(), Some("tail"));
+    }
+
+    #[test]
+    fn bounds_a_line_without_end() {
+        let mut s = LineSplitter::default();
+        let big = vec![b'x'; MAX_LINE * 3];
+        assert!(s.push(&big).is_empty());
+        let line = s.push(b"\n").pop().unwrap();
+        assert!(line.len() < MAX_LINE + 64);
+        assert!(line.ends_with("[line truncated]"));
+    }
+
+    #[test]
+    fn strips_escapes() {
+        assert_eq!(strip_ansi("\x1b[1;31mERROR\x1b[0m: x"), "ERROR: x");
+        assert_eq!(strip_ansi("\x1b]0;title\x07text"), "text");
+        assert_eq!(strip_ansi("\x1b(B\x0fplain\x1b[?25h"), "plain");
+        assert_eq!(strip_ansi("progress 10%\rprogress 100%"), "progress 100%");
+        assert_eq!(strip_ansi("{\"a\":1}\r"), "{\"a\":1}");
+    }
+}
