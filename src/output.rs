@@ -12,6 +12,8 @@ pub struct Reply {
     pub command: &'static str,
     pub data: String,
     pub human: String,
+    /// The verb printed its own output as it went (`logs`): nothing more to print.
+    pub streamed: bool,
 }
 
 impl Reply {
@@ -21,6 +23,17 @@ impl Reply {
             command,
             data,
             human,
+            streamed: false,
+        }
+    }
+
+    /// A verb that already wrote its output.
+    pub fn streamed(command: &'static str) -> Self {
+        Reply {
+            command,
+            data: String::new(),
+            human: String::new(),
+            streamed: true,
         }
     }
 
@@ -35,6 +48,7 @@ impl Reply {
             command,
             data,
             human,
+            streamed: false,
         }
     }
 }
@@ -92,6 +106,9 @@ pub fn write_stdout(text: &str, code: u8) {
 
 /// Prints a success and returns the exit code (0).
 pub fn success(style: Style, reply: &Reply) -> u8 {
+    if reply.streamed {
+        return 0;
+    }
     if style.json {
         let command = Value::String(reply.command.to_string());
         write_stdout(

@@ -56,6 +56,45 @@ pub enum OrchCommand {
         /// Where worktrees go (default: .orch/worktrees under the repository).
         #[arg(long, value_name = "PATH")]
         workspace_root: Option<PathBuf>,
+        /// Also start the worker under supervision (returns at once with data.launch).
+        #[arg(long)]
+        launch: bool,
+    },
+    /// Start the worker of an attempt already dispatched, under supervision.
+    Launch {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        /// Attempt number (default: the current one).
+        #[arg(long)]
+        attempt: Option<i64>,
+    },
+    /// Print an attempt's output: text with escapes removed, raw bytes, or parsed events.
+    Logs {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: String,
+        /// Attempt number (default: the current one).
+        #[arg(long)]
+        attempt: Option<i64>,
+        /// Keep printing until the attempt ends.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(short = 'n', long, value_name = "N")]
+        lines: Option<usize>,
+        /// The bytes exactly as the worker printed them.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Supervise one attempt (started by dispatch --launch and launch; not for people).
+    #[command(hide = true)]
+    Supervise {
+        /// The attempt's thread id.
+        #[arg(long)]
+        attempt: String,
     },
     /// Fold worker thread states into task states.
     Reconcile {

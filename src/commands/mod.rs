@@ -4,6 +4,7 @@
 mod inbox;
 mod orch_dispatch;
 mod orch_plan;
+mod orch_supervise;
 mod orch_watch;
 mod render;
 
@@ -118,6 +119,9 @@ async fn dispatch_orch(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         | OrchCommand::Retry { .. }
         | OrchCommand::Reassign { .. }
         | OrchCommand::Cleanup { .. }) => orch_dispatch::run(ctx, c).await,
+        c @ (OrchCommand::Launch { .. }
+        | OrchCommand::Supervise { .. }
+        | OrchCommand::Logs { .. }) => orch_supervise::run(ctx, c).await,
         OrchCommand::Inbox(c) => inbox::run(ctx, c).await,
         other => orch_watch::run(ctx, other).await,
     }

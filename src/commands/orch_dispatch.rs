@@ -34,6 +34,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             repo_path,
             base_ref,
             workspace_root,
+            launch,
         } => {
             validate_id("run id", &run)?;
             validate_id("task id", &task)?;
@@ -62,11 +63,15 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 None => Base::CleanHead,
             };
             let repo = repo_path.unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+            if launch {
+                // An unknown worker is refused before anything is created.
+                super::orch_supervise::check_worker(ctx, &run, &repo, &to).await?;
+            }
             let location = Location {
                 repo,
                 workspace_root,
             };
-            create(
+            let created = create(
                 ctx,
                 &plan,
                 &run,
@@ -80,8 +85,14 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 None,
                 None,
             )
-            .await
-            .map(|created| created.reply("dispatch"))
+            .await?;
+            let mut created = created;
+            if launch {
+                created.launch = Some(
+                    super::orch_supervise::launch(ctx, &created.task, &created.attempt).await?,
+                );
+            }
+            Ok(created.reply("dispatch"))
         }
         OrchCommand::Retry {
             run,
@@ -247,6 +258,8 @@ struct Created {
     message: Message,
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_attempt: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    launch: Option<crate::supervisor::LaunchReport>,
 }
 
 impl Created {
@@ -258,6 +271,12 @@ impl Created {
             self.attempt.assigned_to,
             self.attempt.thread_id
         );
+        if let Some(launch) = &self.launch {
+            human.push_str(&format!(
+                "\nlaunched {} (supervisor pid {}), log {}",
+                launch.adapter, launch.supervisor_pid, launch.log_path
+            ));
+        }
         if !self.attempt.worktree_path.is_empty() {
             human.push_str(&format!(
                 "\nworktree {} (branch {})",
@@ -328,6 +347,7 @@ async fn create(
         thread,
         message,
         previous_attempt: None,
+        launch: None,
     })
 }
 

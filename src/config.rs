@@ -1,0 +1,121 @@
+//! Worker profiles: `[workers.NAME]` in `.orch/config.toml` (or in a run's plan file),
+//! each naming an adapter with its model, extra arguments, fallbacks and limits.
+//! `--to NAME` resolves a profile first, then an adapter of that name with its defaults.
+
+use crate::adapter::{self, Adapter};
+use crate::error::{Error, Result};
+use crate::plan::WorkerProfile;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    workers: BTreeMap<String, WorkerProfile>,
+}
+
+/// A worker name resolved to what runs.
+#[derive(Debug, Clone)]
+pub struct ResolvedWorker {
+    /// The profile's name, or `""` when the name is an adapter's.
+    pub profile: String,
+    pub adapter: Adapter,
+    pub model: Option<String>,
+    pub args: Vec<String>,
+    pub fallback: Vec<String>,
+    pub max_attempts: Option<u32>,
+    pub max_concurrent: Option<u32>,
+}
+
+/// The profiles and adapters one repository (and run) knows.
+#[derive(Debug, Clone, Default)]
+pub struct Workers {
+    pub profiles: BTreeMap<String, WorkerProfile>,
+    pub adapters: BTreeMap<String, Adapter>,
+}
+
+impl Workers {
+    /// Profiles from `<repo>/.orch/config.toml`, then the run's plan (which wins);
+    /// adapters from the built-ins and the user's directories.
+    pub fn load(repo: Option<&Path>, run_config: &serde_json::Value) -> Result<Workers> {
+        let mut profiles = BTreeMap::new();
+        if let Some(repo) = repo {
+            let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
+            if path.exists() {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Error::invalid_input(format!("cannot read {}: {e}", path.display()))
+                })?;
+                let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+                    Error::invalid_input(format!(
+                        "{}: {}",
+                        path.display(),
+                        e.to_string().trim_end()
+                    ))
+                })?;
+                profiles.extend(file.workers);
+            }
+        }
+        if let Some(workers) = run_config.get("workers") {
+            let from_plan: BTreeMap<String, WorkerProfile> =
+                serde_json::from_value(workers.clone())
+                    .map_err(|e| Error::invalid_input(format!("the run's worker profiles: {e}")))?;
+            profiles.extend(from_plan);
+        }
+        Ok(Workers {
+            profiles,
+            adapters: adapter::registry(repo)?,
+        })
+    }
+
+    /// Every name `--to` accepts.
+    pub fn known_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.profiles.keys().cloned().collect();
+        names.extend(
+            self.adapters
+                .keys()
+                .filter(|a| !self.profiles.contains_key(*a))
+                .cloned(),
+        );
+        names
+    }
+
+    /// Resolves `--to NAME`: a profile, else an adapter; unknown names are
+    /// `invalid_input` listing the known ones.
+    pub fn resolve(&self, name: &str) -> Result<ResolvedWorker> {
+        if let Some(profile) = self.profiles.get(name) {
+            let adapter_name = profile.adapter.as_deref().unwrap_or(name);
+            let adapter = self.adapters.get(adapter_name).ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "worker profile {name:?} uses adapter {adapter_name:?}, which does not exist; adapters: {}",
+                    self.adapters.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            return Ok(ResolvedWorker {
+                profile: name.to_string(),
+                adapter: adapter.clone(),
+                model: profile.model.clone(),
+                args: profile.args.clone(),
+                fallback: profile.fallback.clone(),
+                max_attempts: profile.max_attempts,
+                max_concurrent: profile.max_concurrent,
+            });
+        }
+        if let Some(adapter) = self.adapters.get(name) {
+            return Ok(ResolvedWorker {
+                profile: String::new(),
+                adapter: adapter.clone(),
+                model: None,
+                args: Vec::new(),
+                fallback: Vec::new(),
+                max_attempts: None,
+                max_concurrent: None,
+            });
+        }
+        Err(Error::invalid_input(format!(
+            "unknown worker {name:?}: not a worker profile or an adapter; known: {}",
+            self.known_names().join(", ")
+        )))
+    }
+}

@@ -1,0 +1,269 @@
+//! What the supervisor records on an attempt: its own and its worker's pid with start
+//! times, the adapter and log, the worker's output as `output` messages, the session id
+//! and usage, and how the attempt ended (`attempt_launched`, `attempt_exited` events).
+
+use super::events::{self, NewEvent};
+use super::threads::{MessageInput, NewMessage, insert_message, load_thread};
+use super::{Store, begin, rows};
+use crate::error::{Error, Result};
+use crate::model::{Attempt, Message, MessageKind};
+use crate::time::{now_ms, rfc3339};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+/// Supervision facts of an attempt.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Supervision {
+    pub profile: String,
+    pub adapter: String,
+    pub supervisor_pid: Option<i64>,
+    pub supervisor_start: Option<i64>,
+    pub worker_pid: Option<i64>,
+    pub worker_start: Option<i64>,
+    pub log_path: String,
+    pub session_id: String,
+    pub usage: Value,
+    pub cost_usd: Option<f64>,
+    pub outcome: String,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<i64>,
+    pub reason: String,
+    pub output_tail: String,
+    pub reset_at: Option<String>,
+    pub leaked: bool,
+    pub launched_at: Option<String>,
+    pub ended_at: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptEnd {
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+    pub reason: String,
+    pub output_tail: String,
+    pub reset_at: Option<i64>,
+    pub leaked: bool,
+}
+
+impl Store {
+    /// An attempt by its thread id, with its supervision facts.
+    pub async fn attempt_by_thread(&self, thread_id: &str) -> Result<(Attempt, Supervision)> {
+        let mut conn = self.lock().await;
+        let row = sqlx::query(
+            "SELECT a.run_id, a.task_id, a.attempt_no, a.thread_id, a.assigned_to, a.execution_mode,
+                    th.status AS thread_status, a.repo_path, a.base_ref, a.base_commit, a.branch_name,
+                    a.worktree_path, a.workspace_status, a.created_at, a.updated_at,
+                    a.profile, a.adapter, a.supervisor_pid, a.supervisor_start, a.worker_pid, a.worker_start,
+                    a.log_path, a.session_id, a.usage_json, a.cost_usd, a.outcome, a.exit_code, a.exit_signal,
+                    a.reason, a.output_tail, a.reset_at, a.leaked, a.launched_at, a.ended_at
+             FROM attempts a JOIN threads th ON th.thread_id = a.thread_id WHERE a.thread_id = ?",
+        )
+        .bind(thread_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("attempt {thread_id:?} not found")))?;
+        let attempt = rows::attempt(&row)?;
+        let ts = |v: Option<i64>| v.map(rfc3339);
+        let supervision = Supervision {
+            profile: row.try_get("profile")?,
+            adapter: row.try_get("adapter")?,
+            supervisor_pid: row.try_get("supervisor_pid")?,
+            supervisor_start: row.try_get("supervisor_start")?,
+            worker_pid: row.try_get("worker_pid")?,
+            worker_start: row.try_get("worker_start")?,
+            log_path: row.try_get("log_path")?,
+            session_id: row.try_get("session_id")?,
+            usage: rows::json(row.try_get("usage_json")?),
+            cost_usd: row.try_get("cost_usd")?,
+            outcome: row.try_get("outcome")?,
+            exit_code: row.try_get("exit_code")?,
+            exit_signal: row.try_get("exit_signal")?,
+            reason: row.try_get("reason")?,
+            output_tail: row.try_get("output_tail")?,
+            reset_at: ts(row.try_get("reset_at")?),
+            leaked: row.try_get::<i64, _>("leaked")? != 0,
+            launched_at: ts(row.try_get("launched_at")?),
+            ended_at: ts(row.try_get("ended_at")?),
+        };
+        Ok((attempt, supervision))
+    }
+
+    /// The supervisor took charge: its pid, adapter and log.
+    pub async fn record_supervisor(
+        &self,
+        thread_id: &str,
+        pid: u32,
+        start: u64,
+        profile: &str,
+        adapter: &str,
+        log_path: &str,
+    ) -> Result<()> {
+        let now = now_ms();
+        let mut conn = self.lock().await;
+        sqlx::query(
+            "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, profile = ?, adapter = ?,
+                    log_path = ?, updated_at = ? WHERE thread_id = ?",
+        )
+        .bind(pid as i64)
+        .bind(start as i64)
+        .bind(profile)
+        .bind(adapter)
+        .bind(log_path)
+        .bind(now)
+        .bind(thread_id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// The worker is running: its pid and start time, and the `attempt_launched` event.
+    pub async fn record_worker(
+        &self,
+        thread_id: &str,
+        pid: u32,
+        start: u64,
+        payload: Value,
+    ) -> Result<()> {
+        let now = now_ms();
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
+        sqlx::query(
+            "UPDATE attempts SET worker_pid = ?, worker_start = ?, launched_at = ?, updated_at = ? WHERE thread_id = ?",
+        )
+        .bind(pid as i64)
+        .bind(start as i64)
+        .bind(now)
+        .bind(now)
+        .bind(thread_id)
+        .execute(&mut *tx)
+        .await?;
+        let thread = load_thread(&mut tx, thread_id).await?;
+        events::insert(
+            &mut tx,
+            NewEvent::new("attempt_launched")
+                .on_thread(&thread)
+                .summary(format!("worker started (pid {pid})"))
+                .payload(payload),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A batch of the worker's output as one `output` message (event `thread_output`).
+    pub async fn post_output(
+        &self,
+        thread_id: &str,
+        from: &str,
+        summary: &str,
+        body: &str,
+        payload: Value,
+    ) -> Result<Message> {
+        let now = now_ms();
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
+        let thread = load_thread(&mut tx, thread_id).await?;
+        let content = MessageInput {
+            body: body.to_string(),
+            payload,
+            artifacts: Vec::new(),
+        };
+        let message = insert_message(
+            &mut tx,
+            NewMessage {
+                thread_id,
+                from,
+                to: &thread.created_by,
+                kind: MessageKind::Output,
+                summary: summary.to_string(),
+                content: &content,
+            },
+            now,
+        )
+        .await?;
+        events::insert(
+            &mut tx,
+            NewEvent::new("thread_output")
+                .on_thread(&thread)
+                .message(&message)
+                .summary(summary),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    /// Session id, usage and cost as the worker reports them.
+    pub async fn record_session(
+        &self,
+        thread_id: &str,
+        session_id: Option<&str>,
+        usage: Option<&Value>,
+        cost_usd: Option<f64>,
+    ) -> Result<()> {
+        let mut conn = self.lock().await;
+        sqlx::query(
+            "UPDATE attempts SET session_id = COALESCE(?, session_id), usage_json = COALESCE(?, usage_json),
+                    cost_usd = COALESCE(?, cost_usd), updated_at = ? WHERE thread_id = ?",
+        )
+        .bind(session_id)
+        .bind(usage.map(Value::to_string))
+        .bind(cost_usd)
+        .bind(now_ms())
+        .bind(thread_id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// How the attempt ended, and the `attempt_exited` event.
+    pub async fn record_attempt_end(&self, thread_id: &str, end: &AttemptEnd) -> Result<()> {
+        let now = now_ms();
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
+        sqlx::query(
+            "UPDATE attempts SET outcome = ?, exit_code = ?, exit_signal = ?, reason = ?, output_tail = ?,
+                    reset_at = ?, leaked = ?, ended_at = ?, updated_at = ? WHERE thread_id = ?",
+        )
+        .bind(&end.outcome)
+        .bind(end.exit_code)
+        .bind(end.exit_signal)
+        .bind(&end.reason)
+        .bind(&end.output_tail)
+        .bind(end.reset_at)
+        .bind(end.leaked as i64)
+        .bind(now)
+        .bind(now)
+        .bind(thread_id)
+        .execute(&mut *tx)
+        .await?;
+        let thread = load_thread(&mut tx, thread_id).await?;
+        events::insert(
+            &mut tx,
+            NewEvent::new("attempt_exited")
+                .on_thread(&thread)
+                .summary(if end.reason.is_empty() {
+                    end.outcome.clone()
+                } else {
+                    format!("{}: {}", end.outcome, end.reason)
+                })
+                .payload(json!({
+                    "outcome": end.outcome,
+                    "exit_code": end.exit_code,
+                    "signal": end.exit_signal,
+                    "reason": end.reason,
+                    "reset_at": end.reset_at.map(rfc3339),
+                    "leaked": end.leaked,
+                })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

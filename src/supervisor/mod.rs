@@ -1,0 +1,203 @@
+//! The supervisor of one attempt (`orch supervise --attempt THREAD`, started detached):
+//!
+//! 1. renders the brief as the prompt and builds the adapter's argv and environment;
+//! 2. claims the attempt's thread on the worker's behalf and records its own pid;
+//! 3. starts the worker on a PTY (cwd = worktree in code mode, else the repository);
+//! 4. pumps output: raw bytes to the log, parsed events into the thread;
+//! 5. watches for the end: exit, or a cancel (the thread cancelled by the leader);
+//! 6. stops leftovers (process group, escaped terminal holders), classifies the end,
+//!    finishes the thread if the worker did not, and records the outcome.
+
+pub mod output;
+mod run;
+
+use crate::adapter::{Placeholders, PromptMode, build_argv};
+use crate::brief::{BriefContext, render};
+use crate::config::{ResolvedWorker, Workers};
+use crate::error::{Error, Result};
+use crate::model::{Attempt, ExecutionMode, Task};
+use crate::store::Store;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+pub use run::supervise;
+
+/// Everything needed to start one attempt's worker.
+#[derive(Debug, Clone)]
+pub struct LaunchPlan {
+    pub worker: ResolvedWorker,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub stdin_text: Option<String>,
+    pub log_path: PathBuf,
+    pub prompt_path: PathBuf,
+}
+
+/// What `dispatch --launch` reports (`data.launch`).
+#[derive(Debug, Clone, Serialize)]
+pub struct LaunchReport {
+    pub adapter: String,
+    pub profile: String,
+    pub argv: Vec<String>,
+    pub supervisor_pid: u32,
+    pub log_path: String,
+}
+
+/// The directory orch keeps logs under: `logs/` beside the database.
+pub fn logs_dir(store: &Store) -> PathBuf {
+    store
+        .path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+        .join("logs")
+}
+
+/// The log file of an attempt: `<state>/logs/<run>/<task>/attempt-<n>.log`.
+pub fn log_path(store: &Store, attempt: &Attempt) -> PathBuf {
+    logs_dir(store)
+        .join(&attempt.run_id)
+        .join(&attempt.task_id)
+        .join(format!("attempt-{}.log", attempt.attempt_no))
+}
+
+/// Builds the launch plan of an attempt (the same for the dispatcher's report and the
+/// supervisor itself).
+pub fn plan_launch(
+    store: &Store,
+    task: &Task,
+    attempt: &Attempt,
+    workers: &Workers,
+    context: &BriefContext,
+) -> Result<LaunchPlan> {
+    let worker = workers.resolve(&attempt.assigned_to)?;
+    let adapter = &worker.adapter;
+    let prompt = render(task, attempt, context);
+    let log_path = log_path(store, attempt);
+    let prompt_path = log_path.with_extension("prompt.md");
+    let cwd = match attempt.execution_mode {
+        ExecutionMode::Code if !attempt.worktree_path.is_empty() => {
+            PathBuf::from(&attempt.worktree_path)
+        }
+        _ if !attempt.repo_path.is_empty() => PathBuf::from(&attempt.repo_path),
+        _ => std::env::current_dir().unwrap_or_default(),
+    };
+    let values = Placeholders {
+        prompt: prompt.clone(),
+        prompt_file: prompt_path.display().to_string(),
+        workdir: cwd.display().to_string(),
+        model: worker.model.clone(),
+        session_id: None,
+        body: task.body.clone(),
+        args: worker.args.clone(),
+    };
+    let argv = build_argv(&adapter.command, &values)?;
+    let env = worker_env(store, attempt, &worker);
+    Ok(LaunchPlan {
+        stdin_text: (adapter.prompt == PromptMode::Stdin).then_some(prompt),
+        worker,
+        argv,
+        env,
+        cwd,
+        log_path,
+        prompt_path,
+    })
+}
+
+/// The worker's whole environment: PATH (with orch's own directory first, so `inbox`
+/// is there), HOME, the `ORCH_*` variables, `TZ=UTC` (reset times parse the same
+/// everywhere), the adapter's `env` and the `pass_env` variables of the caller.
+fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let own_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let path = match own_dir {
+        Some(dir) => format!("{}:{path}", dir.display()),
+        None => path,
+    };
+    env.push(("PATH".into(), path));
+    if let Ok(home) = std::env::var("HOME") {
+        env.push(("HOME".into(), home));
+    }
+    let db = std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf());
+    env.push(("ORCH_DB".into(), db.display().to_string()));
+    env.push(("ORCH_AGENT".into(), attempt.assigned_to.clone()));
+    env.push(("ORCH_RUN".into(), attempt.run_id.clone()));
+    env.push(("ORCH_TASK".into(), attempt.task_id.clone()));
+    env.push(("ORCH_ATTEMPT".into(), attempt.attempt_no.to_string()));
+    env.push(("ORCH_THREAD".into(), attempt.thread_id.clone()));
+    env.push(("TZ".into(), "UTC".into()));
+    env.push(("TERM".into(), "dumb".into()));
+    env.push(("NO_COLOR".into(), "1".into()));
+    for (k, v) in &worker.adapter.env {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), v.clone()));
+    }
+    for name in &worker.adapter.pass_env {
+        if let Ok(value) = std::env::var(name) {
+            env.retain(|(n, _)| n != name);
+            env.push((name.clone(), value));
+        }
+    }
+    env
+}
+
+/// The argv with the values of secret variables (`pass_env`) replaced by `***`.
+pub fn redacted(argv: &[String], worker: &ResolvedWorker) -> Vec<String> {
+    let secrets: Vec<String> = worker
+        .adapter
+        .pass_env
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .filter(|v| v.len() >= 6)
+        .collect();
+    argv.iter()
+        .map(|arg| {
+            let mut arg = arg.clone();
+            for secret in &secrets {
+                arg = arg.replace(secret.as_str(), "***");
+            }
+            arg
+        })
+        .collect()
+}
+
+/// Starts `orch supervise --attempt THREAD` detached (its own session; stdout and stderr
+/// to `<log>.supervisor.log`). Returns the supervisor's pid.
+pub fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::internal(format!("cannot find the orch binary: {e}")))?;
+    // `inbox` runs this too (as `orch`): use the orch binary beside it.
+    let exe = match exe.file_name().and_then(|n| n.to_str()) {
+        Some("orch") => exe,
+        _ => exe.with_file_name("orch"),
+    };
+    let log = log_path(store, attempt);
+    if let Some(dir) = log.parent() {
+        create_private_dir(dir)?;
+    }
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("--db")
+        .arg(std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf()))
+        .arg("supervise")
+        .arg("--attempt")
+        .arg(&attempt.thread_id);
+    let child =
+        crate::process::detach::spawn_detached(command, &log.with_extension("supervisor.log"))
+            .map_err(|e| Error::internal(format!("cannot start the supervisor: {e}")))?;
+    Ok(child.id())
+}
+
+/// Creates a directory (and its parents) readable by its owner only.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))
+}

@@ -1,0 +1,247 @@
+//! Where a worker's output goes: every raw byte to the attempt's log (with a timing
+//! index for replay), each line through the adapter's parser, parsed events batched into
+//! the inbox thread as `output` messages, and a bounded tail of plain text for the
+//! failure report. Memory stays bounded whatever the worker prints.
+
+use crate::adapter::parse::{OutputFormat, Parser, Signal};
+use crate::adapter::text::{LineSplitter, strip_ansi};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+/// Lines of plain text kept for the failure report.
+const TAIL_LINES: usize = 40;
+/// Parsed events held before a flush to the thread.
+const MAX_PENDING: usize = 200;
+
+/// What the output said, so far.
+#[derive(Debug, Default, Clone)]
+pub struct Findings {
+    pub session_id: Option<String>,
+    pub last_agent_message: Option<String>,
+    pub last_text_line: Option<String>,
+    pub final_result: Option<(String, bool)>,
+    pub usage: Option<serde_json::Value>,
+    pub cost_usd: Option<f64>,
+    pub rate_limited: Option<(String, Option<i64>)>,
+    pub auth_failed: Option<String>,
+    pub errors: Vec<String>,
+    pub bytes: u64,
+}
+
+pub struct OutputPump {
+    log: BufWriter<File>,
+    index: BufWriter<File>,
+    started: Instant,
+    last_index_ms: i64,
+    splitter: LineSplitter,
+    parser: Parser,
+    format: OutputFormat,
+    tail: VecDeque<String>,
+    pending: Vec<Signal>,
+    pub findings: Findings,
+    /// The session id or usage changed since the last flush.
+    pub session_dirty: bool,
+}
+
+impl OutputPump {
+    pub fn new(
+        log_path: &Path,
+        format: OutputFormat,
+        parser: Parser,
+    ) -> std::io::Result<OutputPump> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = |p: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(p)
+        };
+        let mut index_path = log_path.as_os_str().to_owned();
+        index_path.push(".idx");
+        Ok(OutputPump {
+            log: BufWriter::with_capacity(64 * 1024, open(log_path)?),
+            index: BufWriter::new(open(Path::new(&index_path))?),
+            started: Instant::now(),
+            last_index_ms: -1,
+            splitter: LineSplitter::default(),
+            parser,
+            format,
+            tail: VecDeque::with_capacity(TAIL_LINES),
+            pending: Vec::new(),
+            findings: Findings::default(),
+            session_dirty: false,
+        })
+    }
+
+    /// Takes a chunk of raw output.
+    pub fn chunk(&mut self, bytes: &[u8], now_ms: i64) -> std::io::Result<()> {
+        // Timing index: "<ms since start> <byte offset>" at most every 50 ms.
+        let elapsed = self.started.elapsed().as_millis() as i64;
+        if self.last_index_ms < 0 || elapsed - self.last_index_ms >= 50 {
+            writeln!(self.index, "{elapsed} {}", self.findings.bytes)?;
+            self.last_index_ms = elapsed;
+        }
+        self.log.write_all(bytes)?;
+        self.findings.bytes += bytes.len() as u64;
+        for line in self.splitter.push(bytes) {
+            self.line(&line, now_ms);
+        }
+        Ok(())
+    }
+
+    /// The stream ended: the last partial line and anything the parser held back.
+    pub fn finish(&mut self, now_ms: i64) -> std::io::Result<()> {
+        if let Some(line) = self.splitter.finish() {
+            self.line(&line, now_ms);
+        }
+        for signal in self.parser.finish() {
+            self.take(signal);
+        }
+        self.flush_files()
+    }
+
+    pub fn flush_files(&mut self) -> std::io::Result<()> {
+        self.log.flush()?;
+        self.index.flush()
+    }
+
+    fn line(&mut self, line: &str, now_ms: i64) {
+        let plain = strip_ansi(line);
+        let plain = plain.trim();
+        if !plain.is_empty() {
+            if self.tail.len() == TAIL_LINES {
+                self.tail.pop_front();
+            }
+            let kept: String = plain.chars().take(500).collect();
+            self.tail.push_back(kept.clone());
+            self.findings.last_text_line = Some(kept);
+        }
+        for signal in self.parser.line(line, now_ms) {
+            self.take(signal);
+        }
+    }
+
+    fn take(&mut self, signal: Signal) {
+        let f = &mut self.findings;
+        match &signal {
+            Signal::SessionId { session_id } => {
+                if f.session_id.as_deref() != Some(session_id) {
+                    f.session_id = Some(session_id.clone());
+                    self.session_dirty = true;
+                }
+            }
+            Signal::AgentMessage { text } => f.last_agent_message = Some(text.clone()),
+            Signal::Final { text, is_error } => f.final_result = Some((text.clone(), *is_error)),
+            Signal::Usage {
+                input_tokens,
+                output_tokens,
+                cached_input_tokens,
+                cost_usd,
+            } => {
+                f.usage = Some(serde_json::json!({
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "cached_input_tokens": cached_input_tokens,
+                }));
+                if cost_usd.is_some() {
+                    f.cost_usd = *cost_usd;
+                }
+                self.session_dirty = true;
+            }
+            Signal::RateLimited { message, reset_at } => {
+                let keep = match &f.rate_limited {
+                    Some((_, Some(_))) => reset_at.is_some(),
+                    _ => true,
+                };
+                if keep {
+                    f.rate_limited = Some((message.clone(), *reset_at));
+                }
+            }
+            Signal::AuthFailed { message } => f.auth_failed = Some(message.clone()),
+            Signal::Error { message } => {
+                if f.errors.len() < 20 {
+                    f.errors.push(message.clone());
+                }
+            }
+            Signal::ToolCall { .. } | Signal::Raw { .. } => {}
+        }
+        // Plain text output of a text-format worker is its messages; for JSON formats a
+        // raw line is noise (stderr, logs) and only goes to the log file.
+        let keep = match &signal {
+            Signal::Raw { .. } => self.format == OutputFormat::Text,
+            Signal::Usage { .. } | Signal::SessionId { .. } => false,
+            _ => true,
+        };
+        if keep && self.pending.len() < MAX_PENDING {
+            self.pending.push(signal);
+        }
+    }
+
+    /// True when enough is pending to post now.
+    pub fn batch_full(&self) -> bool {
+        self.pending.len() >= MAX_PENDING
+    }
+
+    /// Takes the pending events as one `output` message: (summary, body, payload).
+    pub fn take_batch(&mut self) -> Option<(String, String, serde_json::Value)> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let events = std::mem::take(&mut self.pending);
+        let mut body = String::new();
+        let mut summary = String::new();
+        for e in &events {
+            let line = match e {
+                Signal::AgentMessage { text } => {
+                    summary = first_line(text);
+                    format!("agent: {text}")
+                }
+                Signal::ToolCall { summary } => format!("tool: {summary}"),
+                Signal::Final { text, is_error } => {
+                    format!(
+                        "{}: {text}",
+                        if *is_error {
+                            "result (error)"
+                        } else {
+                            "result"
+                        }
+                    )
+                }
+                Signal::Error { message } => format!("error: {message}"),
+                Signal::RateLimited { message, .. } => format!("rate limit: {message}"),
+                Signal::AuthFailed { message } => format!("auth: {message}"),
+                Signal::Raw { text } => text.clone(),
+                Signal::SessionId { .. } | Signal::Usage { .. } => continue,
+            };
+            body.push_str(&line);
+            body.push('\n');
+        }
+        if summary.is_empty() {
+            summary = body.lines().last().map(first_line).unwrap_or_default();
+        }
+        let payload = serde_json::json!({"events": events});
+        Some((summary, body, payload))
+    }
+
+    /// The last lines of plain output.
+    pub fn tail(&self) -> String {
+        self.tail.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    if line.chars().count() > 120 {
+        line.chars().take(119).collect::<String>() + "…"
+    } else {
+        line.to_string()
+    }
+}

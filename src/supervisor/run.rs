@@ -1,0 +1,469 @@
+//! The supervision loop of one attempt (see the module doc of [`super`]).
+
+use super::output::OutputPump;
+use super::{create_private_dir, plan_launch, redacted};
+use crate::adapter::parse::Parser;
+use crate::brief::BriefContext;
+use crate::config::Workers;
+use crate::error::Result;
+use crate::model::ThreadStatus;
+use crate::process::{group, procfs, pty};
+use crate::store::{AttemptEnd, FinishKind, MessageInput, Store};
+use crate::time::now_ms;
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+use tokio::time::{Instant, interval, sleep_until};
+
+/// The lease the supervisor holds on the worker's behalf, renewed while it runs.
+const LEASE_MS: i64 = 60 * 60 * 1000;
+const RENEW_EVERY: Duration = Duration::from_secs(10 * 60);
+/// How often the thread is checked for a cancel.
+const CONTROL_EVERY: Duration = Duration::from_millis(250);
+/// How often parsed output is posted to the thread.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// After the worker exits, how long its terminal may stay open (a descendant holding
+/// it) before the holders are killed.
+const LEAK_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Runs the attempt whose thread is `thread_id` to its end.
+pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
+    let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
+    if !supervision.outcome.is_empty() {
+        tracing::info!(outcome = %supervision.outcome, "attempt already ended; nothing to do");
+        return Ok(());
+    }
+    let task = store.task(&attempt.run_id, &attempt.task_id).await?;
+    let run_config = store.run_config(&attempt.run_id).await?;
+    let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
+    let agent = attempt.assigned_to.clone();
+    let plan = match Workers::load(repo, &run_config)
+        .and_then(|workers| plan_launch(store, &task, &attempt, &workers, &BriefContext::default()))
+    {
+        Ok(plan) => plan,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot plan the launch");
+            return end_without_worker(store, thread_id, &agent, "spawn_failed", &e.message).await;
+        }
+    };
+    if let Some(dir) = plan.log_path.parent() {
+        create_private_dir(dir)?;
+    }
+    write_private(&plan.prompt_path, render_prompt_file(&plan).as_bytes())?;
+    let me = std::process::id();
+    let my_start = procfs::stat(me).map(|s| s.start_time).unwrap_or(0);
+    store
+        .record_supervisor(
+            thread_id,
+            me,
+            my_start,
+            &plan.worker.profile,
+            &plan.worker.adapter.name,
+            &plan.log_path.display().to_string(),
+        )
+        .await?;
+    // Claim on the worker's behalf, so a plain command counts as claimed.
+    if let Err(e) = store.claim(thread_id, &agent, LEASE_MS).await {
+        tracing::warn!(error = %e, "cannot claim the thread");
+        let thread = store.thread(thread_id).await?;
+        if thread.status.is_terminal() {
+            return end_without_worker(
+                store,
+                thread_id,
+                &agent,
+                "cancelled",
+                "the thread was closed before the worker started",
+            )
+            .await;
+        }
+    }
+    let spec = pty::SpawnSpec {
+        argv: plan.argv.clone(),
+        cwd: plan.cwd.clone(),
+        env: plan.env.clone(),
+        stdin_text: plan.stdin_text.clone(),
+    };
+    let adapter = plan.worker.adapter.clone();
+    let parser = Parser::new(
+        adapter.output,
+        adapter.rate_limit_regexes(),
+        adapter.auth_failure_regexes(),
+    );
+    let mut pump = OutputPump::new(&plan.log_path, adapter.output, parser)?;
+    let (mut worker, mut rx) = match pty::spawn(&spec) {
+        Ok(started) => started,
+        Err(message) => {
+            tracing::error!(%message, "spawn failed");
+            let _ = pump.chunk(format!("orch: {message}\n").as_bytes(), now_ms());
+            let _ = pump.finish(now_ms());
+            return end_without_worker(store, thread_id, &agent, "spawn_failed", &message).await;
+        }
+    };
+    let (pid, worker_start, tty) = (worker.pid, worker.start_time, worker.tty.clone());
+    tracing::info!(pid, argv = ?redacted(&plan.argv, &plan.worker), cwd = %plan.cwd.display(), "worker started");
+    store
+        .record_worker(
+            thread_id,
+            pid,
+            worker_start,
+            json!({
+                "adapter": adapter.name,
+                "profile": plan.worker.profile,
+                "argv": redacted(&plan.argv, &plan.worker),
+                "pid": pid,
+                "supervisor_pid": me,
+                "log_path": plan.log_path.display().to_string(),
+            }),
+        )
+        .await?;
+
+    let (exit_tx, mut exit_rx) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let _ = exit_tx.send(worker.wait());
+    });
+    let mut exit: Option<pty::ExitStatus> = None;
+    let mut exited_at: Option<Instant> = None;
+    let mut output_open = true;
+    let mut holders_killed = false;
+    let mut leaked = false;
+    let mut cancel_requested = false;
+    let mut flush_tick = interval(FLUSH_EVERY);
+    let mut control_tick = interval(CONTROL_EVERY);
+    let mut renew_tick = interval(RENEW_EVERY);
+    renew_tick.reset();
+    loop {
+        if exit.is_some() && !output_open {
+            break;
+        }
+        let leak_deadline = exited_at.map(|t| t + LEAK_TIMEOUT);
+        tokio::select! {
+            chunk = rx.recv(), if output_open => match chunk {
+                Some(bytes) => {
+                    pump.chunk(&bytes, now_ms())?;
+                    if pump.batch_full() {
+                        flush(store, thread_id, &agent, &mut pump).await;
+                    }
+                }
+                None => output_open = false,
+            },
+            status = &mut exit_rx, if exit.is_none() => {
+                exit = Some(status.unwrap_or(pty::ExitStatus { code: None, signal: None }));
+                exited_at = Some(Instant::now());
+                tracing::info!(?exit, "worker exited");
+            }
+            _ = sleep_until(leak_deadline.unwrap_or_else(Instant::now)), if leak_deadline.is_some() && output_open && !holders_killed => {
+                // The worker is gone but its terminal is still open: a descendant that
+                // left the session keeps it. Kill whoever holds it.
+                holders_killed = true;
+                if let Some(tty) = &tty {
+                    let killed = group::kill_terminal_holders(tty, me);
+                    if !killed.is_empty() {
+                        leaked = true;
+                        tracing::warn!(?killed, "killed processes still holding the worker's terminal");
+                    }
+                }
+                group::terminate(pid, pid, Duration::ZERO).await;
+            }
+            _ = sleep_until(leak_deadline.map(|t| t + Duration::from_secs(3)).unwrap_or_else(Instant::now)), if leak_deadline.is_some() && output_open && holders_killed => {
+                tracing::warn!("the terminal did not close; giving up on the remaining output");
+                output_open = false;
+            }
+            _ = flush_tick.tick() => flush(store, thread_id, &agent, &mut pump).await,
+            _ = control_tick.tick(), if !cancel_requested && exit.is_none() => {
+                if let Ok(thread) = store.thread(thread_id).await {
+                    if thread.status == ThreadStatus::Cancelled {
+                        cancel_requested = true;
+                        tracing::info!("the thread was cancelled; stopping the worker");
+                        let grace = adapter.term_grace();
+                        tokio::spawn(async move { group::terminate(pid, pid, grace).await });
+                    }
+                }
+            }
+            _ = renew_tick.tick(), if exit.is_none() => {
+                if let Err(e) = store.renew(thread_id, &agent, LEASE_MS).await {
+                    tracing::debug!(error = %e, "lease not renewed");
+                }
+            }
+        }
+    }
+    // Whatever the worker left in its process group or session goes with it.
+    let leftovers = group::live_group_members(pid);
+    if !leftovers.is_empty() || !procfs::session_members(pid).is_empty() {
+        tracing::info!(?leftovers, "stopping what the worker left running");
+        group::terminate(pid, pid, Duration::from_millis(200)).await;
+    }
+    let now = now_ms();
+    pump.finish(now)?;
+    flush(store, thread_id, &agent, &mut pump).await;
+    let exit = exit.unwrap_or(pty::ExitStatus {
+        code: None,
+        signal: None,
+    });
+    let findings = pump.findings.clone();
+    let end = classify(
+        store,
+        thread_id,
+        &exit,
+        &findings,
+        cancel_requested,
+        leaked,
+        pump.tail(),
+        adapter.output,
+    )
+    .await?;
+    finish_thread(store, thread_id, &agent, &end, &findings, adapter.output).await;
+    store.record_attempt_end(thread_id, &end).await?;
+    tracing::info!(outcome = %end.outcome, reason = %end.reason, "attempt ended");
+    Ok(())
+}
+
+fn render_prompt_file(plan: &super::LaunchPlan) -> String {
+    // The prompt as the worker got it, for the record.
+    plan.stdin_text.clone().unwrap_or_else(|| {
+        plan.argv
+            .iter()
+            .max_by_key(|a| a.len())
+            .cloned()
+            .unwrap_or_default()
+    })
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    Ok(())
+}
+
+/// Posts pending parsed output as one message, and session facts when they changed.
+async fn flush(store: &Store, thread_id: &str, agent: &str, pump: &mut OutputPump) {
+    let _ = pump.flush_files();
+    if let Some((summary, body, payload)) = pump.take_batch() {
+        if let Err(e) = store
+            .post_output(thread_id, agent, &summary, &body, payload)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot post output");
+        }
+    }
+    if std::mem::take(&mut pump.session_dirty) {
+        let f = &pump.findings;
+        if let Err(e) = store
+            .record_session(
+                thread_id,
+                f.session_id.as_deref(),
+                f.usage.as_ref(),
+                f.cost_usd,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record the session");
+        }
+    }
+}
+
+/// The worker's final message, if it gave one: a successful result, else its last agent
+/// message; for plain-text workers, the last line they printed.
+fn final_message(
+    findings: &super::output::Findings,
+    format: crate::adapter::parse::OutputFormat,
+) -> Option<String> {
+    match &findings.final_result {
+        Some((text, false)) if !text.trim().is_empty() => return Some(text.clone()),
+        Some((_, true)) => return None,
+        _ => {}
+    }
+    if let Some(m) = findings
+        .last_agent_message
+        .clone()
+        .filter(|m| !m.trim().is_empty())
+    {
+        return Some(m);
+    }
+    (format == crate::adapter::parse::OutputFormat::Text).then(|| {
+        findings
+            .last_text_line
+            .clone()
+            .unwrap_or_else(|| "(no output)".into())
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn classify(
+    store: &Store,
+    thread_id: &str,
+    exit: &pty::ExitStatus,
+    findings: &super::output::Findings,
+    cancelled: bool,
+    leaked: bool,
+    tail: String,
+    format: crate::adapter::parse::OutputFormat,
+) -> Result<AttemptEnd> {
+    let thread = store.thread(thread_id).await?;
+    let exit_text = match (exit.code, exit.signal) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "ended".to_string(),
+    };
+    let clean_exit = exit.code == Some(0);
+    let final_error = findings
+        .final_result
+        .as_ref()
+        .filter(|(_, e)| *e)
+        .map(|(t, _)| t.clone());
+    let succeeded = thread.status == ThreadStatus::Done
+        || (clean_exit && final_error.is_none() && final_message(findings, format).is_some());
+    let (outcome, reason, reset_at) = if cancelled || thread.status == ThreadStatus::Cancelled {
+        (
+            "cancelled",
+            "the leader cancelled the attempt".to_string(),
+            None,
+        )
+    } else if succeeded {
+        ("succeeded", String::new(), None)
+    } else if let Some(message) = &findings.auth_failed {
+        ("auth_failed", message.clone(), None)
+    } else if let Some((message, reset)) = &findings.rate_limited {
+        ("rate_limited", message.clone(), *reset)
+    } else if thread.status == ThreadStatus::Failed {
+        ("failed", "the worker reported failure".to_string(), None)
+    } else {
+        let detail = final_error
+            .or_else(|| findings.errors.last().cloned())
+            .unwrap_or_else(|| {
+                if clean_exit {
+                    "no final message".to_string()
+                } else {
+                    String::new()
+                }
+            });
+        let reason = if detail.is_empty() {
+            exit_text.clone()
+        } else {
+            format!("{exit_text}: {detail}")
+        };
+        ("failed", reason, None)
+    };
+    Ok(AttemptEnd {
+        outcome: outcome.to_string(),
+        exit_code: exit.code,
+        exit_signal: exit.signal,
+        reason,
+        output_tail: tail,
+        reset_at,
+        leaked,
+    })
+}
+
+/// Finishes the thread when the worker did not: `done` with its final message, or
+/// `failed` with the reason and the output tail.
+async fn finish_thread(
+    store: &Store,
+    thread_id: &str,
+    agent: &str,
+    end: &AttemptEnd,
+    findings: &super::output::Findings,
+    format: crate::adapter::parse::OutputFormat,
+) {
+    let Ok(thread) = store.thread(thread_id).await else {
+        return;
+    };
+    if thread.status.is_terminal() {
+        return;
+    }
+    let result = if end.outcome == "succeeded" {
+        let text = final_message(findings, format).unwrap_or_default();
+        let content = MessageInput {
+            body: text.clone(),
+            payload: json!({"outcome": end.outcome, "exit_code": end.exit_code}),
+            artifacts: Vec::new(),
+        };
+        finish_as(store, thread_id, agent, FinishKind::Done, "", &content).await
+    } else {
+        let mut body = end.reason.clone();
+        if !end.output_tail.is_empty() {
+            body.push_str("\n\noutput tail:\n");
+            body.push_str(&end.output_tail);
+        }
+        let content = MessageInput {
+            body,
+            payload: json!({
+                "outcome": end.outcome,
+                "exit_code": end.exit_code,
+                "signal": end.exit_signal,
+                "reset_at": end.reset_at.map(crate::time::rfc3339),
+            }),
+            artifacts: Vec::new(),
+        };
+        let summary = format!(
+            "{}: {}",
+            end.outcome,
+            end.reason.lines().next().unwrap_or("")
+        );
+        finish_as(
+            store,
+            thread_id,
+            agent,
+            FinishKind::Failed,
+            &summary,
+            &content,
+        )
+        .await
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot finish the thread");
+    }
+}
+
+/// Finishes as the worker; when its lease lapsed, takes it back for the last word.
+async fn finish_as(
+    store: &Store,
+    thread_id: &str,
+    agent: &str,
+    how: FinishKind,
+    summary: &str,
+    content: &MessageInput,
+) -> Result<()> {
+    match store.finish(thread_id, agent, how, summary, content).await {
+        Err(e) if e.code == crate::error::ErrorCode::InvalidState => {
+            store.claim(thread_id, agent, LEASE_MS).await?;
+            store
+                .finish(thread_id, agent, how, summary, content)
+                .await
+                .map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+/// Records an attempt that ended before a worker ran (it cannot start, or was closed).
+async fn end_without_worker(
+    store: &Store,
+    thread_id: &str,
+    agent: &str,
+    outcome: &str,
+    reason: &str,
+) -> Result<()> {
+    let end = AttemptEnd {
+        outcome: outcome.to_string(),
+        reason: reason.to_string(),
+        ..AttemptEnd::default()
+    };
+    let findings = super::output::Findings::default();
+    finish_thread(
+        store,
+        thread_id,
+        agent,
+        &end,
+        &findings,
+        crate::adapter::parse::OutputFormat::Text,
+    )
+    .await;
+    store.record_attempt_end(thread_id, &end).await
+}
