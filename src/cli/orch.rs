@@ -70,6 +70,13 @@ pub enum OrchCommand {
         #[arg(long)]
         attempt: Option<i64>,
     },
+    /// Attempts of a task (or the run) with how each was supervised and how it ended.
+    Attempts {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        task: Option<String>,
+    },
     /// Print an attempt's output: text with escapes removed, raw bytes, or parsed events.
     Logs {
         #[arg(long)]

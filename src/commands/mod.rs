@@ -121,7 +121,8 @@ async fn dispatch_orch(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         | OrchCommand::Cleanup { .. }) => orch_dispatch::run(ctx, c).await,
         c @ (OrchCommand::Launch { .. }
         | OrchCommand::Supervise { .. }
-        | OrchCommand::Logs { .. }) => orch_supervise::run(ctx, c).await,
+        | OrchCommand::Logs { .. }
+        | OrchCommand::Attempts { .. }) => orch_supervise::run(ctx, c).await,
         OrchCommand::Inbox(c) => inbox::run(ctx, c).await,
         other => orch_watch::run(ctx, other).await,
     }

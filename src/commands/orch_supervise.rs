@@ -71,6 +71,33 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             lines,
             raw,
         } => logs(ctx, &run, &task, attempt, follow, lines, raw).await,
+        OrchCommand::Attempts { run, task } => {
+            ctx.store.reconcile(&run).await?;
+            let mut rows = Vec::new();
+            let mut human = String::new();
+            for attempt in ctx.store.attempts(&run, task.as_deref()).await? {
+                let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
+                human.push_str(&format!(
+                    "{} attempt {} {} {} {}{}\n",
+                    attempt.task_id,
+                    attempt.attempt_no,
+                    attempt.assigned_to,
+                    ctx.style.status(attempt.status.as_str()),
+                    if supervision.outcome.is_empty() {
+                        "-"
+                    } else {
+                        supervision.outcome.as_str()
+                    },
+                    if supervision.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", supervision.reason)
+                    }
+                ));
+                rows.push(json!({"attempt": attempt, "supervision": supervision}));
+            }
+            Ok(Reply::new("attempts", json!({"attempts": rows}), human))
+        }
         other => Err(Error::internal(format!(
             "not a supervision verb: {other:?}"
         ))),

@@ -11,11 +11,14 @@ use tempfile::TempDir;
 
 pub const ORCH: &str = env!("CARGO_BIN_EXE_orch");
 pub const INBOX: &str = env!("CARGO_BIN_EXE_inbox");
+pub const FAKE_AGENT: &str = env!("CARGO_BIN_EXE_fake-agent");
 
 /// One isolated world: a temp dir, `TMP/coord.db`, a HOME and a git identity.
 pub struct Env {
     pub dir: TempDir,
     pub db: PathBuf,
+    /// Put first on PATH (the fake agent CLIs).
+    pub path_prefix: Option<PathBuf>,
 }
 
 /// What a command did.
@@ -73,7 +76,24 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("coord.db");
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        Env { dir, db }
+        Env {
+            dir,
+            db,
+            path_prefix: None,
+        }
+    }
+
+    /// An environment whose PATH has `codex`, `claude` and `cursor-agent` playing the
+    /// scripted fake agent.
+    pub fn with_fake_agents() -> Env {
+        let mut env = Env::new();
+        let bin = env.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for name in ["codex", "claude", "cursor-agent", "fake-text"] {
+            std::os::unix::fs::symlink(FAKE_AGENT, bin.join(name)).unwrap();
+        }
+        env.path_prefix = Some(bin);
+        env
     }
 
     pub fn path(&self) -> &Path {
@@ -83,8 +103,15 @@ impl Env {
     /// A command with a clean environment: PATH, a private HOME, fixed git identity.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
+        let mut path = std::env::var_os("PATH").unwrap_or_default();
+        if let Some(prefix) = &self.path_prefix {
+            let mut joined = prefix.clone().into_os_string();
+            joined.push(":");
+            joined.push(&path);
+            path = joined;
+        }
         cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", path)
             .env("HOME", self.path().join("home"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_AUTHOR_NAME", "orch-test")

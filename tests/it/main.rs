@@ -6,4 +6,5 @@ mod concurrency;
 mod inbox;
 mod orch;
 mod skills;
+mod supervisor;
 mod workflows;

@@ -1,0 +1,493 @@
+//! Supervised workers (issue 3), end to end: real `orch supervise` processes, real PTYs,
+//! real git, and the scripted fake agent standing in for codex, claude and cursor-agent.
+
+use crate::common::{Env, ORCH};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Waits (bounded) until the task's current attempt has an outcome; returns the
+/// attempt's `{attempt, supervision}` record.
+fn wait_for_end(env: &Env, run: &str, task: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = env.orch(&["attempts", "--run", run, "--task", task]);
+        let rows = out.data()["attempts"].as_array().unwrap().clone();
+        if let Some(last) = rows.last() {
+            if !last["supervision"]["outcome"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty()
+            {
+                return last.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the attempt did not end: {rows:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn add_task(env: &Env, run: &str, task: &str, worker: &str, body: &str) {
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        run,
+        "--task",
+        task,
+        "--default-to",
+        worker,
+        "--body",
+        body,
+    ])
+    .data();
+}
+
+fn launch(env: &Env, repo: &std::path::Path, run: &str, task: &str, mode: &str) -> Value {
+    let out = env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "dispatch",
+            "--run",
+            run,
+            "--task",
+            task,
+            "--execution-mode",
+            mode,
+            "--launch",
+        ],
+        repo,
+        &[],
+    );
+    out.data().clone()
+}
+
+#[test]
+fn a_fake_codex_worker_commits_in_its_worktree_and_its_thread_ends_done() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(
+        &env,
+        "r",
+        "feat",
+        "codex",
+        "say Looking at the repository\nrun echo feature > feature.txt && git add feature.txt && git commit -q -m feature\nsay Added feature.txt and committed it.",
+    );
+    let data = launch(&env, &repo, "r", "feat", "code");
+    let launch = &data["launch"];
+    assert_eq!(launch["adapter"], "codex");
+    let argv: Vec<&str> = launch["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&argv[..5], &["codex", "exec", "--json", "--color", "never"]);
+    assert!(argv.contains(&"workspace-write") && !argv.contains(&"--full-auto"));
+    let worktree = data["attempt"]["worktree_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = wait_for_end(&env, "r", "feat");
+    let supervision = &record["supervision"];
+    assert_eq!(supervision["outcome"], "succeeded", "{record:#}");
+    assert!(
+        supervision["session_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("0199"),
+        "{record:#}"
+    );
+    assert_eq!(supervision["usage"]["input_tokens"], 120);
+    // The worker's commit is on the attempt's branch.
+    let log = env.git(std::path::Path::new(&worktree), &["log", "--oneline", "-1"]);
+    assert!(log.ends_with("feature"), "{log}");
+    // The thread ended done, carrying the final agent message.
+    let thread = env
+        .inbox(None, &["show", "--thread", "r/feat/attempt-1"])
+        .data()
+        .clone();
+    assert_eq!(thread["thread"]["status"], "done");
+    let last = thread["messages"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["kind"], "result");
+    assert_eq!(last["body"], "Added feature.txt and committed it.");
+    // The log holds every byte the worker printed.
+    let log_path = supervision["log_path"].as_str().unwrap();
+    let bytes = std::fs::read_to_string(log_path).unwrap();
+    assert!(
+        bytes.contains("\"thread.started\"") && bytes.contains("Added feature.txt"),
+        "{bytes}"
+    );
+    let status = env.orch(&["status", "--run", "r"]);
+    assert_eq!(status.data()["tasks"][0]["status"], "done");
+}
+
+#[test]
+fn a_worker_that_blocks_on_a_question_gets_the_answer_and_finishes() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(
+        &env,
+        "r",
+        "q",
+        "claude",
+        "ask Postgres or SQLite?\nsay Going with it.",
+    );
+    launch(&env, &repo, "r", "q", "analysis");
+    // The leader sees the question, answers it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let blocked = env.orch(&["blocked", "--run", "r"]).data().clone();
+        if let Some(first) = blocked["tasks"].as_array().unwrap().first() {
+            assert_eq!(first["question"]["summary"], "Postgres or SQLite?");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker never asked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    env.orch(&["answer", "--run", "r", "--task", "q", "--body", "SQLite"])
+        .data();
+    let record = wait_for_end(&env, "r", "q");
+    assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
+    let shown = env
+        .inbox(None, &["show", "--thread", "r/q/attempt-1"])
+        .data()
+        .clone();
+    let result = shown["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(result["body"], "Going with it.");
+    assert!(
+        shown["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["summary"] == "answered: SQLite")
+    );
+}
+
+#[test]
+fn a_missing_binary_ends_spawn_failed_naming_it() {
+    let env = Env::new();
+    let repo = env.repo();
+    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
+    std::fs::write(
+        repo.join(".orch/adapters/ghost.toml"),
+        "name = \"ghost\"\ncommand = [\"no-such-agent-binary\", \"{prompt}\"]\noutput = \"text\"\n",
+    )
+    .unwrap();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "ghost", "say hi");
+    launch(&env, &repo, "r", "t", "analysis");
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(
+        record["supervision"]["outcome"], "spawn_failed",
+        "{record:#}"
+    );
+    assert!(
+        record["supervision"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-agent-binary"),
+        "{record:#}"
+    );
+    assert_eq!(
+        env.orch(&["status", "--run", "r"]).data()["tasks"][0]["status"],
+        "failed"
+    );
+}
+
+#[test]
+fn an_unknown_worker_is_refused_before_anything_is_created() {
+    let env = Env::new();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "nobody", "say hi");
+    let out = env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "dispatch",
+            "--run",
+            "r",
+            "--task",
+            "t",
+            "--execution-mode",
+            "analysis",
+            "--launch",
+        ],
+        &repo,
+        &[],
+    );
+    let message = out.error(30, "invalid_input");
+    assert!(
+        message.contains("nobody") && message.contains("codex") && message.contains("shell"),
+        "{message}"
+    );
+    assert_eq!(
+        env.orch(&["status", "--run", "r"]).data()["tasks"][0]["status"],
+        "ready"
+    );
+}
+
+#[test]
+fn not_logged_in_ends_auth_failed() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "claude", "notloggedin");
+    launch(&env, &repo, "r", "t", "analysis");
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(
+        record["supervision"]["outcome"], "auth_failed",
+        "{record:#}"
+    );
+    assert!(
+        record["supervision"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Not logged in")
+    );
+}
+
+#[test]
+fn rate_limit_samples_end_rate_limited_with_their_reset_time() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    // (worker, script, the reset time the sample announces)
+    let samples = [
+        ("claude", "ratelimit", Some("2026-11-22T14:00:00.000Z")),
+        ("cursor", "ratelimit", Some("2025-11-17T00:00:00.000Z")),
+        (
+            "codex",
+            "ratelimit You've hit your usage limit. Try again at Aug 8th, 2031 12:30 PM.",
+            Some("2031-08-08T12:30:00.000Z"),
+        ),
+        (
+            "claude",
+            "ratelimit Claude AI usage limit reached|1762952400",
+            Some("2026-11-22T14:00:00.000Z"),
+        ),
+    ];
+    for (i, (worker, script, _)) in samples.iter().enumerate() {
+        add_task(&env, "r", &format!("t{i}"), worker, script);
+        launch(&env, &repo, "r", &format!("t{i}"), "analysis");
+    }
+    for (i, (_, _, reset)) in samples.iter().enumerate() {
+        let record = wait_for_end(&env, "r", &format!("t{i}"));
+        assert_eq!(
+            record["supervision"]["outcome"], "rate_limited",
+            "{record:#}"
+        );
+        assert_eq!(
+            record["supervision"]["reset_at"].as_str(),
+            *reset,
+            "sample {i}: {record:#}"
+        );
+    }
+}
+
+#[test]
+fn codex_rate_limit_same_day_time_is_read_in_utc() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "codex", "ratelimit");
+    launch(&env, &repo, "r", "t", "analysis");
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(
+        record["supervision"]["outcome"], "rate_limited",
+        "{record:#}"
+    );
+    let reset = record["supervision"]["reset_at"].as_str().unwrap();
+    assert!(reset.ends_with("T15:28:00.000Z"), "{reset}");
+}
+
+#[test]
+fn cancel_kills_a_worker_that_ignores_sigterm_and_its_grandchildren() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(
+        &env,
+        "r",
+        "t",
+        "fake-text",
+        "ignoreterm\nfork 3\nsetsid-hold\nsay working\nsleep 300",
+    );
+    // A user adapter with a short grace, so the test does not wait 10 s.
+    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
+    std::fs::write(
+        repo.join(".orch/adapters/fake-text.toml"),
+        "name = \"fake-text\"\ncommand = [\"fake-text\", \"{prompt}\"]\noutput = \"text\"\nterm_grace = \"1s\"\n",
+    )
+    .unwrap();
+    launch(&env, &repo, "r", "t", "analysis");
+    // Wait until it is running and has said something.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let worker_pid = loop {
+        let record =
+            env.orch(&["attempts", "--run", "r", "--task", "t"]).data()["attempts"][0].clone();
+        if record["supervision"]["worker_pid"].is_i64() && record["attempt"]["status"] == "claimed"
+        {
+            let shown = env
+                .inbox(None, &["show", "--thread", "r/t/attempt-1"])
+                .data()
+                .clone();
+            if shown["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["kind"] == "output")
+            {
+                break record["supervision"]["worker_pid"].as_i64().unwrap() as u32;
+            }
+        }
+        assert!(Instant::now() < deadline, "the worker never started");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let session: Vec<u32> = session_members(worker_pid);
+    assert!(
+        session.len() >= 4,
+        "worker and its grandchildren: {session:?}"
+    );
+    env.orch(&["cancel", "--run", "r", "--task", "t", "--reason", "stop"])
+        .data();
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(record["supervision"]["outcome"], "cancelled", "{record:#}");
+    std::thread::sleep(Duration::from_millis(300));
+    let alive: Vec<u32> = session.iter().copied().filter(|p| is_alive(*p)).collect();
+    assert!(alive.is_empty(), "left running: {alive:?}");
+    assert!(
+        !any_process_named_with_parent_one("sleep", 1000),
+        "the setsid escapee is still alive"
+    );
+}
+
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = text.rsplit(')').next()?;
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+fn is_alive(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f[0] != "Z" && f[0] != "X")
+}
+
+fn session_members(session: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| stat_fields(*pid).is_some_and(|f| f[3] == session.to_string()))
+        .collect()
+}
+
+/// A `sleep 1000` that is still alive anywhere (the escaped holder).
+fn any_process_named_with_parent_one(name: &str, arg: u32) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let parts: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            parts.len() >= 2
+                && parts[0].ends_with(name.as_bytes())
+                && parts[1] == arg.to_string().as_bytes()
+                && e.file_name()
+                    .to_str()
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(is_alive)
+        })
+}
+
+#[test]
+fn logs_follow_started_before_the_worker_streams_and_exits_at_the_end() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--default-to",
+        "shell",
+        "--body",
+        "sleep 0.5; echo first line; sleep 0.5; echo second line",
+    ])
+    .data();
+    // Dispatch without launching, start the follower, then launch.
+    env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "dispatch",
+            "--run",
+            "r",
+            "--task",
+            "t",
+            "--execution-mode",
+            "analysis",
+        ],
+        &repo,
+        &[],
+    )
+    .data();
+    let follower = env
+        .command(ORCH)
+        .args([
+            "--db",
+            env.db.to_str().unwrap(),
+            "logs",
+            "--run",
+            "r",
+            "--task",
+            "t",
+            "-f",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "launch",
+            "--run",
+            "r",
+            "--task",
+            "t",
+        ],
+        &repo,
+        &[],
+    )
+    .data();
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text, "first line\nsecond line\n");
+    assert_eq!(
+        wait_for_end(&env, "r", "t")["supervision"]["outcome"],
+        "succeeded"
+    );
+}
