@@ -210,13 +210,13 @@ impl Parser {
     }
 
     fn opencode(&mut self, v: &Value, out: &mut Vec<Signal>) -> bool {
-        if !self.session_seen {
-            if let Some(id) = v.get("sessionID").and_then(Value::as_str) {
-                self.session_seen = true;
-                out.push(Signal::SessionId {
-                    session_id: id.to_string(),
-                });
-            }
+        if !self.session_seen
+            && let Some(id) = v.get("sessionID").and_then(Value::as_str)
+        {
+            self.session_seen = true;
+            out.push(Signal::SessionId {
+                session_id: id.to_string(),
+            });
         }
         let part = &v["part"];
         match str_at(v, "type") {

@@ -31,13 +31,12 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
             if let (Some(pid), Some(start)) =
                 (supervision.supervisor_pid, supervision.supervisor_start)
+                && crate::process::procfs::is_same_process(pid as u32, start as u64)
             {
-                if crate::process::procfs::is_same_process(pid as u32, start as u64) {
-                    return Err(Error::invalid_state(format!(
-                        "attempt {} of task {task:?} is already supervised (pid {pid})",
-                        attempt.attempt_no
-                    )));
-                }
+                return Err(Error::invalid_state(format!(
+                    "attempt {} of task {task:?} is already supervised (pid {pid})",
+                    attempt.attempt_no
+                )));
             }
             let report = launch(ctx, &task_record, &attempt).await?;
             let human = format!(

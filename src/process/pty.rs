@@ -28,6 +28,9 @@ pub struct Worker {
     child: Box<dyn portable_pty::Child + Send + Sync>,
     // Kept open so the terminal stays alive until the supervisor is done with it.
     _master: Box<dyn portable_pty::MasterPty + Send>,
+    // Kept open too: dropping portable-pty's writer types "\n" and end-of-file into
+    // the terminal, which the worker would read (and the terminal echo).
+    _writer: Box<dyn Write + Send>,
 }
 
 /// How the worker ended.
@@ -91,7 +94,6 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), String> {
         let _ = writer.write_all(b"\n\x04");
         let _ = writer.flush();
     }
-    drop(writer);
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     std::thread::Builder::new()
         .name("orch-pty-reader".into())
@@ -116,6 +118,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), String> {
             tty,
             child,
             _master: pair.master,
+            _writer: writer,
         },
         rx,
     ))

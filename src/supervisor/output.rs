@@ -153,9 +153,12 @@ impl OutputPump {
                 self.session_dirty = true;
             }
             Signal::RateLimited { message, reset_at } => {
+                // The first signal that names a reset time wins: structured events
+                // (Claude's rate_limit_event) come before the text that repeats them.
                 let keep = match &f.rate_limited {
-                    Some((_, Some(_))) => reset_at.is_some(),
-                    _ => true,
+                    Some((_, Some(_))) => false,
+                    Some((_, None)) => reset_at.is_some(),
+                    None => true,
                 };
                 if keep {
                     f.rate_limited = Some((message.clone(), *reset_at));

@@ -170,14 +170,13 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
             }
             _ = flush_tick.tick() => flush(store, thread_id, &agent, &mut pump).await,
             _ = control_tick.tick(), if !cancel_requested && exit.is_none() => {
-                if let Ok(thread) = store.thread(thread_id).await {
-                    if thread.status == ThreadStatus::Cancelled {
+                if let Ok(thread) = store.thread(thread_id).await
+                    && thread.status == ThreadStatus::Cancelled {
                         cancel_requested = true;
                         tracing::info!("the thread was cancelled; stopping the worker");
                         let grace = adapter.term_grace();
                         tokio::spawn(async move { group::terminate(pid, pid, grace).await });
                     }
-                }
             }
             _ = renew_tick.tick(), if exit.is_none() => {
                 if let Err(e) = store.renew(thread_id, &agent, LEASE_MS).await {
@@ -244,13 +243,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Posts pending parsed output as one message, and session facts when they changed.
 async fn flush(store: &Store, thread_id: &str, agent: &str, pump: &mut OutputPump) {
     let _ = pump.flush_files();
-    if let Some((summary, body, payload)) = pump.take_batch() {
-        if let Err(e) = store
+    if let Some((summary, body, payload)) = pump.take_batch()
+        && let Err(e) = store
             .post_output(thread_id, agent, &summary, &body, payload)
             .await
-        {
-            tracing::warn!(error = %e, "cannot post output");
-        }
+    {
+        tracing::warn!(error = %e, "cannot post output");
     }
     if std::mem::take(&mut pump.session_dirty) {
         let f = &pump.findings;

@@ -110,7 +110,7 @@ impl Out {
                 let msg = json(
                     text.unwrap_or("You've hit your session limit · resets 3pm (Europe/Berlin)"),
                 );
-                self.emit(r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795363200,"rateLimitType":"five_hour"}}"#);
+                self.emit(r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1893456000,"rateLimitType":"five_hour"}}"#);
                 self.emit(&format!(r#"{{"type":"assistant","message":{{"model":"<synthetic>","content":[{{"type":"text","text":{msg}}}]}},"error":"rate_limit"}}"#));
                 self.emit(&format!(r#"{{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":{msg}}}"#));
             }

@@ -76,6 +76,12 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("coord.db");
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        // Workers get HOME but not the test's GIT_* variables: give git an identity.
+        std::fs::write(
+            dir.path().join("home/.gitconfig"),
+            "[user]\n\tname = orch-test\n\temail = orch-test@example.invalid\n",
+        )
+        .unwrap();
         Env {
             dir,
             db,

@@ -12,14 +12,13 @@ fn wait_for_end(env: &Env, run: &str, task: &str) -> Value {
     loop {
         let out = env.orch(&["attempts", "--run", run, "--task", task]);
         let rows = out.data()["attempts"].as_array().unwrap().clone();
-        if let Some(last) = rows.last() {
-            if !last["supervision"]["outcome"]
+        if let Some(last) = rows.last()
+            && !last["supervision"]["outcome"]
                 .as_str()
                 .unwrap_or("")
                 .is_empty()
-            {
-                return last.clone();
-            }
+        {
+            return last.clone();
         }
         assert!(
             Instant::now() < deadline,
@@ -266,20 +265,33 @@ fn not_logged_in_ends_auth_failed() {
 fn rate_limit_samples_end_rate_limited_with_their_reset_time() {
     let env = Env::with_fake_agents();
     let repo = env.repo();
+    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
+    std::fs::write(
+        repo.join(".orch/adapters/fake-text.toml"),
+        "name = \"fake-text\"\ncommand = [\"fake-text\", \"{prompt}\"]\noutput = \"text\"\nrate_limit_patterns = [\"(?i)usage limit\"]\n",
+    )
+    .unwrap();
     env.orch(&["run", "init", "--run", "r"]).data();
     // (worker, script, the reset time the sample announces)
     let samples = [
-        ("claude", "ratelimit", Some("2026-11-22T14:00:00.000Z")),
+        ("claude", "ratelimit", Some("2030-01-01T00:00:00.000Z")),
         ("cursor", "ratelimit", Some("2025-11-17T00:00:00.000Z")),
         (
             "codex",
             "ratelimit You've hit your usage limit. Try again at Aug 8th, 2031 12:30 PM.",
             Some("2031-08-08T12:30:00.000Z"),
         ),
+        // Claude's structured event wins over the text it repeats.
         (
             "claude",
             "ratelimit Claude AI usage limit reached|1762952400",
-            Some("2026-11-22T14:00:00.000Z"),
+            Some("2030-01-01T00:00:00.000Z"),
+        ),
+        // Claude 1.0's text alone: epoch seconds after the bar.
+        (
+            "fake-text",
+            "ratelimit Claude AI usage limit reached|1762952400",
+            Some("2025-11-12T13:00:00.000Z"),
         ),
     ];
     for (i, (worker, script, _)) in samples.iter().enumerate() {
