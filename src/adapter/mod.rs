@@ -342,3 +342,106 @@ mod tests {
         assert!(err.message.contains("{nope}"));
     }
 }
+
+/// Each built-in's unattended argv, as `agent-clis.md` records it for the CLI versions
+/// measured there.
+#[cfg(test)]
+mod built_in_argv {
+    use super::*;
+
+    fn argv(name: &str, model: Option<&str>) -> Vec<String> {
+        let all = registry(None).unwrap();
+        let values = Placeholders {
+            prompt: "PROMPT".into(),
+            prompt_file: "/p.md".into(),
+            workdir: "/wt".into(),
+            model: model.map(str::to_string),
+            session_id: Some("SID".into()),
+            body: "echo hi".into(),
+            args: Vec::new(),
+        };
+        build_argv(&all[name].command, &values).unwrap()
+    }
+
+    fn resume(name: &str) -> Vec<String> {
+        let all = registry(None).unwrap();
+        let values = Placeholders {
+            prompt: "continue".into(),
+            workdir: "/wt".into(),
+            session_id: Some("SID".into()),
+            ..Placeholders::default()
+        };
+        build_argv(&all[name].resume, &values).unwrap()
+    }
+
+    #[test]
+    fn codex_exec_json_workspace_write_without_full_auto() {
+        assert_eq!(
+            argv("codex", Some("gpt-5")),
+            [
+                "codex", "exec", "--json", "--color", "never", "-C", "/wt", "--sandbox",
+                "workspace-write", "--skip-git-repo-check", "--disable",
+                "unbounded_connection_retries", "-m", "gpt-5", "PROMPT",
+            ]
+        );
+        assert!(!argv("codex", None).contains(&"--full-auto".to_string()));
+        assert!(!argv("codex", None).contains(&"-m".to_string()));
+        // `resume` has no -C or --sandbox: cwd and -c sandbox_mode instead.
+        assert_eq!(
+            resume("codex"),
+            ["codex", "exec", "resume", "SID", "--json", "-c", "sandbox_mode=\"workspace-write\"", "continue"]
+        );
+    }
+
+    #[test]
+    fn claude_print_stream_json_needs_verbose() {
+        assert_eq!(
+            argv("claude", None),
+            [
+                "claude", "-p", "--output-format", "stream-json", "--verbose", "--permission-mode",
+                "acceptEdits", "PROMPT",
+            ]
+        );
+        assert_eq!(
+            resume("claude")[..4],
+            ["claude", "-p", "--resume", "SID"]
+        );
+    }
+
+    #[test]
+    fn cursor_trusts_and_forces_the_workspace() {
+        assert_eq!(
+            argv("cursor", Some("gpt-5")),
+            [
+                "cursor-agent", "-p", "--output-format", "stream-json", "--force", "--trust",
+                "--workspace", "/wt", "--model", "gpt-5", "PROMPT",
+            ]
+        );
+    }
+
+    #[test]
+    fn gemini_and_opencode_and_shell() {
+        assert_eq!(
+            argv("gemini", None),
+            ["gemini", "-p", "PROMPT", "-o", "stream-json", "--approval-mode", "yolo", "--skip-trust"]
+        );
+        assert_eq!(
+            argv("opencode", None),
+            ["opencode", "run", "--format", "json", "--dir", "/wt", "--auto", "PROMPT"]
+        );
+        assert_eq!(argv("shell", None), ["sh", "-c", "echo hi"]);
+    }
+
+    #[test]
+    fn output_formats_match_the_clis() {
+        let all = registry(None).unwrap();
+        assert_eq!(all["codex"].output, OutputFormat::CodexJsonl);
+        assert_eq!(all["claude"].output, OutputFormat::ClaudeStreamJson);
+        assert_eq!(all["cursor"].output, OutputFormat::CursorStreamJson);
+        assert_eq!(all["gemini"].output, OutputFormat::GeminiStreamJson);
+        assert_eq!(all["opencode"].output, OutputFormat::OpencodeJson);
+        assert_eq!(all["shell"].output, OutputFormat::Text);
+        assert_eq!(all["codex"].env["RUST_LOG"], "off");
+        assert_eq!(all["gemini"].env["GEMINI_CLI_TRUST_WORKSPACE"], "true");
+    }
+}
