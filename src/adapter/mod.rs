@@ -379,9 +379,21 @@ mod built_in_argv {
         assert_eq!(
             argv("codex", Some("gpt-5")),
             [
-                "codex", "exec", "--json", "--color", "never", "-C", "/wt", "--sandbox",
-                "workspace-write", "--skip-git-repo-check", "--disable",
-                "unbounded_connection_retries", "-m", "gpt-5", "PROMPT",
+                "codex",
+                "exec",
+                "--json",
+                "--color",
+                "never",
+                "-C",
+                "/wt",
+                "--sandbox",
+                "workspace-write",
+                "--skip-git-repo-check",
+                "--disable",
+                "unbounded_connection_retries",
+                "-m",
+                "gpt-5",
+                "PROMPT",
             ]
         );
         assert!(!argv("codex", None).contains(&"--full-auto".to_string()));
@@ -389,7 +401,16 @@ mod built_in_argv {
         // `resume` has no -C or --sandbox: cwd and -c sandbox_mode instead.
         assert_eq!(
             resume("codex"),
-            ["codex", "exec", "resume", "SID", "--json", "-c", "sandbox_mode=\"workspace-write\"", "continue"]
+            [
+                "codex",
+                "exec",
+                "resume",
+                "SID",
+                "--json",
+                "-c",
+                "sandbox_mode=\"workspace-write\"",
+                "continue"
+            ]
         );
     }
 
@@ -398,14 +419,17 @@ mod built_in_argv {
         assert_eq!(
             argv("claude", None),
             [
-                "claude", "-p", "--output-format", "stream-json", "--verbose", "--permission-mode",
-                "acceptEdits", "PROMPT",
+                "claude",
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--permission-mode",
+                "acceptEdits",
+                "PROMPT",
             ]
         );
-        assert_eq!(
-            resume("claude")[..4],
-            ["claude", "-p", "--resume", "SID"]
-        );
+        assert_eq!(resume("claude")[..4], ["claude", "-p", "--resume", "SID"]);
     }
 
     #[test]
@@ -413,8 +437,17 @@ mod built_in_argv {
         assert_eq!(
             argv("cursor", Some("gpt-5")),
             [
-                "cursor-agent", "-p", "--output-format", "stream-json", "--force", "--trust",
-                "--workspace", "/wt", "--model", "gpt-5", "PROMPT",
+                "cursor-agent",
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--force",
+                "--trust",
+                "--workspace",
+                "/wt",
+                "--model",
+                "gpt-5",
+                "PROMPT",
             ]
         );
     }
@@ -423,11 +456,22 @@ mod built_in_argv {
     fn gemini_and_opencode_and_shell() {
         assert_eq!(
             argv("gemini", None),
-            ["gemini", "-p", "PROMPT", "-o", "stream-json", "--approval-mode", "yolo", "--skip-trust"]
+            [
+                "gemini",
+                "-p",
+                "PROMPT",
+                "-o",
+                "stream-json",
+                "--approval-mode",
+                "yolo",
+                "--skip-trust"
+            ]
         );
         assert_eq!(
             argv("opencode", None),
-            ["opencode", "run", "--format", "json", "--dir", "/wt", "--auto", "PROMPT"]
+            [
+                "opencode", "run", "--format", "json", "--dir", "/wt", "--auto", "PROMPT"
+            ]
         );
         assert_eq!(argv("shell", None), ["sh", "-c", "echo hi"]);
     }

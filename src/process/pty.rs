@@ -25,7 +25,7 @@ pub struct Worker {
     pub start_time: u64,
     /// The terminal's device path, for the holder scan.
     pub tty: Option<PathBuf>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
+    child: Option<Box<dyn portable_pty::Child + Send + Sync>>,
     // Kept open so the terminal stays alive until the supervisor is done with it.
     _master: Box<dyn portable_pty::MasterPty + Send>,
     // Kept open too: dropping portable-pty's writer types "\n" and end-of-file into
@@ -116,7 +116,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), String> {
             pid,
             start_time,
             tty,
-            child,
+            child: Some(child),
             _master: pair.master,
             _writer: writer,
         },
@@ -125,10 +125,22 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), String> {
 }
 
 impl Worker {
+    /// The handle to wait on, moved out so a blocking thread can wait while the
+    /// terminal itself stays with the supervisor (dropping portable-pty's writer types
+    /// a newline into the terminal, which would land in the log).
+    pub fn take_waiter(&mut self) -> Option<Waiter> {
+        self.child.take().map(Waiter)
+    }
+}
+
+/// Waits for the worker's exit.
+pub struct Waiter(Box<dyn portable_pty::Child + Send + Sync>);
+
+impl Waiter {
     /// Waits for the worker to exit (blocking; run it on a blocking thread). Reaps only
     /// this child.
-    pub fn wait(&mut self) -> ExitStatus {
-        match self.child.wait() {
+    pub fn wait(mut self) -> ExitStatus {
+        match self.0.wait() {
             Ok(status) => {
                 let code = status.exit_code() as i32;
                 match status.signal() {

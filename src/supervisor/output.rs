@@ -13,7 +13,8 @@ use std::time::Instant;
 
 /// Lines of plain text kept for the failure report.
 const TAIL_LINES: usize = 40;
-/// Parsed events held before a flush to the thread.
+/// Parsed events posted to the thread per flush (once a second); the rest of a flood is
+/// counted, not posted: the log has every byte.
 const MAX_PENDING: usize = 200;
 
 /// What the output said, so far.
@@ -41,6 +42,8 @@ pub struct OutputPump {
     format: OutputFormat,
     tail: VecDeque<String>,
     pending: Vec<Signal>,
+    /// Events left out of the current batch.
+    omitted: usize,
     pub findings: Findings,
     /// The session id or usage changed since the last flush.
     pub session_dirty: bool,
@@ -72,6 +75,7 @@ impl OutputPump {
             format,
             tail: VecDeque::with_capacity(TAIL_LINES),
             pending: Vec::new(),
+            omitted: 0,
             findings: Findings::default(),
             session_dirty: false,
         })
@@ -179,14 +183,13 @@ impl OutputPump {
             Signal::Usage { .. } | Signal::SessionId { .. } => false,
             _ => true,
         };
-        if keep && self.pending.len() < MAX_PENDING {
-            self.pending.push(signal);
+        if keep {
+            if self.pending.len() < MAX_PENDING {
+                self.pending.push(signal);
+            } else {
+                self.omitted += 1;
+            }
         }
-    }
-
-    /// True when enough is pending to post now.
-    pub fn batch_full(&self) -> bool {
-        self.pending.len() >= MAX_PENDING
     }
 
     /// Takes the pending events as one `output` message: (summary, body, payload).
@@ -195,6 +198,7 @@ impl OutputPump {
             return None;
         }
         let events = std::mem::take(&mut self.pending);
+        let omitted = std::mem::take(&mut self.omitted);
         let mut body = String::new();
         let mut summary = String::new();
         for e in &events {
@@ -223,10 +227,13 @@ impl OutputPump {
             body.push_str(&line);
             body.push('\n');
         }
+        if omitted > 0 {
+            body.push_str(&format!("… {omitted} more lines (the log has them all)\n"));
+        }
         if summary.is_empty() {
             summary = body.lines().last().map(first_line).unwrap_or_default();
         }
-        let payload = serde_json::json!({"events": events});
+        let payload = serde_json::json!({"events": events, "omitted": omitted});
         Some((summary, body, payload))
     }
 

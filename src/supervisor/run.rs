@@ -118,9 +118,11 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
         .await?;
 
     let (exit_tx, mut exit_rx) = tokio::sync::oneshot::channel();
-    tokio::task::spawn_blocking(move || {
-        let _ = exit_tx.send(worker.wait());
-    });
+    if let Some(waiter) = worker.take_waiter() {
+        tokio::task::spawn_blocking(move || {
+            let _ = exit_tx.send(waiter.wait());
+        });
+    }
     let mut exit: Option<pty::ExitStatus> = None;
     let mut exited_at: Option<Instant> = None;
     let mut output_open = true;
@@ -138,12 +140,7 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
         let leak_deadline = exited_at.map(|t| t + LEAK_TIMEOUT);
         tokio::select! {
             chunk = rx.recv(), if output_open => match chunk {
-                Some(bytes) => {
-                    pump.chunk(&bytes, now_ms())?;
-                    if pump.batch_full() {
-                        flush(store, thread_id, &agent, &mut pump).await;
-                    }
-                }
+                Some(bytes) => pump.chunk(&bytes, now_ms())?,
                 None => output_open = false,
             },
             status = &mut exit_rx, if exit.is_none() => {
@@ -191,6 +188,8 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
         tracing::info!(?leftovers, "stopping what the worker left running");
         group::terminate(pid, pid, Duration::from_millis(200)).await;
     }
+    // Only now, with the output read to its end, may the terminal go.
+    drop(worker);
     let now = now_ms();
     pump.finish(now)?;
     flush(store, thread_id, &agent, &mut pump).await;

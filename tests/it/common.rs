@@ -159,6 +159,24 @@ impl Env {
         Out::from_output(cmd.output().expect("run binary"))
     }
 
+    /// `orch --db TMP/coord.db ARGS` (no `--json` added), asserting success; returns stdout.
+    #[track_caller]
+    pub fn orch_raw_logs(&self, args: &[&str]) -> String {
+        let out = self
+            .command(ORCH)
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .output()
+            .expect("run orch");
+        assert!(
+            out.status.success(),
+            "orch {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `git -C dir ARGS`, asserting success; returns stdout.
     #[track_caller]
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {

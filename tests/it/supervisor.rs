@@ -503,3 +503,110 @@ fn logs_follow_started_before_the_worker_streams_and_exits_at_the_end() {
         "succeeded"
     );
 }
+
+#[test]
+fn a_flood_goes_to_the_log_not_the_thread_and_invalid_utf8_is_kept() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
+    std::fs::write(
+        repo.join(".orch/adapters/fake-text.toml"),
+        "name = \"fake-text\"\ncommand = [\"fake-text\", \"{prompt}\"]\noutput = \"text\"\n",
+    )
+    .unwrap();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(
+        &env,
+        "r",
+        "t",
+        "fake-text",
+        "badutf8\nflood 20000000\nsay finished the flood",
+    );
+    launch(&env, &repo, "r", "t", "analysis");
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
+    let log = std::fs::read(record["supervision"]["log_path"].as_str().unwrap()).unwrap();
+    assert!(
+        log.len() > 20_000_000,
+        "every byte is in the log: {}",
+        log.len()
+    );
+    // The raw bytes, invalid UTF-8 and escapes included, are kept as printed.
+    assert!(
+        log.windows(4).any(|w| w == b"\xff\xfe\xc3 "),
+        "invalid UTF-8 kept raw"
+    );
+    // The thread got a bounded digest, not a row per line.
+    let shown = env
+        .inbox(None, &["show", "--thread", "r/t/attempt-1"])
+        .data()
+        .clone();
+    let outputs = shown["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "output")
+        .count();
+    assert!(outputs < 100, "{outputs} output messages");
+    let result = shown["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(result["body"], "finished the flood");
+    // The text log view strips escapes and replaces invalid bytes.
+    let text = env.orch_raw_logs(&["logs", "--run", "r", "--task", "t", "-n", "2"]);
+    assert_eq!(text.lines().last(), Some("finished the flood"), "{text}");
+    assert_eq!(text.lines().count(), 2);
+}
+
+#[test]
+fn worker_profiles_give_model_and_args_and_logs_json_prints_parsed_events() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    std::fs::create_dir_all(repo.join(".orch")).unwrap();
+    std::fs::write(
+        repo.join(".orch/config.toml"),
+        "[workers.fast]\nadapter = \"claude\"\nmodel = \"sonnet-x\"\nargs = [\"--max-turns\", \"7\"]\n",
+    )
+    .unwrap();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "fast", "tool ls -la\nsay All good.");
+    let data = launch(&env, &repo, "r", "t", "analysis");
+    let argv: Vec<&str> = data["launch"]["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(data["launch"]["profile"], "fast");
+    assert!(
+        argv.windows(2).any(|w| w == ["--model", "sonnet-x"]),
+        "{argv:?}"
+    );
+    assert!(
+        argv.windows(2).any(|w| w == ["--max-turns", "7"]),
+        "{argv:?}"
+    );
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
+    assert_eq!(record["supervision"]["cost_usd"], 0.0123);
+    let events = env.orch_raw_logs(&["--json", "logs", "--run", "r", "--task", "t"]);
+    let parsed: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        parsed
+            .iter()
+            .any(|e| e["type"] == "tool_call" && e["summary"] == "Bash ls -la"),
+        "{events}"
+    );
+    assert!(
+        parsed
+            .iter()
+            .any(|e| e["type"] == "final" && e["text"] == "All good."),
+        "{events}"
+    );
+}
