@@ -75,9 +75,21 @@ impl Parser {
         }
     }
 
+    /// True when the parser would say nothing about a plain text line (text format,
+    /// no patterns): the caller may skip it.
+    pub fn ignores_text(&self) -> bool {
+        self.format == OutputFormat::Text
+            && self.rate_limit.is_empty()
+            && self.auth_failure.is_empty()
+    }
+
     /// The signals of one line (already split, possibly with escapes and `\r`).
     pub fn line(&mut self, raw: &str, now_ms: i64) -> Vec<Signal> {
-        let plain = strip_ansi(raw);
+        self.plain_line(&strip_ansi(raw), now_ms)
+    }
+
+    /// The signals of one line whose escapes are already removed.
+    pub fn plain_line(&mut self, plain: &str, now_ms: i64) -> Vec<Signal> {
         let text = plain.trim();
         if text.is_empty() {
             return Vec::new();

@@ -17,16 +17,39 @@ impl LineSplitter {
     /// Feeds a chunk; returns the complete lines it finished.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
-        for &b in chunk {
-            if b == b'\n' {
-                lines.push(self.take());
-            } else if self.partial.len() < MAX_LINE {
-                self.partial.push(b);
-            } else {
-                self.overflowed = true;
-            }
-        }
+        self.for_each_line(chunk, |line| lines.push(line_text(line)));
         lines
+    }
+
+    /// Feeds a chunk and calls `f` with each complete line (without `\n` and trailing
+    /// `\r`, at most [`MAX_LINE`] bytes), borrowing from the chunk where it can: a flood
+    /// costs a scan for newlines, not an allocation per line.
+    pub fn for_each_line(&mut self, chunk: &[u8], mut f: impl FnMut(&[u8])) {
+        let mut rest = chunk;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let (line, after) = (&rest[..i], &rest[i + 1..]);
+            if self.partial.is_empty() && !self.overflowed {
+                f(trim_cr(&line[..line.len().min(MAX_LINE)]));
+            } else {
+                self.append(line);
+                let mut bytes = std::mem::take(&mut self.partial);
+                if std::mem::take(&mut self.overflowed) {
+                    bytes.extend_from_slice(" …[line truncated]".as_bytes());
+                }
+                f(trim_cr(&bytes));
+            }
+            rest = after;
+        }
+        self.append(rest);
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.partial.len());
+        if bytes.len() > room {
+            self.overflowed = true;
+        }
+        self.partial
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
     /// The last line when the stream ends without a newline.
@@ -35,16 +58,25 @@ impl LineSplitter {
     }
 
     fn take(&mut self) -> String {
-        let mut bytes = std::mem::take(&mut self.partial);
-        while bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-        let mut line = String::from_utf8_lossy(&bytes).into_owned();
+        let bytes = std::mem::take(&mut self.partial);
+        let mut line = line_text(trim_cr(&bytes));
         if std::mem::take(&mut self.overflowed) {
             line.push_str(" …[line truncated]");
         }
         line
     }
+}
+
+fn trim_cr(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    line
+}
+
+/// A line's bytes as text; invalid UTF-8 is replaced, never an error.
+pub fn line_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Removes terminal escape sequences (CSI, OSC, two-byte escapes) and control

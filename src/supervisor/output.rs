@@ -11,8 +11,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-/// Lines of plain text kept for the failure report.
+/// Lines of plain text kept for the failure report, cut from the last bytes.
 const TAIL_LINES: usize = 40;
+const TAIL_BYTES: usize = 16 * 1024;
 /// Parsed events posted to the thread per flush (once a second); the rest of a flood is
 /// counted, not posted: the log has every byte.
 const MAX_PENDING: usize = 200;
@@ -40,7 +41,8 @@ pub struct OutputPump {
     splitter: LineSplitter,
     parser: Parser,
     format: OutputFormat,
-    tail: VecDeque<String>,
+    /// The last bytes of output, for the tail and the last line.
+    tail: VecDeque<u8>,
     pending: Vec<Signal>,
     /// Events left out of the current batch.
     omitted: usize,
@@ -73,7 +75,7 @@ impl OutputPump {
             splitter: LineSplitter::default(),
             parser,
             format,
-            tail: VecDeque::with_capacity(TAIL_LINES),
+            tail: VecDeque::with_capacity(TAIL_BYTES),
             pending: Vec::new(),
             omitted: 0,
             findings: Findings::default(),
@@ -91,9 +93,13 @@ impl OutputPump {
         }
         self.log.write_all(bytes)?;
         self.findings.bytes += bytes.len() as u64;
-        for line in self.splitter.push(bytes) {
-            self.line(&line, now_ms);
-        }
+        let keep = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
+        let overflow = (self.tail.len() + keep.len()).saturating_sub(TAIL_BYTES);
+        self.tail.drain(..overflow);
+        self.tail.extend(keep);
+        let mut splitter = std::mem::take(&mut self.splitter);
+        splitter.for_each_line(bytes, |line| self.line_bytes(line, now_ms));
+        self.splitter = splitter;
         Ok(())
     }
 
@@ -113,18 +119,19 @@ impl OutputPump {
         self.index.flush()
     }
 
+    fn line_bytes(&mut self, line: &[u8], now_ms: i64) {
+        // A text flood past this second's batch says nothing new: skip it (the log and
+        // the tail have it).
+        if self.parser.ignores_text() && self.pending.len() >= MAX_PENDING {
+            self.omitted += 1;
+            return;
+        }
+        self.line(&crate::adapter::text::line_text(line), now_ms);
+    }
+
     fn line(&mut self, line: &str, now_ms: i64) {
         let plain = strip_ansi(line);
-        let plain = plain.trim();
-        if !plain.is_empty() {
-            if self.tail.len() == TAIL_LINES {
-                self.tail.pop_front();
-            }
-            let kept: String = plain.chars().take(500).collect();
-            self.tail.push_back(kept.clone());
-            self.findings.last_text_line = Some(kept);
-        }
-        for signal in self.parser.line(line, now_ms) {
+        for signal in self.parser.plain_line(&plain, now_ms) {
             self.take(signal);
         }
     }
@@ -239,7 +246,19 @@ impl OutputPump {
 
     /// The last lines of plain output.
     pub fn tail(&self) -> String {
-        self.tail.iter().cloned().collect::<Vec<_>>().join("\n")
+        let bytes: Vec<u8> = self.tail.iter().copied().collect();
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<String> = text
+            .split('\n')
+            .map(|l| strip_ansi(l).trim().chars().take(500).collect::<String>())
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+    }
+
+    /// The last non-empty line of plain output.
+    pub fn last_line(&self) -> Option<String> {
+        self.tail().lines().last().map(str::to_string)
     }
 }
 

@@ -197,7 +197,8 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
         code: None,
         signal: None,
     });
-    let findings = pump.findings.clone();
+    let mut findings = pump.findings.clone();
+    findings.last_text_line = pump.last_line();
     let end = classify(
         store,
         thread_id,

@@ -301,7 +301,9 @@ fn main() {
                         Ok(())
                     });
                 }
-                let _ = cmd.spawn();
+                if let Ok(child) = cmd.spawn() {
+                    out.say(&format!("holder pid {}", child.id()));
+                }
             }
             "done" => {
                 inbox(&["--json", "done", "--summary", rest]);

@@ -383,10 +383,22 @@ fn cancel_kills_a_worker_that_ignores_sigterm_and_its_grandchildren() {
     std::thread::sleep(Duration::from_millis(300));
     let alive: Vec<u32> = session.iter().copied().filter(|p| is_alive(*p)).collect();
     assert!(alive.is_empty(), "left running: {alive:?}");
+    // The descendant that escaped with setsid (and kept the terminal) is gone too.
+    let log = std::fs::read_to_string(record["supervision"]["log_path"].as_str().unwrap()).unwrap();
+    let holder: u32 = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("holder pid "))
+        .expect("the fake agent reports its escaped child")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!session.contains(&holder), "the holder left the session");
     assert!(
-        !any_process_named_with_parent_one("sleep", 1000),
-        "the setsid escapee is still alive"
+        !is_alive(holder),
+        "the setsid escapee {holder} is still alive"
     );
+    // It kept the terminal open, so it is recorded as leaked (and was killed).
+    assert_eq!(record["supervision"]["leaked"], true);
 }
 
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
@@ -405,24 +417,6 @@ fn session_members(session: u32) -> Vec<u32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| stat_fields(*pid).is_some_and(|f| f[3] == session.to_string()))
         .collect()
-}
-
-/// A `sleep 1000` that is still alive anywhere (the escaped holder).
-fn any_process_named_with_parent_one(name: &str, arg: u32) -> bool {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .any(|e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let parts: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            parts.len() >= 2
-                && parts[0].ends_with(name.as_bytes())
-                && parts[1] == arg.to_string().as_bytes()
-                && e.file_name()
-                    .to_str()
-                    .and_then(|p| p.parse::<u32>().ok())
-                    .is_some_and(is_alive)
-        })
 }
 
 #[test]
