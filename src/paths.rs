@@ -41,6 +41,16 @@ fn common_dir_of_file(dot_git_file: &Path) -> Option<PathBuf> {
     common.canonicalize().ok()
 }
 
+/// The top of the worktree containing `start` (the nearest ancestor with a `.git`
+/// entry), found without running git.
+pub fn worktree_top(start: &Path) -> Option<PathBuf> {
+    let start = std::fs::canonicalize(start).ok()?;
+    start
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
 /// The database path when `--db`/`$ORCH_DB` is not given.
 pub fn default_db_path() -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));

@@ -106,8 +106,24 @@ pub const DEFAULT_TERM_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 impl Adapter {
-    /// Parses and checks one adapter file.
+    /// Parses and checks one adapter file (patterns are compiled once, to check them).
     pub fn from_toml(text: &str, origin: &str) -> Result<Adapter> {
+        let adapter = Self::parse_toml(text, origin)?;
+        for pattern in adapter
+            .rate_limit_patterns
+            .iter()
+            .chain(&adapter.auth_failure_patterns)
+        {
+            regex::Regex::new(pattern).map_err(|e| {
+                Error::invalid_input(format!("adapter {origin}: bad pattern {pattern:?}: {e}"))
+            })?;
+        }
+        Ok(adapter)
+    }
+
+    /// Parses one adapter file without compiling its patterns (the built-ins', which the
+    /// unit tests compile).
+    fn parse_toml(text: &str, origin: &str) -> Result<Adapter> {
         let adapter: Adapter = toml::from_str(text).map_err(|e| {
             Error::invalid_input(format!("adapter {origin}: {}", e.to_string().trim_end()))
         })?;
@@ -255,7 +271,7 @@ pub fn build_argv(items: &[ArgItem], values: &Placeholders) -> Result<Vec<String
 pub fn registry(repo: Option<&Path>) -> Result<BTreeMap<String, Adapter>> {
     let mut adapters = BTreeMap::new();
     for (name, text) in BUILT_INS {
-        let adapter = Adapter::from_toml(text, &format!("built-in {name}"))?;
+        let adapter = Adapter::parse_toml(text, &format!("built-in {name}"))?;
         adapters.insert(adapter.name.clone(), adapter);
     }
     let mut dirs: Vec<PathBuf> = std::env::var_os("ORCH_ADAPTER_PATH")
@@ -290,6 +306,9 @@ mod tests {
 
     #[test]
     fn built_ins_parse() {
+        for (name, text) in BUILT_INS {
+            Adapter::from_toml(text, name).unwrap();
+        }
         let all = registry(None).unwrap();
         for name in ["claude", "codex", "cursor", "gemini", "opencode", "shell"] {
             assert!(all.contains_key(name), "{name}");

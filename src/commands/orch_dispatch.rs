@@ -63,10 +63,12 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 None => Base::CleanHead,
             };
             let repo = repo_path.unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-            if launch {
-                // An unknown worker is refused before anything is created.
-                super::orch_supervise::check_worker(ctx, &run, &repo, &to).await?;
-            }
+            // An unknown worker is refused before anything is created.
+            let workers = if launch {
+                Some(super::orch_supervise::check_worker(ctx, &run, &repo, &to).await?)
+            } else {
+                None
+            };
             let location = Location {
                 repo,
                 workspace_root,
@@ -87,10 +89,13 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             )
             .await?;
             let mut created = created;
-            if launch {
-                created.launch = Some(
-                    super::orch_supervise::launch(ctx, &created.task, &created.attempt).await?,
-                );
+            if let Some(workers) = &workers {
+                created.launch = Some(super::orch_supervise::launch_with(
+                    ctx,
+                    &created.task,
+                    &created.attempt,
+                    workers,
+                )?);
             }
             Ok(created.reply("dispatch"))
         }
@@ -307,7 +312,9 @@ async fn create(
     let attempt_no = plan.next_attempt_no;
     let workspace = match mode {
         ExecutionMode::Analysis => {
-            let repo = worktree::toplevel(&location.repo).unwrap_or_else(|_| location.repo.clone());
+            let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
+                crate::paths::absolute(&std::env::current_dir().unwrap_or_default(), &location.repo)
+            });
             WorkspaceRecord {
                 repo_path: repo.display().to_string(),
                 ..WorkspaceRecord::default()

@@ -115,12 +115,14 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Refuses a worker name that is neither a profile nor an adapter (before dispatch).
-pub async fn check_worker(ctx: &Ctx, run: &str, repo: &Path, to: &str) -> Result<()> {
+/// Refuses a worker name that is neither a profile nor an adapter (before dispatch);
+/// returns the workers the repository knows, for the launch.
+pub async fn check_worker(ctx: &Ctx, run: &str, repo: &Path, to: &str) -> Result<Workers> {
     let config = ctx.store.run_config(run).await?;
-    let top = crate::worktree::toplevel(repo).ok();
-    Workers::load(top.as_deref().or(Some(repo)), &config)?.resolve(to)?;
-    Ok(())
+    let top = crate::paths::worktree_top(repo);
+    let workers = Workers::load(top.as_deref().or(Some(repo)), &config)?;
+    workers.resolve(to)?;
+    Ok(workers)
 }
 
 /// Starts the supervisor of an attempt and reports what it will run.
@@ -128,13 +130,18 @@ pub async fn launch(ctx: &Ctx, task: &Task, attempt: &Attempt) -> Result<LaunchR
     let config = ctx.store.run_config(&attempt.run_id).await?;
     let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
     let workers = Workers::load(repo, &config)?;
-    let plan = supervisor::plan_launch(
-        &ctx.store,
-        task,
-        attempt,
-        &workers,
-        &BriefContext::default(),
-    )?;
+    launch_with(ctx, task, attempt, &workers)
+}
+
+/// [`launch`] with the workers already loaded.
+pub fn launch_with(
+    ctx: &Ctx,
+    task: &Task,
+    attempt: &Attempt,
+    workers: &Workers,
+) -> Result<LaunchReport> {
+    let plan =
+        supervisor::plan_launch(&ctx.store, task, attempt, workers, &BriefContext::default())?;
     let pid = supervisor::start_supervisor(&ctx.store, attempt)?;
     Ok(LaunchReport {
         adapter: plan.worker.adapter.name.clone(),
