@@ -115,19 +115,28 @@ impl Parser {
                 text: text.to_string(),
             });
         }
-        // Pattern checks on the plain text, in addition to structured signals.
+        // Pattern checks on the plain text, in addition to structured signals. On a JSON
+        // line the message reported is the text the event carried, not the JSON.
+        let message = out
+            .iter()
+            .find_map(|s| match s {
+                Signal::Error { message } => Some(message.clone()),
+                Signal::Final { text, .. } | Signal::AgentMessage { text } => Some(text.clone()),
+                _ => None,
+            })
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| text.to_string());
         let structured_limit = out.iter().any(|s| matches!(s, Signal::RateLimited { .. }));
         if !structured_limit && self.rate_limit.iter().any(|r| r.is_match(text)) {
             out.push(Signal::RateLimited {
-                message: text.to_string(),
-                reset_at: reset::reset_at(text, now_ms),
+                reset_at: reset::reset_at(&message, now_ms)
+                    .or_else(|| reset::reset_at(text, now_ms)),
+                message: message.clone(),
             });
         }
         let structured_auth = out.iter().any(|s| matches!(s, Signal::AuthFailed { .. }));
         if !structured_auth && self.auth_failure.iter().any(|r| r.is_match(text)) {
-            out.push(Signal::AuthFailed {
-                message: text.to_string(),
-            });
+            out.push(Signal::AuthFailed { message });
         }
         out
     }

@@ -175,7 +175,11 @@ impl OutputPump {
                     f.rate_limited = Some((message.clone(), *reset_at));
                 }
             }
-            Signal::AuthFailed { message } => f.auth_failed = Some(message.clone()),
+            Signal::AuthFailed { message } => {
+                if f.auth_failed.is_none() {
+                    f.auth_failed = Some(message.clone());
+                }
+            }
             Signal::Error { message } => {
                 if f.errors.len() < 20 {
                     f.errors.push(message.clone());

@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod inbox;
 mod orch;
+mod real_clis;
 mod skills;
 mod supervisor;
 mod workflows;
