@@ -133,6 +133,12 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
     let mut control_tick = interval(CONTROL_EVERY);
     let mut renew_tick = interval(RENEW_EVERY);
     renew_tick.reset();
+    // A supervisor told to stop (SIGTERM, SIGINT, SIGHUP) stops its worker first.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut stopped_by_signal = false;
     loop {
         if exit.is_some() && !output_open {
             break;
@@ -175,6 +181,19 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
                         tokio::spawn(async move { group::terminate(pid, pid, grace).await });
                     }
             }
+            _ = async {
+                tokio::select! {
+                    _ = sigterm.recv() => {}
+                    _ = sigint.recv() => {}
+                    _ = sighup.recv() => {}
+                }
+            }, if !cancel_requested && exit.is_none() => {
+                cancel_requested = true;
+                stopped_by_signal = true;
+                tracing::info!("the supervisor was told to stop; stopping the worker");
+                let grace = adapter.term_grace();
+                tokio::spawn(async move { group::terminate(pid, pid, grace).await });
+            }
             _ = renew_tick.tick(), if exit.is_none() => {
                 if let Err(e) = store.renew(thread_id, &agent, LEASE_MS).await {
                     tracing::debug!(error = %e, "lease not renewed");
@@ -199,7 +218,7 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
     });
     let mut findings = pump.findings.clone();
     findings.last_text_line = pump.last_line();
-    let end = classify(
+    let mut end = classify(
         store,
         thread_id,
         &exit,
@@ -210,6 +229,9 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
         adapter.output,
     )
     .await?;
+    if stopped_by_signal && end.outcome == "cancelled" {
+        end.reason = "the supervisor was stopped, and stopped its worker".to_string();
+    }
     finish_thread(store, thread_id, &agent, &end, &findings, adapter.output).await;
     store.record_attempt_end(thread_id, &end).await?;
     tracing::info!(outcome = %end.outcome, reason = %end.reason, "attempt ended");

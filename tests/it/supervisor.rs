@@ -604,3 +604,83 @@ fn worker_profiles_give_model_and_args_and_logs_json_prints_parsed_events() {
         "{events}"
     );
 }
+
+#[test]
+fn a_supervisor_told_to_stop_stops_its_worker_first() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "shell", "echo started; sleep 300");
+    let data = launch(&env, &repo, "r", "t", "analysis");
+    let supervisor = data["launch"]["supervisor_pid"].as_i64().unwrap() as u32;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let worker = loop {
+        let record =
+            env.orch(&["attempts", "--run", "r", "--task", "t"]).data()["attempts"][0].clone();
+        if let Some(pid) = record["supervision"]["worker_pid"].as_i64() {
+            break pid as u32;
+        }
+        assert!(Instant::now() < deadline, "the worker never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(record["supervision"]["outcome"], "cancelled", "{record:#}");
+    assert!(
+        record["supervision"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("supervisor was stopped")
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!is_alive(worker), "the worker outlived its supervisor");
+}
+
+#[test]
+fn an_adapter_on_orch_adapter_path_replaces_a_built_in() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    let dir = env.path().join("my-adapters");
+    std::fs::create_dir_all(&dir).unwrap();
+    // "codex" now runs the text-format fake under another name.
+    std::fs::write(
+        dir.join("codex.toml"),
+        "name = \"codex\"\ncommand = [\"fake-text\", \"{prompt}\"]\noutput = \"text\"\n",
+    )
+    .unwrap();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "codex", "say from my own adapter");
+    let out = env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "dispatch",
+            "--run",
+            "r",
+            "--task",
+            "t",
+            "--execution-mode",
+            "analysis",
+            "--launch",
+        ],
+        &repo,
+        &[("ORCH_ADAPTER_PATH", dir.to_str().unwrap())],
+    );
+    assert_eq!(out.data()["launch"]["argv"][0], "fake-text");
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
+    let shown = env
+        .inbox(None, &["show", "--thread", "r/t/attempt-1"])
+        .data()
+        .clone();
+    assert_eq!(
+        shown["messages"].as_array().unwrap().last().unwrap()["body"],
+        "from my own adapter"
+    );
+}
