@@ -12,6 +12,7 @@ pub mod brief;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod ids;
 pub mod model;

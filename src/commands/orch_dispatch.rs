@@ -4,15 +4,16 @@
 
 use super::{Ctx, read_body_args};
 use crate::cli::orch::OrchCommand;
+use crate::dispatch::{Base, Location, Request, create, follow_previous};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::validate_id;
 use crate::model::{Attempt, ExecutionMode, Message, Task, TaskStatus, Thread};
 use crate::output::Reply;
-use crate::store::{AttemptPlan, NewAttempt, WorkspaceRecord};
+use crate::store::AttemptPlan;
 use crate::worktree;
 use serde::Serialize;
-use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use serde_json::json;
+use std::path::Path;
 
 pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
     // Fold in what workers reported since the last look, so that a worker's `fail`
@@ -73,22 +74,20 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 repo,
                 workspace_root,
             };
-            let created = create(
-                ctx,
-                &plan,
-                &run,
-                &task,
+            let request = Request {
+                run: run.clone(),
+                task: task.clone(),
                 mode,
-                &to,
+                to: to.clone(),
                 body,
                 location,
                 base,
-                &[TaskStatus::Ready],
-                None,
-                None,
-            )
-            .await?;
-            let mut created = created;
+                allowed: &[TaskStatus::Ready],
+                cancel_current: None,
+                extra_event: None,
+                created_by: ctx.leader(),
+            };
+            let mut created = Created::from(create(&ctx.store, &plan, request).await?);
             if let Some(workers) = &workers {
                 created.launch = Some(super::orch_supervise::launch_with(
                     ctx,
@@ -120,21 +119,20 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 "task_retried",
                 json!({"previous_attempt": previous.attempt_no, "to": to}),
             );
-            let mut created = create(
-                ctx,
-                &plan,
-                &run,
-                &task,
-                previous.execution_mode,
-                &to,
+            let request = Request {
+                run: run.clone(),
+                task: task.clone(),
+                mode: previous.execution_mode,
+                to: to.clone(),
                 body,
                 location,
                 base,
-                &[TaskStatus::Failed],
-                None,
-                Some(extra),
-            )
-            .await?;
+                allowed: &[TaskStatus::Failed],
+                cancel_current: None,
+                extra_event: Some(extra),
+                created_by: ctx.leader(),
+            };
+            let mut created = Created::from(create(&ctx.store, &plan, request).await?);
             created.previous_attempt = Some(previous.attempt_no);
             Ok(created.reply("retry"))
         }
@@ -171,21 +169,20 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 "task_reassigned",
                 json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": to, "reason": reason}),
             );
-            let mut created = create(
-                ctx,
-                &plan,
-                &run,
-                &task,
-                previous.execution_mode,
-                &to,
+            let request = Request {
+                run: run.clone(),
+                task: task.clone(),
+                mode: previous.execution_mode,
+                to: to.clone(),
                 body,
                 location,
                 base,
                 allowed,
-                Some(reason),
-                Some(extra),
-            )
-            .await?;
+                cancel_current: Some(reason),
+                extra_event: Some(extra),
+                created_by: ctx.leader(),
+            };
+            let mut created = Created::from(create(&ctx.store, &plan, request).await?);
             created.previous_attempt = Some(previous.attempt_no);
             Ok(created.reply("reassign"))
         }
@@ -200,58 +197,10 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
     }
 }
 
-/// Where the base commit of a new worktree comes from.
-enum Base {
-    /// `HEAD` of a clean repository.
-    CleanHead,
-    /// A ref the caller named (a dirty repository is fine then).
-    Ref(String),
-    /// The previous attempt's base commit (retry, reassign).
-    Commit { label: String, commit: String },
-}
-
-struct Location {
-    repo: PathBuf,
-    workspace_root: Option<PathBuf>,
-}
-
 fn previous_attempt(plan: &AttemptPlan, task: &str) -> Result<Attempt> {
     plan.current
         .clone()
         .ok_or_else(|| Error::invalid_state(format!("task {task:?} has no previous attempt")))
-}
-
-/// A retry or reassign works in the same repository and workspace root as the previous
-/// attempt, from the same base commit unless `--base-ref` says otherwise.
-fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Location, Base) {
-    let workspace_root = (!previous.worktree_path.is_empty())
-        .then(|| {
-            Path::new(&previous.worktree_path)
-                .ancestors()
-                .nth(3)
-                .map(Path::to_path_buf)
-        })
-        .flatten();
-    let repo = if previous.repo_path.is_empty() {
-        std::env::current_dir().unwrap_or_default()
-    } else {
-        PathBuf::from(&previous.repo_path)
-    };
-    let base = match base_ref {
-        Some(r) => Base::Ref(r),
-        None if !previous.base_commit.is_empty() => Base::Commit {
-            label: previous.base_ref.clone(),
-            commit: previous.base_commit.clone(),
-        },
-        None => Base::CleanHead,
-    };
-    (
-        Location {
-            repo,
-            workspace_root,
-        },
-        base,
-    )
 }
 
 /// A new attempt with everything the verbs print about it.
@@ -265,6 +214,19 @@ struct Created {
     previous_attempt: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     launch: Option<crate::supervisor::LaunchReport>,
+}
+
+impl From<(Task, Attempt, Thread, Message)> for Created {
+    fn from((task, attempt, thread, message): (Task, Attempt, Thread, Message)) -> Self {
+        Created {
+            task,
+            attempt,
+            thread,
+            message,
+            previous_attempt: None,
+            launch: None,
+        }
+    }
 }
 
 impl Created {
@@ -290,133 +252,6 @@ impl Created {
         }
         Reply::new(command, self, human)
     }
-}
-
-/// Prepares the workspace (code mode: a new worktree), then records the attempt; if
-/// recording fails, the new worktree and branch are removed again.
-#[allow(clippy::too_many_arguments)]
-async fn create(
-    ctx: &Ctx,
-    plan: &AttemptPlan,
-    run: &str,
-    task: &str,
-    mode: ExecutionMode,
-    to: &str,
-    body: String,
-    location: Location,
-    base: Base,
-    allowed: &'static [TaskStatus],
-    cancel_current: Option<String>,
-    extra_event: Option<(&'static str, Value)>,
-) -> Result<Created> {
-    let attempt_no = plan.next_attempt_no;
-    let workspace = match mode {
-        ExecutionMode::Analysis => {
-            let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
-                crate::paths::absolute(&std::env::current_dir().unwrap_or_default(), &location.repo)
-            });
-            WorkspaceRecord {
-                repo_path: repo.display().to_string(),
-                ..WorkspaceRecord::default()
-            }
-        }
-        ExecutionMode::Code => prepare_worktree(ctx, &location, base, run, task, attempt_no)?,
-    };
-    let new = NewAttempt {
-        run_id: run.to_string(),
-        task_id: task.to_string(),
-        attempt_no,
-        assigned_to: to.to_string(),
-        execution_mode: mode,
-        created_by: ctx.leader(),
-        body,
-        workspace: workspace.clone(),
-        allowed,
-        cancel_current,
-        extra_event,
-    };
-    let (task, attempt, thread, message) = match ctx.store.create_attempt(&new).await {
-        Ok(created) => created,
-        Err(err) => {
-            if mode == ExecutionMode::Code {
-                worktree::discard_new_worktree(
-                    Path::new(&workspace.repo_path),
-                    Path::new(&workspace.worktree_path),
-                    &workspace.branch_name,
-                );
-            }
-            return Err(err);
-        }
-    };
-    Ok(Created {
-        task,
-        attempt,
-        thread,
-        message,
-        previous_attempt: None,
-        launch: None,
-    })
-}
-
-fn prepare_worktree(
-    ctx: &Ctx,
-    location: &Location,
-    base: Base,
-    run: &str,
-    task: &str,
-    attempt_no: i64,
-) -> Result<WorkspaceRecord> {
-    validate_id("run id", run)?;
-    validate_id("task id", task)?;
-    let repo = worktree::toplevel(&location.repo)?;
-    let root = match &location.workspace_root {
-        Some(root) => crate::paths::absolute(&repo, root),
-        None => repo.join(crate::paths::STATE_DIR).join("worktrees"),
-    };
-    let (base_ref, base_commit) = match base {
-        Base::Ref(r) => {
-            let commit = worktree::resolve_commit(&repo, &r)?;
-            (r, commit)
-        }
-        Base::Commit { label, commit } => (label, commit),
-        Base::CleanHead => {
-            let mut own = vec![root.clone()];
-            if let Some(state) = ctx.store.path().parent() {
-                own.push(state.to_path_buf());
-            }
-            let dirty = worktree::dirty_paths(&repo, &own)?;
-            if !dirty.is_empty() {
-                let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();
-                return Err(Error::invalid_state(format!(
-                    "repository {} has uncommitted changes ({} path{}: {}{}); commit them, or pass --base-ref to choose the base commit explicitly",
-                    repo.display(),
-                    dirty.len(),
-                    if dirty.len() == 1 { "" } else { "s" },
-                    shown.join(", "),
-                    if dirty.len() > 3 { ", …" } else { "" }
-                )));
-            }
-            ("HEAD".to_string(), worktree::resolve_commit(&repo, "HEAD")?)
-        }
-    };
-    let path = worktree::worktree_path(&root, run, task, attempt_no);
-    if !path.starts_with(&root) {
-        return Err(Error::invalid_input(format!(
-            "worktree path {} would leave the workspace root {}",
-            path.display(),
-            root.display()
-        )));
-    }
-    let branch = worktree::branch_name(run, task, attempt_no);
-    worktree::add_worktree(&repo, &path, &branch, &base_commit)?;
-    Ok(WorkspaceRecord {
-        repo_path: repo.display().to_string(),
-        base_ref,
-        base_commit,
-        branch_name: branch,
-        worktree_path: path.display().to_string(),
-        workspace_status: "created".to_string(),
-    })
 }
 
 async fn cleanup(

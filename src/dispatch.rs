@@ -1,0 +1,202 @@
+//! Creating an attempt's workspace and record: the worktree (code mode) at the documented
+//! path and branch from the right base commit, then the attempt, its thread and task
+//! message in one transaction; the worktree is removed again if the record is refused.
+//! Used by `dispatch`, `retry`, `reassign` and the retry policy.
+
+use crate::error::{Error, Result};
+use crate::ids::validate_id;
+use crate::model::{Attempt, ExecutionMode, Message, Task, TaskStatus, Thread};
+use crate::store::{AttemptPlan, NewAttempt, Store, WorkspaceRecord};
+use crate::worktree;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Where the base commit of a new worktree comes from.
+pub enum Base {
+    /// `HEAD` of a clean repository.
+    CleanHead,
+    /// A ref the caller named (a dirty repository is fine then).
+    Ref(String),
+    /// The previous attempt's base commit (retry, reassign).
+    Commit { label: String, commit: String },
+}
+
+pub struct Location {
+    pub repo: PathBuf,
+    pub workspace_root: Option<PathBuf>,
+}
+
+/// A retry or reassign works in the same repository and workspace root as the previous
+/// attempt, from the same base commit unless `--base-ref` says otherwise.
+pub fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Location, Base) {
+    let workspace_root = (!previous.worktree_path.is_empty())
+        .then(|| {
+            Path::new(&previous.worktree_path)
+                .ancestors()
+                .nth(3)
+                .map(Path::to_path_buf)
+        })
+        .flatten();
+    let repo = if previous.repo_path.is_empty() {
+        std::env::current_dir().unwrap_or_default()
+    } else {
+        PathBuf::from(&previous.repo_path)
+    };
+    let base = match base_ref {
+        Some(r) => Base::Ref(r),
+        None if !previous.base_commit.is_empty() => Base::Commit {
+            label: previous.base_ref.clone(),
+            commit: previous.base_commit.clone(),
+        },
+        None => Base::CleanHead,
+    };
+    (
+        Location {
+            repo,
+            workspace_root,
+        },
+        base,
+    )
+}
+
+/// What to create.
+pub struct Request {
+    pub run: String,
+    pub task: String,
+    pub mode: ExecutionMode,
+    pub to: String,
+    pub body: String,
+    pub location: Location,
+    pub base: Base,
+    /// Task statuses in which the attempt may be created.
+    pub allowed: &'static [TaskStatus],
+    /// Reassign: cancel the current attempt's thread with this reason.
+    pub cancel_current: Option<String>,
+    /// `task_retried` / `task_reassigned` with its payload.
+    pub extra_event: Option<(&'static str, Value)>,
+    /// Who dispatches (the thread's creator).
+    pub created_by: String,
+}
+
+/// Prepares the workspace (code mode: a new worktree), then records the attempt; if
+/// recording fails, the new worktree and branch are removed again.
+pub async fn create(
+    store: &Store,
+    plan: &AttemptPlan,
+    request: Request,
+) -> Result<(Task, Attempt, Thread, Message)> {
+    let Request {
+        run,
+        task,
+        mode,
+        to,
+        body,
+        location,
+        base,
+        allowed,
+        cancel_current,
+        extra_event,
+        created_by,
+    } = request;
+    let (run, task, to) = (run.as_str(), task.as_str(), to.as_str());
+    let attempt_no = plan.next_attempt_no;
+    let workspace = match mode {
+        ExecutionMode::Analysis => {
+            let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
+                crate::paths::absolute(&std::env::current_dir().unwrap_or_default(), &location.repo)
+            });
+            WorkspaceRecord {
+                repo_path: repo.display().to_string(),
+                ..WorkspaceRecord::default()
+            }
+        }
+        ExecutionMode::Code => prepare_worktree(store, &location, base, run, task, attempt_no)?,
+    };
+    let new = NewAttempt {
+        run_id: run.to_string(),
+        task_id: task.to_string(),
+        attempt_no,
+        assigned_to: to.to_string(),
+        execution_mode: mode,
+        created_by,
+        body,
+        workspace: workspace.clone(),
+        allowed,
+        cancel_current,
+        extra_event,
+    };
+    match store.create_attempt(&new).await {
+        Ok(created) => Ok(created),
+        Err(err) => {
+            if mode == ExecutionMode::Code {
+                worktree::discard_new_worktree(
+                    Path::new(&workspace.repo_path),
+                    Path::new(&workspace.worktree_path),
+                    &workspace.branch_name,
+                );
+            }
+            Err(err)
+        }
+    }
+}
+
+fn prepare_worktree(
+    store: &Store,
+    location: &Location,
+    base: Base,
+    run: &str,
+    task: &str,
+    attempt_no: i64,
+) -> Result<WorkspaceRecord> {
+    validate_id("run id", run)?;
+    validate_id("task id", task)?;
+    let repo = worktree::toplevel(&location.repo)?;
+    let root = match &location.workspace_root {
+        Some(root) => crate::paths::absolute(&repo, root),
+        None => repo.join(crate::paths::STATE_DIR).join("worktrees"),
+    };
+    let (base_ref, base_commit) = match base {
+        Base::Ref(r) => {
+            let commit = worktree::resolve_commit(&repo, &r)?;
+            (r, commit)
+        }
+        Base::Commit { label, commit } => (label, commit),
+        Base::CleanHead => {
+            let mut own = vec![root.clone()];
+            if let Some(state) = store.path().parent() {
+                own.push(state.to_path_buf());
+            }
+            let dirty = worktree::dirty_paths(&repo, &own)?;
+            if !dirty.is_empty() {
+                let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();
+                return Err(Error::invalid_state(format!(
+                    "repository {} has uncommitted changes ({} path{}: {}{}); commit them, or pass --base-ref to choose the base commit explicitly",
+                    repo.display(),
+                    dirty.len(),
+                    if dirty.len() == 1 { "" } else { "s" },
+                    shown.join(", "),
+                    if dirty.len() > 3 { ", …" } else { "" }
+                )));
+            }
+            ("HEAD".to_string(), worktree::resolve_commit(&repo, "HEAD")?)
+        }
+    };
+    let path = worktree::worktree_path(&root, run, task, attempt_no);
+    if !path.starts_with(&root) {
+        return Err(Error::invalid_input(format!(
+            "worktree path {} would leave the workspace root {}",
+            path.display(),
+            root.display()
+        )));
+    }
+    let branch = worktree::branch_name(run, task, attempt_no);
+    worktree::add_worktree(&repo, &path, &branch, &base_commit)?;
+    Ok(WorkspaceRecord {
+        repo_path: repo.display().to_string(),
+        base_ref,
+        base_commit,
+        branch_name: branch,
+        worktree_path: path.display().to_string(),
+        workspace_status: "created".to_string(),
+    })
+}
