@@ -19,6 +19,7 @@ pub mod model;
 pub mod output;
 pub mod paths;
 pub mod plan;
+pub mod policy;
 pub mod process;
 pub mod store;
 pub mod supervisor;
