@@ -241,6 +241,18 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// `git diff --stat` of a worktree against a commit, committed and uncommitted changes
+/// together (empty on any error).
+pub fn diff_stat(worktree: &Path, base_commit: &str) -> String {
+    if base_commit.is_empty() || base_commit.starts_with('-') {
+        return String::new();
+    }
+    match run(worktree, ["diff", "--stat", base_commit, "--"]) {
+        Ok(out) if out.ok => out.stdout,
+        _ => String::new(),
+    }
+}
+
 /// The branch name of an attempt (contract §8).
 pub fn branch_name(run_id: &str, task_id: &str, attempt_no: i64) -> String {
     format!(

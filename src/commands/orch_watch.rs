@@ -115,7 +115,11 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         OrchCommand::Brief { run, task, attempt } => {
             let task_record = store.task(&run, &task).await?;
             let attempt = store.attempt(&run, &task, attempt).await?;
-            let text = render_brief(&task_record, &attempt, &BriefContext::default());
+            let note = store.brief_note(&attempt.thread_id).await?;
+            let context = BriefContext {
+                previous: Some(note).filter(|n| !n.is_empty()),
+            };
+            let text = render_brief(&task_record, &attempt, &context);
             Ok(Reply::new(
                 "brief",
                 json!({"run_id": run, "task_id": task, "attempt_no": attempt.attempt_no, "brief": text}),

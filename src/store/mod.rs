@@ -22,6 +22,7 @@ mod events;
 mod inbox;
 mod inbox_read;
 mod plan_apply;
+mod policy;
 mod reconcile;
 mod rows;
 mod runs;
@@ -32,6 +33,7 @@ mod verify;
 
 pub use attempts::{AttemptPlan, NewAttempt, WorkspaceRecord};
 pub use events::{EventFilter, NewEvent};
+pub use policy::HistoryEntry;
 pub use reconcile::{StatusView, TaskChange};
 pub use runs::NewRun;
 pub use supervision::{AttemptEnd, Supervision};

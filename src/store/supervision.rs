@@ -263,6 +263,23 @@ impl Store {
             now,
         )
         .await?;
+        let extra = match end.outcome.as_str() {
+            "rate_limited" => Some("attempt_rate_limited"),
+            "stalled" => Some("attempt_stalled"),
+            "lost" => Some("attempt_lost"),
+            _ => None,
+        };
+        if let Some(event_type) = extra {
+            events::insert(
+                &mut tx,
+                NewEvent::new(event_type)
+                    .on_thread(&thread)
+                    .summary(end.reason.clone())
+                    .payload(json!({"reset_at": end.reset_at.map(rfc3339), "reason": end.reason})),
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -37,8 +37,11 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
     let run_config = store.run_config(&attempt.run_id).await?;
     let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
     let agent = attempt.assigned_to.clone();
+    let context = BriefContext {
+        previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
+    };
     let plan = match Workers::load(repo, &run_config)
-        .and_then(|workers| plan_launch(store, &task, &attempt, &workers, &BriefContext::default()))
+        .and_then(|workers| plan_launch(store, &task, &attempt, &workers, &context))
     {
         Ok(plan) => plan,
         Err(e) => {
@@ -235,7 +238,11 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
     finish_thread(store, thread_id, &agent, &end, &findings, adapter.output).await;
     store.record_attempt_end(thread_id, &end).await?;
     tracing::info!(outcome = %end.outcome, reason = %end.reason, "attempt ended");
-    Ok(())
+    let handover = super::next::Handover {
+        last_message: findings.last_agent_message.clone(),
+        tail: end.output_tail.clone(),
+    };
+    super::next::apply_policy(store, thread_id, &handover).await
 }
 
 fn render_prompt_file(plan: &super::LaunchPlan) -> String {
@@ -485,5 +492,6 @@ async fn end_without_worker(
         crate::adapter::parse::OutputFormat::Text,
     )
     .await;
-    store.record_attempt_end(thread_id, &end).await
+    store.record_attempt_end(thread_id, &end).await?;
+    super::next::apply_policy(store, thread_id, &super::next::Handover::default()).await
 }

@@ -125,6 +125,8 @@ impl Env {
             .env("GIT_COMMITTER_NAME", "orch-test")
             .env("GIT_COMMITTER_EMAIL", "orch-test@example.invalid")
             .env("NO_COLOR", "1")
+            // A rate-limited task is left failed rather than parked for hours.
+            .env("ORCH_MAX_PARK", "0s")
             .current_dir(self.path());
         cmd
     }

@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod inbox;
 mod orch;
+mod policy;
 mod real_clis;
 mod skills;
 mod supervisor;

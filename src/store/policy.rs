@@ -1,0 +1,145 @@
+//! What the retry policy reads and writes: adapter cooldowns, a task's attempt history,
+//! the adapters a run may no longer use, and the policy's own events.
+
+use super::events::{self, NewEvent};
+use super::{Store, begin};
+use crate::error::Result;
+use crate::time::now_ms;
+use serde_json::Value;
+use sqlx::Row;
+use std::collections::{HashMap, HashSet};
+
+/// One attempt of a task as the policy sees it.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub attempt_no: i64,
+    pub worker: String,
+    pub adapter: String,
+    pub outcome: String,
+}
+
+impl Store {
+    /// Adapters cooling down: name → Unix ms when free.
+    pub async fn cooldowns(&self) -> Result<HashMap<String, i64>> {
+        let mut conn = self.lock().await;
+        let rows = sqlx::query("SELECT adapter, until_ms FROM cooldowns")
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("adapter")?, r.try_get("until_ms")?)))
+            .collect()
+    }
+
+    /// Records (or extends) an adapter's cooldown.
+    pub async fn set_cooldown(&self, adapter: &str, until_ms: i64, reason: &str) -> Result<()> {
+        let mut conn = self.lock().await;
+        sqlx::query(
+            "INSERT INTO cooldowns (adapter, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (adapter) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
+                 reason = excluded.reason, set_at = excluded.set_at",
+        )
+        .bind(adapter)
+        .bind(until_ms)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Every attempt of a task, oldest first.
+    pub async fn task_history(&self, run_id: &str, task_id: &str) -> Result<Vec<HistoryEntry>> {
+        let mut conn = self.lock().await;
+        let rows = sqlx::query(
+            "SELECT attempt_no, assigned_to, adapter, outcome FROM attempts
+             WHERE run_id = ? AND task_id = ? ORDER BY attempt_no",
+        )
+        .bind(run_id)
+        .bind(task_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    attempt_no: r.try_get("attempt_no")?,
+                    worker: r.try_get("assigned_to")?,
+                    adapter: r.try_get("adapter")?,
+                    outcome: r.try_get("outcome")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adapters that could not start or authenticate in this run.
+    pub async fn banned_adapters(&self, run_id: &str) -> Result<HashSet<String>> {
+        let mut conn = self.lock().await;
+        let rows = sqlx::query(
+            "SELECT DISTINCT adapter FROM attempts
+             WHERE run_id = ? AND outcome IN ('auth_failed', 'spawn_failed') AND adapter != ''",
+        )
+        .bind(run_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("adapter")?)).collect()
+    }
+
+    /// How often an adapter was rate limited in a run (for the backoff).
+    pub async fn rate_limits_of(&self, run_id: &str, adapter: &str) -> Result<u32> {
+        let mut conn = self.lock().await;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND adapter = ? AND outcome = 'rate_limited'",
+        )
+        .bind(run_id)
+        .bind(adapter)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(n as u32)
+    }
+
+    /// The note the brief of an attempt carries about the attempt before it.
+    pub async fn set_brief_note(&self, thread_id: &str, note: &str) -> Result<()> {
+        let mut conn = self.lock().await;
+        sqlx::query("UPDATE attempts SET brief_note = ? WHERE thread_id = ?")
+            .bind(note)
+            .bind(thread_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The brief note of an attempt.
+    pub async fn brief_note(&self, thread_id: &str) -> Result<String> {
+        let mut conn = self.lock().await;
+        let note: Option<String> =
+            sqlx::query_scalar("SELECT brief_note FROM attempts WHERE thread_id = ?")
+                .bind(thread_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(note.unwrap_or_default())
+    }
+
+    /// Appends a run event of the policy (`task_parked`, `task_given_up`, ...).
+    pub async fn record_task_event(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        event_type: &'static str,
+        summary: &str,
+        payload: Value,
+    ) -> Result<i64> {
+        let now = now_ms();
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
+        let id = events::insert(
+            &mut tx,
+            NewEvent::new(event_type)
+                .on_task(run_id, task_id)
+                .summary(summary)
+                .payload(payload),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}

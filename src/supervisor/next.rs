@@ -1,0 +1,235 @@
+//! After an attempt ends, its supervisor applies the retry policy ([`crate::policy`]):
+//! it records a rate-limited adapter's cooldown, then retries, hands over to a fallback
+//! (with a hand-over note for the next brief), parks until the cooldown ends, or leaves
+//! the task failed. Every step is an event. A decision acts only on the attempt it was
+//! made for: if the task moved on (the leader retried, reassigned or cancelled), nothing
+//! happens.
+
+use super::start_supervisor;
+use crate::config::Workers;
+use crate::dispatch::{Request, create, follow_previous};
+use crate::error::Result;
+use crate::model::{Attempt, TaskStatus};
+use crate::policy::{self, Decision, PastAttempt, Situation};
+use crate::store::{Store, Supervision};
+use crate::time::{now_ms, rfc3339};
+use serde_json::json;
+use std::path::Path;
+
+/// What the ended attempt leaves for the next one's brief.
+#[derive(Debug, Clone, Default)]
+pub struct Handover {
+    pub last_message: Option<String>,
+    pub tail: String,
+}
+
+pub async fn apply_policy(store: &Store, thread_id: &str, handover: &Handover) -> Result<()> {
+    let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
+    let outcome = supervision.outcome.clone();
+    if matches!(outcome.as_str(), "succeeded" | "cancelled" | "") {
+        return Ok(());
+    }
+    let run = attempt.run_id.clone();
+    let config = store.run_config(&run).await?;
+    let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
+    let workers = Workers::load(repo, &config)?;
+    let now = now_ms();
+    if outcome == "rate_limited" && !supervision.adapter.is_empty() {
+        let earlier = store
+            .rate_limits_of(&run, &supervision.adapter)
+            .await?
+            .saturating_sub(1);
+        let reset = supervision
+            .reset_at
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_millisecond());
+        let until =
+            policy::cooldown_until(reset, now, earlier, std::process::id() as u64 ^ now as u64);
+        store
+            .set_cooldown(&supervision.adapter, until, &supervision.reason)
+            .await?;
+        tracing::info!(adapter = %supervision.adapter, until = %rfc3339(until), "adapter cooling down");
+    }
+    let history: Vec<PastAttempt> = store
+        .task_history(&run, &attempt.task_id)
+        .await?
+        .into_iter()
+        .map(|h| PastAttempt {
+            worker: h.worker,
+            outcome: h.outcome,
+        })
+        .collect();
+    let cooldowns = store.cooldowns().await?;
+    let banned = store.banned_adapters(&run).await?;
+    let decision = policy::decide(&Situation {
+        outcome: &outcome,
+        worker: &attempt.assigned_to,
+        history: &history,
+        workers: &workers,
+        cooldowns: &cooldowns,
+        banned: &banned,
+        now_ms: now,
+        max_park_ms: max_park_ms(),
+    });
+    tracing::info!(?decision, "retry policy");
+    let note = handover_note(&attempt, &supervision, handover);
+    match decision {
+        Decision::Nothing => Ok(()),
+        Decision::Stop { reason } => {
+            store
+                .record_task_event(
+                    &run,
+                    &attempt.task_id,
+                    "task_given_up",
+                    &reason,
+                    json!({"attempt_no": attempt.attempt_no, "outcome": outcome}),
+                )
+                .await?;
+            Ok(())
+        }
+        Decision::Retry { worker } => next_attempt(store, &attempt, &worker, false, &note).await,
+        Decision::Reassign { worker } => next_attempt(store, &attempt, &worker, true, &note).await,
+        Decision::Park { worker, until_ms } => {
+            store
+                .record_task_event(
+                    &run,
+                    &attempt.task_id,
+                    "task_parked",
+                    &format!("waiting for {} until {}", supervision.adapter, rfc3339(until_ms)),
+                    json!({"until": rfc3339(until_ms), "worker": worker, "attempt_no": attempt.attempt_no}),
+                )
+                .await?;
+            let wait = (until_ms - now_ms()).max(0) as u64;
+            tracing::info!(wait_ms = wait, "parked");
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            let note = format!(
+                "{note}\nThe task waited for the rate limit to reset; continue where the last attempt stopped."
+            );
+            next_attempt(store, &attempt, &worker, false, &note).await
+        }
+    }
+}
+
+/// The longest a task may be parked: `$ORCH_MAX_PARK` (e.g. `2h`, `0s`), else 6 h.
+fn max_park_ms() -> i64 {
+    std::env::var("ORCH_MAX_PARK")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(policy::DEFAULT_MAX_PARK_MS)
+}
+
+/// What the next brief says about this attempt: how it ended, its last message, what it
+/// left in its worktree, and the end of its output.
+fn handover_note(attempt: &Attempt, supervision: &Supervision, handover: &Handover) -> String {
+    let mut note = format!(
+        "Attempt {} ({}) ended {}{}.",
+        attempt.attempt_no,
+        attempt.assigned_to,
+        supervision.outcome,
+        if supervision.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", supervision.reason)
+        }
+    );
+    if let Some(message) = handover
+        .last_message
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+    {
+        note.push_str(&format!("\nIts last message: {}", message.trim()));
+    }
+    if !attempt.worktree_path.is_empty() && Path::new(&attempt.worktree_path).exists() {
+        let stat =
+            crate::worktree::diff_stat(Path::new(&attempt.worktree_path), &attempt.base_commit);
+        if !stat.trim().is_empty() {
+            note.push_str(&format!(
+                "\nIt left changes in {} (branch {}):\n{}",
+                attempt.worktree_path,
+                attempt.branch_name,
+                stat.trim_end()
+            ));
+        }
+    }
+    let tail = handover.tail.trim();
+    if !tail.is_empty() {
+        let last: Vec<&str> = tail
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        note.push_str(&format!("\nThe end of its output:\n{}", last.join("\n")));
+    }
+    note
+}
+
+/// Creates the next attempt with `worker` and starts its supervisor.
+async fn next_attempt(
+    store: &Store,
+    previous: &Attempt,
+    worker: &str,
+    reassign: bool,
+    note: &str,
+) -> Result<()> {
+    store.reconcile(&previous.run_id).await?;
+    let plan = match store
+        .attempt_plan(
+            &previous.run_id,
+            &previous.task_id,
+            &[TaskStatus::Failed],
+            "the retry policy",
+        )
+        .await
+    {
+        Ok(plan) => plan,
+        Err(e) => {
+            tracing::info!(error = %e, "the task moved on; no new attempt");
+            return Ok(());
+        }
+    };
+    if plan.task.current_attempt != previous.attempt_no {
+        tracing::info!("a newer attempt exists; no new attempt");
+        return Ok(());
+    }
+    let (location, base) = follow_previous(previous, None);
+    let (event, payload) = if reassign {
+        (
+            "task_reassigned",
+            json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": worker, "reason": "retry policy"}),
+        )
+    } else {
+        (
+            "task_retried",
+            json!({"previous_attempt": previous.attempt_no, "to": worker, "reason": "retry policy"}),
+        )
+    };
+    let request = Request {
+        run: previous.run_id.clone(),
+        task: previous.task_id.clone(),
+        mode: previous.execution_mode,
+        to: worker.to_string(),
+        body: plan.task.body.clone(),
+        location,
+        base,
+        allowed: &[TaskStatus::Failed],
+        cancel_current: None,
+        extra_event: Some((event, payload)),
+        created_by: "orch".to_string(),
+    };
+    let (_, attempt, _, _) = match create(store, &plan, request).await {
+        Ok(created) => created,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot create the next attempt");
+            return Ok(());
+        }
+    };
+    store.set_brief_note(&attempt.thread_id, note).await?;
+    let pid = start_supervisor(store, &attempt)?;
+    tracing::info!(attempt = attempt.attempt_no, %worker, supervisor = pid, "next attempt started");
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! The retry policy applied by supervisors (issue 4): retries with a note in the next
+//! brief, reassignment to a fallback on a rate limit, cooldowns that every process sees.
+
+use crate::common::{Env, ORCH};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn attempts(env: &Env, run: &str, task: &str) -> Vec<Value> {
+    env.orch(&["attempts", "--run", run, "--task", task]).data()["attempts"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Waits (bounded) until the task is done or failed with `n` attempts ended.
+fn wait_for_attempts(env: &Env, run: &str, task: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = attempts(env, run, task);
+        let ended = list
+            .iter()
+            .filter(|a| {
+                !a["supervision"]["outcome"]
+                    .as_str()
+                    .unwrap_or("")
+                    .is_empty()
+            })
+            .count();
+        if ended >= n {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} attempts did not end: {list:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn launch(env: &Env, repo: &std::path::Path, task: &str) {
+    env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "dispatch",
+            "--run",
+            "r",
+            "--task",
+            task,
+            "--execution-mode",
+            "analysis",
+            "--launch",
+        ],
+        repo,
+        &[],
+    )
+    .data();
+}
+
+#[test]
+fn a_failed_attempt_is_retried_with_the_failure_in_the_next_brief() {
+    let env = Env::new();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    // Fails the first time (leaves a marker in orch's own directory), succeeds after.
+    let body = "if [ -f .orch/flaky-marker ]; then echo second time lucky; else mkdir -p .orch && touch .orch/flaky-marker; echo something broke; exit 3; fi";
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "flaky",
+        "--default-to",
+        "shell",
+        "--body",
+        body,
+    ])
+    .data();
+    launch(&env, &repo, "flaky");
+    let list = wait_for_attempts(&env, "r", "flaky", 2);
+    assert_eq!(list[0]["supervision"]["outcome"], "failed");
+    assert_eq!(list[1]["supervision"]["outcome"], "succeeded", "{list:#?}");
+    let status = env.orch(&["status", "--run", "r"]);
+    assert_eq!(status.data()["tasks"][0]["status"], "done");
+    let brief = env
+        .orch(&["brief", "--run", "r", "--task", "flaky", "--attempt", "2"])
+        .data()["brief"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        brief.contains("Attempt 1 (shell) ended failed: exited with code 3"),
+        "{brief}"
+    );
+    assert!(brief.contains("something broke"), "{brief}");
+    let events = env.orch(&[
+        "wait",
+        "--run",
+        "r",
+        "--for",
+        "task_retried",
+        "--after-event",
+        "0",
+        "--timeout-seconds",
+        "5",
+    ]);
+    assert_eq!(events.data()["event"]["payload"]["previous_attempt"], 1);
+}
+
+#[test]
+fn a_rate_limited_codex_profile_is_reassigned_to_its_claude_fallback() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    std::fs::create_dir_all(repo.join(".orch")).unwrap();
+    std::fs::write(
+        repo.join(".orch/config.toml"),
+        "[workers.cx]\nadapter = \"codex\"\nfallback = [\"cl\"]\n[workers.cl]\nadapter = \"claude\"\n",
+    )
+    .unwrap();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    // The fake plays whichever CLI it runs as: codex hits its limit, claude finishes.
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--default-to",
+        "cx",
+        "--body",
+        "ratelimit You've hit your usage limit. Try again at Aug 8th, 2031 12:30 PM.",
+    ])
+    .data();
+    launch(&env, &repo, "t");
+    let list = wait_for_attempts(&env, "r", "t", 2);
+    assert_eq!(list[0]["supervision"]["outcome"], "rate_limited");
+    assert_eq!(
+        list[0]["supervision"]["reset_at"],
+        "2031-08-08T12:30:00.000Z"
+    );
+    // Handed to the claude profile, whose fake rate-limits too (the script is the same),
+    // but claude's limit is its own: the task ends failed with nothing left free.
+    assert_eq!(list[1]["attempt"]["assigned_to"], "cl");
+    assert_eq!(list[1]["supervision"]["adapter"], "claude");
+    let reassigned = env.orch(&[
+        "wait",
+        "--run",
+        "r",
+        "--for",
+        "task_reassigned",
+        "--after-event",
+        "0",
+        "--timeout-seconds",
+        "5",
+    ]);
+    assert_eq!(reassigned.data()["event"]["payload"]["to"], "cl");
+    // codex is cooling down until its reset, as every process sees.
+    let cooling = env.orch(&[
+        "wait",
+        "--run",
+        "r",
+        "--for",
+        "attempt_rate_limited",
+        "--after-event",
+        "0",
+        "--timeout-seconds",
+        "5",
+    ]);
+    assert_eq!(
+        cooling.data()["event"]["payload"]["reset_at"],
+        "2031-08-08T12:30:00.000Z"
+    );
+}
