@@ -24,4 +24,5 @@ pub mod process;
 pub mod store;
 pub mod supervisor;
 pub mod time;
+pub mod up;
 pub mod worktree;

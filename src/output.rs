@@ -14,6 +14,8 @@ pub struct Reply {
     pub human: String,
     /// The verb printed its own output as it went (`logs`): nothing more to print.
     pub streamed: bool,
+    /// The exit code of a streamed verb (`up`: 1 when the run failed).
+    pub exit: u8,
 }
 
 impl Reply {
@@ -24,6 +26,7 @@ impl Reply {
             data,
             human,
             streamed: false,
+            exit: 0,
         }
     }
 
@@ -34,6 +37,7 @@ impl Reply {
             data: String::new(),
             human: String::new(),
             streamed: true,
+            exit: 0,
         }
     }
 
@@ -49,6 +53,7 @@ impl Reply {
             data,
             human,
             streamed: false,
+            exit: 0,
         }
     }
 }
@@ -107,7 +112,7 @@ pub fn write_stdout(text: &str, code: u8) {
 /// Prints a success and returns the exit code (0).
 pub fn success(style: Style, reply: &Reply) -> u8 {
     if reply.streamed {
-        return 0;
+        return reply.exit;
     }
     if style.json {
         let command = Value::String(reply.command.to_string());

@@ -96,6 +96,18 @@ pub enum OrchCommand {
         #[arg(long)]
         raw: bool,
     },
+    /// Run a whole plan to its end: dispatch ready tasks under supervision, recover, report.
+    Up {
+        /// The run (default: the plan's [run] id).
+        #[arg(long)]
+        run: Option<String>,
+        /// Apply this plan file first (re-applying an applied plan changes nothing).
+        #[arg(long, value_name = "PLAN")]
+        plan: Option<PathBuf>,
+        /// Workers running at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
     /// Supervise one attempt (started by dispatch --launch and launch; not for people).
     #[command(hide = true)]
     Supervise {

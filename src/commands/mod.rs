@@ -5,6 +5,7 @@ mod inbox;
 mod orch_dispatch;
 mod orch_plan;
 mod orch_supervise;
+mod orch_up;
 mod orch_watch;
 mod render;
 
@@ -123,6 +124,11 @@ async fn dispatch_orch(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         | OrchCommand::Supervise { .. }
         | OrchCommand::Logs { .. }
         | OrchCommand::Attempts { .. }) => orch_supervise::run(ctx, c).await,
+        OrchCommand::Up {
+            run,
+            plan,
+            concurrency,
+        } => orch_up::run(ctx, run, plan, concurrency).await,
         OrchCommand::Inbox(c) => inbox::run(ctx, c).await,
         other => orch_watch::run(ctx, other).await,
     }

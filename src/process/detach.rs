@@ -30,3 +30,23 @@ pub fn spawn_detached(mut command: Command, log: &Path) -> std::io::Result<Child
     }
     command.spawn()
 }
+
+/// Reaps those of `children` (started by this process) that have exited, and keeps the
+/// rest. Only these pids are waited for: never `waitpid(-1)`.
+pub fn reap_exited(children: &mut Vec<u32>) {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    children.retain(|pid| {
+        !matches!(
+            waitpid(
+                nix::unistd::Pid::from_raw(*pid as i32),
+                Some(WaitPidFlag::WNOHANG)
+            ),
+            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) | Err(_)
+        )
+    });
+}
+
+/// Asks a process to stop (SIGTERM), if it is still the one that started at `start`.
+pub fn stop_if_same(pid: u32, start: u64) -> bool {
+    super::group::kill_if_same(pid, start, nix::sys::signal::Signal::SIGTERM)
+}

@@ -8,6 +8,7 @@
 //! 6. stops leftovers (process group, escaped terminal holders), classifies the end,
 //!    finishes the thread if the worker did not, and records the outcome.
 
+pub mod checks;
 pub mod next;
 pub mod output;
 mod run;

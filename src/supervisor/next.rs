@@ -24,7 +24,29 @@ pub struct Handover {
 }
 
 pub async fn apply_policy(store: &Store, thread_id: &str, handover: &Handover) -> Result<()> {
-    let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
+    decide_and_act(store, thread_id, handover, None).await
+}
+
+/// The worker succeeded but a completion check failed: the policy treats it as a failure.
+pub async fn apply_policy_after_check(
+    store: &Store,
+    thread_id: &str,
+    handover: &Handover,
+) -> Result<()> {
+    decide_and_act(store, thread_id, handover, Some("failed")).await
+}
+
+async fn decide_and_act(
+    store: &Store,
+    thread_id: &str,
+    handover: &Handover,
+    outcome_override: Option<&str>,
+) -> Result<()> {
+    let (attempt, mut supervision) = store.attempt_by_thread(thread_id).await?;
+    if let Some(outcome) = outcome_override {
+        supervision.outcome = outcome.to_string();
+        supervision.reason = "a completion check failed".to_string();
+    }
     let outcome = supervision.outcome.clone();
     if matches!(outcome.as_str(), "succeeded" | "cancelled" | "") {
         return Ok(());

@@ -238,10 +238,19 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
     finish_thread(store, thread_id, &agent, &end, &findings, adapter.output).await;
     store.record_attempt_end(thread_id, &end).await?;
     tracing::info!(outcome = %end.outcome, reason = %end.reason, "attempt ended");
-    let handover = super::next::Handover {
+    let mut handover = super::next::Handover {
         last_message: findings.last_agent_message.clone(),
         tail: end.output_tail.clone(),
     };
+    if end.outcome == "succeeded" {
+        let (attempt, _) = store.attempt_by_thread(thread_id).await?;
+        if let Some(failure) = super::checks::run_checks(store, &attempt).await? {
+            // The work was done but does not pass: the policy sends it back, with the
+            // check's output in the next brief.
+            handover.tail = failure;
+            return super::next::apply_policy_after_check(store, thread_id, &handover).await;
+        }
+    }
     super::next::apply_policy(store, thread_id, &handover).await
 }
 

@@ -1,0 +1,117 @@
+//! Completion checks (supervisor.md §9): when a task with check commands is done by its
+//! worker (and so `verifying`), the supervisor runs each command in the worktree (or the
+//! repository), with a timeout, and records it with `verify record`: all passed → `done`;
+//! one failed → `failed`, and the check's output goes into the next attempt's brief.
+
+use crate::error::Result;
+use crate::model::{Attempt, ExecutionMode, TaskStatus};
+use crate::store::Store;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The longest one check may run.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Output of a check kept in its record.
+const DETAILS_MAX: usize = 4000;
+
+/// Runs the checks of a verifying task; returns the failure details, if one failed.
+pub async fn run_checks(store: &Store, attempt: &Attempt) -> Result<Option<String>> {
+    store.reconcile(&attempt.run_id).await?;
+    let (task, gate) = store.gate(&attempt.run_id, &attempt.task_id).await?;
+    if task.status != TaskStatus::Verifying || task.current_attempt != attempt.attempt_no {
+        return Ok(None);
+    }
+    let cwd = match attempt.execution_mode {
+        ExecutionMode::Code if !attempt.worktree_path.is_empty() => {
+            PathBuf::from(&attempt.worktree_path)
+        }
+        _ => PathBuf::from(&attempt.repo_path),
+    };
+    for check in gate.checks.iter().filter(|c| c.status == "pending") {
+        let Some(command) = &check.command else {
+            // A check without a command is the leader's to record.
+            continue;
+        };
+        tracing::info!(check = %check.name, %command, "running check");
+        let (passed, details) = run_one(command, &cwd).await;
+        let (_, gate) = store
+            .record_check(
+                &attempt.run_id,
+                &attempt.task_id,
+                &check.name,
+                passed,
+                &details,
+                "orch",
+            )
+            .await?;
+        if !passed {
+            return Ok(Some(format!(
+                "Check {} (`{command}`) failed:\n{details}",
+                check.name
+            )));
+        }
+        if gate.status != "pending" {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+/// Runs one check command with `sh -c` in its own process group; a timeout kills it.
+async fn run_one(command: &str, cwd: &PathBuf) -> (bool, String) {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => return (false, format!("cannot run the check: {e}")),
+    };
+    let pid = child.id();
+    match tokio::time::timeout(CHECK_TIMEOUT, child.wait_with_output()).await {
+        Ok(Ok(out)) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            let text = tail(&text);
+            let passed = out.status.success();
+            let details = if passed {
+                text
+            } else {
+                format!(
+                    "exit {}\n{text}",
+                    out.status
+                        .code()
+                        .map_or("by signal".to_string(), |c| c.to_string())
+                )
+            };
+            (passed, details)
+        }
+        Ok(Err(e)) => (false, format!("the check failed to run: {e}")),
+        Err(_) => {
+            if let Some(pid) = pid {
+                crate::process::group::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            (
+                false,
+                format!("timed out after {} s", CHECK_TIMEOUT.as_secs()),
+            )
+        }
+    }
+}
+
+fn tail(text: &str) -> String {
+    let text = text.trim_end();
+    if text.len() <= DETAILS_MAX {
+        return text.to_string();
+    }
+    let mut start = text.len() - DETAILS_MAX;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &text[start..])
+}

@@ -1,0 +1,340 @@
+//! `orch up`: a whole run to its end with nobody watching. Each tick it folds worker
+//! states into tasks, recovers attempts whose supervisor died (their workers killed, the
+//! attempt `lost`, the retry policy applied), fills free slots with ready tasks (each
+//! dispatched with its execution mode and default worker, under its own supervisor), and
+//! reports every event. Supervisors apply the retry policy themselves, so killing
+//! `orch up` loses no worker; a new `orch up` adopts them.
+
+use crate::config::Workers;
+use crate::dispatch::{Base, Location, Request, create};
+use crate::error::{Error, Result};
+use crate::model::{ExecutionMode, RunStatus, TaskStatus};
+use crate::process::{group, procfs};
+use crate::store::{AttemptEnd, FinishKind, MessageInput, Store};
+use crate::supervisor::{next, start_supervisor};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How `orch up` runs.
+pub struct UpOptions {
+    pub run_id: String,
+    pub concurrency: usize,
+    /// The repository workers run in (the current directory's).
+    pub repo: PathBuf,
+    /// Stop launching (first Ctrl-C); stop the workers too (second).
+    pub stop: tokio::sync::watch::Receiver<u8>,
+}
+
+/// How the run ended.
+pub struct UpResult {
+    pub status: RunStatus,
+    pub interrupted: bool,
+}
+
+/// An exclusive lock on the run, held while `orch up` lives; the kernel drops it when
+/// the process dies, so a crash cannot leave it stale.
+pub struct RunLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
+}
+
+pub fn lock_run(store: &Store, run_id: &str) -> Result<RunLock> {
+    let dir = store
+        .path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = dir.join(format!("up-{run_id}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .read(true)
+        .open(&path)
+        .map_err(|e| Error::internal(format!("cannot open {}: {e}", path.display())))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => {
+            let _ = std::fs::write(&path, format!("{}\n", std::process::id()));
+            Ok(RunLock { _file: lock })
+        }
+        Err((_, _)) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Err(Error::invalid_state(format!(
+                "another orch up is running run {run_id:?} (pid {})",
+                holder.trim()
+            )))
+        }
+    }
+}
+
+/// One pass of housekeeping: attempts whose supervisor is gone become `lost`.
+async fn recover_lost(
+    store: &Store,
+    run_id: &str,
+    policy: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<Vec<String>> {
+    let mut lost = Vec::new();
+    for attempt in store.attempts(run_id, None).await? {
+        let (_, sup) = store.attempt_by_thread(&attempt.thread_id).await?;
+        if !sup.outcome.is_empty() {
+            continue;
+        }
+        let (Some(pid), Some(start)) = (sup.supervisor_pid, sup.supervisor_start) else {
+            continue;
+        };
+        if procfs::is_same_process(pid as u32, start as u64) {
+            continue;
+        }
+        // The supervisor died: its worker goes too (only if it is still that process).
+        if let (Some(wpid), Some(wstart)) = (sup.worker_pid, sup.worker_start) {
+            group::kill_group_if_same(wpid as u32, wstart as u64);
+        }
+        let reason = format!("its supervisor (pid {pid}) died");
+        let content = MessageInput {
+            body: reason.clone(),
+            payload: json!({"outcome": "lost"}),
+            artifacts: Vec::new(),
+        };
+        let thread = store.thread(&attempt.thread_id).await?;
+        if !thread.status.is_terminal() {
+            let agent = attempt.assigned_to.clone();
+            if store
+                .finish(
+                    &attempt.thread_id,
+                    &agent,
+                    FinishKind::Failed,
+                    &format!("lost: {reason}"),
+                    &content,
+                )
+                .await
+                .is_err()
+            {
+                let _ = store.claim(&attempt.thread_id, &agent, 60_000).await;
+                let _ = store
+                    .finish(
+                        &attempt.thread_id,
+                        &agent,
+                        FinishKind::Failed,
+                        &format!("lost: {reason}"),
+                        &content,
+                    )
+                    .await;
+            }
+        }
+        let end = AttemptEnd {
+            outcome: if thread.status == crate::model::ThreadStatus::Cancelled {
+                "cancelled".into()
+            } else {
+                "lost".into()
+            },
+            reason,
+            ..AttemptEnd::default()
+        };
+        store.record_attempt_end(&attempt.thread_id, &end).await?;
+        lost.push(attempt.thread_id.clone());
+        let store = store.clone();
+        let thread_id = attempt.thread_id.clone();
+        policy.push(tokio::spawn(async move {
+            if let Err(e) = next::apply_policy(&store, &thread_id, &next::Handover::default()).await
+            {
+                tracing::warn!(error = %e, "policy after a lost attempt");
+            }
+        }));
+    }
+    Ok(lost)
+}
+
+/// Attempts still at work: running under a live supervisor, or ended while their
+/// supervisor still applies the policy (a parked task waits for its reset).
+async fn busy(store: &Store, run_id: &str) -> Result<(usize, HashMap<String, usize>)> {
+    let mut count = 0;
+    let mut per_worker: HashMap<String, usize> = HashMap::new();
+    for attempt in store.attempts(run_id, None).await? {
+        let (_, sup) = store.attempt_by_thread(&attempt.thread_id).await?;
+        let alive = match (sup.supervisor_pid, sup.supervisor_start) {
+            (Some(pid), Some(start)) => procfs::is_same_process(pid as u32, start as u64),
+            // Dispatched, supervisor not yet recorded: count it as starting.
+            _ => sup.outcome.is_empty() && !attempt.status.is_terminal(),
+        };
+        if alive {
+            count += 1;
+            *per_worker.entry(attempt.assigned_to.clone()).or_default() += 1;
+        }
+    }
+    Ok((count, per_worker))
+}
+
+/// Dispatches ready tasks into free slots; returns how many started.
+async fn fill_slots(
+    store: &Store,
+    opts: &UpOptions,
+    workers: &Workers,
+    running: usize,
+    per_worker: &HashMap<String, usize>,
+    children: &mut Vec<u32>,
+    notices: &mut Vec<String>,
+) -> Result<usize> {
+    let mut free = opts.concurrency.saturating_sub(running);
+    let mut started = 0;
+    let cooldowns = store.cooldowns().await?;
+    let now = crate::time::now_ms();
+    let mut per_worker = per_worker.clone();
+    for task in store.ready(&opts.run_id).await? {
+        if free == 0 {
+            break;
+        }
+        if task.default_to.is_empty() {
+            notices.push(format!(
+                "task {} has no default worker; dispatch it by hand",
+                task.task_id
+            ));
+            continue;
+        }
+        let worker = match workers.resolve(&task.default_to) {
+            Ok(w) => w,
+            Err(e) => {
+                notices.push(format!("task {}: {}", task.task_id, e.message));
+                continue;
+            }
+        };
+        if cooldowns
+            .get(&worker.adapter.name)
+            .is_some_and(|until| *until > now)
+        {
+            continue;
+        }
+        if let Some(cap) = worker.max_concurrent {
+            if per_worker.get(&task.default_to).copied().unwrap_or(0) >= cap as usize {
+                continue;
+            }
+        }
+        let mode = ExecutionMode::parse(&task.execution_mode).unwrap_or(ExecutionMode::Analysis);
+        let plan = match store
+            .attempt_plan(&opts.run_id, &task.task_id, &[TaskStatus::Ready], "up")
+            .await
+        {
+            Ok(plan) => plan,
+            Err(_) => continue,
+        };
+        let request = Request {
+            run: opts.run_id.clone(),
+            task: task.task_id.clone(),
+            mode,
+            to: task.default_to.clone(),
+            body: task.body.clone(),
+            location: Location {
+                repo: opts.repo.clone(),
+                workspace_root: None,
+            },
+            base: Base::CleanHead,
+            allowed: &[TaskStatus::Ready],
+            cancel_current: None,
+            extra_event: None,
+            created_by: "orch".to_string(),
+        };
+        match create(store, &plan, request).await {
+            Ok((_, attempt, _, _)) => {
+                children.push(start_supervisor(store, &attempt)?);
+                *per_worker.entry(task.default_to.clone()).or_default() += 1;
+                free -= 1;
+                started += 1;
+            }
+            Err(e) => notices.push(format!(
+                "task {} not dispatched: {}",
+                task.task_id, e.message
+            )),
+        }
+    }
+    Ok(started)
+}
+
+/// Runs the loop until the run is over (or stopped). `on_event` gets every run event.
+pub async fn run(
+    store: &Store,
+    opts: UpOptions,
+    mut on_event: impl FnMut(&crate::model::Event),
+    mut on_notice: impl FnMut(&str),
+) -> Result<UpResult> {
+    let _lock = lock_run(store, &opts.run_id)?;
+    let mut cursor = 0i64;
+    let mut detector = store.change_detector().await?;
+    let mut children: Vec<u32> = Vec::new();
+    let mut policy_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut said: std::collections::HashSet<String> = Default::default();
+    let mut stop = opts.stop.clone();
+    let mut interrupted = false;
+    loop {
+        let stop_level = *stop.borrow();
+        store.reconcile(&opts.run_id).await?;
+        recover_lost(store, &opts.run_id, &mut policy_tasks).await?;
+        let (running, per_worker) = busy(store, &opts.run_id).await?;
+        if stop_level == 0 {
+            let config = store.run_config(&opts.run_id).await?;
+            let workers = Workers::load(Some(&opts.repo), &config)?;
+            let mut notices = Vec::new();
+            fill_slots(
+                store,
+                &opts,
+                &workers,
+                running,
+                &per_worker,
+                &mut children,
+                &mut notices,
+            )
+            .await?;
+            for notice in notices {
+                if said.insert(notice.clone()) {
+                    on_notice(&notice);
+                }
+            }
+        } else {
+            interrupted = true;
+        }
+        for event in store.events_after(&opts.run_id, cursor, 1000).await? {
+            cursor = event.event_id;
+            on_event(&event);
+        }
+        reap(&mut children);
+        let run = store.run(&opts.run_id).await?;
+        let (running, _) = busy(store, &opts.run_id).await?;
+        policy_tasks.retain(|t| !t.is_finished());
+        let settled = running == 0 && policy_tasks.is_empty();
+        match run.status {
+            RunStatus::Done | RunStatus::Cancelled if settled => {
+                return Ok(UpResult {
+                    status: run.status,
+                    interrupted,
+                });
+            }
+            RunStatus::Failed if settled => {
+                return Ok(UpResult {
+                    status: run.status,
+                    interrupted,
+                });
+            }
+            _ => {}
+        }
+        if stop_level > 0 && settled {
+            return Ok(UpResult {
+                status: run.status,
+                interrupted: true,
+            });
+        }
+        if stop_level > 0 && running == 0 {
+            // Nothing is left to wait for but policy decisions of this process.
+            return Ok(UpResult {
+                status: run.status,
+                interrupted: true,
+            });
+        }
+        tokio::select! {
+            _ = detector.wait(Some(tokio::time::Instant::now() + Duration::from_millis(500))) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+fn reap(children: &mut Vec<u32>) {
+    crate::process::detach::reap_exited(children);
+}
