@@ -204,10 +204,10 @@ async fn fill_slots(
         {
             continue;
         }
-        if let Some(cap) = worker.max_concurrent {
-            if per_worker.get(&task.default_to).copied().unwrap_or(0) >= cap as usize {
-                continue;
-            }
+        if let Some(cap) = worker.max_concurrent
+            && per_worker.get(&task.default_to).copied().unwrap_or(0) >= cap as usize
+        {
+            continue;
         }
         let mode = ExecutionMode::parse(&task.execution_mode).unwrap_or(ExecutionMode::Analysis);
         let plan = match store

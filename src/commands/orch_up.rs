@@ -102,14 +102,14 @@ async fn stop_supervisors(store: &crate::store::Store, run_id: &str) {
         return;
     };
     for attempt in attempts {
-        if let Ok((_, sup)) = store.attempt_by_thread(&attempt.thread_id).await {
-            if let (Some(pid), Some(start), true) = (
+        if let Ok((_, sup)) = store.attempt_by_thread(&attempt.thread_id).await
+            && let (Some(pid), Some(start), true) = (
                 sup.supervisor_pid,
                 sup.supervisor_start,
                 sup.outcome.is_empty(),
-            ) {
-                crate::process::detach::stop_if_same(pid as u32, start as u64);
-            }
+            )
+        {
+            crate::process::detach::stop_if_same(pid as u32, start as u64);
         }
     }
 }
