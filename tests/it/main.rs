@@ -9,4 +9,5 @@ mod policy;
 mod real_clis;
 mod skills;
 mod supervisor;
+mod up;
 mod workflows;

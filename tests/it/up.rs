@@ -1,0 +1,220 @@
+//! `orch up` end to end (issue 4): the bundled demo plan, a DAG respected at a
+//! concurrency limit, one `orch up` per run, and a restart after `kill -9`.
+
+use crate::common::{Env, ORCH};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn up(env: &Env, repo: &Path, args: &[&str]) -> crate::common::Out {
+    let mut all = vec!["--db", env.db.to_str().unwrap(), "up"];
+    all.extend_from_slice(args);
+    env.raw(ORCH, &all, repo, &[])
+}
+
+#[test]
+fn the_bundled_demo_plan_finishes_green() {
+    let env = Env::new();
+    let repo = env.repo();
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/plan.toml");
+    let out = up(&env, &repo, &["--plan", plan.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("run demo done"), "{}", out.stdout);
+    let status = env.orch(&["status", "--run", "demo"]);
+    assert_eq!(status.data()["run"]["status"], "done");
+    // The flaky step took two attempts; the code task committed on its branch.
+    let flaky = env
+        .orch(&["attempts", "--run", "demo", "--task", "flaky"])
+        .data()["attempts"]
+        .clone();
+    assert_eq!(flaky.as_array().unwrap().len(), 2);
+    let log = env.git(
+        &repo,
+        &["log", "--oneline", "-1", "orch/demo/notes/attempt-1"],
+    );
+    assert!(log.ends_with("Add release notes"), "{log}");
+    // The check ran and passed.
+    let gate = env.orch(&["verify", "status", "--run", "demo", "--task", "checked"]);
+    assert_eq!(gate.data()["gate"]["status"], "passed");
+    // Running it again changes nothing and exits 0 at once.
+    let again = up(&env, &repo, &["--plan", plan.to_str().unwrap()]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}
+
+/// A plan of `n` tasks: task i depends on tasks i-1 and i-3 (when they exist); each task
+/// records when it started and ended, so the order can be checked afterwards.
+fn dag_plan(dir: &Path, n: usize) -> std::path::PathBuf {
+    let mut plan = String::from("[run]\nid = \"dag\"\n[defaults]\nworker = \"shell\"\n");
+    for i in 0..n {
+        let mut deps = Vec::new();
+        if i >= 1 {
+            deps.push(format!("\"t{}\"", i - 1));
+        }
+        if i >= 3 {
+            deps.push(format!("\"t{}\"", i - 3));
+        }
+        // Half the tasks have no prerequisite at all, so several run at once.
+        if i % 2 == 0 {
+            deps.clear();
+        }
+        plan.push_str(&format!(
+            "[[tasks]]\nid = \"t{i}\"\ndepends_on = [{}]\nbody = \"\"\"\necho start $(date +%s%N) >> \"${{ORCH_DB%/*}}/trace-t{i}\"\nsleep 0.2\necho end $(date +%s%N) >> \"${{ORCH_DB%/*}}/trace-t{i}\"\necho finished t{i}\n\"\"\"\n",
+            deps.join(", ")
+        ));
+    }
+    let path = dir.join("dag.toml");
+    std::fs::write(&path, plan).unwrap();
+    path
+}
+
+fn trace(env: &Env, task: usize) -> (u128, u128) {
+    let text = std::fs::read_to_string(env.path().join(format!("trace-t{task}"))).unwrap();
+    let mut start = 0;
+    let mut end = 0;
+    for line in text.lines() {
+        let (what, at) = line.split_once(' ').unwrap();
+        let at: u128 = at.parse().unwrap();
+        match what {
+            "start" => start = at,
+            _ => end = at,
+        }
+    }
+    (start, end)
+}
+
+#[test]
+fn a_dag_of_20_tasks_at_concurrency_4_respects_every_dependency() {
+    let env = Env::new();
+    let repo = env.repo();
+    let plan = dag_plan(env.path(), 20);
+    let out = up(
+        &env,
+        &repo,
+        &["--plan", plan.to_str().unwrap(), "--concurrency", "4"],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let times: Vec<(u128, u128)> = (0..20).map(|i| trace(&env, i)).collect();
+    for i in 0..20usize {
+        if i % 2 == 0 {
+            continue;
+        }
+        for dep in [i.checked_sub(1), i.checked_sub(3)].into_iter().flatten() {
+            assert!(
+                times[dep].1 <= times[i].0,
+                "t{i} started before its prerequisite t{dep} ended"
+            );
+        }
+    }
+    // Never more than 4 at once.
+    let mut points: Vec<(u128, i32)> = times
+        .iter()
+        .flat_map(|(s, e)| [(*s, 1), (*e, -1)])
+        .collect();
+    points.sort_by_key(|(t, d)| (*t, *d));
+    let mut running = 0;
+    let mut most = 0;
+    for (_, d) in points {
+        running += d;
+        most = most.max(running);
+    }
+    assert!(most <= 4, "{most} tasks ran at once");
+    assert!(most >= 2, "tasks never overlapped ({most})");
+}
+
+#[test]
+fn only_one_orch_up_per_run() {
+    let env = Env::new();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "slow",
+        "--default-to",
+        "shell",
+        "--body",
+        "sleep 3; echo ok",
+    ])
+    .data();
+    let first = env
+        .command(ORCH)
+        .args(["--db", env.db.to_str().unwrap(), "up", "--run", "r"])
+        .current_dir(&repo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let second = env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "up",
+            "--run",
+            "r",
+        ],
+        &repo,
+        &[],
+    );
+    let message = second.error(30, "invalid_state");
+    assert!(message.contains("another orch up"), "{message}");
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn kill_9_of_orch_up_then_a_new_one_finishes_with_no_duplicate_attempts() {
+    let env = Env::new();
+    let repo = env.repo();
+    let plan = dag_plan(env.path(), 8);
+    let mut first = env
+        .command(ORCH)
+        .args([
+            "--db",
+            env.db.to_str().unwrap(),
+            "up",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--concurrency",
+            "2",
+        ])
+        .current_dir(&repo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let it get some work going, then kill it outright.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = env.orch(&["attempts", "--run", "dag"]);
+        if out.code == 0 && out.data()["attempts"].as_array().unwrap().len() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "orch up never dispatched");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = up(&env, &repo, &["--run", "dag", "--concurrency", "2"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let attempts = env.orch(&["attempts", "--run", "dag"]).data()["attempts"].clone();
+    let attempts = attempts.as_array().unwrap();
+    // Every task ran exactly once: the supervisors outlived orch up and were adopted.
+    assert_eq!(attempts.len(), 8, "{attempts:#?}");
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["supervision"]["outcome"] == "succeeded"),
+        "{attempts:#?}"
+    );
+    for i in 0..8 {
+        let text = std::fs::read_to_string(env.path().join(format!("trace-t{i}"))).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("start")).count(),
+            1,
+            "t{i} ran twice"
+        );
+    }
+}
