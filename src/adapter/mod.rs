@@ -73,6 +73,9 @@ pub struct Adapter {
     /// Time between SIGTERM and SIGKILL when stopping the worker.
     #[serde(default, with = "humantime_serde_opt")]
     pub term_grace: Option<Duration>,
+    /// No output at all for this long after the start is a stall, whatever the CPU does.
+    #[serde(default, with = "humantime_serde_opt")]
+    pub first_output_timeout: Option<Duration>,
     /// Extra environment variables for the worker.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -104,6 +107,8 @@ mod humantime_serde_opt {
 pub const DEFAULT_TERM_GRACE: Duration = Duration::from_secs(10);
 /// Default stall timeout.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Default first-output deadline.
+pub const DEFAULT_FIRST_OUTPUT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 impl Adapter {
     /// Parses and checks one adapter file (patterns are compiled once, to check them).
@@ -169,6 +174,11 @@ impl Adapter {
 
     pub fn stall_timeout(&self) -> Duration {
         self.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT)
+    }
+
+    pub fn first_output_timeout(&self) -> Duration {
+        self.first_output_timeout
+            .unwrap_or(DEFAULT_FIRST_OUTPUT_TIMEOUT.min(self.stall_timeout()))
     }
 }
 

@@ -132,6 +132,8 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
     let mut holders_killed = false;
     let mut leaked = false;
     let mut cancel_requested = false;
+    let mut liveness = Liveness::new(adapter.stall_timeout(), adapter.first_output_timeout());
+    let mut stalled: Option<String> = None;
     let mut flush_tick = interval(FLUSH_EVERY);
     let mut control_tick = interval(CONTROL_EVERY);
     let mut renew_tick = interval(RENEW_EVERY);
@@ -149,7 +151,10 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
         let leak_deadline = exited_at.map(|t| t + LEAK_TIMEOUT);
         tokio::select! {
             chunk = rx.recv(), if output_open => match chunk {
-                Some(bytes) => pump.chunk(&bytes, now_ms())?,
+                Some(bytes) => {
+                    liveness.output();
+                    pump.chunk(&bytes, now_ms())?;
+                }
                 None => output_open = false,
             },
             status = &mut exit_rx, if exit.is_none() => {
@@ -176,13 +181,20 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
             }
             _ = flush_tick.tick() => flush(store, thread_id, &agent, &mut pump).await,
             _ = control_tick.tick(), if !cancel_requested && exit.is_none() => {
-                if let Ok(thread) = store.thread(thread_id).await
-                    && thread.status == ThreadStatus::Cancelled {
+                if let Ok(thread) = store.thread(thread_id).await {
+                    if thread.status == ThreadStatus::Cancelled {
                         cancel_requested = true;
                         tracing::info!("the thread was cancelled; stopping the worker");
                         let grace = adapter.term_grace();
                         tokio::spawn(async move { group::terminate(pid, pid, grace).await });
+                    } else if let Some(reason) = liveness.check(&thread, pid) {
+                        cancel_requested = true;
+                        tracing::warn!(%reason, "the worker stalled; stopping it");
+                        stalled = Some(reason);
+                        let grace = adapter.term_grace();
+                        tokio::spawn(async move { group::terminate(pid, pid, grace).await });
                     }
+                }
             }
             _ = async {
                 tokio::select! {
@@ -232,6 +244,10 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
         adapter.output,
     )
     .await?;
+    if let Some(reason) = stalled.filter(|_| end.outcome == "cancelled") {
+        end.outcome = "stalled".to_string();
+        end.reason = reason;
+    }
     if stopped_by_signal && end.outcome == "cancelled" {
         end.reason = "the supervisor was stopped, and stopped its worker".to_string();
     }
@@ -252,6 +268,86 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
         }
     }
     super::next::apply_policy(store, thread_id, &handover).await
+}
+
+/// The three clocks of a worker (supervisor.md §4): its last output byte, the last CPU
+/// progress of its session, and its last inbox activity. Stalled means none of them moved
+/// for the stall timeout; a thread blocked on the leader's answer never stalls. Before
+/// the first byte of output, the first-output deadline applies on its own (a CLI that
+/// hangs before printing anything may still tick its event loop).
+struct Liveness {
+    stall_timeout: Duration,
+    first_output_timeout: Duration,
+    started: Instant,
+    last_output: Option<Instant>,
+    last_activity: Instant,
+    thread_updated_at: i64,
+    cpu_ticks: u64,
+    last_cpu_sample: Instant,
+}
+
+impl Liveness {
+    fn new(stall_timeout: Duration, first_output_timeout: Duration) -> Liveness {
+        let now = Instant::now();
+        Liveness {
+            stall_timeout,
+            first_output_timeout,
+            started: now,
+            last_output: None,
+            last_activity: now,
+            thread_updated_at: 0,
+            cpu_ticks: 0,
+            last_cpu_sample: now,
+        }
+    }
+
+    fn output(&mut self) {
+        let now = Instant::now();
+        self.last_output = Some(now);
+        self.last_activity = now;
+    }
+
+    /// `Some(reason)` when the worker has stalled.
+    fn check(&mut self, thread: &crate::model::Thread, pid: u32) -> Option<String> {
+        let now = Instant::now();
+        if thread.updated_at != self.thread_updated_at {
+            self.thread_updated_at = thread.updated_at;
+            self.last_activity = now;
+        }
+        if thread.status == ThreadStatus::Blocked {
+            self.last_activity = now;
+            return None;
+        }
+        if self.last_output.is_none() && now - self.started >= self.first_output_timeout {
+            return Some(format!(
+                "no output at all in the first {}",
+                humantime::format_duration(self.first_output_timeout)
+            ));
+        }
+        let silent = now - self.last_activity;
+        // CPU is read only once the worker has been quiet for half the timeout, and then
+        // at most once a second: scanning /proc costs more than the clocks above.
+        if silent >= self.stall_timeout / 2
+            && now - self.last_cpu_sample >= Duration::from_secs(1).min(self.stall_timeout / 4)
+        {
+            self.last_cpu_sample = now;
+            let ticks = procfs::session_cpu_ticks(pid);
+            if ticks != self.cpu_ticks {
+                let first = self.cpu_ticks == 0;
+                self.cpu_ticks = ticks;
+                if !first {
+                    self.last_activity = now;
+                    return None;
+                }
+            }
+        }
+        (now - self.last_activity >= self.stall_timeout).then(|| {
+            format!(
+                "no output, CPU or inbox activity for {}",
+                humantime::format_duration(self.stall_timeout)
+            )
+        })
+    }
 }
 
 fn render_prompt_file(plan: &super::LaunchPlan) -> String {

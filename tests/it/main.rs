@@ -4,6 +4,7 @@
 mod common;
 mod concurrency;
 mod inbox;
+mod liveness;
 mod orch;
 mod policy;
 mod real_clis;
