@@ -178,6 +178,7 @@ async fn fill_slots(
     let mut free = opts.concurrency.saturating_sub(running);
     let mut started = 0;
     let cooldowns = store.cooldowns().await?;
+    let banned = store.banned_adapters(&opts.run_id).await?;
     let now = crate::time::now_ms();
     let mut per_worker = per_worker.clone();
     for task in store.ready(&opts.run_id).await? {
@@ -191,24 +192,31 @@ async fn fill_slots(
             ));
             continue;
         }
-        let worker = match workers.resolve(&task.default_to) {
-            Ok(w) => w,
-            Err(e) => {
+        // The default worker, or the first of its fallbacks whose adapter may run now.
+        let mut candidates = vec![task.default_to.clone()];
+        if let Ok(w) = workers.resolve(&task.default_to) {
+            candidates.extend(w.fallback);
+        }
+        let chosen = candidates
+            .into_iter()
+            .find(|name| match workers.resolve(name) {
+                Ok(w) => {
+                    !cooldowns
+                        .get(&w.adapter.name)
+                        .is_some_and(|until| *until > now)
+                        && !banned.contains(&w.adapter.name)
+                        && w.max_concurrent.is_none_or(|cap| {
+                            per_worker.get(name).copied().unwrap_or(0) < cap as usize
+                        })
+                }
+                Err(_) => false,
+            });
+        let Some(worker_name) = chosen else {
+            if let Err(e) = workers.resolve(&task.default_to) {
                 notices.push(format!("task {}: {}", task.task_id, e.message));
-                continue;
             }
+            continue;
         };
-        if cooldowns
-            .get(&worker.adapter.name)
-            .is_some_and(|until| *until > now)
-        {
-            continue;
-        }
-        if let Some(cap) = worker.max_concurrent
-            && per_worker.get(&task.default_to).copied().unwrap_or(0) >= cap as usize
-        {
-            continue;
-        }
         let mode = ExecutionMode::parse(&task.execution_mode).unwrap_or(ExecutionMode::Analysis);
         let plan = match store
             .attempt_plan(&opts.run_id, &task.task_id, &[TaskStatus::Ready], "up")
@@ -221,7 +229,7 @@ async fn fill_slots(
             run: opts.run_id.clone(),
             task: task.task_id.clone(),
             mode,
-            to: task.default_to.clone(),
+            to: worker_name.clone(),
             body: task.body.clone(),
             location: Location {
                 repo: opts.repo.clone(),
@@ -236,7 +244,7 @@ async fn fill_slots(
         match create(store, &plan, request).await {
             Ok((_, attempt, _, _)) => {
                 children.push(start_supervisor(store, &attempt)?);
-                *per_worker.entry(task.default_to.clone()).or_default() += 1;
+                *per_worker.entry(worker_name.clone()).or_default() += 1;
                 free -= 1;
                 started += 1;
             }

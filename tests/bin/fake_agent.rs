@@ -6,7 +6,8 @@
 //! Script lines: `say TEXT`, `tool CMD`, `run SHELL`, `ask QUESTION` (blocks through
 //! `inbox`, then says the answer), `sleep SECS`, `ratelimit [TEXT]`, `notloggedin`,
 //! `flood BYTES`, `noeol BYTES`, `badutf8`, `ignoreterm`, `fork N`, `setsid-hold`,
-//! `closepty`, `busy SECS`, `done SUMMARY`, `exit CODE`.
+//! `closepty`, `busy SECS`, `done SUMMARY`, `exit CODE`; `as NAME: LINE` plays LINE only
+//! when run as NAME.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -198,6 +199,12 @@ fn main() {
     out.start();
     let mut code = 0;
     for line in script_of(&prompt) {
+        // `as codex: CMD` runs CMD only when playing codex (likewise for the others).
+        let line = match line.strip_prefix("as ").and_then(|l| l.split_once(": ")) {
+            Some((who, cmd)) if who == name => cmd.to_string(),
+            Some(_) => continue,
+            None => line,
+        };
         let (verb, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         match verb {
             "say" => out.say(rest),

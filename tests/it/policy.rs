@@ -175,3 +175,145 @@ fn a_rate_limited_codex_profile_is_reassigned_to_its_claude_fallback() {
         "2031-08-08T12:30:00.000Z"
     );
 }
+
+#[test]
+fn a_cooling_adapter_is_not_used_again_before_its_reset_even_across_orch_up_restarts() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    std::fs::create_dir_all(repo.join(".orch")).unwrap();
+    std::fs::write(
+        repo.join(".orch/config.toml"),
+        "[workers.cx]\nadapter = \"codex\"\nfallback = [\"cl\"]\n[workers.cl]\nadapter = \"claude\"\n",
+    )
+    .unwrap();
+    let plan = env.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[run]\nid = \"r\"\n[defaults]\nworker = \"cx\"\n\
+         [[tasks]]\nid = \"t1\"\nbody = \"as codex: ratelimit You've hit your usage limit. Try again at Aug 8th, 2031 12:30 PM.\\nsay t1 done\"\n\
+         [[tasks]]\nid = \"t2\"\ndepends_on = [\"t1\"]\nbody = \"say t2 done\"\n",
+    )
+    .unwrap();
+    let out = env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "up",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--concurrency",
+            "1",
+        ],
+        &repo,
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let t1 = attempts(&env, "r", "t1");
+    assert_eq!(t1[0]["supervision"]["adapter"], "codex");
+    assert_eq!(t1[0]["supervision"]["outcome"], "rate_limited");
+    assert_eq!(t1[1]["supervision"]["adapter"], "claude");
+    // t2's default worker is the codex profile, but codex is cooling: its fallback runs it.
+    let t2 = attempts(&env, "r", "t2");
+    assert_eq!(t2.len(), 1);
+    assert_eq!(t2[0]["attempt"]["assigned_to"], "cl");
+    // A new orch up (a new task on the codex profile) still keeps off codex.
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t3",
+        "--default-to",
+        "cx",
+        "--body",
+        "say t3 done",
+    ])
+    .data();
+    let out = env.raw(
+        ORCH,
+        &["--db", env.db.to_str().unwrap(), "up", "--run", "r"],
+        &repo,
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        attempts(&env, "r", "t3")[0]["supervision"]["adapter"],
+        "claude"
+    );
+}
+
+#[test]
+fn with_no_fallback_a_rate_limited_task_parks_and_resumes_after_the_reset() {
+    let env = Env::new();
+    let repo = env.repo();
+    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
+    std::fs::write(
+        repo.join(".orch/adapters/limited.toml"),
+        "name = \"limited\"\ncommand = [\"sh\", \"-c\", \"{body}\"]\noutput = \"text\"\nrate_limit_patterns = [\"(?i)usage limit\"]\n",
+    )
+    .unwrap();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    let body = "if [ \"$ORCH_ATTEMPT\" = 1 ]; then echo \"You've hit your usage limit. Please retry in 2s.\"; exit 1; else echo resumed after the reset; fi";
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--default-to",
+        "limited",
+        "--body",
+        body,
+    ])
+    .data();
+    env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "dispatch",
+            "--run",
+            "r",
+            "--task",
+            "t",
+            "--execution-mode",
+            "analysis",
+            "--launch",
+        ],
+        &repo,
+        &[("ORCH_MAX_PARK", "1m")],
+    )
+    .data();
+    let list = wait_for_attempts(&env, "r", "t", 2);
+    assert_eq!(list[0]["supervision"]["outcome"], "rate_limited");
+    assert_eq!(list[1]["supervision"]["outcome"], "succeeded", "{list:#?}");
+    let parked = env.orch(&[
+        "wait",
+        "--run",
+        "r",
+        "--for",
+        "task_parked",
+        "--after-event",
+        "0",
+        "--timeout-seconds",
+        "5",
+    ]);
+    let reset = list[0]["supervision"]["reset_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(parked.data()["event"]["payload"]["until"], reset.as_str());
+    // The second attempt started after the reset, not before.
+    let started = list[1]["attempt"]["created_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        started >= reset,
+        "resumed at {started}, before the reset {reset}"
+    );
+}
