@@ -201,9 +201,9 @@ async fn fill_slots(
             .into_iter()
             .find(|name| match workers.resolve(name) {
                 Ok(w) => {
-                    !cooldowns
+                    cooldowns
                         .get(&w.adapter.name)
-                        .is_some_and(|until| *until > now)
+                        .is_none_or(|until| *until <= now)
                         && !banned.contains(&w.adapter.name)
                         && w.max_concurrent.is_none_or(|cap| {
                             per_worker.get(name).copied().unwrap_or(0) < cap as usize
