@@ -68,101 +68,121 @@ pub fn lock_run(store: &Store, run_id: &str) -> Result<RunLock> {
     }
 }
 
-/// One pass of housekeeping: attempts whose supervisor is gone become `lost`.
-async fn recover_lost(
+/// One pass over the unsettled attempts: those whose supervisor died become `lost` (their
+/// workers killed, the retry policy applied); those dispatched by orch but never launched
+/// (orch up died in between) get their supervisor. Returns the attempts still at work,
+/// in all and per worker.
+async fn tend(
     store: &Store,
     run_id: &str,
+    children: &mut Vec<u32>,
     policy: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> Result<Vec<String>> {
-    let mut lost = Vec::new();
-    for attempt in store.attempts(run_id, None).await? {
-        let (_, sup) = store.attempt_by_thread(&attempt.thread_id).await?;
-        if !sup.outcome.is_empty() {
-            continue;
-        }
-        let (Some(pid), Some(start)) = (sup.supervisor_pid, sup.supervisor_start) else {
-            continue;
+) -> Result<(usize, HashMap<String, usize>)> {
+    let mut busy = 0;
+    let mut per_worker: HashMap<String, usize> = HashMap::new();
+    let now = crate::time::now_ms();
+    for (attempt, sup) in store.unsettled_attempts(run_id).await? {
+        let supervisor_alive = match (sup.supervisor_pid, sup.supervisor_start) {
+            (Some(pid), Some(start)) => Some(procfs::is_same_process(pid as u32, start as u64)),
+            _ => None,
         };
-        if procfs::is_same_process(pid as u32, start as u64) {
-            continue;
+        match supervisor_alive {
+            Some(true) => {
+                busy += 1;
+                *per_worker.entry(attempt.assigned_to.clone()).or_default() += 1;
+            }
+            Some(false) if sup.outcome.is_empty() => {
+                mark_lost(store, &attempt, &sup).await?;
+                spawn_policy(store, &attempt.thread_id, policy);
+            }
+            // Died while applying the policy: apply it again (it acts once per attempt).
+            Some(false) => spawn_policy(store, &attempt.thread_id, policy),
+            None => {
+                let thread = store.thread(&attempt.thread_id).await?;
+                if thread.status.is_terminal() {
+                    store.mark_settled(&attempt.thread_id).await?;
+                } else if thread.created_by == "orch" && now - attempt.created_at > 5_000 {
+                    // Dispatched by an orch up that died before starting its supervisor.
+                    children.push(start_supervisor(store, &attempt)?);
+                    busy += 1;
+                } else {
+                    // Starting, or a worker the leader runs by hand: it is work in progress.
+                    busy += 1;
+                    *per_worker.entry(attempt.assigned_to.clone()).or_default() += 1;
+                }
+            }
         }
-        // The supervisor died: its worker goes too (only if it is still that process).
-        if let (Some(wpid), Some(wstart)) = (sup.worker_pid, sup.worker_start) {
-            group::kill_group_if_same(wpid as u32, wstart as u64);
+    }
+    Ok((busy, per_worker))
+}
+
+fn spawn_policy(store: &Store, thread_id: &str, policy: &mut Vec<tokio::task::JoinHandle<()>>) {
+    let store = store.clone();
+    let thread_id = thread_id.to_string();
+    policy.push(tokio::spawn(async move {
+        if let Err(e) = next::apply_policy(&store, &thread_id, &next::Handover::default()).await {
+            tracing::warn!(error = %e, "policy after a lost attempt");
         }
-        let reason = format!("its supervisor (pid {pid}) died");
-        let content = MessageInput {
-            body: reason.clone(),
-            payload: json!({"outcome": "lost"}),
-            artifacts: Vec::new(),
-        };
-        let thread = store.thread(&attempt.thread_id).await?;
-        if !thread.status.is_terminal() {
-            let agent = attempt.assigned_to.clone();
-            if store
+        let _ = store.mark_settled(&thread_id).await;
+    }));
+}
+
+/// The attempt's supervisor died: its worker goes too (only if it is still that process),
+/// the thread fails, and the attempt is recorded `lost`.
+async fn mark_lost(
+    store: &Store,
+    attempt: &crate::model::Attempt,
+    sup: &crate::store::Supervision,
+) -> Result<()> {
+    if let (Some(wpid), Some(wstart)) = (sup.worker_pid, sup.worker_start) {
+        group::kill_group_if_same(wpid as u32, wstart as u64);
+    }
+    let reason = format!(
+        "its supervisor (pid {}) died",
+        sup.supervisor_pid.unwrap_or(0)
+    );
+    let content = MessageInput {
+        body: reason.clone(),
+        payload: json!({"outcome": "lost"}),
+        artifacts: Vec::new(),
+    };
+    let thread = store.thread(&attempt.thread_id).await?;
+    if !thread.status.is_terminal() {
+        let agent = attempt.assigned_to.clone();
+        let summary = format!("lost: {reason}");
+        if store
+            .finish(
+                &attempt.thread_id,
+                &agent,
+                FinishKind::Failed,
+                &summary,
+                &content,
+            )
+            .await
+            .is_err()
+        {
+            let _ = store.claim(&attempt.thread_id, &agent, 60_000).await;
+            let _ = store
                 .finish(
                     &attempt.thread_id,
                     &agent,
                     FinishKind::Failed,
-                    &format!("lost: {reason}"),
+                    &summary,
                     &content,
                 )
-                .await
-                .is_err()
-            {
-                let _ = store.claim(&attempt.thread_id, &agent, 60_000).await;
-                let _ = store
-                    .finish(
-                        &attempt.thread_id,
-                        &agent,
-                        FinishKind::Failed,
-                        &format!("lost: {reason}"),
-                        &content,
-                    )
-                    .await;
-            }
-        }
-        let end = AttemptEnd {
-            outcome: if thread.status == crate::model::ThreadStatus::Cancelled {
-                "cancelled".into()
-            } else {
-                "lost".into()
-            },
-            reason,
-            ..AttemptEnd::default()
-        };
-        store.record_attempt_end(&attempt.thread_id, &end).await?;
-        lost.push(attempt.thread_id.clone());
-        let store = store.clone();
-        let thread_id = attempt.thread_id.clone();
-        policy.push(tokio::spawn(async move {
-            if let Err(e) = next::apply_policy(&store, &thread_id, &next::Handover::default()).await
-            {
-                tracing::warn!(error = %e, "policy after a lost attempt");
-            }
-        }));
-    }
-    Ok(lost)
-}
-
-/// Attempts still at work: running under a live supervisor, or ended while their
-/// supervisor still applies the policy (a parked task waits for its reset).
-async fn busy(store: &Store, run_id: &str) -> Result<(usize, HashMap<String, usize>)> {
-    let mut count = 0;
-    let mut per_worker: HashMap<String, usize> = HashMap::new();
-    for attempt in store.attempts(run_id, None).await? {
-        let (_, sup) = store.attempt_by_thread(&attempt.thread_id).await?;
-        let alive = match (sup.supervisor_pid, sup.supervisor_start) {
-            (Some(pid), Some(start)) => procfs::is_same_process(pid as u32, start as u64),
-            // Dispatched, supervisor not yet recorded: count it as starting.
-            _ => sup.outcome.is_empty() && !attempt.status.is_terminal(),
-        };
-        if alive {
-            count += 1;
-            *per_worker.entry(attempt.assigned_to.clone()).or_default() += 1;
+                .await;
         }
     }
-    Ok((count, per_worker))
+    let end = AttemptEnd {
+        outcome: if thread.status == crate::model::ThreadStatus::Cancelled {
+            "cancelled".into()
+        } else {
+            "lost".into()
+        },
+        reason,
+        ..AttemptEnd::default()
+    };
+    store.record_attempt_end(&attempt.thread_id, &end).await
 }
 
 /// Dispatches ready tasks into free slots; returns how many started.
@@ -272,14 +292,21 @@ pub async fn run(
     let mut said: std::collections::HashSet<String> = Default::default();
     let mut stop = opts.stop.clone();
     let mut interrupted = false;
+    let mut workers = Workers::default();
+    let mut workers_loaded: Option<tokio::time::Instant> = None;
     loop {
         let stop_level = *stop.borrow();
         store.reconcile(&opts.run_id).await?;
-        recover_lost(store, &opts.run_id, &mut policy_tasks).await?;
-        let (running, per_worker) = busy(store, &opts.run_id).await?;
-        if stop_level == 0 {
-            let config = store.run_config(&opts.run_id).await?;
-            let workers = Workers::load(Some(&opts.repo), &config)?;
+        let (running, per_worker) =
+            tend(store, &opts.run_id, &mut children, &mut policy_tasks).await?;
+        if stop_level == 0 && running < opts.concurrency {
+            if workers_loaded
+                .is_none_or(|at: tokio::time::Instant| at.elapsed() > Duration::from_secs(5))
+            {
+                let config = store.run_config(&opts.run_id).await?;
+                workers = Workers::load(Some(&opts.repo), &config)?;
+                workers_loaded = Some(tokio::time::Instant::now());
+            }
             let mut notices = Vec::new();
             fill_slots(
                 store,
@@ -305,7 +332,7 @@ pub async fn run(
         }
         reap(&mut children);
         let run = store.run(&opts.run_id).await?;
-        let (running, _) = busy(store, &opts.run_id).await?;
+        let (running, _) = tend(store, &opts.run_id, &mut children, &mut policy_tasks).await?;
         policy_tasks.retain(|t| !t.is_finished());
         let settled = running == 0 && policy_tasks.is_empty();
         match run.status {

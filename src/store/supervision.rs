@@ -91,6 +91,35 @@ impl Store {
         Ok((attempt, supervision))
     }
 
+    /// Attempts of a run not yet settled, with their supervision facts (a handful: the
+    /// ones at work, or whose supervisor is still applying the policy).
+    pub async fn unsettled_attempts(&self, run_id: &str) -> Result<Vec<(Attempt, Supervision)>> {
+        let threads: Vec<String> = {
+            let mut conn = self.lock().await;
+            sqlx::query_scalar(
+                "SELECT thread_id FROM attempts WHERE run_id = ? AND settled = 0 ORDER BY id",
+            )
+            .bind(run_id)
+            .fetch_all(&mut *conn)
+            .await?
+        };
+        let mut out = Vec::with_capacity(threads.len());
+        for thread_id in threads {
+            out.push(self.attempt_by_thread(&thread_id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Nothing more will happen for this attempt.
+    pub async fn mark_settled(&self, thread_id: &str) -> Result<()> {
+        let mut conn = self.lock().await;
+        sqlx::query("UPDATE attempts SET settled = 1 WHERE thread_id = ?")
+            .bind(thread_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
     /// The supervisor took charge: its pid, adapter and log.
     pub async fn record_supervisor(
         &self,

@@ -18,16 +18,27 @@ use tokio::time::{Instant, interval, sleep_until};
 /// The lease the supervisor holds on the worker's behalf, renewed while it runs.
 const LEASE_MS: i64 = 60 * 60 * 1000;
 const RENEW_EVERY: Duration = Duration::from_secs(10 * 60);
-/// How often the thread is checked for a cancel.
-const CONTROL_EVERY: Duration = Duration::from_millis(250);
+/// How often the thread is checked (cancel, liveness) when the database is quiet; any
+/// commit by another process (a cancel) wakes the check at once.
+const CONTROL_EVERY: Duration = Duration::from_secs(1);
 /// How often parsed output is posted to the thread.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// After the worker exits, how long its terminal may stay open (a descendant holding
 /// it) before the holders are killed.
 const LEAK_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Runs the attempt whose thread is `thread_id` to its end.
+/// Runs the attempt whose thread is `thread_id` to its end, applies the retry policy,
+/// and marks the attempt settled.
 pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
+    let result = supervise_attempt(store, thread_id).await;
+    // On an error the attempt stays unsettled: `orch up` finds it and recovers it.
+    if result.is_ok() {
+        store.mark_settled(thread_id).await?;
+    }
+    result
+}
+
+async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
     if !supervision.outcome.is_empty() {
         tracing::info!(outcome = %supervision.outcome, "attempt already ended; nothing to do");
@@ -135,7 +146,13 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
     let mut liveness = Liveness::new(adapter.stall_timeout(), adapter.first_output_timeout());
     let mut stalled: Option<String> = None;
     let mut flush_tick = interval(FLUSH_EVERY);
-    let mut control_tick = interval(CONTROL_EVERY);
+    let mut detector = store.change_detector().await?;
+    // A fixed deadline, so other branches winning the select cannot postpone the check.
+    let control_every = CONTROL_EVERY
+        .min(adapter.stall_timeout() / 4)
+        .min(adapter.first_output_timeout() / 4)
+        .max(Duration::from_millis(50));
+    let mut next_control = Instant::now() + control_every;
     let mut renew_tick = interval(RENEW_EVERY);
     renew_tick.reset();
     // A supervisor told to stop (SIGTERM, SIGINT, SIGHUP) stops its worker first.
@@ -180,7 +197,8 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
                 output_open = false;
             }
             _ = flush_tick.tick() => flush(store, thread_id, &agent, &mut pump).await,
-            _ = control_tick.tick(), if !cancel_requested && exit.is_none() => {
+            _ = detector.wait(Some(next_control)), if !cancel_requested && exit.is_none() => {
+                next_control = Instant::now() + control_every;
                 if let Ok(thread) = store.thread(thread_id).await {
                     if thread.status == ThreadStatus::Cancelled {
                         cancel_requested = true;
@@ -282,8 +300,7 @@ struct Liveness {
     last_output: Option<Instant>,
     last_activity: Instant,
     thread_updated_at: i64,
-    cpu_ticks: u64,
-    last_cpu_sample: Instant,
+    cpu_ticks: Option<u64>,
 }
 
 impl Liveness {
@@ -296,8 +313,7 @@ impl Liveness {
             last_output: None,
             last_activity: now,
             thread_updated_at: 0,
-            cpu_ticks: 0,
-            last_cpu_sample: now,
+            cpu_ticks: None,
         }
     }
 
@@ -325,21 +341,22 @@ impl Liveness {
             ));
         }
         let silent = now - self.last_activity;
-        // CPU is read only once the worker has been quiet for half the timeout, and then
-        // at most once a second: scanning /proc costs more than the clocks above.
-        if silent >= self.stall_timeout / 2
-            && now - self.last_cpu_sample >= Duration::from_secs(1).min(self.stall_timeout / 4)
-        {
-            self.last_cpu_sample = now;
+        // CPU is read only once the worker has been quiet for half the timeout: scanning
+        // /proc costs more than the clocks above. The first reading is the baseline; no
+        // stall is declared before a second one shows no progress.
+        if silent >= self.stall_timeout / 2 {
             let ticks = procfs::session_cpu_ticks(pid);
-            if ticks != self.cpu_ticks {
-                let first = self.cpu_ticks == 0;
-                self.cpu_ticks = ticks;
-                if !first {
+            let baseline = self.cpu_ticks.replace(ticks);
+            match baseline {
+                None => return None,
+                Some(before) if before != ticks => {
                     self.last_activity = now;
                     return None;
                 }
+                Some(_) => {}
             }
+        } else {
+            self.cpu_ticks = None;
         }
         (now - self.last_activity >= self.stall_timeout).then(|| {
             format!(
