@@ -108,6 +108,12 @@ pub enum OrchCommand {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// Follow a run: the live board on a terminal, one line per event on a pipe
+    /// (`--json`: one object per event), until the run ends.
+    Watch {
+        #[arg(long)]
+        run: String,
+    },
     /// Supervise one attempt (started by dispatch --launch and launch; not for people).
     #[command(hide = true)]
     Supervise {

@@ -1,6 +1,7 @@
 //! The verbs: argument validation, calls into the store and git, and each verb's JSON
 //! data and human rendering. `run_orch` and `run_inbox` are the two binaries' mains.
 
+mod board;
 mod inbox;
 mod orch_dispatch;
 mod orch_plan;
@@ -129,6 +130,7 @@ async fn dispatch_orch(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             plan,
             concurrency,
         } => orch_up::run(ctx, run, plan, concurrency).await,
+        OrchCommand::Watch { run } => orch_up::watch(ctx, &run).await,
         OrchCommand::Inbox(c) => inbox::run(ctx, c).await,
         other => orch_watch::run(ctx, other).await,
     }

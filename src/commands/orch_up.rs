@@ -62,6 +62,22 @@ pub async fn run(
     let started = std::time::Instant::now();
     let json = ctx.style.json;
     let style = ctx.style;
+    // On a terminal, a live board instead of event lines.
+    let board = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if board {
+        let store = ctx.store.clone();
+        let run_id = run_id.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(text) =
+                    super::board::render(&store, &run_id, &style, super::board::width()).await
+                {
+                    super::board::draw(&text);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        });
+    }
     let repo = std::env::current_dir().unwrap_or_default();
     let repo = crate::paths::worktree_top(&repo).unwrap_or(repo);
     let result = up::run(
@@ -72,7 +88,11 @@ pub async fn run(
             repo,
             stop: rx,
         },
-        |event| print_event(event, json, &style),
+        |event| {
+            if !board {
+                print_event(event, json, &style)
+            }
+        },
         |notice| {
             if json {
                 write_stdout(&format!("{}\n", serde_json::json!({"notice": notice})), 0);
@@ -82,6 +102,12 @@ pub async fn run(
         },
     )
     .await?;
+    if board
+        && let Ok(text) =
+            super::board::render(&ctx.store, &run_id, &style, super::board::width()).await
+    {
+        super::board::draw(&text);
+    }
     let summary = summary(ctx, &run_id, started.elapsed()).await?;
     if json {
         write_stdout(&format!("{summary}\n"), 0);
@@ -114,7 +140,7 @@ async fn stop_supervisors(store: &crate::store::Store, run_id: &str) {
     }
 }
 
-fn print_event(event: &Event, json: bool, style: &crate::output::Style) {
+pub fn print_event(event: &Event, json: bool, style: &crate::output::Style) {
     if json {
         write_stdout(
             &format!("{}\n", serde_json::to_string(event).unwrap_or_default()),
@@ -216,4 +242,42 @@ fn summary_text(summary: &serde_json::Value, style: &crate::output::Style) -> St
         ));
     }
     out
+}
+
+/// `orch watch --run R`: the board (terminal) or the events (pipe) until the run ends.
+pub async fn watch(ctx: &Ctx, run_id: &str) -> Result<Reply> {
+    ctx.store.run(run_id).await?;
+    let board = !ctx.style.json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut detector = ctx.store.change_detector().await?;
+    let mut cursor = 0i64;
+    loop {
+        ctx.store.reconcile(run_id).await?;
+        if board {
+            let text =
+                super::board::render(&ctx.store, run_id, &ctx.style, super::board::width()).await?;
+            super::board::draw(&text);
+        } else {
+            for event in ctx.store.events_after(run_id, cursor, 1000).await? {
+                cursor = event.event_id;
+                print_event(&event, ctx.style.json, &ctx.style);
+            }
+        }
+        let run = ctx.store.run(run_id).await?;
+        let active = run.counts.dispatched
+            + run.counts.running
+            + run.counts.blocked
+            + run.counts.verifying
+            + run.counts.ready;
+        if matches!(run.status, RunStatus::Done | RunStatus::Cancelled)
+            || (run.status == RunStatus::Failed && active == 0)
+        {
+            break;
+        }
+        detector
+            .wait(Some(
+                tokio::time::Instant::now() + std::time::Duration::from_millis(500),
+            ))
+            .await?;
+    }
+    Ok(Reply::streamed("watch"))
 }

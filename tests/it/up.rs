@@ -218,3 +218,60 @@ fn kill_9_of_orch_up_then_a_new_one_finishes_with_no_duplicate_attempts() {
         );
     }
 }
+
+#[test]
+fn orch_watch_on_a_pipe_prints_the_events_until_the_run_ends() {
+    let env = Env::new();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "w"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "w",
+        "--task",
+        "t",
+        "--default-to",
+        "shell",
+        "--body",
+        "sleep 0.5; echo watched",
+    ])
+    .data();
+    let watcher = env
+        .command(ORCH)
+        .args([
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "watch",
+            "--run",
+            "w",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = up(&env, &repo, &["--run", "w"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let watched = watcher.wait_with_output().unwrap();
+    assert!(watched.status.success());
+    let types: Vec<String> = String::from_utf8_lossy(&watched.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event_type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for expected in [
+        "task_dispatched",
+        "attempt_launched",
+        "attempt_exited",
+        "task_done",
+    ] {
+        assert!(
+            types.iter().any(|t| t == expected),
+            "{expected} missing from {types:?}"
+        );
+    }
+}
