@@ -179,6 +179,41 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `orch dispatch --execution-mode MODE --launch` from the repository; returns `data`.
+    #[track_caller]
+    pub fn launch(&self, repo: &Path, run: &str, task: &str, mode: &str) -> Value {
+        self.raw(
+            ORCH,
+            &[
+                "--db",
+                self.db.to_str().unwrap(),
+                "--json",
+                "dispatch",
+                "--run",
+                run,
+                "--task",
+                task,
+                "--execution-mode",
+                mode,
+                "--launch",
+            ],
+            repo,
+            &[],
+        )
+        .data()
+        .clone()
+    }
+
+    /// `orch attempts` of a task: `[{attempt, supervision}]`, oldest first.
+    #[track_caller]
+    pub fn attempts(&self, run: &str, task: &str) -> Vec<Value> {
+        self.orch(&["attempts", "--run", run, "--task", task])
+            .data()["attempts"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     /// `git -C dir ARGS`, asserting success; returns stdout.
     #[track_caller]
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
@@ -258,6 +293,19 @@ pub fn spawn(env: &Env, program: &str, args: &[&str], agent: Option<&str>) -> st
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     cmd.spawn().expect("spawn binary")
+}
+
+/// Polls `done` every 100 ms for up to `secs` seconds; fails naming `what`.
+#[track_caller]
+pub fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 pub fn finish(child: std::process::Child) -> Out {

@@ -1,10 +1,10 @@
 //! Liveness and recovery (issue 4): stalls, busy-but-silent workers, the first-output
 //! deadline, a killed supervisor, and a failing completion check.
 
-use crate::common::{Env, ORCH};
+use crate::common::{Env, ORCH, wait_until};
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn fake_text_adapter(repo: &Path, extra: &str) {
     std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
@@ -16,18 +16,7 @@ fn fake_text_adapter(repo: &Path, extra: &str) {
 }
 
 fn attempts(env: &Env, task: &str) -> Vec<Value> {
-    env.orch(&["attempts", "--run", "r", "--task", task]).data()["attempts"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    env.attempts("r", task)
 }
 
 fn ended(list: &[Value], n: usize) -> bool {
@@ -41,26 +30,7 @@ fn ended(list: &[Value], n: usize) -> bool {
 }
 
 fn launch(env: &Env, repo: &Path, task: &str) -> Value {
-    env.raw(
-        ORCH,
-        &[
-            "--db",
-            env.db.to_str().unwrap(),
-            "--json",
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            task,
-            "--execution-mode",
-            "analysis",
-            "--launch",
-        ],
-        repo,
-        &[],
-    )
-    .data()
-    .clone()
+    env.launch(repo, "r", task, "analysis")
 }
 
 #[test]

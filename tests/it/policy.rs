@@ -6,10 +6,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 fn attempts(env: &Env, run: &str, task: &str) -> Vec<Value> {
-    env.orch(&["attempts", "--run", run, "--task", task]).data()["attempts"]
-        .as_array()
-        .unwrap()
-        .clone()
+    env.attempts(run, task)
 }
 
 /// Waits (bounded) until the task is done or failed with `n` attempts ended.
@@ -38,25 +35,7 @@ fn wait_for_attempts(env: &Env, run: &str, task: &str, n: usize) -> Vec<Value> {
 }
 
 fn launch(env: &Env, repo: &std::path::Path, task: &str) {
-    env.raw(
-        ORCH,
-        &[
-            "--db",
-            env.db.to_str().unwrap(),
-            "--json",
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            task,
-            "--execution-mode",
-            "analysis",
-            "--launch",
-        ],
-        repo,
-        &[],
-    )
-    .data();
+    env.launch(repo, "r", task, "analysis");
 }
 
 #[test]
