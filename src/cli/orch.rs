@@ -151,6 +151,10 @@ pub enum OrchCommand {
         run: String,
         #[arg(long)]
         task: String,
+        /// The attempt the answer is meant for: refused if the task has moved on to a
+        /// newer attempt since the question was asked.
+        #[arg(long)]
+        attempt: Option<i64>,
         #[arg(long, default_value = "")]
         summary: String,
         #[command(flatten)]

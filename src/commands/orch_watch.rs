@@ -87,6 +87,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         OrchCommand::Answer {
             run,
             task,
+            attempt,
             summary,
             message,
         } => {
@@ -98,7 +99,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 ));
             }
             let (task, thread, message) = store
-                .answer(&run, &task, &ctx.leader(), &summary, &content)
+                .answer(&run, &task, attempt, &ctx.leader(), &summary, &content)
                 .await?;
             let human = format!("answered {} on {}", task.task_id, thread.thread_id);
             Ok(Reply::new(

@@ -326,6 +326,7 @@ impl Store {
         &self,
         run_id: &str,
         task_id: &str,
+        for_attempt: Option<i64>,
         from: &str,
         summary: &str,
         content: &MessageInput,
@@ -335,6 +336,12 @@ impl Store {
         let mut tx = begin(&mut conn).await?;
         runs::require_run(&mut tx, run_id).await?;
         let (_, task) = load_task(&mut tx, run_id, task_id).await?;
+        if let Some(n) = for_attempt.filter(|n| *n != task.current_attempt) {
+            return Err(Error::invalid_state(format!(
+                "the answer is for attempt {n}, but task {task_id:?} is on attempt {}; nothing was sent",
+                task.current_attempt
+            )));
+        }
         let attempt = match task.current_attempt {
             0 => None,
             n => load_attempt(&mut tx, run_id, task_id, n).await?,

@@ -2699,3 +2699,57 @@ fn dep_add_to_a_dispatched_task_is_refused() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn an_answer_meant_for_an_older_attempt_is_refused() {
+    let env = Env::new();
+    env.run_with_tasks("r", &["t"]);
+    let first = env.dispatch_analysis("r", "t");
+    env.inbox(Some("worker-a"), &["claim", "--thread", &first])
+        .data();
+    env.inbox(
+        Some("worker-a"),
+        &[
+            "update",
+            "--thread",
+            &first,
+            "--status",
+            "blocked",
+            "--summary",
+            "Which way?",
+        ],
+    )
+    .data();
+    env.orch(&["reassign", "--run", "r", "--task", "t", "--to", "worker-b"])
+        .data();
+    let message = env
+        .orch(&[
+            "answer",
+            "--run",
+            "r",
+            "--task",
+            "t",
+            "--attempt",
+            "1",
+            "--body",
+            "left",
+        ])
+        .error(30, "invalid_state");
+    assert!(
+        message.contains("attempt 1") && message.contains("attempt 2"),
+        "{message}"
+    );
+    // Meant for the current attempt, it goes through.
+    env.orch(&[
+        "answer",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--attempt",
+        "2",
+        "--body",
+        "left",
+    ])
+    .data();
+}
