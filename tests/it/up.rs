@@ -217,6 +217,19 @@ fn kill_9_of_orch_up_then_a_new_one_finishes_with_no_duplicate_attempts() {
             "t{i} ran twice"
         );
     }
+    // No process of the run is left: every supervisor (`orch --db THIS_DB supervise`)
+    // has exited once its attempt settled.
+    let db = env.db.to_str().unwrap().as_bytes().to_vec();
+    crate::common::wait_until("the supervisors to exit", 10, || {
+        !std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                cmdline.windows(db.len()).any(|w| w == db.as_slice())
+                    && cmdline.windows(9).any(|w| w == b"supervise")
+            })
+    });
 }
 
 #[test]
