@@ -185,7 +185,16 @@ async fn mark_lost(
     store.record_attempt_end(&attempt.thread_id, &end).await
 }
 
-/// Dispatches ready tasks into free slots; returns how many started.
+/// What a pass of dispatching did.
+#[derive(Default)]
+struct Filled {
+    started: usize,
+    ready: usize,
+    /// Ready tasks that no pass will ever dispatch (no or unknown worker).
+    stuck: usize,
+}
+
+/// Dispatches ready tasks into free slots.
 async fn fill_slots(
     store: &Store,
     opts: &UpOptions,
@@ -194,22 +203,30 @@ async fn fill_slots(
     per_worker: &HashMap<String, usize>,
     children: &mut Vec<u32>,
     notices: &mut Vec<String>,
-) -> Result<usize> {
+) -> Result<Filled> {
     let mut free = opts.concurrency.saturating_sub(running);
-    let mut started = 0;
+    let mut filled = Filled::default();
     let cooldowns = store.cooldowns().await?;
     let banned = store.banned_adapters(&opts.run_id).await?;
     let now = crate::time::now_ms();
     let mut per_worker = per_worker.clone();
-    for task in store.ready(&opts.run_id).await? {
-        if free == 0 {
-            break;
-        }
+    let ready = store.ready(&opts.run_id).await?;
+    filled.ready = ready.len();
+    for task in ready {
         if task.default_to.is_empty() {
             notices.push(format!(
                 "task {} has no default worker; dispatch it by hand",
                 task.task_id
             ));
+            filled.stuck += 1;
+            continue;
+        }
+        if let Err(e) = workers.resolve(&task.default_to) {
+            notices.push(format!("task {}: {}", task.task_id, e.message));
+            filled.stuck += 1;
+            continue;
+        }
+        if free == 0 {
             continue;
         }
         // The default worker, or the first of its fallbacks whose adapter may run now.
@@ -232,9 +249,6 @@ async fn fill_slots(
                 Err(_) => false,
             });
         let Some(worker_name) = chosen else {
-            if let Err(e) = workers.resolve(&task.default_to) {
-                notices.push(format!("task {}: {}", task.task_id, e.message));
-            }
             continue;
         };
         let mode = ExecutionMode::parse(&task.execution_mode).unwrap_or(ExecutionMode::Analysis);
@@ -266,7 +280,7 @@ async fn fill_slots(
                 children.push(start_supervisor(store, &attempt)?);
                 *per_worker.entry(worker_name.clone()).or_default() += 1;
                 free -= 1;
-                started += 1;
+                filled.started += 1;
             }
             Err(e) => notices.push(format!(
                 "task {} not dispatched: {}",
@@ -274,7 +288,7 @@ async fn fill_slots(
             )),
         }
     }
-    Ok(started)
+    Ok(filled)
 }
 
 /// Runs the loop until the run is over (or stopped). `on_event` gets every run event.
@@ -294,6 +308,7 @@ pub async fn run(
     let mut interrupted = false;
     let mut workers = Workers::default();
     let mut workers_loaded: Option<tokio::time::Instant> = None;
+    let mut filled = Filled::default();
     loop {
         let stop_level = *stop.borrow();
         store.reconcile(&opts.run_id).await?;
@@ -308,7 +323,7 @@ pub async fn run(
                 workers_loaded = Some(tokio::time::Instant::now());
             }
             let mut notices = Vec::new();
-            fill_slots(
+            filled = fill_slots(
                 store,
                 &opts,
                 &workers,
@@ -323,7 +338,8 @@ pub async fn run(
                     on_notice(&notice);
                 }
             }
-        } else {
+        }
+        if stop_level > 0 {
             interrupted = true;
         }
         for event in store.events_after(&opts.run_id, cursor, 1000).await? {
@@ -335,6 +351,17 @@ pub async fn run(
         let (running, _) = tend(store, &opts.run_id, &mut children, &mut policy_tasks).await?;
         policy_tasks.retain(|t| !t.is_finished());
         let settled = running == 0 && policy_tasks.is_empty();
+        // Nothing runs, nothing was started, and every ready task is one orch cannot
+        // dispatch: waiting would be forever.
+        if settled && filled.started == 0 && filled.ready > 0 && filled.stuck == filled.ready {
+            on_notice(
+                "nothing left that orch can run; the remaining tasks need a worker (see the notes above)",
+            );
+            return Ok(UpResult {
+                status: run.status,
+                interrupted,
+            });
+        }
         match run.status {
             RunStatus::Done | RunStatus::Cancelled if settled => {
                 return Ok(UpResult {

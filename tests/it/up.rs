@@ -288,3 +288,51 @@ fn orch_watch_on_a_pipe_prints_the_events_until_the_run_ends() {
         );
     }
 }
+
+#[test]
+fn orch_up_ends_instead_of_waiting_forever_on_a_task_with_an_unknown_worker() {
+    let env = Env::new();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "ok",
+        "--default-to",
+        "shell",
+        "--body",
+        "echo fine",
+    ])
+    .data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "lost",
+        "--default-to",
+        "nobody-knows",
+        "--body",
+        "echo never",
+    ])
+    .data();
+    let out = up(&env, &repo, &["--run", "r"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("unknown worker \"nobody-knows\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("nothing left that orch can run"),
+        "{}",
+        out.stdout
+    );
+    let status = env.orch(&["status", "--run", "r"]);
+    assert_eq!(status.data()["tasks"][0]["status"], "done");
+    assert_eq!(status.data()["tasks"][1]["status"], "ready");
+}
