@@ -336,3 +336,78 @@ fn orch_up_ends_instead_of_waiting_forever_on_a_task_with_an_unknown_worker() {
     assert_eq!(status.data()["tasks"][0]["status"], "done");
     assert_eq!(status.data()["tasks"][1]["status"], "ready");
 }
+
+#[test]
+fn ctrl_c_once_stops_launching_and_waits_for_running_workers() {
+    let env = Env::new();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "first",
+        "--default-to",
+        "shell",
+        "--body",
+        "sleep 1.5; echo first done",
+    ])
+    .data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "second",
+        "--default-to",
+        "shell",
+        "--body",
+        "echo second done",
+    ])
+    .data();
+    env.orch(&[
+        "dep",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "second",
+        "--depends-on",
+        "first",
+    ])
+    .data();
+    let child = env
+        .command(ORCH)
+        .args(["--db", env.db.to_str().unwrap(), "up", "--run", "r"])
+        .current_dir(&repo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::common::wait_until("the first worker", 20, || {
+        env.attempts("r", "first")
+            .first()
+            .is_some_and(|a| a["supervision"]["worker_pid"].is_i64())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopping launches"));
+    // The running worker finished; nothing new was launched.
+    let status = env.orch(&["status", "--run", "r"]);
+    assert_eq!(status.data()["tasks"][0]["status"], "done");
+    assert_eq!(status.data()["tasks"][1]["status"], "ready");
+    assert!(env.attempts("r", "second").is_empty());
+}
