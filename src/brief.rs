@@ -10,6 +10,8 @@ use std::fmt::Write;
 pub struct BriefContext {
     /// What the previous attempt left behind (failure summary, check output, hand-over).
     pub previous: Option<String>,
+    /// The agent session this attempt resumes (the adapter's `resume` argv is used).
+    pub resume_session: Option<String>,
 }
 
 /// Renders the brief for `attempt` of `task`.

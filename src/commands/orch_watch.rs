@@ -119,6 +119,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             let note = store.brief_note(&attempt.thread_id).await?;
             let context = BriefContext {
                 previous: Some(note).filter(|n| !n.is_empty()),
+                ..BriefContext::default()
             };
             let text = render_brief(&task_record, &attempt, &context);
             Ok(Reply::new(

@@ -107,6 +107,28 @@ impl Store {
         Ok(())
     }
 
+    /// The agent session an attempt resumes (`""` for a fresh start).
+    pub async fn set_resume_session(&self, thread_id: &str, session_id: &str) -> Result<()> {
+        let mut conn = self.lock().await;
+        sqlx::query("UPDATE attempts SET resume_session = ? WHERE thread_id = ?")
+            .bind(session_id)
+            .bind(thread_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The session an attempt resumes, if any.
+    pub async fn resume_session(&self, thread_id: &str) -> Result<String> {
+        let mut conn = self.lock().await;
+        let s: Option<String> =
+            sqlx::query_scalar("SELECT resume_session FROM attempts WHERE thread_id = ?")
+                .bind(thread_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(s.unwrap_or_default())
+    }
+
     /// The brief note of an attempt.
     pub async fn brief_note(&self, thread_id: &str) -> Result<String> {
         let mut conn = self.lock().await;

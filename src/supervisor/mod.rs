@@ -94,7 +94,25 @@ pub fn plan_launch(
         body: task.body.clone(),
         args: worker.args.clone(),
     };
-    let argv = build_argv(&adapter.command, &values)?;
+    let argv = match context
+        .resume_session
+        .as_deref()
+        .filter(|_| !adapter.resume.is_empty())
+    {
+        // Resume the agent's session: the brief's note is the prompt ("continue ...").
+        Some(session) => {
+            let values = Placeholders {
+                prompt: context
+                    .previous
+                    .clone()
+                    .unwrap_or_else(|| "Continue where you stopped.".to_string()),
+                session_id: Some(session.to_string()),
+                ..values
+            };
+            build_argv(&adapter.resume, &values)?
+        }
+        None => build_argv(&adapter.command, &values)?,
+    };
     let env = worker_env(store, attempt, &worker);
     Ok(LaunchPlan {
         stdin_text: (adapter.prompt == PromptMode::Stdin).then_some(prompt),

@@ -110,8 +110,12 @@ async fn decide_and_act(
                 .await?;
             Ok(())
         }
-        Decision::Retry { worker } => next_attempt(store, &attempt, &worker, false, &note).await,
-        Decision::Reassign { worker } => next_attempt(store, &attempt, &worker, true, &note).await,
+        Decision::Retry { worker } => {
+            next_attempt(store, &attempt, &worker, false, &note, None).await
+        }
+        Decision::Reassign { worker } => {
+            next_attempt(store, &attempt, &worker, true, &note, None).await
+        }
         Decision::Park { worker, until_ms } => {
             store
                 .record_task_event(
@@ -128,7 +132,9 @@ async fn decide_and_act(
             let note = format!(
                 "{note}\nThe task waited for the rate limit to reset; continue where the last attempt stopped."
             );
-            next_attempt(store, &attempt, &worker, false, &note).await
+            // Same worker, same adapter: resume its session where the adapter can.
+            let resume = Some(supervision.session_id.clone()).filter(|s| !s.is_empty());
+            next_attempt(store, &attempt, &worker, false, &note, resume).await
         }
     }
 }
@@ -197,6 +203,7 @@ async fn next_attempt(
     worker: &str,
     reassign: bool,
     note: &str,
+    resume_session: Option<String>,
 ) -> Result<()> {
     store.reconcile(&previous.run_id).await?;
     let plan = match store
@@ -251,6 +258,11 @@ async fn next_attempt(
         }
     };
     store.set_brief_note(&attempt.thread_id, note).await?;
+    if let Some(session) = &resume_session {
+        store
+            .set_resume_session(&attempt.thread_id, session)
+            .await?;
+    }
     let pid = start_supervisor(store, &attempt)?;
     tracing::info!(attempt = attempt.attempt_no, %worker, supervisor = pid, "next attempt started");
     Ok(())

@@ -50,6 +50,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     let agent = attempt.assigned_to.clone();
     let context = BriefContext {
         previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
+        resume_session: Some(store.resume_session(thread_id).await?).filter(|s| !s.is_empty()),
     };
     let plan = match Workers::load(repo, &run_config)
         .and_then(|workers| plan_launch(store, &task, &attempt, &workers, &context))

@@ -296,3 +296,76 @@ fn with_no_fallback_a_rate_limited_task_parks_and_resumes_after_the_reset() {
         "resumed at {started}, before the reset {reset}"
     );
 }
+
+#[test]
+fn a_parked_codex_task_resumes_its_session_after_the_reset() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--default-to",
+        "codex",
+        "--body",
+        "ratelimit You've hit your usage limit. Please retry in 2s.",
+    ])
+    .data();
+    env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "dispatch",
+            "--run",
+            "r",
+            "--task",
+            "t",
+            "--execution-mode",
+            "analysis",
+            "--launch",
+        ],
+        &repo,
+        &[("ORCH_MAX_PARK", "1m")],
+    )
+    .data();
+    let list = wait_for_attempts(&env, "r", "t", 2);
+    assert_eq!(
+        list[0]["supervision"]["outcome"], "rate_limited",
+        "{list:#?}"
+    );
+    let session = list[0]["supervision"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!session.is_empty());
+    // The second attempt ran `codex exec resume <session> ...`.
+    let mut after = 0;
+    let argv = loop {
+        let out = env.orch(&[
+            "wait",
+            "--run",
+            "r",
+            "--for",
+            "attempt_launched",
+            "--after-event",
+            &after.to_string(),
+            "--timeout-seconds",
+            "5",
+        ]);
+        let data = out.data().clone();
+        after = data["next_event_id"].as_i64().unwrap();
+        if data["event"]["thread_id"] == "r/t/attempt-2" {
+            break data["event"]["payload"]["argv"].clone();
+        }
+    };
+    assert_eq!(argv[0], "codex");
+    assert_eq!(argv[2], "resume", "{argv}");
+    assert_eq!(argv[3], session.as_str(), "{argv}");
+    assert_eq!(list[1]["supervision"]["outcome"], "succeeded", "{list:#?}");
+}
