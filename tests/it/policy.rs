@@ -125,6 +125,17 @@ fn a_rate_limited_codex_profile_is_reassigned_to_its_claude_fallback() {
     // but claude's limit is its own: the task ends failed with nothing left free.
     assert_eq!(list[1]["attempt"]["assigned_to"], "cl");
     assert_eq!(list[1]["supervision"]["adapter"], "claude");
+    let ts = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond()
+    };
+    eprintln!(
+        "reassigned {} ms after the rate limit was recorded",
+        ts(&list[1]["attempt"]["created_at"]) - ts(&list[0]["supervision"]["ended_at"])
+    );
     let reassigned = env.orch(&[
         "wait",
         "--run",
