@@ -3,6 +3,7 @@
 //! directory of `$ORCH_ADAPTER_PATH` adds one or overrides a built-in of the same name.
 //! See `docs/adapters.md` for the keys.
 
+mod formats;
 pub mod parse;
 pub mod reset;
 pub mod text;

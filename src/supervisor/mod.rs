@@ -9,6 +9,7 @@
 //!    finishes the thread if the worker did not, and records the outcome.
 
 pub mod checks;
+mod liveness;
 pub mod next;
 pub mod output;
 mod run;
