@@ -282,10 +282,15 @@ async fn fill_slots(
                 free -= 1;
                 filled.started += 1;
             }
-            Err(e) => notices.push(format!(
-                "task {} not dispatched: {}",
-                task.task_id, e.message
-            )),
+            Err(e) => {
+                // A dirty repository, a path or branch in the way: nothing orch can fix by
+                // waiting. Counted as stuck, so an unattended run ends instead of hanging.
+                notices.push(format!(
+                    "task {} not dispatched: {}",
+                    task.task_id, e.message
+                ));
+                filled.stuck += 1;
+            }
         }
     }
     Ok(filled)

@@ -411,3 +411,30 @@ fn ctrl_c_once_stops_launching_and_waits_for_running_workers() {
     assert_eq!(status.data()["tasks"][1]["status"], "ready");
     assert!(env.attempts("r", "second").is_empty());
 }
+
+#[test]
+fn orch_up_in_a_dirty_repository_ends_with_the_reason_instead_of_hanging() {
+    let env = Env::new();
+    let repo = env.repo();
+    std::fs::write(repo.join("README.md"), "changed but not committed\n").unwrap();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "code",
+        "--default-to",
+        "shell",
+        "--execution-mode",
+        "code",
+        "--body",
+        "echo hi",
+    ])
+    .data();
+    let out = up(&env, &repo, &["--run", "r"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("uncommitted changes"), "{}", out.stdout);
+    assert!(env.attempts("r", "code").is_empty());
+}
