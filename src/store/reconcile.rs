@@ -165,10 +165,7 @@ impl Store {
             "SELECT json_group_array(json_object(
                 'task_id', t.task_id, 'title', t.title, 'status', t.status,
                 'priority', t.priority, 'default_to', t.default_to, 'execution_mode', t.execution_mode,
-                'depends_on', (SELECT json_group_array(p.task_id ORDER BY p.id)
-                               FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = t.id),
-                'required_checks', (SELECT json_group_array(c.name ORDER BY c.position)
-                                    FROM task_checks c WHERE c.task = t.id),
+                'depends_on', json(t.depends_on_json), 'required_checks', json(t.checks_json),
                 'current_attempt', t.current_attempt,
                 'updated_at', ",
             rfc3339_sql!("t.updated_at"),

@@ -82,16 +82,18 @@ pub(crate) async fn insert_tasks(
                 "priority": t.priority.as_str(),
                 "priority_rank": t.priority.rank(),
                 "status": status.as_str(),
+                "checks_json": serde_json::to_string(&t.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into()),
             })
         })
         .collect();
     let rows = Value::Array(rows).to_string();
     sqlx::query(
         "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
-                            priority, priority_rank, status, created_at, updated_at)
+                            priority, priority_rank, status, checks_json, created_at, updated_at)
          SELECT ?1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
                 j.value->>'default_to', j.value->>'execution_mode', j.value->>'acceptance_json',
-                j.value->>'priority', j.value->>'priority_rank', j.value->>'status', ?2, ?2
+                j.value->>'priority', j.value->>'priority_rank', j.value->>'status',
+                j.value->>'checks_json', ?2, ?2
          FROM json_each(?3) j ORDER BY j.key",
     )
     .bind(run_id)
@@ -149,8 +151,20 @@ pub(crate) async fn insert_edges(
          CROSS JOIN tasks p ON p.run_id = ?1 AND p.task_id = e.value->>'$[1]'",
     )
     .bind(run_id)
-    .bind(json_edges)
-    .execute(conn)
+    .bind(&json_edges)
+    .execute(&mut *conn)
+    .await?;
+    // Keep each dependent's list of prerequisites with the task.
+    sqlx::query(
+        "UPDATE tasks SET depends_on_json = (
+             SELECT json_group_array(x.task_id) FROM
+                 (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on
+                  WHERE d.task = tasks.id ORDER BY p.id) x)
+         WHERE run_id = ?1 AND task_id IN (SELECT DISTINCT e.value->>'$[0]' FROM json_each(?2) e)",
+    )
+    .bind(run_id)
+    .bind(&json_edges)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
