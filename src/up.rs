@@ -148,30 +148,16 @@ async fn mark_lost(
     };
     let thread = store.thread(&attempt.thread_id).await?;
     if !thread.status.is_terminal() {
-        let agent = attempt.assigned_to.clone();
         let summary = format!("lost: {reason}");
-        if store
-            .finish(
-                &attempt.thread_id,
-                &agent,
-                FinishKind::Failed,
-                &summary,
-                &content,
-            )
-            .await
-            .is_err()
-        {
-            let _ = store.claim(&attempt.thread_id, &agent, 60_000).await;
-            let _ = store
-                .finish(
-                    &attempt.thread_id,
-                    &agent,
-                    FinishKind::Failed,
-                    &summary,
-                    &content,
-                )
-                .await;
-        }
+        let _ = crate::supervisor::finish_as(
+            store,
+            &attempt.thread_id,
+            &attempt.assigned_to,
+            FinishKind::Failed,
+            &summary,
+            &content,
+        )
+        .await;
     }
     let end = AttemptEnd {
         outcome: if thread.status == crate::model::ThreadStatus::Cancelled {
@@ -313,12 +299,13 @@ pub async fn run(
     let mut interrupted = false;
     let mut workers = Workers::default();
     let mut workers_loaded: Option<tokio::time::Instant> = None;
-    let mut filled = Filled::default();
+    let mut filled: Filled;
     loop {
         let stop_level = *stop.borrow();
         store.reconcile(&opts.run_id).await?;
         let (running, per_worker) =
             tend(store, &opts.run_id, &mut children, &mut policy_tasks).await?;
+        filled = Filled::default();
         if stop_level == 0 && running < opts.concurrency {
             if workers_loaded
                 .is_none_or(|at: tokio::time::Instant| at.elapsed() > Duration::from_secs(5))
@@ -353,7 +340,8 @@ pub async fn run(
         }
         reap(&mut children);
         let run = store.run(&opts.run_id).await?;
-        let (running, _) = tend(store, &opts.run_id, &mut children, &mut policy_tasks).await?;
+        // What was started this tick is at work too (no second pass over the attempts).
+        let running = running + filled.started;
         policy_tasks.retain(|t| !t.is_finished());
         let settled = running == 0 && policy_tasks.is_empty();
         // Nothing runs, nothing was started, and every ready task is one orch cannot

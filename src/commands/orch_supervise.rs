@@ -170,7 +170,7 @@ async fn logs(
     } else {
         supervision.log_path.clone().into()
     };
-    let mut parser = if ctx.style.json {
+    let parser = if ctx.style.json {
         let config = ctx.store.run_config(run).await?;
         let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
         let workers = Workers::load(repo, &config)?;
@@ -202,7 +202,7 @@ async fn logs(
     };
     let mut printer = Printer {
         raw,
-        parser: parser.take(),
+        parser,
         splitter: LineSplitter::default(),
         tail: lines,
         pending_tail: Vec::new(),

@@ -23,12 +23,16 @@ use crate::store::Store;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+pub(crate) use run::finish_as;
 pub use run::supervise;
 
 /// Everything needed to start one attempt's worker.
 #[derive(Debug, Clone)]
 pub struct LaunchPlan {
     pub worker: ResolvedWorker,
+    /// The brief: written to `prompt_path` (the file `{prompt_file}` names) for every
+    /// attempt.
+    pub prompt: String,
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
@@ -116,7 +120,8 @@ pub fn plan_launch(
     };
     let env = worker_env(store, attempt, &worker);
     Ok(LaunchPlan {
-        stdin_text: (adapter.prompt == PromptMode::Stdin).then_some(prompt),
+        stdin_text: (adapter.prompt == PromptMode::Stdin).then(|| prompt.clone()),
+        prompt,
         worker,
         argv,
         env,

@@ -65,7 +65,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     if let Some(dir) = plan.log_path.parent() {
         create_private_dir(dir)?;
     }
-    write_private(&plan.prompt_path, render_prompt_file(&plan).as_bytes())?;
+    write_private(&plan.prompt_path, plan.prompt.as_bytes())?;
     let me = std::process::id();
     let my_start = procfs::stat(me).map(|s| s.start_time).unwrap_or(0);
     store
@@ -290,17 +290,6 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     super::next::apply_policy(store, thread_id, &handover).await
 }
 
-fn render_prompt_file(plan: &super::LaunchPlan) -> String {
-    // The prompt as the worker got it, for the record.
-    plan.stdin_text.clone().unwrap_or_else(|| {
-        plan.argv
-            .iter()
-            .max_by_key(|a| a.len())
-            .cloned()
-            .unwrap_or_default()
-    })
-}
-
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -494,7 +483,7 @@ async fn finish_thread(
 }
 
 /// Finishes as the worker; when its lease lapsed, takes it back for the last word.
-async fn finish_as(
+pub(crate) async fn finish_as(
     store: &Store,
     thread_id: &str,
     agent: &str,

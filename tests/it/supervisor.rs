@@ -684,3 +684,29 @@ fn an_adapter_on_orch_adapter_path_replaces_a_built_in() {
         "from my own adapter"
     );
 }
+
+#[test]
+fn a_prompt_file_adapter_reads_the_brief_from_the_file() {
+    let env = Env::new();
+    let repo = env.repo();
+    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
+    std::fs::write(
+        repo.join(".orch/adapters/from-file.toml"),
+        "name = \"from-file\"\ncommand = [\"sh\", \"-c\", \"grep -c '^## Workflow' \\\"$0\\\"\", \"{prompt_file}\"]\nprompt = \"file\"\noutput = \"text\"\n",
+    )
+    .unwrap();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "from-file", "read the brief");
+    launch(&env, &repo, "r", "t", "analysis");
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
+    let shown = env
+        .inbox(None, &["show", "--thread", "r/t/attempt-1"])
+        .data()
+        .clone();
+    // The file held the brief (one Workflow heading), not its own path.
+    assert_eq!(
+        shown["messages"].as_array().unwrap().last().unwrap()["body"],
+        "1"
+    );
+}
