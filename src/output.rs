@@ -10,7 +10,9 @@ use std::io::{IsTerminal, Write};
 /// human rendering.
 pub struct Reply {
     pub command: &'static str,
-    pub data: String,
+    /// The JSON text of `data`, in pieces written one after another (a large reply
+    /// is never copied into one string).
+    pub data: Vec<String>,
     pub human: String,
     /// The verb printed its own output as it went (`logs`): nothing more to print.
     pub streamed: bool,
@@ -19,8 +21,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// A reply whose data is JSON text already (rendered by the database).
-    pub fn raw(command: &'static str, data: String, human: String) -> Self {
+    /// A reply whose data is JSON text already (rendered by the database), in pieces.
+    pub fn raw(command: &'static str, data: Vec<String>, human: String) -> Self {
         Reply {
             command,
             data,
@@ -34,7 +36,7 @@ impl Reply {
     pub fn streamed(command: &'static str) -> Self {
         Reply {
             command,
-            data: String::new(),
+            data: Vec::new(),
             human: String::new(),
             streamed: true,
             exit: 0,
@@ -50,7 +52,7 @@ impl Reply {
         });
         Reply {
             command,
-            data,
+            data: vec![data],
             human,
             streamed: false,
             exit: 0,
@@ -100,8 +102,16 @@ impl Style {
 
 /// Writes to stdout; a closed pipe exits quietly with `code`.
 pub fn write_stdout(text: &str, code: u8) {
+    write_stdout_parts(&[text], code);
+}
+
+/// Like [`write_stdout`] for text in pieces (no copy of a large reply into one string).
+pub fn write_stdout_parts(parts: &[&str], code: u8) {
     let mut out = std::io::stdout().lock();
-    let result = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    let result = parts
+        .iter()
+        .try_for_each(|part| out.write_all(part.as_bytes()))
+        .and_then(|_| out.flush());
     if let Err(e) = result
         && e.kind() == std::io::ErrorKind::BrokenPipe
     {
@@ -115,14 +125,15 @@ pub fn success(style: Style, reply: &Reply) -> u8 {
         return reply.exit;
     }
     if style.json {
-        let command = Value::String(reply.command.to_string());
-        write_stdout(
-            &format!(
-                "{{\"ok\":true,\"command\":{command},\"data\":{}}}\n",
-                reply.data
-            ),
-            0,
+        let head = format!(
+            "{{\"ok\":true,\"command\":{},\"data\":",
+            Value::String(reply.command.to_string())
         );
+        let mut parts = Vec::with_capacity(reply.data.len() + 2);
+        parts.push(head.as_str());
+        parts.extend(reply.data.iter().map(String::as_str));
+        parts.push("}\n");
+        write_stdout_parts(&parts, 0);
     } else if !reply.human.is_empty() {
         let mut text = reply.human.clone();
         if !text.ends_with('\n') {

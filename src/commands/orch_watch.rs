@@ -52,11 +52,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             } else {
                 render::status(&ctx.style, &view.run, &view.tasks()?)
             };
-            let data = format!(
-                "{{\"run\":{},\"tasks\":{}}}",
-                serde_json::to_string(&view.run).map_err(|e| Error::internal(e.to_string()))?,
-                view.tasks_json
-            );
+            let data = view.into_json_parts()?;
             Ok(Reply::raw("status", data, human))
         }
         OrchCommand::Blocked { run } => {

@@ -9,24 +9,61 @@ use super::tasks::{
 };
 use super::threads::attach_artifacts;
 use super::{Store, parse_or_corrupt, rows, runs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Attempt, Message, Run, Task, TaskStatus, TaskView, ThreadStatus};
 use crate::time::now_ms;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{Connection, Row, SqliteConnection};
 
 /// What `orch status` shows: the run, and its task rows as a JSON array.
 pub struct StatusView {
     pub run: Run,
-    /// A JSON array of [`TaskView`] objects, in creation order.
-    pub tasks_json: String,
+    /// The [`TaskView`] objects in creation order as JSON, comma-separated in chunks:
+    /// the array is `[` + the chunks joined by `,` + `]`.
+    chunks: Vec<String>,
 }
 
 impl StatusView {
+    /// The task rows as one JSON array.
+    pub fn tasks_json(&self) -> String {
+        let len = self.chunks.iter().map(|c| c.len() + 1).sum::<usize>() + 2;
+        let mut out = String::with_capacity(len);
+        self.write_tasks_json(&mut out);
+        out
+    }
+
+    /// Appends the task rows as one JSON array to `out`.
+    pub fn write_tasks_json(&self, out: &mut String) {
+        out.push('[');
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(chunk);
+        }
+        out.push(']');
+    }
+
+    /// The whole view as JSON text in pieces (`{"run":..,"tasks":[..]}`), without
+    /// copying the task rows into one string.
+    pub fn into_json_parts(self) -> Result<Vec<String>> {
+        let run = serde_json::to_string(&self.run).map_err(|e| Error::internal(e.to_string()))?;
+        let mut parts = Vec::with_capacity(self.chunks.len() * 2 + 1);
+        parts.push(format!("{{\"run\":{run},\"tasks\":["));
+        for (i, chunk) in self.chunks.into_iter().enumerate() {
+            if i > 0 {
+                parts.push(",".to_string());
+            }
+            parts.push(chunk);
+        }
+        parts.push("]}".to_string());
+        Ok(parts)
+    }
+
     /// The task rows as records (for the human table).
     pub fn tasks(&self) -> Result<Vec<TaskView>> {
-        parse_json_rows(&self.tasks_json)
+        parse_json_rows(&self.tasks_json())
     }
 }
 
@@ -160,9 +197,18 @@ impl Store {
     /// tasks that is several times faster than decoding rows and encoding them again.
     pub async fn status_view(&self, run_id: &str) -> Result<StatusView> {
         let mut conn = self.lock().await;
-        let run = runs::load_run(&mut conn, run_id).await?;
-        let tasks_json: String = sqlx::query_scalar(concat!(
-            "SELECT json_group_array(json_object(
+        // One read transaction: the pages below see one snapshot.
+        let mut tx = conn.begin_with("BEGIN DEFERRED").await?;
+        let run = runs::load_run(&mut tx, run_id).await?;
+        // Rendered a page of rows at a time: one 500 KB text would be copied four times
+        // on its way out (SQLite, sqlx's row, the decode, the envelope), each copy into
+        // fresh pages; 100 KB pages reuse the allocator's heap instead.
+        let mut chunks = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let page: (Option<i64>, i64, Option<String>) = sqlx::query_as(concat!(
+            "SELECT max(id), count(*), group_concat(obj, ',') FROM (SELECT t.id AS id,
+             json_object(
                 'task_id', t.task_id, 'title', t.title, 'status', t.status,
                 'priority', t.priority, 'default_to', t.default_to, 'execution_mode', t.execution_mode,
                 'depends_on', json(t.depends_on_json), 'required_checks', json(t.checks_json),
@@ -193,17 +239,28 @@ impl Store {
                                       FROM artifacts r WHERE r.message_id = q.message_id))
                     FROM messages q WHERE q.thread_id = a.thread_id AND q.kind = 'question'
                     ORDER BY q.message_id DESC LIMIT 1) END
-             ))
+             ) AS obj
              FROM tasks t INDEXED BY tasks_by_run
              LEFT JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
              LEFT JOIN threads th ON th.thread_id = a.thread_id
              LEFT JOIN messages m ON m.message_id = th.last_message_id
-             WHERE t.run_id = ?"
-        ))
-        .bind(run_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(StatusView { run, tasks_json })
+             WHERE t.run_id = ? AND t.id > ? ORDER BY t.id LIMIT 200)"
+            ))
+            .bind(run_id)
+            .bind(after)
+            .fetch_one(&mut *tx)
+            .await?;
+            let (Some(last), count, Some(text)) = page else {
+                break;
+            };
+            chunks.push(text);
+            if count < 200 {
+                break;
+            }
+            after = last;
+        }
+        tx.commit().await?;
+        Ok(StatusView { run, chunks })
     }
 
     /// `orch blocked`: blocked tasks with their current attempt and newest question.

@@ -2753,3 +2753,29 @@ fn an_answer_meant_for_an_older_attempt_is_refused() {
     ])
     .data();
 }
+
+/// `status` reads its rows a page at a time: every task, once, in creation order,
+/// across page boundaries (and an empty run gives an empty list).
+#[test]
+fn status_lists_every_task_once_in_creation_order_across_pages() {
+    let env = Env::new();
+    env.orch(&["run", "init", "--run", "empty", "--goal", "g"]);
+    assert_eq!(status(&env, "empty")["tasks"], serde_json::json!([]));
+
+    let mut plan = String::from("[run]\nid = \"many\"\ngoal = \"g\"\n");
+    let ids: Vec<String> = (0..401).map(|i| format!("t{:03}", (i * 7) % 401)).collect();
+    for id in &ids {
+        plan.push_str(&format!("[[tasks]]\nid = \"{id}\"\ntitle = \"task {id}\"\n"));
+    }
+    let file = write(&env, "many.toml", &plan);
+    apply(&env, &file);
+    let data = status(&env, "many");
+    let listed: Vec<String> = data["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| text(&t["task_id"]))
+        .collect();
+    assert_eq!(listed, ids);
+    assert_eq!(data["run"]["counts"]["total"], 401);
+}
