@@ -1,6 +1,7 @@
 //! Integration tests: the real `orch` and `inbox` binaries against temp dirs, real git
 //! repositories and concurrent processes.
 
+mod cleanup;
 mod common;
 mod concurrency;
 mod inbox;
@@ -8,6 +9,7 @@ mod liveness;
 mod orch;
 mod policy;
 mod real_clis;
+mod redaction;
 mod skills;
 mod supervisor;
 mod up;

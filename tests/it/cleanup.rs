@@ -1,0 +1,1 @@
+//! Cleanup never loses work: salvage of uncommitted changes and unreachable commits.

@@ -1,0 +1,1 @@
+//! Secrets never reach logs, threads or printed argv.
