@@ -2,8 +2,11 @@
 //! and the task's history, decide whether to retry the same worker, hand the task to a
 //! fallback, park it until a rate limit resets, or stop and leave it failed for the leader.
 //!
-//! - `failed`, `stalled`, `lost`: retry the same worker up to its budget (`max_attempts`,
+//! - `failed`, `stalled`: retry the same worker up to its budget (`max_attempts`,
 //!   default 2), then the next fallback, then stop.
+//! - `lost` (the attempt's supervisor died: orch's failure, not the worker's): retry the
+//!   same worker without spending its budget, up to [`MAX_LOST_ATTEMPTS`] lost attempts
+//!   per task; past that, as `failed`.
 //! - `rate_limited`: the adapter cools down until `reset_at` (or an exponential backoff);
 //!   reassign at once to a fallback whose adapter is free, else park until the cooldown
 //!   ends (at most `max_park`), else stop.
@@ -15,6 +18,9 @@ use std::collections::{HashMap, HashSet};
 
 /// Attempts per worker when its profile sets no `max_attempts`.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 2;
+/// Attempts of one task lost to a dead supervisor before losses count as failures (a
+/// supervisor that keeps dying on one task must not retry it forever).
+pub const MAX_LOST_ATTEMPTS: u32 = 3;
 /// The longest a task waits for a rate limit to reset before it is left failed.
 pub const DEFAULT_MAX_PARK_MS: i64 = 6 * 60 * 60 * 1000;
 
@@ -70,8 +76,17 @@ fn budget(workers: &Workers, worker: &str) -> u32 {
         .max(1)
 }
 
+/// Attempts with `worker` that count against its budget: all but those lost to a dead
+/// supervisor.
 fn attempts_with(history: &[PastAttempt], worker: &str) -> u32 {
-    history.iter().filter(|a| a.worker == worker).count() as u32
+    history
+        .iter()
+        .filter(|a| a.worker == worker && a.outcome != "lost")
+        .count() as u32
+}
+
+fn lost_attempts(history: &[PastAttempt]) -> u32 {
+    history.iter().filter(|a| a.outcome == "lost").count() as u32
 }
 
 /// The fallbacks to consider, in order: the current worker's, then those of every worker
@@ -96,6 +111,11 @@ fn fallbacks(s: &Situation) -> Vec<String> {
 
 /// True when `worker` may run now: known, adapter not banned or cooling, budget left.
 fn usable(s: &Situation, worker: &str) -> bool {
+    free(s, worker) && attempts_with(s.history, worker) < budget(s.workers, worker)
+}
+
+/// True when `worker` is known and its adapter neither banned nor cooling down.
+fn free(s: &Situation, worker: &str) -> bool {
     let Some(adapter) = adapter_of(s.workers, worker) else {
         return false;
     };
@@ -103,14 +123,16 @@ fn usable(s: &Situation, worker: &str) -> bool {
         && s.cooldowns
             .get(&adapter)
             .is_none_or(|until| *until <= s.now_ms)
-        && attempts_with(s.history, worker) < budget(s.workers, worker)
 }
 
 pub fn decide(s: &Situation) -> Decision {
     match s.outcome {
         "succeeded" | "cancelled" => Decision::Nothing,
         "failed" | "stalled" | "lost" => {
-            if usable(s, s.worker) {
+            let lost_again = s.outcome == "lost"
+                && lost_attempts(s.history) <= MAX_LOST_ATTEMPTS
+                && free(s, s.worker);
+            if lost_again || usable(s, s.worker) {
                 return Decision::Retry {
                     worker: s.worker.to_string(),
                 };
@@ -250,6 +272,62 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_attempt_is_retried_without_spending_the_budget_up_to_the_loss_limit() {
+        // cl has a budget of one, but losses are orch's, not the worker's.
+        let mut history = vec![("cx", "failed"), ("cx", "failed"), ("cl", "lost")];
+        assert_eq!(
+            decide_with("lost", "cl", &history, &[], &[]),
+            Decision::Retry {
+                worker: "cl".into()
+            }
+        );
+        history.extend([("cl", "lost"), ("cl", "lost")]);
+        assert_eq!(
+            decide_with("lost", "cl", &history, &[], &[]),
+            Decision::Retry {
+                worker: "cl".into()
+            }
+        );
+        // A lost attempt does not use up cl's one real attempt either.
+        history.push(("cl", "failed"));
+        assert_eq!(
+            decide_with("failed", "cl", &history, &[], &[]),
+            Decision::Reassign {
+                worker: "sh".into()
+            }
+        );
+        // Past the loss limit a loss counts as a failure: cl's budget is spent.
+        let history = [
+            ("cx", "failed"),
+            ("cx", "failed"),
+            ("cl", "lost"),
+            ("cl", "lost"),
+            ("cl", "lost"),
+            ("cl", "failed"),
+            ("cl", "lost"),
+        ];
+        assert_eq!(
+            decide_with("lost", "cl", &history, &[], &[]),
+            Decision::Reassign {
+                worker: "sh".into()
+            }
+        );
+        // A cooling adapter is not retried at once even after a loss.
+        assert_eq!(
+            decide_with(
+                "lost",
+                "cl",
+                &[("cx", "failed"), ("cx", "failed"), ("cl", "lost")],
+                &[("claude", 2_000_000)],
+                &[]
+            ),
+            Decision::Reassign {
+                worker: "sh".into()
+            }
+        );
+    }
+
+    #[test]
     fn success_and_cancel_need_nothing() {
         assert_eq!(
             decide_with("succeeded", "cx", &[("cx", "succeeded")], &[], &[]),
@@ -284,9 +362,9 @@ mod tests {
         // cl has a budget of one: after its failure the chain of cx goes on to sh.
         assert_eq!(
             decide_with(
-                "lost",
+                "failed",
                 "cl",
-                &[("cx", "failed"), ("cx", "failed"), ("cl", "lost")],
+                &[("cx", "failed"), ("cx", "failed"), ("cl", "failed")],
                 &[],
                 &[]
             ),
