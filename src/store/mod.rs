@@ -122,6 +122,26 @@ impl Store {
         &self.path
     }
 
+    /// `PRAGMA integrity_check` and `PRAGMA foreign_key_check`: the problems found, none
+    /// when the database is sound.
+    pub async fn integrity_problems(&self) -> Result<Vec<String>> {
+        let mut conn = self.lock().await;
+        let mut problems: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&mut *conn)
+            .await?;
+        problems.retain(|p| p != "ok");
+        let dangling: Vec<(String, Option<i64>, String)> =
+            sqlx::query_as("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check")
+                .fetch_all(&mut *conn)
+                .await?;
+        problems.extend(
+            dangling
+                .into_iter()
+                .map(|(table, rowid, parent)| format!("{table} row {rowid:?}: no {parent} row")),
+        );
+        Ok(problems)
+    }
+
     /// The process's connection. Never hold it across another `Store` call.
     pub(crate) async fn lock(&self) -> MappedMutexGuard<'_, SqliteConnection> {
         MutexGuard::map(self.conn.lock().await, |conn| {

@@ -34,7 +34,9 @@ pub struct Findings {
 }
 
 pub struct OutputPump {
-    log: BufWriter<File>,
+    /// Unbuffered: each chunk is in the file (the page cache) as soon as it is read, so
+    /// a supervisor killed with `kill -9` loses none of what it took from the terminal.
+    log: File,
     index: BufWriter<File>,
     started: Instant,
     last_index_ms: i64,
@@ -68,7 +70,7 @@ impl OutputPump {
         let mut index_path = log_path.as_os_str().to_owned();
         index_path.push(".idx");
         Ok(OutputPump {
-            log: BufWriter::with_capacity(64 * 1024, open(log_path)?),
+            log: open(log_path)?,
             index: BufWriter::new(open(Path::new(&index_path))?),
             started: Instant::now(),
             last_index_ms: -1,
@@ -115,7 +117,6 @@ impl OutputPump {
     }
 
     pub fn flush_files(&mut self) -> std::io::Result<()> {
-        self.log.flush()?;
         self.index.flush()
     }
 

@@ -7,7 +7,15 @@
 //! `inbox`, then says the answer), `sleep SECS`, `ratelimit [TEXT]`, `notloggedin`,
 //! `flood BYTES`, `noeol BYTES`, `badutf8`, `ignoreterm`, `fork N`, `setsid-hold`,
 //! `closepty`, `busy SECS`, `done SUMMARY`, `exit CODE`; `as NAME: LINE` plays LINE only
-//! when run as NAME.
+//! when run as NAME. For the reliability harness: `chaos LINES MS` (numbered messages,
+//! MS apart), `failfirst` (exit 1 on attempt 1), `progress N` (N `inbox update`s),
+//! `daemon` (a grandchild that leaves the session and closes its terminal, then sleeps).
+//!
+//! When the directory `journal/` exists beside `$ORCH_DB`, every byte the agent prints
+//! through its formats is also appended to `journal/<thread>.out` once the write to the
+//! terminal has returned, and `journal/<thread>.runs` gets `start PID MS` and `end PID MS`
+//! lines (`<thread>` is `$ORCH_THREAD` with `/` as `__`): the ground truth the harness
+//! compares the logs against.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -24,16 +32,73 @@ struct Out {
     format: Format,
     session: String,
     last_text: String,
+    journal: Option<Journal>,
+}
+
+/// The harness's record of what this process printed (see the module doc).
+struct Journal {
+    out: std::fs::File,
+    runs: std::fs::File,
+}
+
+impl Journal {
+    fn open() -> Option<Journal> {
+        let db = std::env::var_os("ORCH_DB")?;
+        let dir = std::path::Path::new(&db).parent()?.join("journal");
+        if !dir.is_dir() {
+            return None;
+        }
+        let thread = std::env::var("ORCH_THREAD")
+            .unwrap_or_else(|_| "unknown".into())
+            .replace('/', "__");
+        let open = |ext: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{thread}.{ext}")))
+                .ok()
+        };
+        Some(Journal {
+            out: open("out")?,
+            runs: open("runs")?,
+        })
+    }
+
+    fn run_line(&mut self, what: &str) {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let _ = writeln!(self.runs, "{what} {} {ms}", std::process::id());
+    }
 }
 
 impl Out {
-    fn emit(&self, line: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+    fn emit(&mut self, line: &str) {
+        self.write(false, format!("{line}\n").as_bytes());
     }
 
-    fn start(&self) {
+    fn emit_err(&mut self, line: &str) {
+        self.write(true, format!("{line}\n").as_bytes());
+    }
+
+    /// Writes to stdout (or stderr), then records the bytes in the journal.
+    fn write(&mut self, to_stderr: bool, bytes: &[u8]) {
+        let written = if to_stderr {
+            let mut err = std::io::stderr().lock();
+            err.write_all(bytes).and_then(|_| err.flush())
+        } else {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|_| out.flush())
+        };
+        if written.is_ok()
+            && let Some(journal) = &mut self.journal
+        {
+            let _ = journal.out.write_all(bytes);
+        }
+    }
+
+    fn start(&mut self) {
         match self.format {
             Format::Codex => {
                 self.emit(&format!(r#"{{"type":"thread.started","thread_id":"{}"}}"#, self.session));
@@ -66,7 +131,7 @@ impl Out {
         }
     }
 
-    fn tool(&self, cmd: &str) {
+    fn tool(&mut self, cmd: &str) {
         let c = json(cmd);
         match self.format {
             Format::Codex => self.emit(&format!(
@@ -82,7 +147,7 @@ impl Out {
         }
     }
 
-    fn finish_ok(&self) {
+    fn finish_ok(&mut self) {
         let t = json(&self.last_text);
         match self.format {
             Format::Codex => self.emit(r#"{"type":"turn.completed","usage":{"input_tokens":120,"cached_input_tokens":20,"output_tokens":30}}"#),
@@ -98,7 +163,7 @@ impl Out {
         }
     }
 
-    fn rate_limit(&self, text: Option<&str>) {
+    fn rate_limit(&mut self, text: Option<&str>) {
         match self.format {
             Format::Codex => {
                 let msg = json(text.unwrap_or("You've hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at 3:28 PM."));
@@ -116,19 +181,19 @@ impl Out {
                 self.emit(&format!(r#"{{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":{msg}}}"#));
             }
             Format::Cursor | Format::Text => {
-                eprintln!("Error: You've hit your usage limit");
-                eprintln!("{}", text.unwrap_or("chatMessage: *You've hit your free requests limit. Your usage limits will reset when your monthly cycle ends on 11/17/2025.*"));
+                self.emit_err("Error: You've hit your usage limit");
+                self.emit_err(text.unwrap_or("chatMessage: *You've hit your free requests limit. Your usage limits will reset when your monthly cycle ends on 11/17/2025.*"));
             }
         }
     }
 
-    fn not_logged_in(&self) {
+    fn not_logged_in(&mut self) {
         match self.format {
             Format::Claude => {
                 self.emit(r#"{"type":"assistant","message":{"model":"<synthetic>","content":[{"type":"text","text":"Not logged in · Please run /login"}]},"error":"authentication_failed"}"#);
                 self.emit(r#"{"type":"result","subtype":"success","is_error":true,"result":"Not logged in · Please run /login"}"#);
             }
-            _ => eprintln!("Not logged in · Please run /login"),
+            _ => self.emit_err("Not logged in · Please run /login"),
         }
     }
 }
@@ -195,7 +260,11 @@ fn main() {
             std::process::id()
         ),
         last_text: String::new(),
+        journal: Journal::open(),
     };
+    if let Some(journal) = &mut out.journal {
+        journal.run_line("start");
+    }
     out.start();
     let mut code = 0;
     for line in script_of(&prompt) {
@@ -253,11 +322,85 @@ fn main() {
             }
             "ratelimit" => {
                 out.rate_limit((!rest.is_empty()).then_some(rest));
-                std::process::exit(1);
+                code = 1;
+                break;
             }
             "notloggedin" => {
                 out.not_logged_in();
-                std::process::exit(1);
+                code = 1;
+                break;
+            }
+            "chaos" => {
+                let (lines, ms) = rest.split_once(' ').unwrap_or((rest, "50"));
+                let lines: u32 = lines.parse().unwrap_or(10);
+                let ms: u64 = ms.parse().unwrap_or(50);
+                let thread = std::env::var("ORCH_THREAD").unwrap_or_default();
+                for i in 0..lines {
+                    out.say(&format!(
+                        "chaos line {i}/{lines} of {thread}: {}",
+                        "=".repeat(i as usize % 37)
+                    ));
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+            }
+            "failfirst" => {
+                if std::env::var("ORCH_ATTEMPT").as_deref() == Ok("1") {
+                    out.say("failing on purpose: this is attempt 1");
+                    code = 1;
+                    break;
+                }
+            }
+            "progress" => {
+                for i in 0..rest.parse::<u32>().unwrap_or(1) {
+                    let done = inbox(&[
+                        "--json",
+                        "update",
+                        "--status",
+                        "in_progress",
+                        "--summary",
+                        &format!("progress {i}"),
+                    ]);
+                    if !done.contains("\"ok\":true") {
+                        out.say(&format!("progress update {i} failed: {done}"));
+                        code = 2;
+                        break;
+                    }
+                }
+                if code != 0 {
+                    break;
+                }
+            }
+            "closepty" => {
+                // Let go of the terminal (stdin, stdout, stderr onto /dev/null) but go on.
+                if let Ok(null) = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")
+                {
+                    use std::os::fd::AsRawFd;
+                    for fd in 0..3 {
+                        // SAFETY: dup2 onto the standard descriptors of this process.
+                        let _ = unsafe { nix::libc::dup2(null.as_raw_fd(), fd) };
+                    }
+                }
+            }
+            "daemon" => {
+                use std::os::unix::process::CommandExt;
+                let mut cmd = Command::new("sleep");
+                cmd.arg("1000")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                // SAFETY: setsid(2) is async-signal-safe.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        nix::unistd::setsid().map_err(std::io::Error::from)?;
+                        Ok(())
+                    });
+                }
+                if let Ok(child) = cmd.spawn() {
+                    out.say(&format!("daemon pid {}", child.id()));
+                }
             }
             "flood" | "noeol" => {
                 let total: u64 = rest.parse().unwrap_or(1 << 20);
@@ -324,6 +467,9 @@ fn main() {
     }
     if code == 0 {
         out.finish_ok();
+    }
+    if let Some(journal) = &mut out.journal {
+        journal.run_line("end");
     }
     std::process::exit(code);
 }

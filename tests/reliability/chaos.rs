@@ -1,0 +1,487 @@
+//! Chaos trials: a 30-task plan under `orch up` with fake agents, `kill -9` of `orch up`
+//! and of random supervisors at random moments, `orch up` restarted each time; then
+//! every promise is checked: all tasks done, no attempt duplicated or lost, every byte
+//! each worker printed in its log, nothing of the run left alive, a sound database,
+//! and no worktree orch does not know about.
+
+use crate::common::{Env, ORCH};
+use crate::procs::{self, Rng};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const TASKS: usize = 30;
+const RUN: &str = "chaos";
+
+/// What one trial found. Every list empty and every count zero is a pass.
+#[derive(Debug, Default)]
+pub struct Trial {
+    pub seed: u64,
+    pub seconds: f64,
+    pub up_kills: u32,
+    pub supervisor_kills: u32,
+    pub attempts: usize,
+    pub up_failure: Option<String>,
+    pub tasks_not_done: Vec<String>,
+    pub attempts_duplicated: Vec<String>,
+    pub attempts_lost: Vec<String>,
+    pub bytes_checked: u64,
+    pub bytes_lost: u64,
+    /// Bytes a worker wrote in the instant its supervisor was killed, before it read
+    /// them (they die with the terminal; see docs/RELIABILITY.md).
+    pub bytes_in_flight_at_kill: u64,
+    pub log_mismatches: Vec<String>,
+    pub processes_left: Vec<String>,
+    pub integrity: Vec<String>,
+    pub stray_worktrees: Vec<String>,
+}
+
+impl Trial {
+    pub fn passed(&self) -> bool {
+        self.up_failure.is_none()
+            && self.tasks_not_done.is_empty()
+            && self.attempts_duplicated.is_empty()
+            && self.attempts_lost.is_empty()
+            && self.bytes_lost == 0
+            && self.log_mismatches.is_empty()
+            && self.processes_left.is_empty()
+            && self.integrity.is_empty()
+            && self.stray_worktrees.is_empty()
+    }
+}
+
+/// The plan: four chains with cross links, the three agent formats, tasks that fail
+/// their first attempt, codex rate limits (handed to the fallback), and code tasks that
+/// commit in their worktrees.
+fn plan(rng: &mut Rng, lines: (u64, u64)) -> String {
+    let mut plan = format!(
+        "[run]\nid = \"{RUN}\"\ngoal = \"survive kill -9\"\n\n[defaults]\nworker = \"cx\"\nexecution_mode = \"analysis\"\n\n\
+         [workers.cx]\nadapter = \"codex\"\nfallback = [\"cl\"]\n\
+         [workers.cl]\nadapter = \"claude\"\nfallback = [\"cu\"]\n\
+         [workers.cu]\nadapter = \"cursor\"\nfallback = [\"cl\"]\n"
+    );
+    for i in 0..TASKS {
+        let mut deps = Vec::new();
+        if i >= 4 {
+            deps.push(format!("\"t{:02}\"", i - 4));
+        }
+        if i % 5 == 0 && i > 0 {
+            deps.push(format!("\"t{:02}\"", i - 1));
+        }
+        let worker = ["cx", "cl", "cu"][i % 3];
+        let mut script = Vec::new();
+        if i % 10 == 3 {
+            script.push("failfirst".to_string());
+        }
+        if i % 10 == 7 && i >= 20 {
+            script.push("as codex: ratelimit".to_string());
+        }
+        let code = i % 6 == 5;
+        if code {
+            script.push(format!(
+                "run echo {i} > f{i}.txt && git add f{i}.txt && git commit -q -m t{i}"
+            ));
+        }
+        script.push(format!(
+            "chaos {} {}",
+            rng.range(lines.0, lines.1),
+            rng.range(15, 60)
+        ));
+        plan.push_str(&format!(
+            "\n[[tasks]]\nid = \"t{i:02}\"\ntitle = \"chaos task {i}\"\nworker = \"{worker}\"\n{}depends_on = [{}]\nbody = \"\"\"\n{}\n\"\"\"\n",
+            if code { "execution_mode = \"code\"\n" } else { "" },
+            deps.join(", "),
+            script.join("\n")
+        ));
+    }
+    plan
+}
+
+fn start_up(env: &Env, repo: &Path, plan: &Path, round: u32) -> Child {
+    let out = std::fs::File::create(env.path().join(format!("up-{round}.out"))).unwrap();
+    let err = std::fs::File::create(env.path().join(format!("up-{round}.err"))).unwrap();
+    env.command(ORCH)
+        .current_dir(repo)
+        .arg("--db")
+        .arg(&env.db)
+        .args(["up", "--plan"])
+        .arg(plan)
+        .args(["--concurrency", "4"])
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("start orch up")
+}
+
+fn wait_child(child: &mut Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One trial: `kills` random kills, then `orch up` to the end (at most `limit_secs`).
+pub fn trial(seed: u64, kills: u32, lines: (u64, u64), limit_secs: u64) -> Trial {
+    let started = Instant::now();
+    let mut rng = Rng::new(seed);
+    let mut t = Trial {
+        seed,
+        ..Trial::default()
+    };
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    std::fs::create_dir_all(env.path().join("journal")).unwrap();
+    let plan_path = env.path().join("plan.toml");
+    std::fs::write(&plan_path, plan(&mut rng, lines)).unwrap();
+
+    let mut round = 0;
+    let mut up = start_up(&env, &repo, &plan_path, round);
+    let mut killed_threads: BTreeSet<String> = BTreeSet::new();
+    for _ in 0..kills {
+        std::thread::sleep(Duration::from_millis(rng.range(200, 3000)));
+        if matches!(up.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        let roll = rng.range(0, 100);
+        let supervisors = procs::supervisors(&env.db);
+        if roll < 45 || supervisors.is_empty() || roll >= 90 {
+            let _ = up.kill();
+            let _ = up.wait();
+            t.up_kills += 1;
+        }
+        if (45..100).contains(&roll) && !supervisors.is_empty() {
+            let (pid, thread) = &supervisors[rng.range(0, supervisors.len() as u64) as usize];
+            procs::kill9(*pid);
+            killed_threads.insert(thread.clone());
+            t.supervisor_kills += 1;
+        }
+        if matches!(up.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(rng.range(0, 800)));
+            round += 1;
+            up = start_up(&env, &repo, &plan_path, round);
+        }
+    }
+    match wait_child(&mut up, limit_secs) {
+        Some(status) if status.success() => {}
+        Some(status) => {
+            let err = std::fs::read_to_string(env.path().join(format!("up-{round}.err")))
+                .unwrap_or_default();
+            let out = std::fs::read_to_string(env.path().join(format!("up-{round}.out")))
+                .unwrap_or_default();
+            t.up_failure = Some(format!(
+                "orch up exited {status}: {}{}",
+                tail(&out),
+                tail(&err)
+            ));
+        }
+        None => {
+            let _ = up.kill();
+            let _ = up.wait();
+            t.up_failure = Some(format!("orch up did not finish in {limit_secs} s"));
+        }
+    }
+
+    // Nothing of the run may be left alive (supervisors finish their last writes
+    // after the run is done: give them a moment).
+    let left = procs::wait_gone(env.path(), 10.0);
+    t.processes_left = left
+        .iter()
+        .map(|p| format!("{} {}", p.pid, p.cmdline))
+        .collect();
+    procs::kill_all(&left);
+
+    check_tasks(&env, &mut t);
+    let attempts = check_attempts(&env, &mut t);
+    check_bytes(&env, &attempts, &killed_threads, &mut t);
+    check_worktrees(&env, &repo, &attempts, &mut t);
+    t.integrity = integrity(&env.db);
+    t.seconds = started.elapsed().as_secs_f64();
+    if !t.passed() {
+        // Keep the workspace of a failed trial for a post-mortem.
+        let kept = env.path().to_path_buf();
+        std::mem::forget(env);
+        eprintln!("trial {seed}: workspace kept at {}", kept.display());
+    }
+    t
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+fn check_tasks(env: &Env, t: &mut Trial) {
+    let status = env.orch(&["status", "--run", RUN]);
+    let data = status.data();
+    for task in data["tasks"].as_array().into_iter().flatten() {
+        if task["status"] != "done" {
+            t.tasks_not_done.push(format!(
+                "{} {} ({})",
+                task["task_id"].as_str().unwrap_or("?"),
+                task["status"].as_str().unwrap_or("?"),
+                task["latest_message"]["summary"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    let count = data["tasks"].as_array().map_or(0, |a| a.len());
+    if count != TASKS {
+        t.tasks_not_done
+            .push(format!("{count} tasks in the run, {TASKS} planned"));
+    }
+}
+
+/// One attempt as the database records it.
+pub struct AttemptRow {
+    pub task: String,
+    pub attempt_no: i64,
+    pub thread: String,
+    pub outcome: String,
+    pub worktree: String,
+}
+
+/// Attempts numbered 1..n per task, every one settled, the last one succeeded; each
+/// worker started at most once; worker lifetimes of one task never overlap; no worker
+/// ran for an attempt the database does not know.
+fn check_attempts(env: &Env, t: &mut Trial) -> Vec<AttemptRow> {
+    let data = env.orch(&["attempts", "--run", RUN]).data().clone();
+    let mut rows = Vec::new();
+    for a in data["attempts"].as_array().into_iter().flatten() {
+        rows.push(AttemptRow {
+            task: a["attempt"]["task_id"].as_str().unwrap_or("").to_string(),
+            attempt_no: a["attempt"]["attempt_no"].as_i64().unwrap_or(0),
+            thread: a["attempt"]["thread_id"].as_str().unwrap_or("").to_string(),
+            outcome: a["supervision"]["outcome"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            worktree: a["attempt"]["worktree_path"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        });
+    }
+    t.attempts = rows.len();
+    let mut by_task: BTreeMap<&str, Vec<&AttemptRow>> = BTreeMap::new();
+    for r in &rows {
+        by_task.entry(&r.task).or_default().push(r);
+    }
+    for (task, list) in &by_task {
+        let numbers: Vec<i64> = list.iter().map(|r| r.attempt_no).collect();
+        let expected: Vec<i64> = (1..=list.len() as i64).collect();
+        let mut sorted = numbers.clone();
+        sorted.sort();
+        if sorted != expected {
+            t.attempts_duplicated
+                .push(format!("{task}: attempt numbers {numbers:?}"));
+        }
+        for r in list {
+            if r.outcome.is_empty() {
+                t.attempts_lost
+                    .push(format!("{}: never settled (no outcome)", r.thread));
+            }
+        }
+        if let Some(last) = list.iter().max_by_key(|r| r.attempt_no)
+            && last.outcome != "succeeded"
+        {
+            t.attempts_lost
+                .push(format!("{task}: last attempt {}", last.outcome));
+        }
+    }
+    // The workers' own record.
+    let known: BTreeSet<String> = rows.iter().map(|r| r.thread.replace('/', "__")).collect();
+    let journal = env.path().join("journal");
+    let mut spans: BTreeMap<String, Vec<(u128, u128, String)>> = BTreeMap::new();
+    for entry in std::fs::read_dir(&journal).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(thread) = name.strip_suffix(".runs") else {
+            continue;
+        };
+        if !known.contains(thread) {
+            t.attempts_lost.push(format!(
+                "{thread}: a worker ran for an attempt orch does not know"
+            ));
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let starts: Vec<u128> = field(&text, "start");
+        let ends: Vec<u128> = field(&text, "end");
+        if starts.len() > 1 {
+            t.attempts_duplicated.push(format!(
+                "{thread}: its worker started {} times",
+                starts.len()
+            ));
+        }
+        // A worker killed with its supervisor wrote no end: its last output is a bound.
+        let end = ends.first().copied().unwrap_or_else(|| {
+            mtime_ms(&journal.join(format!("{thread}.out"))).unwrap_or(starts[0])
+        });
+        if let (Some(start), Some(task)) = (starts.first(), thread.split("__").nth(1)) {
+            spans
+                .entry(task.to_string())
+                .or_default()
+                .push((*start, end, thread.to_string()));
+        }
+    }
+    for (task, mut list) in spans {
+        list.sort();
+        for pair in list.windows(2) {
+            if pair[1].0 < pair[0].1 {
+                t.attempts_duplicated.push(format!(
+                    "{task}: workers of {} and {} ran at the same time",
+                    pair[0].2, pair[1].2
+                ));
+            }
+        }
+    }
+    rows
+}
+
+fn field(text: &str, what: &str) -> Vec<u128> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some(what))
+                .then(|| words.nth(1).and_then(|ms| ms.parse().ok()))
+                .flatten()
+        })
+        .collect()
+}
+
+fn mtime_ms(path: &Path) -> Option<u128> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(
+        modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_millis(),
+    )
+}
+
+/// Every byte each worker printed is in its log: the log (with the terminal's `\r\n`
+/// read as `\n`) equals the worker's journal. A worker whose supervisor was killed
+/// loses at most what was in flight: its log must be a prefix of the journal.
+fn check_bytes(env: &Env, attempts: &[AttemptRow], killed: &BTreeSet<String>, t: &mut Trial) {
+    for a in attempts {
+        let journal_path = env
+            .path()
+            .join("journal")
+            .join(format!("{}.out", a.thread.replace('/', "__")));
+        let Ok(journal) = std::fs::read(&journal_path) else {
+            continue;
+        };
+        let out = env
+            .command(ORCH)
+            .arg("--db")
+            .arg(&env.db)
+            .args([
+                "logs",
+                "--raw",
+                "--run",
+                RUN,
+                "--task",
+                &a.task,
+                "--attempt",
+            ])
+            .arg(a.attempt_no.to_string())
+            .output()
+            .expect("orch logs");
+        let log = normalize(&out.stdout);
+        t.bytes_checked += journal.len() as u64;
+        if log == journal {
+            continue;
+        }
+        let common = log
+            .iter()
+            .zip(journal.iter())
+            .take_while(|(x, y)| x == y)
+            .count();
+        let missing = journal.len().saturating_sub(common) as u64;
+        let is_prefix = common == log.len();
+        if killed.contains(&a.thread) && is_prefix {
+            t.bytes_in_flight_at_kill += missing;
+            continue;
+        }
+        t.bytes_lost += missing;
+        t.log_mismatches.push(format!(
+            "{}: log {} bytes, worker printed {} bytes, first difference at {common}{}",
+            a.thread,
+            log.len(),
+            journal.len(),
+            if killed.contains(&a.thread) {
+                " (supervisor killed)"
+            } else {
+                ""
+            }
+        ));
+    }
+}
+
+fn normalize(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Every worktree git knows (but the main one) belongs to an attempt orch recorded,
+/// and every code attempt's worktree exists.
+fn check_worktrees(env: &Env, repo: &Path, attempts: &[AttemptRow], t: &mut Trial) {
+    let listed = env.git(repo, &["worktree", "list", "--porcelain"]);
+    let recorded: BTreeSet<PathBuf> = attempts
+        .iter()
+        .filter(|a| !a.worktree.is_empty())
+        .map(|a| canonical(Path::new(&a.worktree)))
+        .collect();
+    let main = canonical(repo);
+    for line in listed.lines() {
+        if let Some(path) = line.strip_prefix("worktree ") {
+            let path = canonical(Path::new(path));
+            if path != main && !recorded.contains(&path) {
+                t.stray_worktrees.push(path.display().to_string());
+            }
+        }
+    }
+    for path in &recorded {
+        if !path.exists() {
+            t.stray_worktrees
+                .push(format!("{} recorded but missing", path.display()));
+        }
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+pub fn integrity(db: &Path) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        match orch::store::Store::open(db).await {
+            Ok(store) => {
+                let problems = store
+                    .integrity_problems()
+                    .await
+                    .unwrap_or_else(|e| vec![e.to_string()]);
+                store.close().await;
+                problems
+            }
+            Err(e) => vec![format!("cannot open: {e}")],
+        }
+    })
+}
