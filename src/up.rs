@@ -137,6 +137,13 @@ async fn mark_lost(
     if let (Some(wpid), Some(wstart)) = (sup.worker_pid, sup.worker_start) {
         group::kill_group_if_same(wpid as u32, wstart as u64);
     }
+    // Descendants that left the worker's group still carry the attempt in their
+    // environment.
+    group::kill_attempt_leftovers(
+        &attempt.thread_id,
+        &crate::supervisor::db_for_workers(store),
+        std::process::id(),
+    );
     let reason = format!(
         "its supervisor (pid {}) died",
         sup.supervisor_pid.unwrap_or(0)

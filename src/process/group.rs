@@ -1,6 +1,6 @@
 //! Stopping a worker: SIGTERM to its process group, a grace period, SIGKILL to the
 //! group, then SIGKILL to whatever escaped the group (a `setsid` descendant) but still
-//! holds the worker's terminal. Never `waitpid(-1)`: only the supervisor's own child is
+//! holds the worker's terminal, or still carries the attempt in its environment. Never `waitpid(-1)`: only the supervisor's own child is
 //! reaped, by its owner.
 
 use super::procfs;
@@ -71,6 +71,17 @@ pub fn kill_terminal_holders(tty: &Path, except: u32) -> Vec<u32> {
         let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
     }
     holders
+}
+
+/// Kills (SIGKILL) every process other than `except` whose environment still marks it
+/// as part of the attempt (`ORCH_THREAD` and `ORCH_DB` as given to the worker): the
+/// descendants that left the session and closed the terminal. Returns their pids.
+pub fn kill_attempt_leftovers(thread_id: &str, db: &str, except: u32) -> Vec<u32> {
+    let found = procfs::with_environment(&[("ORCH_THREAD", thread_id), ("ORCH_DB", db)], except);
+    for pid in &found {
+        let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+    }
+    found
 }
 
 /// Kills a process by pid only if it is still the process that started at `start_time`.

@@ -1,5 +1,6 @@
 //! Reading `/proc/PID/stat`: a process's start time (to tell a reused pid from ours),
-//! its CPU time, and its session and process group.
+//! its CPU time, and its session and process group; and `/proc/PID/environ`, to find the
+//! descendants of a worker that left its session and its terminal.
 
 use std::path::Path;
 
@@ -93,6 +94,27 @@ pub fn holders_of(path: &Path, except: u32) -> Vec<u32> {
     found
 }
 
+/// Live processes (other than `except`) whose environment holds every one of `pairs`
+/// (`NAME=value`): a worker's descendants carry the `ORCH_THREAD` and `ORCH_DB` orch
+/// gave the worker, wherever they moved (another session, no terminal).
+pub fn with_environment(pairs: &[(&str, &str)], except: u32) -> Vec<u32> {
+    let wanted: Vec<Vec<u8>> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .collect();
+    all_pids()
+        .into_iter()
+        .filter(|pid| *pid != except)
+        .filter(|pid| stat(*pid).is_some_and(|s| s.state != 'Z' && s.state != 'X'))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+                wanted.iter().all(|w| vars.contains(&w.as_slice()))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +130,22 @@ mod tests {
         assert_eq!(s.session, 4242);
         assert_eq!(s.cpu_ticks, 10);
         assert_eq!(s.start_time, 98765);
+    }
+
+    #[test]
+    fn finds_a_child_by_its_environment() {
+        let marker = format!("orch-test-{}", std::process::id());
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env("ORCH_TEST_MARKER", &marker)
+            .spawn()
+            .unwrap();
+        let found = with_environment(&[("ORCH_TEST_MARKER", &marker)], 0);
+        assert_eq!(found, vec![child.id()]);
+        assert!(with_environment(&[("ORCH_TEST_MARKER", &marker), ("NOPE", "x")], 0).is_empty());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(with_environment(&[("ORCH_TEST_MARKER", &marker)], 0).is_empty());
     }
 
     #[test]

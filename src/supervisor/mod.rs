@@ -19,6 +19,7 @@ use crate::brief::{BriefContext, render};
 use crate::config::{ResolvedWorker, Workers};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, ExecutionMode, Task};
+use crate::redact::Redactor;
 use crate::store::Store;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -134,6 +135,13 @@ pub fn plan_launch(
 /// The worker's whole environment: PATH (with orch's own directory first, so `inbox`
 /// is there), HOME, the `ORCH_*` variables, `TZ=UTC` (reset times parse the same
 /// everywhere), the adapter's `env` and the `pass_env` variables of the caller.
+/// The `ORCH_DB` a worker gets: the database's canonical path. With `ORCH_THREAD` it
+/// marks the worker's descendants wherever they go (see `group::kill_attempt_leftovers`).
+pub fn db_for_workers(store: &Store) -> String {
+    let db = std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf());
+    db.display().to_string()
+}
+
 fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let own_dir = std::env::current_exe()
@@ -148,8 +156,7 @@ fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<
     if let Ok(home) = std::env::var("HOME") {
         env.push(("HOME".into(), home));
     }
-    let db = std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf());
-    env.push(("ORCH_DB".into(), db.display().to_string()));
+    env.push(("ORCH_DB".into(), db_for_workers(store)));
     env.push(("ORCH_AGENT".into(), attempt.assigned_to.clone()));
     env.push(("ORCH_RUN".into(), attempt.run_id.clone()));
     env.push(("ORCH_TASK".into(), attempt.task_id.clone()));
@@ -171,24 +178,18 @@ fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<
     env
 }
 
-/// The argv with the values of secret variables (`pass_env`) replaced by `***`.
-pub fn redacted(argv: &[String], worker: &ResolvedWorker) -> Vec<String> {
-    let secrets: Vec<String> = worker
-        .adapter
-        .pass_env
-        .iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .filter(|v| v.len() >= 6)
-        .collect();
-    argv.iter()
-        .map(|arg| {
-            let mut arg = arg.clone();
-            for secret in &secrets {
-                arg = arg.replace(secret.as_str(), "***");
-            }
-            arg
-        })
-        .collect()
+impl LaunchPlan {
+    /// The redactor of this worker's output and argv: the values of the adapter's
+    /// `pass_env` variables and of the secret-looking variables it gets, and the built-in
+    /// key patterns (see [`crate::redact`]).
+    pub fn redactor(&self) -> Redactor {
+        Redactor::for_worker(&self.env, &self.worker.adapter.pass_env)
+    }
+
+    /// The argv as it may be printed or stored: every secret replaced by `[REDACTED]`.
+    pub fn redacted_argv(&self) -> Vec<String> {
+        self.redactor().redact_argv(&self.argv)
+    }
 }
 
 /// Starts `orch supervise --attempt THREAD` detached (its own session; stdout and stderr

@@ -2,7 +2,7 @@
 
 use super::liveness::Liveness;
 use super::output::OutputPump;
-use super::{create_private_dir, plan_launch, redacted};
+use super::{create_private_dir, plan_launch};
 use crate::adapter::parse::Parser;
 use crate::brief::BriefContext;
 use crate::config::Workers;
@@ -62,6 +62,11 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
             return end_without_worker(store, thread_id, &agent, "spawn_failed", &e.message).await;
         }
     };
+    // From here on, nothing this process writes (its diagnostics, the checks' output)
+    // carries the worker's secrets.
+    let redactor = plan.redactor();
+    crate::redact::install(redactor.clone());
+    let argv_shown = plan.redacted_argv();
     if let Some(dir) = plan.log_path.parent() {
         create_private_dir(dir)?;
     }
@@ -105,7 +110,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         adapter.rate_limit_regexes(),
         adapter.auth_failure_regexes(),
     );
-    let mut pump = OutputPump::new(&plan.log_path, adapter.output, parser)?;
+    let mut pump = OutputPump::new(&plan.log_path, adapter.output, parser, redactor.clone())?;
     let (mut worker, mut rx) = match pty::spawn(&spec) {
         Ok(started) => started,
         Err(message) => {
@@ -116,7 +121,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         }
     };
     let (pid, worker_start, tty) = (worker.pid, worker.start_time, worker.tty.clone());
-    tracing::info!(pid, argv = ?redacted(&plan.argv, &plan.worker), cwd = %plan.cwd.display(), "worker started");
+    tracing::info!(pid, argv = ?argv_shown, cwd = %plan.cwd.display(), "worker started");
     store
         .record_worker(
             thread_id,
@@ -125,7 +130,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
             json!({
                 "adapter": adapter.name,
                 "profile": plan.worker.profile,
-                "argv": redacted(&plan.argv, &plan.worker),
+                "argv": argv_shown,
                 "pid": pid,
                 "supervisor_pid": me,
                 "log_path": plan.log_path.display().to_string(),
@@ -168,6 +173,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
             break;
         }
         let leak_deadline = exited_at.map(|t| t + LEAK_TIMEOUT);
+        let idle_deadline = pump.idle_deadline().map(Instant::from_std);
         tokio::select! {
             chunk = rx.recv(), if output_open => match chunk {
                 Some(bytes) => {
@@ -176,6 +182,10 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
                 }
                 None => output_open = false,
             },
+            _ = sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
+                // A partial line the worker left hanging (a prompt, a progress bar).
+                pump.idle(now_ms())?;
+            }
             status = &mut exit_rx, if exit.is_none() => {
                 exit = Some(status.unwrap_or(pty::ExitStatus { code: None, signal: None }));
                 exited_at = Some(Instant::now());
@@ -242,6 +252,13 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         tracing::info!(?leftovers, "stopping what the worker left running");
         group::terminate(pid, pid, Duration::from_millis(200)).await;
     }
+    // And so does whatever left the session and the terminal but still carries the
+    // attempt in its environment (a daemonized descendant).
+    let escaped = group::kill_attempt_leftovers(thread_id, &super::db_for_workers(store), me);
+    if !escaped.is_empty() {
+        leaked = true;
+        tracing::warn!(?escaped, "killed descendants that left the worker's session");
+    }
     // Only now, with the output read to its end, may the terminal go.
     drop(worker);
     let now = now_ms();
@@ -271,6 +288,8 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     if stopped_by_signal && end.outcome == "cancelled" {
         end.reason = "the supervisor was stopped, and stopped its worker".to_string();
     }
+    redactor.redact_string(&mut end.reason);
+    redactor.redact_string(&mut end.output_tail);
     finish_thread(store, thread_id, &agent, &end, &findings, adapter.output).await;
     store.record_attempt_end(thread_id, &end).await?;
     tracing::info!(outcome = %end.outcome, reason = %end.reason, "attempt ended");
@@ -283,7 +302,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         if let Some(failure) = super::checks::run_checks(store, &attempt).await? {
             // The work was done but does not pass: the policy sends it back, with the
             // check's output in the next brief.
-            handover.tail = failure;
+            handover.tail = redactor.redact_str(&failure).into_owned();
             return super::next::apply_policy_after_check(store, thread_id, &handover).await;
         }
     }
@@ -513,7 +532,7 @@ async fn end_without_worker(
 ) -> Result<()> {
     let end = AttemptEnd {
         outcome: outcome.to_string(),
-        reason: reason.to_string(),
+        reason: crate::redact::process().redact_str(reason).into_owned(),
         ..AttemptEnd::default()
     };
     let findings = super::output::Findings::default();

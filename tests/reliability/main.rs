@@ -14,6 +14,7 @@
 mod common;
 
 mod chaos;
+mod misbehave;
 mod procs;
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -33,6 +34,9 @@ fn main() {
     let mut failed = false;
     if what == "all" || what == "chaos" {
         failed |= !run_chaos();
+    }
+    if what == "all" || what == "misbehave" {
+        failed |= !run_misbehave();
     }
     if failed {
         eprintln!("reliability: FAILED");
@@ -120,4 +124,32 @@ fn run_chaos() -> bool {
     );
     println!("{passed} of {trials} trials passed every check.\n");
     passed == trials
+}
+
+fn run_misbehave() -> bool {
+    let flood: u64 = setting("ORCH_FLOOD_BYTES", 1 << 30);
+    let results = misbehave::run_all(flood);
+    println!("## Misbehaving workers (flood: {flood} bytes)\n");
+    println!("| worker | outcome | supervisor peak RSS | contained in | counted from | total | log bytes | left running |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut ok = true;
+    for r in &results {
+        println!(
+            "| {} | {} | {:.1} MiB | {:.2} s | {} | {:.1} s | {} | {} |",
+            r.name,
+            r.outcome,
+            r.peak_rss_kib as f64 / 1024.0,
+            r.contain_secs,
+            r.contain_from,
+            r.total_secs,
+            r.log_bytes,
+            r.left.len()
+        );
+        if !r.problems.is_empty() {
+            ok = false;
+            eprintln!("{}: {:?} (reason: {}; left: {:?})", r.name, r.problems, r.reason, r.left);
+        }
+    }
+    println!();
+    ok
 }
