@@ -21,6 +21,7 @@ pub mod paths;
 pub mod plan;
 pub mod policy;
 pub mod process;
+pub mod redact;
 pub mod store;
 pub mod supervisor;
 pub mod time;

@@ -104,13 +104,13 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
 }
 
 /// Diagnostics of the supervisor go to its stderr (the `.supervisor.log` file), at the
-/// level `RUST_LOG` says (default `info`).
+/// level `RUST_LOG` says (default `info`), secrets redacted ([`crate::redact::process`]).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::redact::RedactingWriter(std::io::stderr()))
         .with_ansi(false)
         .try_init();
 }
@@ -146,7 +146,7 @@ pub fn launch_with(
     Ok(LaunchReport {
         adapter: plan.worker.adapter.name.clone(),
         profile: plan.worker.profile.clone(),
-        argv: supervisor::redacted(&plan.argv, &plan.worker),
+        argv: plan.redacted_argv(),
         supervisor_pid: pid,
         log_path: plan.log_path.display().to_string(),
     })
@@ -203,6 +203,9 @@ async fn logs(
     let mut printer = Printer {
         raw,
         parser,
+        // The log is redacted as written; a parser unescaping or joining what it reads, or
+        // escapes stripped from between two halves, could still put a secret together.
+        redactor: crate::redact::process(),
         splitter: LineSplitter::default(),
         tail: lines,
         pending_tail: Vec::new(),
@@ -241,6 +244,7 @@ async fn logs(
 struct Printer {
     raw: bool,
     parser: Option<Parser>,
+    redactor: crate::redact::Redactor,
     splitter: LineSplitter,
     /// `-n N`: hold lines until the end (or the first read when following).
     tail: Option<usize>,
@@ -268,13 +272,21 @@ impl Printer {
             let now = crate::time::now_ms();
             parser
                 .line(&line, now)
-                .iter()
-                .map(|s| serde_json::to_string(s).unwrap_or_default())
+                .into_iter()
+                .map(|mut s| {
+                    crate::supervisor::output::redact_signal(&self.redactor, &mut s);
+                    serde_json::to_string(&s).unwrap_or_default()
+                })
                 .collect::<Vec<_>>()
         } else if self.raw {
             vec![line]
         } else {
-            vec![strip_ansi(&line)]
+            let plain = strip_ansi(&line);
+            if plain.len() == line.len() {
+                vec![plain]
+            } else {
+                vec![self.redactor.redact_str(&plain).into_owned()]
+            }
         };
         for text in rendered {
             match self.tail {
@@ -301,7 +313,8 @@ impl Printer {
             self.line(line);
         }
         if let Some(parser) = &mut self.parser {
-            for s in parser.finish() {
+            for mut s in parser.finish() {
+                crate::supervisor::output::redact_signal(&self.redactor, &mut s);
                 write_stdout(
                     &format!("{}\n", serde_json::to_string(&s).unwrap_or_default()),
                     0,

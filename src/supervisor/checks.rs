@@ -34,6 +34,8 @@ pub async fn run_checks(store: &Store, attempt: &Attempt) -> Result<Option<Strin
         };
         tracing::info!(check = %check.name, %command, "running check");
         let (passed, details) = run_one(command, &cwd).await;
+        // A check runs in the supervisor's environment: its output may show secrets.
+        let details = crate::redact::process().redact_str(&details).into_owned();
         let (_, gate) = store
             .record_check(
                 &attempt.run_id,

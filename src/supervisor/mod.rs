@@ -132,9 +132,6 @@ pub fn plan_launch(
     })
 }
 
-/// The worker's whole environment: PATH (with orch's own directory first, so `inbox`
-/// is there), HOME, the `ORCH_*` variables, `TZ=UTC` (reset times parse the same
-/// everywhere), the adapter's `env` and the `pass_env` variables of the caller.
 /// The `ORCH_DB` a worker gets: the database's canonical path. With `ORCH_THREAD` it
 /// marks the worker's descendants wherever they go (see `group::kill_attempt_leftovers`).
 pub fn db_for_workers(store: &Store) -> String {
@@ -142,6 +139,9 @@ pub fn db_for_workers(store: &Store) -> String {
     db.display().to_string()
 }
 
+/// The worker's whole environment: PATH (with orch's own directory first, so `inbox`
+/// is there), HOME, the `ORCH_*` variables, `TZ=UTC` (reset times parse the same
+/// everywhere), the adapter's `env` and the `pass_env` variables of the caller.
 fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let own_dir = std::env::current_exe()

@@ -1,10 +1,13 @@
-//! Where a worker's output goes: every raw byte to the attempt's log (with a timing
-//! index for replay), each line through the adapter's parser, parsed events batched into
-//! the inbox thread as `output` messages, and a bounded tail of plain text for the
-//! failure report. Memory stays bounded whatever the worker prints.
+//! Where a worker's output goes: first through the worker's [`StreamRedactor`] (no
+//! secret goes further), then every byte to the attempt's log (with a timing index for
+//! replay), each line through the adapter's parser, parsed events (redacted once more:
+//! a parser may unescape or join what it read) batched into the inbox thread as `output`
+//! messages, and a bounded tail of plain text for the failure report. Memory stays
+//! bounded whatever the worker prints.
 
 use crate::adapter::parse::{OutputFormat, Parser, Signal};
 use crate::adapter::text::{LineSplitter, strip_ansi};
+use crate::redact::{LINE_IDLE, Redactor, StreamRedactor, WORD_IDLE};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -30,6 +33,7 @@ pub struct Findings {
     pub rate_limited: Option<(String, Option<i64>)>,
     pub auth_failed: Option<String>,
     pub errors: Vec<String>,
+    /// Bytes the worker printed.
     pub bytes: u64,
 }
 
@@ -40,6 +44,14 @@ pub struct OutputPump {
     index: BufWriter<File>,
     started: Instant,
     last_index_ms: i64,
+    /// Bytes written to the log (what the index's offsets count).
+    log_bytes: u64,
+    redactor: StreamRedactor,
+    /// When the last chunk came, and whether the quiet since let the held words go.
+    last_input: Instant,
+    words_released: bool,
+    /// Redacted output on its way to the log (reused).
+    scratch: Vec<u8>,
     splitter: LineSplitter,
     parser: Parser,
     format: OutputFormat,
@@ -58,6 +70,7 @@ impl OutputPump {
         log_path: &Path,
         format: OutputFormat,
         parser: Parser,
+        redactor: Redactor,
     ) -> std::io::Result<OutputPump> {
         use std::os::unix::fs::OpenOptionsExt;
         let open = |p: &Path| {
@@ -74,6 +87,11 @@ impl OutputPump {
             index: BufWriter::new(open(Path::new(&index_path))?),
             started: Instant::now(),
             last_index_ms: -1,
+            log_bytes: 0,
+            redactor: StreamRedactor::new(redactor),
+            last_input: Instant::now(),
+            words_released: false,
+            scratch: Vec::new(),
             splitter: LineSplitter::default(),
             parser,
             format,
@@ -87,14 +105,55 @@ impl OutputPump {
 
     /// Takes a chunk of raw output.
     pub fn chunk(&mut self, bytes: &[u8], now_ms: i64) -> std::io::Result<()> {
-        // Timing index: "<ms since start> <byte offset>" at most every 50 ms.
+        self.findings.bytes += bytes.len() as u64;
+        self.last_input = Instant::now();
+        self.words_released = false;
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        self.redactor.push(bytes, &mut out);
+        let result = self.emit(&out, now_ms);
+        self.scratch = out;
+        result
+    }
+
+    /// When the held partial line (see [`StreamRedactor`]) should next be looked at, if
+    /// anything is held.
+    pub fn idle_deadline(&self) -> Option<Instant> {
+        (self.redactor.held() > 0).then(|| {
+            self.last_input
+                + if self.words_released {
+                    LINE_IDLE
+                } else {
+                    WORD_IDLE
+                }
+        })
+    }
+
+    /// The worker is quiet: lets the held partial line go as far as the quiet allows.
+    pub fn idle(&mut self, now_ms: i64) -> std::io::Result<()> {
+        let quiet = self.last_input.elapsed();
+        if quiet < WORD_IDLE {
+            return Ok(());
+        }
+        self.words_released = true;
+        let mut out = Vec::new();
+        self.redactor.idle(quiet, &mut out);
+        self.emit(&out, now_ms)
+    }
+
+    /// Redacted output: to the log (with the timing index), the tail and the parser.
+    fn emit(&mut self, bytes: &[u8], now_ms: i64) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        // Timing index: "<ms since start> <byte offset in the log>" at most every 50 ms.
         let elapsed = self.started.elapsed().as_millis() as i64;
         if self.last_index_ms < 0 || elapsed - self.last_index_ms >= 50 {
-            writeln!(self.index, "{elapsed} {}", self.findings.bytes)?;
+            writeln!(self.index, "{elapsed} {}", self.log_bytes)?;
             self.last_index_ms = elapsed;
         }
         self.log.write_all(bytes)?;
-        self.findings.bytes += bytes.len() as u64;
+        self.log_bytes += bytes.len() as u64;
         let keep = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
         let overflow = (self.tail.len() + keep.len()).saturating_sub(TAIL_BYTES);
         self.tail.drain(..overflow);
@@ -107,6 +166,9 @@ impl OutputPump {
 
     /// The stream ended: the last partial line and anything the parser held back.
     pub fn finish(&mut self, now_ms: i64) -> std::io::Result<()> {
+        let mut out = Vec::new();
+        self.redactor.finish(&mut out);
+        self.emit(&out, now_ms)?;
         if let Some(line) = self.splitter.finish() {
             self.line(&line, now_ms);
         }
@@ -137,7 +199,12 @@ impl OutputPump {
         }
     }
 
-    fn take(&mut self, signal: Signal) {
+    fn take(&mut self, mut signal: Signal) {
+        if matches!(signal, Signal::Raw { .. }) && self.format != OutputFormat::Text {
+            // Noise of a JSON format: only the log has it.
+            return;
+        }
+        redact_signal(self.redactor.redactor(), &mut signal);
         let f = &mut self.findings;
         match &signal {
             Signal::SessionId { session_id } => {
@@ -258,12 +325,28 @@ impl OutputPump {
             .map(|l| strip_ansi(l).trim().chars().take(500).collect::<String>())
             .filter(|l| !l.is_empty())
             .collect();
-        lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+        let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+        // Stripping escapes may have joined what they kept apart.
+        self.redactor.redactor().redact_str(&tail).into_owned()
     }
 
     /// The last non-empty line of plain output.
     pub fn last_line(&self) -> Option<String> {
         self.tail().lines().last().map(str::to_string)
+    }
+}
+
+/// Replaces the secrets in the text of a parsed event (a session id or usage has none).
+pub fn redact_signal(redactor: &Redactor, signal: &mut Signal) {
+    match signal {
+        Signal::AgentMessage { text } | Signal::Final { text, .. } | Signal::Raw { text } => {
+            redactor.redact_string(text)
+        }
+        Signal::ToolCall { summary } => redactor.redact_string(summary),
+        Signal::Error { message }
+        | Signal::RateLimited { message, .. }
+        | Signal::AuthFailed { message } => redactor.redact_string(message),
+        Signal::SessionId { .. } | Signal::Usage { .. } => {}
     }
 }
 
