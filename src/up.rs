@@ -120,15 +120,32 @@ fn spawn_policy(store: &Store, thread_id: &str, policy: &mut Vec<tokio::task::Jo
     let store = store.clone();
     let thread_id = thread_id.to_string();
     policy.push(tokio::spawn(async move {
-        if let Err(e) = next::apply_policy(&store, &thread_id, &next::Handover::default()).await {
+        if let Err(e) = settle_orphan(&store, &thread_id).await {
             tracing::warn!(error = %e, "policy after a lost attempt");
         }
         let _ = store.mark_settled(&thread_id).await;
     }));
 }
 
+/// What the dead supervisor had left to do: the completion checks of a worker that
+/// finished (the task waits in `verifying` for them), then the retry policy.
+async fn settle_orphan(store: &Store, thread_id: &str) -> Result<()> {
+    let (attempt, sup) = store.attempt_by_thread(thread_id).await?;
+    if sup.outcome == "succeeded"
+        && let Some(failure) = crate::supervisor::checks::run_checks(store, &attempt).await?
+    {
+        let handover = next::Handover {
+            last_message: None,
+            tail: failure,
+        };
+        return next::apply_policy_after_check(store, thread_id, &handover).await;
+    }
+    next::apply_policy(store, thread_id, &next::Handover::default()).await
+}
+
 /// The attempt's supervisor died: its worker goes too (only if it is still that process),
-/// the thread fails, and the attempt is recorded `lost`.
+/// the thread fails, and the attempt is recorded `lost` (or as its worker ended, when the
+/// supervisor had already ended the thread).
 async fn mark_lost(
     store: &Store,
     attempt: &crate::model::Attempt,
@@ -166,12 +183,23 @@ async fn mark_lost(
         )
         .await;
     }
+    // A thread already ended tells how the worker ended: the supervisor died after
+    // finishing the thread but before recording the attempt's end.
+    use crate::model::ThreadStatus;
+    let (outcome, reason) = match thread.status {
+        ThreadStatus::Done => (
+            "succeeded",
+            format!("the worker finished, then {reason} before recording it"),
+        ),
+        ThreadStatus::Failed => (
+            "failed",
+            format!("the worker failed, then {reason} before recording it"),
+        ),
+        ThreadStatus::Cancelled => ("cancelled", reason),
+        _ => ("lost", reason),
+    };
     let end = AttemptEnd {
-        outcome: if thread.status == crate::model::ThreadStatus::Cancelled {
-            "cancelled".into()
-        } else {
-            "lost".into()
-        },
+        outcome: outcome.into(),
         reason,
         ..AttemptEnd::default()
     };

@@ -14,6 +14,7 @@
 mod common;
 
 mod chaos;
+mod contention;
 mod misbehave;
 mod procs;
 
@@ -34,6 +35,9 @@ fn main() {
     let mut failed = false;
     if what == "all" || what == "chaos" {
         failed |= !run_chaos();
+    }
+    if what == "all" || what == "contention" {
+        failed |= !run_contention();
     }
     if what == "all" || what == "misbehave" {
         failed |= !run_misbehave();
@@ -130,7 +134,9 @@ fn run_misbehave() -> bool {
     let flood: u64 = setting("ORCH_FLOOD_BYTES", 1 << 30);
     let results = misbehave::run_all(flood);
     println!("## Misbehaving workers (flood: {flood} bytes)\n");
-    println!("| worker | outcome | supervisor peak RSS | contained in | counted from | total | log bytes | left running |");
+    println!(
+        "| worker | outcome | supervisor peak RSS | contained in | counted from | total | log bytes | left running |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     let mut ok = true;
     for r in &results {
@@ -147,9 +153,44 @@ fn run_misbehave() -> bool {
         );
         if !r.problems.is_empty() {
             ok = false;
-            eprintln!("{}: {:?} (reason: {}; left: {:?})", r.name, r.problems, r.reason, r.left);
+            eprintln!(
+                "{}: {:?} (reason: {}; left: {:?})",
+                r.name, r.problems, r.reason, r.left
+            );
         }
     }
     println!();
     ok
+}
+
+fn run_contention() -> bool {
+    let tasks: usize = setting("ORCH_CONTENTION_TASKS", 40);
+    let leaders: usize = setting("ORCH_CONTENTION_LEADERS", 8);
+    let r = contention::run(tasks, leaders);
+    println!("## Contention: {tasks} tasks under `orch up`, {leaders} leader processes\n");
+    println!(
+        "| tasks | leaders | s | leader commands | `database is locked` | other failures | progress written / found | questions | answers sent / found (refused: answered first by another leader) | tasks not done | integrity |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {:.1} | {} | {} | {} | {} / {} | {} | {} / {} ({}) | {} | {} |\n",
+        r.tasks,
+        r.leaders,
+        r.seconds,
+        r.leader_commands,
+        r.locked_failures,
+        r.other_failures.len(),
+        r.progress_expected,
+        r.progress_found,
+        r.questions,
+        r.answers_sent,
+        r.answers_found,
+        r.answers_refused,
+        r.tasks_not_done,
+        r.integrity.len()
+    );
+    if !r.passed() {
+        eprintln!("contention failed: {r:#?}");
+    }
+    r.passed()
 }

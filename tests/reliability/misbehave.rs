@@ -161,7 +161,16 @@ fn run_one(s: &Scenario) -> Outcome {
     let script = s.script.replace("closeptyhold", "closepty\nsleep 300");
     env.orch(&["run", "init", "--run", "r"]).data();
     env.orch(&[
-        "task", "add", "--run", "r", "--task", "t", "--default-to", "bad", "--body", &script,
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--default-to",
+        "bad",
+        "--body",
+        &script,
     ])
     .data();
     let started = Instant::now();
@@ -200,7 +209,11 @@ fn run_one(s: &Scenario) -> Outcome {
     let gone_at = Instant::now();
     let gone_ms = epoch_ms();
     let total_secs = started.elapsed().as_secs_f64();
-    let attempt = env.attempts("r", "t").into_iter().next().unwrap_or(Value::Null);
+    let attempt = env
+        .attempts("r", "t")
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null);
     let sup = &attempt["supervision"];
     let outcome = sup["outcome"].as_str().unwrap_or("").to_string();
     let reason = sup["reason"].as_str().unwrap_or("").to_string();
@@ -216,16 +229,18 @@ fn run_one(s: &Scenario) -> Outcome {
             worker_end_ms(&env).map_or(f64::NAN, |end| gone_ms.saturating_sub(end) as f64 / 1000.0),
             "the worker's exit",
         ),
-        Stop::Stall => (
-            total_secs - STALL_SECS,
-            "launch + the 3 s stall timeout",
-        ),
+        Stop::Stall => (total_secs - STALL_SECS, "launch + the 3 s stall timeout"),
     };
     if outcome != s.expect {
-        problems.push(format!("outcome {outcome:?} ({reason}), expected {:?}", s.expect));
+        problems.push(format!(
+            "outcome {outcome:?} ({reason}), expected {:?}",
+            s.expect
+        ));
     }
     if peak > RSS_LIMIT_KIB {
-        problems.push(format!("supervisor peak RSS {peak} KiB over {RSS_LIMIT_KIB} KiB"));
+        problems.push(format!(
+            "supervisor peak RSS {peak} KiB over {RSS_LIMIT_KIB} KiB"
+        ));
     }
     if contain_secs.is_nan() || contain_secs > s.contain_limit {
         problems.push(format!(
@@ -233,7 +248,10 @@ fn run_one(s: &Scenario) -> Outcome {
             s.contain_limit
         ));
     }
-    let left: Vec<String> = left.iter().map(|p| format!("{} {}", p.pid, p.cmdline)).collect();
+    let left: Vec<String> = left
+        .iter()
+        .map(|p| format!("{} {}", p.pid, p.cmdline))
+        .collect();
     if !left.is_empty() {
         problems.push(format!("{} processes left running", left.len()));
     }
