@@ -1,6 +1,7 @@
 //! Where things live: the default database path (`$ORCH_DB`, else `.orch/coord.db` at the
-//! top of the main git worktree, else under the current directory), and keeping orch's
-//! state directory out of `git status`.
+//! top of the main git worktree, else under the current directory), where `cleanup
+//! --force` saves work (`<state>/salvage/`), and keeping orch's state directory out of
+//! `git status`.
 
 use std::path::{Path, PathBuf};
 
@@ -93,4 +94,27 @@ pub fn absolute(base: &Path, path: &Path) -> PathBuf {
     } else {
         base.join(path)
     }
+}
+
+/// Where `orch cleanup --force` saves what removing an attempt's worktree would lose:
+/// `<state>/salvage/<run>/<task>-<attempt>/`, `<state>` being the database's directory
+/// (`.orch/` by default), made absolute against the current directory.
+pub fn salvage_dir(db: &Path, run_id: &str, task_id: &str, attempt_no: i64) -> PathBuf {
+    let state = db.parent().unwrap_or(Path::new(""));
+    let cwd = std::env::current_dir().unwrap_or_default();
+    absolute(&cwd, state)
+        .join("salvage")
+        .join(run_id)
+        .join(format!("{task_id}-{attempt_no}"))
+}
+
+/// Creates `dir` and its missing parents readable by their owner only (0700); an
+/// existing `dir` is narrowed to 0700 too.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }

@@ -1,6 +1,8 @@
 //! Git, through the `git` command line: finding the repository, resolving the base
-//! commit, the dirty-repository rule, and creating and removing attempt worktrees at
-//! `<root>/<run>/<task>/attempt-<n>` on branch `orch/<run>/<task>/attempt-<n>`.
+//! commit, the dirty-repository rule, creating and removing attempt worktrees at
+//! `<root>/<run>/<task>/attempt-<n>` on branch `orch/<run>/<task>/attempt-<n>`, and
+//! what removing one would lose (uncommitted changes, commits no other ref reaches) and
+//! saving it first (a patch, a bundle).
 //! Every ref and path is passed after `--end-of-options` or `--`, never as an option.
 
 use crate::error::{Error, Result};
@@ -105,11 +107,15 @@ pub fn registered_worktrees(repo: &Path) -> Result<Vec<PathBuf>> {
 /// leaving out `excluded` directories inside the repository (orch's own state) and
 /// every linked worktree nested in it (earlier attempts, wherever their root was).
 pub fn dirty_paths(repo: &Path, excluded: &[PathBuf]) -> Result<Vec<String>> {
+    status_paths(repo, excluded, "normal")
+}
+
+fn status_paths(repo: &Path, excluded: &[PathBuf], untracked: &str) -> Result<Vec<String>> {
     let mut args: Vec<String> = vec![
         "status".into(),
         "--porcelain=v1".into(),
         "-z".into(),
-        "--untracked-files=normal".into(),
+        format!("--untracked-files={untracked}"),
         "--".into(),
         ".".into(),
     ];
@@ -172,7 +178,13 @@ pub fn add_worktree(repo: &Path, path: &Path, branch: &str, commit: &str) -> Res
         )));
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
+        // `<root>/<run>/<task>` (and `.orch/` itself when the database lives elsewhere):
+        // private to the owner, like the rest of orch's state.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
             .map_err(|e| Error::internal(format!("cannot create {}: {e}", parent.display())))?;
     }
     let out = run(
@@ -213,9 +225,10 @@ pub fn discard_new_worktree(repo: &Path, path: &Path, branch: &str) {
     let _ = run(repo, ["branch", "-D", "--", branch]);
 }
 
-/// Uncommitted changes inside a worktree (tracked or untracked).
+/// Uncommitted changes inside a worktree (tracked or untracked files, one entry per
+/// file; ignored files aside).
 pub fn worktree_changes(path: &Path) -> Result<Vec<String>> {
-    dirty_paths(path, &[])
+    status_paths(path, &[], "all")
 }
 
 /// Removes a worktree directory (the branch stays). A directory already gone is pruned.
@@ -235,6 +248,199 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
         return Err(Error::internal(format!(
             "git worktree remove failed for {}: {}",
             path.display(),
+            out.stderr
+        )));
+    }
+    Ok(())
+}
+
+/// The revisions of the commits a worktree's HEAD holds that no ref other than
+/// `own_branch` reaches: HEAD, minus every local branch but `own_branch`, every
+/// remote-tracking branch and every tag. `own_branch` goes into an `--exclude=` glob, so
+/// its glob characters are escaped; it never stands alone as an argument.
+fn unreachable_revs(own_branch: &str) -> Vec<String> {
+    let mut revs = vec!["HEAD".to_string(), "--not".to_string()];
+    if !own_branch.is_empty() {
+        let mut pattern = String::with_capacity(own_branch.len());
+        for c in own_branch.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        revs.push(format!("--exclude={pattern}"));
+    }
+    revs.extend(["--branches", "--remotes", "--tags"].map(String::from));
+    revs
+}
+
+/// How many commits of the worktree's HEAD no ref other than `own_branch` (the
+/// attempt's branch) reaches: work that is merged nowhere, or made on a detached HEAD.
+pub fn unmerged_commits(worktree: &Path, own_branch: &str) -> Result<usize> {
+    let mut args = vec!["rev-list".to_string(), "--count".to_string()];
+    args.extend(unreachable_revs(own_branch));
+    args.push("--".into());
+    let out = run(worktree, &args)?;
+    if !out.ok {
+        return Err(Error::internal(format!(
+            "cannot count the unmerged commits of {}: git rev-list failed: {}",
+            worktree.display(),
+            out.stderr
+        )));
+    }
+    out.stdout.trim().parse().map_err(|_| {
+        Error::internal(format!(
+            "cannot count the unmerged commits of {}: git rev-list printed {:?}",
+            worktree.display(),
+            out.stdout.trim()
+        ))
+    })
+}
+
+/// Runs git in `dir` with its standard output written to a new file `file` (0600),
+/// and optionally its own index file. On failure, the file is removed.
+fn run_into_file(dir: &Path, args: &[&str], index: Option<&Path>, file: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let what = || format!("git {}", args.first().copied().unwrap_or_default());
+    let out_file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)
+        .and_then(|f| {
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            Ok(f)
+        })
+        .map_err(|e| Error::internal(format!("cannot write {}: {e}", file.display())))?;
+    let mut cmd = git(dir);
+    if let Some(index) = index {
+        cmd.env("GIT_INDEX_FILE", index);
+    }
+    let out = cmd
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(out_file)
+        .output();
+    let failure = match out {
+        Ok(out) if out.status.success() => return Ok(()),
+        Ok(out) => format!(
+            "{} failed: {}",
+            what(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("cannot run git: {e}"),
+    };
+    let _ = std::fs::remove_file(file);
+    Err(Error::internal(format!(
+        "cannot write {}: {failure}",
+        file.display()
+    )))
+}
+
+/// Runs git in `dir` with `index` as its index file; fails with `what` and git's words.
+fn run_with_index(dir: &Path, index: &Path, args: &[&OsStr], what: &str) -> Result<()> {
+    let out = git(dir)
+        .env("GIT_INDEX_FILE", index)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::internal(format!("cannot run git: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::internal(format!(
+            "{what} failed in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Saves a worktree's uncommitted changes (tracked and untracked files, ignored ones
+/// aside) as a binary patch against its HEAD at `patch`, and checks that the patch
+/// applies to HEAD. The worktree's own index is not touched: the changes are staged
+/// in `scratch_index`, a temporary index file (removed afterwards). Returns false, and
+/// leaves no file, when the worktree does not differ from HEAD.
+pub fn save_changes_patch(worktree: &Path, patch: &Path, scratch_index: &Path) -> Result<bool> {
+    let result = write_and_check_patch(worktree, patch, scratch_index);
+    let _ = std::fs::remove_file(scratch_index);
+    if result.is_err() {
+        let _ = std::fs::remove_file(patch);
+    }
+    result
+}
+
+fn write_and_check_patch(worktree: &Path, patch: &Path, index: &Path) -> Result<bool> {
+    let os = |s: &'static str| OsStr::new(s);
+    let read_head = [os("read-tree"), os("HEAD")];
+    run_with_index(worktree, index, &read_head, "git read-tree HEAD")?;
+    let add_all = [os("add"), os("--all"), os("--"), os(".")];
+    run_with_index(
+        worktree,
+        index,
+        &add_all,
+        "git add --all (into a scratch index)",
+    )?;
+    let diff = [
+        "diff-index",
+        "--cached",
+        "--patch",
+        "--binary",
+        "--full-index",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-renames",
+        "HEAD",
+        "--",
+    ];
+    run_into_file(worktree, &diff, Some(index), patch)?;
+    let empty = std::fs::metadata(patch)
+        .map(|m| m.len() == 0)
+        .map_err(|e| Error::internal(format!("cannot read {}: {e}", patch.display())))?;
+    if empty {
+        let _ = std::fs::remove_file(patch);
+        return Ok(false);
+    }
+    run_with_index(worktree, index, &read_head, "git read-tree HEAD")?;
+    let check = [
+        os("apply"),
+        os("--cached"),
+        os("--check"),
+        os("--"),
+        patch.as_os_str(),
+    ];
+    run_with_index(
+        worktree,
+        index,
+        &check,
+        "checking that the patch applies to HEAD (git apply --check)",
+    )?;
+    Ok(true)
+}
+
+/// Saves the commits of a worktree's HEAD that no ref other than `own_branch` reaches
+/// (see [`unmerged_commits`]) as a git bundle at `bundle`, its one ref named `HEAD`,
+/// and checks it with `git bundle verify`. On failure, no file is left.
+pub fn save_unmerged_bundle(worktree: &Path, own_branch: &str, bundle: &Path) -> Result<()> {
+    let mut args = vec!["bundle", "create", "--quiet", "-"];
+    let revs = unreachable_revs(own_branch);
+    args.extend(revs.iter().map(String::as_str));
+    run_into_file(worktree, &args, None, bundle)?;
+    let out = run(
+        worktree,
+        [
+            OsStr::new("bundle"),
+            OsStr::new("verify"),
+            OsStr::new("--quiet"),
+            bundle.as_os_str(),
+        ],
+    )?;
+    if !out.ok {
+        let _ = std::fs::remove_file(bundle);
+        return Err(Error::internal(format!(
+            "the bundle of {} does not verify (git bundle verify): {}",
+            worktree.display(),
             out.stderr
         )));
     }

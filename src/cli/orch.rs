@@ -212,7 +212,8 @@ pub enum OrchCommand {
         /// Every finished task's worktrees.
         #[arg(long)]
         all_completed: bool,
-        /// Remove even with uncommitted changes.
+        /// Remove even worktrees holding uncommitted changes or unmerged commits,
+        /// after saving them (a patch, a bundle) under `<state>/salvage/`.
         #[arg(long)]
         force: bool,
     },

@@ -1,6 +1,8 @@
 //! Verbs that create or remove attempts' workspaces: `dispatch`, `retry`, `reassign`,
 //! `cleanup`. Git work happens before the database transaction, and is undone if the
-//! transaction refuses, so a failed verb leaves no half-made worktree behind.
+//! transaction refuses, so a failed verb leaves no half-made worktree behind. `cleanup`
+//! never loses work: a worktree with uncommitted changes or unmerged commits is kept,
+//! or with `--force` saved (a patch, a bundle) before anything is removed.
 
 use super::{Ctx, read_body_args};
 use crate::cli::orch::OrchCommand;
@@ -324,21 +326,62 @@ async fn cleanup(
         }
         return Err(Error::no_matching_work("no worktree to clean up matched"));
     }
-    let mut cleaned = Vec::new();
+    // 1. What removing each worktree would lose. Without --force, a worktree holding
+    //    work is kept (refused); with it, the work is saved first.
     let mut refused = Vec::new();
+    let mut removable = Vec::new();
     for a in candidates {
         let path = Path::new(&a.worktree_path);
-        let repo = Path::new(&a.repo_path);
-        if !force && path.exists() {
-            let changes = worktree::worktree_changes(path)?;
-            if !changes.is_empty() {
-                refused.push(json!({
-                    "task_id": a.task_id, "attempt_no": a.attempt_no, "worktree_path": a.worktree_path,
-                    "reason": format!("{} uncommitted change(s), e.g. {}; pass --force to remove anyway", changes.len(), changes[0]),
-                }));
-                continue;
+        let work = if path.exists() {
+            AtRisk {
+                changes: worktree::worktree_changes(path)?,
+                unmerged: worktree::unmerged_commits(path, &a.branch_name)?,
+            }
+        } else {
+            AtRisk::default()
+        };
+        if !force && !work.is_empty() {
+            let salvage =
+                crate::paths::salvage_dir(ctx.store.path(), &a.run_id, &a.task_id, a.attempt_no);
+            refused.push(json!({
+                "task_id": a.task_id, "attempt_no": a.attempt_no, "worktree_path": a.worktree_path,
+                "uncommitted_changes": work.changes.len(), "unmerged_commits": work.unmerged,
+                "reason": format!(
+                    "{}; pass --force to save them under {} first, then remove the worktree",
+                    work.describe(), salvage.display()
+                ),
+            }));
+            continue;
+        }
+        removable.push((a, work));
+    }
+    // 2. Save everything at risk before anything is deleted: if one save fails, no
+    //    worktree is removed and this call's salvage files are taken back.
+    let mut saved = Vec::new();
+    for (a, work) in &removable {
+        match salvage(ctx, a, work) {
+            Ok(s) => saved.push(s),
+            Err(e) => {
+                for s in &saved {
+                    s.discard();
+                }
+                return Err(Error::new(
+                    e.code,
+                    format!(
+                        "nothing was removed: cannot save the work in {} ({}): {}",
+                        a.worktree_path,
+                        work.describe(),
+                        e.message
+                    ),
+                ));
             }
         }
+    }
+    // 3. Remove.
+    let mut cleaned = Vec::new();
+    for ((a, _), salvaged) in removable.iter().zip(saved) {
+        let path = Path::new(&a.worktree_path);
+        let repo = Path::new(&a.repo_path);
         worktree::remove_worktree(repo, path, force)?;
         store
             .mark_workspace_cleaned(run, &a.task_id, a.attempt_no)
@@ -347,6 +390,7 @@ async fn cleanup(
             "task_id": a.task_id, "attempt_no": a.attempt_no,
             "worktree_path": a.worktree_path, "branch_name": a.branch_name,
             "workspace_status": "cleaned",
+            "salvaged": salvaged.to_json(),
         }));
     }
     if cleaned.is_empty() {
@@ -363,7 +407,7 @@ async fn cleanup(
         return Err(Error::new(
             ErrorCode::InvalidState,
             format!(
-                "refused to remove worktrees with uncommitted changes: {}",
+                "refused to remove worktrees holding work that removing them would lose: {}",
                 reasons.join("; ")
             ),
         ));
@@ -375,6 +419,13 @@ async fn cleanup(
             c["worktree_path"].as_str().unwrap_or(""),
             c["branch_name"].as_str().unwrap_or("")
         ));
+        let salvaged = &c["salvaged"];
+        if let Some(patch) = salvaged["patch"].as_str() {
+            human.push_str(&format!("  saved its uncommitted changes to {patch}\n"));
+        }
+        if let Some(bundle) = salvaged["bundle"].as_str() {
+            human.push_str(&format!("  saved its unmerged commits to {bundle}\n"));
+        }
     }
     for r in &refused {
         human.push_str(&format!(
@@ -388,4 +439,99 @@ async fn cleanup(
         json!({"cleaned": cleaned, "refused": refused}),
         human,
     ))
+}
+
+/// What removing a worktree would lose.
+#[derive(Default)]
+struct AtRisk {
+    /// Uncommitted files (tracked or untracked; ignored files aside).
+    changes: Vec<String>,
+    /// Commits of HEAD that no ref other than the attempt's own branch reaches.
+    unmerged: usize,
+}
+
+impl AtRisk {
+    fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.unmerged == 0
+    }
+
+    /// `uncommitted changes: 2 files (a.txt, b.txt); unmerged commits: 1`.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.changes.is_empty() {
+            let n = self.changes.len();
+            let mut shown = self.changes.iter().take(3).cloned().collect::<Vec<_>>();
+            if n > 3 {
+                shown.push("...".into());
+            }
+            parts.push(format!(
+                "uncommitted changes: {n} file{} ({})",
+                if n == 1 { "" } else { "s" },
+                shown.join(", ")
+            ));
+        }
+        if self.unmerged > 0 {
+            parts.push(format!(
+                "unmerged commits: {} (on no other branch, remote-tracking branch or tag)",
+                self.unmerged
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+/// The files `cleanup --force` saved for one worktree.
+#[derive(Default)]
+struct Salvaged {
+    patch: Option<std::path::PathBuf>,
+    bundle: Option<std::path::PathBuf>,
+}
+
+impl Salvaged {
+    /// `null` when nothing needed saving, else `{"patch", "bundle"}` (either may be null).
+    fn to_json(&self) -> serde_json::Value {
+        if self.patch.is_none() && self.bundle.is_none() {
+            return serde_json::Value::Null;
+        }
+        let show = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        json!({"patch": show(&self.patch), "bundle": show(&self.bundle)})
+    }
+
+    /// Takes the files back (another worktree's save failed, so none is removed).
+    fn discard(&self) {
+        for file in self.patch.iter().chain(self.bundle.iter()) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+/// Saves what removing the attempt's worktree would lose into its salvage directory
+/// (0700; files 0600): `uncommitted.patch` (applies with `git apply` on the worktree's
+/// HEAD) and `unmerged.bundle` (passes `git bundle verify`; its ref is `HEAD`).
+fn salvage(ctx: &Ctx, a: &Attempt, work: &AtRisk) -> Result<Salvaged> {
+    let mut saved = Salvaged::default();
+    if work.is_empty() {
+        return Ok(saved);
+    }
+    validate_id("run id", &a.run_id)?;
+    validate_id("task id", &a.task_id)?;
+    let dir = crate::paths::salvage_dir(ctx.store.path(), &a.run_id, &a.task_id, a.attempt_no);
+    crate::paths::create_private_dir(&dir)
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
+    let path = Path::new(&a.worktree_path);
+    if !work.changes.is_empty() {
+        let patch = dir.join("uncommitted.patch");
+        if worktree::save_changes_patch(path, &patch, &dir.join("scratch.index"))? {
+            saved.patch = Some(patch);
+        }
+    }
+    if work.unmerged > 0 {
+        let bundle = dir.join("unmerged.bundle");
+        if let Err(e) = worktree::save_unmerged_bundle(path, &a.branch_name, &bundle) {
+            saved.discard();
+            return Err(e);
+        }
+        saved.bundle = Some(bundle);
+    }
+    Ok(saved)
 }

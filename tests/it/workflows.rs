@@ -297,6 +297,11 @@ fn code_dispatch_worker_commits_done_then_cleanup() {
     assert_eq!(task_row(&env, "code_run", "feature")["status"], "done");
     // The main checkout is untouched; the work is on the attempt's branch.
     assert!(!repo.join("feature.txt").exists());
+    // Merged nowhere yet: cleanup keeps the worktree. The leader merges, then cleans up.
+    env.orch(&["cleanup", "--run", "code_run", "--task", "feature"])
+        .error(30, "invalid_state");
+    assert!(worktree.is_dir());
+    env.git(&repo, &["merge", "-q", "--ff-only", &branch]);
     let out = env.orch(&["cleanup", "--run", "code_run", "--task", "feature"]);
     assert_eq!(out.data()["cleaned"][0]["workspace_status"], "cleaned");
     assert!(!worktree.exists(), "the worktree directory is still there");
