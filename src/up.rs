@@ -103,7 +103,7 @@ async fn tend(
                     store.mark_settled(&attempt.thread_id).await?;
                 } else if thread.created_by == "orch" && now - attempt.created_at > 5_000 {
                     // Dispatched by an orch up that died before starting its supervisor.
-                    children.push(start_supervisor(store, &attempt)?);
+                    children.push(start_supervisor(store, &attempt).await?);
                     busy += 1;
                 } else {
                     // Starting, or a worker the leader runs by hand: it is work in progress.
@@ -298,7 +298,7 @@ async fn fill_slots(
         };
         match create(store, &plan, request).await {
             Ok((_, attempt, _, _)) => {
-                children.push(start_supervisor(store, &attempt)?);
+                children.push(start_supervisor(store, &attempt).await?);
                 *per_worker.entry(worker_name.clone()).or_default() += 1;
                 free -= 1;
                 filled.started += 1;

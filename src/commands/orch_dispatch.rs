@@ -91,12 +91,15 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             };
             let mut created = Created::from(create(&ctx.store, &plan, request).await?);
             if let Some(workers) = &workers {
-                created.launch = Some(super::orch_supervise::launch_with(
-                    ctx,
-                    &created.task,
-                    &created.attempt,
-                    workers,
-                )?);
+                created.launch = Some(
+                    super::orch_supervise::launch_with(
+                        ctx,
+                        &created.task,
+                        &created.attempt,
+                        workers,
+                    )
+                    .await?,
+                );
             }
             Ok(created.reply("dispatch"))
         }

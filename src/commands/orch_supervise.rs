@@ -130,11 +130,11 @@ pub async fn launch(ctx: &Ctx, task: &Task, attempt: &Attempt) -> Result<LaunchR
     let config = ctx.store.run_config(&attempt.run_id).await?;
     let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
     let workers = Workers::load(repo, &config)?;
-    launch_with(ctx, task, attempt, &workers)
+    launch_with(ctx, task, attempt, &workers).await
 }
 
 /// [`launch`] with the workers already loaded.
-pub fn launch_with(
+pub async fn launch_with(
     ctx: &Ctx,
     task: &Task,
     attempt: &Attempt,
@@ -142,7 +142,7 @@ pub fn launch_with(
 ) -> Result<LaunchReport> {
     let plan =
         supervisor::plan_launch(&ctx.store, task, attempt, workers, &BriefContext::default())?;
-    let pid = supervisor::start_supervisor(&ctx.store, attempt)?;
+    let pid = supervisor::start_supervisor(&ctx.store, attempt).await?;
     Ok(LaunchReport {
         adapter: plan.worker.adapter.name.clone(),
         profile: plan.worker.profile.clone(),

@@ -120,6 +120,49 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `pid` (started at `start`) the attempt's one supervisor, unless another one
+    /// is recorded already: returns that one's `(pid, start)` then, and changes nothing.
+    /// The launcher records the supervisor it spawns, and the supervisor confirms itself
+    /// before anything else, so two supervisors of one attempt (a launcher that died
+    /// and `orch up` starting another) never both start a worker.
+    pub async fn claim_supervision(
+        &self,
+        thread_id: &str,
+        pid: u32,
+        start: u64,
+    ) -> Result<Option<(u32, u64)>> {
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
+        let current: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT supervisor_pid, supervisor_start FROM attempts WHERE thread_id = ?",
+        )
+        .bind(thread_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(current) = current else {
+            return Err(Error::not_found(format!(
+                "no attempt has thread {thread_id:?}"
+            )));
+        };
+        if let (Some(p), Some(s)) = current
+            && (p as u32, s as u64) != (pid, start)
+        {
+            return Ok(Some((p as u32, s as u64)));
+        }
+        sqlx::query(
+            "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, updated_at = ?
+             WHERE thread_id = ?",
+        )
+        .bind(pid as i64)
+        .bind(start as i64)
+        .bind(now_ms())
+        .bind(thread_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
     /// The supervisor took charge: its pid, adapter and log.
     pub async fn record_supervisor(
         &self,

@@ -194,7 +194,7 @@ impl LaunchPlan {
 
 /// Starts `orch supervise --attempt THREAD` detached (its own session; stdout and stderr
 /// to `<log>.supervisor.log`). Returns the supervisor's pid.
-pub fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
+pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::internal(format!("cannot find the orch binary: {e}")))?;
     // `inbox` runs this too (as `orch`): use the orch binary beside it.
@@ -216,7 +216,16 @@ pub fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     let child =
         crate::process::detach::spawn_detached(command, &log.with_extension("supervisor.log"))
             .map_err(|e| Error::internal(format!("cannot start the supervisor: {e}")))?;
-    Ok(child.id())
+    let pid = child.id();
+    // Recorded at once: until the supervisor confirms itself, `orch up` must see a live
+    // supervisor here, not an attempt nobody launched. If another one holds the attempt,
+    // this one sees it at its start and leaves.
+    if let Some(start) = crate::process::procfs::stat(pid).map(|s| s.start_time) {
+        store
+            .claim_supervision(&attempt.thread_id, pid, start)
+            .await?;
+    }
+    Ok(pid)
 }
 
 /// Creates a directory (and its parents) readable by its owner only.

@@ -263,7 +263,7 @@ async fn next_attempt(
             .set_resume_session(&attempt.thread_id, session)
             .await?;
     }
-    let pid = start_supervisor(store, &attempt)?;
+    let pid = start_supervisor(store, &attempt).await?;
     tracing::info!(attempt = attempt.attempt_no, %worker, supervisor = pid, "next attempt started");
     Ok(())
 }

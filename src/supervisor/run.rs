@@ -45,6 +45,18 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         tracing::info!(outcome = %supervision.outcome, "attempt already ended; nothing to do");
         return Ok(());
     }
+    let me = std::process::id();
+    let my_start = procfs::stat(me).map(|s| s.start_time).unwrap_or(0);
+    if let Some((other, other_start)) = store.claim_supervision(thread_id, me, my_start).await? {
+        // Another supervisor holds the attempt (alive, or dead and left for `orch up`
+        // to recover): never a second worker for one attempt.
+        tracing::warn!(
+            other,
+            alive = procfs::is_same_process(other, other_start),
+            "another supervisor holds this attempt; leaving"
+        );
+        return Ok(());
+    }
     let task = store.task(&attempt.run_id, &attempt.task_id).await?;
     let run_config = store.run_config(&attempt.run_id).await?;
     let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
@@ -71,8 +83,6 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         create_private_dir(dir)?;
     }
     write_private(&plan.prompt_path, plan.prompt.as_bytes())?;
-    let me = std::process::id();
-    let my_start = procfs::stat(me).map(|s| s.start_time).unwrap_or(0);
     store
         .record_supervisor(
             thread_id,
@@ -257,7 +267,10 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     let escaped = group::kill_attempt_leftovers(thread_id, &super::db_for_workers(store), me);
     if !escaped.is_empty() {
         leaked = true;
-        tracing::warn!(?escaped, "killed descendants that left the worker's session");
+        tracing::warn!(
+            ?escaped,
+            "killed descendants that left the worker's session"
+        );
     }
     // Only now, with the output read to its end, may the terminal go.
     drop(worker);
