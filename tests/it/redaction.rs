@@ -1,1 +1,239 @@
 //! Secrets never reach logs, threads or printed argv.
+//!
+//! A fake worker gets a secret through its adapter's `pass_env` (and one through a
+//! secret-looking variable of the adapter's `env`, and a key in its profile's `args`)
+//! and prints it, along with an Anthropic key, a GitHub token, a Bearer header and a key
+//! split across two writes. None of them may be found anywhere orch writes or prints; the
+//! task's body never holds one whole (each is put together by the worker's shell), so
+//! the database's bytes can be searched too.
+
+use crate::common::{Env, ORCH, wait_until};
+use serde_json::Value;
+
+const CREDENTIAL: &str = "kc-plum-passenger-7731-quiet";
+const DEPLOY_TOKEN: &str = "dt-river-stone-4410-amber";
+const ANTHROPIC: (&str, &str) = ("sk-ant-api03-", "Zx9Qw3rTy7uIoP1aSdF4gHjK-lZxCvB_nM2w");
+const GITHUB: (&str, &str) = ("ghp_", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8");
+const BEARER: (&str, &str) = ("eyJhbGciOiJIUzI1NiJ9", ".eyJzdWIiOiJvcmNoIn0.c2lnbmF0dXJl");
+/// Printed in two writes 0.3 s apart; the first half alone is no key.
+const SPLIT: (&str, &str) = ("sk-ant-api03-AAAA", "BBBBBBBBBBBBBBBBBBBB");
+const PROFILE_KEY: &str = "sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12";
+
+fn secrets() -> Vec<String> {
+    vec![
+        CREDENTIAL.to_string(),
+        DEPLOY_TOKEN.to_string(),
+        format!("{}{}", ANTHROPIC.0, ANTHROPIC.1),
+        format!("{}{}", GITHUB.0, GITHUB.1),
+        format!("{}{}", BEARER.0, BEARER.1),
+        format!("{}{}", SPLIT.0, SPLIT.1),
+        PROFILE_KEY.to_string(),
+    ]
+}
+
+#[track_caller]
+fn assert_clean(what: &str, bytes: &[u8]) {
+    for secret in secrets() {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{what} shows the secret {secret}:\n{}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
+
+#[test]
+fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
+    std::fs::write(
+        repo.join(".orch/adapters/keeper.toml"),
+        format!(
+            "name = \"keeper\"\ncommand = [\"fake-text\", \"{{args}}\", \"{{prompt}}\"]\noutput = \"text\"\npass_env = [\"KEEPER_CREDENTIAL\"]\n[env]\nDEPLOY_TOKEN = \"{DEPLOY_TOKEN}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join(".orch/config.toml"),
+        format!("[workers.keeper-pro]\nadapter = \"keeper\"\nargs = [\"--api-key\", \"{PROFILE_KEY}\"]\n"),
+    )
+    .unwrap();
+    let body = [
+        "say ordinary line before the secrets".to_string(),
+        r#"run printf 'credential: %s and more\n' "$KEEPER_CREDENTIAL" >&2"#.to_string(),
+        r#"run printf 'deploy %s done\n' "$DEPLOY_TOKEN" >&2"#.to_string(),
+        format!(
+            r#"run printf 'anthropic %s%s end\n' '{}' '{}' >&2"#,
+            ANTHROPIC.0, ANTHROPIC.1
+        ),
+        format!(
+            r#"run printf 'github %s%s end\n' '{}' '{}' >&2"#,
+            GITHUB.0, GITHUB.1
+        ),
+        format!(
+            r#"run printf 'curl -H "Authorization: Bearer %s%s" https://example.invalid\n' '{}' '{}' >&2"#,
+            BEARER.0, BEARER.1
+        ),
+        format!(
+            r#"run printf 'split %s' '{}' >&2; sleep 0.3; printf '%s tail\n' '{}' >&2"#,
+            SPLIT.0, SPLIT.1
+        ),
+        "say ordinary line after the secrets".to_string(),
+    ]
+    .join("\n");
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--default-to",
+        "keeper-pro",
+        "--body",
+        &body,
+    ])
+    .data();
+    let launched = env.raw(
+        ORCH,
+        &[
+            "--db",
+            env.db.to_str().unwrap(),
+            "--json",
+            "dispatch",
+            "--run",
+            "r",
+            "--task",
+            "t",
+            "--execution-mode",
+            "analysis",
+            "--launch",
+        ],
+        &repo,
+        &[("KEEPER_CREDENTIAL", CREDENTIAL)],
+    );
+    let report = launched.data().clone();
+    assert_clean("the launch report", launched.stdout.as_bytes());
+    let argv: Vec<&str> = report["launch"]["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        argv.windows(2).any(|w| w == ["--api-key", "[REDACTED]"]),
+        "{argv:?}"
+    );
+
+    let mut record = Value::Null;
+    wait_until("the attempt's end", 60, || {
+        record = env.attempts("r", "t").pop().unwrap();
+        !record["supervision"]["outcome"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+    });
+    assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
+
+    // The raw log: every secret replaced, everything around it as printed, and the
+    // worker had the real values (it printed something that was redacted).
+    let log_path = record["supervision"]["log_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let log = std::fs::read(&log_path).unwrap();
+    assert_clean("the raw log", &log);
+    let text = String::from_utf8_lossy(&log);
+    for expected in [
+        "ordinary line before the secrets",
+        "credential: [REDACTED] and more",
+        "deploy [REDACTED] done",
+        "anthropic [REDACTED] end",
+        "github [REDACTED] end",
+        "curl -H \"Authorization: Bearer [REDACTED]\" https://example.invalid",
+        "split [REDACTED] tail",
+        "ordinary line after the secrets",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} not in the log:\n{text}"
+        );
+    }
+    // The timing index points into the log as written.
+    let index = std::fs::read_to_string(format!("{log_path}.idx")).unwrap();
+    for line in index.lines() {
+        let offset: u64 = line.split(' ').nth(1).unwrap().parse().unwrap();
+        assert!(offset <= log.len() as u64, "{line} past the log's end");
+    }
+    let supervisor_log = std::fs::read(log_path.replace(".log", ".supervisor.log")).unwrap();
+    assert_clean("the supervisor's diagnostics", &supervisor_log);
+
+    let plain = env.orch_raw_logs(&["logs", "--run", "r", "--task", "t"]);
+    assert_clean("orch logs", plain.as_bytes());
+    assert!(plain.contains("anthropic [REDACTED] end"), "{plain}");
+    let raw = env
+        .command(ORCH)
+        .args(["--db", env.db.to_str().unwrap()])
+        .args(["logs", "--raw", "--run", "r", "--task", "t"])
+        .output()
+        .unwrap();
+    assert!(raw.status.success());
+    assert_eq!(raw.stdout, log, "--raw prints the log's bytes");
+    let events = env.orch_raw_logs(&["--json", "logs", "--run", "r", "--task", "t"]);
+    assert_clean("orch logs --json", events.as_bytes());
+    assert!(events.contains("github [REDACTED] end"), "{events}");
+
+    let shown = env.inbox(None, &["show", "--thread", "r/t/attempt-1"]);
+    assert_clean("the thread", shown.stdout.as_bytes());
+    let messages = shown.data()["messages"].as_array().unwrap().clone();
+    let outputs: String = messages
+        .iter()
+        .filter(|m| m["kind"] == "output")
+        .map(|m| m["body"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        outputs.contains("credential: [REDACTED] and more")
+            && outputs.contains("split [REDACTED] tail"),
+        "{outputs}"
+    );
+    assert_eq!(
+        messages.last().unwrap()["body"],
+        "ordinary line after the secrets"
+    );
+
+    let status = env.orch(&["status", "--run", "r"]);
+    status.data();
+    assert_clean("orch status --json", status.stdout.as_bytes());
+    let attempts = env.orch(&["attempts", "--run", "r"]);
+    attempts.data();
+    assert_clean("orch attempts --json", attempts.stdout.as_bytes());
+    // The event of the launch carries the argv.
+    let launched = env.orch(&[
+        "wait",
+        "--run",
+        "r",
+        "--for",
+        "attempt_launched",
+        "--after-event",
+        "0",
+        "--timeout-seconds",
+        "5",
+    ]);
+    assert_clean("the attempt_launched event", launched.stdout.as_bytes());
+    assert!(
+        launched.stdout.contains("[REDACTED]"),
+        "{}",
+        launched.stdout
+    );
+
+    // The database itself (and its write-ahead log).
+    for entry in std::fs::read_dir(env.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("coord.db") {
+            assert_clean(&name, &std::fs::read(&path).unwrap());
+        }
+    }
+}
