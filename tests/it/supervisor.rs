@@ -710,3 +710,33 @@ fn a_prompt_file_adapter_reads_the_brief_from_the_file() {
         "1"
     );
 }
+
+/// Adapter argv never passes through a shell: a brief full of shell syntax reaches the
+/// worker as one argument, byte for byte, and runs nothing.
+#[test]
+fn a_brief_with_shell_syntax_reaches_the_worker_as_one_argument_and_runs_nothing() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    let marker = env.path().join("pwned");
+    let hostile = format!(
+        "say quoting $(touch {m}1) `touch {m}2`; touch {m}3 && touch {m}4 | touch {m}5 > {m}6 '\"",
+        m = marker.display()
+    );
+    add_task(&env, "r", "t", "claude", &hostile);
+    launch(&env, &repo, "r", "t", "analysis");
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
+    for i in 1..=6 {
+        let path = format!("{}{i}", marker.display());
+        assert!(!std::path::Path::new(&path).exists(), "{path} was created");
+    }
+    // The worker said the line exactly as written (its script is its one prompt argument).
+    let thread = env
+        .inbox(None, &["show", "--thread", "r/t/attempt-1"])
+        .data()
+        .clone();
+    let said = hostile.strip_prefix("say ").unwrap();
+    let last = thread["messages"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["body"], said, "{thread:#}");
+}
