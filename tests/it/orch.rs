@@ -2765,7 +2765,9 @@ fn status_lists_every_task_once_in_creation_order_across_pages() {
     let mut plan = String::from("[run]\nid = \"many\"\ngoal = \"g\"\n");
     let ids: Vec<String> = (0..401).map(|i| format!("t{:03}", (i * 7) % 401)).collect();
     for id in &ids {
-        plan.push_str(&format!("[[tasks]]\nid = \"{id}\"\ntitle = \"task {id}\"\n"));
+        plan.push_str(&format!(
+            "[[tasks]]\nid = \"{id}\"\ntitle = \"task {id}\"\n"
+        ));
     }
     let file = write(&env, "many.toml", &plan);
     apply(&env, &file);
