@@ -133,7 +133,11 @@ fn run_chaos() -> bool {
 fn run_misbehave() -> bool {
     // 1 GiB in a release build; a debug build (plain `cargo test`, CI) floods 128 MiB,
     // as its fake agent and supervisor are several times slower.
-    let default_flood = if cfg!(debug_assertions) { 128 << 20 } else { 1 << 30 };
+    let default_flood = if cfg!(debug_assertions) {
+        128 << 20
+    } else {
+        1 << 30
+    };
     let flood: u64 = setting("ORCH_FLOOD_BYTES", default_flood);
     let results = misbehave::run_all(flood);
     println!("## Misbehaving workers (flood: {flood} bytes)\n");
