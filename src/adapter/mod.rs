@@ -4,6 +4,7 @@
 //! See `docs/adapters.md` for the keys.
 
 mod formats;
+pub mod fuzzing;
 pub mod parse;
 pub mod reset;
 pub mod text;

@@ -44,10 +44,11 @@ fn relative(text: &str, now: Timestamp) -> Option<Timestamp> {
     )
     .captures(&lower)
     {
+        // `try_`: a delay too long for a duration is no reset time, not a panic (found
+        // by fuzzing: `retry in 99…9s` with 80 digits).
         let secs: f64 = caps[1].parse().ok()?;
-        return now
-            .checked_add(jiff::SignedDuration::from_secs_f64(secs))
-            .ok();
+        let delay = jiff::SignedDuration::try_from_secs_f64(secs).ok()?;
+        return now.checked_add(delay).ok();
     }
     let caps = re(
         &WORDS,
@@ -58,12 +59,13 @@ fn relative(text: &str, now: Timestamp) -> Option<Timestamp> {
     let mut secs: i64 = 0;
     for part in re(&PART, r"(\d+)\s+(day|hour|minute|second)").captures_iter(&caps[1]) {
         let n: i64 = part[1].parse().ok()?;
-        secs += n * match &part[2] {
+        let unit = match &part[2] {
             "day" => 86_400,
             "hour" => 3_600,
             "minute" => 60,
             _ => 1,
         };
+        secs = secs.checked_add(n.checked_mul(unit)?)?;
     }
     (secs > 0).then(|| now.checked_add(jiff::SignedDuration::from_secs(secs)).ok())?
 }
@@ -223,6 +225,18 @@ mod tests {
             Some(NOW + (3 * 86_400 + 6 * 3_600 + 57 * 60) * 1000)
         );
         assert_eq!(reset_at("Try again later.", NOW), None);
+    }
+
+    /// Delays too long for a timestamp are no reset time. Fuzzing found the first (a
+    /// panic in jiff); the second overflowed i64 in the same function.
+    #[test]
+    fn absurd_delays_are_none() {
+        let nines = "9".repeat(80);
+        assert_eq!(reset_at(&format!("Please retry in {nines}s."), NOW), None);
+        assert_eq!(
+            reset_at("try again in 999999999999999999 days 9 hours", NOW),
+            None
+        );
     }
 
     #[test]

@@ -28,9 +28,10 @@ impl LineSplitter {
         let mut rest = chunk;
         while let Some(i) = rest.iter().position(|&b| b == b'\n') {
             let (line, after) = (&rest[..i], &rest[i + 1..]);
-            if self.partial.is_empty() && !self.overflowed {
-                f(trim_cr(&line[..line.len().min(MAX_LINE)]));
+            if self.partial.is_empty() && !self.overflowed && line.len() <= MAX_LINE {
+                f(trim_cr(line));
             } else {
+                // Joined with a partial line, or cut (and marked) however the chunks fell.
                 self.append(line);
                 let mut bytes = std::mem::take(&mut self.partial);
                 if std::mem::take(&mut self.overflowed) {
@@ -80,11 +81,12 @@ pub fn line_text(bytes: &[u8]) -> String {
 }
 
 /// Removes terminal escape sequences (CSI, OSC, two-byte escapes) and control
-/// characters other than tab; a carriage return keeps only what follows it.
+/// characters other than tab; a carriage return keeps only what follows it (trailing
+/// ones, a `\r\n` line end, are dropped first: `10%\r100%\r` is `100%`).
 pub fn strip_ansi(line: &str) -> String {
+    let line = line.trim_end_matches('\r');
     let line = match line.rfind('\r') {
-        Some(i) if i + 1 < line.len() => &line[i + 1..],
-        Some(_) => line.trim_end_matches('\r'),
+        Some(i) => &line[i + 1..],
         None => line,
     };
     let mut out = String::with_capacity(line.len());
@@ -149,6 +151,10 @@ mod tests {
         let line = s.push(b"\n").pop().unwrap();
         assert!(line.len() < MAX_LINE + 64);
         assert!(line.ends_with("[line truncated]"));
+        // The same line in one chunk is cut and marked the same way (found by fuzzing).
+        let mut whole = big.clone();
+        whole.push(b'\n');
+        assert_eq!(LineSplitter::default().push(&whole), vec![line]);
     }
 
     #[test]
@@ -158,5 +164,7 @@ mod tests {
         assert_eq!(strip_ansi("\x1b(B\x0fplain\x1b[?25h"), "plain");
         assert_eq!(strip_ansi("progress 10%\rprogress 100%"), "progress 100%");
         assert_eq!(strip_ansi("{\"a\":1}\r"), "{\"a\":1}");
+        // A PTY's progress line with its `\r\n` end (found by fuzzing).
+        assert_eq!(strip_ansi("progress 10%\rprogress 100%\r"), "progress 100%");
     }
 }
