@@ -190,6 +190,13 @@ fn prepare_worktree(
         )));
     }
     let branch = worktree::branch_name(run, task, attempt_no);
+    // No attempt `attempt_no` is recorded, so a worktree or branch of that name is what an
+    // interrupted dispatch left: cleared when it holds no work, else refused below.
+    if (path.exists() || worktree::branch_exists(&repo, &branch)?)
+        && worktree::discard_leftover(&repo, &path, &branch)?
+    {
+        tracing::info!(path = %path.display(), %branch, "cleared the leftover of an interrupted dispatch");
+    }
     worktree::add_worktree(&repo, &path, &branch, &base_commit)?;
     Ok(WorkspaceRecord {
         repo_path: repo.display().to_string(),

@@ -210,6 +210,39 @@ pub fn add_worktree(repo: &Path, path: &Path, branch: &str, commit: &str) -> Res
     Ok(())
 }
 
+/// Clears what an interrupted creation of an attempt's worktree left behind (a process
+/// killed between `git worktree add` and recording the attempt): the directory, its
+/// registration and the branch, but only while they hold no work (no uncommitted
+/// change, no commit that another ref lacks) and the directory is a worktree of this
+/// repository. Returns false, touching nothing, when something there is not a pristine
+/// leftover; the caller then refuses as before.
+pub fn discard_leftover(repo: &Path, path: &Path, branch: &str) -> Result<bool> {
+    // Registrations of directories that are gone.
+    let _ = run(repo, ["worktree", "prune"]);
+    let branch_there = branch_exists(repo, branch)?;
+    if path.exists() {
+        let ours = registered_worktrees(repo)?
+            .iter()
+            .any(|w| std::fs::canonicalize(w).ok() == std::fs::canonicalize(path).ok());
+        if !ours || !worktree_changes(path)?.is_empty() || unmerged_commits(path, branch)? > 0 {
+            return Ok(false);
+        }
+    } else if branch_there {
+        let mut args = vec!["rev-list".to_string(), "--count".to_string()];
+        args.extend(unreachable_revs(branch));
+        args[2] = format!("refs/heads/{branch}");
+        args.push("--".into());
+        let out = run(repo, &args)?;
+        if !out.ok || out.stdout.trim() != "0" {
+            return Ok(false);
+        }
+    } else {
+        return Ok(true);
+    }
+    discard_new_worktree(repo, path, branch);
+    Ok(!path.exists() && !branch_exists(repo, branch)?)
+}
+
 /// Undoes [`add_worktree`] after a later step failed: removes the worktree and its branch.
 pub fn discard_new_worktree(repo: &Path, path: &Path, branch: &str) {
     let _ = run(

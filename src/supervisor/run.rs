@@ -163,6 +163,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     let mut liveness = Liveness::new(adapter.stall_timeout(), adapter.first_output_timeout());
     let mut stalled: Option<String> = None;
     let mut flush_tick = interval(FLUSH_EVERY);
+    let mut posting: Option<tokio::task::JoinHandle<()>> = None;
     let mut detector = store.change_detector().await?;
     // A fixed deadline, so other branches winning the select cannot postpone the check.
     let control_every = CONTROL_EVERY
@@ -218,7 +219,18 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
                 tracing::warn!("the terminal did not close; giving up on the remaining output");
                 output_open = false;
             }
-            _ = flush_tick.tick() => flush(store, thread_id, &agent, &mut pump).await,
+            _ = flush_tick.tick() => {
+                // Posted in the background: the output keeps being read (and logged)
+                // while the database is busy. One post at a time, in order.
+                if posting.as_ref().is_none_or(|p| p.is_finished()) {
+                    posting = Some(tokio::spawn(post_batch(
+                        store.clone(),
+                        thread_id.to_string(),
+                        agent.clone(),
+                        take_batch(&mut pump),
+                    )));
+                }
+            }
             _ = detector.wait(Some(next_control)), if !cancel_requested && exit.is_none() => {
                 next_control = Instant::now() + control_every;
                 if let Ok(thread) = store.thread(thread_id).await {
@@ -276,7 +288,16 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     drop(worker);
     let now = now_ms();
     pump.finish(now)?;
-    flush(store, thread_id, &agent, &mut pump).await;
+    if let Some(posting) = posting.take() {
+        let _ = posting.await;
+    }
+    post_batch(
+        store.clone(),
+        thread_id.to_string(),
+        agent.clone(),
+        take_batch(&mut pump),
+    )
+    .await;
     let exit = exit.unwrap_or(pty::ExitStatus {
         code: None,
         signal: None,
@@ -336,28 +357,37 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Posts pending parsed output as one message, and session facts when they changed.
-async fn flush(store: &Store, thread_id: &str, agent: &str, pump: &mut OutputPump) {
+/// What a flush posts: the batch of parsed output, and the session and usage if they
+/// changed.
+struct Batch {
+    output: Option<(String, String, serde_json::Value)>,
+    session: Option<(Option<String>, Option<serde_json::Value>, Option<f64>)>,
+}
+
+fn take_batch(pump: &mut OutputPump) -> Batch {
     let _ = pump.flush_files();
-    if let Some((summary, body, payload)) = pump.take_batch()
+    let output = pump.take_batch();
+    let session = std::mem::take(&mut pump.session_dirty).then(|| {
+        let f = &pump.findings;
+        (f.session_id.clone(), f.usage.clone(), f.cost_usd)
+    });
+    Batch { output, session }
+}
+
+async fn post_batch(store: Store, thread_id: String, agent: String, batch: Batch) {
+    if let Some((summary, body, payload)) = batch.output
         && let Err(e) = store
-            .post_output(thread_id, agent, &summary, &body, payload)
+            .post_output(&thread_id, &agent, &summary, &body, payload)
             .await
     {
         tracing::warn!(error = %e, "cannot post output");
     }
-    if std::mem::take(&mut pump.session_dirty) {
-        let f = &pump.findings;
-        if let Err(e) = store
-            .record_session(
-                thread_id,
-                f.session_id.as_deref(),
-                f.usage.as_ref(),
-                f.cost_usd,
-            )
+    if let Some((session_id, usage, cost)) = batch.session
+        && let Err(e) = store
+            .record_session(&thread_id, session_id.as_deref(), usage.as_ref(), cost)
             .await
-        {
-            tracing::warn!(error = %e, "cannot record the session");
-        }
+    {
+        tracing::warn!(error = %e, "cannot record the session");
     }
 }
 

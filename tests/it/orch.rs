@@ -2781,3 +2781,65 @@ fn status_lists_every_task_once_in_creation_order_across_pages() {
     assert_eq!(listed, ids);
     assert_eq!(data["run"]["counts"]["total"], 401);
 }
+
+/// A dispatch killed between `git worktree add` and recording the attempt leaves a
+/// worktree and branch no attempt owns: the next dispatch clears them when they hold no
+/// work, and refuses (deleting nothing) when they do.
+#[test]
+fn dispatch_clears_the_pristine_leftover_of_an_interrupted_dispatch_and_keeps_one_with_work() {
+    let env = Env::new();
+    let repo = env.repo();
+    env.run_with_tasks("run_1", &["t1", "t2"]);
+    let root = top(&env, &repo).join(".orch/worktrees/run_1");
+    let base = head(&env, &repo);
+    // t1: a pristine leftover at the base commit.
+    let leftover = root.join("t1/attempt-1");
+    std::fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+    env.git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "orch/run-1/t1/attempt-1",
+            leftover.to_str().unwrap(),
+            &base,
+        ],
+    );
+    let data = dispatch_code(&env, &repo, "run_1", "t1");
+    assert_eq!(data["attempt"]["worktree_path"], leftover.to_str().unwrap());
+    assert_eq!(data["attempt"]["base_commit"], base.as_str());
+    // t2: a leftover holding a commit of its own is never deleted.
+    let kept = root.join("t2/attempt-1");
+    env.git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "orch/run-1/t2/attempt-1",
+            kept.to_str().unwrap(),
+            &base,
+        ],
+    );
+    std::fs::write(kept.join("work.txt"), "work\n").unwrap();
+    env.git(&kept, &["add", "work.txt"]);
+    env.git(&kept, &["commit", "-q", "-m", "work"]);
+    let refused = env.orch(&[
+        "dispatch",
+        "--run",
+        "run_1",
+        "--task",
+        "t2",
+        "--execution-mode",
+        "code",
+        "--repo-path",
+        repo.to_str().unwrap(),
+    ]);
+    let message = refused.error(30, "invalid_state");
+    assert!(message.contains("already exists"), "{message}");
+    assert!(kept.join("work.txt").is_file());
+    assert_eq!(env.git(&kept, &["log", "-1", "--format=%s"]), "work");
+}
