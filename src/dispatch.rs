@@ -100,6 +100,9 @@ pub async fn create(
     } = request;
     let (run, task, to) = (run.as_str(), task.as_str(), to.as_str());
     let attempt_no = plan.next_attempt_no;
+    // Held from the worktree's creation to the attempt's record (code mode): see
+    // `lock_task_dispatch`.
+    let mut _dispatch_lock = None;
     let workspace = match mode {
         ExecutionMode::Analysis => {
             let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
@@ -110,7 +113,18 @@ pub async fn create(
                 ..WorkspaceRecord::default()
             }
         }
-        ExecutionMode::Code => prepare_worktree(store, &location, base, run, task, attempt_no)?,
+        ExecutionMode::Code => {
+            prepare_worktree(
+                store,
+                &location,
+                base,
+                run,
+                task,
+                attempt_no,
+                &mut _dispatch_lock,
+            )
+            .await?
+        }
     };
     let new = NewAttempt {
         run_id: run.to_string(),
@@ -140,13 +154,38 @@ pub async fn create(
     }
 }
 
-fn prepare_worktree(
+/// An exclusive lock on dispatching one task's worktrees (`<root>/<run>/<task>/.dispatch.lock`),
+/// held from `git worktree add` until the attempt is recorded: a second dispatch of the
+/// same task (a leader's retry racing the retry policy, two policy passes) waits, then
+/// sees the first one's record, so a worktree being created is never mistaken for the
+/// leftover of a dispatch that died. The kernel drops it with the process.
+fn lock_task_dispatch(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(".dispatch.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::internal(format!("cannot open {}: {e}", path.display())))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::internal(format!("cannot lock {}: {e}", path.display())))
+}
+
+async fn prepare_worktree(
     store: &Store,
     location: &Location,
     base: Base,
     run: &str,
     task: &str,
     attempt_no: i64,
+    lock: &mut Option<nix::fcntl::Flock<std::fs::File>>,
 ) -> Result<WorkspaceRecord> {
     validate_id("run id", run)?;
     validate_id("task id", task)?;
@@ -190,8 +229,18 @@ fn prepare_worktree(
         )));
     }
     let branch = worktree::branch_name(run, task, attempt_no);
-    // No attempt `attempt_no` is recorded, so a worktree or branch of that name is what an
-    // interrupted dispatch left: cleared when it holds no work, else refused below.
+    if let Some(task_dir) = path.parent() {
+        *lock = Some(lock_task_dispatch(task_dir)?);
+    }
+    // Under the lock: another dispatch may have recorded this attempt meanwhile.
+    if store.attempt(run, task, Some(attempt_no)).await.is_ok() {
+        return Err(Error::invalid_state(format!(
+            "attempt {attempt_no} of task {task:?} was dispatched meanwhile; nothing was created"
+        )));
+    }
+    // No attempt `attempt_no` is recorded and no dispatch is under way, so a worktree or
+    // branch of that name is what an interrupted dispatch left: cleared when it holds no
+    // work, else refused below.
     if (path.exists() || worktree::branch_exists(&repo, &branch)?)
         && worktree::discard_leftover(&repo, &path, &branch)?
     {

@@ -76,7 +76,7 @@ async fn tend(
     store: &Store,
     run_id: &str,
     children: &mut Vec<u32>,
-    policy: &mut Vec<tokio::task::JoinHandle<()>>,
+    policy: &mut PolicyTasks,
 ) -> Result<(usize, HashMap<String, usize>)> {
     let mut busy = 0;
     let mut per_worker: HashMap<String, usize> = HashMap::new();
@@ -116,15 +116,27 @@ async fn tend(
     Ok((busy, per_worker))
 }
 
-fn spawn_policy(store: &Store, thread_id: &str, policy: &mut Vec<tokio::task::JoinHandle<()>>) {
+/// The policy passes under way, by attempt thread: one at a time per attempt (an
+/// attempt stays unsettled until its pass ends, and the next tick must not start a
+/// second one).
+pub type PolicyTasks = HashMap<String, tokio::task::JoinHandle<()>>;
+
+fn spawn_policy(store: &Store, thread_id: &str, policy: &mut PolicyTasks) {
+    if policy.get(thread_id).is_some_and(|t| !t.is_finished()) {
+        return;
+    }
     let store = store.clone();
+    let key = thread_id.to_string();
     let thread_id = thread_id.to_string();
-    policy.push(tokio::spawn(async move {
-        if let Err(e) = settle_orphan(&store, &thread_id).await {
-            tracing::warn!(error = %e, "policy after a lost attempt");
-        }
-        let _ = store.mark_settled(&thread_id).await;
-    }));
+    policy.insert(
+        key,
+        tokio::spawn(async move {
+            if let Err(e) = settle_orphan(&store, &thread_id).await {
+                tracing::warn!(error = %e, "policy after a lost attempt");
+            }
+            let _ = store.mark_settled(&thread_id).await;
+        }),
+    );
 }
 
 /// What the dead supervisor had left to do: the completion checks of a worker that
@@ -328,7 +340,7 @@ pub async fn run(
     let mut cursor = 0i64;
     let mut detector = store.change_detector().await?;
     let mut children: Vec<u32> = Vec::new();
-    let mut policy_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut policy_tasks = PolicyTasks::new();
     let mut said: std::collections::HashSet<String> = Default::default();
     let mut stop = opts.stop.clone();
     let mut interrupted = false;
@@ -377,7 +389,7 @@ pub async fn run(
         let run = store.run(&opts.run_id).await?;
         // What was started this tick is at work too (no second pass over the attempts).
         let running = running + filled.started;
-        policy_tasks.retain(|t| !t.is_finished());
+        policy_tasks.retain(|_, t| !t.is_finished());
         let settled = running == 0 && policy_tasks.is_empty();
         // Nothing runs, nothing was started, and every ready task is one orch cannot
         // dispatch: waiting would be forever.
