@@ -1,7 +1,7 @@
 //! The `inbox` verbs (contract §4).
 
 use super::render;
-use super::{Ctx, csv_checked, deadline, message_input, parse_artifacts};
+use super::{Ctx, clean_summary, csv_checked, deadline, message_input, parse_artifacts};
 use crate::cli::inbox::InboxCommand;
 use crate::error::{Error, Result};
 use crate::model::{MessageKind, Priority, ThreadStatus};
@@ -64,8 +64,8 @@ pub async fn run(ctx: &Ctx, command: InboxCommand) -> Result<Reply> {
                 .send(SendInput {
                     from,
                     to,
-                    subject,
-                    summary,
+                    subject: clean_summary(&subject),
+                    summary: clean_summary(&summary),
                     content,
                     run_id: run,
                     task_id: task,
@@ -147,6 +147,7 @@ pub async fn run(ctx: &Ctx, command: InboxCommand) -> Result<Reply> {
                 }
             };
             let content = message_input(&message)?;
+            let summary = clean_summary(&summary);
             let (thread, message) = store
                 .update(&thread, &agent, status, &summary, &content)
                 .await?;
@@ -181,6 +182,7 @@ pub async fn run(ctx: &Ctx, command: InboxCommand) -> Result<Reply> {
                 }
             };
             let content = message_input(&message)?;
+            let summary = clean_summary(&summary);
             let (thread, message) = store
                 .reply(
                     &thread,
@@ -208,7 +210,7 @@ pub async fn run(ctx: &Ctx, command: InboxCommand) -> Result<Reply> {
                 "done",
                 FinishKind::Done,
                 &thread,
-                &summary,
+                &clean_summary(&summary),
                 message_input(&message)?,
             )
             .await
@@ -223,7 +225,7 @@ pub async fn run(ctx: &Ctx, command: InboxCommand) -> Result<Reply> {
                 "fail",
                 FinishKind::Failed,
                 &thread,
-                &summary,
+                &clean_summary(&summary),
                 message_input(&message)?,
             )
             .await

@@ -277,15 +277,26 @@ pub fn parse_artifacts(
 
 /// Resolves the message flags of a verb (contract §3).
 pub fn message_input(args: &MessageArgs) -> Result<MessageInput> {
+    let redactor = crate::redact::process();
+    let mut body = read_body(args.body.as_ref(), args.body_file.as_ref())?.unwrap_or_default();
+    redactor.redact_string(&mut body);
+    let mut payload = parse_payload(args.payload_json.as_deref())?;
+    redactor.redact_json(&mut payload);
     Ok(MessageInput {
-        body: read_body(args.body.as_ref(), args.body_file.as_ref())?.unwrap_or_default(),
-        payload: parse_payload(args.payload_json.as_deref())?,
+        body,
+        payload,
         artifacts: parse_artifacts(
             &args.artifact,
             &args.artifact_kind,
             &args.artifact_metadata_json,
         )?,
     })
+}
+
+/// A summary as it may be stored: secrets (crate::redact) replaced. Messages a worker
+/// writes itself through `inbox` go through the same redaction as its output.
+pub fn clean_summary(summary: &str) -> String {
+    crate::redact::process().redact_str(summary).into_owned()
 }
 
 /// Splits a comma-separated flag value, dropping empty items.

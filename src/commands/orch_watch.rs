@@ -95,7 +95,14 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 ));
             }
             let (task, thread, message) = store
-                .answer(&run, &task, attempt, &ctx.leader(), &summary, &content)
+                .answer(
+                    &run,
+                    &task,
+                    attempt,
+                    &ctx.leader(),
+                    &super::clean_summary(&summary),
+                    &content,
+                )
                 .await?;
             let human = format!("answered {} on {}", task.task_id, thread.thread_id);
             Ok(Reply::new(

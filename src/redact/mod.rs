@@ -186,9 +186,17 @@ impl Redactor {
     /// The built-in patterns plus the secret-looking variables of this process's own
     /// environment.
     pub fn from_own_env() -> Redactor {
+        // A worker's environment names its adapter's `pass_env` variables (whatever
+        // their names) in ORCH_SECRET_VARS, so its own `inbox` calls redact them too.
+        let named: Vec<String> = std::env::var("ORCH_SECRET_VARS")
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
         Redactor::with_secrets(
             std::env::vars_os()
-                .filter(|(name, _)| is_secret_name(&name.to_string_lossy()))
+                .filter(|(name, _)| {
+                    let name = name.to_string_lossy();
+                    is_secret_name(&name) || named.iter().any(|n| *n == name)
+                })
                 .map(|(_, value)| {
                     std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()).to_vec()
                 }),

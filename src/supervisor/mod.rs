@@ -175,6 +175,10 @@ fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<
             env.push((name.clone(), value));
         }
     }
+    // The names (never the values) of the secrets, for the worker's own `inbox` calls.
+    if !worker.adapter.pass_env.is_empty() {
+        env.push(("ORCH_SECRET_VARS".into(), worker.adapter.pass_env.join(",")));
+    }
     env
 }
 

@@ -3,7 +3,8 @@
 //! A fake worker gets a secret through its adapter's `pass_env` (and one through a
 //! secret-looking variable of the adapter's `env`, and a key in its profile's `args`)
 //! and prints it, along with an Anthropic key, a GitHub token, a Bearer header and a key
-//! split across two writes. None of them may be found anywhere orch writes or prints; the
+//! split across two writes, and posts some of them in its own `inbox update`. None of them
+//! may be found anywhere orch writes or prints; the
 //! task's body never holds one whole (each is put together by the worker's shell), so
 //! the database's bytes can be searched too.
 
@@ -78,6 +79,11 @@ fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
         format!(
             r#"run printf 'split %s' '{}' >&2; sleep 0.3; printf '%s tail\n' '{}' >&2"#,
             SPLIT.0, SPLIT.1
+        ),
+        // The worker's own messages through `inbox` are redacted the same way.
+        format!(
+            r#"run inbox update --status in_progress --summary "saw $KEEPER_CREDENTIAL" --body "deploy $DEPLOY_TOKEN and $(printf '%s%s' '{}' '{}')" --payload-json "{{\"k\": \"$KEEPER_CREDENTIAL\"}}""#,
+            GITHUB.0, GITHUB.1
         ),
         "say ordinary line after the secrets".to_string(),
     ]
@@ -188,6 +194,12 @@ fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
     let shown = env.inbox(None, &["show", "--thread", "r/t/attempt-1"]);
     assert_clean("the thread", shown.stdout.as_bytes());
     let messages = shown.data()["messages"].as_array().unwrap().clone();
+    let own = messages
+        .iter()
+        .find(|m| m["kind"] == "progress" && m["summary"] == "saw [REDACTED]")
+        .unwrap_or_else(|| panic!("the worker's own update is missing: {messages:#?}"));
+    assert_eq!(own["body"], "deploy [REDACTED] and [REDACTED]");
+    assert_eq!(own["payload_json"]["k"], "[REDACTED]");
     let outputs: String = messages
         .iter()
         .filter(|m| m["kind"] == "output")
