@@ -164,10 +164,14 @@ pub(super) fn claude(v: &Value, out: &mut Vec<Signal>, now_ms: i64) -> bool {
             if str_at(info, "status") == "rejected" {
                 out.push(Signal::RateLimited {
                     message: format!("rate limit {} rejected", str_at(info, "rateLimitType")),
+                    // Seconds a timestamp can hold, or no reset time: `s * 1000`
+                    // overflowed on `resetsAt` near i64::MAX (found by review, not
+                    // reached by the fuzzer in 25 minutes; in its corpus now).
                     reset_at: info
                         .get("resetsAt")
                         .and_then(Value::as_i64)
-                        .map(|s| s * 1000),
+                        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+                        .map(|t| t.as_millisecond()),
                 });
             }
         }

@@ -1,13 +1,13 @@
 //! Fuzzing entry points: one function per `cargo fuzz` target in `fuzz/`, each taking the
-//! fuzzer's bytes and driving the real parsers with them (the worker-output parsers with
-//! the line splitter and escape stripper, the rate-limit reset reader, plan files and
+//! fuzzer's bytes and driving the real parsers with them (the worker-output parsers, the
+//! line splitter and escape stripper, the rate-limit reset reader, plan files and
 //! adapter files). The fuzz targets and the stable replay test (`tests/fuzz_corpus.rs`)
 //! both call these, so the committed corpus is checked by plain `cargo test` with exactly
 //! the code the fuzzer ran. Nothing here reimplements a parser; the few assertions are
 //! invariants the parsers promise (see `docs/fuzzing.md`).
 
 use super::parse::{OutputFormat, Parser, Signal};
-use super::text::{LineSplitter, MAX_LINE, line_text, strip_ansi};
+use super::text::{LineSplitter, MAX_LINE, TRUNCATED, line_text, strip_ansi};
 use super::{Adapter, BUILT_INS, Placeholders, build_argv, reset};
 use regex::Regex;
 use std::path::Path;
@@ -19,6 +19,7 @@ pub type Target = fn(&[u8]);
 /// Every target: its name (the directory under `fuzz/corpus/`) and its function.
 pub const TARGETS: &[(&str, Target)] = &[
     ("output_parsers", output_parsers),
+    ("line_splitter", line_splitter),
     ("reset_time", reset_time),
     ("plan_file", plan_file),
     ("adapter_file", adapter_file),
@@ -50,9 +51,6 @@ pub const NOWS_MS: [i64; 8] = [
     i64::MIN,
 ];
 
-/// What the splitter appends to a line it cut at [`MAX_LINE`] bytes.
-const MARKER: &str = " …[line truncated]";
-
 /// The built-in adapters' compiled rate-limit and auth-failure patterns, in
 /// [`BUILT_INS`] order (compiled once per process: the fuzzer calls in a loop).
 fn built_in_patterns() -> &'static [(Vec<Regex>, Vec<Regex>)] {
@@ -70,33 +68,19 @@ fn built_in_patterns() -> &'static [(Vec<Regex>, Vec<Regex>)] {
 
 /// Worker output. The first byte selects the output format (`b % 6`, [`FORMATS`]), the
 /// built-in adapter whose rate-limit and auth patterns apply (`b / 6 % 6`, [`BUILT_INS`]
-/// order) and how the rest is cut into chunks (`b / 36`). A first byte of 252 or more
-/// repeats what follows the second byte past [`MAX_LINE`], then adds a newline and one
-/// more copy (to reach the splitter's truncation), and the second byte selects as above. The rest goes through the parser
-/// line by line ([`Parser::line`]) and, cut into chunks, through the streaming path the
-/// supervisor's output pump uses ([`LineSplitter::for_each_line`], [`strip_ansi`],
-/// [`Parser::plain_line`]); [`LineSplitter::push`] must cut the same lines.
+/// order) and how the rest is cut into chunks (`b / 36`). The rest goes through the
+/// parser line by line ([`Parser::line`]) and, cut into chunks, through the streaming
+/// path the supervisor's output pump uses ([`LineSplitter::for_each_line`],
+/// [`strip_ansi`], [`Parser::plain_line`]); both must read the same signals.
 pub fn output_parsers(data: &[u8]) {
-    let Some((&first, rest)) = data.split_first() else {
+    let Some((&selector, rest)) = data.split_first() else {
         return;
-    };
-    let amplified;
-    let (selector, rest) = match rest.split_first() {
-        Some((&second, rest)) if first >= 252 && !rest.is_empty() => {
-            let mut long = rest.repeat((MAX_LINE + 4096) / rest.len() + 1);
-            long.push(b'\n');
-            long.extend_from_slice(rest);
-            amplified = long;
-            (second, &amplified[..])
-        }
-        _ => (first, rest),
     };
     let format = FORMATS[usize::from(selector) % FORMATS.len()];
     let patterns = &built_in_patterns()[usize::from(selector) / 6 % 6];
     let parser = || Parser::new(format, patterns.0.clone(), patterns.1.clone());
-    let chunking = selector / 36;
 
-    // Line by line, as `orch logs` and the tests feed a parser.
+    // Line by line, as `orch supervise` feeds a parser.
     let mut by_line = parser();
     let _ = by_line.ignores_text();
     let mut line_signals = Vec::new();
@@ -105,51 +89,22 @@ pub fn output_parsers(data: &[u8]) {
     }
     line_signals.extend(by_line.finish());
 
-    // In chunks through the streaming path.
+    // In chunks through the streaming path, as the output pump does.
     let mut streaming = parser();
     let mut splitter = LineSplitter::default();
-    let mut pushed = LineSplitter::default();
     let mut stream_signals: Vec<Signal> = Vec::new();
-    let mut stream_lines: Vec<String> = Vec::new();
-    let mut pushed_lines: Vec<String> = Vec::new();
-    for chunk in chunks(rest, chunking) {
+    for chunk in chunks(rest, selector / 36) {
         splitter.for_each_line(chunk, |line| {
-            assert!(line.len() <= MAX_LINE + MARKER.len(), "line over the bound");
-            let text = line_text(line);
-            let plain = strip_ansi(&text);
-            assert!(
-                !plain.chars().any(|c| c.is_control() && c != '\t'),
-                "control character left by strip_ansi: {plain:?}"
-            );
+            let plain = strip_ansi(&line_text(line));
             stream_signals.extend(streaming.plain_line(&plain, NOW_MS));
-            stream_lines.push(text);
         });
-        pushed_lines.extend(pushed.push(chunk));
     }
     if let Some(line) = splitter.finish() {
-        // Invalid UTF-8 becomes U+FFFD: at most three bytes for each byte kept.
-        assert!(
-            line.len() <= 3 * MAX_LINE + MARKER.len(),
-            "last line over the bound"
-        );
         stream_signals.extend(streaming.line(&line, NOW_MS));
-        stream_lines.push(line);
     }
-    pushed_lines.extend(pushed.finish());
     stream_signals.extend(streaming.finish());
-    same(
-        &stream_lines,
-        &pushed_lines,
-        "push and for_each_line disagree",
-    );
 
-    // Cutting the stream differently cuts the same lines.
-    let mut whole = LineSplitter::default();
-    let mut whole_lines = whole.push(rest);
-    whole_lines.extend(whole.finish());
-    same(&stream_lines, &whole_lines, "chunking changed the lines");
-
-    // Without truncation, both paths read the same signals.
+    // No line reached the splitter's cut: both paths read the same signals.
     if rest.len() <= MAX_LINE {
         same(
             &stream_signals,
@@ -157,6 +112,72 @@ pub fn output_parsers(data: &[u8]) {
             "streaming and line-by-line disagree",
         );
     }
+}
+
+/// The line splitter and the escape stripper. The first byte sets the line bound
+/// (`1 + b % 64` bytes, [`LineSplitter::with_max_line`]: small, so the fuzzer reaches
+/// the cut), the second how the rest is cut into chunks. The lines of
+/// [`LineSplitter::for_each_line`] over the chunks must be those of
+/// [`LineSplitter::push`] over the same chunks, of one push of everything, and of a
+/// plain model (split at `\n`; a line over the bound keeps its first bytes and gets
+/// [`TRUNCATED`]; otherwise trailing `\r`s go). [`strip_ansi`] must leave no control
+/// character but tab, and stripping twice changes nothing.
+pub fn line_splitter(data: &[u8]) {
+    let [limit, seed, rest @ ..] = data else {
+        return;
+    };
+    let limit = 1 + usize::from(*limit) % 64;
+    let mut splitter = LineSplitter::with_max_line(limit);
+    let mut pushed = LineSplitter::with_max_line(limit);
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut pushed_lines: Vec<String> = Vec::new();
+    for chunk in chunks(rest, *seed) {
+        splitter.for_each_line(chunk, |line| lines.push(line.to_vec()));
+        pushed_lines.extend(pushed.push(chunk));
+    }
+    let mut texts: Vec<String> = lines.iter().map(|l| line_text(l)).collect();
+    texts.extend(splitter.finish());
+    pushed_lines.extend(pushed.finish());
+    same(&texts, &pushed_lines, "push and for_each_line disagree");
+
+    let mut whole = LineSplitter::with_max_line(limit);
+    let mut whole_lines = whole.push(rest);
+    whole_lines.extend(whole.finish());
+    same(&texts, &whole_lines, "chunking changed the lines");
+
+    let mut model: Vec<String> = Vec::new();
+    let mut segments: Vec<&[u8]> = rest.split(|&b| b == b'\n').collect();
+    if segments.last().is_some_and(|last| last.is_empty()) {
+        segments.pop();
+    }
+    for segment in segments {
+        model.push(if segment.len() > limit {
+            line_text(&segment[..limit]) + TRUNCATED
+        } else {
+            line_text(trim_cr(segment))
+        });
+    }
+    same(&texts, &model, "the splitter and its model disagree");
+
+    for line in &texts {
+        let plain = strip_ansi(line);
+        assert!(
+            !plain.chars().any(|c| c.is_control() && c != '\t'),
+            "control character left by strip_ansi: {plain:?}"
+        );
+        assert_eq!(
+            strip_ansi(&plain),
+            plain,
+            "stripping twice changed the text"
+        );
+    }
+}
+
+fn trim_cr(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    line
 }
 
 /// Asserts two lists are equal, naming the first difference in a message of bounded
@@ -226,7 +247,8 @@ pub fn plan_file(data: &[u8]) {
 
 /// An adapter file: the whole input as text through [`Adapter::from_toml`]; an adapter
 /// that loads then has its argv and resume argv built with every placeholder set and
-/// with none, its patterns compiled into a parser, and that parser fed a few lines.
+/// with none, its durations added to an `Instant` (as the supervisor does), its patterns
+/// compiled into a parser, and that parser fed a few lines.
 pub fn adapter_file(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let Ok(adapter) = Adapter::from_toml(&text, "fuzz.toml") else {
@@ -245,11 +267,18 @@ pub fn adapter_file(data: &[u8]) {
         let _ = build_argv(&adapter.command, values);
         let _ = build_argv(&adapter.resume, values);
     }
-    let _ = (
+    // The supervisor adds these to an `Instant`: that must not overflow.
+    let now = std::time::Instant::now();
+    for d in [
         adapter.term_grace(),
         adapter.stall_timeout(),
         adapter.first_output_timeout(),
-    );
+    ] {
+        assert!(
+            now.checked_add(d).is_some(),
+            "duration {d:?} overflows an Instant"
+        );
+    }
     let mut parser = Parser::new(
         adapter.output,
         adapter.rate_limit_regexes(),

@@ -91,10 +91,20 @@ mod humantime_serde_opt {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
+    /// The longest a duration key may be: a year. Longer is a mistake, and a value near
+    /// `Duration::MAX` (`"500000000000years"`) made `Instant + grace` panic when the
+    /// supervisor stopped the worker (found by review while fuzzing adapter files).
+    pub const MAX: Duration = Duration::from_secs(366 * 86_400);
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
-            .transpose()
+        text.map(|t| match humantime::parse_duration(&t) {
+            Ok(d) if d > MAX => Err(serde::de::Error::custom(format!(
+                "{t:?} is longer than a year"
+            ))),
+            other => other.map_err(serde::de::Error::custom),
+        })
+        .transpose()
     }
 
     pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -116,14 +126,17 @@ impl Adapter {
     /// Parses and checks one adapter file (patterns are compiled once, to check them).
     pub fn from_toml(text: &str, origin: &str) -> Result<Adapter> {
         let adapter = Self::parse_toml(text, origin)?;
-        for pattern in adapter
-            .rate_limit_patterns
-            .iter()
-            .chain(&adapter.auth_failure_patterns)
-        {
-            regex::Regex::new(pattern).map_err(|e| {
-                Error::invalid_input(format!("adapter {origin}: bad pattern {pattern:?}: {e}"))
-            })?;
+        for list in [&adapter.rate_limit_patterns, &adapter.auth_failure_patterns] {
+            if list.len() > MAX_PATTERNS {
+                return Err(Error::invalid_input(format!(
+                    "adapter {origin}: more than {MAX_PATTERNS} patterns in one list"
+                )));
+            }
+            for pattern in list {
+                compile(pattern).map_err(|e| {
+                    Error::invalid_input(format!("adapter {origin}: bad pattern {pattern:?}: {e}"))
+                })?;
+            }
         }
         Ok(adapter)
     }
@@ -144,29 +157,20 @@ impl Adapter {
                 "adapter {origin}: the first word of command must be a program name without placeholders"
             )));
         }
-        for pattern in adapter
-            .rate_limit_patterns
-            .iter()
-            .chain(&adapter.auth_failure_patterns)
-        {
-            regex::Regex::new(pattern).map_err(|e| {
-                Error::invalid_input(format!("adapter {origin}: bad pattern {pattern:?}: {e}"))
-            })?;
-        }
         Ok(adapter)
     }
 
     pub fn rate_limit_regexes(&self) -> Vec<regex::Regex> {
         self.rate_limit_patterns
             .iter()
-            .filter_map(|p| regex::Regex::new(p).ok())
+            .filter_map(|p| compile(p).ok())
             .collect()
     }
 
     pub fn auth_failure_regexes(&self) -> Vec<regex::Regex> {
         self.auth_failure_patterns
             .iter()
-            .filter_map(|p| regex::Regex::new(p).ok())
+            .filter_map(|p| compile(p).ok())
             .collect()
     }
 
@@ -182,6 +186,23 @@ impl Adapter {
         self.first_output_timeout
             .unwrap_or(DEFAULT_FIRST_OUTPUT_TIMEOUT.min(self.stall_timeout()))
     }
+}
+
+/// The compiled size one pattern may take: 256 KiB, fifty times the largest built-in's
+/// (5 KB). Past it a pattern is refused. Found fuzzing adapter files: with regex's default
+/// of 10 MiB, `\w{100}` (5 MB) took tens of milliseconds to compile at every load and
+/// launch, a 700-byte file of thirty such patterns took 42 s in the fuzz build, and the
+/// fuzzer's memory grew past its 512 MB limit.
+pub const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
+
+/// The patterns one list (`rate_limit_patterns`, `auth_failure_patterns`) may hold.
+pub const MAX_PATTERNS: usize = 64;
+
+/// Compiles one rate-limit or auth-failure pattern within [`PATTERN_SIZE_LIMIT`].
+fn compile(pattern: &str) -> std::result::Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .build()
 }
 
 /// Values for the placeholders.
@@ -364,6 +385,47 @@ mod tests {
                 .unwrap()
                 .contains(&"m1".to_string())
         );
+    }
+
+    #[test]
+    fn durations_longer_than_a_year_are_refused() {
+        let adapter = |grace: &str| {
+            Adapter::from_toml(
+                &format!(
+                    "name = \"x\"\ncommand = [\"x\"]\noutput = \"text\"\nterm_grace = \"{grace}\"\n"
+                ),
+                "x.toml",
+            )
+        };
+        assert_eq!(
+            adapter("365days").unwrap().term_grace(),
+            Duration::from_secs(365 * 86_400)
+        );
+        let err = adapter("500000000000years").unwrap_err();
+        assert!(
+            err.message.contains("longer than a year"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn patterns_are_bounded_in_size_and_number() {
+        let adapter = |patterns: &str| {
+            Adapter::from_toml(
+                &format!(
+                    "name = \"x\"\ncommand = [\"x\"]\noutput = \"text\"\nrate_limit_patterns = [{patterns}]\n"
+                ),
+                "x.toml",
+            )
+        };
+        let err = adapter(r#""(?i)\\w{100}""#).unwrap_err();
+        assert!(err.message.contains("size limit"), "{}", err.message);
+        let many = vec![r#""a""#; MAX_PATTERNS + 1].join(", ");
+        let err = adapter(&many).unwrap_err();
+        assert!(err.message.contains("more than"), "{}", err.message);
+        let ok = adapter(&vec![r#""(?i)usage limit""#; MAX_PATTERNS].join(", ")).unwrap();
+        assert_eq!(ok.rate_limit_regexes().len(), MAX_PATTERNS);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use super::formats::{claude, codex, cursor};
 use super::reset;
-use super::text::strip_ansi;
+use super::text::{MAX_LINE, TRUNCATED, strip_ansi};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -156,13 +156,30 @@ impl Parser {
         }
     }
 
+    /// Adds a delta to the joined text, up to [`MAX_LINE`] bytes like a line (a stream
+    /// of deltas without end must not grow without limit); the rest is dropped and the
+    /// text marked once.
+    fn push_delta(&mut self, content: &str) {
+        let room = MAX_LINE.saturating_sub(self.pending_text.len());
+        if content.len() <= room {
+            self.pending_text.push_str(content);
+        } else if !self.pending_text.ends_with(TRUNCATED) {
+            let mut end = room;
+            while !content.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.pending_text.push_str(&content[..end]);
+            self.pending_text.push_str(TRUNCATED);
+        }
+    }
+
     fn gemini(&mut self, v: &Value, out: &mut Vec<Signal>) -> bool {
         match str_at(v, "type") {
             "init" => push_session(out, v.get("session_id")),
             "message" if str_at(v, "role") == "assistant" => {
                 let content = str_at(v, "content");
                 if v.get("delta").and_then(Value::as_bool) == Some(true) {
-                    self.pending_text.push_str(content);
+                    self.push_delta(content);
                 } else {
                     self.flush_text(out);
                     if !content.trim().is_empty() {
@@ -488,6 +505,34 @@ mod tests {
             }
         );
         assert!(out.iter().any(|s| matches!(s, Signal::RateLimited { .. })));
+    }
+
+    #[test]
+    fn claude_reset_beyond_any_timestamp_is_none() {
+        let out = parse(
+            OutputFormat::ClaudeStreamJson,
+            &[
+                "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"rejected\",\"resetsAt\":9223372036854775807}}",
+            ],
+        );
+        assert!(matches!(out[0], Signal::RateLimited { reset_at: None, .. }));
+    }
+
+    #[test]
+    fn gemini_deltas_join_up_to_a_bound() {
+        let mut p = Parser::new(OutputFormat::GeminiStreamJson, Vec::new(), Vec::new());
+        let delta = format!(
+            "{{\"type\":\"message\",\"role\":\"assistant\",\"content\":\"{}é\",\"delta\":true}}",
+            "x".repeat(999)
+        );
+        for _ in 0..MAX_LINE / 1000 + 10 {
+            assert!(p.line(&delta, 0).is_empty());
+        }
+        let Signal::AgentMessage { text } = &p.finish()[0] else {
+            panic!("no message");
+        };
+        assert!(text.len() <= MAX_LINE + TRUNCATED.len(), "{}", text.len());
+        assert!(text.ends_with(TRUNCATED));
     }
 
     #[test]
