@@ -160,12 +160,8 @@ pub async fn create(
 /// sees the first one's record, so a worktree being created is never mistaken for the
 /// leftover of a dispatch that died. The kernel drops it with the process.
 fn lock_task_dispatch(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    crate::paths::ensure_private_dir(dir)?;
     let path = dir.join(".dispatch.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -118,3 +118,9 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
+
+/// [`create_private_dir`] with an error that names the directory.
+pub fn ensure_private_dir(dir: &Path) -> crate::error::Result<()> {
+    create_private_dir(dir)
+        .map_err(|e| crate::error::Error::internal(format!("cannot create {}: {e}", dir.display())))
+}

@@ -208,7 +208,7 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     };
     let log = log_path(store, attempt);
     if let Some(dir) = log.parent() {
-        create_private_dir(dir)?;
+        crate::paths::ensure_private_dir(dir)?;
     }
     let mut command = std::process::Command::new(exe);
     command
@@ -230,14 +230,4 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
             .await?;
     }
     Ok(pid)
-}
-
-/// Creates a directory (and its parents) readable by its owner only.
-pub fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))
 }

@@ -2,7 +2,7 @@
 
 use super::liveness::Liveness;
 use super::output::OutputPump;
-use super::{create_private_dir, plan_launch};
+use super::plan_launch;
 use crate::adapter::parse::Parser;
 use crate::brief::BriefContext;
 use crate::config::Workers;
@@ -80,7 +80,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     crate::redact::install(redactor.clone());
     let argv_shown = plan.redacted_argv();
     if let Some(dir) = plan.log_path.parent() {
-        create_private_dir(dir)?;
+        crate::paths::ensure_private_dir(dir)?;
     }
     write_private(&plan.prompt_path, plan.prompt.as_bytes())?;
     store

@@ -182,11 +182,26 @@ impl Env {
     /// `orch dispatch --execution-mode MODE --launch` from the repository; returns `data`.
     #[track_caller]
     pub fn launch(&self, repo: &Path, run: &str, task: &str, mode: &str) -> Value {
+        self.dispatch_launch(repo, run, task, mode, &[])
+            .data()
+            .clone()
+    }
+
+    /// [`Env::launch`] with extra environment variables, returning the whole output.
+    pub fn dispatch_launch(
+        &self,
+        repo: &Path,
+        run: &str,
+        task: &str,
+        mode: &str,
+        envs: &[(&str, &str)],
+    ) -> Out {
+        let db = self.db.to_str().unwrap();
         self.raw(
             ORCH,
             &[
                 "--db",
-                self.db.to_str().unwrap(),
+                db,
                 "--json",
                 "dispatch",
                 "--run",
@@ -198,10 +213,8 @@ impl Env {
                 "--launch",
             ],
             repo,
-            &[],
+            envs,
         )
-        .data()
-        .clone()
     }
 
     /// `orch attempts` of a task: `[{attempt, supervision}]`, oldest first.
@@ -310,4 +323,18 @@ pub fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 
 pub fn finish(child: std::process::Child) -> Out {
     Out::from_output(child.wait_with_output().expect("wait for binary"))
+}
+
+/// Writes the user adapter `fake-text` (the fake agent in plain-text mode, the prompt as
+/// its argument) into the repository's `.orch/adapters/`, with these extra TOML `keys`
+/// (`term_grace`, `stall_timeout`, patterns...).
+pub fn fake_text_adapter(repo: &Path, keys: &str) {
+    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
+    std::fs::write(
+        repo.join(".orch/adapters/fake-text.toml"),
+        format!(
+            "name = \"fake-text\"\ncommand = [\"fake-text\", \"{{prompt}}\"]\noutput = \"text\"\n{keys}"
+        ),
+    )
+    .unwrap();
 }

@@ -6,13 +6,9 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Instant;
 
+/// The fake-text adapter with a 1 s grace and these keys.
 fn fake_text_adapter(repo: &Path, extra: &str) {
-    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
-    std::fs::write(
-        repo.join(".orch/adapters/fake-text.toml"),
-        format!("name = \"fake-text\"\ncommand = [\"fake-text\", \"{{prompt}}\"]\noutput = \"text\"\nterm_grace = \"1s\"\n{extra}"),
-    )
-    .unwrap();
+    crate::common::fake_text_adapter(repo, &format!("term_grace = \"1s\"\n{extra}"));
 }
 
 fn attempts(env: &Env, task: &str) -> Vec<Value> {

@@ -259,25 +259,8 @@ fn with_no_fallback_a_rate_limited_task_parks_and_resumes_after_the_reset() {
         body,
     ])
     .data();
-    env.raw(
-        ORCH,
-        &[
-            "--db",
-            env.db.to_str().unwrap(),
-            "--json",
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "t",
-            "--execution-mode",
-            "analysis",
-            "--launch",
-        ],
-        &repo,
-        &[("ORCH_MAX_PARK", "1m")],
-    )
-    .data();
+    env.dispatch_launch(&repo, "r", "t", "analysis", &[("ORCH_MAX_PARK", "1m")])
+        .data();
     let list = wait_for_attempts(&env, "r", "t", 2);
     assert_eq!(list[0]["supervision"]["outcome"], "rate_limited");
     assert_eq!(list[1]["supervision"]["outcome"], "succeeded", "{list:#?}");
@@ -326,25 +309,8 @@ fn a_parked_codex_task_resumes_its_session_after_the_reset() {
         "ratelimit You've hit your usage limit. Please retry in 2s.",
     ])
     .data();
-    env.raw(
-        ORCH,
-        &[
-            "--db",
-            env.db.to_str().unwrap(),
-            "--json",
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "t",
-            "--execution-mode",
-            "analysis",
-            "--launch",
-        ],
-        &repo,
-        &[("ORCH_MAX_PARK", "1m")],
-    )
-    .data();
+    env.dispatch_launch(&repo, "r", "t", "analysis", &[("ORCH_MAX_PARK", "1m")])
+        .data();
     let list = wait_for_attempts(&env, "r", "t", 2);
     assert_eq!(
         list[0]["supervision"]["outcome"], "rate_limited",

@@ -7,7 +7,7 @@
 //! ```
 //! Without `ORCH_REAL_CLI_BIN` these tests say so and pass.
 
-use crate::common::{Env, ORCH};
+use crate::common::Env;
 use std::time::{Duration, Instant};
 
 fn real_env() -> Option<Env> {
@@ -38,25 +38,8 @@ fn run_one(env: &Env, worker: &str, deadline: Duration) -> (String, String, Dura
     ])
     .data();
     let started = Instant::now();
-    env.raw(
-        ORCH,
-        &[
-            "--db",
-            env.db.to_str().unwrap(),
-            "--json",
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            worker,
-            "--execution-mode",
-            "analysis",
-            "--launch",
-        ],
-        &repo,
-        &[],
-    )
-    .data();
+    env.dispatch_launch(&repo, "r", worker, "analysis", &[])
+        .data();
     loop {
         let out = env.orch(&["attempts", "--run", "r", "--task", worker]);
         let record = out.data()["attempts"][0].clone();

@@ -102,22 +102,11 @@ fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
         &body,
     ])
     .data();
-    let launched = env.raw(
-        ORCH,
-        &[
-            "--db",
-            env.db.to_str().unwrap(),
-            "--json",
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "t",
-            "--execution-mode",
-            "analysis",
-            "--launch",
-        ],
+    let launched = env.dispatch_launch(
         &repo,
+        "r",
+        "t",
+        "analysis",
         &[("KEEPER_CREDENTIAL", CREDENTIAL)],
     );
     let report = launched.data().clone();

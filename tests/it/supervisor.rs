@@ -44,28 +44,6 @@ fn add_task(env: &Env, run: &str, task: &str, worker: &str, body: &str) {
     .data();
 }
 
-fn launch(env: &Env, repo: &std::path::Path, run: &str, task: &str, mode: &str) -> Value {
-    let out = env.raw(
-        ORCH,
-        &[
-            "--db",
-            env.db.to_str().unwrap(),
-            "--json",
-            "dispatch",
-            "--run",
-            run,
-            "--task",
-            task,
-            "--execution-mode",
-            mode,
-            "--launch",
-        ],
-        repo,
-        &[],
-    );
-    out.data().clone()
-}
-
 #[test]
 fn a_fake_codex_worker_commits_in_its_worktree_and_its_thread_ends_done() {
     let env = Env::with_fake_agents();
@@ -78,7 +56,7 @@ fn a_fake_codex_worker_commits_in_its_worktree_and_its_thread_ends_done() {
         "codex",
         "say Looking at the repository\nrun echo feature > feature.txt && git add feature.txt && git commit -q -m feature\nsay Added feature.txt and committed it.",
     );
-    let data = launch(&env, &repo, "r", "feat", "code");
+    let data = env.launch(&repo, "r", "feat", "code");
     let launch = &data["launch"];
     assert_eq!(launch["adapter"], "codex");
     let argv: Vec<&str> = launch["argv"]
@@ -139,7 +117,7 @@ fn a_worker_that_blocks_on_a_question_gets_the_answer_and_finishes() {
         "claude",
         "ask Postgres or SQLite?\nsay Going with it.",
     );
-    launch(&env, &repo, "r", "q", "analysis");
+    env.launch(&repo, "r", "q", "analysis");
     // The leader sees the question, answers it.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -187,7 +165,7 @@ fn a_missing_binary_ends_spawn_failed_naming_it() {
     .unwrap();
     env.orch(&["run", "init", "--run", "r"]).data();
     add_task(&env, "r", "t", "ghost", "say hi");
-    launch(&env, &repo, "r", "t", "analysis");
+    env.launch(&repo, "r", "t", "analysis");
     let record = wait_for_end(&env, "r", "t");
     assert_eq!(
         record["supervision"]["outcome"], "spawn_failed",
@@ -212,24 +190,7 @@ fn an_unknown_worker_is_refused_before_anything_is_created() {
     let repo = env.repo();
     env.orch(&["run", "init", "--run", "r"]).data();
     add_task(&env, "r", "t", "nobody", "say hi");
-    let out = env.raw(
-        ORCH,
-        &[
-            "--db",
-            env.db.to_str().unwrap(),
-            "--json",
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "t",
-            "--execution-mode",
-            "analysis",
-            "--launch",
-        ],
-        &repo,
-        &[],
-    );
+    let out = env.dispatch_launch(&repo, "r", "t", "analysis", &[]);
     let message = out.error(30, "invalid_input");
     assert!(
         message.contains("nobody") && message.contains("codex") && message.contains("shell"),
@@ -247,7 +208,7 @@ fn not_logged_in_ends_auth_failed() {
     let repo = env.repo();
     env.orch(&["run", "init", "--run", "r"]).data();
     add_task(&env, "r", "t", "claude", "notloggedin");
-    launch(&env, &repo, "r", "t", "analysis");
+    env.launch(&repo, "r", "t", "analysis");
     let record = wait_for_end(&env, "r", "t");
     assert_eq!(
         record["supervision"]["outcome"], "auth_failed",
@@ -265,12 +226,7 @@ fn not_logged_in_ends_auth_failed() {
 fn rate_limit_samples_end_rate_limited_with_their_reset_time() {
     let env = Env::with_fake_agents();
     let repo = env.repo();
-    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
-    std::fs::write(
-        repo.join(".orch/adapters/fake-text.toml"),
-        "name = \"fake-text\"\ncommand = [\"fake-text\", \"{prompt}\"]\noutput = \"text\"\nrate_limit_patterns = [\"(?i)usage limit\"]\n",
-    )
-    .unwrap();
+    crate::common::fake_text_adapter(&repo, "rate_limit_patterns = [\"(?i)usage limit\"]\n");
     env.orch(&["run", "init", "--run", "r"]).data();
     // (worker, script, the reset time the sample announces)
     let samples = [
@@ -296,7 +252,7 @@ fn rate_limit_samples_end_rate_limited_with_their_reset_time() {
     ];
     for (i, (worker, script, _)) in samples.iter().enumerate() {
         add_task(&env, "r", &format!("t{i}"), worker, script);
-        launch(&env, &repo, "r", &format!("t{i}"), "analysis");
+        env.launch(&repo, "r", &format!("t{i}"), "analysis");
     }
     for (i, (_, _, reset)) in samples.iter().enumerate() {
         let record = wait_for_end(&env, "r", &format!("t{i}"));
@@ -318,7 +274,7 @@ fn codex_rate_limit_same_day_time_is_read_in_utc() {
     let repo = env.repo();
     env.orch(&["run", "init", "--run", "r"]).data();
     add_task(&env, "r", "t", "codex", "ratelimit");
-    launch(&env, &repo, "r", "t", "analysis");
+    env.launch(&repo, "r", "t", "analysis");
     let record = wait_for_end(&env, "r", "t");
     assert_eq!(
         record["supervision"]["outcome"], "rate_limited",
@@ -341,13 +297,8 @@ fn cancel_kills_a_worker_that_ignores_sigterm_and_its_grandchildren() {
         "ignoreterm\nfork 3\nsetsid-hold\nsay working\nsleep 300",
     );
     // A user adapter with a short grace, so the test does not wait 10 s.
-    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
-    std::fs::write(
-        repo.join(".orch/adapters/fake-text.toml"),
-        "name = \"fake-text\"\ncommand = [\"fake-text\", \"{prompt}\"]\noutput = \"text\"\nterm_grace = \"1s\"\n",
-    )
-    .unwrap();
-    launch(&env, &repo, "r", "t", "analysis");
+    crate::common::fake_text_adapter(&repo, "term_grace = \"1s\"\n");
+    env.launch(&repo, "r", "t", "analysis");
     // Wait until it is running and has said something.
     let deadline = Instant::now() + Duration::from_secs(30);
     let worker_pid = loop {
@@ -502,12 +453,7 @@ fn logs_follow_started_before_the_worker_streams_and_exits_at_the_end() {
 fn a_flood_goes_to_the_log_not_the_thread_and_invalid_utf8_is_kept() {
     let env = Env::with_fake_agents();
     let repo = env.repo();
-    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
-    std::fs::write(
-        repo.join(".orch/adapters/fake-text.toml"),
-        "name = \"fake-text\"\ncommand = [\"fake-text\", \"{prompt}\"]\noutput = \"text\"\n",
-    )
-    .unwrap();
+    crate::common::fake_text_adapter(&repo, "");
     env.orch(&["run", "init", "--run", "r"]).data();
     add_task(
         &env,
@@ -516,7 +462,7 @@ fn a_flood_goes_to_the_log_not_the_thread_and_invalid_utf8_is_kept() {
         "fake-text",
         "badutf8\nflood 20000000\nsay finished the flood",
     );
-    launch(&env, &repo, "r", "t", "analysis");
+    env.launch(&repo, "r", "t", "analysis");
     let record = wait_for_end(&env, "r", "t");
     assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
     let log = std::fs::read(record["supervision"]["log_path"].as_str().unwrap()).unwrap();
@@ -567,7 +513,7 @@ fn worker_profiles_give_model_and_args_and_logs_json_prints_parsed_events() {
     .unwrap();
     env.orch(&["run", "init", "--run", "r"]).data();
     add_task(&env, "r", "t", "fast", "tool ls -la\nsay All good.");
-    let data = launch(&env, &repo, "r", "t", "analysis");
+    let data = env.launch(&repo, "r", "t", "analysis");
     let argv: Vec<&str> = data["launch"]["argv"]
         .as_array()
         .unwrap()
@@ -611,7 +557,7 @@ fn a_supervisor_told_to_stop_stops_its_worker_first() {
     let repo = env.repo();
     env.orch(&["run", "init", "--run", "r"]).data();
     add_task(&env, "r", "t", "shell", "echo started; sleep 300");
-    let data = launch(&env, &repo, "r", "t", "analysis");
+    let data = env.launch(&repo, "r", "t", "analysis");
     let supervisor = data["launch"]["supervisor_pid"].as_i64().unwrap() as u32;
     let deadline = Instant::now() + Duration::from_secs(30);
     let worker = loop {
@@ -654,22 +600,11 @@ fn an_adapter_on_orch_adapter_path_replaces_a_built_in() {
     .unwrap();
     env.orch(&["run", "init", "--run", "r"]).data();
     add_task(&env, "r", "t", "codex", "say from my own adapter");
-    let out = env.raw(
-        ORCH,
-        &[
-            "--db",
-            env.db.to_str().unwrap(),
-            "--json",
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "t",
-            "--execution-mode",
-            "analysis",
-            "--launch",
-        ],
+    let out = env.dispatch_launch(
         &repo,
+        "r",
+        "t",
+        "analysis",
         &[("ORCH_ADAPTER_PATH", dir.to_str().unwrap())],
     );
     assert_eq!(out.data()["launch"]["argv"][0], "fake-text");
@@ -697,7 +632,7 @@ fn a_prompt_file_adapter_reads_the_brief_from_the_file() {
     .unwrap();
     env.orch(&["run", "init", "--run", "r"]).data();
     add_task(&env, "r", "t", "from-file", "read the brief");
-    launch(&env, &repo, "r", "t", "analysis");
+    env.launch(&repo, "r", "t", "analysis");
     let record = wait_for_end(&env, "r", "t");
     assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
     let shown = env
@@ -724,7 +659,7 @@ fn a_brief_with_shell_syntax_reaches_the_worker_as_one_argument_and_runs_nothing
         m = marker.display()
     );
     add_task(&env, "r", "t", "claude", &hostile);
-    launch(&env, &repo, "r", "t", "analysis");
+    env.launch(&repo, "r", "t", "analysis");
     let record = wait_for_end(&env, "r", "t");
     assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
     for i in 1..=6 {

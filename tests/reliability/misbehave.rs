@@ -135,15 +135,10 @@ pub fn run_all(flood_bytes: u64) -> Vec<Outcome> {
 }
 
 fn adapter(repo: &Path) {
-    std::fs::create_dir_all(repo.join(".orch/adapters")).unwrap();
-    std::fs::write(
-        repo.join(".orch/adapters/fake-text.toml"),
-        format!(
-            "name = \"fake-text\"\ncommand = [\"fake-text\", \"{{prompt}}\"]\noutput = \"text\"\n\
-             term_grace = \"{GRACE_SECS}s\"\nstall_timeout = \"{STALL_SECS}s\"\n"
-        ),
-    )
-    .unwrap();
+    crate::common::fake_text_adapter(
+        repo,
+        &format!("term_grace = \"{GRACE_SECS}s\"\nstall_timeout = \"{STALL_SECS}s\"\n"),
+    );
     // One attempt only: a retry would start the same misbehaviour again.
     std::fs::write(
         repo.join(".orch/config.toml"),
