@@ -107,11 +107,18 @@ pub fn write_stdout(text: &str, code: u8) {
 
 /// Like [`write_stdout`] for text in pieces (no copy of a large reply into one string).
 pub fn write_stdout_parts(parts: &[&str], code: u8) {
-    let mut out = std::io::stdout().lock();
-    let result = parts
-        .iter()
-        .try_for_each(|part| out.write_all(part.as_bytes()))
-        .and_then(|_| out.flush());
+    use std::os::fd::AsFd;
+    let mut stdout = std::io::stdout().lock();
+    // Through a plain buffer on the same descriptor: stdout's own buffer is line-based
+    // and searches every byte of a 500 KB reply for newlines first.
+    let result = stdout.flush().and_then(|_| {
+        let file = std::fs::File::from(stdout.as_fd().try_clone_to_owned()?);
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
+        parts
+            .iter()
+            .try_for_each(|part| out.write_all(part.as_bytes()))
+            .and_then(|_| out.flush())
+    });
     if let Err(e) = result
         && e.kind() == std::io::ErrorKind::BrokenPipe
     {

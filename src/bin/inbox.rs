@@ -1,5 +1,6 @@
 //! The `inbox` binary: the worker side. All behaviour is in the library.
 
 fn main() -> std::process::ExitCode {
+    orch::process::memory::keep_freed_memory();
     std::process::ExitCode::from(orch::commands::run_inbox(std::env::args_os().collect()))
 }

@@ -5,20 +5,6 @@
 //! every state change runs in, the row mappings into [`crate::model`] records, and the
 //! cheap change detector (`PRAGMA data_version`) that blocking verbs poll.
 
-/// SQL for a Unix-millisecond column as RFC 3339 UTC text, exactly as
-/// [`crate::time::rfc3339`] prints it (checked by a test).
-macro_rules! rfc3339_sql {
-    ($column:literal) => {
-        // `datetime(.., 'subsec')` writes its digits directly; `strftime` goes through
-        // a printf-style formatter and costs ~4x as much per call.
-        concat!(
-            "(replace(datetime(",
-            $column,
-            " / 1000.0, 'unixepoch', 'subsec'), ' ', 'T') || 'Z')"
-        )
-    };
-}
-
 mod attempts;
 mod events;
 mod inbox;
@@ -139,6 +125,16 @@ impl Store {
                 .into_iter()
                 .map(|(table, rowid, parent)| format!("{table} row {rowid:?}: no {parent} row")),
         );
+        // The rendered status rows the triggers keep must equal a fresh rendering.
+        let stale: Vec<(String, String)> = sqlx::query_as(
+            "SELECT t.run_id, t.task_id FROM tasks t JOIN task_status_rows v ON v.id = t.id
+             WHERE t.status_json IS NOT v.obj ORDER BY t.id",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        problems.extend(stale.into_iter().map(|(run, task)| {
+            format!("task {task} of run {run}: stored status row differs from its rendering")
+        }));
         Ok(problems)
     }
 
@@ -361,10 +357,18 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn sql_timestamps_match_the_rust_format() {
+    async fn stored_status_rows_print_timestamps_as_the_rust_format() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).await.unwrap();
         let mut conn = store.lock().await;
+        sqlx::raw_sql(
+            "INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0);
+             INSERT INTO tasks (run_id, task_id, status, created_at, updated_at)
+             VALUES ('r', 't', 'ready', 0, 0);",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
         for ms in [
             0_i64,
             1,
@@ -376,17 +380,20 @@ mod tests {
             4_102_444_799_999,
             951_782_400_000, // 2000-02-29
         ] {
-            let sql: String = sqlx::query_scalar(concat!("SELECT ", rfc3339_sql!("?")))
+            sqlx::query("UPDATE tasks SET updated_at = ?")
                 .bind(ms)
-                .fetch_one(&mut *conn)
+                .execute(&mut *conn)
                 .await
                 .unwrap();
-            assert_eq!(sql, crate::time::rfc3339(ms), "{ms}");
-        }
-        let null: Option<String> = sqlx::query_scalar(concat!("SELECT ", rfc3339_sql!("NULL")))
+            let (stored, message): (String, Option<String>) = sqlx::query_as(
+                "SELECT json_extract(status_json, '$.updated_at'),
+                        json_extract(status_json, '$.latest_message') FROM tasks",
+            )
             .fetch_one(&mut *conn)
             .await
             .unwrap();
-        assert_eq!(null, None);
+            assert_eq!(stored, crate::time::rfc3339(ms), "{ms}");
+            assert_eq!(message, None);
+        }
     }
 }

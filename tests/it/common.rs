@@ -71,6 +71,22 @@ impl Out {
     }
 }
 
+/// Every test's database ends sound: SQLite's own checks pass and each task's stored
+/// `orch status` row equals a fresh rendering of it (the triggers that keep the rows
+/// missed nothing the test did).
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() || !self.db.exists() {
+            return;
+        }
+        let problems = self.database_problems();
+        assert!(
+            problems.is_empty(),
+            "database problems at the end of the test: {problems:#?}"
+        );
+    }
+}
+
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -275,6 +291,26 @@ impl Env {
             ])
             .data();
         }
+    }
+
+    /// What `Store::integrity_problems` finds in the test's database (nothing when it
+    /// cannot be opened: a test of exactly that has nothing to check).
+    pub fn database_problems(&self) -> Vec<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let Ok(store) = orch::store::Store::open(&self.db).await else {
+                return Vec::new();
+            };
+            let problems = store
+                .integrity_problems()
+                .await
+                .unwrap_or_else(|e| vec![e.to_string()]);
+            store.close().await;
+            problems
+        })
     }
 
     /// Dispatches a task in analysis mode; returns the attempt's thread id.

@@ -11,6 +11,7 @@ mod policy;
 mod real_clis;
 mod redaction;
 mod skills;
+mod status_rows;
 mod supervisor;
 mod up;
 mod workflows;
