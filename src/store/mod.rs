@@ -108,6 +108,19 @@ impl Store {
         &self.path
     }
 
+    /// Opens the database at `path`, reports [`Store::integrity_problems`] (a check
+    /// that fails is reported as a problem) and closes it; an error only when the
+    /// database cannot be opened.
+    pub async fn integrity_problems_at(path: &Path) -> Result<Vec<String>> {
+        let store = Store::open(path).await?;
+        let problems = store
+            .integrity_problems()
+            .await
+            .unwrap_or_else(|e| vec![e.to_string()]);
+        store.close().await;
+        Ok(problems)
+    }
+
     /// `PRAGMA integrity_check` and `PRAGMA foreign_key_check`: the problems found, none
     /// when the database is sound.
     pub async fn integrity_problems(&self) -> Result<Vec<String>> {
@@ -352,6 +365,37 @@ pub(crate) fn parse_or_corrupt<T>(
     })
 }
 
+/// A fresh database in `dir` holding run `r` with the tasks given as `(task_id,
+/// status)`, then changed by `then_sql` (raw SQL: rows written by other means).
+#[cfg(test)]
+pub(crate) async fn test_store(
+    dir: &tempfile::TempDir,
+    tasks: &[(&str, &str)],
+    then_sql: &'static str,
+) -> Store {
+    let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+    {
+        let mut conn = store.lock().await;
+        sqlx::query("INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        for (task_id, status) in tasks {
+            sqlx::query(
+                "INSERT INTO tasks (run_id, task_id, status, created_at, updated_at)
+                 VALUES ('r', ?, ?, 0, 0)",
+            )
+            .bind(task_id)
+            .bind(status)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        }
+        sqlx::raw_sql(then_sql).execute(&mut *conn).await.unwrap();
+    }
+    store
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,16 +403,8 @@ mod tests {
     #[tokio::test]
     async fn stored_status_rows_print_timestamps_as_the_rust_format() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let store = test_store(&dir, &[("t", "ready")], "").await;
         let mut conn = store.lock().await;
-        sqlx::raw_sql(
-            "INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0);
-             INSERT INTO tasks (run_id, task_id, status, created_at, updated_at)
-             VALUES ('r', 't', 'ready', 0, 0);",
-        )
-        .execute(&mut *conn)
-        .await
-        .unwrap();
         for ms in [
             0_i64,
             1,

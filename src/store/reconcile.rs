@@ -310,21 +310,13 @@ mod tests {
     #[tokio::test]
     async fn status_renders_rows_that_lost_their_rendering() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        {
-            let mut conn = store.lock().await;
-            sqlx::raw_sql(
-                "INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0);
-                 INSERT INTO tasks (run_id, task_id, status, created_at, updated_at)
-                 VALUES ('r', 'a', 'ready', 0, 0), ('r', 'b', 'planned', 0, 0),
-                        ('r', 'c', 'ready', 0, 0);
-                 -- written by other means: no trigger re-renders it
-                 UPDATE tasks SET status_json = NULL WHERE task_id = 'b';",
-            )
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        }
+        let store = crate::store::test_store(
+            &dir,
+            &[("a", "ready"), ("b", "planned"), ("c", "ready")],
+            // written by other means: no trigger re-renders it
+            "UPDATE tasks SET status_json = NULL WHERE task_id = 'b'",
+        )
+        .await;
         let view = store.status_view("r").await.unwrap();
         let tasks = view.tasks().unwrap();
         let ids: Vec<&str> = tasks.iter().map(|t| t.task_id.as_str()).collect();
@@ -339,19 +331,12 @@ mod tests {
     #[tokio::test]
     async fn integrity_problems_name_a_stale_status_row() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        {
-            let mut conn = store.lock().await;
-            sqlx::raw_sql(
-                "INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0);
-                 INSERT INTO tasks (run_id, task_id, status, created_at, updated_at)
-                 VALUES ('r', 'a', 'ready', 0, 0);
-                 UPDATE tasks SET status_json = '{}';",
-            )
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        }
+        let store = crate::store::test_store(
+            &dir,
+            &[("a", "ready")],
+            "UPDATE tasks SET status_json = '{}'",
+        )
+        .await;
         assert_eq!(
             store.integrity_problems().await.unwrap(),
             ["task a of run r: stored status row differs from its rendering"]

@@ -300,17 +300,21 @@ impl Env {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async {
-            let Ok(store) = orch::store::Store::open(&self.db).await else {
-                return Vec::new();
-            };
-            let problems = store
-                .integrity_problems()
-                .await
-                .unwrap_or_else(|e| vec![e.to_string()]);
-            store.close().await;
-            problems
-        })
+        rt.block_on(orch::store::Store::integrity_problems_at(&self.db))
+            .unwrap_or_default()
+    }
+
+    /// One task's row of `orch status`.
+    #[track_caller]
+    pub fn task_row(&self, run: &str, task: &str) -> Value {
+        let data = self.orch(&["status", "--run", run]).data().clone();
+        data["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task_id"] == task)
+            .unwrap_or_else(|| panic!("task {task} not in status: {data:#}"))
+            .clone()
     }
 
     /// Dispatches a task in analysis mode; returns the attempt's thread id.

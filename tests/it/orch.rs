@@ -36,18 +36,6 @@ fn status(env: &Env, run: &str) -> Value {
     env.orch(&["status", "--run", run]).data().clone()
 }
 
-/// One task's row of `orch status`.
-fn task_row(env: &Env, run: &str, task: &str) -> Value {
-    let data = status(env, run);
-    data["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task_id"] == task)
-        .unwrap_or_else(|| panic!("task {task} not in status: {data:#}"))
-        .clone()
-}
-
 fn has_task(env: &Env, run: &str, task: &str) -> bool {
     status(env, run)["tasks"]
         .as_array()
@@ -400,7 +388,7 @@ fn dep_add_makes_the_dependent_planned_until_the_prerequisite_is_done() {
     let thread = env.dispatch_analysis("r", "a");
     work_done(&env, "worker-a", &thread);
     env.orch(&["reconcile", "--run", "r"]).data();
-    assert_eq!(task_row(&env, "r", "b")["status"], "ready");
+    assert_eq!(env.task_row("r", "b")["status"], "ready");
     // A new edge to a prerequisite that is already done leaves the task ready.
     env.orch(&["task", "add", "--run", "r", "--task", "c"])
         .data();
@@ -491,17 +479,14 @@ fn dep_add_refuses_self_edges_cycles_and_unknown_tasks() {
         .collect();
     assert_eq!(deps_after, deps_before, "a refused edge changed the graph");
     assert_eq!(
-        task_row(&env, "r", "a")["depends_on"],
+        env.task_row("r", "a")["depends_on"],
         serde_json::json!(["b"])
     );
     assert_eq!(
-        task_row(&env, "r", "b")["depends_on"],
+        env.task_row("r", "b")["depends_on"],
         serde_json::json!(["c"])
     );
-    assert_eq!(
-        task_row(&env, "r", "c")["depends_on"],
-        serde_json::json!([])
-    );
+    assert_eq!(env.task_row("r", "c")["depends_on"], serde_json::json!([]));
     assert_eq!(ready(&env, "r"), vec!["c"]);
     env.orch(&[
         "dep",
@@ -572,18 +557,18 @@ depends_on = ["design", "build"]
 fn check_applied_plan(env: &Env, run: &str) {
     let data = status(env, run);
     assert_eq!(data["run"]["counts"]["total"], 3);
-    let design = task_row(env, run, "design");
+    let design = env.task_row(run, "design");
     assert_eq!(design["status"], "ready");
     assert_eq!(design["default_to"], "worker-a");
     assert_eq!(design["execution_mode"], "analysis");
     assert_eq!(design["priority"], "high");
     assert_eq!(design["title"], "Design it");
-    let build = task_row(env, run, "build");
+    let build = env.task_row(run, "build");
     assert_eq!(build["status"], "planned");
     assert_eq!(build["execution_mode"], "code");
     assert_eq!(build["default_to"], "worker-a");
     assert_eq!(build["depends_on"], serde_json::json!(["design"]));
-    let review = task_row(env, run, "review");
+    let review = env.task_row(run, "review");
     assert_eq!(review["status"], "planned");
     assert_eq!(review["default_to"], "worker-b");
     assert_eq!(review["execution_mode"], "analysis");
@@ -758,7 +743,7 @@ fn plan_apply_refuses_a_task_redefined_differently() {
     let file = write(&env, "changed.toml", &changed);
     apply(&env, &file).error(30, "invalid_state");
     assert!(!has_task(&env, "plan_toml", "extra"));
-    assert_eq!(task_row(&env, "plan_toml", "design")["title"], "Design it");
+    assert_eq!(env.task_row("plan_toml", "design")["title"], "Design it");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -886,7 +871,7 @@ fn dispatch_creates_attempt_one_and_its_thread() {
         vec![thread_id.clone()]
     );
     // Status shows the attempt.
-    let row = task_row(&env, "r", "t1");
+    let row = env.task_row("r", "t1");
     assert_eq!(row["latest_attempt"]["attempt_no"], 1);
     assert_eq!(row["latest_attempt"]["thread_id"], thread_id.as_str());
     assert_eq!(row["latest_message"]["kind"], "task");
@@ -942,7 +927,7 @@ fn dispatch_refuses_a_task_that_is_not_ready_and_creates_no_attempt() {
         "analysis",
     ])
     .error(30, "invalid_state");
-    let row = task_row(&env, "r", "t2");
+    let row = env.task_row("r", "t2");
     assert_eq!(row["status"], "planned");
     assert!(
         row["latest_attempt"].is_null(),
@@ -966,7 +951,7 @@ fn dispatch_refuses_a_task_that_is_not_ready_and_creates_no_attempt() {
         "analysis",
     ])
     .error(30, "invalid_state");
-    assert_eq!(task_row(&env, "r", "t1")["latest_attempt"]["attempt_no"], 1);
+    assert_eq!(env.task_row("r", "t1")["latest_attempt"]["attempt_no"], 1);
     // Unknown run or task.
     env.orch(&[
         "dispatch",
@@ -1021,7 +1006,7 @@ fn dispatch_code_mode_creates_the_worktree_and_branch() {
     assert_eq!(workspace["worktree_path"], expected.to_str().unwrap());
     assert_eq!(workspace["branch_name"], "orch/run-1/t1/attempt-1");
     assert_eq!(
-        task_row(&env, "run_1", "t1")["latest_attempt"]["worktree_path"],
+        env.task_row("run_1", "t1")["latest_attempt"]["worktree_path"],
         expected.to_str().unwrap()
     );
 }
@@ -1053,7 +1038,7 @@ fn dispatch_code_mode_refuses_a_dirty_repo_and_creates_nothing() {
         "a worktree directory was created"
     );
     assert_eq!(branches(&env, &repo, "orch/*"), "", "a branch was created");
-    let row = task_row(&env, "r", "t1");
+    let row = env.task_row("r", "t1");
     assert_eq!(row["status"], "ready");
     assert!(
         row["latest_attempt"].is_null(),
@@ -1110,7 +1095,7 @@ fn dispatch_without_execution_mode_is_invalid_input_naming_the_flag() {
         "write",
     ])
     .error(30, "invalid_input");
-    assert!(task_row(&env, "r", "t1")["latest_attempt"].is_null());
+    assert!(env.task_row("r", "t1")["latest_attempt"].is_null());
 }
 
 #[test]
@@ -1140,7 +1125,7 @@ fn dispatch_analysis_mode_has_empty_worktree_fields() {
     );
     assert_eq!(branches(&env, &repo, "orch/*"), "");
     assert_eq!(
-        task_row(&env, "r", "t1")["latest_attempt"]["worktree_path"],
+        env.task_row("r", "t1")["latest_attempt"]["worktree_path"],
         ""
     );
 }
@@ -1234,15 +1219,15 @@ fn reconcile_folds_thread_status_into_task_status() {
             pair("v", "verifying")
         ]
     );
-    assert_eq!(task_row(&env, "r", "a")["status"], "done");
-    assert_eq!(task_row(&env, "r", "b")["status"], "failed");
-    assert_eq!(task_row(&env, "r", "v")["status"], "verifying");
+    assert_eq!(env.task_row("r", "a")["status"], "done");
+    assert_eq!(env.task_row("r", "b")["status"], "failed");
+    assert_eq!(env.task_row("r", "v")["status"], "verifying");
     let gate = env.orch(&["verify", "status", "--run", "r", "--task", "v"]);
     assert_eq!(gate.data()["gate"]["status"], "pending");
     assert_eq!(gate.data()["gate"]["checks"][0]["name"], "test");
     assert_eq!(gate.data()["gate"]["checks"][0]["status"], "pending");
     // c is still dispatched, untouched.
-    assert_eq!(task_row(&env, "r", "c")["status"], "dispatched");
+    assert_eq!(env.task_row("r", "c")["status"], "dispatched");
     env.orch(&["reconcile", "--run", "nope"])
         .error(40, "not_found");
 }
@@ -1328,7 +1313,7 @@ fn verify_all_required_checks_passed_makes_the_task_done_and_releases_dependents
     ]);
     assert_eq!(out.data()["gate"]["status"], "passed");
     assert_eq!(out.data()["task"]["status"], "done");
-    assert_eq!(task_row(&env, "r", "t")["status"], "done");
+    assert_eq!(env.task_row("r", "t")["status"], "done");
     assert_eq!(ready(&env, "r"), vec!["next"]);
     let gate = env.orch(&["verify", "status", "--run", "r", "--task", "t"]);
     assert_eq!(gate.data()["gate"]["status"], "passed");
@@ -1355,7 +1340,7 @@ fn verify_one_failed_check_makes_the_task_failed() {
     ]);
     assert_eq!(out.data()["gate"]["status"], "failed");
     assert_eq!(out.data()["task"]["status"], "failed");
-    assert_eq!(task_row(&env, "r", "t")["status"], "failed");
+    assert_eq!(env.task_row("r", "t")["status"], "failed");
     let gate = env.orch(&["verify", "status", "--run", "r", "--task", "t"]);
     let checks = gate.data()["gate"]["checks"].as_array().unwrap().clone();
     let lint = checks.iter().find(|c| c["name"] == "lint").unwrap();
@@ -1373,7 +1358,7 @@ fn verify_record_of_an_unknown_check_is_refused() {
     ]);
     // Contract: exit 30; the implementation calls an unknown check name invalid_input.
     out.error(30, "invalid_input");
-    assert_eq!(task_row(&env, "r", "t")["status"], "verifying");
+    assert_eq!(env.task_row("r", "t")["status"], "verifying");
     env.orch(&[
         "verify", "record", "--run", "r", "--task", "t", "--check", "lint", "--status", "maybe",
     ])
@@ -1454,7 +1439,7 @@ fn blocked_shows_the_newest_question() {
     assert_eq!(tasks[0]["question"]["kind"], "question");
     assert_eq!(tasks[0]["question"]["summary"], "second question");
     assert_eq!(
-        task_row(&env, "r", "t1")["blocked_question"]["summary"],
+        env.task_row("r", "t1")["blocked_question"]["summary"],
         "second question"
     );
 }
@@ -1583,12 +1568,12 @@ fn retry_after_a_failure_makes_attempt_two_with_a_new_worktree() {
     assert!(expected.is_dir(), "the new worktree does not exist");
     assert!(!branches(&env, &repo, "orch/r/t1/attempt-2").is_empty());
     assert_eq!(thread_status(&env, &first_thread), "failed");
-    let row = task_row(&env, "r", "t1");
+    let row = env.task_row("r", "t1");
     assert_eq!(row["latest_attempt"]["attempt_no"], 2);
     assert_eq!(row["latest_attempt"]["thread_id"], second_thread.as_str());
     // The second attempt can finish the task.
     work_done(&env, "worker-a", &second_thread);
-    assert_eq!(task_row(&env, "r", "t1")["status"], "done");
+    assert_eq!(env.task_row("r", "t1")["status"], "done");
     env.orch(&["retry", "--run", "r", "--task", "t1"])
         .error(30, "invalid_state");
 }
@@ -1606,7 +1591,7 @@ fn retry_refuses_tasks_that_did_not_fail() {
     env.orch(&["retry", "--run", "r", "--task", "running"])
         .error(30, "invalid_state");
     assert_eq!(
-        task_row(&env, "r", "running")["latest_attempt"]["attempt_no"],
+        env.task_row("r", "running")["latest_attempt"]["attempt_no"],
         1
     );
     env.orch(&["retry", "--run", "r", "--task", "ghost"])
@@ -1620,7 +1605,7 @@ fn reassign_a_blocked_task_to_another_worker() {
     let old = env.dispatch_analysis("r", "t1");
     claim(&env, "worker-a", &old);
     ask(&env, "worker-a", &old, "stuck");
-    assert_eq!(task_row(&env, "r", "t1")["status"], "blocked");
+    assert_eq!(env.task_row("r", "t1")["status"], "blocked");
     let out = env.orch(&[
         "reassign",
         "--run",
@@ -1649,7 +1634,7 @@ fn reassign_a_blocked_task_to_another_worker() {
     .error(30, "invalid_state");
     // worker-b finishes.
     work_done(&env, "worker-b", &new);
-    let row = task_row(&env, "r", "t1");
+    let row = env.task_row("r", "t1");
     assert_eq!(row["status"], "done");
     assert_eq!(row["latest_attempt"]["assigned_to"], "worker-b");
     assert_eq!(row["latest_attempt"]["status"], "done");
@@ -1678,10 +1663,10 @@ fn cancel_one_task_leaves_the_others_alone() {
     assert_eq!(out.json["command"], "cancel");
     assert_eq!(out.data()["task"]["status"], "cancelled");
     assert_eq!(thread_status(&env, &thread), "cancelled");
-    let row = task_row(&env, "r", "t1");
+    let row = env.task_row("r", "t1");
     assert_eq!(row["status"], "cancelled");
     assert_eq!(row["latest_attempt"]["status"], "cancelled");
-    assert_eq!(task_row(&env, "r", "t2")["status"], "ready");
+    assert_eq!(env.task_row("r", "t2")["status"], "ready");
     assert_eq!(ready(&env, "r"), vec!["t2"]);
     assert_eq!(status(&env, "r")["run"]["status"], "active");
     // Cancelling it again is refused: it is terminal.
@@ -1703,10 +1688,10 @@ fn cancel_the_whole_run() {
     assert_eq!(out.data()["run"]["status"], "cancelled");
     let data = status(&env, "r");
     assert_eq!(data["run"]["status"], "cancelled");
-    assert_eq!(task_row(&env, "r", "t1")["status"], "cancelled");
-    assert_eq!(task_row(&env, "r", "t2")["status"], "cancelled");
+    assert_eq!(env.task_row("r", "t1")["status"], "cancelled");
+    assert_eq!(env.task_row("r", "t2")["status"], "cancelled");
     assert_eq!(
-        task_row(&env, "r", "t3")["status"],
+        env.task_row("r", "t3")["status"],
         "done",
         "a finished task stays done"
     );
@@ -2283,7 +2268,7 @@ fn dispatch_code_mode_counts_an_untracked_file_as_dirty() {
         repo.to_str().unwrap(),
     ])
     .error(30, "invalid_state");
-    assert!(task_row(&env, "r", "t1")["latest_attempt"].is_null());
+    assert!(env.task_row("r", "t1")["latest_attempt"].is_null());
     assert_eq!(branches(&env, &repo, "orch/*"), "");
 }
 
@@ -2430,13 +2415,13 @@ fn a_dependent_of_two_prerequisites_waits_for_both_and_gets_task_ready() {
     let t2 = env.dispatch_analysis("r", "t2");
     work_done(&env, "worker-a", &t1);
     assert_eq!(
-        task_row(&env, "r", "t3")["status"],
+        env.task_row("r", "t3")["status"],
         "planned",
         "t2 is not done yet"
     );
     assert!(ready(&env, "r").is_empty());
     work_done(&env, "worker-a", &t2);
-    assert_eq!(task_row(&env, "r", "t3")["status"], "ready");
+    assert_eq!(env.task_row("r", "t3")["status"], "ready");
     assert_eq!(ready(&env, "r"), vec!["t3"]);
     let out = env.orch(&[
         "wait",
@@ -2521,7 +2506,7 @@ fn help_version_and_orch_inbox() {
     assert_eq!(out.data()["thread"]["status"], "claimed");
     env.inbox(Some("worker-b"), &["claim", "--thread", &thread])
         .error(20, "lease_conflict");
-    assert_eq!(task_row(&env, "r", "t1")["status"], "running");
+    assert_eq!(env.task_row("r", "t1")["status"], "running");
 }
 
 #[test]
@@ -2578,11 +2563,11 @@ fn plan_apply_extends_a_run_and_checks_the_run_id() {
         serde_json::json!(["docs", "release"])
     );
     assert_eq!(
-        task_row(&env, "plan_toml", "docs")["status"],
+        env.task_row("plan_toml", "docs")["status"],
         "ready",
         "its prerequisite is done"
     );
-    assert_eq!(task_row(&env, "plan_toml", "release")["status"], "planned");
+    assert_eq!(env.task_row("plan_toml", "release")["status"], "planned");
     assert_eq!(status(&env, "plan_toml")["run"]["counts"]["total"], 5);
     // --run must agree with the file's run id; a plan must name a run.
     env.orch(&[
@@ -2621,7 +2606,7 @@ fn dispatch_without_any_worker_is_refused() {
         "analysis",
     ])
     .error(30, "invalid_input");
-    assert!(task_row(&env, "r", "t1")["latest_attempt"].is_null());
+    assert!(env.task_row("r", "t1")["latest_attempt"].is_null());
     let out = env.orch(&[
         "dispatch",
         "--run",
@@ -2648,7 +2633,7 @@ fn reconcile_maps_a_cancelled_thread_to_a_cancelled_task() {
     .data();
     let out = env.orch(&["reconcile", "--run", "r"]);
     assert_eq!(updated(&out), vec![pair("t1", "cancelled")]);
-    assert_eq!(task_row(&env, "r", "t1")["status"], "cancelled");
+    assert_eq!(env.task_row("r", "t1")["status"], "cancelled");
 }
 
 #[test]
@@ -2660,11 +2645,11 @@ fn a_retry_after_a_failed_check_gets_a_fresh_gate() {
         "verify", "record", "--run", "r", "--task", "t", "--check", "test", "--status", "failed",
     ])
     .data();
-    assert_eq!(task_row(&env, "r", "t")["status"], "failed");
+    assert_eq!(env.task_row("r", "t")["status"], "failed");
     let retry = env.orch(&["retry", "--run", "r", "--task", "t"]);
     let thread = text(&retry.data()["attempt"]["thread_id"]);
     work_done(&env, "worker-a", &thread);
-    assert_eq!(task_row(&env, "r", "t")["status"], "verifying");
+    assert_eq!(env.task_row("r", "t")["status"], "verifying");
     let gate = env.orch(&["verify", "status", "--run", "r", "--task", "t"]);
     assert_eq!(gate.data()["gate"]["status"], "pending");
     assert_eq!(gate.data()["gate"]["attempt_no"], 2);
@@ -2674,7 +2659,7 @@ fn a_retry_after_a_failed_check_gets_a_fresh_gate() {
         ])
         .data();
     }
-    assert_eq!(task_row(&env, "r", "t")["status"], "done");
+    assert_eq!(env.task_row("r", "t")["status"], "done");
 }
 
 #[test]
@@ -2694,10 +2679,7 @@ fn dep_add_to_a_dispatched_task_is_refused() {
         "b",
     ])
     .error(30, "invalid_state");
-    assert_eq!(
-        task_row(&env, "r", "a")["depends_on"],
-        serde_json::json!([])
-    );
+    assert_eq!(env.task_row("r", "a")["depends_on"], serde_json::json!([]));
 }
 
 #[test]

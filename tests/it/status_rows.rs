@@ -31,17 +31,6 @@ fn inbox(env: &Env, args: &[&str]) -> Value {
     data
 }
 
-fn row(env: &Env, task: &str) -> Value {
-    let data = env.orch(&["status", "--run", "r"]).data().clone();
-    data["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task_id"] == task)
-        .unwrap_or_else(|| panic!("no task {task} in {data}"))
-        .clone()
-}
-
 #[test]
 fn stored_status_rows_follow_every_write() {
     let env = Env::new();
@@ -99,22 +88,14 @@ depends_on = ["a"]
             "a",
         ],
     );
-    assert_eq!(row(&env, "v")["depends_on"], serde_json::json!(["a"]));
+    assert_eq!(
+        env.task_row("r", "v")["depends_on"],
+        serde_json::json!(["a"])
+    );
 
     // a: dispatched, claimed, progress, a question with an artifact, answered, done.
-    let data = orch(
-        &env,
-        &[
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "a",
-            "--execution-mode",
-            "analysis",
-        ],
-    );
-    let thread = data["attempt"]["thread_id"].as_str().unwrap().to_string();
+    let thread = env.dispatch_analysis("r", "a");
+    fresh(&env, "dispatch a");
     let thread = thread.as_str();
     inbox(&env, &["claim", "--thread", thread]);
     inbox(
@@ -128,7 +109,7 @@ depends_on = ["a"]
         ],
     );
     assert_eq!(
-        row(&env, "a")["latest_message"]["summary"],
+        env.task_row("r", "a")["latest_message"]["summary"],
         "reading the code"
     );
     inbox(
@@ -148,7 +129,7 @@ depends_on = ["a"]
         ],
     );
     orch(&env, &["reconcile", "--run", "r"]);
-    let blocked = row(&env, "a");
+    let blocked = env.task_row("r", "a");
     assert_eq!(blocked["status"], "blocked");
     assert_eq!(blocked["blocked_question"]["summary"], "Which way?");
     assert_eq!(
@@ -164,27 +145,16 @@ depends_on = ["a"]
         &["done", "--thread", thread, "--summary", "went left"],
     );
     orch(&env, &["reconcile", "--run", "r"]);
-    assert_eq!(row(&env, "a")["status"], "done");
-    assert_eq!(row(&env, "b")["status"], "ready");
+    assert_eq!(env.task_row("r", "a")["status"], "done");
+    assert_eq!(env.task_row("r", "b")["status"], "ready");
 
     // v: its check makes it verifying; recording the check makes it done.
-    let data = orch(
-        &env,
-        &[
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "v",
-            "--execution-mode",
-            "analysis",
-        ],
-    );
-    let v_thread = data["attempt"]["thread_id"].as_str().unwrap().to_string();
+    let v_thread = env.dispatch_analysis("r", "v");
+    fresh(&env, "dispatch v");
     inbox(&env, &["claim", "--thread", &v_thread]);
     inbox(&env, &["done", "--thread", &v_thread, "--summary", "ok"]);
     orch(&env, &["reconcile", "--run", "r"]);
-    assert_eq!(row(&env, "v")["status"], "verifying");
+    assert_eq!(env.task_row("r", "v")["status"], "verifying");
     orch(
         &env,
         &[
@@ -192,7 +162,7 @@ depends_on = ["a"]
             "passed",
         ],
     );
-    assert_eq!(row(&env, "v")["status"], "done");
+    assert_eq!(env.task_row("r", "v")["status"], "done");
 
     // b: a code attempt with a worktree, reassigned (a second attempt), cancelled, and
     // its pristine worktree cleaned up.
@@ -211,7 +181,7 @@ depends_on = ["a"]
         ],
     );
     assert!(
-        row(&env, "b")["latest_attempt"]["worktree_path"]
+        env.task_row("r", "b")["latest_attempt"]["worktree_path"]
             .as_str()
             .is_some_and(|p| !p.is_empty())
     );
@@ -219,10 +189,13 @@ depends_on = ["a"]
         &env,
         &["reassign", "--run", "r", "--task", "b", "--to", "worker-b"],
     );
-    assert_eq!(row(&env, "b")["latest_attempt"]["assigned_to"], "worker-b");
+    assert_eq!(
+        env.task_row("r", "b")["latest_attempt"]["assigned_to"],
+        "worker-b"
+    );
     orch(&env, &["cancel", "--run", "r", "--task", "b"]);
     orch(&env, &["cleanup", "--run", "r", "--task", "b"]);
-    let b = row(&env, "b");
+    let b = env.task_row("r", "b");
     assert_eq!(b["status"], "cancelled");
     assert_eq!(b["current_attempt"], 2);
     assert_eq!(b["latest_attempt"]["workspace_status"], "cleaned");

@@ -24,17 +24,6 @@ fn status(env: &Env, run: &str) -> Value {
     env.orch(&["status", "--run", run]).data().clone()
 }
 
-fn task_row(env: &Env, run: &str, task: &str) -> Value {
-    let data = status(env, run);
-    data["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task_id"] == task)
-        .unwrap_or_else(|| panic!("task {task} not in status: {data:#}"))
-        .clone()
-}
-
 fn run_status(env: &Env, run: &str) -> String {
     text(&status(env, run)["run"]["status"])
 }
@@ -232,7 +221,7 @@ fn dependency_blocked_answer_resume_then_the_dependent_runs() {
     assert_eq!(reply.data()["message"]["kind"], "answer");
     assert_eq!(reply.data()["message"]["body"], "SQLite, WAL mode");
     progress(&env, "worker-a", &t1, "using SQLite");
-    let row = task_row(&env, "dep", "t1");
+    let row = env.task_row("dep", "t1");
     assert_eq!(row["status"], "running");
     assert!(row["blocked_question"].is_null());
     assert_eq!(run_status(&env, "dep"), "active");
@@ -255,7 +244,7 @@ fn dependency_blocked_answer_resume_then_the_dependent_runs() {
     done(&env, "worker-a", &t2, "queries written");
     let data = status(&env, "dep");
     assert_eq!(data["run"]["status"], "done");
-    assert_eq!(task_row(&env, "dep", "t2")["status"], "done");
+    assert_eq!(env.task_row("dep", "t2")["status"], "done");
 }
 
 #[test]
@@ -294,7 +283,7 @@ fn code_dispatch_worker_commits_done_then_cleanup() {
     env.git(&worktree, &["commit", "-q", "-m", "add the feature"]);
     progress(&env, "worker-a", &thread, "committed the feature");
     done(&env, "worker-a", &thread, "feature added");
-    assert_eq!(task_row(&env, "code_run", "feature")["status"], "done");
+    assert_eq!(env.task_row("code_run", "feature")["status"], "done");
     // The main checkout is untouched; the work is on the attempt's branch.
     assert!(!repo.join("feature.txt").exists());
     // Merged nowhere yet: cleanup keeps the worktree. The leader merges, then cleans up.
@@ -345,7 +334,7 @@ fn retry_after_fail_then_done() {
     )
     .data();
     let data = status(&env, "retry");
-    assert_eq!(task_row(&env, "retry", "t1")["status"], "failed");
+    assert_eq!(env.task_row("retry", "t1")["status"], "failed");
     assert_eq!(
         data["run"]["status"], "failed",
         "a task failed and nothing is active"
@@ -379,7 +368,7 @@ fn retry_after_fail_then_done() {
         "try again, the build is fixed"
     );
     done(&env, "worker-a", &second, "built");
-    let row = task_row(&env, "retry", "t1");
+    let row = env.task_row("retry", "t1");
     assert_eq!(row["status"], "done");
     assert_eq!(row["latest_attempt"]["attempt_no"], 2);
     assert_eq!(run_status(&env, "retry"), "done");
@@ -396,7 +385,7 @@ fn reassign_a_blocked_task() {
     let old = env.dispatch_analysis("re", "t1");
     start(&env, "worker-a", &old);
     block(&env, "worker-a", &old, "I do not know this code base");
-    assert_eq!(task_row(&env, "re", "t1")["status"], "blocked");
+    assert_eq!(env.task_row("re", "t1")["status"], "blocked");
     let out = env.orch(&[
         "reassign",
         "--run",
@@ -435,9 +424,9 @@ fn reassign_a_blocked_task() {
     assert_eq!(threads, vec![new.clone()]);
     start(&env, "worker-b", &new);
     progress(&env, "worker-b", &new, "on it");
-    assert_eq!(task_row(&env, "re", "t1")["status"], "running");
+    assert_eq!(env.task_row("re", "t1")["status"], "running");
     done(&env, "worker-b", &new, "done by b");
-    let row = task_row(&env, "re", "t1");
+    let row = env.task_row("re", "t1");
     assert_eq!(row["status"], "done");
     assert_eq!(row["latest_attempt"]["attempt_no"], 2);
     assert_eq!(row["latest_attempt"]["assigned_to"], "worker-b");
@@ -451,7 +440,7 @@ fn cancel_one_active_task_while_another_stays_ready() {
     let t1 = env.dispatch_analysis("cx", "t1");
     start(&env, "worker-a", &t1);
     progress(&env, "worker-a", &t1, "working");
-    assert_eq!(task_row(&env, "cx", "t1")["status"], "running");
+    assert_eq!(env.task_row("cx", "t1")["status"], "running");
     env.orch(&[
         "cancel",
         "--run",
@@ -477,15 +466,15 @@ fn cancel_one_active_task_while_another_stays_ready() {
         &["done", "--thread", &t1, "--summary", "late"],
     )
     .error(30, "invalid_state");
-    assert_eq!(task_row(&env, "cx", "t1")["status"], "cancelled");
-    assert_eq!(task_row(&env, "cx", "t2")["status"], "ready");
-    assert!(task_row(&env, "cx", "t2")["latest_attempt"].is_null());
+    assert_eq!(env.task_row("cx", "t1")["status"], "cancelled");
+    assert_eq!(env.task_row("cx", "t2")["status"], "ready");
+    assert!(env.task_row("cx", "t2")["latest_attempt"].is_null());
     assert_eq!(ready(&env, "cx"), vec!["t2"]);
     assert_eq!(run_status(&env, "cx"), "active");
     let t2 = env.dispatch_analysis("cx", "t2");
     start(&env, "worker-a", &t2);
     done(&env, "worker-a", &t2, "ok");
-    assert_eq!(task_row(&env, "cx", "t1")["status"], "cancelled");
+    assert_eq!(env.task_row("cx", "t1")["status"], "cancelled");
     assert_eq!(
         run_status(&env, "cx"),
         "done",
@@ -535,6 +524,6 @@ fn payload_only_answer_is_read_by_the_waiting_worker() {
     // The worker goes on with option B and finishes.
     progress(&env, "worker-a", &thread, "going with B");
     done(&env, "worker-a", &thread, "implemented B");
-    assert_eq!(task_row(&env, "pay", "t1")["status"], "done");
+    assert_eq!(env.task_row("pay", "t1")["status"], "done");
     assert_eq!(run_status(&env, "pay"), "done");
 }

@@ -471,17 +471,6 @@ pub fn integrity(db: &Path) -> Vec<String> {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        match orch::store::Store::open(db).await {
-            Ok(store) => {
-                let problems = store
-                    .integrity_problems()
-                    .await
-                    .unwrap_or_else(|e| vec![e.to_string()]);
-                store.close().await;
-                problems
-            }
-            Err(e) => vec![format!("cannot open: {e}")],
-        }
-    })
+    rt.block_on(orch::store::Store::integrity_problems_at(db))
+        .unwrap_or_else(|e| vec![format!("cannot open: {e}")])
 }
