@@ -438,3 +438,107 @@ fn orch_up_in_a_dirty_repository_ends_with_the_reason_instead_of_hanging() {
     assert!(out.stdout.contains("uncommitted changes"), "{}", out.stdout);
     assert!(env.attempts("r", "code").is_empty());
 }
+
+/// The supervisor dies after its worker ended the thread but before recording how the
+/// attempt ended, so the task's completion check was never run. The next `orch up`
+/// records the worker's outcome (succeeded, not lost), runs the check it was owed, and
+/// finishes the task with that one attempt.
+#[test]
+fn a_restarted_orch_up_runs_the_checks_a_dead_supervisor_owed() {
+    let env = Env::new();
+    let repo = env.repo();
+    let check_log = env.path().join("check-runs");
+    let plan = env.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"[run]
+id = "r"
+[defaults]
+worker = "shell"
+[[tasks]]
+id = "t"
+checks = [{{ name = "ran", run = "echo ran >> '{}'" }}]
+body = """
+inbox done --summary "finished early"
+sleep 30
+"""
+"#,
+            check_log.display()
+        ),
+    )
+    .unwrap();
+    let mut first = env
+        .command(ORCH)
+        .args(["--db", env.db.to_str().unwrap(), "up", "--plan"])
+        .arg(&plan)
+        .current_dir(&repo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The worker has ended its thread and sleeps; its supervisor waits for it to exit.
+    crate::common::wait_until("the worker to end its thread", 20, || {
+        let rows = env.orch(&["attempts", "--run", "r", "--task", "t"]);
+        rows.code == 0
+            && rows.data()["attempts"][0]["supervision"]["supervisor_pid"].is_i64()
+            && env
+                .orch(&["inbox", "show", "--thread", "r/t/attempt-1"])
+                .data()["thread"]["status"]
+                == "done"
+    });
+    let attempts = env.attempts("r", "t");
+    let supervisor = attempts[0]["supervision"]["supervisor_pid"]
+        .as_i64()
+        .unwrap() as i32;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        !check_log.exists(),
+        "the check ran before the supervisor died"
+    );
+
+    // A recovery that forgot the check would leave the task verifying and this orch up
+    // waiting for it: fail after a minute instead of hanging.
+    let mut second = env
+        .command(ORCH)
+        .args(["--db", env.db.to_str().unwrap(), "up", "--run", "r"])
+        .current_dir(&repo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            second.kill().unwrap();
+            second.wait().unwrap();
+            panic!(
+                "the restarted orch up did not finish: {:#}",
+                env.task_row("r", "t")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let attempts = env.attempts("r", "t");
+    assert_eq!(attempts.len(), 1, "{attempts:#?}");
+    let supervision = &attempts[0]["supervision"];
+    assert_eq!(supervision["outcome"], "succeeded", "{supervision:#}");
+    assert!(
+        supervision["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("the worker finished") && r.contains("died")),
+        "{supervision:#}"
+    );
+    assert_eq!(std::fs::read_to_string(&check_log).unwrap(), "ran\n");
+    let gate = env.orch(&["verify", "status", "--run", "r", "--task", "t"]);
+    assert_eq!(gate.data()["gate"]["status"], "passed");
+    assert_eq!(env.task_row("r", "t")["status"], "done");
+}
