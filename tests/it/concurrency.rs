@@ -238,3 +238,90 @@ fn a_file_that_is_not_a_database_is_internal_error_50() {
             .starts_with("this is not")
     );
 }
+
+/// Six leaders dispatch the same ready code task at the same moment, for four tasks,
+/// then six retry each failed task at once: each time exactly one wins, the others are
+/// refused with `invalid_state`, and exactly the winners' worktrees exist — no second
+/// attempt, no half-made or stray worktree (the per-task dispatch lock and the store's
+/// state check together).
+#[test]
+fn leaders_racing_to_dispatch_or_retry_one_task_make_one_attempt() {
+    let env = Env::new();
+    let repo = env.repo();
+    let tasks = ["a", "b", "c", "d"];
+    env.run_with_tasks("r", &tasks);
+    let repo_arg = format!("--repo-path={}", repo.display());
+    let race = |verb: &[&str], task: &str| -> Vec<crate::common::Out> {
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                let mut cmd = env.command(crate::common::ORCH);
+                cmd.arg("--db").arg(&env.db).arg("--json").args(verb);
+                cmd.args(["--run", "r", "--task", task]);
+                cmd.stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children.into_iter().map(finish).collect()
+    };
+    let winners = |outs: &[crate::common::Out], what: &str| {
+        let won = outs.iter().filter(|o| o.code == 0).count();
+        assert_eq!(won, 1, "{what}: {outs:#?}");
+        for out in outs.iter().filter(|o| o.code != 0) {
+            out.error(30, "invalid_state");
+        }
+    };
+    for task in tasks {
+        let outs = race(&["dispatch", "--execution-mode", "code", &repo_arg], task);
+        winners(&outs, &format!("dispatch {task}"));
+    }
+    for task in tasks {
+        let thread = format!("r/{task}/attempt-1");
+        env.inbox(Some("worker-a"), &["claim", "--thread", &thread])
+            .data();
+        env.inbox(
+            Some("worker-a"),
+            &["fail", "--thread", &thread, "--summary", "no"],
+        )
+        .data();
+    }
+    env.orch(&["reconcile", "--run", "r"]).data();
+    for task in tasks {
+        let outs = race(&["retry"], task);
+        winners(&outs, &format!("retry {task}"));
+    }
+    let mut expected: Vec<String> = Vec::new();
+    for task in tasks {
+        let attempts = env.attempts("r", task);
+        assert_eq!(attempts.len(), 2, "{task}: {attempts:#?}");
+        for (i, row) in attempts.iter().enumerate() {
+            assert_eq!(row["attempt"]["attempt_no"], i as i64 + 1);
+            let path = row["attempt"]["worktree_path"].as_str().unwrap();
+            assert!(std::path::Path::new(path).is_dir(), "{path}");
+            expected.push(std::fs::canonicalize(path).unwrap().display().to_string());
+        }
+    }
+    // git knows exactly those worktrees (besides the repository itself), and nothing
+    // else lies under the worktree root.
+    let listed = env.git(&repo, &["worktree", "list", "--porcelain"]);
+    let mut listed: Vec<String> = listed
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree "))
+        .map(|p| std::fs::canonicalize(p).unwrap().display().to_string())
+        .filter(|p| *p != std::fs::canonicalize(&repo).unwrap().display().to_string())
+        .collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+    for task in tasks {
+        let dir = repo.join(".orch/worktrees/r").join(task);
+        let mut entries: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        entries.sort();
+        assert_eq!(entries, ["attempt-1", "attempt-2"], "{}", dir.display());
+    }
+}
