@@ -40,6 +40,16 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
 }
 
 async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
+    // A supervisor told to stop (SIGTERM, SIGINT, SIGHUP) stops its worker first. The
+    // handlers go in before anything else: a signal that came between the worker's start
+    // and their installation killed the supervisor outright, leaving the attempt without
+    // an end and the worker to the terminal's hang-up (seen once in CI; reproduced by
+    // widening that window). One that comes before the worker starts is kept and acted
+    // on as soon as it runs.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
     if !supervision.outcome.is_empty() {
         tracing::info!(outcome = %supervision.outcome, "attempt already ended; nothing to do");
@@ -173,11 +183,6 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     let mut next_control = Instant::now() + control_every;
     let mut renew_tick = interval(RENEW_EVERY);
     renew_tick.reset();
-    // A supervisor told to stop (SIGTERM, SIGINT, SIGHUP) stops its worker first.
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
     let mut stopped_by_signal = false;
     loop {
         if exit.is_some() && !output_open {
