@@ -8,7 +8,20 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-/// Starts `command` detached in a new session with its output appended to `log`.
+/// The signals that tell a supervisor to stop its worker and end.
+fn stop_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(signal);
+    }
+    set
+}
+
+/// Starts `command` detached in a new session with its output appended to `log`, and
+/// with SIGTERM, SIGINT and SIGHUP blocked: a stop signal in the new process's first
+/// milliseconds stays pending until it has its handlers in and calls
+/// [`unblock_stop_signals`], instead of killing it before it can stop anything.
 pub fn spawn_detached(mut command: Command, log: &Path) -> std::io::Result<Child> {
     let out = OpenOptions::new()
         .create(true)
@@ -20,15 +33,36 @@ pub fn spawn_detached(mut command: Command, log: &Path) -> std::io::Result<Child
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err));
-    // SAFETY: the closure runs in the forked child before exec and only calls setsid(2),
-    // which is async-signal-safe.
+    let blocked = stop_signals();
+    // SAFETY: the closure runs in the forked child before exec and only calls setsid(2)
+    // and sigprocmask(2), which are async-signal-safe. (std clears the signal mask
+    // before it runs the closure; a blocked mask survives exec.)
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                Some(&blocked),
+                None,
+            )
+            .map_err(std::io::Error::from)?;
             Ok(())
         });
     }
     command.spawn()
+}
+
+/// Lets the calling thread receive SIGTERM, SIGINT and SIGHUP again (see
+/// [`spawn_detached`]); one that came while they were blocked is delivered now. Call it
+/// once the handlers are installed. Threads started before it keep them blocked, so the
+/// signals reach this one.
+pub fn unblock_stop_signals() -> std::io::Result<()> {
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+        Some(&stop_signals()),
+        None,
+    )
+    .map_err(std::io::Error::from)
 }
 
 /// Reaps those of `children` (started by this process) that have exited, and keeps the

@@ -44,12 +44,14 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     // handlers go in before anything else: a signal that came between the worker's start
     // and their installation killed the supervisor outright, leaving the attempt without
     // an end and the worker to the terminal's hang-up (seen once in CI; reproduced by
-    // widening that window). One that comes before the worker starts is kept and acted
-    // on as soon as it runs.
+    // widening that window). The launcher starts the supervisor with these signals
+    // blocked, so one from its very first moments waits here too; one that comes before
+    // the worker starts is acted on as soon as it runs.
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    crate::process::detach::unblock_stop_signals()?;
     let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
     if !supervision.outcome.is_empty() {
         tracing::info!(outcome = %supervision.outcome, "attempt already ended; nothing to do");

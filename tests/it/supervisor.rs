@@ -569,6 +569,17 @@ fn a_supervisor_told_to_stop_stops_its_worker_first() {
         assert!(Instant::now() < deadline, "the worker never started");
         std::thread::sleep(Duration::from_millis(50));
     };
+    // The supervisor starts with its stop signals blocked; its worker must not.
+    let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
+    let blocked = status.lines().find(|l| l.starts_with("SigBlk:")).unwrap();
+    assert!(
+        blocked
+            .trim_start_matches("SigBlk:")
+            .trim()
+            .chars()
+            .all(|c| c == '0'),
+        "{blocked}"
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(supervisor as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -584,6 +595,33 @@ fn a_supervisor_told_to_stop_stops_its_worker_first() {
     );
     std::thread::sleep(Duration::from_millis(200));
     assert!(!is_alive(worker), "the worker outlived its supervisor");
+}
+
+/// A stop signal the moment the supervisor exists, before it can have its handlers in,
+/// is held (the launcher starts it with the stop signals blocked) rather than fatal: the
+/// attempt still ends `cancelled`, and no worker is left running.
+#[test]
+fn a_supervisor_stopped_the_moment_it_starts_still_ends_its_attempt() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "shell", "echo started; sleep 300");
+    let data = env.launch(&repo, "r", "t", "analysis");
+    let supervisor = data["launch"]["supervisor_pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(record["supervision"]["outcome"], "cancelled", "{record:#}");
+    if let Some(worker) = record["supervision"]["worker_pid"].as_i64() {
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !is_alive(worker as u32),
+            "the worker outlived its supervisor"
+        );
+    }
 }
 
 #[test]
