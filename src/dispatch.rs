@@ -100,30 +100,23 @@ pub async fn create(
     } = request;
     let (run, task, to) = (run.as_str(), task.as_str(), to.as_str());
     let attempt_no = plan.next_attempt_no;
-    // Held from the worktree's creation to the attempt's record (code mode): see
-    // `lock_task_dispatch`.
-    let mut _dispatch_lock = None;
-    let workspace = match mode {
+    // `_dispatch_lock` is held from the worktree's creation to the attempt's record
+    // (code mode): see `lock_task_dispatch`.
+    let (workspace, _dispatch_lock) = match mode {
         ExecutionMode::Analysis => {
             let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
                 crate::paths::absolute(&std::env::current_dir().unwrap_or_default(), &location.repo)
             });
-            WorkspaceRecord {
+            let record = WorkspaceRecord {
                 repo_path: repo.display().to_string(),
                 ..WorkspaceRecord::default()
-            }
+            };
+            (record, None)
         }
         ExecutionMode::Code => {
-            prepare_worktree(
-                store,
-                &location,
-                base,
-                run,
-                task,
-                attempt_no,
-                &mut _dispatch_lock,
-            )
-            .await?
+            let (record, lock) =
+                prepare_worktree(store, &location, base, run, task, attempt_no).await?;
+            (record, Some(lock))
         }
     };
     let new = NewAttempt {
@@ -181,8 +174,7 @@ async fn prepare_worktree(
     run: &str,
     task: &str,
     attempt_no: i64,
-    lock: &mut Option<nix::fcntl::Flock<std::fs::File>>,
-) -> Result<WorkspaceRecord> {
+) -> Result<(WorkspaceRecord, nix::fcntl::Flock<std::fs::File>)> {
     validate_id("run id", run)?;
     validate_id("task id", task)?;
     let repo = worktree::toplevel(&location.repo)?;
@@ -225,14 +217,16 @@ async fn prepare_worktree(
         )));
     }
     let branch = worktree::branch_name(run, task, attempt_no);
-    if let Some(task_dir) = path.parent() {
-        *lock = Some(lock_task_dispatch(task_dir)?);
-    }
+    let lock = lock_task_dispatch(path.parent().unwrap_or(&root))?;
     // Under the lock: another dispatch may have recorded this attempt meanwhile.
-    if store.attempt(run, task, Some(attempt_no)).await.is_ok() {
-        return Err(Error::invalid_state(format!(
-            "attempt {attempt_no} of task {task:?} was dispatched meanwhile; nothing was created"
-        )));
+    match store.attempt(run, task, Some(attempt_no)).await {
+        Ok(_) => {
+            return Err(Error::invalid_state(format!(
+                "attempt {attempt_no} of task {task:?} was dispatched meanwhile; nothing was created"
+            )));
+        }
+        Err(e) if e.code == crate::error::ErrorCode::NotFound => {}
+        Err(e) => return Err(e),
     }
     // No attempt `attempt_no` is recorded and no dispatch is under way, so a worktree or
     // branch of that name is what an interrupted dispatch left: cleared when it holds no
@@ -243,12 +237,13 @@ async fn prepare_worktree(
         tracing::info!(path = %path.display(), %branch, "cleared the leftover of an interrupted dispatch");
     }
     worktree::add_worktree(&repo, &path, &branch, &base_commit)?;
-    Ok(WorkspaceRecord {
+    let record = WorkspaceRecord {
         repo_path: repo.display().to_string(),
         base_ref,
         base_commit,
         branch_name: branch,
         worktree_path: path.display().to_string(),
         workspace_status: "created".to_string(),
-    })
+    };
+    Ok((record, lock))
 }

@@ -126,10 +126,9 @@ fn spawn_policy(store: &Store, thread_id: &str, policy: &mut PolicyTasks) {
         return;
     }
     let store = store.clone();
-    let key = thread_id.to_string();
     let thread_id = thread_id.to_string();
     policy.insert(
-        key,
+        thread_id.clone(),
         tokio::spawn(async move {
             if let Err(e) = settle_orphan(&store, &thread_id).await {
                 tracing::warn!(error = %e, "policy after a lost attempt");

@@ -26,23 +26,8 @@ pub struct StatusView {
 
 impl StatusView {
     /// The task rows as one JSON array.
-    pub fn tasks_json(&self) -> String {
-        let len = self.chunks.iter().map(|c| c.len() + 1).sum::<usize>() + 2;
-        let mut out = String::with_capacity(len);
-        self.write_tasks_json(&mut out);
-        out
-    }
-
-    /// Appends the task rows as one JSON array to `out`.
-    pub fn write_tasks_json(&self, out: &mut String) {
-        out.push('[');
-        for (i, chunk) in self.chunks.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(chunk);
-        }
-        out.push(']');
+    fn tasks_json(&self) -> String {
+        format!("[{}]", self.chunks.join(","))
     }
 
     /// The whole view as JSON text in pieces (`{"run":..,"tasks":[..]}`), without

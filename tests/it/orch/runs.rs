@@ -308,18 +308,22 @@ fn dep_add_refuses_self_edges_cycles_and_unknown_tasks() {
         "c",
     ])
     .data();
-    let deps_before: Vec<(String, Value, Value)> = status(&env, "r")["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                text(&t["task_id"]),
-                t["depends_on"].clone(),
-                t["status"].clone(),
-            )
-        })
-        .collect();
+    // Each task's prerequisites and status, as `status` shows them.
+    let graph = || -> Vec<(String, Value, Value)> {
+        status(&env, "r")["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    text(&t["task_id"]),
+                    t["depends_on"].clone(),
+                    t["status"].clone(),
+                )
+            })
+            .collect()
+    };
+    let deps_before = graph();
     env.orch(&[
         "dep",
         "add",
@@ -331,18 +335,7 @@ fn dep_add_refuses_self_edges_cycles_and_unknown_tasks() {
         "a",
     ])
     .error(30, "invalid_input");
-    let deps_after: Vec<(String, Value, Value)> = status(&env, "r")["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                text(&t["task_id"]),
-                t["depends_on"].clone(),
-                t["status"].clone(),
-            )
-        })
-        .collect();
+    let deps_after = graph();
     assert_eq!(deps_after, deps_before, "a refused edge changed the graph");
     assert_eq!(
         env.task_row("r", "a")["depends_on"],
