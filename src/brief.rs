@@ -12,6 +12,9 @@ pub struct BriefContext {
     pub previous: Option<String>,
     /// The agent session this attempt resumes (the adapter's `resume` argv is used).
     pub resume_session: Option<String>,
+    /// A rule from the worker's adapter at its permission level (what it cannot do
+    /// itself, e.g. that orch commits for it).
+    pub worker_note: Option<String>,
 }
 
 /// Renders the brief for `attempt` of `task`.
@@ -100,6 +103,13 @@ pub fn render(task: &Task, attempt: &Attempt, context: &BriefContext) -> String 
         ExecutionMode::Analysis => {
             out.push_str("- This is an analysis task: read, do not modify the repository.\n");
         }
+    }
+    if let Some(note) = context
+        .worker_note
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+    {
+        let _ = writeln!(out, "- {}", note.trim());
     }
     out.push_str("- Do not wait silently: if you are stuck, ask (step 4) rather than stop.\n");
     out

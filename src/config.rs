@@ -27,6 +27,8 @@ pub struct ResolvedWorker {
     pub fallback: Vec<String>,
     pub max_attempts: Option<u32>,
     pub max_concurrent: Option<u32>,
+    /// The permission level the profile asks for.
+    pub permissions: adapter::PermissionChoice,
 }
 
 /// The profiles and adapters one repository (and run) knows.
@@ -94,12 +96,13 @@ impl Workers {
             })?;
             return Ok(ResolvedWorker {
                 profile: name.to_string(),
-                adapter: adapter.clone(),
+                adapter: with_profile(adapter, name, profile)?,
                 model: profile.model.clone(),
                 args: profile.args.clone(),
                 fallback: profile.fallback.clone(),
                 max_attempts: profile.max_attempts,
                 max_concurrent: profile.max_concurrent,
+                permissions: profile.permissions.unwrap_or_default(),
             });
         }
         if let Some(adapter) = self.adapters.get(name) {
@@ -111,6 +114,7 @@ impl Workers {
                 fallback: Vec::new(),
                 max_attempts: None,
                 max_concurrent: None,
+                permissions: adapter::PermissionChoice::Default,
             });
         }
         Err(Error::invalid_input(format!(
@@ -118,4 +122,31 @@ impl Workers {
             self.known_names().join(", ")
         )))
     }
+}
+
+/// The adapter as a profile runs it: the profile's `env`, `pass_env`, `secret_env` and
+/// `stall_timeout` over the adapter's.
+fn with_profile(adapter: &Adapter, name: &str, profile: &WorkerProfile) -> Result<Adapter> {
+    let mut adapter = adapter.clone();
+    adapter
+        .env
+        .extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    adapter.pass_env.extend(profile.pass_env.iter().cloned());
+    adapter
+        .secret_env
+        .extend(profile.secret_env.iter().cloned());
+    if let Some(text) = &profile.stall_timeout {
+        let timeout = humantime::parse_duration(text).map_err(|e| {
+            Error::invalid_input(format!(
+                "worker profile {name:?}: stall_timeout {text:?}: {e}"
+            ))
+        })?;
+        if timeout.is_zero() || timeout > adapter::MAX_DURATION {
+            return Err(Error::invalid_input(format!(
+                "worker profile {name:?}: stall_timeout {text:?} must be more than zero and at most a year"
+            )));
+        }
+        adapter.stall_timeout = Some(timeout);
+    }
+    Ok(adapter)
 }

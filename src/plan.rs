@@ -56,6 +56,20 @@ pub struct WorkerProfile {
     pub fallback: Vec<String>,
     pub max_attempts: Option<u32>,
     pub max_concurrent: Option<u32>,
+    /// What the worker may do: `default` (what its execution mode needs), `full`, or
+    /// `read-only` (the adapter's `permissions` levels).
+    pub permissions: Option<crate::adapter::PermissionChoice>,
+    /// Overrides the adapter's `stall_timeout` (humantime, e.g. "20m").
+    pub stall_timeout: Option<String>,
+    /// Extra environment variables for this profile's workers (over the adapter's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// More variables copied from the caller's environment (names or `PREFIX*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_env: Vec<String>,
+    /// More variables whose values are secrets (names or `PREFIX*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<String>,
 }
 
 /// A named check: the command orch runs in the worktree after the worker is done.

@@ -262,10 +262,15 @@ pub fn adapter_file(data: &[u8]) {
         session_id: Some("SID".into()),
         body: "echo hi".into(),
         args: vec!["--a".into(), "{prompt}".into()],
+        state_dir: "/state".into(),
+        permissions: vec!["--p".into()],
     };
     for values in [&full, &Placeholders::default()] {
         let _ = build_argv(&adapter.command, values);
         let _ = build_argv(&adapter.resume, values);
+        for permission in adapter.permissions.values() {
+            let _ = build_argv(&permission.args, values);
+        }
     }
     // The supervisor adds these to an `Instant`: that must not overflow.
     let now = std::time::Instant::now();

@@ -81,9 +81,89 @@ pub struct Adapter {
     /// Extra environment variables for the worker.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Names of variables copied from the caller's environment (API keys).
+    /// Names of variables copied from the caller's environment; a name ending in `*`
+    /// copies every variable with that prefix (`CLAUDE_CODE_*`).
     #[serde(default)]
     pub pass_env: Vec<String>,
+    /// Names (or `PREFIX*`) of variables whose values are secrets, beyond the names
+    /// that look like one (`*_KEY`, `*_TOKEN`, `*_SECRET`, `*PASSWORD*`): redacted
+    /// everywhere orch writes.
+    #[serde(default)]
+    pub secret_env: Vec<String>,
+    /// What the worker may do, per level (`code`, `analysis`, `full`, `read-only`), as
+    /// the CLI's own flags; `{permissions}` in `command` and `resume` stands for the
+    /// chosen level's `args`.
+    #[serde(default)]
+    pub permissions: BTreeMap<String, Permission>,
+    /// The argv that prints the CLI's version (`orch doctor`).
+    #[serde(default)]
+    pub version_command: Vec<String>,
+    /// The versions this adapter was verified with against the real CLI.
+    #[serde(default)]
+    pub verified_versions: Vec<String>,
+    /// An argv that exits 0 when the CLI is logged in, without spending a request
+    /// (`orch doctor`).
+    #[serde(default)]
+    pub login_check: Vec<String>,
+    /// The CPU share of one core (percent, averaged over the stall check's period)
+    /// below which the worker's CPU use is idle noise rather than progress (a runtime
+    /// ticking while it waits on a dead stream). Default 0: any CPU time is progress.
+    #[serde(default)]
+    pub busy_cpu_percent: Option<f64>,
+}
+
+/// One permission level of an adapter: the CLI's flags and environment for it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permission {
+    /// Put where `{permissions}` stands; the same placeholders as `command`.
+    #[serde(default)]
+    pub args: Vec<ArgItem>,
+    /// Extra environment variables at this level.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// For people (`orch doctor`): what the worker may do at this level.
+    #[serde(default)]
+    pub describe: String,
+    /// A rule added to the worker's brief at this level (what it cannot do itself).
+    #[serde(default)]
+    pub brief_note: Option<String>,
+}
+
+/// How much a worker may do: what its execution mode needs (`code`: edit, commit and
+/// run `inbox` in its worktree; `analysis`: read, and run `inbox`), everything the CLI
+/// can skip checks for (`full`), or reading only (`read-only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PermissionChoice {
+    /// By the attempt's execution mode: `code` or `analysis`.
+    #[default]
+    Default,
+    Full,
+    ReadOnly,
+}
+
+impl PermissionChoice {
+    /// The adapter's `permissions` key this choice selects in `mode`.
+    pub fn level(self, mode: crate::model::ExecutionMode) -> &'static str {
+        match (self, mode) {
+            (PermissionChoice::Full, _) => "full",
+            (PermissionChoice::ReadOnly, _) => "read-only",
+            (PermissionChoice::Default, crate::model::ExecutionMode::Code) => "code",
+            (PermissionChoice::Default, crate::model::ExecutionMode::Analysis) => "analysis",
+        }
+    }
+}
+
+/// The permission levels an adapter may define.
+pub const PERMISSION_LEVELS: &[&str] = &["code", "analysis", "full", "read-only"];
+
+/// True when `name` is matched by an entry of `list` (exact, or `PREFIX*`).
+pub fn name_listed(list: &[String], name: &str) -> bool {
+    list.iter().any(|entry| match entry.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => entry == name,
+    })
 }
 
 /// `Option<Duration>` as a humantime string.
@@ -114,6 +194,9 @@ mod humantime_serde_opt {
         }
     }
 }
+
+/// The longest any duration key may be (a year).
+pub const MAX_DURATION: Duration = humantime_serde_opt::MAX;
 
 /// Default grace between SIGTERM and SIGKILL.
 pub const DEFAULT_TERM_GRACE: Duration = Duration::from_secs(10);
@@ -157,6 +240,24 @@ impl Adapter {
                 "adapter {origin}: the first word of command must be a program name without placeholders"
             )));
         }
+        if let Some(level) = adapter
+            .permissions
+            .keys()
+            .find(|k| !PERMISSION_LEVELS.contains(&k.as_str()))
+        {
+            return Err(Error::invalid_input(format!(
+                "adapter {origin}: unknown permission level {level:?}; levels: {}",
+                PERMISSION_LEVELS.join(", ")
+            )));
+        }
+        if let Some(p) = adapter
+            .busy_cpu_percent
+            .filter(|p| !(0.0..=100.0).contains(p))
+        {
+            return Err(Error::invalid_input(format!(
+                "adapter {origin}: busy_cpu_percent {p} is not between 0 and 100"
+            )));
+        }
         Ok(adapter)
     }
 
@@ -180,6 +281,37 @@ impl Adapter {
 
     pub fn stall_timeout(&self) -> Duration {
         self.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT)
+    }
+
+    /// The arguments and environment of permission `level`: the level's entry with its
+    /// placeholders filled, or nothing when the adapter defines no such level (a CLI
+    /// without permissions, like `shell`). A level asked for by name (`full`,
+    /// `read-only`) that the adapter lacks is an error naming both.
+    pub fn permission(
+        &self,
+        choice: PermissionChoice,
+        mode: crate::model::ExecutionMode,
+        values: &Placeholders,
+    ) -> Result<(Vec<String>, Option<&Permission>)> {
+        let level = choice.level(mode);
+        match self.permissions.get(level) {
+            Some(p) => Ok((build_argv(&p.args, values)?, Some(p))),
+            None if choice == PermissionChoice::Default => Ok((Vec::new(), None)),
+            None => Err(Error::invalid_input(format!(
+                "adapter {} has no permission level {level:?}; it has: {}",
+                self.name,
+                self.permissions
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// The idle-noise threshold for CPU use (see [`Adapter::busy_cpu_percent`]).
+    pub fn busy_cpu_percent(&self) -> f64 {
+        self.busy_cpu_percent.unwrap_or(0.0)
     }
 
     pub fn first_output_timeout(&self) -> Duration {
@@ -215,6 +347,11 @@ pub struct Placeholders {
     pub session_id: Option<String>,
     pub body: String,
     pub args: Vec<String>,
+    /// The directory of orch's database (what a sandboxed worker must be able to
+    /// write for `inbox`).
+    pub state_dir: String,
+    /// The chosen permission level's arguments (`{permissions}`).
+    pub permissions: Vec<String>,
 }
 
 impl Placeholders {
@@ -226,11 +363,14 @@ impl Placeholders {
             "model" => self.model.as_deref(),
             "session_id" => self.session_id.as_deref(),
             "body" => Some(self.body.as_str()),
+            "state_dir" => Some(self.state_dir.as_str()),
             _ => return None,
         })
     }
 
     /// Fills one word; `Err` names an unknown placeholder, `Ok(None)` a missing value.
+    /// Only `{name}` with a name of lowercase letters and `_` is a placeholder; other
+    /// braces are kept as they are (a JSON argument such as claude's `--settings`).
     fn fill(&self, word: &str) -> std::result::Result<Option<String>, String> {
         let mut out = String::with_capacity(word.len());
         let mut rest = word;
@@ -239,6 +379,11 @@ impl Placeholders {
                 break;
             };
             let name = &rest[start + 1..start + len];
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                out.push_str(&rest[..=start]);
+                rest = &rest[start + 1..];
+                continue;
+            }
             match self.value(name) {
                 None => return Err(name.to_string()),
                 Some(None) => return Ok(None),
@@ -261,7 +406,7 @@ pub fn build_argv(items: &[ArgItem], values: &Placeholders) -> Result<Vec<String
     let mut args_used = false;
     let unknown = |name: String| {
         Error::invalid_input(format!(
-            "unknown placeholder {{{name}}}; known: {{prompt}} {{prompt_file}} {{workdir}} {{model}} {{session_id}} {{body}} {{args}}"
+            "unknown placeholder {{{name}}}; known: {{prompt}} {{prompt_file}} {{workdir}} {{model}} {{session_id}} {{body}} {{state_dir}} {{args}} {{permissions}}"
         ))
     };
     for item in items {
@@ -269,6 +414,9 @@ pub fn build_argv(items: &[ArgItem], values: &Placeholders) -> Result<Vec<String
             ArgItem::Word(w) if w == "{args}" => {
                 argv.extend(values.args.iter().cloned());
                 args_used = true;
+            }
+            ArgItem::Word(w) if w == "{permissions}" => {
+                argv.extend(values.permissions.iter().cloned());
             }
             ArgItem::Word(w) => match values.fill(w).map_err(unknown)? {
                 Some(v) => argv.push(v),
@@ -442,9 +590,21 @@ mod tests {
 mod built_in_argv {
     use super::*;
 
+    use crate::model::ExecutionMode;
+
+    /// The argv of a code-mode worker at the default permission level.
     fn argv(name: &str, model: Option<&str>) -> Vec<String> {
+        argv_at(name, model, PermissionChoice::Default, ExecutionMode::Code)
+    }
+
+    fn argv_at(
+        name: &str,
+        model: Option<&str>,
+        choice: PermissionChoice,
+        mode: ExecutionMode,
+    ) -> Vec<String> {
         let all = registry(None).unwrap();
-        let values = Placeholders {
+        let mut values = Placeholders {
             prompt: "PROMPT".into(),
             prompt_file: "/p.md".into(),
             workdir: "/wt".into(),
@@ -452,18 +612,26 @@ mod built_in_argv {
             session_id: Some("SID".into()),
             body: "echo hi".into(),
             args: Vec::new(),
+            state_dir: "/repo/.orch".into(),
+            permissions: Vec::new(),
         };
+        values.permissions = all[name].permission(choice, mode, &values).unwrap().0;
         build_argv(&all[name].command, &values).unwrap()
     }
 
     fn resume(name: &str) -> Vec<String> {
         let all = registry(None).unwrap();
-        let values = Placeholders {
+        let mut values = Placeholders {
             prompt: "continue".into(),
             workdir: "/wt".into(),
             session_id: Some("SID".into()),
+            state_dir: "/repo/.orch".into(),
             ..Placeholders::default()
         };
+        values.permissions = all[name]
+            .permission(PermissionChoice::Default, ExecutionMode::Code, &values)
+            .unwrap()
+            .0;
         build_argv(&all[name].resume, &values).unwrap()
     }
 
@@ -479,32 +647,52 @@ mod built_in_argv {
                 "never",
                 "-C",
                 "/wt",
-                "--sandbox",
-                "workspace-write",
+                "-c",
+                "sandbox_mode=\"workspace-write\"",
+                "-c",
+                "sandbox_workspace_write.writable_roots=[\"/repo/.orch\"]",
                 "--skip-git-repo-check",
                 "--disable",
                 "unbounded_connection_retries",
                 "-m",
                 "gpt-5",
+                "--",
                 "PROMPT",
             ]
         );
         assert!(!argv("codex", None).contains(&"--full-auto".to_string()));
         assert!(!argv("codex", None).contains(&"-m".to_string()));
-        // `resume` has no -C or --sandbox: cwd and -c sandbox_mode instead.
+        // `resume` has no -C, --sandbox or --add-dir: cwd and -c instead; it keeps
+        // the finite connection retries.
         assert_eq!(
             resume("codex"),
             [
                 "codex",
                 "exec",
                 "resume",
-                "SID",
                 "--json",
                 "-c",
                 "sandbox_mode=\"workspace-write\"",
+                "-c",
+                "sandbox_workspace_write.writable_roots=[\"/repo/.orch\"]",
+                "--skip-git-repo-check",
+                "--disable",
+                "unbounded_connection_retries",
+                "--",
+                "SID",
                 "continue"
             ]
         );
+        let full = argv_at("codex", None, PermissionChoice::Full, ExecutionMode::Code);
+        assert!(full.contains(&"--dangerously-bypass-approvals-and-sandbox".to_string()));
+        assert!(!full.iter().any(|a| a.contains("sandbox_mode")));
+        let read_only = argv_at(
+            "codex",
+            None,
+            PermissionChoice::ReadOnly,
+            ExecutionMode::Analysis,
+        );
+        assert!(read_only.contains(&"sandbox_mode=\"read-only\"".to_string()));
     }
 
     #[test]
@@ -519,10 +707,33 @@ mod built_in_argv {
                 "--verbose",
                 "--permission-mode",
                 "acceptEdits",
+                "--settings",
+                r#"{"permissions":{"allow":["Bash(git add:*)","Bash(git commit:*)","Bash(git rm:*)","Bash(git mv:*)","Bash(inbox:*)"]}}"#,
+                "--",
                 "PROMPT",
             ]
         );
         assert_eq!(resume("claude")[..4], ["claude", "-p", "--resume", "SID"]);
+        assert!(resume("claude").contains(&"acceptEdits".to_string()));
+        let analysis = argv_at(
+            "claude",
+            None,
+            PermissionChoice::Default,
+            ExecutionMode::Analysis,
+        );
+        assert!(analysis.contains(&r#"{"permissions":{"allow":["Bash(inbox:*)"]}}"#.to_string()));
+        assert!(!analysis.contains(&"acceptEdits".to_string()));
+        let all = registry(None).unwrap();
+        assert_eq!(all["claude"].permissions["full"].env["IS_SANDBOX"], "1");
+        // A level the adapter lacks, asked for by name, is an error naming it.
+        let err = all["cursor"]
+            .permission(
+                PermissionChoice::ReadOnly,
+                ExecutionMode::Code,
+                &Placeholders::default(),
+            )
+            .unwrap_err();
+        assert!(err.message.contains("read-only"), "{}", err.message);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! A [`Redactor`] replaces every secret it finds with [`REDACTED`]. It knows two kinds:
 //!
-//! - **the worker's own secrets**: the values of the adapter's `pass_env` variables and of
+//! - **the worker's own secrets**: the values of the variables its adapter or profile
+//!   lists in `secret_env`, of a proxy URL that carries a password, and of
 //!   every variable with a secret-looking name (`*_API_KEY`, `*_TOKEN`, `*_SECRET`,
 //!   `*PASSWORD*`, `*_KEY`, see [`is_secret_name`]) the worker gets, as they are at launch.
 //!   A value (or, for a multi-line value, a line of it) shorter than [`MIN_SECRET_LEN`]
@@ -171,16 +172,6 @@ impl Redactor {
                 Redactor::default()
             }
         }
-    }
-
-    /// A worker's redactor: the values in its environment `env` of the `pass_env`
-    /// variables and of every variable with a secret-looking name.
-    pub fn for_worker(env: &[(String, String)], pass_env: &[String]) -> Redactor {
-        Redactor::with_secrets(
-            env.iter()
-                .filter(|(name, _)| pass_env.contains(name) || is_secret_name(name))
-                .map(|(_, value)| value.as_bytes()),
-        )
     }
 
     /// The built-in patterns plus the secret-looking variables of this process's own
@@ -458,7 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn worker_secrets_from_pass_env_and_secret_names_long_enough() {
+    fn worker_secrets_from_listed_and_secret_names_long_enough() {
         let env: Vec<(String, String)> = [
             ("MY_SERVICE", "plum-passenger-7731"),
             ("DEPLOY_TOKEN", "tok-quiet-river-88"),
@@ -469,7 +460,11 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let r = Redactor::for_worker(&env, &["MY_SERVICE".to_string()]);
+        let r = Redactor::with_secrets(
+            env.iter()
+                .filter(|(name, _)| name == "MY_SERVICE" || is_secret_name(name))
+                .map(|(_, value)| value.as_bytes()),
+        );
         assert_eq!(
             redact(
                 &r,

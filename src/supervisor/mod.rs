@@ -81,7 +81,6 @@ pub fn plan_launch(
 ) -> Result<LaunchPlan> {
     let worker = workers.resolve(&attempt.assigned_to)?;
     let adapter = &worker.adapter;
-    let prompt = render(task, attempt, context);
     let log_path = log_path(store, attempt);
     let prompt_path = log_path.with_extension("prompt.md");
     let cwd = match attempt.execution_mode {
@@ -91,15 +90,30 @@ pub fn plan_launch(
         _ if !attempt.repo_path.is_empty() => PathBuf::from(&attempt.repo_path),
         _ => std::env::current_dir().unwrap_or_default(),
     };
-    let values = Placeholders {
-        prompt: prompt.clone(),
+    let state_dir = Path::new(&db_for_workers(store))
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let mut values = Placeholders {
+        prompt: String::new(),
         prompt_file: prompt_path.display().to_string(),
         workdir: cwd.display().to_string(),
         model: worker.model.clone(),
         session_id: None,
         body: task.body.clone(),
         args: worker.args.clone(),
+        state_dir,
+        permissions: Vec::new(),
     };
+    let (permission_args, permission) =
+        adapter.permission(worker.permissions, attempt.execution_mode, &values)?;
+    values.permissions = permission_args;
+    let context = BriefContext {
+        worker_note: permission.and_then(|p| p.brief_note.clone()),
+        ..context.clone()
+    };
+    let prompt = render(task, attempt, &context);
+    values.prompt = prompt.clone();
     let argv = match context
         .resume_session
         .as_deref()
@@ -119,7 +133,11 @@ pub fn plan_launch(
         }
         None => build_argv(&adapter.command, &values)?,
     };
-    let env = worker_env(store, attempt, &worker);
+    let mut env = worker_env(store, attempt, &worker);
+    for (k, v) in permission.map(|p| &p.env).into_iter().flatten() {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), v.clone()));
+    }
     Ok(LaunchPlan {
         stdin_text: (adapter.prompt == PromptMode::Stdin).then(|| prompt.clone()),
         prompt,
@@ -132,6 +150,25 @@ pub fn plan_launch(
     })
 }
 
+/// The ordinary network and certificate settings every worker gets from the caller
+/// when set: a CLI behind a proxy or a private CA cannot reach its provider without
+/// them. Not secrets, unless a proxy URL carries a password (then it is redacted).
+pub const NETWORK_ENV: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+];
+
 /// The `ORCH_DB` a worker gets: the database's canonical path. With `ORCH_THREAD` it
 /// marks the worker's descendants wherever they go (see `group::kill_attempt_leftovers`).
 pub fn db_for_workers(store: &Store) -> String {
@@ -141,7 +178,8 @@ pub fn db_for_workers(store: &Store) -> String {
 
 /// The worker's whole environment: PATH (with orch's own directory first, so `inbox`
 /// is there), HOME, the `ORCH_*` variables, `TZ=UTC` (reset times parse the same
-/// everywhere), the adapter's `env` and the `pass_env` variables of the caller.
+/// everywhere), the proxy and CA variables, the adapter's `env` and the `pass_env`
+/// variables of the caller.
 fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let own_dir = std::env::current_exe()
@@ -165,21 +203,41 @@ fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<
     env.push(("TZ".into(), "UTC".into()));
     env.push(("TERM".into(), "dumb".into()));
     env.push(("NO_COLOR".into(), "1".into()));
+    for name in NETWORK_ENV {
+        if let Ok(value) = std::env::var(name) {
+            env.push((name.to_string(), value));
+        }
+    }
     for (k, v) in &worker.adapter.env {
         env.retain(|(name, _)| name != k);
         env.push((k.clone(), v.clone()));
     }
-    for name in &worker.adapter.pass_env {
-        if let Ok(value) = std::env::var(name) {
-            env.retain(|(n, _)| n != name);
-            env.push((name.clone(), value));
-        }
+    let passed: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| crate::adapter::name_listed(&worker.adapter.pass_env, name))
+        .collect();
+    for (name, value) in passed {
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value));
     }
     // The names (never the values) of the secrets, for the worker's own `inbox` calls.
-    if !worker.adapter.pass_env.is_empty() {
-        env.push(("ORCH_SECRET_VARS".into(), worker.adapter.pass_env.join(",")));
+    let secrets: Vec<&str> = env
+        .iter()
+        .filter(|(name, value)| is_worker_secret(worker, name, value))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !secrets.is_empty() {
+        let names = secrets.join(",");
+        env.push(("ORCH_SECRET_VARS".into(), names));
     }
     env
+}
+
+/// Whether a worker's variable holds a secret: a secret-looking name, a name the
+/// adapter or profile lists in `secret_env`, or a proxy URL with a password in it.
+fn is_worker_secret(worker: &ResolvedWorker, name: &str, value: &str) -> bool {
+    crate::redact::is_secret_name(name)
+        || crate::adapter::name_listed(&worker.adapter.secret_env, name)
+        || (NETWORK_ENV.contains(&name) && value.contains("://") && value.contains('@'))
 }
 
 impl LaunchPlan {
@@ -187,7 +245,12 @@ impl LaunchPlan {
     /// `pass_env` variables and of the secret-looking variables it gets, and the built-in
     /// key patterns (see [`crate::redact`]).
     pub fn redactor(&self) -> Redactor {
-        Redactor::for_worker(&self.env, &self.worker.adapter.pass_env)
+        Redactor::with_secrets(
+            self.env
+                .iter()
+                .filter(|(name, value)| is_worker_secret(&self.worker, name, value))
+                .map(|(_, value)| value.as_bytes()),
+        )
     }
 
     /// The argv as it may be printed or stored: every secret replaced by `[REDACTED]`.

@@ -76,6 +76,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     let context = BriefContext {
         previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
         resume_session: Some(store.resume_session(thread_id).await?).filter(|s| !s.is_empty()),
+        worker_note: None,
     };
     let plan = match Workers::load(repo, &run_config)
         .and_then(|workers| plan_launch(store, &task, &attempt, &workers, &context))

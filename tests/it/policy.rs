@@ -343,6 +343,13 @@ fn a_parked_codex_task_resumes_its_session_after_the_reset() {
     };
     assert_eq!(argv[0], "codex");
     assert_eq!(argv[2], "resume", "{argv}");
-    assert_eq!(argv[3], session.as_str(), "{argv}");
+    let argv: Vec<&str> = argv
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let dashes = argv.iter().position(|a| *a == "--").unwrap();
+    assert_eq!(argv[dashes + 1], session.as_str(), "{argv:?}");
     assert_eq!(list[1]["supervision"]["outcome"], "succeeded", "{list:#?}");
 }

@@ -1,6 +1,6 @@
 //! Secrets never reach logs, threads or printed argv.
 //!
-//! A fake worker gets a secret through its adapter's `pass_env` (and one through a
+//! A fake worker gets a secret through its adapter's `pass_env` and `secret_env` (and one through a
 //! secret-looking variable of the adapter's `env`, and a key in its profile's `args`)
 //! and prints it, along with an Anthropic key, a GitHub token, a Bearer header and a key
 //! split across two writes, and posts some of them in its own `inbox update`. None of them
@@ -51,7 +51,7 @@ fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
     std::fs::write(
         repo.join(".orch/adapters/keeper.toml"),
         format!(
-            "name = \"keeper\"\ncommand = [\"fake-text\", \"{{args}}\", \"{{prompt}}\"]\noutput = \"text\"\npass_env = [\"KEEPER_CREDENTIAL\"]\n[env]\nDEPLOY_TOKEN = \"{DEPLOY_TOKEN}\"\n"
+            "name = \"keeper\"\ncommand = [\"fake-text\", \"{{args}}\", \"{{prompt}}\"]\noutput = \"text\"\npass_env = [\"KEEPER_CREDENTIAL\", \"KEEPER_ENDPOINT\"]\nsecret_env = [\"KEEPER_CREDENTIAL\"]\n[env]\nDEPLOY_TOKEN = \"{DEPLOY_TOKEN}\"\n"
         ),
     )
     .unwrap();
@@ -63,6 +63,7 @@ fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
     let body = [
         "say ordinary line before the secrets".to_string(),
         r#"run printf 'credential: %s and more\n' "$KEEPER_CREDENTIAL" >&2"#.to_string(),
+        r#"run printf 'endpoint: %s\n' "$KEEPER_ENDPOINT" >&2"#.to_string(),
         r#"run printf 'deploy %s done\n' "$DEPLOY_TOKEN" >&2"#.to_string(),
         format!(
             r#"run printf 'anthropic %s%s end\n' '{}' '{}' >&2"#,
@@ -107,7 +108,10 @@ fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
         "r",
         "t",
         "analysis",
-        &[("KEEPER_CREDENTIAL", CREDENTIAL)],
+        &[
+            ("KEEPER_CREDENTIAL", CREDENTIAL),
+            ("KEEPER_ENDPOINT", "http://127.0.0.1:9/keeper/endpoint"),
+        ],
     );
     let report = launched.data().clone();
     assert_clean("the launch report", launched.stdout.as_bytes());
@@ -144,6 +148,9 @@ fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
     for expected in [
         "ordinary line before the secrets",
         "credential: [REDACTED] and more",
+        // A passed variable that is no secret (not named like one, not in
+        // `secret_env`) is printed as it is.
+        "endpoint: http://127.0.0.1:9/keeper/endpoint",
         "deploy [REDACTED] done",
         "anthropic [REDACTED] end",
         "github [REDACTED] end",

@@ -66,7 +66,10 @@ fn a_fake_codex_worker_commits_in_its_worktree_and_its_thread_ends_done() {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!(&argv[..5], &["codex", "exec", "--json", "--color", "never"]);
-    assert!(argv.contains(&"workspace-write") && !argv.contains(&"--full-auto"));
+    assert!(
+        argv.contains(&"sandbox_mode=\"workspace-write\"") && !argv.contains(&"--full-auto"),
+        "{argv:?}"
+    );
     let worktree = data["attempt"]["worktree_path"]
         .as_str()
         .unwrap()
