@@ -117,9 +117,10 @@ fn a_rate_limited_codex_profile_is_reassigned_to_its_claude_fallback() {
     launch(&env, &repo, "t");
     let list = wait_for_attempts(&env, "r", "t", 2);
     assert_eq!(list[0]["supervision"]["outcome"], "rate_limited");
+    // Stated to the minute: the end of 12:30, plus 5 s.
     assert_eq!(
         list[0]["supervision"]["reset_at"],
-        "2031-08-08T12:30:00.000Z"
+        "2031-08-08T12:31:05.000Z"
     );
     // Handed to the claude profile, whose fake rate-limits too (the script is the same),
     // but claude's limit is its own: the task ends failed with nothing left free.
@@ -162,7 +163,7 @@ fn a_rate_limited_codex_profile_is_reassigned_to_its_claude_fallback() {
     ]);
     assert_eq!(
         cooling.data()["event"]["payload"]["reset_at"],
-        "2031-08-08T12:30:00.000Z"
+        "2031-08-08T12:31:05.000Z"
     );
 }
 

@@ -238,7 +238,8 @@ fn rate_limit_samples_end_rate_limited_with_their_reset_time() {
         (
             "codex",
             "ratelimit You've hit your usage limit. Try again at Aug 8th, 2031 12:30 PM.",
-            Some("2031-08-08T12:30:00.000Z"),
+            // Stated to the minute: the end of that minute, plus 5 s.
+            Some("2031-08-08T12:31:05.000Z"),
         ),
         // Claude's structured event wins over the text it repeats.
         (
@@ -284,7 +285,14 @@ fn codex_rate_limit_same_day_time_is_read_in_utc() {
         "{record:#}"
     );
     let reset = record["supervision"]["reset_at"].as_str().unwrap();
-    assert!(reset.ends_with("T15:28:00.000Z"), "{reset}");
+    // `3:28 PM`: the end of that minute plus 5 s, or now plus 5 s when run in the 15
+    // minutes after 15:28 UTC (a reset that has just passed).
+    let from_now = reset.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+        - jiff::Timestamp::now().as_millisecond();
+    assert!(
+        reset.ends_with("T15:29:05.000Z") || from_now.abs() < 60_000,
+        "{reset}"
+    );
 }
 
 #[test]
