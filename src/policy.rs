@@ -7,13 +7,20 @@
 //! - `lost` (the attempt's supervisor died: orch's failure, not the worker's): retry the
 //!   same worker without spending its budget, up to [`MAX_LOST_ATTEMPTS`] lost attempts
 //!   per task; past that, as `failed`.
-//! - `rate_limited`: the adapter cools down until `reset_at` (or an exponential backoff);
-//!   reassign at once to a fallback whose adapter is free, else park until the cooldown
-//!   ends (at most `max_park`), else stop.
+//! - `rate_limited`: the worker cools down until `reset_at` (or an exponential backoff);
+//!   reassign at once to a free fallback, else park until the cooldown ends (at most
+//!   `max_park`), else stop. A worker rate limited [`MAX_RATE_LIMITS_IN_A_ROW`] times in
+//!   a row (its limit did not clear after the resets it announced) is not waited for
+//!   again: a free fallback, else stop.
 //! - `auth_failed`, `spawn_failed`: never that adapter again in this run; fallback or stop.
 //! - `succeeded`, `cancelled`: nothing to do.
+//!
+//! Cooldowns are kept per account, not per CLI: the key is the worker profile's name (two
+//! profiles of one adapter are two accounts, each with its own limit), or the adapter's
+//! name for a worker that is a bare adapter ([`cooldown_key`]). Everything that reads or
+//! writes a cooldown uses that key. Auth and spawn failures still ban the adapter.
 
-use crate::config::Workers;
+use crate::config::{ResolvedWorker, Workers};
 use std::collections::{HashMap, HashSet};
 
 /// Attempts per worker when its profile sets no `max_attempts`.
@@ -23,6 +30,30 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 2;
 pub const MAX_LOST_ATTEMPTS: u32 = 3;
 /// The longest a task waits for a rate limit to reset before it is left failed.
 pub const DEFAULT_MAX_PARK_MS: i64 = 6 * 60 * 60 * 1000;
+/// Rate-limited attempts in a row on one worker after which its limit is taken as not
+/// clearing: the first limit, then two more right after waiting for the announced reset.
+/// The task then goes to a free fallback, or is given up; it is not parked again.
+pub const MAX_RATE_LIMITS_IN_A_ROW: u32 = 3;
+
+/// The key of a worker's cooldown: the account it runs on. A profile's name (profiles
+/// `codex-a` and `codex-b` of adapter `codex` are two accounts, limited apart), or the
+/// adapter's name when the worker is a bare adapter.
+pub fn cooldown_key(worker: &ResolvedWorker) -> &str {
+    if worker.profile.is_empty() {
+        &worker.adapter.name
+    } else {
+        &worker.profile
+    }
+}
+
+/// The cooldown key of a worker name ([`cooldown_key`]); a name that no longer resolves
+/// (its profile removed from the configuration) is its own key.
+pub fn cooldown_key_of(workers: &Workers, name: &str) -> String {
+    workers
+        .resolve(name)
+        .map(|w| cooldown_key(&w).to_string())
+        .unwrap_or_else(|_| name.to_string())
+}
 
 /// One earlier (or the current) attempt of the task.
 #[derive(Debug, Clone)]
@@ -40,7 +71,8 @@ pub struct Situation<'a> {
     /// Every attempt of the task, the current one included.
     pub history: &'a [PastAttempt],
     pub workers: &'a Workers,
-    /// Adapters cooling down, with the time (Unix ms) they are free again.
+    /// Workers cooling down, by [`cooldown_key`], with the time (Unix ms) they are free
+    /// again.
     pub cooldowns: &'a HashMap<String, i64>,
     /// Adapters that failed to start or to authenticate in this run.
     pub banned: &'a HashSet<String>,
@@ -61,10 +93,6 @@ pub enum Decision {
     Park { worker: String, until_ms: i64 },
     /// Leave the task failed for the leader.
     Stop { reason: String },
-}
-
-fn adapter_of(workers: &Workers, worker: &str) -> Option<String> {
-    workers.resolve(worker).ok().map(|w| w.adapter.name)
 }
 
 fn budget(workers: &Workers, worker: &str) -> u32 {
@@ -89,6 +117,18 @@ fn lost_attempts(history: &[PastAttempt]) -> u32 {
     history.iter().filter(|a| a.outcome == "lost").count() as u32
 }
 
+/// The task's latest attempts with `worker` that were rate limited, in a row, counted
+/// from the newest (the current one included). An attempt of another worker or with
+/// another outcome ends the run; a `lost` one (orch's failure) is passed over.
+fn rate_limited_in_a_row(history: &[PastAttempt], worker: &str) -> u32 {
+    history
+        .iter()
+        .rev()
+        .filter(|a| a.outcome != "lost")
+        .take_while(|a| a.worker == worker && a.outcome == "rate_limited")
+        .count() as u32
+}
+
 /// The fallbacks to consider, in order: the current worker's, then those of every worker
 /// the task ran with before (the original worker's chain), each once.
 fn fallbacks(s: &Situation) -> Vec<String> {
@@ -109,19 +149,20 @@ fn fallbacks(s: &Situation) -> Vec<String> {
     order
 }
 
-/// True when `worker` may run now: known, adapter not banned or cooling, budget left.
+/// True when `worker` may run now: known, adapter not banned, not cooling, budget left.
 fn usable(s: &Situation, worker: &str) -> bool {
     free(s, worker) && attempts_with(s.history, worker) < budget(s.workers, worker)
 }
 
-/// True when `worker` is known and its adapter neither banned nor cooling down.
+/// True when `worker` is known, its adapter not banned, and it (its [`cooldown_key`])
+/// not cooling down.
 fn free(s: &Situation, worker: &str) -> bool {
-    let Some(adapter) = adapter_of(s.workers, worker) else {
+    let Ok(resolved) = s.workers.resolve(worker) else {
         return false;
     };
-    !s.banned.contains(&adapter)
+    !s.banned.contains(&resolved.adapter.name)
         && s.cooldowns
-            .get(&adapter)
+            .get(cooldown_key(&resolved))
             .is_none_or(|until| *until <= s.now_ms)
 }
 
@@ -160,12 +201,25 @@ pub fn decide(s: &Situation) -> Decision {
             if let Some(worker) = fallbacks(s).into_iter().find(|f| usable(s, f)) {
                 return Decision::Reassign { worker };
             }
-            let adapter = adapter_of(s.workers, s.worker).unwrap_or_default();
-            let until = s.cooldowns.get(&adapter).copied().unwrap_or(s.now_ms);
+            // Limited again right after waiting for the reset, and again: the limit does
+            // not clear (a reset misread, or a limit the CLI misreports). Waiting once more
+            // could loop until the longest wait; leave it to the leader.
+            let in_a_row = rate_limited_in_a_row(s.history, s.worker);
+            if in_a_row >= MAX_RATE_LIMITS_IN_A_ROW {
+                return Decision::Stop {
+                    reason: format!(
+                        "the rate limit of {} did not clear after {in_a_row} resets ({in_a_row} rate-limited attempts in a row); no fallback free",
+                        s.worker
+                    ),
+                };
+            }
+            let key = cooldown_key_of(s.workers, s.worker);
+            let until = s.cooldowns.get(&key).copied().unwrap_or(s.now_ms);
             if until - s.now_ms > s.max_park_ms {
                 Decision::Stop {
                     reason: format!(
-                        "rate limited until {}, longer than the longest wait ({} min); no fallback free",
+                        "{} rate limited until {}, longer than the longest wait ({} min); no fallback free",
+                        s.worker,
                         crate::time::rfc3339(until),
                         s.max_park_ms / 60_000
                     ),
@@ -183,8 +237,8 @@ pub fn decide(s: &Situation) -> Decision {
     }
 }
 
-/// When a rate-limited adapter is free again: the announced reset, else an exponential
-/// backoff (1 min × 2^n, at most 1 h) with ±10 % jitter, `n` counting this adapter's
+/// When a rate-limited worker is free again: the announced reset, else an exponential
+/// backoff (1 min × 2^n, at most 1 h) with ±10 % jitter, `n` counting this worker's
 /// earlier limits in the run.
 pub fn cooldown_until(
     reset_at: Option<i64>,
@@ -232,6 +286,22 @@ mod tests {
             "sh".into(),
             WorkerProfile {
                 adapter: Some("shell".into()),
+                ..WorkerProfile::default()
+            },
+        );
+        // Two accounts of one CLI.
+        w.profiles.insert(
+            "ca".into(),
+            WorkerProfile {
+                adapter: Some("claude".into()),
+                fallback: vec!["cb".into()],
+                ..WorkerProfile::default()
+            },
+        );
+        w.profiles.insert(
+            "cb".into(),
+            WorkerProfile {
+                adapter: Some("claude".into()),
                 ..WorkerProfile::default()
             },
         );
@@ -318,7 +388,7 @@ mod tests {
                 "lost",
                 "cl",
                 &[("cx", "failed"), ("cx", "failed"), ("cl", "lost")],
-                &[("claude", 2_000_000)],
+                &[("cl", 2_000_000)],
                 &[]
             ),
             Decision::Reassign {
@@ -407,7 +477,7 @@ mod tests {
 
     #[test]
     fn rate_limits_reassign_to_a_free_fallback_or_park() {
-        let cooling = [("codex", 2_000_000)];
+        let cooling = [("cx", 2_000_000)];
         assert_eq!(
             decide_with(
                 "rate_limited",
@@ -420,12 +490,8 @@ mod tests {
                 worker: "cl".into()
             }
         );
-        // The fallbacks' adapters cool down too: park until codex is free.
-        let all_cooling = [
-            ("codex", 2_000_000),
-            ("claude", 3_000_000),
-            ("shell", 3_000_000),
-        ];
+        // The fallbacks cool down too: park until cx is free.
+        let all_cooling = [("cx", 2_000_000), ("cl", 3_000_000), ("sh", 3_000_000)];
         assert_eq!(
             decide_with(
                 "rate_limited",
@@ -441,14 +507,156 @@ mod tests {
         );
         // Beyond the longest wait: stop.
         let far = [
-            ("codex", 1_000_000 + DEFAULT_MAX_PARK_MS + 1),
-            ("claude", i64::MAX),
-            ("shell", i64::MAX),
+            ("cx", 1_000_000 + DEFAULT_MAX_PARK_MS + 1),
+            ("cl", i64::MAX),
+            ("sh", i64::MAX),
         ];
         assert!(matches!(
             decide_with("rate_limited", "cx", &[("cx", "rate_limited")], &far, &[]),
             Decision::Stop { .. }
         ));
+    }
+
+    #[test]
+    fn cooldowns_are_per_profile_not_per_adapter() {
+        let w = workers();
+        assert_eq!(cooldown_key(&w.resolve("ca").unwrap()), "ca");
+        assert_eq!(cooldown_key(&w.resolve("claude").unwrap()), "claude");
+        assert_eq!(cooldown_key_of(&w, "cb"), "cb");
+        assert_eq!(cooldown_key_of(&w, "gone"), "gone");
+        // ca is limited (its account): cb, the same CLI on another account, runs at once.
+        let far = 1_000_000 + DEFAULT_MAX_PARK_MS * 10;
+        assert_eq!(
+            decide_with(
+                "rate_limited",
+                "ca",
+                &[("ca", "rate_limited")],
+                &[("ca", far)],
+                &[]
+            ),
+            Decision::Reassign {
+                worker: "cb".into()
+            }
+        );
+        // The bare adapter cooling (its own account) does not hold the profiles back.
+        assert_eq!(
+            decide_with(
+                "rate_limited",
+                "ca",
+                &[("ca", "rate_limited")],
+                &[("ca", far), ("claude", far)],
+                &[]
+            ),
+            Decision::Reassign {
+                worker: "cb".into()
+            }
+        );
+        // Once cb is limited too (its reset far off), nothing is free: stop.
+        assert!(matches!(
+            decide_with(
+                "rate_limited",
+                "cb",
+                &[("ca", "rate_limited"), ("cb", "rate_limited")],
+                &[("ca", far), ("cb", far)],
+                &[]
+            ),
+            Decision::Stop { .. }
+        ));
+        // A failure is retried on the same profile while another profile of its adapter
+        // cools down.
+        assert_eq!(
+            decide_with("failed", "cb", &[("cb", "failed")], &[("ca", far)], &[]),
+            Decision::Retry {
+                worker: "cb".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_limit_that_does_not_clear_after_three_resets_falls_back_or_gives_up() {
+        let cooling = [("sh", 2_000_000)];
+        let limited = |n: usize| vec![("sh", "rate_limited"); n];
+        // sh has no fallback: the first and second limits park until the reset.
+        for n in 1..MAX_RATE_LIMITS_IN_A_ROW as usize {
+            assert_eq!(
+                decide_with("rate_limited", "sh", &limited(n), &cooling, &[]),
+                Decision::Park {
+                    worker: "sh".into(),
+                    until_ms: 2_000_000
+                },
+                "{n} in a row"
+            );
+        }
+        // The third in a row: the limit did not clear, no more waiting.
+        let third = decide_with("rate_limited", "sh", &limited(3), &cooling, &[]);
+        let Decision::Stop { reason } = third else {
+            panic!("expected a stop, got {third:?}");
+        };
+        assert!(
+            reason.contains("rate limit of sh did not clear after 3 resets"),
+            "{reason}"
+        );
+        // A lost attempt between them does not break the run; a failure does.
+        let with_lost = [
+            ("sh", "rate_limited"),
+            ("sh", "lost"),
+            ("sh", "rate_limited"),
+            ("sh", "rate_limited"),
+        ];
+        assert!(matches!(
+            decide_with("rate_limited", "sh", &with_lost, &cooling, &[]),
+            Decision::Stop { .. }
+        ));
+        let with_failure = [
+            ("sh", "rate_limited"),
+            ("sh", "failed"),
+            ("sh", "rate_limited"),
+            ("sh", "rate_limited"),
+        ];
+        assert!(matches!(
+            decide_with("rate_limited", "sh", &with_failure, &cooling, &[]),
+            Decision::Park { .. }
+        ));
+        // Limits of another worker before them do not count (cx's chain goes on to cl,
+        // cooling too).
+        let after_cx = [
+            ("cx", "rate_limited"),
+            ("sh", "rate_limited"),
+            ("sh", "rate_limited"),
+        ];
+        assert!(matches!(
+            decide_with(
+                "rate_limited",
+                "sh",
+                &after_cx,
+                &[("sh", 2_000_000), ("cx", i64::MAX), ("cl", i64::MAX)],
+                &[]
+            ),
+            Decision::Park { .. }
+        ));
+        // With a fallback free by the third limit (cl's cooldown is over), it goes there.
+        let cx3 = vec![("cx", "rate_limited"); 3];
+        let cl_free = [("cx", 2_000_000), ("cl", 500_000), ("sh", 2_000_000)];
+        assert_eq!(
+            decide_with("rate_limited", "cx", &cx3, &cl_free, &[]),
+            Decision::Reassign {
+                worker: "cl".into()
+            }
+        );
+        // With every fallback cooling, cx is given up even though its reset is near.
+        let none_free = [("cx", 2_000_000), ("cl", 2_000_000), ("sh", 2_000_000)];
+        assert!(matches!(
+            decide_with("rate_limited", "cx", &cx3, &none_free, &[]),
+            Decision::Stop { reason } if reason.contains("rate limit of cx did not clear after 3 resets")
+        ));
+        // Two in a row with every fallback cooling: parked once more.
+        assert_eq!(
+            decide_with("rate_limited", "cx", &cx3[..2], &none_free, &[]),
+            Decision::Park {
+                worker: "cx".into(),
+                until_ms: 2_000_000
+            }
+        );
     }
 
     #[test]

@@ -261,7 +261,9 @@ async fn fill_slots(
         if free == 0 {
             continue;
         }
-        // The default worker, or the first of its fallbacks whose adapter may run now.
+        // The default worker, or the first of its fallbacks that may run now: not cooling
+        // down (by its cooldown key: the profile, i.e. the account, so another profile of
+        // the same adapter is free), its adapter not banned, below its concurrency cap.
         let mut candidates = vec![task.default_to.clone()];
         if let Ok(w) = workers.resolve(&task.default_to) {
             candidates.extend(w.fallback);
@@ -271,7 +273,7 @@ async fn fill_slots(
             .find(|name| match workers.resolve(name) {
                 Ok(w) => {
                     cooldowns
-                        .get(&w.adapter.name)
+                        .get(crate::policy::cooldown_key(&w))
                         .is_none_or(|until| *until <= now)
                         && !banned.contains(&w.adapter.name)
                         && w.max_concurrent.is_none_or(|cap| {

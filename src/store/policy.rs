@@ -1,5 +1,6 @@
-//! What the retry policy reads and writes: adapter cooldowns, a task's attempt history,
-//! the adapters a run may no longer use, and the policy's own events.
+//! What the retry policy reads and writes: worker cooldowns (by
+//! [`crate::policy::cooldown_key`]: the profile, or the bare adapter), a task's attempt
+//! history, the adapters a run may no longer use, and the policy's own events.
 
 use super::events::{self, NewEvent};
 use super::{Store, begin};
@@ -19,26 +20,26 @@ pub struct HistoryEntry {
 }
 
 impl Store {
-    /// Adapters cooling down: name → Unix ms when free.
+    /// Workers cooling down: cooldown key (profile, or bare adapter) → Unix ms when free.
     pub async fn cooldowns(&self) -> Result<HashMap<String, i64>> {
         let mut conn = self.lock().await;
-        let rows = sqlx::query("SELECT adapter, until_ms FROM cooldowns")
+        let rows = sqlx::query("SELECT worker, until_ms FROM cooldowns")
             .fetch_all(&mut *conn)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("adapter")?, r.try_get("until_ms")?)))
+            .map(|r| Ok((r.try_get("worker")?, r.try_get("until_ms")?)))
             .collect()
     }
 
-    /// Records (or extends) an adapter's cooldown.
-    pub async fn set_cooldown(&self, adapter: &str, until_ms: i64, reason: &str) -> Result<()> {
+    /// Records (or extends) a worker's cooldown, by its cooldown key.
+    pub async fn set_cooldown(&self, key: &str, until_ms: i64, reason: &str) -> Result<()> {
         let mut conn = self.lock().await;
         sqlx::query(
-            "INSERT INTO cooldowns (adapter, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (adapter) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
+            "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (worker) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
                  reason = excluded.reason, set_at = excluded.set_at",
         )
-        .bind(adapter)
+        .bind(key)
         .bind(until_ms)
         .bind(reason)
         .bind(now_ms())
@@ -83,14 +84,16 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("adapter")?)).collect()
     }
 
-    /// How often an adapter was rate limited in a run (for the backoff).
-    pub async fn rate_limits_of(&self, run_id: &str, adapter: &str) -> Result<u32> {
+    /// How often a worker was rate limited in a run (for the backoff): attempts assigned
+    /// to `worker` (the name, which is its cooldown key) that ended `rate_limited`.
+    pub async fn rate_limits_of(&self, run_id: &str, worker: &str) -> Result<u32> {
         let mut conn = self.lock().await;
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND adapter = ? AND outcome = 'rate_limited'",
+            "SELECT COUNT(*) FROM attempts
+             WHERE run_id = ? AND assigned_to = ? AND outcome = 'rate_limited'",
         )
         .bind(run_id)
-        .bind(adapter)
+        .bind(worker)
         .fetch_one(&mut *conn)
         .await?;
         Ok(n as u32)

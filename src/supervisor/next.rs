@@ -1,5 +1,6 @@
 //! After an attempt ends, its supervisor applies the retry policy ([`crate::policy`]):
-//! it records a rate-limited adapter's cooldown, then retries, hands over to a fallback
+//! it records a rate-limited worker's cooldown (by [`policy::cooldown_key`]: the profile,
+//! i.e. the account, or the bare adapter), then retries, hands over to a fallback
 //! (with a hand-over note for the next brief), parks until the cooldown ends, or leaves
 //! the task failed. Every step is an event. A decision acts only on the attempt it was
 //! made for: if the task moved on (the leader retried, reassigned or cancelled), nothing
@@ -56,11 +57,10 @@ async fn decide_and_act(
     let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
     let workers = Workers::load(repo, &config)?;
     let now = now_ms();
-    if outcome == "rate_limited" && !supervision.adapter.is_empty() {
-        let earlier = store
-            .rate_limits_of(&run, &supervision.adapter)
-            .await?
-            .saturating_sub(1);
+    // The account that hit the limit: another profile of the same adapter stays free.
+    let key = policy::cooldown_key_of(&workers, &attempt.assigned_to);
+    if outcome == "rate_limited" && !key.is_empty() {
+        let earlier = store.rate_limits_of(&run, &key).await?.saturating_sub(1);
         let reset = supervision
             .reset_at
             .as_deref()
@@ -68,10 +68,8 @@ async fn decide_and_act(
             .map(|t| t.as_millisecond());
         let until =
             policy::cooldown_until(reset, now, earlier, std::process::id() as u64 ^ now as u64);
-        store
-            .set_cooldown(&supervision.adapter, until, &supervision.reason)
-            .await?;
-        tracing::info!(adapter = %supervision.adapter, until = %rfc3339(until), "adapter cooling down");
+        store.set_cooldown(&key, until, &supervision.reason).await?;
+        tracing::info!(worker = %key, adapter = %supervision.adapter, until = %rfc3339(until), "worker cooling down");
     }
     let history: Vec<PastAttempt> = store
         .task_history(&run, &attempt.task_id)
@@ -122,7 +120,7 @@ async fn decide_and_act(
                     &run,
                     &attempt.task_id,
                     "task_parked",
-                    &format!("waiting for {} until {}", supervision.adapter, rfc3339(until_ms)),
+                    &format!("waiting for {key}'s rate limit until {}", rfc3339(until_ms)),
                     json!({"until": rfc3339(until_ms), "worker": worker, "attempt_no": attempt.attempt_no}),
                 )
                 .await?;

@@ -7,9 +7,10 @@
 //! `inbox`, then says the answer), `sleep SECS`, `ratelimit [TEXT]`, `notloggedin`,
 //! `flood BYTES`, `noeol BYTES`, `badutf8`, `ignoreterm`, `fork N`, `setsid-hold`,
 //! `closepty`, `busy SECS`, `done SUMMARY`, `exit CODE`; `as NAME: LINE` plays LINE only
-//! when run as NAME. For the reliability harness: `chaos LINES MS` (numbered messages,
-//! MS apart), `failfirst` (exit 1 on attempt 1), `progress N` (N `inbox update`s),
-//! `daemon` (a grandchild that leaves the session and closes its terminal, then sleeps).
+//! when run as NAME (the CLI it plays, or the worker profile in `$ORCH_AGENT`). For the
+//! reliability harness: `chaos LINES MS` (numbered messages, MS apart), `failfirst` (exit
+//! 1 on attempt 1), `progress N` (N `inbox update`s), `daemon` (a grandchild that leaves
+//! the session and closes its terminal, then sleeps).
 //!
 //! When the directory `journal/` exists beside `$ORCH_DB`, every byte the agent prints
 //! through its formats is also appended to `journal/<thread>.out` once the write to the
@@ -268,9 +269,14 @@ fn main() {
     out.start();
     let mut code = 0;
     for line in script_of(&prompt) {
-        // `as codex: CMD` runs CMD only when playing codex (likewise for the others).
+        // `as codex: CMD` runs CMD only when playing codex (likewise for the others), `as
+        // PROFILE: CMD` only when the worker is that profile.
         let line = match line.strip_prefix("as ").and_then(|l| l.split_once(": ")) {
-            Some((who, cmd)) if who == name => cmd.to_string(),
+            Some((who, cmd))
+                if who == name || std::env::var("ORCH_AGENT").is_ok_and(|a| a == who) =>
+            {
+                cmd.to_string()
+            }
             Some(_) => continue,
             None => line,
         };

@@ -8,6 +8,7 @@ mod inbox;
 mod liveness;
 mod orch;
 mod policy;
+mod rate_limits;
 mod real_clis;
 mod redaction;
 mod skills;
