@@ -16,7 +16,8 @@ pub struct Reply {
     pub human: String,
     /// The verb printed its own output as it went (`logs`): nothing more to print.
     pub streamed: bool,
-    /// The exit code of a streamed verb (`up`: 1 when the run failed).
+    /// The exit code (`up`: 1 when the run failed; `doctor`: 1 when a worker cannot
+    /// run).
     pub exit: u8,
 }
 
@@ -126,7 +127,7 @@ pub fn write_stdout_parts(parts: &[&str], code: u8) {
     }
 }
 
-/// Prints a success and returns the exit code (0).
+/// Prints a success and returns its exit code (0 unless the verb set another).
 pub fn success(style: Style, reply: &Reply) -> u8 {
     if reply.streamed {
         return reply.exit;
@@ -148,7 +149,7 @@ pub fn success(style: Style, reply: &Reply) -> u8 {
         }
         write_stdout(&text, 0);
     }
-    0
+    reply.exit
 }
 
 /// Prints a failure and returns its exit code.

@@ -232,6 +232,12 @@ pub enum OrchCommand {
         #[arg(long)]
         attempt: Option<i64>,
     },
+    /// Check the workers' CLIs: installed, version, login, and what each may do.
+    Doctor {
+        /// Only the workers this run's tasks name, with their fallbacks.
+        #[arg(long)]
+        run: Option<String>,
+    },
     /// The verification gate of a task.
     #[command(subcommand)]
     Verify(VerifyCommand),

@@ -4,6 +4,7 @@
 mod board;
 mod inbox;
 mod orch_dispatch;
+mod orch_doctor;
 mod orch_plan;
 mod orch_supervise;
 mod orch_up;
@@ -132,6 +133,7 @@ async fn dispatch_orch(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         } => orch_up::run(ctx, run, plan, concurrency).await,
         OrchCommand::Watch { run } => orch_up::watch(ctx, &run).await,
         OrchCommand::Inbox(c) => inbox::run(ctx, c).await,
+        OrchCommand::Doctor { run } => orch_doctor::run(ctx, run.as_deref()).await,
         other => orch_watch::run(ctx, other).await,
     }
 }

@@ -212,8 +212,12 @@ fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<
         env.retain(|(name, _)| name != k);
         env.push((k.clone(), v.clone()));
     }
+    // A value the adapter or profile sets (`env`) wins over the caller's.
     let passed: Vec<(String, String)> = std::env::vars()
-        .filter(|(name, _)| crate::adapter::name_listed(&worker.adapter.pass_env, name))
+        .filter(|(name, _)| {
+            crate::adapter::name_listed(&worker.adapter.pass_env, name)
+                && !worker.adapter.env.contains_key(name)
+        })
         .collect();
     for (name, value) in passed {
         env.retain(|(n, _)| *n != name);

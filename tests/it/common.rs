@@ -19,6 +19,8 @@ pub struct Env {
     pub db: PathBuf,
     /// Put first on PATH (the fake agent CLIs).
     pub path_prefix: Option<PathBuf>,
+    /// Set for every command, after the defaults (the real CLIs' provider settings).
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// What a command did.
@@ -89,7 +91,17 @@ impl Drop for Env {
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Env::in_dir(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// An environment in a temp dir under `base` (the real-CLI tests keep theirs out of
+    /// /tmp, which codex's sandbox always lets a worker write).
+    pub fn new_in(base: &Path) -> Env {
+        std::fs::create_dir_all(base).unwrap();
+        Env::in_dir(tempfile::tempdir_in(base).expect("temp dir"))
+    }
+
+    fn in_dir(dir: TempDir) -> Env {
         let db = dir.path().join("coord.db");
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         // Workers get HOME but not the test's GIT_* variables: give git an identity.
@@ -102,6 +114,7 @@ impl Env {
             dir,
             db,
             path_prefix: None,
+            extra_env: Vec::new(),
         }
     }
 
@@ -144,6 +157,9 @@ impl Env {
             // A rate-limited task is left failed rather than parked for hours.
             .env("ORCH_MAX_PARK", "0s")
             .current_dir(self.path());
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
         cmd
     }
 

@@ -4,6 +4,7 @@
 mod cleanup;
 mod common;
 mod concurrency;
+mod doctor;
 mod inbox;
 mod liveness;
 mod orch;

@@ -1,0 +1,899 @@
+//! `orch doctor`: for each worker in use, whether its CLI is installed on the PATH the
+//! worker gets, its version against the versions the adapter was verified with, whether
+//! it is logged in (where the adapter has a `login_check`), and what it may do (the
+//! permission levels it runs at, with their flags). Only the adapters' `version_command`
+//! and `login_check` run, in the worker's environment, with a timeout: never a model
+//! request. See `docs/doctor.md`.
+
+use super::Ctx;
+use crate::adapter::{Adapter, ArgItem, Permission, Placeholders};
+use crate::config::{ResolvedWorker, Workers};
+use crate::error::Result;
+use crate::model::ExecutionMode;
+use crate::output::{Reply, Style, clip};
+use crate::redact::Redactor;
+use crate::supervisor::NETWORK_ENV;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long one version or login check may take before it is killed.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The exit code when some worker checked cannot run (a CLI missing, not logged in, a
+/// permission level its adapter lacks, an unknown worker name).
+pub const EXIT_CANNOT_RUN: u8 = 1;
+
+/// The longest detail (first line of a check's output) kept, in characters.
+const DETAIL_MAX: usize = 200;
+
+/// `data` of `orch doctor`.
+#[derive(Debug, Serialize)]
+struct Report {
+    /// The run whose workers were checked (`null`: every profile and adapter).
+    run: Option<String>,
+    /// True when every worker checked can run.
+    can_run: bool,
+    workers: Vec<WorkerReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct WorkerReport {
+    /// The name tasks and `--to` use: a profile's or an adapter's.
+    worker: String,
+    /// The profile's name, `""` when the worker is an adapter with its defaults.
+    profile: String,
+    adapter: String,
+    /// The first word of the adapter's `command`.
+    program: String,
+    /// Where the program was found on the worker's PATH.
+    path: Option<String>,
+    installed: bool,
+    version: VersionReport,
+    login: LoginReport,
+    /// What the worker may do: one entry per permission level it runs at.
+    permissions: Vec<PermissionReport>,
+    /// The adapter's and profile's `pass_env` variables set in the caller's environment
+    /// (names only): what the worker, and the checks, get from it.
+    passed_env: Vec<String>,
+    can_run: bool,
+    /// Why the worker cannot run.
+    problems: Vec<String>,
+    /// What may go wrong although it can run.
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct VersionReport {
+    /// `verified`, `unverified` or `unknown`.
+    status: &'static str,
+    /// The first `N.N.N` the `version_command` printed.
+    found: Option<String>,
+    /// The adapter's `verified_versions`.
+    verified: Vec<String>,
+    /// Why the version is unknown, when it is.
+    detail: String,
+}
+
+#[derive(Debug, Serialize)]
+struct LoginReport {
+    /// `logged_in`, `not_logged_in` or `unknown`.
+    status: &'static str,
+    /// The first line the check printed (secrets redacted), or why it did not decide.
+    detail: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PermissionReport {
+    /// The adapter's `permissions` key (`code`, `analysis`, `full`, `read-only`).
+    level: String,
+    /// The execution modes that run at this level.
+    modes: Vec<&'static str>,
+    /// The level's `describe`, or what applies when the adapter has no such level.
+    describe: String,
+    /// The arguments the level adds where `{permissions}` stands.
+    args: Vec<String>,
+}
+
+/// One command to run: a version or login check, in one worker's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Job {
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// How a check ended.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Exited {
+        success: bool,
+        code: Option<i32>,
+        stdout: String,
+        stderr: String,
+    },
+    TimedOut,
+    Failed(String),
+}
+
+/// A check as it was planned for one worker.
+enum Check {
+    /// The adapter has no such command.
+    None,
+    /// Its program is not on the worker's PATH.
+    NotFound(String),
+    /// Index into the jobs run.
+    Job(usize),
+}
+
+/// One worker, before its checks ran.
+struct Planned {
+    name: String,
+    worker: std::result::Result<ResolvedWorker, String>,
+    program: String,
+    path: Option<PathBuf>,
+    passed_env: Vec<String>,
+    redactor: Redactor,
+    version: Check,
+    login: Check,
+}
+
+pub async fn run(ctx: &Ctx, run: Option<&str>) -> Result<Reply> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let repo = crate::paths::worktree_top(&cwd).unwrap_or(cwd);
+    let config = match run {
+        Some(run) => ctx.store.run_config(run).await?,
+        None => serde_json::json!({}),
+    };
+    let workers = Workers::load(Some(&repo), &config)?;
+    let names = match run {
+        Some(run) => run_workers(&workers, &ctx.store.tasks(run).await?),
+        None => workers.known_names(),
+    };
+    let state_dir = Path::new(&crate::supervisor::db_for_workers(&ctx.store))
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut planned = Vec::with_capacity(names.len());
+    for name in names {
+        planned.push(plan(&workers, name, &mut jobs));
+    }
+    let outcomes = run_jobs(&jobs, &repo).await;
+
+    let reports: Vec<WorkerReport> = planned
+        .into_iter()
+        .map(|p| report(p, &outcomes, &repo, &state_dir))
+        .collect();
+    let report = Report {
+        run: run.map(str::to_string),
+        can_run: reports.iter().all(|w| w.can_run),
+        workers: reports,
+    };
+    let human = if ctx.style.json {
+        String::new()
+    } else {
+        render(&ctx.style, &report)
+    };
+    let exit = if report.can_run { 0 } else { EXIT_CANNOT_RUN };
+    let mut reply = Reply::new("doctor", &report, human);
+    reply.exit = exit;
+    Ok(reply)
+}
+
+/// The workers a run uses: each task's default worker, in task order, then their
+/// fallbacks (and the fallbacks' fallbacks), each once.
+fn run_workers(workers: &Workers, tasks: &[crate::model::Task]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for task in tasks {
+        if !task.default_to.is_empty() && !names.contains(&task.default_to) {
+            names.push(task.default_to.clone());
+        }
+    }
+    let mut i = 0;
+    while i < names.len() {
+        if let Ok(worker) = workers.resolve(&names[i]) {
+            for fallback in worker.fallback {
+                if !names.contains(&fallback) {
+                    names.push(fallback);
+                }
+            }
+        }
+        i += 1;
+    }
+    names
+}
+
+/// Resolves one worker, its environment and program, and adds its checks to `jobs`
+/// (the same command in the same environment runs once).
+fn plan(workers: &Workers, name: String, jobs: &mut Vec<Job>) -> Planned {
+    let worker = match workers.resolve(&name) {
+        Ok(worker) => worker,
+        Err(e) => {
+            return Planned {
+                name,
+                worker: Err(e.message),
+                program: String::new(),
+                path: None,
+                passed_env: Vec::new(),
+                redactor: Redactor::patterns_only(),
+                version: Check::None,
+                login: Check::None,
+            };
+        }
+    };
+    let adapter = &worker.adapter;
+    let level_env = adapter
+        .permissions
+        .get(worker.permissions.level(ExecutionMode::Code))
+        .map(|p| &p.env);
+    let (env, passed_env) = worker_env(adapter, level_env);
+    let redactor = Redactor::with_secrets(
+        env.iter()
+            .filter(|(name, value)| is_secret(adapter, name, value))
+            .map(|(_, value)| value.as_bytes()),
+    );
+    let search = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let program = match adapter.command.first() {
+        Some(ArgItem::Word(w)) => w.clone(),
+        _ => String::new(),
+    };
+    let path = find_program(&program, &search);
+    let mut check = |argv: &[String]| -> Check {
+        let Some(first) = argv.first() else {
+            return Check::None;
+        };
+        let Some(found) = find_program(first, &search) else {
+            return Check::NotFound(first.clone());
+        };
+        let mut full = vec![found.display().to_string()];
+        full.extend(argv[1..].iter().cloned());
+        let job = Job {
+            argv: full,
+            env: env.clone(),
+        };
+        let index = jobs.iter().position(|j| *j == job).unwrap_or_else(|| {
+            jobs.push(job);
+            jobs.len() - 1
+        });
+        Check::Job(index)
+    };
+    let version = check(&adapter.version_command);
+    let login = check(&adapter.login_check);
+    Planned {
+        name,
+        program,
+        path,
+        passed_env,
+        redactor,
+        version,
+        login,
+        worker: Ok(worker),
+    }
+}
+
+/// The environment the worker gets, as far as a version or login check can depend on
+/// it (the supervisor's `worker_env` without the attempt's `ORCH_*` variables): PATH
+/// with orch's own directory first, HOME, TZ, TERM, NO_COLOR, the proxy and CA
+/// variables, the adapter's (and profile's) `env`, the `pass_env` variables of the
+/// caller, and the permission level's `env`. Also returns the names passed.
+fn worker_env(
+    adapter: &Adapter,
+    level_env: Option<&BTreeMap<String, String>>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let path = match std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        Some(dir) => format!("{}:{path}", dir.display()),
+        None => path,
+    };
+    env.push(("PATH".into(), path));
+    if let Ok(home) = std::env::var("HOME") {
+        env.push(("HOME".into(), home));
+    }
+    env.push(("TZ".into(), "UTC".into()));
+    env.push(("TERM".into(), "dumb".into()));
+    env.push(("NO_COLOR".into(), "1".into()));
+    for name in NETWORK_ENV {
+        if let Ok(value) = std::env::var(name) {
+            env.push((name.to_string(), value));
+        }
+    }
+    let set = |env: &mut Vec<(String, String)>, name: &str, value: &str| {
+        env.retain(|(n, _)| n != name);
+        env.push((name.to_string(), value.to_string()));
+    };
+    for (k, v) in &adapter.env {
+        set(&mut env, k, v);
+    }
+    let mut passed: Vec<String> = Vec::new();
+    // A value the adapter or profile sets (`env`) wins over the caller's.
+    for (name, value) in std::env::vars() {
+        if crate::adapter::name_listed(&adapter.pass_env, &name) && !adapter.env.contains_key(&name)
+        {
+            set(&mut env, &name, &value);
+            passed.push(name);
+        }
+    }
+    passed.sort();
+    for (k, v) in level_env.into_iter().flatten() {
+        set(&mut env, k, v);
+    }
+    (env, passed)
+}
+
+/// A worker's variable holding a secret (as the supervisor decides): a secret-looking
+/// name, a `secret_env` name, or a proxy URL with a password.
+fn is_secret(adapter: &Adapter, name: &str, value: &str) -> bool {
+    crate::redact::is_secret_name(name)
+        || crate::adapter::name_listed(&adapter.secret_env, name)
+        || (NETWORK_ENV.contains(&name) && value.contains("://") && value.contains('@'))
+}
+
+/// Where `program` is found: itself when it has a `/`, else the first executable file
+/// of that name in the directories of `search` (as `execvp` looks).
+fn find_program(program: &str, search: &str) -> Option<PathBuf> {
+    if program.is_empty() {
+        return None;
+    }
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return is_executable(&path).then_some(path);
+    }
+    search
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| is_executable(path))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Runs every job at once (each within [`CHECK_TIMEOUT`]); outcomes in job order.
+async fn run_jobs(jobs: &[Job], cwd: &Path) -> Vec<Outcome> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let job = job.clone();
+        let cwd = cwd.to_path_buf();
+        set.spawn(async move { (i, run_job(&job, &cwd).await) });
+    }
+    let mut outcomes = vec![Outcome::Failed("not run".into()); jobs.len()];
+    while let Some(joined) = set.join_next().await {
+        if let Ok((i, outcome)) = joined {
+            outcomes[i] = outcome;
+        }
+    }
+    outcomes
+}
+
+/// Runs one check: exactly this environment, stdin from /dev/null, its own process
+/// group (killed whole at the timeout).
+async fn run_job(job: &Job, cwd: &Path) -> Outcome {
+    let mut cmd = tokio::process::Command::new(&job.argv[0]);
+    cmd.args(&job.argv[1..])
+        .env_clear()
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => return Outcome::Failed(format!("cannot run it: {e}")),
+    };
+    let pid = child.id();
+    match tokio::time::timeout(CHECK_TIMEOUT, child.wait_with_output()).await {
+        Ok(Ok(out)) => Outcome::Exited {
+            success: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Ok(Err(e)) => Outcome::Failed(e.to_string()),
+        Err(_) => {
+            if let Some(pid) = pid {
+                crate::process::group::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            Outcome::TimedOut
+        }
+    }
+}
+
+/// The first `N.N.N` in `text`.
+fn version_in(text: &str) -> Option<String> {
+    static VERSION: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\d+\.\d+\.\d+").expect("version regex"));
+    VERSION.find(text).map(|m| m.as_str().to_string())
+}
+
+/// What a check printed, on one line: its stdout (or, if empty, stderr) made compact
+/// when it is JSON (`claude auth status` prints an object over several lines), else its
+/// first non-empty line; secrets redacted; clipped.
+fn first_line(stdout: &str, stderr: &str, redactor: &Redactor) -> String {
+    let text = if stdout.trim().is_empty() {
+        stderr
+    } else {
+        stdout
+    };
+    let line = match serde_json::from_str::<serde_json::Value>(text.trim()) {
+        Ok(value @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+            value.to_string()
+        }
+        _ => text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_string(),
+    };
+    clip(&redactor.redact_str(&line), DETAIL_MAX)
+}
+
+/// `argv` as a shell would need it: words with anything but plain characters in single
+/// quotes.
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Why a version is unknown when the adapter has no `version_command`.
+const NO_VERSION_COMMAND: &str = "the adapter has no version_command";
+/// Why a login is unknown when the adapter has no `login_check`.
+const NO_LOGIN_CHECK: &str = "the adapter has no login_check";
+
+impl VersionReport {
+    fn unknown(verified: &[String], detail: String) -> VersionReport {
+        VersionReport {
+            status: "unknown",
+            found: None,
+            verified: verified.to_vec(),
+            detail,
+        }
+    }
+}
+
+impl LoginReport {
+    fn unknown(detail: String) -> LoginReport {
+        LoginReport {
+            status: "unknown",
+            detail,
+        }
+    }
+}
+
+/// One worker's report from its plan and the outcomes of the checks.
+fn report(p: Planned, outcomes: &[Outcome], repo: &Path, state_dir: &str) -> WorkerReport {
+    let worker = match p.worker {
+        Ok(worker) => worker,
+        Err(message) => {
+            return WorkerReport {
+                worker: p.name,
+                profile: String::new(),
+                adapter: String::new(),
+                program: String::new(),
+                path: None,
+                installed: false,
+                version: VersionReport::unknown(&[], String::new()),
+                login: LoginReport::unknown(String::new()),
+                permissions: Vec::new(),
+                passed_env: Vec::new(),
+                can_run: false,
+                problems: vec![message],
+                warnings: Vec::new(),
+            };
+        }
+    };
+    let adapter = &worker.adapter;
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let installed = p.path.is_some();
+    if !installed {
+        problems.push(format!(
+            "{} is not installed: not found on the worker's PATH",
+            p.program
+        ));
+    }
+    let version = version_report(adapter, &p.version, outcomes, &p.redactor, &mut warnings);
+    let login = login_report(
+        adapter,
+        &p.login,
+        outcomes,
+        &p.redactor,
+        &mut problems,
+        &mut warnings,
+    );
+    let permissions = permissions(&worker, repo, state_dir, &p.redactor, &mut problems);
+    WorkerReport {
+        worker: p.name,
+        profile: worker.profile.clone(),
+        adapter: adapter.name.clone(),
+        program: p.program,
+        path: p.path.map(|path| path.display().to_string()),
+        installed,
+        version,
+        login,
+        permissions,
+        passed_env: p.passed_env,
+        can_run: problems.is_empty(),
+        problems,
+        warnings,
+    }
+}
+
+/// The version the `version_command` printed, against `verified_versions`. An
+/// unverified or unknown version is a warning, not a reason the worker cannot run.
+fn version_report(
+    adapter: &Adapter,
+    check: &Check,
+    outcomes: &[Outcome],
+    redactor: &Redactor,
+    warnings: &mut Vec<String>,
+) -> VersionReport {
+    let verified = &adapter.verified_versions;
+    let i = match check {
+        Check::None => return VersionReport::unknown(verified, NO_VERSION_COMMAND.into()),
+        Check::NotFound(program) => {
+            return VersionReport::unknown(
+                verified,
+                format!("{program} not found on the worker's PATH"),
+            );
+        }
+        Check::Job(i) => *i,
+    };
+    let command = shell_words(&adapter.version_command);
+    let found = match &outcomes[i] {
+        Outcome::Exited { stdout, stderr, .. } => version_in(stdout)
+            .or_else(|| version_in(stderr))
+            .ok_or_else(|| {
+                format!(
+                    "`{command}` printed no version: {}",
+                    first_line(stdout, stderr, redactor)
+                )
+            }),
+        Outcome::TimedOut => Err(format!(
+            "`{command}` timed out after {} s",
+            CHECK_TIMEOUT.as_secs()
+        )),
+        Outcome::Failed(e) => Err(format!("`{command}`: {e}")),
+    };
+    match found {
+        Ok(v) => {
+            let status = if verified.contains(&v) {
+                "verified"
+            } else {
+                warnings.push(format!(
+                    "version {v} is not one the adapter was verified with ({})",
+                    listed(verified)
+                ));
+                "unverified"
+            };
+            VersionReport {
+                status,
+                found: Some(v),
+                verified: verified.clone(),
+                detail: String::new(),
+            }
+        }
+        Err(detail) => {
+            warnings.push(format!("version unknown: {detail}"));
+            VersionReport::unknown(verified, detail)
+        }
+    }
+}
+
+/// Whether the `login_check` passed. Not logged in is a problem (the worker would end
+/// `auth_failed`); a check that could not decide is a warning.
+fn login_report(
+    adapter: &Adapter,
+    check: &Check,
+    outcomes: &[Outcome],
+    redactor: &Redactor,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> LoginReport {
+    let i = match check {
+        Check::None => return LoginReport::unknown(NO_LOGIN_CHECK.into()),
+        Check::NotFound(program) => {
+            return LoginReport::unknown(format!("{program} not found on the worker's PATH"));
+        }
+        Check::Job(i) => *i,
+    };
+    let command = shell_words(&adapter.login_check);
+    let undecided = match &outcomes[i] {
+        Outcome::Exited {
+            success,
+            code,
+            stdout,
+            stderr,
+        } => {
+            let detail = first_line(stdout, stderr, redactor);
+            if *success {
+                return LoginReport {
+                    status: "logged_in",
+                    detail,
+                };
+            }
+            let how = code.map_or("was killed by a signal".to_string(), |c| {
+                format!("exited {c}")
+            });
+            problems.push(format!("not logged in: `{command}` {how}: {detail}"));
+            return LoginReport {
+                status: "not_logged_in",
+                detail,
+            };
+        }
+        Outcome::TimedOut => format!("`{command}` timed out after {} s", CHECK_TIMEOUT.as_secs()),
+        Outcome::Failed(e) => format!("`{command}`: {e}"),
+    };
+    warnings.push(format!("login unknown: {undecided}"));
+    LoginReport::unknown(undecided)
+}
+
+/// What the worker may do in each execution mode: the level it runs at, that level's
+/// `describe` and arguments. A level the profile asks for and the adapter lacks is a
+/// problem (the launch would be refused).
+fn permissions(
+    worker: &ResolvedWorker,
+    repo: &Path,
+    state_dir: &str,
+    redactor: &Redactor,
+    problems: &mut Vec<String>,
+) -> Vec<PermissionReport> {
+    let values = Placeholders {
+        workdir: repo.display().to_string(),
+        model: worker.model.clone(),
+        args: worker.args.clone(),
+        state_dir: state_dir.to_string(),
+        ..Placeholders::default()
+    };
+    let mut out: Vec<PermissionReport> = Vec::new();
+    for mode in [ExecutionMode::Code, ExecutionMode::Analysis] {
+        let level = worker.permissions.level(mode);
+        if let Some(entry) = out.iter_mut().find(|e| e.level == level) {
+            entry.modes.push(mode.as_str());
+            continue;
+        }
+        match worker.adapter.permission(worker.permissions, mode, &values) {
+            Ok((args, permission)) => out.push(PermissionReport {
+                level: level.to_string(),
+                modes: vec![mode.as_str()],
+                describe: describe(permission, level),
+                args: redactor.redact_argv(&args),
+            }),
+            Err(e) => {
+                if !problems.contains(&e.message) {
+                    problems.push(e.message);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn describe(permission: Option<&Permission>, level: &str) -> String {
+    match permission {
+        Some(p) if !p.describe.is_empty() => p.describe.clone(),
+        Some(_) => format!("level {level} (the adapter does not describe it)"),
+        None => format!(
+            "no level {level} in the adapter: whatever its command line allows, with the rights of the user running orch"
+        ),
+    }
+}
+
+fn listed(versions: &[String]) -> String {
+    if versions.is_empty() {
+        "none recorded".to_string()
+    } else {
+        format!("verified: {}", versions.join(", "))
+    }
+}
+
+/// One line per worker, an indented line per problem and warning, then what each
+/// adapter's levels let the workers do, then the verdict.
+fn render(style: &Style, report: &Report) -> String {
+    let mut out = String::new();
+    if report.workers.is_empty() {
+        out.push_str("no workers to check: the run's tasks name no default worker\n");
+        return out;
+    }
+    let width = report
+        .workers
+        .iter()
+        .map(|w| label(w).chars().count())
+        .max()
+        .unwrap_or(0);
+    for w in &report.workers {
+        let mut line = format!("{:width$}  ", label(w));
+        if w.adapter.is_empty() {
+            line.push_str(&paint(style, false, "unknown worker"));
+        } else if !w.installed {
+            line.push_str(&format!(
+                "{} {}",
+                w.program,
+                paint(style, false, "not installed")
+            ));
+        } else {
+            let version = match (&w.version.found, w.version.status) {
+                (Some(v), "verified") => format!("{v} (verified)"),
+                (Some(v), _) => format!("{v} (unverified; {})", listed(&w.version.verified)),
+                (None, _) if w.version.detail == NO_VERSION_COMMAND => {
+                    "version not checked".to_string()
+                }
+                (None, _) => "version unknown".to_string(),
+            };
+            let login = match w.login.status {
+                "logged_in" => paint(style, true, "logged in"),
+                "not_logged_in" => paint(style, false, "not logged in"),
+                _ if w.login.detail == NO_LOGIN_CHECK => "login not checked".into(),
+                _ => "login unknown".into(),
+            };
+            line.push_str(&format!("{} {version}, {login}", w.program));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        for problem in &w.problems {
+            out.push_str(&format!("  error: {problem}\n"));
+        }
+        for warning in &w.warnings {
+            out.push_str(&format!("  warning: {warning}\n"));
+        }
+    }
+    // What they may do, once per adapter and level, naming the workers at that level
+    // (not for CLIs that are not there).
+    let mut levels: BTreeMap<(String, String), (Vec<String>, &PermissionReport)> = BTreeMap::new();
+    for w in report.workers.iter().filter(|w| w.installed) {
+        for p in &w.permissions {
+            levels
+                .entry((w.adapter.clone(), p.level.clone()))
+                .or_insert_with(|| (Vec::new(), p))
+                .0
+                .push(w.worker.clone());
+        }
+    }
+    if !levels.is_empty() {
+        out.push_str("\nwhat they may do:\n");
+        for ((adapter, level), (names, p)) in &levels {
+            out.push_str(&format!(
+                "  {adapter} {level} ({}): {}",
+                names.join(", "),
+                p.describe
+            ));
+            if !p.args.is_empty() {
+                out.push_str(&format!(" [{}]", shell_words(&p.args)));
+            }
+            out.push('\n');
+        }
+    }
+    let cannot: Vec<&str> = report
+        .workers
+        .iter()
+        .filter(|w| !w.can_run)
+        .map(|w| w.worker.as_str())
+        .collect();
+    out.push('\n');
+    if cannot.is_empty() {
+        out.push_str("every worker can run\n");
+    } else {
+        out.push_str(&format!(
+            "{} of {} workers cannot run: {}\n",
+            cannot.len(),
+            report.workers.len(),
+            cannot.join(", ")
+        ));
+    }
+    out
+}
+
+/// Green for good news, red for bad, on a terminal.
+fn paint(style: &Style, good: bool, text: &str) -> String {
+    if style.color {
+        format!("\x1b[{}m{text}\x1b[0m", if good { 32 } else { 31 })
+    } else {
+        text.to_string()
+    }
+}
+
+/// A worker's name, with its adapter when it is a profile: `fast [claude]`.
+fn label(w: &WorkerReport) -> String {
+    if w.profile.is_empty() || w.adapter.is_empty() {
+        w.worker.clone()
+    } else {
+        format!("{} [{}]", w.worker, w.adapter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_the_first_three_part_number() {
+        assert_eq!(
+            version_in("codex-cli 0.169.0\n").as_deref(),
+            Some("0.169.0")
+        );
+        assert_eq!(
+            version_in("2.1.197 (Claude Code)").as_deref(),
+            Some("2.1.197")
+        );
+        assert_eq!(version_in("v1.2 build 3.4.5-rc1").as_deref(), Some("3.4.5"));
+        assert_eq!(version_in("no version here 1.2"), None);
+    }
+
+    #[test]
+    fn a_check_prints_one_line_json_compacted_and_secrets_redacted() {
+        let redactor = Redactor::with_secrets(["sk-live-abcdefghijklmnop"]);
+        assert_eq!(
+            first_line(
+                "{\n  \"loggedIn\": false,\n  \"authMethod\": \"none\"\n}\n",
+                "",
+                &redactor
+            ),
+            r#"{"authMethod":"none","loggedIn":false}"#
+        );
+        assert_eq!(
+            first_line("", "\nNot logged in\nmore\n", &redactor),
+            "Not logged in"
+        );
+        let line = first_line("Logged in with sk-live-abcdefghijklmnop\n", "", &redactor);
+        assert!(!line.contains("sk-live"), "{line}");
+        assert!(line.contains("[REDACTED]"), "{line}");
+    }
+
+    #[test]
+    fn words_with_specials_are_quoted_for_display() {
+        let argv = vec![
+            "-c".to_string(),
+            "sandbox_mode=\"workspace-write\"".to_string(),
+            "plain/path.toml".to_string(),
+            "it's".to_string(),
+        ];
+        assert_eq!(
+            shell_words(&argv),
+            r#"-c 'sandbox_mode="workspace-write"' plain/path.toml 'it'\''s'"#
+        );
+    }
+
+    #[test]
+    fn programs_are_found_as_execvp_looks() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("tool");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let search = format!("/nonexistent-dir:{}", dir.path().display());
+        assert_eq!(find_program("tool", &search), Some(exe.clone()));
+        assert_eq!(find_program("plain", &search), None);
+        assert_eq!(find_program("missing", &search), None);
+        assert_eq!(
+            find_program(&exe.display().to_string(), ""),
+            Some(exe.clone())
+        );
+    }
+}
