@@ -264,6 +264,58 @@ pub fn worktree_changes(path: &Path) -> Result<Vec<String>> {
     status_paths(path, &[], "all")
 }
 
+/// How many commits HEAD of `worktree` has that `base` does not.
+pub fn commits_since(worktree: &Path, base: &str) -> Result<usize> {
+    let out = run(
+        worktree,
+        ["rev-list", "--count", &format!("{base}..HEAD"), "--"],
+    )?;
+    if !out.ok {
+        return Err(Error::internal(format!(
+            "cannot count the commits of {} since {base}: git rev-list failed: {}",
+            worktree.display(),
+            out.stderr
+        )));
+    }
+    out.stdout.trim().parse().map_err(|_| {
+        Error::internal(format!(
+            "cannot count the commits of {}: git rev-list printed {:?}",
+            worktree.display(),
+            out.stdout.trim()
+        ))
+    })
+}
+
+/// Commits every change in `worktree` (tracked and untracked files, ignored ones
+/// aside) on its current branch with `message`; returns the new commit. Uses the
+/// user's git identity, or `orch <orch@localhost>` when git has none.
+pub fn commit_all(worktree: &Path, message: &str) -> Result<String> {
+    let add = run(worktree, ["add", "-A", "--", "."])?;
+    if !add.ok {
+        return Err(Error::internal(format!(
+            "git add -A failed in {}: {}",
+            worktree.display(),
+            add.stderr
+        )));
+    }
+    let has_identity = run(worktree, ["config", "user.email"])?.ok;
+    let mut args: Vec<&str> = Vec::new();
+    if !has_identity {
+        args.extend(["-c", "user.name=orch", "-c", "user.email=orch@localhost"]);
+    }
+    args.extend(["commit", "-q", "--no-verify", "-m", message]);
+    let commit = run(worktree, &args)?;
+    if !commit.ok {
+        return Err(Error::internal(format!(
+            "git commit failed in {}: {}",
+            worktree.display(),
+            commit.stderr
+        )));
+    }
+    let head = run(worktree, ["rev-parse", "HEAD"])?;
+    Ok(head.stdout.trim().to_string())
+}
+
 /// Removes a worktree directory (the branch stays). A directory already gone is pruned.
 pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
     if !path.exists() {

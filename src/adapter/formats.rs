@@ -151,10 +151,23 @@ pub(super) fn claude(v: &Value, out: &mut Vec<Signal>, now_ms: i64) -> bool {
                     })
                     .unwrap_or_default(),
             };
-            if is_error && v.get("api_error_status").and_then(Value::as_u64) == Some(429) {
+            let status = v.get("api_error_status").and_then(Value::as_u64);
+            if is_error && (status == Some(429) || str_at(v, "terminal_reason") == "blocking_limit")
+            {
                 out.push(Signal::RateLimited {
                     reset_at: reset::reset_at(&text, now_ms),
                     message: text.clone(),
+                });
+            }
+            if is_error && matches!(status, Some(401 | 403)) {
+                out.push(Signal::AuthFailed {
+                    message: text.clone(),
+                });
+            }
+            for denial in v["permission_denials"].as_array().into_iter().flatten() {
+                out.push(Signal::PermissionDenied {
+                    tool: str_at(denial, "tool_name").to_string(),
+                    detail: compact(denial.get("tool_input")),
                 });
             }
             out.push(Signal::Final { text, is_error });

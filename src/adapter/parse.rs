@@ -51,6 +51,8 @@ pub enum Signal {
     },
     /// Not logged in, bad key, no access.
     AuthFailed { message: String },
+    /// The CLI refused to run a tool call (its permission rules or sandbox).
+    PermissionDenied { tool: String, detail: String },
     /// Anything else, as plain text.
     Raw { text: String },
 }
@@ -63,7 +65,13 @@ pub struct Parser {
     /// Gemini streams assistant text in deltas; they are joined into one message.
     pending_text: String,
     session_seen: bool,
+    /// Claude's `api_retry` events for a rate limit or overload since its last answer.
+    limit_retries: u32,
 }
+
+/// Claude retries a 429 or 529 with backoff (ten times over ~3 minutes, or forever with
+/// its retry watchdog): after this many retries in a row the limit is taken as real.
+pub const LIMIT_RETRIES_BEFORE_VERDICT: u32 = 3;
 
 impl Parser {
     pub fn new(format: OutputFormat, rate_limit: Vec<Regex>, auth_failure: Vec<Regex>) -> Parser {
@@ -73,6 +81,7 @@ impl Parser {
             auth_failure,
             pending_text: String::new(),
             session_seen: false,
+            limit_retries: 0,
         }
     }
 
@@ -102,7 +111,10 @@ impl Parser {
         let known = match &json {
             Some(v) => match self.format {
                 OutputFormat::CodexJsonl => codex(v, &mut out),
-                OutputFormat::ClaudeStreamJson => claude(v, &mut out, now_ms),
+                OutputFormat::ClaudeStreamJson => {
+                    self.claude_retry(v, &mut out);
+                    claude(v, &mut out, now_ms)
+                }
                 OutputFormat::CursorStreamJson => cursor(v, &mut out),
                 OutputFormat::GeminiStreamJson => self.gemini(v, &mut out),
                 OutputFormat::OpencodeJson => self.opencode(v, &mut out),
@@ -116,30 +128,78 @@ impl Parser {
                 text: text.to_string(),
             });
         }
-        // Pattern checks on the plain text, in addition to structured signals. On a JSON
-        // line the message reported is the text the event carried, not the JSON.
-        let message = out
-            .iter()
-            .find_map(|s| match s {
-                Signal::Error { message } => Some(message.clone()),
-                Signal::Final { text, .. } | Signal::AgentMessage { text } => Some(text.clone()),
-                _ => None,
-            })
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| text.to_string());
+        // The patterns apply to the CLI's own messages only: its error events and failed
+        // results, and the lines that are not JSON (its stderr, its logs). Never to the
+        // model's text, tool calls or tool output: a tool that prints "Not logged in"
+        // says nothing about the CLI. A text-format worker has only lines.
+        let own: Vec<String> = if self.format == OutputFormat::Text || json.is_none() {
+            vec![text.to_string()]
+        } else {
+            out.iter()
+                .filter_map(|s| match s {
+                    Signal::Error { message } => Some(message.clone()),
+                    Signal::Final {
+                        text,
+                        is_error: true,
+                    } => Some(text.clone()),
+                    _ => None,
+                })
+                .filter(|m| !m.is_empty())
+                .collect()
+        };
         let structured_limit = out.iter().any(|s| matches!(s, Signal::RateLimited { .. }));
-        if !structured_limit && self.rate_limit.iter().any(|r| r.is_match(text)) {
-            out.push(Signal::RateLimited {
-                reset_at: reset::reset_at(&message, now_ms)
-                    .or_else(|| reset::reset_at(text, now_ms)),
-                message: message.clone(),
-            });
-        }
         let structured_auth = out.iter().any(|s| matches!(s, Signal::AuthFailed { .. }));
-        if !structured_auth && self.auth_failure.iter().any(|r| r.is_match(text)) {
-            out.push(Signal::AuthFailed { message });
+        for message in own {
+            // Typographic quotes and dashes made plain: codex prints "You’ve".
+            let plain = reset::normalize_punctuation(&message);
+            if !structured_limit && self.rate_limit.iter().any(|r| r.is_match(&plain)) {
+                out.push(Signal::RateLimited {
+                    reset_at: reset::reset_at(&message, now_ms),
+                    message: message.clone(),
+                });
+            }
+            if !structured_auth && self.auth_failure.iter().any(|r| r.is_match(&plain)) {
+                out.push(Signal::AuthFailed { message });
+            }
         }
         out
+    }
+
+    /// Claude's `system`/`api_retry` events say why it retries before its result does
+    /// (minutes later): an authentication failure at once, a rate limit or overload
+    /// after [`LIMIT_RETRIES_BEFORE_VERDICT`] retries in a row.
+    fn claude_retry(&mut self, v: &Value, out: &mut Vec<Signal>) {
+        let kind = str_at(v, "type");
+        if kind != "system" || str_at(v, "subtype") != "api_retry" {
+            if matches!(kind, "assistant" | "result" | "stream_event") {
+                self.limit_retries = 0;
+            }
+            return;
+        }
+        let error = str_at(v, "error");
+        let status = v
+            .get("error_status")
+            .and_then(Value::as_u64)
+            .map(|s| format!(" (HTTP {s})"))
+            .unwrap_or_default();
+        match error {
+            "authentication_failed" | "oauth_org_not_allowed" => out.push(Signal::AuthFailed {
+                message: format!("the API refused the credentials: {error}{status}"),
+            }),
+            "rate_limit" | "overloaded" => {
+                self.limit_retries += 1;
+                if self.limit_retries == LIMIT_RETRIES_BEFORE_VERDICT {
+                    out.push(Signal::RateLimited {
+                        message: format!(
+                            "{error}{status}: {} retries in a row",
+                            self.limit_retries
+                        ),
+                        reset_at: None,
+                    });
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Signals held back until the stream ends (Gemini's joined deltas).

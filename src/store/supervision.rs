@@ -34,6 +34,9 @@ pub struct Supervision {
     pub leaked: bool,
     pub launched_at: Option<String>,
     pub ended_at: Option<String>,
+    /// What the attempt left: commits, the supervisor's commit of leftovers, the tool
+    /// calls its CLI refused (see migration 0010).
+    pub work: Value,
 }
 
 /// How an attempt ended.
@@ -46,6 +49,8 @@ pub struct AttemptEnd {
     pub output_tail: String,
     pub reset_at: Option<i64>,
     pub leaked: bool,
+    /// See [`Supervision::work`]; `Null` records nothing.
+    pub work: Value,
 }
 
 impl Store {
@@ -58,7 +63,7 @@ impl Store {
                     a.worktree_path, a.workspace_status, a.created_at, a.updated_at,
                     a.profile, a.adapter, a.supervisor_pid, a.supervisor_start, a.worker_pid, a.worker_start,
                     a.log_path, a.session_id, a.usage_json, a.cost_usd, a.outcome, a.exit_code, a.exit_signal,
-                    a.reason, a.output_tail, a.reset_at, a.leaked, a.launched_at, a.ended_at
+                    a.reason, a.output_tail, a.reset_at, a.leaked, a.launched_at, a.ended_at, a.work_json
              FROM attempts a JOIN threads th ON th.thread_id = a.thread_id WHERE a.thread_id = ?",
         )
         .bind(thread_id)
@@ -87,6 +92,7 @@ impl Store {
             leaked: row.try_get::<i64, _>("leaked")? != 0,
             launched_at: ts(row.try_get("launched_at")?),
             ended_at: ts(row.try_get("ended_at")?),
+            work: rows::json(row.try_get("work_json")?),
         };
         Ok((attempt, supervision))
     }
@@ -300,7 +306,8 @@ impl Store {
         let mut tx = begin(&mut conn).await?;
         sqlx::query(
             "UPDATE attempts SET outcome = ?, exit_code = ?, exit_signal = ?, reason = ?, output_tail = ?,
-                    reset_at = ?, leaked = ?, ended_at = ?, updated_at = ? WHERE thread_id = ?",
+                    reset_at = ?, leaked = ?, ended_at = ?, updated_at = ?,
+                    work_json = COALESCE(?, work_json) WHERE thread_id = ?",
         )
         .bind(&end.outcome)
         .bind(end.exit_code)
@@ -311,6 +318,7 @@ impl Store {
         .bind(end.leaked as i64)
         .bind(now)
         .bind(now)
+        .bind((!end.work.is_null()).then(|| end.work.to_string()))
         .bind(thread_id)
         .execute(&mut *tx)
         .await?;
@@ -331,6 +339,7 @@ impl Store {
                     "reason": end.reason,
                     "reset_at": end.reset_at.map(rfc3339),
                     "leaked": end.leaked,
+                    "work": end.work,
                 })),
             now,
         )

@@ -13,6 +13,7 @@ mod liveness;
 pub mod next;
 pub mod output;
 mod run;
+mod work;
 
 use crate::adapter::{Placeholders, PromptMode, build_argv};
 use crate::brief::{BriefContext, render};

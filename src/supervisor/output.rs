@@ -32,9 +32,22 @@ pub struct Findings {
     pub cost_usd: Option<f64>,
     pub rate_limited: Option<(String, Option<i64>)>,
     pub auth_failed: Option<String>,
+    /// Tool calls the CLI refused to run (`tool: detail`), at most 50.
+    pub denials: Vec<String>,
     pub errors: Vec<String>,
     /// Bytes the worker printed.
     pub bytes: u64,
+}
+
+impl Findings {
+    /// A failure the CLI reported that no retry of its own will mend: an auth failure,
+    /// or a rate limit (the parsers report one only when it is real: a usage limit, a
+    /// 429 the CLI waits out, retries in a row).
+    pub fn definite(&self) -> Option<&str> {
+        self.auth_failed
+            .as_deref()
+            .or(self.rate_limited.as_ref().map(|(m, _)| m.as_str()))
+    }
 }
 
 pub struct OutputPump {
@@ -253,6 +266,11 @@ impl OutputPump {
                     f.errors.push(message.clone());
                 }
             }
+            Signal::PermissionDenied { tool, detail } => {
+                if f.denials.len() < 50 {
+                    f.denials.push(format!("{tool}: {detail}"));
+                }
+            }
             Signal::ToolCall { .. } | Signal::Raw { .. } => {}
         }
         // Plain text output of a text-format worker is its messages; for JSON formats a
@@ -300,6 +318,7 @@ impl OutputPump {
                 Signal::Error { message } => format!("error: {message}"),
                 Signal::RateLimited { message, .. } => format!("rate limit: {message}"),
                 Signal::AuthFailed { message } => format!("auth: {message}"),
+                Signal::PermissionDenied { tool, detail } => format!("denied: {tool} {detail}"),
                 Signal::Raw { text } => text.clone(),
                 Signal::SessionId { .. } | Signal::Usage { .. } => continue,
             };
@@ -343,6 +362,10 @@ pub fn redact_signal(redactor: &Redactor, signal: &mut Signal) {
             redactor.redact_string(text)
         }
         Signal::ToolCall { summary } => redactor.redact_string(summary),
+        Signal::PermissionDenied { tool, detail } => {
+            redactor.redact_string(tool);
+            redactor.redact_string(detail);
+        }
         Signal::Error { message }
         | Signal::RateLimited { message, .. }
         | Signal::AuthFailed { message } => redactor.redact_string(message),

@@ -24,6 +24,9 @@ const RENEW_EVERY: Duration = Duration::from_secs(10 * 60);
 const CONTROL_EVERY: Duration = Duration::from_secs(1);
 /// How often parsed output is posted to the thread.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How long a CLI that reported a definite failure may go on before it is stopped
+/// (it usually exits by itself at once), and its grace after SIGTERM.
+const FINDING_GRACE: Duration = Duration::from_millis(500);
 /// After the worker exits, how long its terminal may stay open (a descendant holding
 /// it) before the holders are killed.
 const LEAK_TIMEOUT: Duration = Duration::from_millis(500);
@@ -173,7 +176,13 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     let mut holders_killed = false;
     let mut leaked = false;
     let mut cancel_requested = false;
-    let mut liveness = Liveness::new(adapter.stall_timeout(), adapter.first_output_timeout());
+    let mut liveness = Liveness::new(adapter.stall_timeout(), adapter.first_output_timeout())
+        .with_busy_cpu_percent(adapter.busy_cpu_percent());
+    // A definite finding (a rate limit, an auth failure) while the CLI still runs: it
+    // is given a moment to exit by itself, then stopped, so the policy can move on
+    // instead of waiting out the CLI's own retries.
+    let mut finding_deadline: Option<Instant> = None;
+    let mut stopped_for_finding = false;
     let mut stalled: Option<String> = None;
     let mut flush_tick = interval(FLUSH_EVERY);
     let mut posting: Option<tokio::task::JoinHandle<()>> = None;
@@ -198,9 +207,21 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
                 Some(bytes) => {
                     liveness.output();
                     pump.chunk(&bytes, now_ms())?;
+                    if finding_deadline.is_none() && exit.is_none() && !cancel_requested
+                        && pump.findings.definite().is_some()
+                    {
+                        finding_deadline = Some(Instant::now() + FINDING_GRACE);
+                    }
                 }
                 None => output_open = false,
             },
+            _ = sleep_until(finding_deadline.unwrap_or_else(Instant::now)), if finding_deadline.is_some() && exit.is_none() && !cancel_requested => {
+                cancel_requested = true;
+                stopped_for_finding = true;
+                tracing::info!(finding = ?pump.findings.definite(), "the CLI reported a definite failure and keeps running; stopping it");
+                let grace = adapter.term_grace().min(FINDING_GRACE);
+                tokio::spawn(async move { group::terminate(pid, pid, grace).await });
+            }
             _ = sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
                 // A partial line the worker left hanging (a prompt, a progress bar).
                 pump.idle(now_ms())?;
@@ -312,23 +333,48 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     });
     let mut findings = pump.findings.clone();
     findings.last_text_line = pump.last_line();
+    let work = super::work::Work::collect(&attempt, &findings);
+    let stop = if stopped_by_signal {
+        Stop::Signal
+    } else if let Some(reason) = stalled {
+        Stop::Stalled(reason)
+    } else if stopped_for_finding {
+        Stop::Finding
+    } else if cancel_requested {
+        Stop::Cancelled
+    } else {
+        Stop::None
+    };
     let mut end = classify(
         store,
         thread_id,
-        &exit,
-        &findings,
-        cancel_requested,
+        &Ending {
+            exit: &exit,
+            findings: &findings,
+            stop,
+            work: &work,
+            branch: &attempt.branch_name,
+            format: adapter.output,
+        },
         leaked,
         pump.tail(),
-        adapter.output,
     )
     .await?;
-    if let Some(reason) = stalled.filter(|_| end.outcome == "cancelled") {
-        end.outcome = "stalled".to_string();
-        end.reason = reason;
-    }
-    if stopped_by_signal && end.outcome == "cancelled" {
-        end.reason = "the supervisor was stopped, and stopped its worker".to_string();
+    end.work = work.to_json();
+    if let Some(note) = work.note(&attempt.branch_name) {
+        let note = redactor.redact_str(&note).into_owned();
+        if let Err(e) = store
+            .post_output(
+                thread_id,
+                &agent,
+                note.lines().next().unwrap_or(""),
+                &note,
+                end.work.clone(),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "cannot post the work note");
+        }
     }
     redactor.redact_string(&mut end.reason);
     redactor.redact_string(&mut end.output_tail);
@@ -425,17 +471,42 @@ fn final_message(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Why the supervisor stopped the worker, if it did.
+enum Stop {
+    None,
+    /// The leader cancelled the attempt.
+    Cancelled,
+    /// The supervisor itself was told to stop.
+    Signal,
+    /// No progress for the stall timeout (the reason says which clock).
+    Stalled(String),
+    /// The CLI reported a rate limit or an auth failure and kept running.
+    Finding,
+}
+
+/// What the end of an attempt is judged from.
+struct Ending<'a> {
+    exit: &'a pty::ExitStatus,
+    findings: &'a super::output::Findings,
+    stop: Stop,
+    work: &'a super::work::Work,
+    branch: &'a str,
+    format: crate::adapter::parse::OutputFormat,
+}
+
+/// The attempt's outcome. In order: stopped by the leader or a signal → `cancelled`;
+/// done (`inbox done`, or a clean exit with a final message and no error) with its work
+/// delivered → `succeeded`; an auth failure, then a rate limit the CLI reported →
+/// `auth_failed`, `rate_limited` (whatever stopped the worker: a stall never hides
+/// them); stopped for a stall → `stalled`; otherwise `failed` with the reason.
 async fn classify(
     store: &Store,
     thread_id: &str,
-    exit: &pty::ExitStatus,
-    findings: &super::output::Findings,
-    cancelled: bool,
+    ending: &Ending<'_>,
     leaked: bool,
     tail: String,
-    format: crate::adapter::parse::OutputFormat,
 ) -> Result<AttemptEnd> {
+    let (exit, findings) = (ending.exit, ending.findings);
     let thread = store.thread(thread_id).await?;
     let exit_text = match (exit.code, exit.signal) {
         (Some(c), _) => format!("exited with code {c}"),
@@ -448,20 +519,34 @@ async fn classify(
         .as_ref()
         .filter(|(_, e)| *e)
         .map(|(t, _)| t.clone());
-    let succeeded = thread.status == ThreadStatus::Done
-        || (clean_exit && final_error.is_none() && final_message(findings, format).is_some());
-    let (outcome, reason, reset_at) = if cancelled || thread.status == ThreadStatus::Cancelled {
+    let reported_done = thread.status == ThreadStatus::Done;
+    let finished = reported_done
+        || (clean_exit
+            && final_error.is_none()
+            && final_message(findings, ending.format).is_some());
+    let shortfall = ending.work.shortfall(reported_done, ending.branch);
+    let (outcome, reason, reset_at) = if matches!(ending.stop, Stop::Signal) {
+        (
+            "cancelled",
+            "the supervisor was stopped, and stopped its worker".to_string(),
+            None,
+        )
+    } else if matches!(ending.stop, Stop::Cancelled) || thread.status == ThreadStatus::Cancelled {
         (
             "cancelled",
             "the leader cancelled the attempt".to_string(),
             None,
         )
-    } else if succeeded {
+    } else if finished && shortfall.is_none() {
         ("succeeded", String::new(), None)
     } else if let Some(message) = &findings.auth_failed {
         ("auth_failed", message.clone(), None)
     } else if let Some((message, reset)) = &findings.rate_limited {
         ("rate_limited", message.clone(), *reset)
+    } else if let Stop::Stalled(reason) = &ending.stop {
+        ("stalled", reason.clone(), None)
+    } else if let Some(shortfall) = shortfall.filter(|_| finished) {
+        ("failed", shortfall, None)
     } else if thread.status == ThreadStatus::Failed {
         ("failed", "the worker reported failure".to_string(), None)
     } else {
@@ -489,6 +574,7 @@ async fn classify(
         output_tail: tail,
         reset_at,
         leaked,
+        work: serde_json::Value::Null,
     })
 }
 

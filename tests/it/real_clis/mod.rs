@@ -142,6 +142,9 @@ impl Real {
                     format!("http://127.0.0.1:{}", mock.port),
                 );
                 set("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into());
+                // An API-key account by default; a profile may bring its own key or
+                // token (its env wins over the caller's).
+                set("ANTHROPIC_API_KEY", "key-a".into());
             }
         }
         let repo = env.repo();
@@ -207,6 +210,24 @@ impl Real {
             self.mock.requests(),
             self.log(&record)
         );
+    }
+
+    /// Polls `done` for up to `secs`; on a timeout fails with every attempt, its log
+    /// and the provider's requests.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            if started.elapsed() > Duration::from_secs(secs) {
+                let attempts = self.env.attempts("r", "t");
+                let logs: Vec<String> = attempts.iter().map(|a| self.log(a)).collect();
+                panic!(
+                    "timed out waiting for {what}: {attempts:#?}\nlogs: {logs:#?}\nprovider: {:#?}",
+                    self.mock.requests()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The worker's log, as text.

@@ -75,13 +75,18 @@ fn usage_limit(cli: Cli, key: &str, in_s: i64) -> Value {
 
 /// Two profiles of the same CLI on two accounts, `a` handing over to `b`.
 fn two_accounts(real: &Real) {
-    let (name, var) = match real.cli {
-        Cli::Codex => ("codex", "OPENAI_API_KEY"),
-        Cli::Claude => ("claude", "CLAUDE_CODE_OAUTH_TOKEN"),
+    // Claude's subscription accounts log in with a token, and no API key may be set.
+    let (name, var, clear) = match real.cli {
+        Cli::Codex => ("codex", "OPENAI_API_KEY", ""),
+        Cli::Claude => (
+            "claude",
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            ", ANTHROPIC_API_KEY = \"\"",
+        ),
     };
     real.profiles(&format!(
-        "[workers.{name}-a]\nadapter = \"{name}\"\nfallback = [\"{name}-b\"]\nenv = {{ {var} = \"key-a\" }}\n\
-         [workers.{name}-b]\nadapter = \"{name}\"\nenv = {{ {var} = \"key-b\" }}\n"
+        "[workers.{name}-a]\nadapter = \"{name}\"\nfallback = [\"{name}-b\"]\nenv = {{ {var} = \"key-a\"{clear} }}\n\
+         [workers.{name}-b]\nadapter = \"{name}\"\nenv = {{ {var} = \"key-b\"{clear} }}\n"
     ));
 }
 
@@ -158,7 +163,7 @@ fn blocked_question_answered(cli: Cli) {
         "Ask which greeting to use, then use it.",
     );
     real.launch("t", "analysis");
-    crate::common::wait_until("the worker's question", 60, || {
+    real.wait_for("the worker's question", 60, || {
         real.env.orch(&["blocked", "--run", "r"]).data()["tasks"]
             .as_array()
             .is_some_and(|t| !t.is_empty())
