@@ -654,6 +654,8 @@ mod built_in_argv {
                 "--skip-git-repo-check",
                 "--disable",
                 "unbounded_connection_retries",
+                "-c",
+                "allow_login_shell=false",
                 "-m",
                 "gpt-5",
                 "--",
@@ -678,6 +680,8 @@ mod built_in_argv {
                 "--skip-git-repo-check",
                 "--disable",
                 "unbounded_connection_retries",
+                "-c",
+                "allow_login_shell=false",
                 "--",
                 "SID",
                 "continue"
