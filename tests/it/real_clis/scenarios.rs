@@ -35,11 +35,71 @@ with_each_cli!(
     tool_output_about_limits_is_not_misread,
 );
 
+#[test]
+#[ignore = "needs the real agent CLIs (ORCH_REAL_CLI_BIN): run .ci/real-clis"]
+fn claude_refused_inbox_is_recorded_and_not_a_success() {
+    let real = Real::new(
+        Cli::Claude,
+        json!([
+            {"tool": "inbox update --status in_progress --summary 'Starting'"},
+            {"text": "Done."},
+        ]),
+    );
+    real.profiles("[workers.reader]\nadapter = \"claude\"\npermissions = \"read-only\"\n");
+    real.task("t", "reader", "Report progress.");
+    real.launch("t", "analysis");
+    let record = real.ended("t", 1, 60);
+    assert_eq!(outcome(&record), "failed", "{record:#}");
+    let reason = record["supervision"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refused the worker's inbox commands"),
+        "{reason}"
+    );
+    let denials = &record["supervision"]["work"]["permission_denials"];
+    assert!(
+        denials[0]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Bash: inbox update")),
+        "{denials}"
+    );
+    let messages = real.thread(&record);
+    assert!(
+        messages.iter().any(|m| m["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("the CLI refused 1 tool call(s)"))),
+        "{messages:#?}"
+    );
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (ORCH_REAL_CLI_BIN): run .ci/real-clis"]
+fn claude_variadic_profile_args_leave_the_prompt_alone() {
+    let real = Real::new(Cli::Claude, json!([{"text": "Hello."}]));
+    real.profiles(
+        "[workers.tools]\nadapter = \"claude\"\nargs = [\"--allowedTools\", \"Bash\", \"Read\"]\n",
+    );
+    real.task("t", "tools", "Say hello.");
+    real.launch("t", "analysis");
+    let record = real.ended("t", 1, 60);
+    assert_eq!(
+        outcome(&record),
+        "succeeded",
+        "{record:#}\n{}",
+        real.log(&record)
+    );
+}
+
 fn now_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// A figure for docs/BENCHMARKS.md, printed as `BENCH <cli> <what>: <ms> ms` (read by
+/// benches/real-clis).
+fn bench(cli: Cli, what: &str, ms: i64) {
+    eprintln!("BENCH {} {what}: {ms} ms", cli.adapter());
 }
 
 fn outcome(record: &Value) -> &str {
@@ -226,9 +286,10 @@ fn usage_limit_hands_over_to_the_fallback(cli: Cli) {
         .find(|r| r["served"]["status"] == 429)
         .map(|r| r["t"].as_i64().unwrap())
         .unwrap();
-    eprintln!(
-        "{cli:?}: limit served -> fallback worker started: {} ms",
-        ms(&second["supervision"]["launched_at"]) - shown
+    bench(
+        cli,
+        "limit shown -> fallback worker started",
+        ms(&second["supervision"]["launched_at"]) - shown,
     );
 }
 
@@ -329,9 +390,19 @@ fn stall_is_stopped(cli: Cli) {
         real.log(&record)
     );
     assert!(nothing_left_running(real.env.path()).is_empty());
-    eprintln!(
-        "{cli:?}: launched -> ended with a 10 s stall timeout: {} ms",
-        ms(&record["supervision"]["ended_at"]) - ms(&record["supervision"]["launched_at"])
+    // The stream's first event (after which nothing comes) is the last sign of life.
+    let last = real
+        .mock
+        .requests()
+        .iter()
+        .filter(|r| r["served"] == "stall")
+        .map(|r| r["t"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    bench(
+        cli,
+        "stall timeout -> worker gone",
+        ms(&record["supervision"]["ended_at"]) - (last + 10_000),
     );
 }
 
@@ -356,9 +427,17 @@ fn unauthorized_is_auth_failed_at_once(cli: Cli) {
         real.log(&record)
     );
     assert!(nothing_left_running(real.env.path()).is_empty());
-    eprintln!(
-        "{cli:?}: 401 -> verdict: {} ms",
-        ms(&record["supervision"]["ended_at"]) - ms(&record["supervision"]["launched_at"])
+    let first_401 = real
+        .mock
+        .requests()
+        .iter()
+        .find(|r| r["served"]["status"] == 401)
+        .map(|r| r["t"].as_i64().unwrap())
+        .unwrap();
+    bench(
+        cli,
+        "401 -> verdict",
+        ms(&record["supervision"]["ended_at"]) - first_401,
     );
 }
 
