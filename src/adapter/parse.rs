@@ -614,4 +614,106 @@ mod tests {
         let out = p.line("Not logged in · Please run /login", 0);
         assert!(matches!(&out[1], Signal::AuthFailed { .. }));
     }
+
+    fn with_patterns(format: OutputFormat) -> Parser {
+        let all = crate::adapter::registry(None).unwrap();
+        let adapter = match format {
+            OutputFormat::CodexJsonl => &all["codex"],
+            _ => &all["claude"],
+        };
+        Parser::new(
+            format,
+            adapter.rate_limit_regexes(),
+            adapter.auth_failure_regexes(),
+        )
+    }
+
+    fn verdicts(out: &[Signal]) -> Vec<&Signal> {
+        out.iter()
+            .filter(|s| matches!(s, Signal::RateLimited { .. } | Signal::AuthFailed { .. }))
+            .collect()
+    }
+
+    #[test]
+    fn tool_calls_and_tool_output_are_never_read_as_the_clis_own_failure() {
+        let mut p = with_patterns(OutputFormat::ClaudeStreamJson);
+        for line in [
+            r#"{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"printf 'Not logged in · Please run /login'"}}]}}"#,
+            r#"{"type":"user","message":{"content":[{"type":"tool_result","content":"You've hit your usage limit · resets 3pm
+Invalid API key"}]}}"#,
+            r#"{"type":"assistant","message":{"content":[{"type":"text","text":"The docs say: You've hit your session limit, Not logged in."}]}}"#,
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"Invalid API key is what the tool printed."}"#,
+        ] {
+            assert!(verdicts(&p.line(line, 0)).is_empty(), "{line}");
+        }
+        let mut p = with_patterns(OutputFormat::CodexJsonl);
+        let line = r#"{"type":"item.completed","item":{"type":"command_execution","command":"echo 'Not logged in'","aggregated_output":"You've hit your usage limit. 401 Unauthorized","exit_code":0}}"#;
+        assert!(verdicts(&p.line(line, 0)).is_empty());
+    }
+
+    #[test]
+    fn codex_messages_are_matched_after_typographic_quotes_are_made_plain() {
+        let mut p = with_patterns(OutputFormat::CodexJsonl);
+        let out = p.line(
+            "{\"type\":\"turn.failed\",\"error\":{\"message\":\"You\u{2019}ve hit your usage limit. Visit https://chatgpt.com/settings/usage to purchase more credits or try again at 10:17 AM.\"}}",
+            1_795_341_600_000,
+        );
+        assert!(
+            matches!(
+                verdicts(&out)[..],
+                [Signal::RateLimited {
+                    reset_at: Some(_),
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
+        // A 429 codex waits out (retry-after) and a 401 it retries are its own errors.
+        let out = p.line(
+            r#"{"type":"error","message":"Reconnecting... 1/5 (exceeded retry limit, last status: 429 Too Many Requests, request id: req_1)"}"#,
+            0,
+        );
+        assert!(
+            matches!(verdicts(&out)[..], [Signal::RateLimited { .. }]),
+            "{out:?}"
+        );
+        let out = p.line(
+            r#"{"type":"error","message":"Reconnecting... 1/5 (unexpected status 401 Unauthorized: Incorrect API key provided)"}"#,
+            0,
+        );
+        assert!(
+            matches!(verdicts(&out)[..], [Signal::AuthFailed { .. }]),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn claude_api_retries_give_an_early_verdict() {
+        let mut p = with_patterns(OutputFormat::ClaudeStreamJson);
+        let auth = r#"{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"error_status":401,"error":"authentication_failed"}"#;
+        assert!(matches!(
+            verdicts(&p.line(auth, 0))[..],
+            [Signal::AuthFailed { .. }]
+        ));
+        let limit = r#"{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"error_status":429,"error":"rate_limit"}"#;
+        assert!(verdicts(&p.line(limit, 0)).is_empty());
+        assert!(verdicts(&p.line(limit, 0)).is_empty());
+        // An answer in between: the count starts again.
+        p.line(
+            r#"{"type":"assistant","message":{"content":[{"type":"text","text":"hi"}]}}"#,
+            0,
+        );
+        for _ in 1..LIMIT_RETRIES_BEFORE_VERDICT {
+            assert!(verdicts(&p.line(limit, 0)).is_empty());
+        }
+        assert!(matches!(
+            verdicts(&p.line(limit, 0))[..],
+            [Signal::RateLimited { reset_at: None, .. }]
+        ));
+        let denied = r#"{"type":"result","subtype":"success","is_error":false,"result":"ok","permission_denials":[{"tool_name":"Bash","tool_use_id":"t1","tool_input":{"command":"git commit -m x"}}]}"#;
+        assert!(p.line(denied, 0).contains(&Signal::PermissionDenied {
+            tool: "Bash".into(),
+            detail: "git commit -m x".into()
+        }));
+    }
 }
