@@ -6,7 +6,8 @@
 //! Script lines: `say TEXT`, `tool CMD`, `run SHELL`, `ask QUESTION` (blocks through
 //! `inbox`, then says the answer), `sleep SECS`, `ratelimit [TEXT]`, `notloggedin`,
 //! `flood BYTES`, `noeol BYTES`, `badutf8`, `ignoreterm`, `fork N`, `setsid-hold`,
-//! `closepty`, `busy SECS`, `done SUMMARY`, `exit CODE`; `as NAME: LINE` plays LINE only
+//! `closepty`, `busy SECS`, `tick SECS` (10 ms of CPU every 300 ms: an idle runtime's
+//! noise), `done SUMMARY`, `exit CODE`; `as NAME: LINE` plays LINE only
 //! when run as NAME (the CLI it plays, or the worker profile in `$ORCH_AGENT`). For the
 //! reliability harness: `chaos LINES MS` (numbered messages, MS apart), `failfirst` (exit
 //! 1 on attempt 1), `progress N` (N `inbox update`s), `daemon` (a grandchild that leaves
@@ -323,6 +324,19 @@ fn main() {
                 let mut x: u64 = 0;
                 while std::time::Instant::now() < until {
                     x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                }
+                std::hint::black_box(x);
+            }
+            "tick" => {
+                let until = std::time::Instant::now()
+                    + std::time::Duration::from_secs_f64(rest.parse().unwrap_or(1.0));
+                let mut x: u64 = 0;
+                while std::time::Instant::now() < until {
+                    let burst = std::time::Instant::now() + std::time::Duration::from_millis(10);
+                    while std::time::Instant::now() < burst {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(290));
                 }
                 std::hint::black_box(x);
             }

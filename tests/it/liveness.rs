@@ -92,6 +92,78 @@ fn a_worker_silent_but_busy_on_cpu_is_not_stopped() {
     assert_eq!(list.len(), 1);
 }
 
+/// A stall timeout of 4 s and a threshold of 10 % of a core (a 2 s window: half the
+/// timeout).
+const IDLE_NOISE_ADAPTER: &str = "stall_timeout = \"4s\"\nbusy_cpu_percent = 10\n";
+
+#[test]
+fn a_worker_whose_cpu_only_ticks_idly_is_stopped_as_stalled() {
+    // It prints once, then only ticks like a runtime waiting on a dead stream (about 3 %
+    // of a core); with `busy_cpu_percent = 0` every tick would be progress and it would
+    // run its whole minute.
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    fake_text_adapter(&repo, IDLE_NOISE_ADAPTER);
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--default-to",
+        "fake-text",
+        "--body",
+        "say waiting for the model\ntick 60",
+    ])
+    .data();
+    let started = Instant::now();
+    launch(&env, &repo, "t");
+    wait_until("the first stall", 30, || ended(&attempts(&env, "t"), 1));
+    let took = started.elapsed();
+    let list = attempts(&env, "t");
+    assert_eq!(list[0]["supervision"]["outcome"], "stalled", "{list:#?}");
+    assert_eq!(
+        list[0]["supervision"]["reason"],
+        "no output, inbox activity or CPU use above 10% of a core for 4s",
+        "{list:#?}"
+    );
+    eprintln!("an idly ticking worker stalled {took:?} after launch (stall timeout 4 s)");
+    // The timeout, a check's period, the 1 s grace, and room for a loaded machine.
+    assert!(took.as_secs() < 4 + 8, "stalled only after {took:?}");
+    wait_until("the second stall", 30, || ended(&attempts(&env, "t"), 2));
+    assert_eq!(attempts(&env, "t")[1]["supervision"]["outcome"], "stalled");
+}
+
+#[test]
+fn a_worker_whose_tool_computes_in_a_session_of_its_own_is_not_stopped() {
+    // Silent for 8 s while a child burns a core, in a session of its own as the agent
+    // CLIs run their tool commands: progress, although the worker itself only waits.
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    fake_text_adapter(&repo, IDLE_NOISE_ADAPTER);
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--default-to",
+        "fake-text",
+        "--body",
+        "say running the tests\nrun setsid -w bash -c 'while [ $SECONDS -lt 8 ]; do :; done'\nsay the tests pass",
+    ])
+    .data();
+    launch(&env, &repo, "t");
+    wait_until("the end", 40, || ended(&attempts(&env, "t"), 1));
+    let list = attempts(&env, "t");
+    assert_eq!(list[0]["supervision"]["outcome"], "succeeded", "{list:#?}");
+    assert_eq!(list.len(), 1);
+}
+
 #[test]
 fn a_worker_that_prints_nothing_meets_the_first_output_deadline() {
     let env = Env::with_fake_agents();
