@@ -33,6 +33,7 @@ with_each_cli!(
     stall_is_stopped,
     unauthorized_is_auth_failed_at_once,
     tool_output_about_limits_is_not_misread,
+    tool_output_about_logins_then_a_crash_is_failed_not_auth_failed,
 );
 
 #[test]
@@ -455,6 +456,34 @@ fn tool_output_about_limits_is_not_misread(cli: Cli) {
     assert_eq!(
         outcome(&record),
         "succeeded",
+        "{record:#}\n{}",
+        real.log(&record)
+    );
+}
+
+fn tool_output_about_logins_then_a_crash_is_failed_not_auth_failed(cli: Cli) {
+    // The CLI fails on its own (a request the provider rejects, which neither CLI
+    // retries) after a tool printed login and limit messages: a plain failure, not an
+    // auth failure (which bans the adapter for the run) nor a rate limit.
+    let body = match cli {
+        Cli::Codex => json!({"error": {"message": "Invalid request: the input is malformed.",
+            "type": "invalid_request_error"}}),
+        Cli::Claude => json!({"type": "error", "error": {"type": "invalid_request_error",
+            "message": "the input is malformed"}}),
+    };
+    let real = Real::new(
+        cli,
+        json!([
+            {"tool": "printf '%s\\n' 'Not logged in · Please run /login' 'Invalid API key' \"You've hit your usage limit\""},
+            {"error": {"status": 400, "headers": {}, "body": body}},
+        ]),
+    );
+    real.task("t", cli.adapter(), "Read the notes.");
+    real.launch("t", "analysis");
+    let record = real.ended("t", 1, 60);
+    assert_eq!(
+        outcome(&record),
+        "failed",
         "{record:#}\n{}",
         real.log(&record)
     );
