@@ -8,9 +8,9 @@ use tokio::time::Instant;
 
 /// How long CPU use is averaged over before it is compared with the adapter's
 /// `busy_cpu_percent` (docs/stall-measurements.md): over 10 s a waiting Claude Code used
-/// at most 0.8 % of a core and a waiting Codex 0.3 %, while a single second of its
-/// timers reached 3 % and more; a tool command computing for one second of the ten
-/// still reads 10 %. Shorter when the stall timeout is short: at most half of it.
+/// at most 1.0 % of a core and a waiting Codex 0.4 %, while single seconds of Claude's
+/// timers reached 4 %; a tool command computing for one second of the ten still reads
+/// 10 %. Shorter when the stall timeout is short: at most half of it.
 const CPU_WINDOW: Duration = Duration::from_secs(10);
 
 /// The three clocks of a worker (supervisor.md §4): its last output byte, the last CPU
