@@ -105,9 +105,10 @@ pub struct Adapter {
     /// (`orch doctor`).
     #[serde(default)]
     pub login_check: Vec<String>,
-    /// The CPU share of one core (percent, averaged over the stall check's period)
-    /// below which the worker's CPU use is idle noise rather than progress (a runtime
-    /// ticking while it waits on a dead stream). Default 0: any CPU time is progress.
+    /// The CPU share of one core (percent, of the worker's processes and their
+    /// descendants, averaged over a 10 s window) below which the worker's CPU use is idle
+    /// noise rather than progress (a runtime ticking while it waits on a dead stream).
+    /// Default 0: any CPU time is progress.
     #[serde(default)]
     pub busy_cpu_percent: Option<f64>,
 }
