@@ -81,6 +81,17 @@ impl Mock {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
+
+    /// When the first request answered with what `served` matches was served (ms).
+    #[track_caller]
+    pub fn first_served(&self, served: impl Fn(&Value) -> bool) -> i64 {
+        let requests = self.requests();
+        requests
+            .iter()
+            .find(|r| served(&r["served"]))
+            .and_then(|r| r["t"].as_i64())
+            .unwrap_or_else(|| panic!("no such request served: {requests:#?}"))
+    }
 }
 
 impl Drop for Mock {

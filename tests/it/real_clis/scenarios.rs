@@ -280,13 +280,7 @@ fn usage_limit_hands_over_to_the_fallback(cli: Cli) {
         format!("{}-b", cli.adapter())
     );
     assert_eq!(outcome(&second), "succeeded", "{second:#}");
-    let shown = real
-        .mock
-        .requests()
-        .iter()
-        .find(|r| r["served"]["status"] == 429)
-        .map(|r| r["t"].as_i64().unwrap())
-        .unwrap();
+    let shown = real.mock.first_served(|served| served["status"] == 429);
     bench(
         cli,
         "limit shown -> fallback worker started",
@@ -392,14 +386,7 @@ fn stall_is_stopped(cli: Cli) {
     );
     assert!(nothing_left_running(real.env.path()).is_empty());
     // The stream's first event (after which nothing comes) is the last sign of life.
-    let last = real
-        .mock
-        .requests()
-        .iter()
-        .filter(|r| r["served"] == "stall")
-        .map(|r| r["t"].as_i64().unwrap())
-        .max()
-        .unwrap();
+    let last = real.mock.first_served(|served| served == "stall");
     bench(
         cli,
         "stall timeout -> worker gone",
@@ -428,13 +415,7 @@ fn unauthorized_is_auth_failed_at_once(cli: Cli) {
         real.log(&record)
     );
     assert!(nothing_left_running(real.env.path()).is_empty());
-    let first_401 = real
-        .mock
-        .requests()
-        .iter()
-        .find(|r| r["served"]["status"] == 401)
-        .map(|r| r["t"].as_i64().unwrap())
-        .unwrap();
+    let first_401 = real.mock.first_served(|served| served["status"] == 401);
     bench(
         cli,
         "401 -> verdict",
