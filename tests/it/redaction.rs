@@ -245,3 +245,57 @@ fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
         }
     }
 }
+
+/// A worker behind a proxy or a private CA gets the caller's proxy and CA variables
+/// (no adapter has to list them); a proxy URL that carries a password is redacted, the
+/// CA path is not.
+#[test]
+fn proxy_and_ca_variables_reach_the_worker_and_only_a_proxy_password_is_redacted() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    crate::common::fake_text_adapter(&repo, "");
+    env.orch(&["run", "init", "--run", "r"]).data();
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        "r",
+        "--task",
+        "t",
+        "--default-to",
+        "fake-text",
+        "--body",
+        "run printf 'proxy=%s ca=%s no=%s\\n' \"$HTTPS_PROXY\" \"$NODE_EXTRA_CA_CERTS\" \"$NO_PROXY\" >&2\nsay done",
+    ])
+    .data();
+    env.dispatch_launch(
+        &repo,
+        "r",
+        "t",
+        "analysis",
+        &[
+            (
+                "HTTPS_PROXY",
+                "http://proxyuser:plum-tree-secret@127.0.0.1:3128",
+            ),
+            ("NODE_EXTRA_CA_CERTS", "/etc/ssl/private-ca.pem"),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+        ],
+    )
+    .data();
+    let mut record = Value::Null;
+    wait_until("the attempt's end", 60, || {
+        record = env.attempts("r", "t").pop().unwrap();
+        !record["supervision"]["outcome"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+    });
+    assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
+    let log = std::fs::read_to_string(record["supervision"]["log_path"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("proxy=[REDACTED] ca=/etc/ssl/private-ca.pem no=127.0.0.1,localhost"),
+        "{log}"
+    );
+    assert!(!log.contains("plum-tree-secret"), "{log}");
+}
