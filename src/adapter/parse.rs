@@ -350,11 +350,15 @@ impl Parser {
             "error" => {
                 let data = &v["error"]["data"];
                 let message = str_at(data, "message").to_string();
-                if data.get("statusCode").and_then(Value::as_u64) == Some(429) {
-                    out.push(Signal::RateLimited {
+                match data.get("statusCode").and_then(Value::as_u64) {
+                    Some(429) => out.push(Signal::RateLimited {
                         message: message.clone(),
                         reset_at: None,
-                    });
+                    }),
+                    Some(401 | 403) => out.push(Signal::AuthFailed {
+                        message: message.clone(),
+                    }),
+                    _ => {}
                 }
                 out.push(Signal::Error { message });
             }

@@ -1,4 +1,4 @@
-//! The real agent CLIs (`codex`, `claude`, installed from npm at the versions
+//! The real agent CLIs (`codex`, `claude`, `opencode`, installed from npm at the versions
 //! docs/adapters.md names) run under orch against the mock model provider
 //! (`tests/bin/mock_provider.rs`, on 127.0.0.1 only), one scripted scenario per test.
 //!
@@ -27,6 +27,8 @@ pub const MOCK_PROVIDER: &str = env!("CARGO_BIN_EXE_mock-provider");
 pub enum Cli {
     Codex,
     Claude,
+    /// opencode, with its `anthropic` provider pointed at the mock's Messages API.
+    Opencode,
 }
 
 impl Cli {
@@ -34,6 +36,7 @@ impl Cli {
         match self {
             Cli::Codex => "codex",
             Cli::Claude => "claude",
+            Cli::Opencode => "opencode",
         }
     }
 }
@@ -155,6 +158,20 @@ impl Real {
                 set("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into());
                 // An API-key account by default; a profile may bring its own key or
                 // token (its env wins over the caller's).
+                set("ANTHROPIC_API_KEY", "key-a".into());
+            }
+            Cli::Opencode => {
+                set(
+                    "OPENCODE_CONFIG_CONTENT",
+                    json!({
+                        "provider": {"anthropic": {"options": {
+                            "baseURL": format!("http://127.0.0.1:{}/v1", mock.port)}}},
+                        "model": "anthropic/claude-sonnet-4-5",
+                        "autoupdate": false,
+                    })
+                    .to_string(),
+                );
+                set("OPENCODE_DISABLE_MODELS_FETCH", "1".into());
                 set("ANTHROPIC_API_KEY", "key-a".into());
             }
         }

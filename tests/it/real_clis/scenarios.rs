@@ -36,6 +36,29 @@ with_each_cli!(
     tool_output_about_logins_then_a_crash_is_failed_not_auth_failed,
 );
 
+/// The scenarios opencode runs too, with its `anthropic` provider pointed at the mock.
+mod opencode {
+    use super::Cli;
+    macro_rules! with_opencode {
+        ($($name:ident),* $(,)?) => {$(
+            #[test]
+            #[ignore = "needs the real agent CLIs (ORCH_REAL_CLI_BIN): run .ci/real-clis"]
+            fn $name() {
+                super::$name(Cli::Opencode)
+            }
+        )*};
+    }
+    with_opencode!(
+        code_task_done,
+        code_task_without_commits_or_done_fails,
+        blocked_question_answered,
+        unauthorized_is_auth_failed_at_once,
+        tool_output_about_limits_is_not_misread,
+        tool_output_about_logins_then_a_crash_is_failed_not_auth_failed,
+        stall_is_stopped,
+    );
+}
+
 #[test]
 #[ignore = "needs the real agent CLIs (ORCH_REAL_CLI_BIN): run .ci/real-clis"]
 fn claude_refused_inbox_is_recorded_and_not_a_success() {
@@ -118,7 +141,7 @@ fn usage_limit(cli: Cli, key: &str, in_s: i64) -> Value {
                 "message": "The usage limit has been reached", "plan_type": "pro",
                 "resets_at": reset}},
         }),
-        Cli::Claude => json!({
+        Cli::Claude | Cli::Opencode => json!({
             "status": 429, "key": key,
             "headers": {
                 "anthropic-ratelimit-unified-status": "rejected",
@@ -144,6 +167,7 @@ fn two_accounts(real: &Real) {
             "CLAUDE_CODE_OAUTH_TOKEN",
             ", ANTHROPIC_API_KEY = \"\"",
         ),
+        Cli::Opencode => ("opencode", "ANTHROPIC_API_KEY", ""),
     };
     real.profiles(&format!(
         "[workers.{name}-a]\nadapter = \"{name}\"\nfallback = [\"{name}-b\"]\nenv = {{ {var} = \"key-a\"{clear} }}\n\
@@ -294,7 +318,7 @@ fn retried_rate_limit_is_acted_on_while_the_cli_waits(cli: Cli) {
     let error = match cli {
         Cli::Codex => json!({"status": 429, "key": "key-a", "headers": {"retry-after": "3600"},
             "body": {"error": {"type": "rate_limit_exceeded", "message": "Rate limit reached for requests"}}}),
-        Cli::Claude => json!({"status": 429, "key": "key-a", "headers": {},
+        Cli::Claude | Cli::Opencode => json!({"status": 429, "key": "key-a", "headers": {},
             "body": {"type": "error", "error": {"type": "rate_limit_error",
                 "message": "This request would exceed your organization's rate limit."}}}),
     };
@@ -398,8 +422,10 @@ fn unauthorized_is_auth_failed_at_once(cli: Cli) {
     let body = match cli {
         Cli::Codex => json!({"error": {"message": "Incorrect API key provided: key-a.",
             "type": "invalid_request_error", "code": "invalid_api_key"}}),
-        Cli::Claude => json!({"type": "error", "error": {"type": "authentication_error",
-            "message": "invalid x-api-key"}}),
+        Cli::Claude | Cli::Opencode => {
+            json!({"type": "error", "error": {"type": "authentication_error",
+            "message": "invalid x-api-key"}})
+        }
     };
     let real = Real::new(
         cli,
@@ -449,8 +475,10 @@ fn tool_output_about_logins_then_a_crash_is_failed_not_auth_failed(cli: Cli) {
     let body = match cli {
         Cli::Codex => json!({"error": {"message": "Invalid request: the input is malformed.",
             "type": "invalid_request_error"}}),
-        Cli::Claude => json!({"type": "error", "error": {"type": "invalid_request_error",
-            "message": "the input is malformed"}}),
+        Cli::Claude | Cli::Opencode => {
+            json!({"type": "error", "error": {"type": "invalid_request_error",
+            "message": "the input is malformed"}})
+        }
     };
     let real = Real::new(
         cli,
