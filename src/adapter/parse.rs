@@ -720,4 +720,16 @@ Invalid API key"}]}}"#,
             detail: "git commit -m x".into()
         }));
     }
+
+    #[test]
+    fn opencode_error_status_codes_are_verdicts() {
+        let mut p = Parser::new(OutputFormat::OpencodeJson, Vec::new(), Vec::new());
+        let out = p.line(
+            r#"{"type":"error","sessionID":"ses_1","error":{"name":"APIError","data":{"message":"invalid x-api-key","statusCode":401,"isRetryable":false}}}"#,
+            0,
+        );
+        assert!(out.contains(&Signal::AuthFailed {
+            message: "invalid x-api-key".into()
+        }));
+    }
 }
