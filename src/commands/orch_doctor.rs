@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::model::ExecutionMode;
 use crate::output::{Reply, Style, clip};
 use crate::redact::Redactor;
-use crate::supervisor::NETWORK_ENV;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -231,7 +230,7 @@ fn plan(workers: &Workers, name: String, jobs: &mut Vec<Job>) -> Planned {
     let (env, passed_env) = worker_env(adapter, level_env);
     let redactor = Redactor::with_secrets(
         env.iter()
-            .filter(|(name, value)| is_secret(adapter, name, value))
+            .filter(|(name, value)| crate::supervisor::is_worker_secret(adapter, name, value))
             .map(|(_, value)| value.as_bytes()),
     );
     let search = env
@@ -278,64 +277,24 @@ fn plan(workers: &Workers, name: String, jobs: &mut Vec<Job>) -> Planned {
 }
 
 /// The environment the worker gets, as far as a version or login check can depend on
-/// it (the supervisor's `worker_env` without the attempt's `ORCH_*` variables): PATH
-/// with orch's own directory first, HOME, TZ, TERM, NO_COLOR, the proxy and CA
-/// variables, the adapter's (and profile's) `env`, the `pass_env` variables of the
-/// caller, and the permission level's `env`. Also returns the names passed.
+/// it (the supervisor's, without the attempt's `ORCH_*` variables), and the names of
+/// the caller's variables passed into it.
 fn worker_env(
     adapter: &Adapter,
     level_env: Option<&BTreeMap<String, String>>,
 ) -> (Vec<(String, String)>, Vec<String>) {
-    let mut env: Vec<(String, String)> = Vec::new();
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-    let path = match std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-    {
-        Some(dir) => format!("{}:{path}", dir.display()),
-        None => path,
-    };
-    env.push(("PATH".into(), path));
-    if let Ok(home) = std::env::var("HOME") {
-        env.push(("HOME".into(), home));
-    }
-    env.push(("TZ".into(), "UTC".into()));
-    env.push(("TERM".into(), "dumb".into()));
-    env.push(("NO_COLOR".into(), "1".into()));
-    for name in NETWORK_ENV {
-        if let Ok(value) = std::env::var(name) {
-            env.push((name.to_string(), value));
-        }
-    }
-    let set = |env: &mut Vec<(String, String)>, name: &str, value: &str| {
-        env.retain(|(n, _)| n != name);
-        env.push((name.to_string(), value.to_string()));
-    };
-    for (k, v) in &adapter.env {
-        set(&mut env, k, v);
-    }
-    let mut passed: Vec<String> = Vec::new();
-    // A value the adapter or profile sets (`env`) wins over the caller's.
-    for (name, value) in std::env::vars() {
-        if crate::adapter::name_listed(&adapter.pass_env, &name) && !adapter.env.contains_key(&name)
-        {
-            set(&mut env, &name, &value);
-            passed.push(name);
-        }
-    }
+    let env = crate::supervisor::worker_base_env(adapter, level_env);
+    let mut passed: Vec<String> = env
+        .iter()
+        .filter(|(name, _)| {
+            crate::adapter::name_listed(&adapter.pass_env, name)
+                && !adapter.env.contains_key(name)
+                && !level_env.is_some_and(|l| l.contains_key(name))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
     passed.sort();
-    for (k, v) in level_env.into_iter().flatten() {
-        set(&mut env, k, v);
-    }
     (env, passed)
-}
-
-/// A worker's variable holding a secret (as the supervisor decides): a secret-looking
-/// name, a `secret_env` name, or a proxy URL with a password.
-fn is_secret(adapter: &Adapter, name: &str, value: &str) -> bool {
-    crate::redact::is_secret_name(name)
-        || crate::adapter::name_listed(&adapter.secret_env, name)
-        || (NETWORK_ENV.contains(&name) && value.contains("://") && value.contains('@'))
 }
 
 /// Where `program` is found: itself when it has a `/`, else the first executable file

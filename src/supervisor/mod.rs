@@ -15,7 +15,7 @@ pub mod output;
 mod run;
 mod work;
 
-use crate::adapter::{Placeholders, PromptMode, build_argv};
+use crate::adapter::{Adapter, Placeholders, PromptMode, build_argv};
 use crate::brief::{BriefContext, render};
 use crate::config::{ResolvedWorker, Workers};
 use crate::error::{Error, Result};
@@ -23,6 +23,7 @@ use crate::model::{Attempt, ExecutionMode, Task};
 use crate::redact::Redactor;
 use crate::store::Store;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub(crate) use run::finish_as;
@@ -134,11 +135,7 @@ pub fn plan_launch(
         }
         None => build_argv(&adapter.command, &values)?,
     };
-    let mut env = worker_env(store, attempt, &worker);
-    for (k, v) in permission.map(|p| &p.env).into_iter().flatten() {
-        env.retain(|(name, _)| name != k);
-        env.push((k.clone(), v.clone()));
-    }
+    let env = worker_env(store, attempt, &worker, permission.map(|p| &p.env));
     Ok(LaunchPlan {
         stdin_text: (adapter.prompt == PromptMode::Stdin).then(|| prompt.clone()),
         prompt,
@@ -177,11 +174,16 @@ pub fn db_for_workers(store: &Store) -> String {
     db.display().to_string()
 }
 
-/// The worker's whole environment: PATH (with orch's own directory first, so `inbox`
-/// is there), HOME, the `ORCH_*` variables, `TZ=UTC` (reset times parse the same
-/// everywhere), the proxy and CA variables, the adapter's `env` and the `pass_env`
-/// variables of the caller.
-fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<(String, String)> {
+/// The environment a worker of `adapter` gets before the attempt's own `ORCH_*`
+/// variables (and all `orch doctor` runs its checks with): PATH (with orch's own
+/// directory first, so `inbox` is there), HOME, `TZ=UTC` (reset times parse the same
+/// everywhere), `TERM=dumb`, `NO_COLOR=1`, the proxy and CA variables, the adapter's (and
+/// profile's) `env`, the caller's `pass_env` variables (an `env` value wins), and the
+/// permission level's `env`.
+pub fn worker_base_env(
+    adapter: &Adapter,
+    level_env: Option<&BTreeMap<String, String>>,
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let own_dir = std::env::current_exe()
         .ok()
@@ -195,12 +197,6 @@ fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<
     if let Ok(home) = std::env::var("HOME") {
         env.push(("HOME".into(), home));
     }
-    env.push(("ORCH_DB".into(), db_for_workers(store)));
-    env.push(("ORCH_AGENT".into(), attempt.assigned_to.clone()));
-    env.push(("ORCH_RUN".into(), attempt.run_id.clone()));
-    env.push(("ORCH_TASK".into(), attempt.task_id.clone()));
-    env.push(("ORCH_ATTEMPT".into(), attempt.attempt_no.to_string()));
-    env.push(("ORCH_THREAD".into(), attempt.thread_id.clone()));
     env.push(("TZ".into(), "UTC".into()));
     env.push(("TERM".into(), "dumb".into()));
     env.push(("NO_COLOR".into(), "1".into()));
@@ -209,25 +205,55 @@ fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<
             env.push((name.to_string(), value));
         }
     }
-    for (k, v) in &worker.adapter.env {
-        env.retain(|(name, _)| name != k);
-        env.push((k.clone(), v.clone()));
-    }
-    // A value the adapter or profile sets (`env`) wins over the caller's.
-    let passed: Vec<(String, String)> = std::env::vars()
-        .filter(|(name, _)| {
-            crate::adapter::name_listed(&worker.adapter.pass_env, name)
-                && !worker.adapter.env.contains_key(name)
-        })
+    let passed = std::env::vars().filter(|(name, _)| {
+        crate::adapter::name_listed(&adapter.pass_env, name) && !adapter.env.contains_key(name)
+    });
+    let set: Vec<(String, String)> = adapter
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(passed)
+        .chain(
+            level_env
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        )
         .collect();
-    for (name, value) in passed {
-        env.retain(|(n, _)| *n != name);
-        env.push((name, value));
+    for (name, value) in set {
+        set_var(&mut env, name, value);
     }
-    // The names (never the values) of the secrets, for the worker's own `inbox` calls.
+    env
+}
+
+fn set_var(env: &mut Vec<(String, String)>, name: String, value: String) {
+    env.retain(|(n, _)| *n != name);
+    env.push((name, value));
+}
+
+/// The worker's whole environment: [`worker_base_env`] and the attempt's `ORCH_*`
+/// variables (which nothing overrides), then `ORCH_SECRET_VARS`, the names (never the
+/// values) of its secrets, for the worker's own `inbox` calls.
+fn worker_env(
+    store: &Store,
+    attempt: &Attempt,
+    worker: &ResolvedWorker,
+    level_env: Option<&BTreeMap<String, String>>,
+) -> Vec<(String, String)> {
+    let mut env = worker_base_env(&worker.adapter, level_env);
+    for (name, value) in [
+        ("ORCH_DB", db_for_workers(store)),
+        ("ORCH_AGENT", attempt.assigned_to.clone()),
+        ("ORCH_RUN", attempt.run_id.clone()),
+        ("ORCH_TASK", attempt.task_id.clone()),
+        ("ORCH_ATTEMPT", attempt.attempt_no.to_string()),
+        ("ORCH_THREAD", attempt.thread_id.clone()),
+    ] {
+        set_var(&mut env, name.to_string(), value);
+    }
     let secrets: Vec<&str> = env
         .iter()
-        .filter(|(name, value)| is_worker_secret(worker, name, value))
+        .filter(|(name, value)| is_worker_secret(&worker.adapter, name, value))
         .map(|(name, _)| name.as_str())
         .collect();
     if !secrets.is_empty() {
@@ -239,9 +265,9 @@ fn worker_env(store: &Store, attempt: &Attempt, worker: &ResolvedWorker) -> Vec<
 
 /// Whether a worker's variable holds a secret: a secret-looking name, a name the
 /// adapter or profile lists in `secret_env`, or a proxy URL with a password in it.
-fn is_worker_secret(worker: &ResolvedWorker, name: &str, value: &str) -> bool {
+pub fn is_worker_secret(adapter: &Adapter, name: &str, value: &str) -> bool {
     crate::redact::is_secret_name(name)
-        || crate::adapter::name_listed(&worker.adapter.secret_env, name)
+        || crate::adapter::name_listed(&adapter.secret_env, name)
         || (NETWORK_ENV.contains(&name) && value.contains("://") && value.contains('@'))
 }
 
@@ -253,7 +279,7 @@ impl LaunchPlan {
         Redactor::with_secrets(
             self.env
                 .iter()
-                .filter(|(name, value)| is_worker_secret(&self.worker, name, value))
+                .filter(|(name, value)| is_worker_secret(&self.worker.adapter, name, value))
                 .map(|(_, value)| value.as_bytes()),
         )
     }
