@@ -31,6 +31,17 @@ pub struct ResolvedWorker {
     pub permissions: adapter::PermissionChoice,
 }
 
+impl ResolvedWorker {
+    /// The rule its adapter adds to the brief at its permission level in `mode` (what
+    /// the worker cannot do itself, e.g. that orch commits for it).
+    pub fn brief_note(&self, mode: crate::model::ExecutionMode) -> Option<String> {
+        self.adapter
+            .permissions
+            .get(self.permissions.level(mode))
+            .and_then(|p| p.brief_note.clone())
+    }
+}
+
 /// The profiles and adapters one repository (and run) knows.
 #[derive(Debug, Clone, Default)]
 pub struct Workers {

@@ -120,8 +120,18 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             let task_record = store.task(&run, &task).await?;
             let attempt = store.attempt(&run, &task, attempt).await?;
             let note = store.brief_note(&attempt.thread_id).await?;
+            // The same brief the supervisor gives the worker: with its adapter's rule
+            // when the worker is a profile or an adapter orch knows.
+            let repo =
+                (!attempt.repo_path.is_empty()).then(|| std::path::Path::new(&attempt.repo_path));
+            let config = store.run_config(&run).await?;
+            let worker_note = crate::config::Workers::load(repo, &config)
+                .and_then(|w| w.resolve(&attempt.assigned_to))
+                .ok()
+                .and_then(|w| w.brief_note(attempt.execution_mode));
             let context = BriefContext {
                 previous: Some(note).filter(|n| !n.is_empty()),
+                worker_note,
                 ..BriefContext::default()
             };
             let text = render_brief(&task_record, &attempt, &context);

@@ -6,6 +6,37 @@ use super::*;
 // brief
 // ---------------------------------------------------------------------------------------
 
+/// `orch brief` is the brief the worker gets: with the rule its adapter adds at its
+/// permission level (codex's sandbox cannot commit: orch commits for it).
+#[test]
+fn brief_carries_the_workers_adapter_rule() {
+    let env = Env::new();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    for (task, worker) in [("t1", "codex"), ("t2", "claude")] {
+        env.orch(&[
+            "task",
+            "add",
+            "--run",
+            "r",
+            "--task",
+            task,
+            "--default-to",
+            worker,
+        ])
+        .data();
+        dispatch_code(&env, &repo, "r", task);
+    }
+    let brief =
+        |task: &str| text(&env.orch(&["brief", "--run", "r", "--task", task]).data()["brief"]);
+    assert!(
+        brief("t1").contains("orch commits them on your branch"),
+        "{}",
+        brief("t1")
+    );
+    assert!(!brief("t2").contains("orch commits"), "{}", brief("t2"));
+}
+
 #[test]
 fn brief_names_the_facts_and_the_inbox_workflow() {
     let env = Env::new();
