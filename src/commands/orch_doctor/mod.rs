@@ -5,6 +5,9 @@
 //! and `login_check` run, in the worker's environment, with a timeout: never a model
 //! request. See `docs/doctor.md`.
 
+mod checks;
+mod render;
+
 use super::Ctx;
 use crate::adapter::{Adapter, ArgItem, Permission, Placeholders};
 use crate::config::{ResolvedWorker, Workers};
@@ -12,6 +15,8 @@ use crate::error::Result;
 use crate::model::ExecutionMode;
 use crate::output::{Reply, Style, clip};
 use crate::redact::Redactor;
+use checks::{find_program, first_line, run_jobs, shell_words, version_in};
+use render::render;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -297,128 +302,6 @@ fn worker_env(
     (env, passed)
 }
 
-/// Where `program` is found: itself when it has a `/`, else the first executable file
-/// of that name in the directories of `search` (as `execvp` looks).
-fn find_program(program: &str, search: &str) -> Option<PathBuf> {
-    if program.is_empty() {
-        return None;
-    }
-    if program.contains('/') {
-        let path = PathBuf::from(program);
-        return is_executable(&path).then_some(path);
-    }
-    search
-        .split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| is_executable(path))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// Runs every job at once (each within [`CHECK_TIMEOUT`]); outcomes in job order.
-async fn run_jobs(jobs: &[Job], cwd: &Path) -> Vec<Outcome> {
-    let mut set = tokio::task::JoinSet::new();
-    for (i, job) in jobs.iter().enumerate() {
-        let job = job.clone();
-        let cwd = cwd.to_path_buf();
-        set.spawn(async move { (i, run_job(&job, &cwd).await) });
-    }
-    let mut outcomes = vec![Outcome::Failed("not run".into()); jobs.len()];
-    while let Some(joined) = set.join_next().await {
-        if let Ok((i, outcome)) = joined {
-            outcomes[i] = outcome;
-        }
-    }
-    outcomes
-}
-
-/// Runs one check: exactly this environment, stdin from /dev/null, its own process
-/// group (killed whole at the timeout).
-async fn run_job(job: &Job, cwd: &Path) -> Outcome {
-    let mut cmd = tokio::process::Command::new(&job.argv[0]);
-    cmd.args(&job.argv[1..])
-        .env_clear()
-        .envs(job.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) => return Outcome::Failed(format!("cannot run it: {e}")),
-    };
-    let pid = child.id();
-    match tokio::time::timeout(CHECK_TIMEOUT, child.wait_with_output()).await {
-        Ok(Ok(out)) => Outcome::Exited {
-            success: out.status.success(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        },
-        Ok(Err(e)) => Outcome::Failed(e.to_string()),
-        Err(_) => {
-            if let Some(pid) = pid {
-                crate::process::group::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
-            }
-            Outcome::TimedOut
-        }
-    }
-}
-
-/// The first `N.N.N` in `text`.
-fn version_in(text: &str) -> Option<String> {
-    static VERSION: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"\d+\.\d+\.\d+").expect("version regex"));
-    VERSION.find(text).map(|m| m.as_str().to_string())
-}
-
-/// What a check printed, on one line: its stdout (or, if empty, stderr) made compact
-/// when it is JSON (`claude auth status` prints an object over several lines), else its
-/// first non-empty line; secrets redacted; clipped.
-fn first_line(stdout: &str, stderr: &str, redactor: &Redactor) -> String {
-    let text = if stdout.trim().is_empty() {
-        stderr
-    } else {
-        stdout
-    };
-    let line = match serde_json::from_str::<serde_json::Value>(text.trim()) {
-        Ok(value @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
-            value.to_string()
-        }
-        _ => text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("")
-            .to_string(),
-    };
-    clip(&redactor.redact_str(&line), DETAIL_MAX)
-}
-
-/// `argv` as a shell would need it: words with anything but plain characters in single
-/// quotes.
-fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            let plain = !a.is_empty()
-                && a.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
-            if plain {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Why a version is unknown when the adapter has no `version_command`.
 const NO_VERSION_COMMAND: &str = "the adapter has no version_command";
 /// Why a login is unknown when the adapter has no `login_check`.
@@ -668,120 +551,6 @@ fn listed(versions: &[String]) -> String {
         "none recorded".to_string()
     } else {
         format!("verified: {}", versions.join(", "))
-    }
-}
-
-/// One line per worker, an indented line per problem and warning, then what each
-/// adapter's levels let the workers do, then the verdict.
-fn render(style: &Style, report: &Report) -> String {
-    let mut out = String::new();
-    if report.workers.is_empty() {
-        out.push_str("no workers to check: the run's tasks name no default worker\n");
-        return out;
-    }
-    let width = report
-        .workers
-        .iter()
-        .map(|w| label(w).chars().count())
-        .max()
-        .unwrap_or(0);
-    for w in &report.workers {
-        let mut line = format!("{:width$}  ", label(w));
-        if w.adapter.is_empty() {
-            line.push_str(&paint(style, false, "unknown worker"));
-        } else if !w.installed {
-            line.push_str(&format!(
-                "{} {}",
-                w.program,
-                paint(style, false, "not installed")
-            ));
-        } else {
-            let version = match (&w.version.found, w.version.status) {
-                (Some(v), "verified") => format!("{v} (verified)"),
-                (Some(v), _) => format!("{v} (unverified; {})", listed(&w.version.verified)),
-                (None, _) if w.version.detail == NO_VERSION_COMMAND => {
-                    "version not checked".to_string()
-                }
-                (None, _) => "version unknown".to_string(),
-            };
-            let login = match w.login.status {
-                "logged_in" => paint(style, true, "logged in"),
-                "not_logged_in" => paint(style, false, "not logged in"),
-                _ if w.login.detail == NO_LOGIN_CHECK => "login not checked".into(),
-                _ => "login unknown".into(),
-            };
-            line.push_str(&format!("{} {version}, {login}", w.program));
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-        for problem in &w.problems {
-            out.push_str(&format!("  error: {problem}\n"));
-        }
-        for warning in &w.warnings {
-            out.push_str(&format!("  warning: {warning}\n"));
-        }
-    }
-    // What they may do, once per adapter and level, naming the workers at that level
-    // (not for CLIs that are not there).
-    let mut levels: BTreeMap<(String, String), (Vec<String>, &PermissionReport)> = BTreeMap::new();
-    for w in report.workers.iter().filter(|w| w.installed) {
-        for p in &w.permissions {
-            levels
-                .entry((w.adapter.clone(), p.level.clone()))
-                .or_insert_with(|| (Vec::new(), p))
-                .0
-                .push(w.worker.clone());
-        }
-    }
-    if !levels.is_empty() {
-        out.push_str("\nwhat they may do:\n");
-        for ((adapter, level), (names, p)) in &levels {
-            out.push_str(&format!(
-                "  {adapter} {level} ({}): {}",
-                names.join(", "),
-                p.describe
-            ));
-            if !p.args.is_empty() {
-                out.push_str(&format!(" [{}]", shell_words(&p.args)));
-            }
-            out.push('\n');
-        }
-    }
-    let cannot: Vec<&str> = report
-        .workers
-        .iter()
-        .filter(|w| !w.can_run)
-        .map(|w| w.worker.as_str())
-        .collect();
-    out.push('\n');
-    if cannot.is_empty() {
-        out.push_str("every worker can run\n");
-    } else {
-        out.push_str(&format!(
-            "{} of {} workers cannot run: {}\n",
-            cannot.len(),
-            report.workers.len(),
-            cannot.join(", ")
-        ));
-    }
-    out
-}
-
-/// Green for good news, red for bad, on a terminal.
-fn paint(style: &Style, good: bool, text: &str) -> String {
-    if style.color {
-        format!("\x1b[{}m{text}\x1b[0m", if good { 32 } else { 31 })
-    } else {
-        text.to_string()
-    }
-}
-
-/// A worker's name, with its adapter when it is a profile: `fast [claude]`.
-fn label(w: &WorkerReport) -> String {
-    if w.profile.is_empty() || w.adapter.is_empty() {
-        w.worker.clone()
-    } else {
-        format!("{} [{}]", w.worker, w.adapter)
     }
 }
 
