@@ -4,6 +4,7 @@
 //! See `docs/adapters.md` for the keys.
 
 mod formats;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod parse;
 pub mod reset;
