@@ -186,9 +186,12 @@ impl Real {
     }
 
     /// Writes `.orch/config.toml` (worker profiles).
+    /// `.orch/` is excluded from git as orch itself excludes it, so the repository
+    /// stays clean for a code dispatch.
     pub fn profiles(&self, toml: &str) {
         std::fs::create_dir_all(self.repo.join(".orch")).unwrap();
         std::fs::write(self.repo.join(".orch/config.toml"), toml).unwrap();
+        std::fs::write(self.repo.join(".git/info/exclude"), ".orch/\n").unwrap();
     }
 
     /// Adds task `task` for `worker`.

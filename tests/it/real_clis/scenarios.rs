@@ -34,6 +34,7 @@ with_each_cli!(
     unauthorized_is_auth_failed_at_once,
     tool_output_about_limits_is_not_misread,
     tool_output_about_logins_then_a_crash_is_failed_not_auth_failed,
+    full_permissions_let_the_worker_commit_itself,
 );
 
 /// The scenarios opencode runs too, with its `anthropic` provider pointed at the mock.
@@ -496,4 +497,44 @@ fn tool_output_about_logins_then_a_crash_is_failed_not_auth_failed(cli: Cli) {
         "{record:#}\n{}",
         real.log(&record)
     );
+}
+
+fn full_permissions_let_the_worker_commit_itself(cli: Cli) {
+    // `permissions = "full"`: codex without its sandbox, claude in bypassPermissions
+    // (with IS_SANDBOX=1, as these tests run as any user, root included).
+    let real = Real::new(
+        cli,
+        json!([
+            {"tool": "printf 'hello\\n' > hello.txt && git add hello.txt && git commit -q -m 'Add hello.txt' && git push --dry-run . HEAD 2>/dev/null; inbox done --summary 'Committed hello.txt'"},
+            {"text": "Committed hello.txt."},
+        ]),
+    );
+    real.profiles(&format!(
+        "[workers.free]\nadapter = \"{}\"\npermissions = \"full\"\n",
+        cli.adapter()
+    ));
+    real.task(
+        "t",
+        "free",
+        "Add a file hello.txt saying hello, and commit it.",
+    );
+    let launched = real.launch("t", "code");
+    let record = real.ended("t", 1, 90);
+    assert_eq!(
+        outcome(&record),
+        "succeeded",
+        "{record:#}\n{}",
+        real.log(&record)
+    );
+    let branch = launched["attempt"]["branch_name"].as_str().unwrap();
+    // The worker's own commit, not orch's.
+    assert_eq!(
+        real.env
+            .git(&real.repo, &["log", "-1", "--format=%s", branch]),
+        "Add hello.txt"
+    );
+    let work = &record["supervision"]["work"];
+    assert!(work["autocommit"].is_null(), "{work}");
+    assert_eq!(work["commits"], 1, "{work}");
+    assert_eq!(work["permission_denials"], json!([]), "{work}");
 }
