@@ -132,6 +132,9 @@ impl Parser {
         // results, and the lines that are not JSON (its stderr, its logs). Never to the
         // model's text, tool calls or tool output: a tool that prints "Not logged in"
         // says nothing about the CLI. A text-format worker has only lines.
+        if self.rate_limit.is_empty() && self.auth_failure.is_empty() {
+            return out;
+        }
         let own: Vec<String> = if self.format == OutputFormat::Text || json.is_none() {
             vec![text.to_string()]
         } else {
