@@ -1,13 +1,21 @@
 //! Stopping a worker: SIGTERM to its process group, a grace period, SIGKILL to the
-//! group, then SIGKILL to whatever escaped the group (a `setsid` descendant) but still
-//! holds the worker's terminal, or still carries the attempt in its environment. Never `waitpid(-1)`: only the supervisor's own child is
-//! reaped, by its owner.
+//! group and to every member of its session ([`Stopper`], the one place that does it),
+//! then SIGKILL to whatever escaped the session (a `setsid` descendant) but still holds
+//! the worker's terminal, or still carries the attempt in its environment. Never
+//! `waitpid(-1)`: only the supervisor's own child is reaped, by its owner.
 
 use super::procfs;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use std::path::Path;
 use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// While it waits out the grace, how often the stopper asks whether the group is gone:
+/// at first soon (most workers leave at once), then less and less often.
+const FIRST_LOOK: Duration = Duration::from_millis(5);
+const LONGEST_LOOK: Duration = Duration::from_millis(100);
 
 /// Sends `signal` to every process of group `pgid`; false when the group is gone.
 pub fn signal_group(pgid: u32, signal: Signal) -> bool {
@@ -19,14 +27,34 @@ pub fn group_exists(pgid: u32) -> bool {
     killpg(Pid::from_raw(pgid as i32), None).is_ok()
 }
 
-/// Live (non-zombie) members of a process group.
-pub fn live_group_members(pgid: u32) -> Vec<u32> {
-    procfs::all_pids()
-        .into_iter()
-        .filter_map(procfs::stat)
-        .filter(|s| s.pgrp == pgid && s.state != 'Z' && s.state != 'X')
-        .map(|s| s.pid)
-        .collect()
+/// The live (non-zombie) processes of a worker, read in one pass over `/proc`: the
+/// members of its process group and of its session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members {
+    pub group: Vec<u32>,
+    pub session: Vec<u32>,
+}
+
+impl Members {
+    pub fn of(pgid: u32, session: u32) -> Members {
+        let mut members = Members::default();
+        for stat in procfs::all_pids().into_iter().filter_map(procfs::stat) {
+            if stat.state == 'Z' || stat.state == 'X' {
+                continue;
+            }
+            if stat.pgrp == pgid {
+                members.group.push(stat.pid);
+            }
+            if stat.session == session {
+                members.session.push(stat.pid);
+            }
+        }
+        members
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.group.is_empty() && self.session.is_empty()
+    }
 }
 
 /// What stopping a group took.
@@ -36,27 +64,89 @@ pub struct Stopped {
     pub sent_kill: bool,
 }
 
-/// SIGTERM to the group, up to `grace` for its live members to leave, then SIGKILL to the
-/// group and to every member of the worker's session (`session` = the worker's pid).
-pub async fn terminate(pgid: u32, session: u32, grace: Duration) -> Stopped {
-    let mut stopped = Stopped::default();
-    if live_group_members(pgid).is_empty() && procfs::session_members(session).is_empty() {
-        return stopped;
+/// A worker being stopped: SIGTERM to its group at once, then, when the grace is over
+/// or the group is gone, SIGKILL to the group's and the session's live members. The
+/// stop runs on its own task; the handle moves its SIGKILL earlier ([`Stopper::escalate`],
+/// [`Stopper::hurry`]) or waits for it to end.
+pub struct Stopper {
+    kill_at: watch::Sender<Instant>,
+    task: tokio::task::JoinHandle<Stopped>,
+}
+
+impl Stopper {
+    /// Starts stopping group `pgid` and session `session` (the worker's pid for both)
+    /// with `grace` between SIGTERM and SIGKILL.
+    pub fn start(pgid: u32, session: u32, grace: Duration) -> Stopper {
+        let (kill_at, deadline) = watch::channel(after(grace));
+        let task = tokio::spawn(terminate(pgid, session, deadline));
+        Stopper { kill_at, task }
     }
-    stopped.sent_term = signal_group(pgid, Signal::SIGTERM);
-    let deadline = tokio::time::Instant::now() + grace;
-    while tokio::time::Instant::now() < deadline {
-        if live_group_members(pgid).is_empty() {
+
+    /// SIGKILL now, to the group and the session.
+    pub fn escalate(&self) {
+        self.hurry(Duration::ZERO);
+    }
+
+    /// SIGKILL at the latest `within` from now.
+    pub fn hurry(&self, within: Duration) {
+        let at = after(within);
+        self.kill_at.send_if_modified(|kill_at| {
+            let sooner = at < *kill_at;
+            if sooner {
+                *kill_at = at;
+            }
+            sooner
+        });
+    }
+
+    /// True once the stop is over.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits until the stop is over.
+    pub async fn wait(self) -> Stopped {
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// `now + duration`, or far away when that is past the clock's range (a grace of years).
+fn after(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// The stop itself: SIGTERM to the group; until `kill_at` (which may move earlier) for
+/// the group to leave, looking with a cheap `killpg(pgid, 0)`; then one scan of `/proc`
+/// and SIGKILL to the group's live members and every live member of the session.
+async fn terminate(pgid: u32, session: u32, mut kill_at: watch::Receiver<Instant>) -> Stopped {
+    let mut stopped = Stopped {
+        sent_term: signal_group(pgid, Signal::SIGTERM),
+        sent_kill: false,
+    };
+    let mut look = FIRST_LOOK;
+    let mut movable = true;
+    while stopped.sent_term && group_exists(pgid) {
+        let deadline = *kill_at.borrow_and_update();
+        let now = Instant::now();
+        if now >= deadline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        let pause = look.min(deadline - now);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => look = (look * 2).min(LONGEST_LOOK),
+            // The handle was dropped: the deadline stays where it is.
+            moved = kill_at.changed(), if movable => movable = moved.is_ok(),
+        }
     }
-    if !live_group_members(pgid).is_empty() {
+    let members = Members::of(pgid, session);
+    if !members.group.is_empty() {
         stopped.sent_kill = signal_group(pgid, Signal::SIGKILL);
     }
     // Processes that moved to another group of the same session.
-    for member in procfs::session_members(session) {
-        if kill(Pid::from_raw(member.pid as i32), Signal::SIGKILL).is_ok() {
+    for pid in members.session {
+        if kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok() {
             stopped.sent_kill = true;
         }
     }

@@ -8,7 +8,9 @@
 //! 6. stops leftovers (process group, escaped terminal holders), classifies the end,
 //!    finishes the thread if the worker did not, and records the outcome.
 
+mod attempt_run;
 pub mod checks;
+mod launch;
 mod liveness;
 pub mod next;
 pub mod output;

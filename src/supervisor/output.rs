@@ -2,12 +2,13 @@
 //! secret goes further), then every byte to the attempt's log (with a timing index for
 //! replay), each line through the adapter's parser, parsed events (redacted once more:
 //! a parser may unescape or join what it read) batched into the inbox thread as `output`
-//! messages, and a bounded tail of plain text for the failure report. Memory stays
-//! bounded whatever the worker prints.
+//! messages ([`ThreadPoster`]), and a bounded tail of plain text for the failure report.
+//! Memory stays bounded whatever the worker prints.
 
 use crate::adapter::parse::{OutputFormat, Parser, Signal};
 use crate::adapter::text::{LineSplitter, strip_ansi};
 use crate::redact::{LINE_IDLE, Redactor, StreamRedactor, WORD_IDLE};
+use crate::store::Store;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -75,7 +76,7 @@ pub struct OutputPump {
     omitted: usize,
     pub findings: Findings,
     /// The session id or usage changed since the last flush.
-    pub session_dirty: bool,
+    session_dirty: bool,
 }
 
 impl OutputPump {
@@ -290,7 +291,7 @@ impl OutputPump {
     }
 
     /// Takes the pending events as one `output` message: (summary, body, payload).
-    pub fn take_batch(&mut self) -> Option<(String, String, serde_json::Value)> {
+    fn take_batch(&mut self) -> Option<(String, String, serde_json::Value)> {
         if self.pending.is_empty() {
             return None;
         }
@@ -352,6 +353,101 @@ impl OutputPump {
     /// The last non-empty line of plain output.
     pub fn last_line(&self) -> Option<String> {
         self.tail().lines().last().map(str::to_string)
+    }
+}
+
+/// What one flush posts: the batch of parsed output, and the session facts if they
+/// changed.
+struct Post {
+    output: Option<(String, String, serde_json::Value)>,
+    session: Option<SessionFacts>,
+}
+
+/// The session id, usage and cost the output reported, as recorded on the attempt.
+struct SessionFacts {
+    session_id: Option<String>,
+    usage: Option<serde_json::Value>,
+    cost_usd: Option<f64>,
+}
+
+impl OutputPump {
+    /// Takes what the next post carries (and flushes the timing index).
+    fn take_post(&mut self) -> Post {
+        let _ = self.flush_files();
+        let output = self.take_batch();
+        let session = std::mem::take(&mut self.session_dirty).then(|| SessionFacts {
+            session_id: self.findings.session_id.clone(),
+            usage: self.findings.usage.clone(),
+            cost_usd: self.findings.cost_usd,
+        });
+        Post { output, session }
+    }
+}
+
+/// Posts the pump's parsed output to the attempt's thread in the background, so the
+/// output keeps being read (and logged) while the database is busy: one post at a time,
+/// in order.
+pub struct ThreadPoster {
+    store: Store,
+    thread_id: String,
+    agent: String,
+    posting: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ThreadPoster {
+    pub fn new(store: Store, thread_id: &str, agent: &str) -> ThreadPoster {
+        ThreadPoster {
+            store,
+            thread_id: thread_id.to_string(),
+            agent: agent.to_string(),
+            posting: None,
+        }
+    }
+
+    /// Posts what the pump holds, unless the previous post is still under way (what it
+    /// holds then waits for the next flush).
+    pub fn flush(&mut self, pump: &mut OutputPump) {
+        if self.posting.as_ref().is_none_or(|p| p.is_finished()) {
+            let post = pump.take_post();
+            let (store, thread_id, agent) = (
+                self.store.clone(),
+                self.thread_id.clone(),
+                self.agent.clone(),
+            );
+            self.posting = Some(tokio::spawn(async move {
+                send(&store, &thread_id, &agent, post).await
+            }));
+        }
+    }
+
+    /// Waits for the post under way, then posts the rest.
+    pub async fn finish(&mut self, pump: &mut OutputPump) {
+        if let Some(posting) = self.posting.take() {
+            let _ = posting.await;
+        }
+        send(&self.store, &self.thread_id, &self.agent, pump.take_post()).await;
+    }
+}
+
+async fn send(store: &Store, thread_id: &str, agent: &str, post: Post) {
+    if let Some((summary, body, payload)) = post.output
+        && let Err(e) = store
+            .post_output(thread_id, agent, &summary, &body, payload)
+            .await
+    {
+        tracing::warn!(error = %e, "cannot post output");
+    }
+    if let Some(facts) = post.session
+        && let Err(e) = store
+            .record_session(
+                thread_id,
+                facts.session_id.as_deref(),
+                facts.usage.as_ref(),
+                facts.cost_usd,
+            )
+            .await
+    {
+        tracing::warn!(error = %e, "cannot record the session");
     }
 }
 

@@ -1,0 +1,201 @@
+//! Getting one attempt to a running worker: taking the attempt over (one supervisor per
+//! attempt), planning the launch (the prompt written, the worker's secrets redacted from
+//! everything this process writes), claiming the thread on the worker's behalf, and
+//! starting the worker on its terminal. Each step that ends the attempt before a worker
+//! runs records that end itself and answers `None`.
+
+use super::output::OutputPump;
+use super::plan_launch;
+use super::run::{LEASE_MS, end_without_worker};
+use crate::adapter::parse::Parser;
+use crate::brief::BriefContext;
+use crate::config::Workers;
+use crate::error::Result;
+use crate::model::Attempt;
+use crate::process::{procfs, pty};
+use crate::redact::Redactor;
+use crate::store::Store;
+use crate::time::now_ms;
+use serde_json::json;
+use std::path::Path;
+
+/// This supervisor process, as recorded on the attempt.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Me {
+    pub pid: u32,
+    pub start: u64,
+}
+
+/// The launch plan, and the redactor of the worker's secrets (installed for the whole
+/// process).
+pub(super) struct Prepared {
+    pub plan: super::LaunchPlan,
+    pub redactor: Redactor,
+}
+
+/// A started worker: its terminal, its output, and the pump that output goes into.
+pub(super) struct Launched {
+    pub worker: pty::Worker,
+    pub output: pty::OutputRx,
+    pub pump: OutputPump,
+}
+
+/// The attempt, if it has not ended and no other supervisor holds it.
+pub(super) async fn take_over(store: &Store, thread_id: &str) -> Result<Option<(Attempt, Me)>> {
+    let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
+    if !supervision.outcome.is_empty() {
+        tracing::info!(outcome = %supervision.outcome, "attempt already ended; nothing to do");
+        return Ok(None);
+    }
+    let pid = std::process::id();
+    let me = Me {
+        pid,
+        start: procfs::stat(pid).map(|s| s.start_time).unwrap_or(0),
+    };
+    if let Some((other, other_start)) = store.claim_supervision(thread_id, me.pid, me.start).await?
+    {
+        // Another supervisor holds the attempt (alive, or dead and left for `orch up`
+        // to recover): never a second worker for one attempt.
+        tracing::warn!(
+            other,
+            alive = procfs::is_same_process(other, other_start),
+            "another supervisor holds this attempt; leaving"
+        );
+        return Ok(None);
+    }
+    Ok(Some((attempt, me)))
+}
+
+/// Plans the launch, writes the prompt and records this supervisor; an attempt that
+/// cannot be planned ends `spawn_failed`.
+pub(super) async fn prepare(
+    store: &Store,
+    thread_id: &str,
+    attempt: &Attempt,
+    me: Me,
+) -> Result<Option<Prepared>> {
+    let task = store.task(&attempt.run_id, &attempt.task_id).await?;
+    let run_config = store.run_config(&attempt.run_id).await?;
+    let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
+    let context = BriefContext {
+        previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
+        resume_session: Some(store.resume_session(thread_id).await?).filter(|s| !s.is_empty()),
+        worker_note: None,
+    };
+    let plan = match Workers::load(repo, &run_config)
+        .and_then(|workers| plan_launch(store, &task, attempt, &workers, &context))
+    {
+        Ok(plan) => plan,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot plan the launch");
+            let agent = &attempt.assigned_to;
+            end_without_worker(store, thread_id, agent, "spawn_failed", &e.message).await?;
+            return Ok(None);
+        }
+    };
+    // From here on, nothing this process writes (its diagnostics, the checks' output)
+    // carries the worker's secrets.
+    let redactor = plan.redactor();
+    crate::redact::install(redactor.clone());
+    if let Some(dir) = plan.log_path.parent() {
+        crate::paths::ensure_private_dir(dir)?;
+    }
+    write_private(&plan.prompt_path, plan.prompt.as_bytes())?;
+    store
+        .record_supervisor(
+            thread_id,
+            me.pid,
+            me.start,
+            &plan.worker.profile,
+            &plan.worker.adapter.name,
+            &plan.log_path.display().to_string(),
+        )
+        .await?;
+    Ok(Some(Prepared { plan, redactor }))
+}
+
+/// Claims the thread on the worker's behalf, so a plain command counts as claimed; a
+/// thread closed before the worker started ends the attempt `cancelled` (false).
+pub(super) async fn claim_thread(store: &Store, thread_id: &str, agent: &str) -> Result<bool> {
+    let Err(e) = store.claim(thread_id, agent, LEASE_MS).await else {
+        return Ok(true);
+    };
+    tracing::warn!(error = %e, "cannot claim the thread");
+    if !store.thread(thread_id).await?.status.is_terminal() {
+        return Ok(true);
+    }
+    let reason = "the thread was closed before the worker started";
+    end_without_worker(store, thread_id, agent, "cancelled", reason).await?;
+    Ok(false)
+}
+
+/// Starts the worker and records it; a worker that cannot start ends the attempt
+/// `spawn_failed`, with the reason in its log.
+pub(super) async fn start_worker(
+    store: &Store,
+    thread_id: &str,
+    agent: &str,
+    prepared: &Prepared,
+    me: Me,
+) -> Result<Option<Launched>> {
+    let plan = &prepared.plan;
+    let spec = pty::SpawnSpec {
+        argv: plan.argv.clone(),
+        cwd: plan.cwd.clone(),
+        env: plan.env.clone(),
+        stdin_text: plan.stdin_text.clone(),
+    };
+    let adapter = &plan.worker.adapter;
+    let parser = Parser::new(
+        adapter.output,
+        adapter.rate_limit_regexes(),
+        adapter.auth_failure_regexes(),
+    );
+    let mut pump = OutputPump::new(
+        &plan.log_path,
+        adapter.output,
+        parser,
+        prepared.redactor.clone(),
+    )?;
+    let (worker, output) = match pty::spawn(&spec) {
+        Ok(started) => started,
+        Err(message) => {
+            tracing::error!(%message, "spawn failed");
+            let _ = pump.chunk(format!("orch: {message}\n").as_bytes(), now_ms());
+            let _ = pump.finish(now_ms());
+            end_without_worker(store, thread_id, agent, "spawn_failed", &message).await?;
+            return Ok(None);
+        }
+    };
+    let argv_shown = plan.redacted_argv();
+    tracing::info!(pid = worker.pid, argv = ?argv_shown, cwd = %plan.cwd.display(), "worker started");
+    let record = json!({
+        "adapter": adapter.name,
+        "profile": plan.worker.profile,
+        "argv": argv_shown,
+        "pid": worker.pid,
+        "supervisor_pid": me.pid,
+        "log_path": plan.log_path.display().to_string(),
+    });
+    store
+        .record_worker(thread_id, worker.pid, worker.start_time, record)
+        .await?;
+    Ok(Some(Launched {
+        worker,
+        output,
+        pump,
+    }))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    Ok(())
+}
