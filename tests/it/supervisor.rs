@@ -608,6 +608,72 @@ fn a_supervisor_told_to_stop_stops_its_worker_first() {
     assert!(!is_alive(worker), "the worker outlived its supervisor");
 }
 
+/// A second stop signal while the worker is being stopped does not wait out its grace:
+/// the worker (which ignores SIGTERM, with a grace longer than the wait below) is killed
+/// at once, and the attempt still ends `cancelled`.
+#[test]
+fn a_second_stop_signal_kills_a_worker_that_ignores_sigterm_at_once() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(
+        &env,
+        "r",
+        "t",
+        "fake-text",
+        "ignoreterm\nsay working\nsleep 300",
+    );
+    crate::common::fake_text_adapter(&repo, "term_grace = \"300s\"\n");
+    let data = env.launch(&repo, "r", "t", "analysis");
+    let supervisor =
+        nix::unistd::Pid::from_raw(data["launch"]["supervisor_pid"].as_i64().unwrap() as i32);
+    let supervisor_log = std::path::PathBuf::from(data["launch"]["log_path"].as_str().unwrap())
+        .with_extension("supervisor.log");
+    // Wait until it runs and has said something (it ignores SIGTERM by then).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let worker = loop {
+        let record =
+            env.orch(&["attempts", "--run", "r", "--task", "t"]).data()["attempts"][0].clone();
+        let log = std::fs::read_to_string(record["supervision"]["log_path"].as_str().unwrap_or(""))
+            .unwrap_or_default();
+        if let Some(pid) = record["supervision"]["worker_pid"].as_i64()
+            && log.contains("working")
+        {
+            break pid as u32;
+        }
+        assert!(Instant::now() < deadline, "the worker never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stop = || nix::sys::signal::kill(supervisor, nix::sys::signal::Signal::SIGTERM).unwrap();
+    stop();
+    // The first one is taken (the supervisor says so), and the worker outlives it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&supervisor_log)
+        .unwrap_or_default()
+        .contains("the supervisor was told to stop")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor never took the signal"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(is_alive(worker), "the worker ignores SIGTERM");
+    stop();
+    // Well before the 300 s grace.
+    let record = wait_for_end(&env, "r", "t");
+    assert_eq!(record["supervision"]["outcome"], "cancelled", "{record:#}");
+    assert!(
+        record["supervision"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("supervisor was stopped")
+    );
+    assert_eq!(record["supervision"]["exit_signal"], 9, "{record:#}");
+    assert!(!is_alive(worker), "the worker outlived its supervisor");
+}
+
 /// A stop signal the moment the supervisor exists, before it can have its handlers in,
 /// is held (the launcher starts it with the stop signals blocked) rather than fatal: the
 /// attempt still ends `cancelled`, and no worker is left running.
