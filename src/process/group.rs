@@ -184,3 +184,71 @@ pub fn kill_if_same(pid: u32, start_time: u64, signal: Signal) -> bool {
 pub fn kill_group_if_same(pgid: u32, start_time: u64) -> bool {
     procfs::is_same_process(pgid, start_time) && signal_group(pgid, Signal::SIGKILL)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::Command;
+
+    /// Starts `script` in a session (and group) of its own; its exit status is sent
+    /// once it is reaped (by a thread of the test, as the supervisor's waiter does).
+    fn start(script: &str) -> (u32, std::sync::mpsc::Receiver<std::process::ExitStatus>) {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(script);
+        // SAFETY: setsid(2) is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().unwrap();
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait().unwrap());
+        });
+        (pid, rx)
+    }
+
+    #[tokio::test]
+    async fn a_group_that_leaves_on_sigterm_is_not_killed() {
+        let (pid, exited) = start("exec sleep 100");
+        let stopped = Stopper::start(pid, pid, Duration::from_secs(300))
+            .wait()
+            .await;
+        assert!(stopped.sent_term && !stopped.sent_kill, "{stopped:?}");
+        assert_eq!(
+            exited.recv().unwrap().signal(),
+            Some(Signal::SIGTERM as i32)
+        );
+    }
+
+    #[tokio::test]
+    async fn escalating_kills_a_group_that_ignores_sigterm_at_once() {
+        let (pid, exited) = start("trap '' TERM; sleep 100 & wait");
+        // The trap is in place once the group has its second member.
+        while Members::of(pid, pid).group.len() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let stopper = Stopper::start(pid, pid, Duration::from_secs(300));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!stopper.is_finished(), "it waits out the grace");
+        stopper.escalate();
+        let stopped = stopper.wait().await;
+        assert!(stopped.sent_term && stopped.sent_kill, "{stopped:?}");
+        assert_eq!(
+            exited.recv().unwrap().signal(),
+            Some(Signal::SIGKILL as i32)
+        );
+        // Its background child got the SIGKILL too.
+        for _ in 0..500 {
+            if Members::of(pid, pid).is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("left running: {:?}", Members::of(pid, pid));
+    }
+}
