@@ -615,15 +615,11 @@ fn a_supervisor_told_to_stop_stops_its_worker_first() {
 fn a_second_stop_signal_kills_a_worker_that_ignores_sigterm_at_once() {
     let env = Env::with_fake_agents();
     let repo = env.repo();
-    env.orch(&["run", "init", "--run", "r"]).data();
-    add_task(
-        &env,
-        "r",
-        "t",
-        "fake-text",
-        "ignoreterm\nsay working\nsleep 300",
-    );
+    // A grace far longer than the test waits for the end.
     crate::common::fake_text_adapter(&repo, "term_grace = \"300s\"\n");
+    env.orch(&["run", "init", "--run", "r"]).data();
+    let script = "ignoreterm\nsay working\nsleep 300";
+    add_task(&env, "r", "t", "fake-text", script);
     let data = env.launch(&repo, "r", "t", "analysis");
     let supervisor =
         nix::unistd::Pid::from_raw(data["launch"]["supervisor_pid"].as_i64().unwrap() as i32);
