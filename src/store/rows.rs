@@ -5,10 +5,12 @@ use super::parse_or_corrupt;
 use crate::error::Result;
 use crate::model::{
     Artifact, Attempt, Event, ExecutionMode, Message, MessageKind, Priority, Thread, ThreadStatus,
+    WorkspaceStatus,
 };
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use std::path::PathBuf;
 
 pub(crate) fn thread(row: &SqliteRow) -> Result<Thread> {
     Ok(Thread {
@@ -82,15 +84,36 @@ pub(crate) fn attempt(row: &SqliteRow) -> Result<Attempt> {
             row.try_get("thread_status")?,
             ThreadStatus::parse,
         )?,
-        repo_path: row.try_get("repo_path")?,
-        base_ref: row.try_get("base_ref")?,
-        base_commit: row.try_get("base_commit")?,
-        branch_name: row.try_get("branch_name")?,
-        worktree_path: row.try_get("worktree_path")?,
-        workspace_status: row.try_get("workspace_status")?,
+        repo_path: non_empty(row.try_get("repo_path")?).map(PathBuf::from),
+        base_ref: non_empty(row.try_get("base_ref")?),
+        base_commit: non_empty(row.try_get("base_commit")?),
+        branch_name: non_empty(row.try_get("branch_name")?),
+        worktree_path: non_empty(row.try_get("worktree_path")?).map(PathBuf::from),
+        workspace_status: optional_or_corrupt(
+            "workspace status",
+            row.try_get("workspace_status")?,
+            WorkspaceStatus::parse,
+        )?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+/// A text column where `''` means none.
+pub(crate) fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// A status column where `''` means none; anything else must be one of the statuses.
+pub(crate) fn optional_or_corrupt<T>(
+    what: &str,
+    text: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse_or_corrupt(what, text, parse).map(Some)
 }
 
 /// JSON text from the database; what we stored is always valid, but a hand-edited

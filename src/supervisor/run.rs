@@ -1,13 +1,13 @@
 //! The supervision loop of one attempt (see the module doc of [`super`]).
 
 use super::liveness::Liveness;
-use super::output::OutputPump;
+use super::output::{FinalResult, OutputBatch, OutputPump};
 use super::plan_launch;
 use crate::adapter::parse::Parser;
 use crate::brief::BriefContext;
 use crate::config::Workers;
 use crate::error::Result;
-use crate::model::ThreadStatus;
+use crate::model::{AttemptOutcome, ThreadStatus};
 use crate::process::{group, procfs, pty};
 use crate::store::{AttemptEnd, FinishKind, MessageInput, Store};
 use crate::time::now_ms;
@@ -56,8 +56,8 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     let mut sighup = signal(SignalKind::hangup())?;
     crate::process::detach::unblock_stop_signals()?;
     let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
-    if !supervision.outcome.is_empty() {
-        tracing::info!(outcome = %supervision.outcome, "attempt already ended; nothing to do");
+    if let Some(outcome) = supervision.outcome {
+        tracing::info!(%outcome, "attempt already ended; nothing to do");
         return Ok(());
     }
     let me = std::process::id();
@@ -74,7 +74,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     }
     let task = store.task(&attempt.run_id, &attempt.task_id).await?;
     let run_config = store.run_config(&attempt.run_id).await?;
-    let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
+    let repo = attempt.repo_path.as_deref();
     let agent = attempt.assigned_to.clone();
     let context = BriefContext {
         previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
@@ -87,7 +87,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         Ok(plan) => plan,
         Err(e) => {
             tracing::error!(error = %e, "cannot plan the launch");
-            return end_without_worker(store, thread_id, &agent, "spawn_failed", &e.message).await;
+            return end_without_worker(store, thread_id, &agent, AttemptOutcome::SpawnFailed, &e.message).await;
         }
     };
     // From here on, nothing this process writes (its diagnostics, the checks' output)
@@ -118,7 +118,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
                 store,
                 thread_id,
                 &agent,
-                "cancelled",
+                AttemptOutcome::Cancelled,
                 "the thread was closed before the worker started",
             )
             .await;
@@ -143,7 +143,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
             tracing::error!(%message, "spawn failed");
             let _ = pump.chunk(format!("orch: {message}\n").as_bytes(), now_ms());
             let _ = pump.finish(now_ms());
-            return end_without_worker(store, thread_id, &agent, "spawn_failed", &message).await;
+            return end_without_worker(store, thread_id, &agent, AttemptOutcome::SpawnFailed, &message).await;
         }
     };
     let (pid, worker_start, tty) = (worker.pid, worker.start_time, worker.tty.clone());
@@ -353,7 +353,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
             findings: &findings,
             stop,
             work: &work,
-            branch: &attempt.branch_name,
+            branch: attempt.branch_name.as_deref().unwrap_or(""),
             format: adapter.output,
         },
         leaked,
@@ -361,7 +361,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     )
     .await?;
     end.work = work.to_json();
-    if let Some(note) = work.note(&attempt.branch_name) {
+    if let Some(note) = work.note(attempt.branch_name.as_deref().unwrap_or("")) {
         let note = redactor.redact_str(&note).into_owned();
         if let Err(e) = store
             .post_output(
@@ -385,7 +385,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         last_message: findings.last_agent_message.clone(),
         tail: end.output_tail.clone(),
     };
-    if end.outcome == "succeeded" {
+    if end.outcome == AttemptOutcome::Succeeded {
         let (attempt, _) = store.attempt_by_thread(thread_id).await?;
         if let Some(failure) = super::checks::run_checks(store, &attempt).await? {
             // The work was done but does not pass: the policy sends it back, with the
@@ -414,8 +414,15 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 /// What a flush posts: the batch of parsed output, and the session and usage if they
 /// changed.
 struct Batch {
-    output: Option<(String, String, serde_json::Value)>,
-    session: Option<(Option<String>, Option<serde_json::Value>, Option<f64>)>,
+    output: Option<OutputBatch>,
+    session: Option<SessionFacts>,
+}
+
+/// The session id, usage and cost the worker reported so far.
+struct SessionFacts {
+    session_id: Option<String>,
+    usage: Option<serde_json::Value>,
+    cost_usd: Option<f64>,
 }
 
 fn take_batch(pump: &mut OutputPump) -> Batch {
@@ -423,22 +430,37 @@ fn take_batch(pump: &mut OutputPump) -> Batch {
     let output = pump.take_batch();
     let session = std::mem::take(&mut pump.session_dirty).then(|| {
         let f = &pump.findings;
-        (f.session_id.clone(), f.usage.clone(), f.cost_usd)
+        SessionFacts {
+            session_id: f.session_id.clone(),
+            usage: f.usage.clone(),
+            cost_usd: f.cost_usd,
+        }
     });
     Batch { output, session }
 }
 
 async fn post_batch(store: Store, thread_id: String, agent: String, batch: Batch) {
-    if let Some((summary, body, payload)) = batch.output
+    if let Some(output) = batch.output
         && let Err(e) = store
-            .post_output(&thread_id, &agent, &summary, &body, payload)
+            .post_output(
+                &thread_id,
+                &agent,
+                &output.summary,
+                &output.body,
+                output.payload,
+            )
             .await
     {
         tracing::warn!(error = %e, "cannot post output");
     }
-    if let Some((session_id, usage, cost)) = batch.session
+    if let Some(session) = batch.session
         && let Err(e) = store
-            .record_session(&thread_id, session_id.as_deref(), usage.as_ref(), cost)
+            .record_session(
+                &thread_id,
+                session.session_id.as_deref(),
+                session.usage.as_ref(),
+                session.cost_usd,
+            )
             .await
     {
         tracing::warn!(error = %e, "cannot record the session");
@@ -452,8 +474,11 @@ fn final_message(
     format: crate::adapter::parse::OutputFormat,
 ) -> Option<String> {
     match &findings.final_result {
-        Some((text, false)) if !text.trim().is_empty() => return Some(text.clone()),
-        Some((_, true)) => return None,
+        Some(FinalResult {
+            text,
+            is_error: false,
+        }) if !text.trim().is_empty() => return Some(text.clone()),
+        Some(FinalResult { is_error: true, .. }) => return None,
         _ => {}
     }
     if let Some(m) = findings
@@ -517,38 +542,39 @@ async fn classify(
     let final_error = findings
         .final_result
         .as_ref()
-        .filter(|(_, e)| *e)
-        .map(|(t, _)| t.clone());
+        .filter(|r| r.is_error)
+        .map(|r| r.text.clone());
     let reported_done = thread.status == ThreadStatus::Done;
     let finished = reported_done
         || (clean_exit
             && final_error.is_none()
             && final_message(findings, ending.format).is_some());
     let shortfall = ending.work.shortfall(reported_done, ending.branch);
+    use AttemptOutcome as O;
     let (outcome, reason, reset_at) = if matches!(ending.stop, Stop::Signal) {
         (
-            "cancelled",
+            O::Cancelled,
             "the supervisor was stopped, and stopped its worker".to_string(),
             None,
         )
     } else if matches!(ending.stop, Stop::Cancelled) || thread.status == ThreadStatus::Cancelled {
         (
-            "cancelled",
+            O::Cancelled,
             "the leader cancelled the attempt".to_string(),
             None,
         )
     } else if finished && shortfall.is_none() {
-        ("succeeded", String::new(), None)
+        (O::Succeeded, String::new(), None)
     } else if let Some(message) = &findings.auth_failed {
-        ("auth_failed", message.clone(), None)
-    } else if let Some((message, reset)) = &findings.rate_limited {
-        ("rate_limited", message.clone(), *reset)
+        (O::AuthFailed, message.clone(), None)
+    } else if let Some(limit) = &findings.rate_limited {
+        (O::RateLimited, limit.message.clone(), limit.reset_at)
     } else if let Stop::Stalled(reason) = &ending.stop {
-        ("stalled", reason.clone(), None)
+        (O::Stalled, reason.clone(), None)
     } else if let Some(shortfall) = shortfall.filter(|_| finished) {
-        ("failed", shortfall, None)
+        (O::Failed, shortfall, None)
     } else if thread.status == ThreadStatus::Failed {
-        ("failed", "the worker reported failure".to_string(), None)
+        (O::Failed, "the worker reported failure".to_string(), None)
     } else {
         let detail = final_error
             .or_else(|| findings.errors.last().cloned())
@@ -564,10 +590,10 @@ async fn classify(
         } else {
             format!("{exit_text}: {detail}")
         };
-        ("failed", reason, None)
+        (O::Failed, reason, None)
     };
     Ok(AttemptEnd {
-        outcome: outcome.to_string(),
+        outcome,
         exit_code: exit.code,
         exit_signal: exit.signal,
         reason,
@@ -594,7 +620,7 @@ async fn finish_thread(
     if thread.status.is_terminal() {
         return;
     }
-    let result = if end.outcome == "succeeded" {
+    let result = if end.outcome == AttemptOutcome::Succeeded {
         let text = final_message(findings, format).unwrap_or_default();
         let content = MessageInput {
             body: text.clone(),
@@ -664,14 +690,11 @@ async fn end_without_worker(
     store: &Store,
     thread_id: &str,
     agent: &str,
-    outcome: &str,
+    outcome: AttemptOutcome,
     reason: &str,
 ) -> Result<()> {
-    let end = AttemptEnd {
-        outcome: outcome.to_string(),
-        reason: crate::redact::process().redact_str(reason).into_owned(),
-        ..AttemptEnd::default()
-    };
+    let reason = crate::redact::process().redact_str(reason).into_owned();
+    let end = AttemptEnd::new(outcome, reason);
     let findings = super::output::Findings::default();
     finish_thread(
         store,
