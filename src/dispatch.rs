@@ -6,9 +6,8 @@
 use crate::error::{Error, Result};
 use crate::ids::validate_id;
 use crate::model::{Attempt, ExecutionMode, TaskStatus, WorkspaceStatus};
-use crate::store::{AttemptPlan, Created, NewAttempt, Store, WorkspaceRecord};
+use crate::store::{AttemptPlan, Created, ExtraEvent, NewAttempt, Store, WorkspaceRecord};
 use crate::worktree;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Where the base commit of a new worktree comes from.
@@ -69,7 +68,7 @@ pub struct Request {
     /// Reassign: cancel the current attempt's thread with this reason.
     pub cancel_current: Option<String>,
     /// `task_retried` / `task_reassigned` with its payload.
-    pub extra_event: Option<(&'static str, Value)>,
+    pub extra_event: Option<ExtraEvent>,
     /// Who dispatches (the thread's creator).
     pub created_by: String,
 }

@@ -120,10 +120,10 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 .unwrap_or_else(|| previous.assigned_to.clone());
             let body = read_body_args(&body)?.unwrap_or_else(|| plan.task.body.clone());
             let (location, base) = follow_previous(&previous, base_ref);
-            let extra = (
-                "task_retried",
-                json!({"previous_attempt": previous.attempt_no, "to": to}),
-            );
+            let extra = crate::store::ExtraEvent {
+                event_type: "task_retried",
+                payload: json!({"previous_attempt": previous.attempt_no, "to": to}),
+            };
             let request = Request {
                 run: run.clone(),
                 task: task.clone(),
@@ -170,10 +170,10 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             } else {
                 reason
             };
-            let extra = (
-                "task_reassigned",
-                json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": to, "reason": reason}),
-            );
+            let extra = crate::store::ExtraEvent {
+                event_type: "task_reassigned",
+                payload: json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": to, "reason": reason}),
+            };
             let request = Request {
                 run: run.clone(),
                 task: task.clone(),

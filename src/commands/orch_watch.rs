@@ -163,7 +163,8 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                     &run,
                     &task,
                     &check,
-                    status == "passed",
+                    crate::model::CheckStatus::parse(&status)
+                        == Some(crate::model::CheckStatus::Passed),
                     &details,
                     &ctx.leader(),
                 )
@@ -225,7 +226,11 @@ fn gate_text(ctx: &Ctx, task: &str, gate: &Gate) -> String {
         ctx.style.status(gate.status.as_str())
     );
     for c in &gate.checks {
-        out.push_str(&format!("  {} {}", c.name, ctx.style.status(c.status.as_str())));
+        out.push_str(&format!(
+            "  {} {}",
+            c.name,
+            ctx.style.status(c.status.as_str())
+        ));
         if !c.details.is_empty() {
             out.push_str(&format!(" — {}", clip(&c.details, 80)));
         }

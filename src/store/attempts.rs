@@ -13,8 +13,8 @@ use crate::model::{
     WorkspaceStatus, empty_if_none,
 };
 use crate::time::now_ms;
-use serde_json::{Value, json};
 use serde::Serialize;
+use serde_json::{Value, json};
 use sqlx::SqliteConnection;
 use std::path::{Path, PathBuf};
 
@@ -80,7 +80,14 @@ pub struct NewAttempt {
     /// Reassign: the reason to cancel the current attempt's thread with.
     pub cancel_current: Option<String>,
     /// An extra event (`task_retried`, `task_reassigned`) with its payload.
-    pub extra_event: Option<(&'static str, Value)>,
+    pub extra_event: Option<ExtraEvent>,
+}
+
+/// An event recorded with a new attempt, before its `task_dispatched`.
+#[derive(Debug, Clone)]
+pub struct ExtraEvent {
+    pub event_type: &'static str,
+    pub payload: Value,
 }
 
 pub(crate) async fn load_attempt(
@@ -251,7 +258,11 @@ impl Store {
             .bind(key)
             .execute(&mut *tx)
             .await?;
-        if let Some((event_type, payload)) = &new.extra_event {
+        if let Some(ExtraEvent {
+            event_type,
+            payload,
+        }) = &new.extra_event
+        {
             events::insert(
                 &mut tx,
                 NewEvent::new(event_type)

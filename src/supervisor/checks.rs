@@ -25,7 +25,10 @@ pub async fn run_checks(store: &Store, attempt: &Attempt) -> Result<Option<Strin
         (ExecutionMode::Code, Some(worktree)) => worktree.clone(),
         _ => attempt.repo_path.clone().unwrap_or_default(),
     };
-    let pending = gate.checks.iter().filter(|c| c.status == CheckStatus::Pending);
+    let pending = gate
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Pending);
     for check in pending {
         let Some(command) = &check.command else {
             // A check without a command is the leader's to record.

@@ -12,7 +12,7 @@ use crate::dispatch::{Request, create, follow_previous};
 use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, TaskStatus};
 use crate::policy::{self, Decision, PastAttempt, Situation};
-use crate::store::{Store, Supervision};
+use crate::store::{ExtraEvent, Store, Supervision};
 use crate::time::{now_ms, rfc3339};
 use serde_json::json;
 
@@ -51,7 +51,10 @@ async fn decide_and_act(
     let Some(outcome) = supervision.outcome else {
         return Ok(());
     };
-    if matches!(outcome, AttemptOutcome::Succeeded | AttemptOutcome::Cancelled) {
+    if matches!(
+        outcome,
+        AttemptOutcome::Succeeded | AttemptOutcome::Cancelled
+    ) {
         return Ok(());
     }
     let run = attempt.run_id.clone();
@@ -226,16 +229,16 @@ async fn next_attempt(
         return Ok(());
     }
     let (location, base) = follow_previous(previous, None);
-    let (event, payload) = if reassign {
-        (
-            "task_reassigned",
-            json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": worker, "reason": "retry policy"}),
-        )
+    let event = if reassign {
+        ExtraEvent {
+            event_type: "task_reassigned",
+            payload: json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": worker, "reason": "retry policy"}),
+        }
     } else {
-        (
-            "task_retried",
-            json!({"previous_attempt": previous.attempt_no, "to": worker, "reason": "retry policy"}),
-        )
+        ExtraEvent {
+            event_type: "task_retried",
+            payload: json!({"previous_attempt": previous.attempt_no, "to": worker, "reason": "retry policy"}),
+        }
     };
     let request = Request {
         run: previous.run_id.clone(),
@@ -247,7 +250,7 @@ async fn next_attempt(
         base,
         allowed: &[TaskStatus::Failed],
         cancel_current: None,
-        extra_event: Some((event, payload)),
+        extra_event: Some(event),
         created_by: "orch".to_string(),
     };
     let attempt = match create(store, &plan, request).await {

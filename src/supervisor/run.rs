@@ -87,7 +87,14 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         Ok(plan) => plan,
         Err(e) => {
             tracing::error!(error = %e, "cannot plan the launch");
-            return end_without_worker(store, thread_id, &agent, AttemptOutcome::SpawnFailed, &e.message).await;
+            return end_without_worker(
+                store,
+                thread_id,
+                &agent,
+                AttemptOutcome::SpawnFailed,
+                &e.message,
+            )
+            .await;
         }
     };
     // From here on, nothing this process writes (its diagnostics, the checks' output)
@@ -143,7 +150,14 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
             tracing::error!(%message, "spawn failed");
             let _ = pump.chunk(format!("orch: {message}\n").as_bytes(), now_ms());
             let _ = pump.finish(now_ms());
-            return end_without_worker(store, thread_id, &agent, AttemptOutcome::SpawnFailed, &message).await;
+            return end_without_worker(
+                store,
+                thread_id,
+                &agent,
+                AttemptOutcome::SpawnFailed,
+                &message,
+            )
+            .await;
         }
     };
     let (pid, worker_start, tty) = (worker.pid, worker.start_time, worker.tty.clone());
