@@ -210,13 +210,13 @@ async fn logs(
     };
     let mut offset = 0u64;
     loop {
-        let ended = !ctx
+        let ended = ctx
             .store
             .attempt_by_thread(&attempt.thread_id)
             .await?
             .1
             .outcome
-            .is_none();
+            .is_some();
         if let Ok(mut file) = std::fs::File::open(&path) {
             file.seek(SeekFrom::Start(offset))?;
             let mut buf = Vec::new();
