@@ -466,6 +466,48 @@ mod tests {
     }
 
     #[test]
+    fn none_is_printed_and_read_back_as_an_empty_string() {
+        let analysis = AttemptSummary {
+            attempt_no: 1,
+            thread_id: "r/t/attempt-1".into(),
+            status: ThreadStatus::Done,
+            assigned_to: "w".into(),
+            worktree_path: None,
+            workspace_status: None,
+        };
+        let text = serde_json::to_string(&analysis).unwrap();
+        assert!(
+            text.contains(r#""worktree_path":"","workspace_status":"""#),
+            "{text}"
+        );
+        let back: AttemptSummary = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.worktree_path, None);
+        assert_eq!(back.workspace_status, None);
+        let code = AttemptSummary {
+            worktree_path: Some(PathBuf::from("/w/r/t/attempt-1")),
+            workspace_status: Some(WorkspaceStatus::Cleaned),
+            ..analysis
+        };
+        let text = serde_json::to_string(&code).unwrap();
+        assert!(
+            text.contains(r#""worktree_path":"/w/r/t/attempt-1","workspace_status":"cleaned""#),
+            "{text}"
+        );
+        let back: AttemptSummary = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.workspace_status, Some(WorkspaceStatus::Cleaned));
+        let corrupt = text.replace(r#""cleaned""#, r#""gone""#);
+        assert!(serde_json::from_str::<AttemptSummary>(&corrupt).is_err());
+    }
+
+    #[test]
+    fn every_outcome_reads_back_from_its_text() {
+        for outcome in AttemptOutcome::ALL {
+            assert_eq!(AttemptOutcome::parse(outcome.as_str()), Some(*outcome));
+        }
+        assert_eq!(AttemptOutcome::parse(""), None);
+    }
+
+    #[test]
     fn run_status_rule() {
         let mut c = TaskCounts::default();
         assert_eq!(c.run_status(false), RunStatus::Active);
