@@ -57,7 +57,7 @@ fn task(id: String) -> NewTask {
         summary: format!("summary of {id}"),
         body: "Do the thing described here, carefully.".into(),
         default_to: "shell".into(),
-        execution_mode: "analysis".into(),
+        execution_mode: Some(ExecutionMode::Analysis),
         acceptance: None,
         checks: Vec::new(),
         priority: Priority::Normal,
@@ -97,7 +97,7 @@ async fn status_fixture(db: &Path) {
     let mut messages = 0;
     for i in 0..850 {
         let task_id = format!("t{i:04}");
-        let (_, attempt, _, _) = store
+        let attempt = store
             .create_attempt(&NewAttempt {
                 run_id: "big".into(),
                 task_id: task_id.clone(),
@@ -112,7 +112,8 @@ async fn status_fixture(db: &Path) {
                 extra_event: None,
             })
             .await
-            .unwrap();
+            .unwrap()
+            .attempt;
         let thread = attempt.thread_id.as_str();
         store.claim(thread, "worker", 3_600_000).await.unwrap();
         messages += 2;

@@ -4,6 +4,7 @@
 
 use crate::model::{Attempt, ExecutionMode, Task};
 use std::fmt::Write;
+use std::path::PathBuf;
 
 /// Extra context for a brief beyond the task and attempt.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +16,13 @@ pub struct BriefContext {
     /// A rule from the worker's adapter at its permission level (what it cannot do
     /// itself, e.g. that orch commits for it).
     pub worker_note: Option<String>,
+}
+
+/// A recorded path as the brief shows it (`""` for none: the fact is left out).
+fn shown(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 /// Renders the brief for `attempt` of `task`.
@@ -42,16 +50,16 @@ pub fn render(task: &Task, attempt: &Attempt, context: &BriefContext) -> String 
     fact("title", &task.title);
     fact("summary", &task.summary);
     if attempt.execution_mode == ExecutionMode::Code {
-        fact("worktree", &attempt.worktree_path);
-        fact("branch", &attempt.branch_name);
-        let base = if attempt.base_ref.is_empty() {
-            attempt.base_commit.clone()
-        } else {
-            format!("{} ({})", attempt.base_ref, attempt.base_commit)
+        fact("worktree", &shown(&attempt.worktree_path));
+        fact("branch", attempt.branch_name.as_deref().unwrap_or(""));
+        let commit = attempt.base_commit.as_deref().unwrap_or("");
+        let base = match &attempt.base_ref {
+            Some(base_ref) => format!("{base_ref} ({commit})"),
+            None => commit.to_string(),
         };
         fact("base", &base);
     } else {
-        fact("repository", &attempt.repo_path);
+        fact("repository", &shown(&attempt.repo_path));
     }
     if !task.body.trim().is_empty() {
         let _ = write!(out, "\n## Task\n{}\n", task.body.trim_end());
@@ -97,7 +105,7 @@ pub fn render(task: &Task, attempt: &Attempt, context: &BriefContext) -> String 
             let _ = writeln!(
                 out,
                 "- Write only inside your worktree {}; commit your work on its branch before you report done.",
-                attempt.worktree_path
+                shown(&attempt.worktree_path)
             );
         }
         ExecutionMode::Analysis => {

@@ -5,10 +5,9 @@
 
 use crate::error::{Error, Result};
 use crate::ids::validate_id;
-use crate::model::{Attempt, ExecutionMode, Message, Task, TaskStatus, Thread};
-use crate::store::{AttemptPlan, NewAttempt, Store, WorkspaceRecord};
+use crate::model::{Attempt, ExecutionMode, TaskStatus, WorkspaceStatus};
+use crate::store::{AttemptPlan, Created, ExtraEvent, NewAttempt, Store, WorkspaceRecord};
 use crate::worktree;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Where the base commit of a new worktree comes from.
@@ -29,26 +28,22 @@ pub struct Location {
 /// A retry or reassign works in the same repository and workspace root as the previous
 /// attempt, from the same base commit unless `--base-ref` says otherwise.
 pub fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Location, Base) {
-    let workspace_root = (!previous.worktree_path.is_empty())
-        .then(|| {
-            Path::new(&previous.worktree_path)
-                .ancestors()
-                .nth(3)
-                .map(Path::to_path_buf)
-        })
-        .flatten();
-    let repo = if previous.repo_path.is_empty() {
-        std::env::current_dir().unwrap_or_default()
-    } else {
-        PathBuf::from(&previous.repo_path)
-    };
-    let base = match base_ref {
-        Some(r) => Base::Ref(r),
-        None if !previous.base_commit.is_empty() => Base::Commit {
-            label: previous.base_ref.clone(),
-            commit: previous.base_commit.clone(),
+    let workspace_root = previous
+        .worktree_path
+        .as_deref()
+        .and_then(|path| path.ancestors().nth(3))
+        .map(Path::to_path_buf);
+    let repo = previous
+        .repo_path
+        .clone()
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    let base = match (base_ref, &previous.base_commit) {
+        (Some(r), _) => Base::Ref(r),
+        (None, Some(commit)) => Base::Commit {
+            label: previous.base_ref.clone().unwrap_or_default(),
+            commit: commit.clone(),
         },
-        None => Base::CleanHead,
+        (None, None) => Base::CleanHead,
     };
     (
         Location {
@@ -73,18 +68,14 @@ pub struct Request {
     /// Reassign: cancel the current attempt's thread with this reason.
     pub cancel_current: Option<String>,
     /// `task_retried` / `task_reassigned` with its payload.
-    pub extra_event: Option<(&'static str, Value)>,
+    pub extra_event: Option<ExtraEvent>,
     /// Who dispatches (the thread's creator).
     pub created_by: String,
 }
 
 /// Prepares the workspace (code mode: a new worktree), then records the attempt; if
 /// recording fails, the new worktree and branch are removed again.
-pub async fn create(
-    store: &Store,
-    plan: &AttemptPlan,
-    request: Request,
-) -> Result<(Task, Attempt, Thread, Message)> {
+pub async fn create(store: &Store, plan: &AttemptPlan, request: Request) -> Result<Created> {
     let Request {
         run,
         task,
@@ -108,7 +99,7 @@ pub async fn create(
                 crate::paths::absolute(&std::env::current_dir().unwrap_or_default(), &location.repo)
             });
             let record = WorkspaceRecord {
-                repo_path: repo.display().to_string(),
+                repo_path: repo,
                 ..WorkspaceRecord::default()
             };
             (record, None)
@@ -135,12 +126,8 @@ pub async fn create(
     match store.create_attempt(&new).await {
         Ok(created) => Ok(created),
         Err(err) => {
-            if mode == ExecutionMode::Code {
-                worktree::discard_new_worktree(
-                    Path::new(&workspace.repo_path),
-                    Path::new(&workspace.worktree_path),
-                    &workspace.branch_name,
-                );
+            if let (Some(path), Some(branch)) = (&workspace.worktree_path, &workspace.branch_name) {
+                worktree::discard_new_worktree(&workspace.repo_path, path, branch);
             }
             Err(err)
         }
@@ -238,12 +225,12 @@ async fn prepare_worktree(
     }
     worktree::add_worktree(&repo, &path, &branch, &base_commit)?;
     let record = WorkspaceRecord {
-        repo_path: repo.display().to_string(),
-        base_ref,
-        base_commit,
-        branch_name: branch,
-        worktree_path: path.display().to_string(),
-        workspace_status: "created".to_string(),
+        repo_path: repo,
+        base_ref: Some(base_ref),
+        base_commit: Some(base_commit),
+        branch_name: Some(branch),
+        worktree_path: Some(path),
+        workspace_status: Some(WorkspaceStatus::Created),
     };
     Ok((record, lock))
 }

@@ -4,9 +4,37 @@
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+use std::path::PathBuf;
 
 fn ts<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::time::rfc3339(*ms))
+}
+
+/// Serializes `None` as `""`: the contract prints an empty string where a record has no
+/// such value (an analysis attempt's worktree, an attempt not ended yet).
+pub(crate) fn empty_if_none<T: Serialize, S: Serializer>(
+    value: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => v.serialize(s),
+        None => s.serialize_str(""),
+    }
+}
+
+/// Reads what [`empty_if_none`] wrote: `""` is `None`.
+pub(crate) fn none_if_empty<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    use serde::de::IntoDeserializer;
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    T::deserialize(text.into_deserializer()).map(Some)
 }
 
 macro_rules! string_enum {
@@ -150,6 +178,56 @@ string_enum!(
 );
 
 string_enum!(
+    /// How an attempt ended (supervisor.md §5); the retry ladder ([`crate::policy`])
+    /// decides from it.
+    AttemptOutcome {
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Stalled => "stalled",
+        Lost => "lost",
+        RateLimited => "rate_limited",
+        AuthFailed => "auth_failed",
+        SpawnFailed => "spawn_failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl AttemptOutcome {
+    /// The event recorded beside `attempt_exited` for this outcome, if any.
+    pub fn event_type(self) -> Option<&'static str> {
+        match self {
+            AttemptOutcome::RateLimited => Some("attempt_rate_limited"),
+            AttemptOutcome::Stalled => Some("attempt_stalled"),
+            AttemptOutcome::Lost => Some("attempt_lost"),
+            AttemptOutcome::Succeeded
+            | AttemptOutcome::Failed
+            | AttemptOutcome::AuthFailed
+            | AttemptOutcome::SpawnFailed
+            | AttemptOutcome::Cancelled => None,
+        }
+    }
+}
+
+string_enum!(
+    /// The worktree of a code attempt: `created` by dispatch, `cleaned` by cleanup. An
+    /// analysis attempt has none (`None`).
+    WorkspaceStatus {
+        Created => "created",
+        Cleaned => "cleaned",
+    }
+);
+
+string_enum!(
+    /// A required check's latest result for the current attempt, and the gate's status
+    /// over all of them (`failed` if one failed, `passed` if all passed).
+    CheckStatus {
+        Pending => "pending",
+        Passed => "passed",
+        Failed => "failed",
+    }
+);
+
+string_enum!(
     /// Priority of a thread or a task; `ready` orders by it, highest first.
     Priority {
         Low => "low",
@@ -252,7 +330,9 @@ pub struct Task {
     pub summary: String,
     pub body: String,
     pub default_to: String,
-    pub execution_mode: String,
+    /// The mode `orch up` dispatches with; `None` (printed `""`) when the task sets none.
+    #[serde(serialize_with = "empty_if_none")]
+    pub execution_mode: Option<ExecutionMode>,
     pub acceptance: Value,
     pub required_checks: Vec<String>,
     pub priority: Priority,
@@ -275,13 +355,20 @@ pub struct Attempt {
     pub execution_mode: ExecutionMode,
     /// Mirrors the attempt's thread status.
     pub status: ThreadStatus,
-    pub repo_path: String,
-    pub base_ref: String,
-    pub base_commit: String,
-    pub branch_name: String,
-    pub worktree_path: String,
-    /// `""` (analysis), `created` or `cleaned`.
-    pub workspace_status: String,
+    /// The repository the attempt works in.
+    #[serde(serialize_with = "empty_if_none")]
+    pub repo_path: Option<PathBuf>,
+    /// The worktree's base (code mode); `None` (printed `""`) otherwise, as below.
+    #[serde(serialize_with = "empty_if_none")]
+    pub base_ref: Option<String>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub base_commit: Option<String>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub branch_name: Option<String>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub worktree_path: Option<PathBuf>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub workspace_status: Option<WorkspaceStatus>,
     #[serde(serialize_with = "ts")]
     pub created_at: i64,
     #[serde(serialize_with = "ts")]
@@ -379,6 +466,48 @@ mod tests {
     }
 
     #[test]
+    fn none_is_printed_and_read_back_as_an_empty_string() {
+        let analysis = AttemptSummary {
+            attempt_no: 1,
+            thread_id: "r/t/attempt-1".into(),
+            status: ThreadStatus::Done,
+            assigned_to: "w".into(),
+            worktree_path: None,
+            workspace_status: None,
+        };
+        let text = serde_json::to_string(&analysis).unwrap();
+        assert!(
+            text.contains(r#""worktree_path":"","workspace_status":"""#),
+            "{text}"
+        );
+        let back: AttemptSummary = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.worktree_path, None);
+        assert_eq!(back.workspace_status, None);
+        let code = AttemptSummary {
+            worktree_path: Some(PathBuf::from("/w/r/t/attempt-1")),
+            workspace_status: Some(WorkspaceStatus::Cleaned),
+            ..analysis
+        };
+        let text = serde_json::to_string(&code).unwrap();
+        assert!(
+            text.contains(r#""worktree_path":"/w/r/t/attempt-1","workspace_status":"cleaned""#),
+            "{text}"
+        );
+        let back: AttemptSummary = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.workspace_status, Some(WorkspaceStatus::Cleaned));
+        let corrupt = text.replace(r#""cleaned""#, r#""gone""#);
+        assert!(serde_json::from_str::<AttemptSummary>(&corrupt).is_err());
+    }
+
+    #[test]
+    fn every_outcome_reads_back_from_its_text() {
+        for outcome in AttemptOutcome::ALL {
+            assert_eq!(AttemptOutcome::parse(outcome.as_str()), Some(*outcome));
+        }
+        assert_eq!(AttemptOutcome::parse(""), None);
+    }
+
+    #[test]
     fn run_status_rule() {
         let mut c = TaskCounts::default();
         assert_eq!(c.run_status(false), RunStatus::Active);
@@ -405,9 +534,11 @@ pub struct AttemptSummary {
     pub thread_id: String,
     pub status: ThreadStatus,
     pub assigned_to: String,
-    pub worktree_path: String,
-    /// `""` (analysis), `created` or `cleaned`.
-    pub workspace_status: String,
+    #[serde(serialize_with = "empty_if_none", deserialize_with = "none_if_empty")]
+    pub worktree_path: Option<PathBuf>,
+    /// `None` (printed `""`) for an analysis attempt.
+    #[serde(serialize_with = "empty_if_none", deserialize_with = "none_if_empty")]
+    pub workspace_status: Option<WorkspaceStatus>,
 }
 
 /// The latest message of a task's attempt thread, as `orch status` shows it.
@@ -432,7 +563,8 @@ pub struct TaskView {
     pub status: TaskStatus,
     pub priority: Priority,
     pub default_to: String,
-    pub execution_mode: String,
+    #[serde(serialize_with = "empty_if_none", deserialize_with = "none_if_empty")]
+    pub execution_mode: Option<ExecutionMode>,
     pub depends_on: Vec<String>,
     pub required_checks: Vec<String>,
     pub current_attempt: i64,

@@ -212,9 +212,7 @@ fn build(file: PlanFile, run_flag: Option<&str>) -> Result<PlanInput> {
                     .worker
                     .or_else(|| file.defaults.worker.clone())
                     .unwrap_or_default(),
-                execution_mode: execution_mode
-                    .map(|m| m.as_str().to_string())
-                    .unwrap_or_default(),
+                execution_mode,
                 acceptance: entry.acceptance,
                 checks,
                 priority,
@@ -346,8 +344,11 @@ mod tests {
         assert_eq!(plan.run.run_id, "demo");
         assert_eq!(plan.tasks.len(), 2);
         assert_eq!(plan.tasks[0].task.default_to, "shell");
-        assert_eq!(plan.tasks[0].task.execution_mode, "analysis");
-        assert_eq!(plan.tasks[1].task.execution_mode, "code");
+        assert_eq!(
+            plan.tasks[0].task.execution_mode,
+            Some(ExecutionMode::Analysis)
+        );
+        assert_eq!(plan.tasks[1].task.execution_mode, Some(ExecutionMode::Code));
         assert_eq!(plan.tasks[1].depends_on, vec!["a"]);
         assert_eq!(
             plan.tasks[1].task.checks[0].command.as_deref(),

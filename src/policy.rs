@@ -21,6 +21,7 @@
 //! writes a cooldown uses that key. Auth and spawn failures still ban the adapter.
 
 use crate::config::{ResolvedWorker, Workers};
+use crate::model::AttemptOutcome;
 use std::collections::{HashMap, HashSet};
 
 /// Attempts per worker when its profile sets no `max_attempts`.
@@ -59,13 +60,15 @@ pub fn cooldown_key_of(workers: &Workers, name: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct PastAttempt {
     pub worker: String,
-    pub outcome: String,
+    /// `None` for an attempt that never recorded an end (a worker the leader ran by
+    /// hand): it counts against its worker's budget like a failure.
+    pub outcome: Option<AttemptOutcome>,
 }
 
 /// Everything the decision depends on.
 pub struct Situation<'a> {
     /// How the attempt ended.
-    pub outcome: &'a str,
+    pub outcome: AttemptOutcome,
     /// The worker (profile or adapter name) the attempt ran with.
     pub worker: &'a str,
     /// Every attempt of the task, the current one included.
@@ -109,12 +112,15 @@ fn budget(workers: &Workers, worker: &str) -> u32 {
 fn attempts_with(history: &[PastAttempt], worker: &str) -> u32 {
     history
         .iter()
-        .filter(|a| a.worker == worker && a.outcome != "lost")
+        .filter(|a| a.worker == worker && a.outcome != Some(AttemptOutcome::Lost))
         .count() as u32
 }
 
 fn lost_attempts(history: &[PastAttempt]) -> u32 {
-    history.iter().filter(|a| a.outcome == "lost").count() as u32
+    history
+        .iter()
+        .filter(|a| a.outcome == Some(AttemptOutcome::Lost))
+        .count() as u32
 }
 
 /// The task's latest attempts with `worker` that were rate limited, in a row, counted
@@ -124,8 +130,8 @@ fn rate_limited_in_a_row(history: &[PastAttempt], worker: &str) -> u32 {
     history
         .iter()
         .rev()
-        .filter(|a| a.outcome != "lost")
-        .take_while(|a| a.worker == worker && a.outcome == "rate_limited")
+        .filter(|a| a.outcome != Some(AttemptOutcome::Lost))
+        .take_while(|a| a.worker == worker && a.outcome == Some(AttemptOutcome::RateLimited))
         .count() as u32
 }
 
@@ -167,10 +173,11 @@ fn free(s: &Situation, worker: &str) -> bool {
 }
 
 pub fn decide(s: &Situation) -> Decision {
+    use AttemptOutcome as O;
     match s.outcome {
-        "succeeded" | "cancelled" => Decision::Nothing,
-        "failed" | "stalled" | "lost" => {
-            let lost_again = s.outcome == "lost"
+        O::Succeeded | O::Cancelled => Decision::Nothing,
+        O::Failed | O::Stalled | O::Lost => {
+            let lost_again = s.outcome == O::Lost
                 && lost_attempts(s.history) <= MAX_LOST_ATTEMPTS
                 && free(s, s.worker);
             if lost_again || usable(s, s.worker) {
@@ -191,13 +198,13 @@ pub fn decide(s: &Situation) -> Decision {
                 },
             }
         }
-        "auth_failed" | "spawn_failed" => match fallbacks(s).into_iter().find(|f| usable(s, f)) {
+        O::AuthFailed | O::SpawnFailed => match fallbacks(s).into_iter().find(|f| usable(s, f)) {
             Some(worker) => Decision::Reassign { worker },
             None => Decision::Stop {
                 reason: format!("{} with {} and no fallback left", s.outcome, s.worker),
             },
         },
-        "rate_limited" => {
+        O::RateLimited => {
             if let Some(worker) = fallbacks(s).into_iter().find(|f| usable(s, f)) {
                 return Decision::Reassign { worker };
             }
@@ -231,9 +238,6 @@ pub fn decide(s: &Situation) -> Decision {
                 }
             }
         }
-        other => Decision::Stop {
-            reason: format!("unknown outcome {other:?}"),
-        },
     }
 }
 
@@ -312,7 +316,7 @@ mod tests {
         list.iter()
             .map(|(w, o)| PastAttempt {
                 worker: w.to_string(),
-                outcome: o.to_string(),
+                outcome: Some(AttemptOutcome::parse(o).expect("an outcome")),
             })
             .collect()
     }
@@ -330,7 +334,7 @@ mod tests {
             cooldowns.iter().map(|(a, t)| (a.to_string(), *t)).collect();
         let banned: HashSet<String> = banned.iter().map(|b| b.to_string()).collect();
         decide(&Situation {
-            outcome,
+            outcome: AttemptOutcome::parse(outcome).expect("an outcome"),
             worker,
             history: &history,
             workers: &workers,

@@ -8,7 +8,7 @@
 use crate::config::Workers;
 use crate::dispatch::{Base, Location, Request, create};
 use crate::error::{Error, Result};
-use crate::model::{ExecutionMode, RunStatus, TaskStatus};
+use crate::model::{AttemptOutcome, ExecutionMode, RunStatus, TaskStatus};
 use crate::process::{group, procfs};
 use crate::store::{AttemptEnd, FinishKind, MessageInput, Store};
 use crate::supervisor::{next, start_supervisor};
@@ -91,7 +91,7 @@ async fn tend(
                 busy += 1;
                 *per_worker.entry(attempt.assigned_to.clone()).or_default() += 1;
             }
-            Some(false) if sup.outcome.is_empty() => {
+            Some(false) if sup.outcome.is_none() => {
                 mark_lost(store, &attempt, &sup).await?;
                 spawn_policy(store, &attempt.thread_id, policy);
             }
@@ -142,7 +142,7 @@ fn spawn_policy(store: &Store, thread_id: &str, policy: &mut PolicyTasks) {
 /// finished (the task waits in `verifying` for them), then the retry policy.
 async fn settle_orphan(store: &Store, thread_id: &str) -> Result<()> {
     let (attempt, sup) = store.attempt_by_thread(thread_id).await?;
-    if sup.outcome == "succeeded"
+    if sup.outcome == Some(AttemptOutcome::Succeeded)
         && let Some(failure) = crate::supervisor::checks::run_checks(store, &attempt).await?
     {
         let handover = next::Handover {
@@ -178,7 +178,7 @@ async fn mark_lost(
     );
     let content = MessageInput {
         body: reason.clone(),
-        payload: json!({"outcome": "lost"}),
+        payload: json!({"outcome": AttemptOutcome::Lost}),
         artifacts: Vec::new(),
     };
     let thread = store.thread(&attempt.thread_id).await?;
@@ -199,21 +199,17 @@ async fn mark_lost(
     use crate::model::ThreadStatus;
     let (outcome, reason) = match thread.status {
         ThreadStatus::Done => (
-            "succeeded",
+            AttemptOutcome::Succeeded,
             format!("the worker finished, then {reason} before recording it"),
         ),
         ThreadStatus::Failed => (
-            "failed",
+            AttemptOutcome::Failed,
             format!("the worker failed, then {reason} before recording it"),
         ),
-        ThreadStatus::Cancelled => ("cancelled", reason),
-        _ => ("lost", reason),
+        ThreadStatus::Cancelled => (AttemptOutcome::Cancelled, reason),
+        _ => (AttemptOutcome::Lost, reason),
     };
-    let end = AttemptEnd {
-        outcome: outcome.into(),
-        reason,
-        ..AttemptEnd::default()
-    };
+    let end = AttemptEnd::new(outcome, reason);
     store.record_attempt_end(&attempt.thread_id, &end).await
 }
 
@@ -285,7 +281,7 @@ async fn fill_slots(
         let Some(worker_name) = chosen else {
             continue;
         };
-        let mode = ExecutionMode::parse(&task.execution_mode).unwrap_or(ExecutionMode::Analysis);
+        let mode = task.execution_mode.unwrap_or(ExecutionMode::Analysis);
         let plan = match store
             .attempt_plan(&opts.run_id, &task.task_id, &[TaskStatus::Ready], "up")
             .await
@@ -310,8 +306,8 @@ async fn fill_slots(
             created_by: "orch".to_string(),
         };
         match create(store, &plan, request).await {
-            Ok((_, attempt, _, _)) => {
-                children.push(start_supervisor(store, &attempt).await?);
+            Ok(created) => {
+                children.push(start_supervisor(store, &created.attempt).await?);
                 *per_worker.entry(worker_name.clone()).or_default() += 1;
                 free -= 1;
                 filled.started += 1;

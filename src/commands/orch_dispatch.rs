@@ -120,10 +120,10 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 .unwrap_or_else(|| previous.assigned_to.clone());
             let body = read_body_args(&body)?.unwrap_or_else(|| plan.task.body.clone());
             let (location, base) = follow_previous(&previous, base_ref);
-            let extra = (
-                "task_retried",
-                json!({"previous_attempt": previous.attempt_no, "to": to}),
-            );
+            let extra = crate::store::ExtraEvent {
+                event_type: "task_retried",
+                payload: json!({"previous_attempt": previous.attempt_no, "to": to}),
+            };
             let request = Request {
                 run: run.clone(),
                 task: task.clone(),
@@ -170,10 +170,10 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             } else {
                 reason
             };
-            let extra = (
-                "task_reassigned",
-                json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": to, "reason": reason}),
-            );
+            let extra = crate::store::ExtraEvent {
+                event_type: "task_reassigned",
+                payload: json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": to, "reason": reason}),
+            };
             let request = Request {
                 run: run.clone(),
                 task: task.clone(),
@@ -221,8 +221,14 @@ struct Created {
     launch: Option<crate::supervisor::LaunchReport>,
 }
 
-impl From<(Task, Attempt, Thread, Message)> for Created {
-    fn from((task, attempt, thread, message): (Task, Attempt, Thread, Message)) -> Self {
+impl From<crate::store::Created> for Created {
+    fn from(created: crate::store::Created) -> Self {
+        let crate::store::Created {
+            task,
+            attempt,
+            thread,
+            message,
+        } = created;
         Created {
             task,
             attempt,
@@ -249,10 +255,11 @@ impl Created {
                 launch.adapter, launch.supervisor_pid, launch.log_path
             ));
         }
-        if !self.attempt.worktree_path.is_empty() {
+        if let Some(path) = &self.attempt.worktree_path {
             human.push_str(&format!(
                 "\nworktree {} (branch {})",
-                self.attempt.worktree_path, self.attempt.branch_name
+                path.display(),
+                self.attempt.branch_name.as_deref().unwrap_or("")
             ));
         }
         Reply::new(command, self, human)
@@ -304,7 +311,9 @@ async fn cleanup(
         .into_iter()
         .filter(|a| attempt.is_none_or(|n| a.attempt_no == n))
     {
-        if a.workspace_status != "created" {
+        if a.workspace_status != Some(crate::model::WorkspaceStatus::Created)
+            || a.worktree_path.is_none()
+        {
             continue;
         }
         let Some(t) = tasks.iter().find(|t| t.task_id == a.task_id) else {
@@ -334,11 +343,11 @@ async fn cleanup(
     let mut refused = Vec::new();
     let mut removable = Vec::new();
     for a in candidates {
-        let path = Path::new(&a.worktree_path);
+        let path = worktree_of(&a);
         let work = if path.exists() {
             AtRisk {
                 changes: worktree::worktree_changes(path)?,
-                unmerged: worktree::unmerged_commits(path, &a.branch_name)?,
+                unmerged: worktree::unmerged_commits(path, branch_of(&a))?,
             }
         } else {
             AtRisk::default()
@@ -372,7 +381,7 @@ async fn cleanup(
                     e.code,
                     format!(
                         "nothing was removed: cannot save the work in {} ({}): {}",
-                        a.worktree_path,
+                        worktree_of(a).display(),
                         work.describe(),
                         e.message
                     ),
@@ -383,8 +392,8 @@ async fn cleanup(
     // 3. Remove.
     let mut cleaned = Vec::new();
     for ((a, _), salvaged) in removable.iter().zip(saved) {
-        let path = Path::new(&a.worktree_path);
-        let repo = Path::new(&a.repo_path);
+        let path = worktree_of(a);
+        let repo = a.repo_path.as_deref().unwrap_or(Path::new(""));
         worktree::remove_worktree(repo, path, force)?;
         store
             .mark_workspace_cleaned(run, &a.task_id, a.attempt_no)
@@ -392,7 +401,7 @@ async fn cleanup(
         cleaned.push(json!({
             "task_id": a.task_id, "attempt_no": a.attempt_no,
             "worktree_path": a.worktree_path, "branch_name": a.branch_name,
-            "workspace_status": "cleaned",
+            "workspace_status": crate::model::WorkspaceStatus::Cleaned,
             "salvaged": salvaged.to_json(),
         }));
     }
@@ -442,6 +451,15 @@ async fn cleanup(
         json!({"cleaned": cleaned, "refused": refused}),
         human,
     ))
+}
+
+/// The worktree of an attempt `cleanup` considers (it has one: see the candidates).
+fn worktree_of(a: &Attempt) -> &Path {
+    a.worktree_path.as_deref().unwrap_or(Path::new(""))
+}
+
+fn branch_of(a: &Attempt) -> &str {
+    a.branch_name.as_deref().unwrap_or("")
 }
 
 /// What removing a worktree would lose.
@@ -521,7 +539,7 @@ fn salvage(ctx: &Ctx, a: &Attempt, work: &AtRisk) -> Result<Salvaged> {
     let dir = crate::paths::salvage_dir(ctx.store.path(), &a.run_id, &a.task_id, a.attempt_no);
     crate::paths::create_private_dir(&dir)
         .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
-    let path = Path::new(&a.worktree_path);
+    let path = worktree_of(a);
     if !work.changes.is_empty() {
         let patch = dir.join("uncommitted.patch");
         if worktree::save_changes_patch(path, &patch, &dir.join("scratch.index"))? {
@@ -530,7 +548,7 @@ fn salvage(ctx: &Ctx, a: &Attempt, work: &AtRisk) -> Result<Salvaged> {
     }
     if work.unmerged > 0 {
         let bundle = dir.join("unmerged.bundle");
-        if let Err(e) = worktree::save_unmerged_bundle(path, &a.branch_name, &bundle) {
+        if let Err(e) = worktree::save_unmerged_bundle(path, branch_of(a), &bundle) {
             saved.discard();
             return Err(e);
         }

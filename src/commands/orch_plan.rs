@@ -88,7 +88,9 @@ pub async fn task(ctx: &Ctx, command: TaskCommand) -> Result<Reply> {
         summary,
         body: read_body_args(&body)?.unwrap_or_default(),
         default_to: default_to.unwrap_or_default(),
-        execution_mode: execution_mode.unwrap_or_default(),
+        execution_mode: execution_mode
+            .as_deref()
+            .and_then(crate::model::ExecutionMode::parse),
         acceptance,
         checks,
         priority,

@@ -82,11 +82,9 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                     attempt.attempt_no,
                     attempt.assigned_to,
                     ctx.style.status(attempt.status.as_str()),
-                    if supervision.outcome.is_empty() {
-                        "-"
-                    } else {
-                        supervision.outcome.as_str()
-                    },
+                    supervision
+                        .outcome
+                        .map_or("-", crate::model::AttemptOutcome::as_str),
                     if supervision.reason.is_empty() {
                         String::new()
                     } else {
@@ -128,7 +126,7 @@ pub async fn check_worker(ctx: &Ctx, run: &str, repo: &Path, to: &str) -> Result
 /// Starts the supervisor of an attempt and reports what it will run.
 pub async fn launch(ctx: &Ctx, task: &Task, attempt: &Attempt) -> Result<LaunchReport> {
     let config = ctx.store.run_config(&attempt.run_id).await?;
-    let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
+    let repo = attempt.repo_path.as_deref();
     let workers = Workers::load(repo, &config)?;
     launch_with(ctx, task, attempt, &workers).await
 }
@@ -172,7 +170,7 @@ async fn logs(
     };
     let parser = if ctx.style.json {
         let config = ctx.store.run_config(run).await?;
-        let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
+        let repo = attempt.repo_path.as_deref();
         let workers = Workers::load(repo, &config)?;
         let name = if supervision.adapter.is_empty() {
             attempt.assigned_to.clone()
@@ -212,13 +210,13 @@ async fn logs(
     };
     let mut offset = 0u64;
     loop {
-        let ended = !ctx
+        let ended = ctx
             .store
             .attempt_by_thread(&attempt.thread_id)
             .await?
             .1
             .outcome
-            .is_empty();
+            .is_some();
         if let Ok(mut file) = std::fs::File::open(&path) {
             file.seek(SeekFrom::Start(offset))?;
             let mut buf = Vec::new();

@@ -132,7 +132,7 @@ async fn stop_supervisors(store: &crate::store::Store, run_id: &str) {
             && let (Some(pid), Some(start), true) = (
                 sup.supervisor_pid,
                 sup.supervisor_start,
-                sup.outcome.is_empty(),
+                sup.outcome.is_none(),
             )
         {
             crate::process::detach::stop_if_same(pid as u32, start as u64);
@@ -193,7 +193,10 @@ async fn summary(ctx: &Ctx, run_id: &str, took: std::time::Duration) -> Result<s
                     .store
                     .attempt_by_thread(&a.thread_id)
                     .await
-                    .map(|(_, s)| format!("{}: {}", s.outcome, s.reason))
+                    .map(|(_, s)| {
+                        let outcome = s.outcome.map_or("", crate::model::AttemptOutcome::as_str);
+                        format!("{outcome}: {}", s.reason)
+                    })
                     .unwrap_or_default(),
                 Err(_) => String::new(),
             };

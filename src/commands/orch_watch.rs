@@ -122,8 +122,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             let note = store.brief_note(&attempt.thread_id).await?;
             // The same brief the supervisor gives the worker: with its adapter's rule
             // when the worker is a profile or an adapter orch knows.
-            let repo =
-                (!attempt.repo_path.is_empty()).then(|| std::path::Path::new(&attempt.repo_path));
+            let repo = attempt.repo_path.as_deref();
             let config = store.run_config(&run).await?;
             let worker_note = crate::config::Workers::load(repo, &config)
                 .and_then(|w| w.resolve(&attempt.assigned_to))
@@ -164,7 +163,8 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                     &run,
                     &task,
                     &check,
-                    status == "passed",
+                    crate::model::CheckStatus::parse(&status)
+                        == Some(crate::model::CheckStatus::Passed),
                     &details,
                     &ctx.leader(),
                 )
@@ -223,10 +223,14 @@ fn gate_text(ctx: &Ctx, task: &str, gate: &Gate) -> String {
     let mut out = format!(
         "gate of {task} (attempt {}): {}\n",
         gate.attempt_no,
-        ctx.style.status(&gate.status)
+        ctx.style.status(gate.status.as_str())
     );
     for c in &gate.checks {
-        out.push_str(&format!("  {} {}", c.name, ctx.style.status(&c.status)));
+        out.push_str(&format!(
+            "  {} {}",
+            c.name,
+            ctx.style.status(c.status.as_str())
+        ));
         if !c.details.is_empty() {
             out.push_str(&format!(" — {}", clip(&c.details, 80)));
         }

@@ -10,10 +10,13 @@ use super::{Store, rows, runs};
 use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
+    WorkspaceStatus, empty_if_none,
 };
 use crate::time::now_ms;
+use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
+use std::path::{Path, PathBuf};
 
 macro_rules! attempt_select {
     () => {
@@ -32,16 +35,32 @@ pub struct AttemptPlan {
     pub current: Option<Attempt>,
 }
 
-/// Where an attempt works.
-#[derive(Debug, Clone, Default)]
+/// Where an attempt works: the repository, and (code mode) its worktree; what is `None`
+/// is recorded (and shown in the task message) as `""`.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct WorkspaceRecord {
-    pub repo_path: String,
-    pub base_ref: String,
-    pub base_commit: String,
-    pub branch_name: String,
-    pub worktree_path: String,
-    /// `""` (analysis) or `created`.
-    pub workspace_status: String,
+    pub repo_path: PathBuf,
+    #[serde(serialize_with = "empty_if_none")]
+    pub base_ref: Option<String>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub base_commit: Option<String>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub branch_name: Option<String>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub worktree_path: Option<PathBuf>,
+    /// `None` (analysis) or `created`.
+    #[serde(serialize_with = "empty_if_none")]
+    pub workspace_status: Option<WorkspaceStatus>,
+}
+
+/// What recording a new attempt wrote: the task as it is now (`dispatched`), the
+/// attempt, its thread and the task message.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub task: Task,
+    pub attempt: Attempt,
+    pub thread: Thread,
+    pub message: Message,
 }
 
 /// A new attempt to record.
@@ -61,7 +80,14 @@ pub struct NewAttempt {
     /// Reassign: the reason to cancel the current attempt's thread with.
     pub cancel_current: Option<String>,
     /// An extra event (`task_retried`, `task_reassigned`) with its payload.
-    pub extra_event: Option<(&'static str, Value)>,
+    pub extra_event: Option<ExtraEvent>,
+}
+
+/// An event recorded with a new attempt, before its `task_dispatched`.
+#[derive(Debug, Clone)]
+pub struct ExtraEvent {
+    pub event_type: &'static str,
+    pub payload: Value,
 }
 
 pub(crate) async fn load_attempt(
@@ -119,10 +145,7 @@ impl Store {
 
     /// Records a new attempt: its thread, the task message, the attempt row and the
     /// task's move to `dispatched`, all in one transaction.
-    pub async fn create_attempt(
-        &self,
-        new: &NewAttempt,
-    ) -> Result<(Task, Attempt, Thread, Message)> {
+    pub async fn create_attempt(&self, new: &NewAttempt) -> Result<Created> {
         let now = now_ms();
         let mut conn = self.lock().await;
         let mut tx = begin(&mut conn).await?;
@@ -182,14 +205,7 @@ impl Store {
             "title": task.title,
             "acceptance": task.acceptance,
             "required_checks": task.required_checks,
-            "workspace": {
-                "repo_path": ws.repo_path,
-                "base_ref": ws.base_ref,
-                "base_commit": ws.base_commit,
-                "branch_name": ws.branch_name,
-                "worktree_path": ws.worktree_path,
-                "workspace_status": ws.workspace_status,
-            },
+            "workspace": ws,
         });
         let content = MessageInput {
             body: new.body.clone(),
@@ -227,12 +243,12 @@ impl Store {
         .bind(&thread_id)
         .bind(&new.assigned_to)
         .bind(new.execution_mode.as_str())
-        .bind(&ws.repo_path)
-        .bind(&ws.base_ref)
-        .bind(&ws.base_commit)
-        .bind(&ws.branch_name)
-        .bind(&ws.worktree_path)
-        .bind(&ws.workspace_status)
+        .bind(ws.repo_path.display().to_string())
+        .bind(ws.base_ref.as_deref().unwrap_or(""))
+        .bind(ws.base_commit.as_deref().unwrap_or(""))
+        .bind(ws.branch_name.as_deref().unwrap_or(""))
+        .bind(path_text(ws.worktree_path.as_deref()))
+        .bind(ws.workspace_status.map_or("", WorkspaceStatus::as_str))
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
@@ -242,7 +258,11 @@ impl Store {
             .bind(key)
             .execute(&mut *tx)
             .await?;
-        if let Some((event_type, payload)) = &new.extra_event {
+        if let Some(ExtraEvent {
+            event_type,
+            payload,
+        }) = &new.extra_event
+        {
             events::insert(
                 &mut tx,
                 NewEvent::new(event_type)
@@ -265,7 +285,7 @@ impl Store {
                 "assigned_to": new.assigned_to,
                 "execution_mode": new.execution_mode.as_str(),
                 "thread_id": thread_id,
-                "worktree_path": ws.worktree_path,
+                "worktree_path": path_text(ws.worktree_path.as_deref()),
             }));
         set_task_status(
             &mut tx,
@@ -282,7 +302,12 @@ impl Store {
             .await?
             .ok_or_else(|| Error::internal("attempt vanished inside its own transaction"))?;
         tx.commit().await?;
-        Ok((task, attempt, thread, message))
+        Ok(Created {
+            task,
+            attempt,
+            thread,
+            message,
+        })
     }
 
     /// One attempt of a task; `None` for the current one.
@@ -443,8 +468,9 @@ impl Store {
         let mut conn = self.lock().await;
         let mut tx = begin(&mut conn).await?;
         sqlx::query(
-            "UPDATE attempts SET workspace_status = 'cleaned', updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
+            "UPDATE attempts SET workspace_status = ?, updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
         )
+        .bind(WorkspaceStatus::Cleaned.as_str())
         .bind(now)
         .bind(run_id)
         .bind(task_id)
@@ -463,6 +489,11 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A path as the attempts table keeps it: `''` for none.
+fn path_text(path: Option<&Path>) -> String {
+    path.map(|p| p.display().to_string()).unwrap_or_default()
 }
 
 /// Cancels a task's open attempt thread (if any) and the task itself.

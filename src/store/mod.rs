@@ -19,7 +19,7 @@ mod tasks;
 mod threads;
 mod verify;
 
-pub use attempts::{AttemptPlan, NewAttempt, WorkspaceRecord};
+pub use attempts::{AttemptPlan, Created, ExtraEvent, NewAttempt, WorkspaceRecord};
 pub use events::{EventFilter, NewEvent};
 pub use policy::HistoryEntry;
 pub use reconcile::{StatusView, TaskChange};

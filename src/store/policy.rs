@@ -3,8 +3,9 @@
 //! history, the adapters a run may no longer use, and the policy's own events.
 
 use super::events::{self, NewEvent};
-use super::{Store, begin};
+use super::{Store, begin, rows};
 use crate::error::Result;
+use crate::model::AttemptOutcome;
 use crate::time::now_ms;
 use serde_json::Value;
 use sqlx::Row;
@@ -16,7 +17,8 @@ pub struct HistoryEntry {
     pub attempt_no: i64,
     pub worker: String,
     pub adapter: String,
-    pub outcome: String,
+    /// `None` while the attempt has not ended.
+    pub outcome: Option<AttemptOutcome>,
 }
 
 impl Store {
@@ -65,7 +67,11 @@ impl Store {
                     attempt_no: r.try_get("attempt_no")?,
                     worker: r.try_get("assigned_to")?,
                     adapter: r.try_get("adapter")?,
-                    outcome: r.try_get("outcome")?,
+                    outcome: rows::optional_or_corrupt(
+                        "attempt outcome",
+                        r.try_get("outcome")?,
+                        AttemptOutcome::parse,
+                    )?,
                 })
             })
             .collect()
@@ -76,9 +82,11 @@ impl Store {
         let mut conn = self.lock().await;
         let rows = sqlx::query(
             "SELECT DISTINCT adapter FROM attempts
-             WHERE run_id = ? AND outcome IN ('auth_failed', 'spawn_failed') AND adapter != ''",
+             WHERE run_id = ? AND outcome IN (?, ?) AND adapter != ''",
         )
         .bind(run_id)
+        .bind(AttemptOutcome::AuthFailed.as_str())
+        .bind(AttemptOutcome::SpawnFailed.as_str())
         .fetch_all(&mut *conn)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("adapter")?)).collect()
@@ -90,10 +98,11 @@ impl Store {
         let mut conn = self.lock().await;
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM attempts
-             WHERE run_id = ? AND assigned_to = ? AND outcome = 'rate_limited'",
+             WHERE run_id = ? AND assigned_to = ? AND outcome = ?",
         )
         .bind(run_id)
         .bind(worker)
+        .bind(AttemptOutcome::RateLimited.as_str())
         .fetch_one(&mut *conn)
         .await?;
         Ok(n as u32)

@@ -6,7 +6,7 @@ use super::events::{self, NewEvent};
 use super::threads::{MessageInput, NewMessage, insert_message, load_thread};
 use super::{Store, begin, rows};
 use crate::error::{Error, Result};
-use crate::model::{Attempt, Message, MessageKind};
+use crate::model::{Attempt, AttemptOutcome, Message, MessageKind};
 use crate::time::{now_ms, rfc3339};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -25,7 +25,9 @@ pub struct Supervision {
     pub session_id: String,
     pub usage: Value,
     pub cost_usd: Option<f64>,
-    pub outcome: String,
+    /// How the attempt ended; `None` (printed `""`) while it has not.
+    #[serde(serialize_with = "crate::model::empty_if_none")]
+    pub outcome: Option<AttemptOutcome>,
     pub exit_code: Option<i64>,
     pub exit_signal: Option<i64>,
     pub reason: String,
@@ -40,9 +42,9 @@ pub struct Supervision {
 }
 
 /// How an attempt ended.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AttemptEnd {
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub exit_code: Option<i32>,
     pub exit_signal: Option<i32>,
     pub reason: String,
@@ -51,6 +53,23 @@ pub struct AttemptEnd {
     pub leaked: bool,
     /// See [`Supervision::work`]; `Null` records nothing.
     pub work: Value,
+}
+
+impl AttemptEnd {
+    /// An end with its outcome and reason, nothing else recorded (no exit status, no
+    /// output, no work).
+    pub fn new(outcome: AttemptOutcome, reason: String) -> Self {
+        AttemptEnd {
+            outcome,
+            exit_code: None,
+            exit_signal: None,
+            reason,
+            output_tail: String::new(),
+            reset_at: None,
+            leaked: false,
+            work: Value::Null,
+        }
+    }
 }
 
 impl Store {
@@ -83,7 +102,11 @@ impl Store {
             session_id: row.try_get("session_id")?,
             usage: rows::json(row.try_get("usage_json")?),
             cost_usd: row.try_get("cost_usd")?,
-            outcome: row.try_get("outcome")?,
+            outcome: rows::optional_or_corrupt(
+                "attempt outcome",
+                row.try_get("outcome")?,
+                AttemptOutcome::parse,
+            )?,
             exit_code: row.try_get("exit_code")?,
             exit_signal: row.try_get("exit_signal")?,
             reason: row.try_get("reason")?,
@@ -309,7 +332,7 @@ impl Store {
                     reset_at = ?, leaked = ?, ended_at = ?, updated_at = ?,
                     work_json = COALESCE(?, work_json) WHERE thread_id = ?",
         )
-        .bind(&end.outcome)
+        .bind(end.outcome.as_str())
         .bind(end.exit_code)
         .bind(end.exit_signal)
         .bind(&end.reason)
@@ -328,7 +351,7 @@ impl Store {
             NewEvent::new("attempt_exited")
                 .on_thread(&thread)
                 .summary(if end.reason.is_empty() {
-                    end.outcome.clone()
+                    end.outcome.to_string()
                 } else {
                     format!("{}: {}", end.outcome, end.reason)
                 })
@@ -344,13 +367,7 @@ impl Store {
             now,
         )
         .await?;
-        let extra = match end.outcome.as_str() {
-            "rate_limited" => Some("attempt_rate_limited"),
-            "stalled" => Some("attempt_stalled"),
-            "lost" => Some("attempt_lost"),
-            _ => None,
-        };
-        if let Some(event_type) = extra {
+        if let Some(event_type) = end.outcome.event_type() {
             events::insert(
                 &mut tx,
                 NewEvent::new(event_type)

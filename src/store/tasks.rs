@@ -7,7 +7,7 @@ use super::events::{self, NewEvent};
 use super::runs::{self, NewRun};
 use super::{Store, parse_or_corrupt};
 use crate::error::{Error, Result};
-use crate::model::{Priority, Run, Task, TaskStatus};
+use crate::model::{ExecutionMode, Priority, Run, Task, TaskStatus};
 use crate::time::now_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,8 +29,8 @@ pub struct NewTask {
     pub summary: String,
     pub body: String,
     pub default_to: String,
-    /// `""` when not set.
-    pub execution_mode: String,
+    /// The mode `orch up` dispatches with, if the task sets one.
+    pub execution_mode: Option<ExecutionMode>,
     pub acceptance: Option<Value>,
     pub checks: Vec<CheckSpec>,
     pub priority: Priority,
@@ -77,7 +77,7 @@ pub(crate) async fn insert_tasks(
                 "summary": t.summary,
                 "body": t.body,
                 "default_to": t.default_to,
-                "execution_mode": t.execution_mode,
+                "execution_mode": t.execution_mode.map_or("", ExecutionMode::as_str),
                 "acceptance_json": t.acceptance.as_ref().map(|a| a.to_string()),
                 "priority": t.priority.as_str(),
                 "priority_rank": t.priority.rank(),
@@ -246,7 +246,11 @@ impl TaskJson {
                 summary: self.summary,
                 body: self.body,
                 default_to: self.default_to,
-                execution_mode: self.execution_mode,
+                execution_mode: super::rows::optional_or_corrupt(
+                    "execution mode",
+                    &self.execution_mode,
+                    ExecutionMode::parse,
+                )?,
                 acceptance: self.acceptance.unwrap_or(Value::Null),
                 required_checks: self.required_checks,
                 priority: parse_or_corrupt("priority", &self.priority, Priority::parse)?,

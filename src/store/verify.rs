@@ -4,9 +4,9 @@
 use super::begin;
 use super::events::{self, NewEvent};
 use super::tasks::{load_task, release_dependents, set_task_status};
-use super::{Store, runs};
+use super::{Store, parse_or_corrupt, runs};
 use crate::error::{Error, Result};
-use crate::model::{Task, TaskStatus};
+use crate::model::{CheckStatus, Task, TaskStatus};
 use crate::time::{now_ms, rfc3339};
 use serde::Serialize;
 use serde_json::json;
@@ -16,8 +16,7 @@ use sqlx::{Row, SqliteConnection};
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckState {
     pub name: String,
-    /// `pending`, `passed` or `failed`.
-    pub status: String,
+    pub status: CheckStatus,
     pub details: String,
     /// The command orch runs for it, when the acceptance names one.
     pub command: Option<String>,
@@ -27,7 +26,7 @@ pub struct CheckState {
 /// The gate: `pending`, `passed` or `failed`, with each check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Gate {
-    pub status: String,
+    pub status: CheckStatus,
     pub attempt_no: i64,
     pub checks: Vec<CheckState>,
 }
@@ -48,11 +47,14 @@ async fn gate_in(conn: &mut SqliteConnection, key: i64, attempt_no: i64) -> Resu
     .await?;
     let mut checks = Vec::with_capacity(rows.len());
     for row in rows {
-        let status: Option<String> = row.try_get("status")?;
+        let status: Option<&str> = row.try_get("status")?;
         let recorded_at: Option<i64> = row.try_get("created_at")?;
         checks.push(CheckState {
             name: row.try_get("name")?,
-            status: status.unwrap_or_else(|| "pending".into()),
+            status: match status {
+                Some(text) => parse_or_corrupt("check status", text, CheckStatus::parse)?,
+                None => CheckStatus::Pending,
+            },
             details: row
                 .try_get::<Option<String>, _>("details")?
                 .unwrap_or_default(),
@@ -60,15 +62,15 @@ async fn gate_in(conn: &mut SqliteConnection, key: i64, attempt_no: i64) -> Resu
             recorded_at: recorded_at.map(rfc3339),
         });
     }
-    let status = if checks.iter().any(|c| c.status == "failed") {
-        "failed"
-    } else if checks.iter().all(|c| c.status == "passed") {
-        "passed"
+    let status = if checks.iter().any(|c| c.status == CheckStatus::Failed) {
+        CheckStatus::Failed
+    } else if checks.iter().all(|c| c.status == CheckStatus::Passed) {
+        CheckStatus::Passed
     } else {
-        "pending"
+        CheckStatus::Pending
     };
     Ok(Gate {
-        status: status.into(),
+        status,
         attempt_no,
         checks,
     })
@@ -116,7 +118,11 @@ impl Store {
                 task.status
             )));
         }
-        let status = if passed { "passed" } else { "failed" };
+        let status = if passed {
+            CheckStatus::Passed
+        } else {
+            CheckStatus::Failed
+        };
         sqlx::query(
             "INSERT INTO verifications (task, attempt_no, check_name, status, details, recorded_by, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -124,7 +130,7 @@ impl Store {
         .bind(key)
         .bind(task.current_attempt)
         .bind(check)
-        .bind(status)
+        .bind(status.as_str())
         .bind(details)
         .bind(by)
         .bind(now)
@@ -140,12 +146,12 @@ impl Store {
         )
         .await?;
         let gate = gate_in(&mut tx, key, task.current_attempt).await?;
-        match gate.status.as_str() {
-            "passed" => {
+        match gate.status {
+            CheckStatus::Passed => {
                 set_task_status(&mut tx, key, run_id, task_id, TaskStatus::Done, None, now).await?;
                 release_dependents(&mut tx, run_id, key, now).await?;
             }
-            "failed" => {
+            CheckStatus::Failed => {
                 let event = NewEvent::new("task_failed")
                     .summary(format!("check {check} failed"))
                     .payload(json!({"check": check, "details": details}));
@@ -160,7 +166,7 @@ impl Store {
                 )
                 .await?;
             }
-            _ => {}
+            CheckStatus::Pending => {}
         }
         let (_, task) = load_task(&mut tx, run_id, task_id).await?;
         tx.commit().await?;

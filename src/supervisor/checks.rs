@@ -4,7 +4,7 @@
 //! one failed → `failed`, and the check's output goes into the next attempt's brief.
 
 use crate::error::Result;
-use crate::model::{Attempt, ExecutionMode, TaskStatus};
+use crate::model::{Attempt, CheckStatus, ExecutionMode, TaskStatus};
 use crate::store::Store;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,13 +21,15 @@ pub async fn run_checks(store: &Store, attempt: &Attempt) -> Result<Option<Strin
     if task.status != TaskStatus::Verifying || task.current_attempt != attempt.attempt_no {
         return Ok(None);
     }
-    let cwd = match attempt.execution_mode {
-        ExecutionMode::Code if !attempt.worktree_path.is_empty() => {
-            PathBuf::from(&attempt.worktree_path)
-        }
-        _ => PathBuf::from(&attempt.repo_path),
+    let cwd = match (attempt.execution_mode, &attempt.worktree_path) {
+        (ExecutionMode::Code, Some(worktree)) => worktree.clone(),
+        _ => attempt.repo_path.clone().unwrap_or_default(),
     };
-    for check in gate.checks.iter().filter(|c| c.status == "pending") {
+    let pending = gate
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Pending);
+    for check in pending {
         let Some(command) = &check.command else {
             // A check without a command is the leader's to record.
             continue;
@@ -52,7 +54,7 @@ pub async fn run_checks(store: &Store, attempt: &Attempt) -> Result<Option<Strin
                 check.name
             )));
         }
-        if gate.status != "pending" {
+        if gate.status != CheckStatus::Pending {
             break;
         }
     }

@@ -12,6 +12,7 @@ use crate::brief::BriefContext;
 use crate::config::Workers;
 use crate::error::Result;
 use crate::model::Attempt;
+use crate::model::AttemptOutcome::{Cancelled, SpawnFailed};
 use crate::process::{procfs, pty};
 use crate::redact::Redactor;
 use crate::store::Store;
@@ -43,8 +44,8 @@ pub(super) struct Launched {
 /// The attempt, if it has not ended and no other supervisor holds it.
 pub(super) async fn take_over(store: &Store, thread_id: &str) -> Result<Option<(Attempt, Me)>> {
     let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
-    if !supervision.outcome.is_empty() {
-        tracing::info!(outcome = %supervision.outcome, "attempt already ended; nothing to do");
+    if let Some(outcome) = supervision.outcome {
+        tracing::info!(%outcome, "attempt already ended; nothing to do");
         return Ok(None);
     }
     let pid = std::process::id();
@@ -76,7 +77,7 @@ pub(super) async fn prepare(
 ) -> Result<Option<Prepared>> {
     let task = store.task(&attempt.run_id, &attempt.task_id).await?;
     let run_config = store.run_config(&attempt.run_id).await?;
-    let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
+    let repo = attempt.repo_path.as_deref();
     let context = BriefContext {
         previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
         resume_session: Some(store.resume_session(thread_id).await?).filter(|s| !s.is_empty()),
@@ -89,7 +90,7 @@ pub(super) async fn prepare(
         Err(e) => {
             tracing::error!(error = %e, "cannot plan the launch");
             let agent = &attempt.assigned_to;
-            end_without_worker(store, thread_id, agent, "spawn_failed", &e.message).await?;
+            end_without_worker(store, thread_id, agent, SpawnFailed, &e.message).await?;
             return Ok(None);
         }
     };
@@ -125,7 +126,7 @@ pub(super) async fn claim_thread(store: &Store, thread_id: &str, agent: &str) ->
         return Ok(true);
     }
     let reason = "the thread was closed before the worker started";
-    end_without_worker(store, thread_id, agent, "cancelled", reason).await?;
+    end_without_worker(store, thread_id, agent, Cancelled, reason).await?;
     Ok(false)
 }
 
@@ -163,7 +164,7 @@ pub(super) async fn start_worker(
             tracing::error!(%message, "spawn failed");
             let _ = pump.chunk(format!("orch: {message}\n").as_bytes(), now_ms());
             let _ = pump.finish(now_ms());
-            end_without_worker(store, thread_id, agent, "spawn_failed", &message).await?;
+            end_without_worker(store, thread_id, agent, SpawnFailed, &message).await?;
             return Ok(None);
         }
     };

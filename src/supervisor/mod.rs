@@ -87,11 +87,13 @@ pub fn plan_launch(
     let adapter = &worker.adapter;
     let log_path = log_path(store, attempt);
     let prompt_path = log_path.with_extension("prompt.md");
-    let cwd = match attempt.execution_mode {
-        ExecutionMode::Code if !attempt.worktree_path.is_empty() => {
-            PathBuf::from(&attempt.worktree_path)
-        }
-        _ if !attempt.repo_path.is_empty() => PathBuf::from(&attempt.repo_path),
+    let cwd = match (
+        attempt.execution_mode,
+        &attempt.worktree_path,
+        &attempt.repo_path,
+    ) {
+        (ExecutionMode::Code, Some(worktree), _) => worktree.clone(),
+        (_, _, Some(repo)) => repo.clone(),
         _ => std::env::current_dir().unwrap_or_default(),
     };
     let state_dir = Path::new(&db_for_workers(store))

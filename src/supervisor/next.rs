@@ -10,12 +10,11 @@ use super::start_supervisor;
 use crate::config::Workers;
 use crate::dispatch::{Request, create, follow_previous};
 use crate::error::Result;
-use crate::model::{Attempt, TaskStatus};
+use crate::model::{Attempt, AttemptOutcome, TaskStatus};
 use crate::policy::{self, Decision, PastAttempt, Situation};
-use crate::store::{Store, Supervision};
+use crate::store::{ExtraEvent, Store, Supervision};
 use crate::time::{now_ms, rfc3339};
 use serde_json::json;
-use std::path::Path;
 
 /// What the ended attempt leaves for the next one's brief.
 #[derive(Debug, Clone, Default)]
@@ -34,32 +33,38 @@ pub async fn apply_policy_after_check(
     thread_id: &str,
     handover: &Handover,
 ) -> Result<()> {
-    decide_and_act(store, thread_id, handover, Some("failed")).await
+    decide_and_act(store, thread_id, handover, Some(AttemptOutcome::Failed)).await
 }
 
 async fn decide_and_act(
     store: &Store,
     thread_id: &str,
     handover: &Handover,
-    outcome_override: Option<&str>,
+    outcome_override: Option<AttemptOutcome>,
 ) -> Result<()> {
     let (attempt, mut supervision) = store.attempt_by_thread(thread_id).await?;
     if let Some(outcome) = outcome_override {
-        supervision.outcome = outcome.to_string();
+        supervision.outcome = Some(outcome);
         supervision.reason = "a completion check failed".to_string();
     }
-    let outcome = supervision.outcome.clone();
-    if matches!(outcome.as_str(), "succeeded" | "cancelled" | "") {
+    // Not ended (nothing to decide yet), or ended with nothing to decide.
+    let Some(outcome) = supervision.outcome else {
+        return Ok(());
+    };
+    if matches!(
+        outcome,
+        AttemptOutcome::Succeeded | AttemptOutcome::Cancelled
+    ) {
         return Ok(());
     }
     let run = attempt.run_id.clone();
     let config = store.run_config(&run).await?;
-    let repo = (!attempt.repo_path.is_empty()).then(|| Path::new(&attempt.repo_path));
+    let repo = attempt.repo_path.as_deref();
     let workers = Workers::load(repo, &config)?;
     let now = now_ms();
     // The account that hit the limit: another profile of the same adapter stays free.
     let key = policy::cooldown_key_of(&workers, &attempt.assigned_to);
-    if outcome == "rate_limited" && !key.is_empty() {
+    if outcome == AttemptOutcome::RateLimited && !key.is_empty() {
         let earlier = store.rate_limits_of(&run, &key).await?.saturating_sub(1);
         let reset = supervision
             .reset_at
@@ -83,7 +88,7 @@ async fn decide_and_act(
     let cooldowns = store.cooldowns().await?;
     let banned = store.banned_adapters(&run).await?;
     let decision = policy::decide(&Situation {
-        outcome: &outcome,
+        outcome,
         worker: &attempt.assigned_to,
         history: &history,
         workers: &workers,
@@ -153,7 +158,7 @@ fn handover_note(attempt: &Attempt, supervision: &Supervision, handover: &Handov
         "Attempt {} ({}) ended {}{}.",
         attempt.attempt_no,
         attempt.assigned_to,
-        supervision.outcome,
+        supervision.outcome.map_or("", AttemptOutcome::as_str),
         if supervision.reason.is_empty() {
             String::new()
         } else {
@@ -167,14 +172,14 @@ fn handover_note(attempt: &Attempt, supervision: &Supervision, handover: &Handov
     {
         note.push_str(&format!("\nIts last message: {}", message.trim()));
     }
-    if !attempt.worktree_path.is_empty() && Path::new(&attempt.worktree_path).exists() {
-        let stat =
-            crate::worktree::diff_stat(Path::new(&attempt.worktree_path), &attempt.base_commit);
+    if let Some(worktree) = attempt.worktree_path.as_deref().filter(|p| p.exists()) {
+        let base = attempt.base_commit.as_deref().unwrap_or("");
+        let stat = crate::worktree::diff_stat(worktree, base);
         if !stat.trim().is_empty() {
             note.push_str(&format!(
                 "\nIt left changes in {} (branch {}):\n{}",
-                attempt.worktree_path,
-                attempt.branch_name,
+                worktree.display(),
+                attempt.branch_name.as_deref().unwrap_or(""),
                 stat.trim_end()
             ));
         }
@@ -224,16 +229,16 @@ async fn next_attempt(
         return Ok(());
     }
     let (location, base) = follow_previous(previous, None);
-    let (event, payload) = if reassign {
-        (
-            "task_reassigned",
-            json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": worker, "reason": "retry policy"}),
-        )
+    let event = if reassign {
+        ExtraEvent {
+            event_type: "task_reassigned",
+            payload: json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": worker, "reason": "retry policy"}),
+        }
     } else {
-        (
-            "task_retried",
-            json!({"previous_attempt": previous.attempt_no, "to": worker, "reason": "retry policy"}),
-        )
+        ExtraEvent {
+            event_type: "task_retried",
+            payload: json!({"previous_attempt": previous.attempt_no, "to": worker, "reason": "retry policy"}),
+        }
     };
     let request = Request {
         run: previous.run_id.clone(),
@@ -245,11 +250,11 @@ async fn next_attempt(
         base,
         allowed: &[TaskStatus::Failed],
         cancel_current: None,
-        extra_event: Some((event, payload)),
+        extra_event: Some(event),
         created_by: "orch".to_string(),
     };
-    let (_, attempt, _, _) = match create(store, &plan, request).await {
-        Ok(created) => created,
+    let attempt = match create(store, &plan, request).await {
+        Ok(created) => created.attempt,
         Err(e) => {
             tracing::warn!(error = %e, "cannot create the next attempt");
             return Ok(());

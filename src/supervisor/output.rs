@@ -28,16 +28,39 @@ pub struct Findings {
     pub session_id: Option<String>,
     pub last_agent_message: Option<String>,
     pub last_text_line: Option<String>,
-    pub final_result: Option<(String, bool)>,
+    pub final_result: Option<FinalResult>,
     pub usage: Option<serde_json::Value>,
     pub cost_usd: Option<f64>,
-    pub rate_limited: Option<(String, Option<i64>)>,
+    pub rate_limited: Option<RateLimit>,
     pub auth_failed: Option<String>,
     /// Tool calls the CLI refused to run (`tool: detail`), at most 50.
     pub denials: Vec<String>,
     pub errors: Vec<String>,
     /// Bytes the worker printed.
     pub bytes: u64,
+}
+
+/// The result a CLI reported at its end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalResult {
+    pub text: String,
+    /// The CLI reported the result as an error.
+    pub is_error: bool,
+}
+
+/// A rate limit the CLI reported, with the reset time it announced (Unix ms), if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimit {
+    pub message: String,
+    pub reset_at: Option<i64>,
+}
+
+/// Parsed output taken for one `output` message.
+#[derive(Debug, Clone)]
+pub struct OutputBatch {
+    pub summary: String,
+    pub body: String,
+    pub payload: serde_json::Value,
 }
 
 impl Findings {
@@ -47,7 +70,7 @@ impl Findings {
     pub fn definite(&self) -> Option<&str> {
         self.auth_failed
             .as_deref()
-            .or(self.rate_limited.as_ref().map(|(m, _)| m.as_str()))
+            .or(self.rate_limited.as_ref().map(|r| r.message.as_str()))
     }
 }
 
@@ -228,7 +251,12 @@ impl OutputPump {
                 }
             }
             Signal::AgentMessage { text } => f.last_agent_message = Some(text.clone()),
-            Signal::Final { text, is_error } => f.final_result = Some((text.clone(), *is_error)),
+            Signal::Final { text, is_error } => {
+                f.final_result = Some(FinalResult {
+                    text: text.clone(),
+                    is_error: *is_error,
+                })
+            }
             Signal::Usage {
                 input_tokens,
                 output_tokens,
@@ -249,12 +277,17 @@ impl OutputPump {
                 // The first signal that names a reset time wins: structured events
                 // (Claude's rate_limit_event) come before the text that repeats them.
                 let keep = match &f.rate_limited {
-                    Some((_, Some(_))) => false,
-                    Some((_, None)) => reset_at.is_some(),
+                    Some(RateLimit {
+                        reset_at: Some(_), ..
+                    }) => false,
+                    Some(RateLimit { reset_at: None, .. }) => reset_at.is_some(),
                     None => true,
                 };
                 if keep {
-                    f.rate_limited = Some((message.clone(), *reset_at));
+                    f.rate_limited = Some(RateLimit {
+                        message: message.clone(),
+                        reset_at: *reset_at,
+                    });
                 }
             }
             Signal::AuthFailed { message } => {
@@ -290,8 +323,8 @@ impl OutputPump {
         }
     }
 
-    /// Takes the pending events as one `output` message: (summary, body, payload).
-    fn take_batch(&mut self) -> Option<(String, String, serde_json::Value)> {
+    /// Takes the pending events as one `output` message.
+    fn take_batch(&mut self) -> Option<OutputBatch> {
         if self.pending.is_empty() {
             return None;
         }
@@ -333,7 +366,11 @@ impl OutputPump {
             summary = body.lines().last().map(first_line).unwrap_or_default();
         }
         let payload = serde_json::json!({"events": events, "omitted": omitted});
-        Some((summary, body, payload))
+        Some(OutputBatch {
+            summary,
+            body,
+            payload,
+        })
     }
 
     /// The last lines of plain output.
@@ -359,7 +396,7 @@ impl OutputPump {
 /// What one flush posts: the batch of parsed output, and the session facts if they
 /// changed.
 struct Post {
-    output: Option<(String, String, serde_json::Value)>,
+    output: Option<OutputBatch>,
     session: Option<SessionFacts>,
 }
 
@@ -430,9 +467,15 @@ impl ThreadPoster {
 }
 
 async fn send(store: &Store, thread_id: &str, agent: &str, post: Post) {
-    if let Some((summary, body, payload)) = post.output
+    if let Some(output) = post.output
         && let Err(e) = store
-            .post_output(thread_id, agent, &summary, &body, payload)
+            .post_output(
+                thread_id,
+                agent,
+                &output.summary,
+                &output.body,
+                output.payload,
+            )
             .await
     {
         tracing::warn!(error = %e, "cannot post output");

@@ -6,9 +6,10 @@
 
 use super::attempt_run::{AttemptRun, Inputs, Ran, StopReason, StopSignals};
 use super::launch::{self, Prepared};
+use super::output::FinalResult;
 use super::work::Work;
 use crate::error::Result;
-use crate::model::{Attempt, ThreadStatus};
+use crate::model::{Attempt, AttemptOutcome, ThreadStatus};
 use crate::process::pty;
 use crate::redact::Redactor;
 use crate::store::{AttemptEnd, FinishKind, MessageInput, Store};
@@ -72,7 +73,7 @@ async fn conclude(store: &Store, attempt: &Attempt, prepared: &Prepared, ran: Ra
         findings: &ran.findings,
         stop: ran.stop,
         work: &work,
-        branch: &attempt.branch_name,
+        branch: attempt.branch_name.as_deref().unwrap_or(""),
         format,
     };
     let mut end = classify(store, thread_id, &ending, ran.leaked, ran.tail).await?;
@@ -99,7 +100,7 @@ async fn post_work_note(
     redactor: &Redactor,
     payload: &serde_json::Value,
 ) {
-    let Some(note) = work.note(&attempt.branch_name) else {
+    let Some(note) = work.note(attempt.branch_name.as_deref().unwrap_or("")) else {
         return;
     };
     let note = redactor.redact_str(&note).into_owned();
@@ -126,7 +127,7 @@ async fn after_end(
     mut handover: super::next::Handover,
     redactor: &Redactor,
 ) -> Result<()> {
-    if end.outcome == "succeeded" {
+    if end.outcome == AttemptOutcome::Succeeded {
         let (attempt, _) = store.attempt_by_thread(thread_id).await?;
         if let Some(failure) = super::checks::run_checks(store, &attempt).await? {
             // The work was done but does not pass: the policy sends it back, with the
@@ -145,8 +146,11 @@ fn final_message(
     format: crate::adapter::parse::OutputFormat,
 ) -> Option<String> {
     match &findings.final_result {
-        Some((text, false)) if !text.trim().is_empty() => return Some(text.clone()),
-        Some((_, true)) => return None,
+        Some(FinalResult {
+            text,
+            is_error: false,
+        }) if !text.trim().is_empty() => return Some(text.clone()),
+        Some(FinalResult { is_error: true, .. }) => return None,
         _ => {}
     }
     if let Some(m) = findings
@@ -197,17 +201,18 @@ async fn classify(
     let final_error = findings
         .final_result
         .as_ref()
-        .filter(|(_, e)| *e)
-        .map(|(t, _)| t.clone());
+        .filter(|r| r.is_error)
+        .map(|r| r.text.clone());
     let reported_done = thread.status == ThreadStatus::Done;
     let finished = reported_done
         || (clean_exit
             && final_error.is_none()
             && final_message(findings, ending.format).is_some());
     let shortfall = ending.work.shortfall(reported_done, ending.branch);
+    use AttemptOutcome as O;
     let (outcome, reason, reset_at) = if matches!(ending.stop, Some(StopReason::Signal)) {
         (
-            "cancelled",
+            O::Cancelled,
             "the supervisor was stopped, and stopped its worker".to_string(),
             None,
         )
@@ -215,22 +220,22 @@ async fn classify(
         || thread.status == ThreadStatus::Cancelled
     {
         (
-            "cancelled",
+            O::Cancelled,
             "the leader cancelled the attempt".to_string(),
             None,
         )
     } else if finished && shortfall.is_none() {
-        ("succeeded", String::new(), None)
+        (O::Succeeded, String::new(), None)
     } else if let Some(message) = &findings.auth_failed {
-        ("auth_failed", message.clone(), None)
-    } else if let Some((message, reset)) = &findings.rate_limited {
-        ("rate_limited", message.clone(), *reset)
+        (O::AuthFailed, message.clone(), None)
+    } else if let Some(limit) = &findings.rate_limited {
+        (O::RateLimited, limit.message.clone(), limit.reset_at)
     } else if let Some(StopReason::Stalled(reason)) = &ending.stop {
-        ("stalled", reason.clone(), None)
+        (O::Stalled, reason.clone(), None)
     } else if let Some(shortfall) = shortfall.filter(|_| finished) {
-        ("failed", shortfall, None)
+        (O::Failed, shortfall, None)
     } else if thread.status == ThreadStatus::Failed {
-        ("failed", "the worker reported failure".to_string(), None)
+        (O::Failed, "the worker reported failure".to_string(), None)
     } else {
         let detail = final_error
             .or_else(|| findings.errors.last().cloned())
@@ -246,10 +251,10 @@ async fn classify(
         } else {
             format!("{exit_text}: {detail}")
         };
-        ("failed", reason, None)
+        (O::Failed, reason, None)
     };
     Ok(AttemptEnd {
-        outcome: outcome.to_string(),
+        outcome,
         exit_code: exit.code,
         exit_signal: exit.signal,
         reason,
@@ -276,7 +281,7 @@ async fn finish_thread(
     if thread.status.is_terminal() {
         return;
     }
-    let result = if end.outcome == "succeeded" {
+    let result = if end.outcome == AttemptOutcome::Succeeded {
         let text = final_message(findings, format).unwrap_or_default();
         let content = MessageInput {
             body: text.clone(),
@@ -346,14 +351,11 @@ pub(super) async fn end_without_worker(
     store: &Store,
     thread_id: &str,
     agent: &str,
-    outcome: &str,
+    outcome: AttemptOutcome,
     reason: &str,
 ) -> Result<()> {
-    let end = AttemptEnd {
-        outcome: outcome.to_string(),
-        reason: crate::redact::process().redact_str(reason).into_owned(),
-        ..AttemptEnd::default()
-    };
+    let reason = crate::redact::process().redact_str(reason).into_owned();
+    let end = AttemptEnd::new(outcome, reason);
     let findings = super::output::Findings::default();
     finish_thread(
         store,

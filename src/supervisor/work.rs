@@ -9,7 +9,6 @@ use super::output::Findings;
 use crate::model::{Attempt, ExecutionMode};
 use crate::worktree;
 use serde_json::{Value, json};
-use std::path::Path;
 
 /// The supervisor's commit of the changes a worker left.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,13 +37,13 @@ impl Work {
             denials: findings.denials.clone(),
             ..Work::default()
         };
-        let worktree = Path::new(&attempt.worktree_path);
-        if attempt.execution_mode != ExecutionMode::Code
-            || attempt.worktree_path.is_empty()
-            || !worktree.is_dir()
-        {
+        let Some(worktree) = attempt
+            .worktree_path
+            .as_deref()
+            .filter(|w| attempt.execution_mode == ExecutionMode::Code && w.is_dir())
+        else {
             return work;
-        }
+        };
         work.code = true;
         match worktree::worktree_changes(worktree) {
             Ok(changes) if !changes.is_empty() => {
@@ -65,7 +64,7 @@ impl Work {
             Ok(_) => {}
             Err(e) => work.problem = Some(e.message),
         }
-        match worktree::commits_since(worktree, &attempt.base_commit) {
+        match worktree::commits_since(worktree, attempt.base_commit.as_deref().unwrap_or("")) {
             Ok(n) => work.commits = n,
             Err(e) => work.problem = work.problem.take().or(Some(e.message)),
         }
