@@ -72,6 +72,76 @@ impl Findings {
             .as_deref()
             .or(self.rate_limited.as_ref().map(|r| r.message.as_str()))
     }
+
+    /// Takes what a parsed event says; true when the session id or usage changed.
+    fn record(&mut self, signal: &Signal) -> bool {
+        let mut session_changed = false;
+        match signal {
+            Signal::SessionId { session_id } => {
+                if self.session_id.as_deref() != Some(session_id) {
+                    self.session_id = Some(session_id.clone());
+                    session_changed = true;
+                }
+            }
+            Signal::AgentMessage { text } => self.last_agent_message = Some(text.clone()),
+            Signal::Final { text, is_error } => {
+                self.final_result = Some(FinalResult {
+                    text: text.clone(),
+                    is_error: *is_error,
+                })
+            }
+            Signal::Usage {
+                input_tokens,
+                output_tokens,
+                cached_input_tokens,
+                cost_usd,
+            } => {
+                self.usage = Some(serde_json::json!({
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "cached_input_tokens": cached_input_tokens,
+                }));
+                if cost_usd.is_some() {
+                    self.cost_usd = *cost_usd;
+                }
+                session_changed = true;
+            }
+            Signal::RateLimited { message, reset_at } => {
+                // The first signal that names a reset time wins: structured events
+                // (Claude's rate_limit_event) come before the text that repeats them.
+                let keep = match &self.rate_limited {
+                    Some(RateLimit {
+                        reset_at: Some(_), ..
+                    }) => false,
+                    Some(RateLimit { reset_at: None, .. }) => reset_at.is_some(),
+                    None => true,
+                };
+                if keep {
+                    self.rate_limited = Some(RateLimit {
+                        message: message.clone(),
+                        reset_at: *reset_at,
+                    });
+                }
+            }
+            Signal::AuthFailed { message } => {
+                if self.auth_failed.is_none() {
+                    self.auth_failed = Some(message.clone());
+                }
+            }
+            Signal::Error { message } => {
+                if self.errors.len() < 20 {
+                    self.errors.push(message.clone());
+                }
+            }
+            Signal::PermissionDenied { tool, detail } => {
+                if self.denials.len() < 50 {
+                    self.denials.push(format!("{tool}: {detail}"));
+                }
+            }
+            Signal::ToolCall { .. } | Signal::Raw { .. } => {}
+        }
+        session_changed
+    }
 }
 
 pub struct OutputPump {
@@ -242,70 +312,8 @@ impl OutputPump {
             return;
         }
         redact_signal(self.redactor.redactor(), &mut signal);
-        let f = &mut self.findings;
-        match &signal {
-            Signal::SessionId { session_id } => {
-                if f.session_id.as_deref() != Some(session_id) {
-                    f.session_id = Some(session_id.clone());
-                    self.session_dirty = true;
-                }
-            }
-            Signal::AgentMessage { text } => f.last_agent_message = Some(text.clone()),
-            Signal::Final { text, is_error } => {
-                f.final_result = Some(FinalResult {
-                    text: text.clone(),
-                    is_error: *is_error,
-                })
-            }
-            Signal::Usage {
-                input_tokens,
-                output_tokens,
-                cached_input_tokens,
-                cost_usd,
-            } => {
-                f.usage = Some(serde_json::json!({
-                    "input_tokens": input_tokens,
-                    "output_tokens": output_tokens,
-                    "cached_input_tokens": cached_input_tokens,
-                }));
-                if cost_usd.is_some() {
-                    f.cost_usd = *cost_usd;
-                }
-                self.session_dirty = true;
-            }
-            Signal::RateLimited { message, reset_at } => {
-                // The first signal that names a reset time wins: structured events
-                // (Claude's rate_limit_event) come before the text that repeats them.
-                let keep = match &f.rate_limited {
-                    Some(RateLimit {
-                        reset_at: Some(_), ..
-                    }) => false,
-                    Some(RateLimit { reset_at: None, .. }) => reset_at.is_some(),
-                    None => true,
-                };
-                if keep {
-                    f.rate_limited = Some(RateLimit {
-                        message: message.clone(),
-                        reset_at: *reset_at,
-                    });
-                }
-            }
-            Signal::AuthFailed { message } => {
-                if f.auth_failed.is_none() {
-                    f.auth_failed = Some(message.clone());
-                }
-            }
-            Signal::Error { message } => {
-                if f.errors.len() < 20 {
-                    f.errors.push(message.clone());
-                }
-            }
-            Signal::PermissionDenied { tool, detail } => {
-                if f.denials.len() < 50 {
-                    f.denials.push(format!("{tool}: {detail}"));
-                }
-            }
-            Signal::ToolCall { .. } | Signal::Raw { .. } => {}
+        if self.findings.record(&signal) {
+            self.session_dirty = true;
         }
         // Plain text output of a text-format worker is its messages; for JSON formats a
         // raw line is noise (stderr, logs) and only goes to the log file.
