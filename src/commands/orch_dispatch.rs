@@ -532,7 +532,7 @@ fn salvage(ctx: &Ctx, a: &Attempt, work: &AtRisk) -> Result<Salvaged> {
         let bundle = dir.join("unmerged.bundle");
         if let Err(e) = worktree::save_unmerged_bundle(path, &a.branch_name, &bundle) {
             saved.discard();
-            return Err(e);
+            return Err(e.into());
         }
         saved.bundle = Some(bundle);
     }

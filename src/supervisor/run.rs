@@ -6,7 +6,7 @@ use super::plan_launch;
 use crate::adapter::parse::Parser;
 use crate::brief::BriefContext;
 use crate::config::Workers;
-use crate::error::Result;
+use crate::error::{Error, IoContext, Result};
 use crate::model::ThreadStatus;
 use crate::process::{group, procfs, pty};
 use crate::store::{AttemptEnd, FinishKind, MessageInput, Store};
@@ -51,10 +51,10 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     // blocked, so one from its very first moments waits here too; one that comes before
     // the worker starts is acted on as soon as it runs.
     use tokio::signal::unix::{SignalKind, signal};
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
-    crate::process::detach::unblock_stop_signals()?;
+    let mut sigterm = signal(SignalKind::terminate()).doing("cannot handle SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).doing("cannot handle SIGINT")?;
+    let mut sighup = signal(SignalKind::hangup()).doing("cannot handle SIGHUP")?;
+    crate::process::detach::unblock_stop_signals().doing("cannot unblock the stop signals")?;
     let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
     if !supervision.outcome.is_empty() {
         tracing::info!(outcome = %supervision.outcome, "attempt already ended; nothing to do");
@@ -82,6 +82,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         worker_note: None,
     };
     let plan = match Workers::load(repo, &run_config)
+        .map_err(Error::from)
         .and_then(|workers| plan_launch(store, &task, &attempt, &workers, &context))
     {
         Ok(plan) => plan,
@@ -136,10 +137,12 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
         adapter.rate_limit_regexes(),
         adapter.auth_failure_regexes(),
     );
-    let mut pump = OutputPump::new(&plan.log_path, adapter.output, parser, redactor.clone())?;
+    let mut pump = OutputPump::new(&plan.log_path, adapter.output, parser, redactor.clone())
+        .at(&plan.log_path)?;
     let (mut worker, mut rx) = match pty::spawn(&spec) {
         Ok(started) => started,
-        Err(message) => {
+        Err(error) => {
+            let message = error.to_string();
             tracing::error!(%message, "spawn failed");
             let _ = pump.chunk(format!("orch: {message}\n").as_bytes(), now_ms());
             let _ = pump.finish(now_ms());
@@ -206,7 +209,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
             chunk = rx.recv(), if output_open => match chunk {
                 Some(bytes) => {
                     liveness.output();
-                    pump.chunk(&bytes, now_ms())?;
+                    pump.chunk(&bytes, now_ms()).at(&plan.log_path)?;
                     if finding_deadline.is_none() && exit.is_none() && !cancel_requested
                         && pump.findings.definite().is_some()
                     {
@@ -224,7 +227,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
             }
             _ = sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
                 // A partial line the worker left hanging (a prompt, a progress bar).
-                pump.idle(now_ms())?;
+                pump.idle(now_ms()).at(&plan.log_path)?;
             }
             status = &mut exit_rx, if exit.is_none() => {
                 exit = Some(status.unwrap_or(pty::ExitStatus { code: None, signal: None }));
@@ -316,7 +319,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     // Only now, with the output read to its end, may the terminal go.
     drop(worker);
     let now = now_ms();
-    pump.finish(now)?;
+    pump.finish(now).at(&plan.log_path)?;
     if let Some(posting) = posting.take() {
         let _ = posting.await;
     }
@@ -405,8 +408,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .write(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
+        .open(path)
+        .at(path)?;
+    file.write_all(bytes).at(path)?;
     Ok(())
 }
 
