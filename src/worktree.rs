@@ -205,16 +205,7 @@ pub fn toplevel(path: &Path) -> Result<PathBuf> {
 /// The commit a ref names.
 pub fn resolve_commit(repo: &Path, reference: &str) -> Result<String> {
     crate::ids::validate_ref(reference)?;
-    let out = run(
-        repo,
-        [
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &format!("{reference}^{{commit}}"),
-        ],
-    )?;
+    let out = verify_rev(repo, &format!("{reference}^{{commit}}"))?;
     if !out.ok || out.stdout.trim().is_empty() {
         return Err(WorktreeError::NotACommit {
             reference: reference.to_string(),
@@ -276,17 +267,15 @@ fn status_paths(repo: &Path, excluded: &[PathBuf], untracked: &str) -> Result<Ve
 
 /// True when a branch of that name exists.
 pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
-    let out = run(
+    Ok(verify_rev(repo, &format!("refs/heads/{branch}"))?.ok)
+}
+
+/// `git rev-parse --verify` of one revision, never read as an option.
+fn verify_rev(repo: &Path, rev: &str) -> Result<Output> {
+    run(
         repo,
-        [
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &format!("refs/heads/{branch}"),
-        ],
-    )?;
-    Ok(out.ok)
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", rev],
+    )
 }
 
 /// Creates a worktree at `path` on a new branch `branch` starting at `commit`.

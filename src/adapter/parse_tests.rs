@@ -9,6 +9,13 @@ fn parse(format: OutputFormat, lines: &[&str]) -> Vec<Signal> {
     out
 }
 
+/// Every expected signal is among the parsed ones.
+fn assert_has(out: &[Signal], expected: &[Signal]) {
+    for signal in expected {
+        assert!(out.contains(signal), "{signal:?} not in {out:?}");
+    }
+}
+
 #[test]
 fn codex_session_message_usage_and_failure() {
     let out = parse(
@@ -113,13 +120,18 @@ fn cursor_and_gemini_and_opencode() {
             "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"hi\",\"session_id\":\"c-1\"}",
         ],
     );
-    assert!(out.contains(&Signal::ToolCall {
-        summary: "shell ls".into()
-    }));
-    assert!(out.contains(&Signal::Final {
-        text: "hi".into(),
-        is_error: false
-    }));
+    assert_has(
+        &out,
+        &[
+            Signal::ToolCall {
+                summary: "shell ls".into(),
+            },
+            Signal::Final {
+                text: "hi".into(),
+                is_error: false,
+            },
+        ],
+    );
     let out = parse(
         OutputFormat::GeminiStreamJson,
         &[
@@ -129,13 +141,18 @@ fn cursor_and_gemini_and_opencode() {
             "{\"type\":\"result\",\"status\":\"success\",\"stats\":{\"input_tokens\":5,\"output_tokens\":2}}",
         ],
     );
-    assert!(out.contains(&Signal::AgentMessage {
-        text: "Hello".into()
-    }));
-    assert!(out.contains(&Signal::Final {
-        text: "Hello".into(),
-        is_error: false
-    }));
+    assert_has(
+        &out,
+        &[
+            Signal::AgentMessage {
+                text: "Hello".into(),
+            },
+            Signal::Final {
+                text: "Hello".into(),
+                is_error: false,
+            },
+        ],
+    );
     let out = parse(
         OutputFormat::OpencodeJson,
         &[

@@ -153,32 +153,30 @@ mod built_in_argv {
         build_argv(&all[name].resume, &values).unwrap()
     }
 
+    /// Codex's flags in code mode, in `exec` and in `exec resume` alike: a workspace
+    /// sandbox that may write orch's state, finite connection retries, no login shell.
+    const CODEX_CODE_MODE: [&str; 9] = [
+        "-c",
+        "sandbox_mode=\"workspace-write\"",
+        "-c",
+        "sandbox_workspace_write.writable_roots=[\"/repo/.orch\"]",
+        "--skip-git-repo-check",
+        "--disable",
+        "unbounded_connection_retries",
+        "-c",
+        "allow_login_shell=false",
+    ];
+
     #[test]
     fn codex_exec_json_workspace_write_without_full_auto() {
         assert_eq!(
             argv("codex", Some("gpt-5")),
-            [
-                "codex",
-                "exec",
-                "--json",
-                "--color",
-                "never",
-                "-C",
-                "/wt",
-                "-c",
-                "sandbox_mode=\"workspace-write\"",
-                "-c",
-                "sandbox_workspace_write.writable_roots=[\"/repo/.orch\"]",
-                "--skip-git-repo-check",
-                "--disable",
-                "unbounded_connection_retries",
-                "-c",
-                "allow_login_shell=false",
-                "-m",
-                "gpt-5",
-                "--",
-                "PROMPT",
-            ]
+            ["codex", "exec", "--json", "--color", "never", "-C", "/wt",]
+                .iter()
+                .chain(&CODEX_CODE_MODE)
+                .chain(&["-m", "gpt-5", "--", "PROMPT"])
+                .copied()
+                .collect::<Vec<&str>>()
         );
         assert!(!argv("codex", None).contains(&"--full-auto".to_string()));
         assert!(!argv("codex", None).contains(&"-m".to_string()));
@@ -186,24 +184,12 @@ mod built_in_argv {
         // the finite connection retries.
         assert_eq!(
             resume("codex"),
-            [
-                "codex",
-                "exec",
-                "resume",
-                "--json",
-                "-c",
-                "sandbox_mode=\"workspace-write\"",
-                "-c",
-                "sandbox_workspace_write.writable_roots=[\"/repo/.orch\"]",
-                "--skip-git-repo-check",
-                "--disable",
-                "unbounded_connection_retries",
-                "-c",
-                "allow_login_shell=false",
-                "--",
-                "SID",
-                "continue"
-            ]
+            ["codex", "exec", "resume", "--json",]
+                .iter()
+                .chain(&CODEX_CODE_MODE)
+                .chain(&["--", "SID", "continue"])
+                .copied()
+                .collect::<Vec<&str>>()
         );
         let full = argv_at("codex", None, PermissionChoice::Full, ExecutionMode::Code);
         assert!(full.contains(&"--dangerously-bypass-approvals-and-sandbox".to_string()));

@@ -119,7 +119,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), SpawnError> {
     let pid = child.process_id().unwrap_or(0);
     let start_time = super::procfs::stat(pid).map(|s| s.start_time).unwrap_or(0);
     let tty = pair.master.tty_name();
-    let mut reader = pair
+    let reader = pair
         .master
         .try_clone_reader()
         .map_err(|e| SpawnError::ReadTerminal {
@@ -139,6 +139,25 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), SpawnError> {
         let _ = writer.write_all(b"\n\x04");
         let _ = writer.flush();
     }
+    let rx = start_reader(reader).map_err(|source| SpawnError::OutputReader {
+        program: program.clone(),
+        source,
+    })?;
+    Ok((
+        Worker {
+            pid,
+            start_time,
+            tty,
+            child: Some(child),
+            _master: pair.master,
+            _writer: writer,
+        },
+        rx,
+    ))
+}
+
+/// Reads the terminal on a thread of its own, in chunks, into a bounded channel.
+fn start_reader(mut reader: Box<dyn Read + Send>) -> std::io::Result<OutputRx> {
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     std::thread::Builder::new()
         .name("orch-pty-reader".into())
@@ -154,22 +173,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), SpawnError> {
                     }
                 }
             }
-        })
-        .map_err(|source| SpawnError::OutputReader {
-            program: program.clone(),
-            source,
         })?;
-    Ok((
-        Worker {
-            pid,
-            start_time,
-            tty,
-            child: Some(child),
-            _master: pair.master,
-            _writer: writer,
-        },
-        rx,
-    ))
+    Ok(rx)
 }
 
 impl Worker {
