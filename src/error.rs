@@ -192,3 +192,42 @@ impl From<crate::config::ConfigError> for Error {
         Error::invalid_input(err.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worktree::WorktreeError;
+
+    #[test]
+    fn an_io_error_names_its_path_or_action() {
+        let missing = Path::new("no-such-dir").join("file");
+        let err = Error::from(std::fs::read(&missing).at(&missing).unwrap_err());
+        assert_eq!(err.code, ErrorCode::Internal);
+        let prefix = format!("I/O error on {}: ", missing.display());
+        assert!(err.message.starts_with(&prefix), "{}", err.message);
+        let err = Error::from(std::fs::read(&missing).doing("cannot x").unwrap_err());
+        assert!(err.message.starts_with("cannot x: "), "{}", err.message);
+    }
+
+    #[test]
+    fn module_errors_map_once_to_the_contracts_codes() {
+        let in_the_way = Error::from(WorktreeError::PathInTheWay("w".into()));
+        assert_eq!(in_the_way.code, ErrorCode::InvalidState);
+        assert_eq!(
+            in_the_way.message,
+            "worktree path w already exists; nothing was created"
+        );
+        let failed = Error::from(WorktreeError::GitFailed {
+            command: "git status".into(),
+            dir: "repo".into(),
+            stderr: "fatal: broken".into(),
+        });
+        assert_eq!(failed.code, ErrorCode::Internal);
+        assert_eq!(failed.message, "git status failed in repo: fatal: broken");
+        let bad_ref = Error::from(WorktreeError::from(crate::ids::IdError::EmptyRef));
+        assert_eq!(bad_ref.code, ErrorCode::InvalidInput);
+        assert_eq!(bad_ref.message, "--base-ref is empty");
+        let unknown = Error::from(crate::adapter::AdapterError::UnknownPlaceholder("x".into()));
+        assert_eq!(unknown.code, ErrorCode::InvalidInput);
+    }
+}

@@ -77,6 +77,7 @@ struct Git<'a> {
     stdout: Option<std::fs::File>,
 }
 
+#[derive(Debug)]
 struct Output {
     ok: bool,
     stdout: String,
@@ -574,4 +575,30 @@ pub fn worktree_path(root: &Path, run_id: &str, task_id: &str, attempt_no: i64) 
     root.join(run_id)
         .join(task_id)
         .join(format!("attempt-{attempt_no}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_git_command_names_its_command_line_and_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = run_ok(dir.path(), ["rev-parse", "--verify", "HEAD"]).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, WorktreeError::GitFailed { .. }), "{message}");
+        let expected = format!(
+            "git rev-parse --verify HEAD failed in {}: ",
+            dir.path().display()
+        );
+        assert!(message.starts_with(&expected), "{message}");
+        let err = toplevel(dir.path()).unwrap_err();
+        assert!(matches!(err, WorktreeError::NotARepository { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_multi_line_argument_is_shown_up_to_its_first_line_break() {
+        let call = Git::new(Path::new("."), ["commit", "-m", "first\n\nmore"]);
+        assert_eq!(call.command_line(), "git commit -m first…");
+    }
 }
