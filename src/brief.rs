@@ -85,6 +85,13 @@ pub fn render(task: &Task, attempt: &Attempt, context: &BriefContext) -> String 
             previous.trim_end()
         );
     }
+    workflow_and_rules(&mut out, attempt, context);
+    out
+}
+
+/// The steps through `inbox` and the rules of the worker's mode and adapter.
+fn workflow_and_rules(out: &mut String, attempt: &Attempt, context: &BriefContext) {
+    let thread = &attempt.thread_id;
     let _ = write!(
         out,
         "\n## Workflow\n\
@@ -120,5 +127,4 @@ pub fn render(task: &Task, attempt: &Attempt, context: &BriefContext) -> String 
         let _ = writeln!(out, "- {}", note.trim());
     }
     out.push_str("- Do not wait silently: if you are stuck, ask (step 4) rather than stop.\n");
-    out
 }

@@ -2,12 +2,60 @@
 //! each naming an adapter with its model, extra arguments, fallbacks and limits.
 //! `--to NAME` resolves a profile first, then an adapter of that name with its defaults.
 
-use crate::adapter::{self, Adapter};
-use crate::error::{Error, Result};
+use crate::adapter::{self, Adapter, AdapterError};
 use crate::plan::WorkerProfile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// What is wrong with the worker profiles or a worker name (all the user's to fix:
+/// `invalid_input`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {}", path.display(), source.to_string().trim_end())]
+    Toml {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("the run's worker profiles: {0}")]
+    RunProfiles(#[source] serde_json::Error),
+    #[error(
+        "worker profile {profile:?} uses adapter {adapter:?}, which does not exist; adapters: {}",
+        adapters.join(", ")
+    )]
+    MissingAdapter {
+        profile: String,
+        adapter: String,
+        adapters: Vec<String>,
+    },
+    #[error(
+        "unknown worker {name:?}: not a worker profile or an adapter; known: {}",
+        known.join(", ")
+    )]
+    UnknownWorker { name: String, known: Vec<String> },
+    #[error("worker profile {profile:?}: stall_timeout {text:?}: {source}")]
+    BadStallTimeout {
+        profile: String,
+        text: String,
+        #[source]
+        source: humantime::DurationError,
+    },
+    #[error(
+        "worker profile {profile:?}: stall_timeout {text:?} must be more than zero and at most a year"
+    )]
+    StallTimeoutOutOfRange { profile: String, text: String },
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+}
+
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,23 +105,12 @@ impl Workers {
         if let Some(repo) = repo {
             let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
             if path.exists() {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    Error::invalid_input(format!("cannot read {}: {e}", path.display()))
-                })?;
-                let file: ConfigFile = toml::from_str(&text).map_err(|e| {
-                    Error::invalid_input(format!(
-                        "{}: {}",
-                        path.display(),
-                        e.to_string().trim_end()
-                    ))
-                })?;
-                profiles.extend(file.workers);
+                profiles.extend(read_config_file(path)?.workers);
             }
         }
         if let Some(workers) = run_config.get("workers") {
             let from_plan: BTreeMap<String, WorkerProfile> =
-                serde_json::from_value(workers.clone())
-                    .map_err(|e| Error::invalid_input(format!("the run's worker profiles: {e}")))?;
+                serde_json::from_value(workers.clone()).map_err(ConfigError::RunProfiles)?;
             profiles.extend(from_plan);
         }
         Ok(Workers {
@@ -99,12 +136,14 @@ impl Workers {
     pub fn resolve(&self, name: &str) -> Result<ResolvedWorker> {
         if let Some(profile) = self.profiles.get(name) {
             let adapter_name = profile.adapter.as_deref().unwrap_or(name);
-            let adapter = self.adapters.get(adapter_name).ok_or_else(|| {
-                Error::invalid_input(format!(
-                    "worker profile {name:?} uses adapter {adapter_name:?}, which does not exist; adapters: {}",
-                    self.adapters.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))
-            })?;
+            let adapter =
+                self.adapters
+                    .get(adapter_name)
+                    .ok_or_else(|| ConfigError::MissingAdapter {
+                        profile: name.to_string(),
+                        adapter: adapter_name.to_string(),
+                        adapters: self.adapters.keys().cloned().collect(),
+                    })?;
             return Ok(ResolvedWorker {
                 profile: name.to_string(),
                 adapter: with_profile(adapter, name, profile)?,
@@ -128,11 +167,20 @@ impl Workers {
                 permissions: adapter::PermissionChoice::Default,
             });
         }
-        Err(Error::invalid_input(format!(
-            "unknown worker {name:?}: not a worker profile or an adapter; known: {}",
-            self.known_names().join(", ")
-        )))
+        Err(ConfigError::UnknownWorker {
+            name: name.to_string(),
+            known: self.known_names(),
+        })
     }
+}
+
+/// Reads `.orch/config.toml`.
+fn read_config_file(path: PathBuf) -> Result<ConfigFile> {
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(source) => return Err(ConfigError::Unreadable { path, source }),
+    };
+    toml::from_str(&text).map_err(|source| ConfigError::Toml { path, source })
 }
 
 /// The adapter as a profile runs it: the profile's `env`, `pass_env`, `secret_env` and
@@ -147,15 +195,17 @@ fn with_profile(adapter: &Adapter, name: &str, profile: &WorkerProfile) -> Resul
         .secret_env
         .extend(profile.secret_env.iter().cloned());
     if let Some(text) = &profile.stall_timeout {
-        let timeout = humantime::parse_duration(text).map_err(|e| {
-            Error::invalid_input(format!(
-                "worker profile {name:?}: stall_timeout {text:?}: {e}"
-            ))
-        })?;
+        let timeout =
+            humantime::parse_duration(text).map_err(|source| ConfigError::BadStallTimeout {
+                profile: name.to_string(),
+                text: text.clone(),
+                source,
+            })?;
         if timeout.is_zero() || timeout > adapter::MAX_DURATION {
-            return Err(Error::invalid_input(format!(
-                "worker profile {name:?}: stall_timeout {text:?} must be more than zero and at most a year"
-            )));
+            return Err(ConfigError::StallTimeoutOutOfRange {
+                profile: name.to_string(),
+                text: text.clone(),
+            });
         }
         adapter.stall_timeout = Some(timeout);
     }

@@ -6,13 +6,30 @@
 //! not ending in `.` or `.lock`, at most 128 bytes. Anything else is refused before
 //! anything is written.
 
-use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const MAX_ID_LEN: usize = 128;
 
+/// An id or ref the user gave that orch refuses (`invalid_input`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// `what` names the id ("run id", "task id"); `problem` says what is wrong with it.
+    #[error("{what} {id:?} {problem}")]
+    BadId {
+        what: String,
+        id: String,
+        problem: String,
+    },
+    #[error("--base-ref is empty")]
+    EmptyRef,
+    #[error("--base-ref {0:?} starts with '-' (it could be read as a git option)")]
+    RefLooksLikeOption(String),
+    #[error("--base-ref contains a control character")]
+    RefHasControlCharacter,
+}
+
 /// Checks a run or task id; `what` names it in the error ("run id", "task id").
-pub fn validate_id(what: &str, id: &str) -> Result<()> {
+pub fn validate_id(what: &str, id: &str) -> Result<(), IdError> {
     let problem = if id.is_empty() {
         Some("is empty".to_string())
     } else if id.len() > MAX_ID_LEN {
@@ -33,25 +50,25 @@ pub fn validate_id(what: &str, id: &str) -> Result<()> {
             })
     };
     match problem {
-        Some(p) => Err(Error::invalid_input(format!("{what} {id:?} {p}"))),
+        Some(problem) => Err(IdError::BadId {
+            what: what.to_string(),
+            id: id.to_string(),
+            problem,
+        }),
         None => Ok(()),
     }
 }
 
 /// Checks a git ref given by the user (`--base-ref`): it must not be readable as an option.
-pub fn validate_ref(reference: &str) -> Result<()> {
+pub fn validate_ref(reference: &str) -> Result<(), IdError> {
     if reference.is_empty() {
-        return Err(Error::invalid_input("--base-ref is empty"));
+        return Err(IdError::EmptyRef);
     }
     if reference.starts_with('-') {
-        return Err(Error::invalid_input(format!(
-            "--base-ref {reference:?} starts with '-' (it could be read as a git option)"
-        )));
+        return Err(IdError::RefLooksLikeOption(reference.to_string()));
     }
     if reference.chars().any(|c| c == '\0' || c.is_control()) {
-        return Err(Error::invalid_input(
-            "--base-ref contains a control character",
-        ));
+        return Err(IdError::RefHasControlCharacter);
     }
     Ok(())
 }
@@ -106,7 +123,7 @@ mod tests {
             "", "../x", "a/b", "..", ".hidden", "-rf", "a\0b", "x y", "a..b", "ends.", "x.lock",
             "é",
         ] {
-            let err = validate_id("task id", id).unwrap_err();
+            let err = crate::error::Error::from(validate_id("task id", id).unwrap_err());
             assert_eq!(err.code, crate::error::ErrorCode::InvalidInput, "{id:?}");
         }
     }

@@ -137,21 +137,7 @@ pub fn parse(text: &str, path: &Path, run_flag: Option<&str>) -> Result<PlanInpu
 }
 
 fn build(file: PlanFile, run_flag: Option<&str>) -> Result<PlanInput> {
-    let run_id = match (run_flag, file.run.id.as_deref()) {
-        (Some(flag), Some(id)) if flag != id => {
-            return Err(Error::invalid_input(format!(
-                "--run {flag:?} disagrees with the plan's run id {id:?}"
-            )));
-        }
-        (Some(flag), _) => flag.to_string(),
-        (None, Some(id)) => id.to_string(),
-        (None, None) => {
-            return Err(Error::invalid_input(
-                "the plan names no run: pass --run or set [run] id in the file",
-            ));
-        }
-    };
-    crate::ids::validate_id("run id", &run_id)?;
+    let run_id = run_id(run_flag, file.run.id.as_deref())?;
     let default_mode = file
         .defaults
         .execution_mode
@@ -165,15 +151,7 @@ fn build(file: PlanFile, run_flag: Option<&str>) -> Result<PlanInput> {
         .map(|p| parse_priority(p, "defaults.priority"))
         .transpose()?
         .unwrap_or(Priority::Normal);
-    for (name, profile) in &file.workers {
-        for fallback in &profile.fallback {
-            if fallback == name {
-                return Err(Error::invalid_input(format!(
-                    "worker profile {name:?} lists itself as a fallback"
-                )));
-            }
-        }
-    }
+    check_fallbacks(&file.workers)?;
     let mut tasks = Vec::with_capacity(file.tasks.len());
     for entry in file.tasks {
         let context = format!("task {:?}", entry.id);
@@ -185,20 +163,7 @@ fn build(file: PlanFile, run_flag: Option<&str>) -> Result<PlanInput> {
             Some(p) => parse_priority(p, &format!("{context} priority"))?,
             None => default_priority,
         };
-        let mut checks = Vec::new();
-        for check in entry.checks {
-            let spec = match check {
-                CheckEntry::Name(name) => CheckSpec {
-                    command: file.checks.get(&name).map(|c| c.run.clone()),
-                    name,
-                },
-                CheckEntry::Inline { name, run } => CheckSpec {
-                    command: run.or_else(|| file.checks.get(&name).map(|c| c.run.clone())),
-                    name,
-                },
-            };
-            checks.push(spec);
-        }
+        let mut checks = task_checks(entry.checks, &file.checks);
         if let Some(acceptance) = &entry.acceptance {
             merge_checks(&mut checks, checks_from_acceptance(acceptance, &context)?);
         }
@@ -234,6 +199,57 @@ fn build(file: PlanFile, run_flag: Option<&str>) -> Result<PlanInput> {
         },
         tasks,
     })
+}
+
+/// The run id: `--run`, else the file's `[run] id`; both given, they must agree.
+fn run_id(run_flag: Option<&str>, in_file: Option<&str>) -> Result<String> {
+    let run_id = match (run_flag, in_file) {
+        (Some(flag), Some(id)) if flag != id => {
+            return Err(Error::invalid_input(format!(
+                "--run {flag:?} disagrees with the plan's run id {id:?}"
+            )));
+        }
+        (Some(flag), _) => flag.to_string(),
+        (None, Some(id)) => id.to_string(),
+        (None, None) => {
+            return Err(Error::invalid_input(
+                "the plan names no run: pass --run or set [run] id in the file",
+            ));
+        }
+    };
+    crate::ids::validate_id("run id", &run_id)?;
+    Ok(run_id)
+}
+
+/// No worker profile may list itself as its fallback.
+fn check_fallbacks(workers: &BTreeMap<String, WorkerProfile>) -> Result<()> {
+    for (name, profile) in workers {
+        if profile.fallback.iter().any(|fallback| fallback == name) {
+            return Err(Error::invalid_input(format!(
+                "worker profile {name:?} lists itself as a fallback"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A task's checks, by name or inline; a named check's command comes from `[checks]`
+/// unless the entry gives its own.
+fn task_checks(entries: Vec<CheckEntry>, named: &BTreeMap<String, NamedCheck>) -> Vec<CheckSpec> {
+    let command_of = |name: &str| named.get(name).map(|c| c.run.clone());
+    entries
+        .into_iter()
+        .map(|check| match check {
+            CheckEntry::Name(name) => CheckSpec {
+                command: command_of(&name),
+                name,
+            },
+            CheckEntry::Inline { name, run } => CheckSpec {
+                command: run.or_else(|| command_of(&name)),
+                name,
+            },
+        })
+        .collect()
 }
 
 fn parse_mode(text: &str, what: &str) -> Result<ExecutionMode> {
@@ -362,20 +378,13 @@ mod tests {
 
     #[test]
     fn refuses_unknown_keys_and_bad_modes() {
-        let err = parse(
-            "[[tasks]]\nid = \"a\"\ntitel = \"x\"\n",
-            Path::new("p.toml"),
-            Some("r"),
-        )
-        .unwrap_err();
-        assert!(err.message.contains("titel"), "{}", err.message);
-        let err = parse(
-            "[[tasks]]\nid = \"a\"\nmode = \"write\"\n",
-            Path::new("p.toml"),
-            Some("r"),
-        )
-        .unwrap_err();
-        assert!(err.message.contains("write"), "{}", err.message);
+        for (text, named) in [
+            ("[[tasks]]\nid = \"a\"\ntitel = \"x\"\n", "titel"),
+            ("[[tasks]]\nid = \"a\"\nmode = \"write\"\n", "write"),
+        ] {
+            let err = parse(text, Path::new("p.toml"), Some("r")).unwrap_err();
+            assert!(err.message.contains(named), "{}", err.message);
+        }
     }
 
     #[test]

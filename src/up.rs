@@ -250,7 +250,7 @@ async fn fill_slots(
             continue;
         }
         if let Err(e) = workers.resolve(&task.default_to) {
-            notices.push(format!("task {}: {}", task.task_id, e.message));
+            notices.push(format!("task {}: {}", task.task_id, e));
             filled.stuck += 1;
             continue;
         }

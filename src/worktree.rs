@@ -5,10 +5,56 @@
 //! saving it first (a patch, a bundle).
 //! Every ref and path is passed after `--end-of-options` or `--`, never as an option.
 
-use crate::error::{Error, Result};
-use std::ffi::OsStr;
+use crate::error::{IoContext, IoError};
+use crate::ids::IdError;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// What went wrong with git or a worktree.
+#[derive(Debug, thiserror::Error)]
+pub enum WorktreeError {
+    #[error("repository path {} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{} is not inside a git repository ({stderr})", path.display())]
+    NotARepository { path: PathBuf, stderr: String },
+    #[error(transparent)]
+    BadRef(#[from] IdError),
+    #[error("base ref {reference:?} does not name a commit in {}", repo.display())]
+    NotACommit { reference: String, repo: PathBuf },
+    /// Something is already where the worktree would go.
+    #[error("worktree path {} already exists; nothing was created", .0.display())]
+    PathInTheWay(PathBuf),
+    #[error("branch {0} already exists; nothing was created")]
+    BranchExists(String),
+    /// git itself could not be started.
+    #[error("cannot run {command} in {}: {source}", dir.display())]
+    GitNotRun {
+        command: String,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// git ran and exited with a failure.
+    #[error("{command} failed in {}: {stderr}", dir.display())]
+    GitFailed {
+        command: String,
+        dir: PathBuf,
+        stderr: String,
+    },
+    #[error("{command} printed {printed:?} in {}, not a count", dir.display())]
+    NotACount {
+        command: String,
+        dir: PathBuf,
+        printed: String,
+    },
+    #[error("the bundle of {} does not verify (git bundle verify): {stderr}", worktree.display())]
+    BundleUnverified { worktree: PathBuf, stderr: String },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+pub type Result<T, E = WorktreeError> = std::result::Result<T, E>;
 
 fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
@@ -22,43 +68,137 @@ fn git(dir: &Path) -> Command {
     cmd
 }
 
+/// One git command line to run in `dir`, optionally with its own index file and its
+/// standard output written to a file.
+struct Git<'a> {
+    dir: &'a Path,
+    args: Vec<OsString>,
+    index: Option<&'a Path>,
+    stdout: Option<std::fs::File>,
+}
+
+#[derive(Debug)]
 struct Output {
     ok: bool,
     stdout: String,
     stderr: String,
 }
 
+impl<'a> Git<'a> {
+    fn new<I, S>(dir: &'a Path, args: I) -> Git<'a>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Git {
+            dir,
+            args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
+            index: None,
+            stdout: None,
+        }
+    }
+
+    /// The command line as one would type it, for messages: `git worktree add …`. A
+    /// word with a line break (a commit message) is shown up to it.
+    fn command_line(&self) -> String {
+        let mut line = String::from("git");
+        for arg in &self.args {
+            let arg = arg.to_string_lossy();
+            line.push(' ');
+            match arg.split_once('\n') {
+                Some((first, _)) => {
+                    line.push_str(first);
+                    line.push('…');
+                }
+                None => line.push_str(&arg),
+            }
+        }
+        line
+    }
+
+    /// Runs it; a failure to start git is an error, git's own failure is not.
+    fn output(self) -> Result<(Output, Self)> {
+        let mut cmd = git(self.dir);
+        cmd.args(&self.args).stdin(std::process::Stdio::null());
+        if let Some(index) = self.index {
+            cmd.env("GIT_INDEX_FILE", index);
+        }
+        let mut call = self;
+        if let Some(file) = call.stdout.take() {
+            cmd.stdout(file);
+        }
+        let out = cmd.output().map_err(|source| WorktreeError::GitNotRun {
+            command: call.command_line(),
+            dir: call.dir.to_path_buf(),
+            source,
+        })?;
+        let output = Output {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        };
+        Ok((output, call))
+    }
+
+    /// Runs it; git's failure is an error naming the command line, the directory and
+    /// git's words.
+    fn succeed(self) -> Result<Output> {
+        let (out, call) = self.output()?;
+        if !out.ok {
+            return Err(WorktreeError::GitFailed {
+                command: call.command_line(),
+                dir: call.dir.to_path_buf(),
+                stderr: out.stderr,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs it for the number it prints (`git rev-list --count`).
+    fn count(self) -> Result<usize> {
+        let command = self.command_line();
+        let dir = self.dir.to_path_buf();
+        let out = self.succeed()?;
+        out.stdout
+            .trim()
+            .parse()
+            .map_err(|_| WorktreeError::NotACount {
+                command,
+                dir,
+                printed: out.stdout.trim().to_string(),
+            })
+    }
+}
+
+/// Runs git in `dir`; a failure to start git is an error, git's own failure is not.
 fn run<I, S>(dir: &Path, args: I) -> Result<Output>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let out = git(dir)
-        .args(args)
-        .output()
-        .map_err(|e| Error::internal(format!("cannot run git: {e}")))?;
-    Ok(Output {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    })
+    Git::new(dir, args).output().map(|(out, _)| out)
+}
+
+/// Runs git in `dir`; its failure is an error too.
+fn run_ok<I, S>(dir: &Path, args: I) -> Result<Output>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Git::new(dir, args).succeed()
 }
 
 /// The top-level directory of the worktree containing `path`.
 pub fn toplevel(path: &Path) -> Result<PathBuf> {
     if !path.is_dir() {
-        return Err(Error::invalid_input(format!(
-            "repository path {} is not a directory",
-            path.display()
-        )));
+        return Err(WorktreeError::NotADirectory(path.to_path_buf()));
     }
     let out = run(path, ["rev-parse", "--show-toplevel"])?;
     if !out.ok {
-        return Err(Error::invalid_input(format!(
-            "{} is not inside a git repository ({})",
-            path.display(),
-            out.stderr
-        )));
+        return Err(WorktreeError::NotARepository {
+            path: path.to_path_buf(),
+            stderr: out.stderr,
+        });
     }
     Ok(PathBuf::from(out.stdout.trim()))
 }
@@ -66,35 +206,19 @@ pub fn toplevel(path: &Path) -> Result<PathBuf> {
 /// The commit a ref names.
 pub fn resolve_commit(repo: &Path, reference: &str) -> Result<String> {
     crate::ids::validate_ref(reference)?;
-    let out = run(
-        repo,
-        [
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &format!("{reference}^{{commit}}"),
-        ],
-    )?;
+    let out = verify_rev(repo, &format!("{reference}^{{commit}}"))?;
     if !out.ok || out.stdout.trim().is_empty() {
-        return Err(Error::invalid_input(format!(
-            "base ref {reference:?} does not name a commit in {}",
-            repo.display()
-        )));
+        return Err(WorktreeError::NotACommit {
+            reference: reference.to_string(),
+            repo: repo.to_path_buf(),
+        });
     }
     Ok(out.stdout.trim().to_string())
 }
 
 /// The directories of every worktree registered in the repository.
 pub fn registered_worktrees(repo: &Path) -> Result<Vec<PathBuf>> {
-    let out = run(repo, ["worktree", "list", "--porcelain", "-z"])?;
-    if !out.ok {
-        return Err(Error::internal(format!(
-            "git worktree list failed in {}: {}",
-            repo.display(),
-            out.stderr
-        )));
-    }
+    let out = run_ok(repo, ["worktree", "list", "--porcelain", "-z"])?;
     Ok(out
         .stdout
         .split('\0')
@@ -127,14 +251,7 @@ fn status_paths(repo: &Path, excluded: &[PathBuf], untracked: &str) -> Result<Ve
             args.push(format!(":(exclude){}", rel.display()));
         }
     }
-    let out = run(repo, &args)?;
-    if !out.ok {
-        return Err(Error::internal(format!(
-            "git status failed in {}: {}",
-            repo.display(),
-            out.stderr
-        )));
-    }
+    let out = run_ok(repo, &args)?;
     // Entries are `XY PATH`; a rename or copy is followed by its source path.
     let mut paths = Vec::new();
     let mut entries = out.stdout.split('\0').filter(|e| !e.is_empty());
@@ -151,31 +268,24 @@ fn status_paths(repo: &Path, excluded: &[PathBuf], untracked: &str) -> Result<Ve
 
 /// True when a branch of that name exists.
 pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
-    let out = run(
+    Ok(verify_rev(repo, &format!("refs/heads/{branch}"))?.ok)
+}
+
+/// `git rev-parse --verify` of one revision, never read as an option.
+fn verify_rev(repo: &Path, rev: &str) -> Result<Output> {
+    run(
         repo,
-        [
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &format!("refs/heads/{branch}"),
-        ],
-    )?;
-    Ok(out.ok)
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", rev],
+    )
 }
 
 /// Creates a worktree at `path` on a new branch `branch` starting at `commit`.
 pub fn add_worktree(repo: &Path, path: &Path, branch: &str, commit: &str) -> Result<()> {
     if path.exists() {
-        return Err(Error::invalid_state(format!(
-            "worktree path {} already exists; nothing was created",
-            path.display()
-        )));
+        return Err(WorktreeError::PathInTheWay(path.to_path_buf()));
     }
     if branch_exists(repo, branch)? {
-        return Err(Error::invalid_state(format!(
-            "branch {branch} already exists; nothing was created"
-        )));
+        return Err(WorktreeError::BranchExists(branch.to_string()));
     }
     if let Some(parent) = path.parent() {
         // `<root>/<run>/<task>` (and `.orch/` itself when the database lives elsewhere):
@@ -185,9 +295,9 @@ pub fn add_worktree(repo: &Path, path: &Path, branch: &str, commit: &str) -> Res
             .recursive(true)
             .mode(0o700)
             .create(parent)
-            .map_err(|e| Error::internal(format!("cannot create {}: {e}", parent.display())))?;
+            .at(parent)?;
     }
-    let out = run(
+    run_ok(
         repo,
         [
             OsStr::new("worktree"),
@@ -200,13 +310,6 @@ pub fn add_worktree(repo: &Path, path: &Path, branch: &str, commit: &str) -> Res
             OsStr::new(commit),
         ],
     )?;
-    if !out.ok {
-        return Err(Error::internal(format!(
-            "git worktree add failed for {}: {}",
-            path.display(),
-            out.stderr
-        )));
-    }
     Ok(())
 }
 
@@ -232,9 +335,12 @@ pub fn discard_leftover(repo: &Path, path: &Path, branch: &str) -> Result<bool> 
         args.extend(unreachable_revs(branch));
         args[2] = format!("refs/heads/{branch}");
         args.push("--".into());
-        let out = run(repo, &args)?;
-        if !out.ok || out.stdout.trim() != "0" {
-            return Ok(false);
+        match Git::new(repo, &args).count() {
+            Ok(0) => {}
+            Ok(_) | Err(WorktreeError::GitFailed { .. } | WorktreeError::NotACount { .. }) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
         }
     } else {
         return Ok(true);
@@ -266,52 +372,25 @@ pub fn worktree_changes(path: &Path) -> Result<Vec<String>> {
 
 /// How many commits HEAD of `worktree` has that `base` does not.
 pub fn commits_since(worktree: &Path, base: &str) -> Result<usize> {
-    let out = run(
+    Git::new(
         worktree,
         ["rev-list", "--count", &format!("{base}..HEAD"), "--"],
-    )?;
-    if !out.ok {
-        return Err(Error::internal(format!(
-            "cannot count the commits of {} since {base}: git rev-list failed: {}",
-            worktree.display(),
-            out.stderr
-        )));
-    }
-    out.stdout.trim().parse().map_err(|_| {
-        Error::internal(format!(
-            "cannot count the commits of {}: git rev-list printed {:?}",
-            worktree.display(),
-            out.stdout.trim()
-        ))
-    })
+    )
+    .count()
 }
 
 /// Commits every change in `worktree` (tracked and untracked files, ignored ones
 /// aside) on its current branch with `message`; returns the new commit. Uses the
 /// user's git identity, or `orch <orch@localhost>` when git has none.
 pub fn commit_all(worktree: &Path, message: &str) -> Result<String> {
-    let add = run(worktree, ["add", "-A", "--", "."])?;
-    if !add.ok {
-        return Err(Error::internal(format!(
-            "git add -A failed in {}: {}",
-            worktree.display(),
-            add.stderr
-        )));
-    }
+    run_ok(worktree, ["add", "-A", "--", "."])?;
     let has_identity = run(worktree, ["config", "user.email"])?.ok;
     let mut args: Vec<&str> = Vec::new();
     if !has_identity {
         args.extend(["-c", "user.name=orch", "-c", "user.email=orch@localhost"]);
     }
     args.extend(["commit", "-q", "--no-verify", "-m", message]);
-    let commit = run(worktree, &args)?;
-    if !commit.ok {
-        return Err(Error::internal(format!(
-            "git commit failed in {}: {}",
-            worktree.display(),
-            commit.stderr
-        )));
-    }
+    run_ok(worktree, &args)?;
     let head = run(worktree, ["rev-parse", "HEAD"])?;
     Ok(head.stdout.trim().to_string())
 }
@@ -328,14 +407,7 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
     }
     args.push(OsStr::new("--"));
     args.push(path.as_os_str());
-    let out = run(repo, args)?;
-    if !out.ok {
-        return Err(Error::internal(format!(
-            "git worktree remove failed for {}: {}",
-            path.display(),
-            out.stderr
-        )));
-    }
+    run_ok(repo, args)?;
     Ok(())
 }
 
@@ -365,28 +437,13 @@ pub fn unmerged_commits(worktree: &Path, own_branch: &str) -> Result<usize> {
     let mut args = vec!["rev-list".to_string(), "--count".to_string()];
     args.extend(unreachable_revs(own_branch));
     args.push("--".into());
-    let out = run(worktree, &args)?;
-    if !out.ok {
-        return Err(Error::internal(format!(
-            "cannot count the unmerged commits of {}: git rev-list failed: {}",
-            worktree.display(),
-            out.stderr
-        )));
-    }
-    out.stdout.trim().parse().map_err(|_| {
-        Error::internal(format!(
-            "cannot count the unmerged commits of {}: git rev-list printed {:?}",
-            worktree.display(),
-            out.stdout.trim()
-        ))
-    })
+    Git::new(worktree, &args).count()
 }
 
 /// Runs git in `dir` with its standard output written to a new file `file` (0600),
 /// and optionally its own index file. On failure, the file is removed.
 fn run_into_file(dir: &Path, args: &[&str], index: Option<&Path>, file: &Path) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let what = || format!("git {}", args.first().copied().unwrap_or_default());
     let out_file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -397,48 +454,22 @@ fn run_into_file(dir: &Path, args: &[&str], index: Option<&Path>, file: &Path) -
             f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             Ok(f)
         })
-        .map_err(|e| Error::internal(format!("cannot write {}: {e}", file.display())))?;
-    let mut cmd = git(dir);
-    if let Some(index) = index {
-        cmd.env("GIT_INDEX_FILE", index);
+        .at(file)?;
+    let mut call = Git::new(dir, args);
+    call.index = index;
+    call.stdout = Some(out_file);
+    let result = call.succeed().map(drop);
+    if result.is_err() {
+        let _ = std::fs::remove_file(file);
     }
-    let out = cmd
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(out_file)
-        .output();
-    let failure = match out {
-        Ok(out) if out.status.success() => return Ok(()),
-        Ok(out) => format!(
-            "{} failed: {}",
-            what(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => format!("cannot run git: {e}"),
-    };
-    let _ = std::fs::remove_file(file);
-    Err(Error::internal(format!(
-        "cannot write {}: {failure}",
-        file.display()
-    )))
+    result
 }
 
-/// Runs git in `dir` with `index` as its index file; fails with `what` and git's words.
-fn run_with_index(dir: &Path, index: &Path, args: &[&OsStr], what: &str) -> Result<()> {
-    let out = git(dir)
-        .env("GIT_INDEX_FILE", index)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| Error::internal(format!("cannot run git: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::internal(format!(
-            "{what} failed in {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+/// Runs git in `dir` with `index` as its index file; its failure is an error.
+fn run_with_index(dir: &Path, index: &Path, args: &[&OsStr]) -> Result<()> {
+    let mut call = Git::new(dir, args);
+    call.index = Some(index);
+    call.succeed().map(drop)
 }
 
 /// Saves a worktree's uncommitted changes (tracked and untracked files, ignored ones
@@ -458,14 +489,9 @@ pub fn save_changes_patch(worktree: &Path, patch: &Path, scratch_index: &Path) -
 fn write_and_check_patch(worktree: &Path, patch: &Path, index: &Path) -> Result<bool> {
     let os = |s: &'static str| OsStr::new(s);
     let read_head = [os("read-tree"), os("HEAD")];
-    run_with_index(worktree, index, &read_head, "git read-tree HEAD")?;
+    run_with_index(worktree, index, &read_head)?;
     let add_all = [os("add"), os("--all"), os("--"), os(".")];
-    run_with_index(
-        worktree,
-        index,
-        &add_all,
-        "git add --all (into a scratch index)",
-    )?;
+    run_with_index(worktree, index, &add_all)?;
     let diff = [
         "diff-index",
         "--cached",
@@ -480,14 +506,12 @@ fn write_and_check_patch(worktree: &Path, patch: &Path, index: &Path) -> Result<
         "--",
     ];
     run_into_file(worktree, &diff, Some(index), patch)?;
-    let empty = std::fs::metadata(patch)
-        .map(|m| m.len() == 0)
-        .map_err(|e| Error::internal(format!("cannot read {}: {e}", patch.display())))?;
+    let empty = std::fs::metadata(patch).map(|m| m.len() == 0).at(patch)?;
     if empty {
         let _ = std::fs::remove_file(patch);
         return Ok(false);
     }
-    run_with_index(worktree, index, &read_head, "git read-tree HEAD")?;
+    run_with_index(worktree, index, &read_head)?;
     let check = [
         os("apply"),
         os("--cached"),
@@ -495,12 +519,7 @@ fn write_and_check_patch(worktree: &Path, patch: &Path, index: &Path) -> Result<
         os("--"),
         patch.as_os_str(),
     ];
-    run_with_index(
-        worktree,
-        index,
-        &check,
-        "checking that the patch applies to HEAD (git apply --check)",
-    )?;
+    run_with_index(worktree, index, &check)?;
     Ok(true)
 }
 
@@ -523,11 +542,10 @@ pub fn save_unmerged_bundle(worktree: &Path, own_branch: &str, bundle: &Path) ->
     )?;
     if !out.ok {
         let _ = std::fs::remove_file(bundle);
-        return Err(Error::internal(format!(
-            "the bundle of {} does not verify (git bundle verify): {}",
-            worktree.display(),
-            out.stderr
-        )));
+        return Err(WorktreeError::BundleUnverified {
+            worktree: worktree.to_path_buf(),
+            stderr: out.stderr,
+        });
     }
     Ok(())
 }
@@ -557,4 +575,30 @@ pub fn worktree_path(root: &Path, run_id: &str, task_id: &str, attempt_no: i64) 
     root.join(run_id)
         .join(task_id)
         .join(format!("attempt-{attempt_no}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_git_command_names_its_command_line_and_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = run_ok(dir.path(), ["rev-parse", "--verify", "HEAD"]).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, WorktreeError::GitFailed { .. }), "{message}");
+        let expected = format!(
+            "git rev-parse --verify HEAD failed in {}: ",
+            dir.path().display()
+        );
+        assert!(message.starts_with(&expected), "{message}");
+        let err = toplevel(dir.path()).unwrap_err();
+        assert!(matches!(err, WorktreeError::NotARepository { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_multi_line_argument_is_shown_up_to_its_first_line_break() {
+        let call = Git::new(Path::new("."), ["commit", "-m", "first\n\nmore"]);
+        assert_eq!(call.command_line(), "git commit -m first…");
+    }
 }

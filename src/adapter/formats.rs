@@ -129,49 +129,7 @@ pub(super) fn claude(v: &Value, out: &mut Vec<Signal>, now_ms: i64) -> bool {
                 }),
             }
         }
-        "result" => {
-            let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false)
-                || str_at(v, "subtype").starts_with("error");
-            let usage = &v["usage"];
-            out.push(Signal::Usage {
-                input_tokens: u64_at(usage, "input_tokens"),
-                output_tokens: u64_at(usage, "output_tokens"),
-                cached_input_tokens: u64_at(usage, "cache_read_input_tokens"),
-                cost_usd: v.get("total_cost_usd").and_then(Value::as_f64),
-            });
-            let text = match v.get("result").and_then(Value::as_str) {
-                Some(t) => t.to_string(),
-                None => v["errors"]
-                    .as_array()
-                    .map(|e| {
-                        e.iter()
-                            .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
-                    .unwrap_or_default(),
-            };
-            let status = v.get("api_error_status").and_then(Value::as_u64);
-            if is_error && (status == Some(429) || str_at(v, "terminal_reason") == "blocking_limit")
-            {
-                out.push(Signal::RateLimited {
-                    reset_at: reset::reset_at(&text, now_ms),
-                    message: text.clone(),
-                });
-            }
-            if is_error && matches!(status, Some(401 | 403)) {
-                out.push(Signal::AuthFailed {
-                    message: text.clone(),
-                });
-            }
-            for denial in v["permission_denials"].as_array().into_iter().flatten() {
-                out.push(Signal::PermissionDenied {
-                    tool: str_at(denial, "tool_name").to_string(),
-                    detail: compact(denial.get("tool_input")),
-                });
-            }
-            out.push(Signal::Final { text, is_error });
-        }
+        "result" => claude_result(v, out, now_ms),
         "rate_limit_event" => {
             let info = &v["rate_limit_info"];
             if str_at(info, "status") == "rejected" {
@@ -192,6 +150,51 @@ pub(super) fn claude(v: &Value, out: &mut Vec<Signal>, now_ms: i64) -> bool {
         _ => return false,
     }
     true
+}
+
+/// Claude's `result` event: usage, the final text, a limit or an auth failure it
+/// reports, and the tool calls its permission rules refused.
+fn claude_result(v: &Value, out: &mut Vec<Signal>, now_ms: i64) {
+    let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false)
+        || str_at(v, "subtype").starts_with("error");
+    let usage = &v["usage"];
+    out.push(Signal::Usage {
+        input_tokens: u64_at(usage, "input_tokens"),
+        output_tokens: u64_at(usage, "output_tokens"),
+        cached_input_tokens: u64_at(usage, "cache_read_input_tokens"),
+        cost_usd: v.get("total_cost_usd").and_then(Value::as_f64),
+    });
+    let text = match v.get("result").and_then(Value::as_str) {
+        Some(t) => t.to_string(),
+        None => v["errors"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default(),
+    };
+    let status = v.get("api_error_status").and_then(Value::as_u64);
+    if is_error && (status == Some(429) || str_at(v, "terminal_reason") == "blocking_limit") {
+        out.push(Signal::RateLimited {
+            reset_at: reset::reset_at(&text, now_ms),
+            message: text.clone(),
+        });
+    }
+    if is_error && matches!(status, Some(401 | 403)) {
+        out.push(Signal::AuthFailed {
+            message: text.clone(),
+        });
+    }
+    for denial in v["permission_denials"].as_array().into_iter().flatten() {
+        out.push(Signal::PermissionDenied {
+            tool: str_at(denial, "tool_name").to_string(),
+            detail: compact(denial.get("tool_input")),
+        });
+    }
+    out.push(Signal::Final { text, is_error });
 }
 
 /// Cursor Agent `-p --output-format stream-json`.

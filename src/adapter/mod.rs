@@ -10,12 +10,65 @@ pub mod parse;
 pub mod reset;
 pub mod text;
 
-use crate::error::{Error, Result};
 use parse::OutputFormat;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// What is wrong with an adapter file, a placeholder or a permission level (all the
+/// user's to fix: `invalid_input`). `origin` names the file (or `built-in NAME`).
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error("cannot read adapter {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("adapter {origin}: {}", source.to_string().trim_end())]
+    Toml {
+        origin: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("adapter {origin}: command is empty")]
+    EmptyCommand { origin: String },
+    #[error(
+        "adapter {origin}: the first word of command must be a program name without placeholders"
+    )]
+    ProgramNotAWord { origin: String },
+    #[error("adapter {origin}: unknown permission level {level:?}; levels: {}", PERMISSION_LEVELS.join(", "))]
+    UnknownPermissionLevel { origin: String, level: String },
+    #[error("adapter {origin}: busy_cpu_percent {value} is not between 0 and 100")]
+    BusyCpuOutOfRange { origin: String, value: f64 },
+    #[error("adapter {origin}: more than {MAX_PATTERNS} patterns in one list")]
+    TooManyPatterns { origin: String },
+    #[error("adapter {origin}: bad pattern {pattern:?}: {source}")]
+    BadPattern {
+        origin: String,
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
+    #[error(
+        "unknown placeholder {{{0}}}; known: {{prompt}} {{prompt_file}} {{workdir}} {{model}} {{session_id}} {{body}} {{state_dir}} {{args}} {{permissions}}"
+    )]
+    UnknownPlaceholder(String),
+    #[error(
+        "argument {0:?} needs a value that is not set (put it in an optional group: [\"--flag\", \"{0}\"])"
+    )]
+    MissingValue(String),
+    /// A level asked for by name that the adapter does not define.
+    #[error("adapter {adapter} has no permission level {level:?}; it has: {}", defined.join(", "))]
+    NoPermissionLevel {
+        adapter: String,
+        level: String,
+        defined: Vec<String>,
+    },
+}
+
+pub type Result<T, E = AdapterError> = std::result::Result<T, E>;
 
 /// The built-in adapters, embedded at build time.
 pub const BUILT_INS: &[(&str, &str)] = &[
@@ -213,13 +266,15 @@ impl Adapter {
         let adapter = Self::parse_toml(text, origin)?;
         for list in [&adapter.rate_limit_patterns, &adapter.auth_failure_patterns] {
             if list.len() > MAX_PATTERNS {
-                return Err(Error::invalid_input(format!(
-                    "adapter {origin}: more than {MAX_PATTERNS} patterns in one list"
-                )));
+                return Err(AdapterError::TooManyPatterns {
+                    origin: origin.to_string(),
+                });
             }
             for pattern in list {
-                compile(pattern).map_err(|e| {
-                    Error::invalid_input(format!("adapter {origin}: bad pattern {pattern:?}: {e}"))
+                compile(pattern).map_err(|source| AdapterError::BadPattern {
+                    origin: origin.to_string(),
+                    pattern: pattern.clone(),
+                    source,
                 })?;
             }
         }
@@ -229,36 +284,30 @@ impl Adapter {
     /// Parses one adapter file without compiling its patterns (the built-ins', which the
     /// unit tests compile).
     fn parse_toml(text: &str, origin: &str) -> Result<Adapter> {
-        let adapter: Adapter = toml::from_str(text).map_err(|e| {
-            Error::invalid_input(format!("adapter {origin}: {}", e.to_string().trim_end()))
-        })?;
+        let origin = origin.to_string();
+        let adapter: Adapter = match toml::from_str(text) {
+            Ok(adapter) => adapter,
+            Err(source) => return Err(AdapterError::Toml { origin, source }),
+        };
         if adapter.command.is_empty() {
-            return Err(Error::invalid_input(format!(
-                "adapter {origin}: command is empty"
-            )));
+            return Err(AdapterError::EmptyCommand { origin });
         }
         if !matches!(adapter.command.first(), Some(ArgItem::Word(w)) if !w.contains('{')) {
-            return Err(Error::invalid_input(format!(
-                "adapter {origin}: the first word of command must be a program name without placeholders"
-            )));
+            return Err(AdapterError::ProgramNotAWord { origin });
         }
         if let Some(level) = adapter
             .permissions
             .keys()
             .find(|k| !PERMISSION_LEVELS.contains(&k.as_str()))
         {
-            return Err(Error::invalid_input(format!(
-                "adapter {origin}: unknown permission level {level:?}; levels: {}",
-                PERMISSION_LEVELS.join(", ")
-            )));
+            let level = level.clone();
+            return Err(AdapterError::UnknownPermissionLevel { origin, level });
         }
-        if let Some(p) = adapter
+        if let Some(value) = adapter
             .busy_cpu_percent
             .filter(|p| !(0.0..=100.0).contains(p))
         {
-            return Err(Error::invalid_input(format!(
-                "adapter {origin}: busy_cpu_percent {p} is not between 0 and 100"
-            )));
+            return Err(AdapterError::BusyCpuOutOfRange { origin, value });
         }
         Ok(adapter)
     }
@@ -299,15 +348,11 @@ impl Adapter {
         match self.permissions.get(level) {
             Some(p) => Ok((build_argv(&p.args, values)?, Some(p))),
             None if choice == PermissionChoice::Default => Ok((Vec::new(), None)),
-            None => Err(Error::invalid_input(format!(
-                "adapter {} has no permission level {level:?}; it has: {}",
-                self.name,
-                self.permissions
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+            None => Err(AdapterError::NoPermissionLevel {
+                adapter: self.name.clone(),
+                level: level.to_string(),
+                defined: self.permissions.keys().cloned().collect(),
+            }),
         }
     }
 
@@ -373,7 +418,7 @@ impl Placeholders {
     /// Fills one word; `Err` names an unknown placeholder, `Ok(None)` a missing value.
     /// Only `{name}` with a name of lowercase letters and `_` is a placeholder; other
     /// braces are kept as they are (a JSON argument such as claude's `--settings`).
-    fn fill(&self, word: &str) -> std::result::Result<Option<String>, String> {
+    fn fill(&self, word: &str) -> Result<Option<String>> {
         let mut out = String::with_capacity(word.len());
         let mut rest = word;
         while let Some(start) = rest.find('{') {
@@ -387,7 +432,7 @@ impl Placeholders {
                 continue;
             }
             match self.value(name) {
-                None => return Err(name.to_string()),
+                None => return Err(AdapterError::UnknownPlaceholder(name.to_string())),
                 Some(None) => return Ok(None),
                 Some(Some(v)) => {
                     out.push_str(&rest[..start]);
@@ -406,11 +451,6 @@ impl Placeholders {
 pub fn build_argv(items: &[ArgItem], values: &Placeholders) -> Result<Vec<String>> {
     let mut argv = Vec::new();
     let mut args_used = false;
-    let unknown = |name: String| {
-        Error::invalid_input(format!(
-            "unknown placeholder {{{name}}}; known: {{prompt}} {{prompt_file}} {{workdir}} {{model}} {{session_id}} {{body}} {{state_dir}} {{args}} {{permissions}}"
-        ))
-    };
     for item in items {
         match item {
             ArgItem::Word(w) if w == "{args}" => {
@@ -420,19 +460,15 @@ pub fn build_argv(items: &[ArgItem], values: &Placeholders) -> Result<Vec<String
             ArgItem::Word(w) if w == "{permissions}" => {
                 argv.extend(values.permissions.iter().cloned());
             }
-            ArgItem::Word(w) => match values.fill(w).map_err(unknown)? {
+            ArgItem::Word(w) => match values.fill(w)? {
                 Some(v) => argv.push(v),
-                None => {
-                    return Err(Error::invalid_input(format!(
-                        "argument {w:?} needs a value that is not set (put it in an optional group: [\"--flag\", \"{w}\"])"
-                    )));
-                }
+                None => return Err(AdapterError::MissingValue(w.clone())),
             },
             ArgItem::Optional(group) => {
                 let mut filled = Vec::with_capacity(group.len());
                 let mut complete = true;
                 for w in group {
-                    match values.fill(w).map_err(unknown)? {
+                    match values.fill(w)? {
                         Some(v) => filled.push(v),
                         None => complete = false,
                     }
@@ -473,9 +509,10 @@ pub fn registry(repo: Option<&Path>) -> Result<BTreeMap<String, Adapter>> {
             .collect();
         files.sort();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|e| {
-                Error::invalid_input(format!("cannot read adapter {}: {e}", file.display()))
-            })?;
+            let text = match std::fs::read_to_string(&file) {
+                Ok(text) => text,
+                Err(source) => return Err(AdapterError::Unreadable { path: file, source }),
+            };
             let adapter = Adapter::from_toml(&text, &file.display().to_string())?;
             adapters.insert(adapter.name.clone(), adapter);
         }
@@ -484,318 +521,4 @@ pub fn registry(repo: Option<&Path>) -> Result<BTreeMap<String, Adapter>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn built_ins_parse() {
-        for (name, text) in BUILT_INS {
-            Adapter::from_toml(text, name).unwrap();
-        }
-        let all = registry(None).unwrap();
-        for name in ["claude", "codex", "cursor", "gemini", "opencode", "shell"] {
-            assert!(all.contains_key(name), "{name}");
-        }
-    }
-
-    #[test]
-    fn placeholders_fill_one_argument_each_and_optional_groups_drop() {
-        let items: Vec<ArgItem> = toml::from_str::<toml::Table>(
-            r#"c = ["x", "-C", "{workdir}", ["-m", "{model}"], "{args}", "--", "{prompt}"]"#,
-        )
-        .unwrap()["c"]
-            .clone()
-            .try_into()
-            .unwrap();
-        let values = Placeholders {
-            prompt: "do it; rm -rf / $(x) 'q'".into(),
-            workdir: "/w d".into(),
-            args: vec!["--a".into(), "b".into()],
-            ..Placeholders::default()
-        };
-        let argv = build_argv(&items, &values).unwrap();
-        assert_eq!(
-            argv,
-            vec![
-                "x",
-                "-C",
-                "/w d",
-                "--a",
-                "b",
-                "--",
-                "do it; rm -rf / $(x) 'q'"
-            ]
-        );
-        let with_model = Placeholders {
-            model: Some("m1".into()),
-            ..values
-        };
-        assert!(
-            build_argv(&items, &with_model)
-                .unwrap()
-                .contains(&"m1".to_string())
-        );
-    }
-
-    #[test]
-    fn durations_longer_than_a_year_are_refused() {
-        let adapter = |grace: &str| {
-            Adapter::from_toml(
-                &format!(
-                    "name = \"x\"\ncommand = [\"x\"]\noutput = \"text\"\nterm_grace = \"{grace}\"\n"
-                ),
-                "x.toml",
-            )
-        };
-        assert_eq!(
-            adapter("365days").unwrap().term_grace(),
-            Duration::from_secs(365 * 86_400)
-        );
-        let err = adapter("500000000000years").unwrap_err();
-        assert!(
-            err.message.contains("longer than a year"),
-            "{}",
-            err.message
-        );
-    }
-
-    #[test]
-    fn patterns_are_bounded_in_size_and_number() {
-        let adapter = |patterns: &str| {
-            Adapter::from_toml(
-                &format!(
-                    "name = \"x\"\ncommand = [\"x\"]\noutput = \"text\"\nrate_limit_patterns = [{patterns}]\n"
-                ),
-                "x.toml",
-            )
-        };
-        let err = adapter(r#""(?i)\\w{100}""#).unwrap_err();
-        assert!(err.message.contains("size limit"), "{}", err.message);
-        let many = vec![r#""a""#; MAX_PATTERNS + 1].join(", ");
-        let err = adapter(&many).unwrap_err();
-        assert!(err.message.contains("more than"), "{}", err.message);
-        let ok = adapter(&vec![r#""(?i)usage limit""#; MAX_PATTERNS].join(", ")).unwrap();
-        assert_eq!(ok.rate_limit_regexes().len(), MAX_PATTERNS);
-    }
-
-    #[test]
-    fn unknown_placeholder_is_an_error() {
-        let err =
-            build_argv(&[ArgItem::Word("{nope}".into())], &Placeholders::default()).unwrap_err();
-        assert!(err.message.contains("{nope}"));
-    }
-}
-
-/// Each built-in's unattended argv, as `agent-clis.md` records it for the CLI versions
-/// measured there.
-#[cfg(test)]
-mod built_in_argv {
-    use super::*;
-
-    use crate::model::ExecutionMode;
-
-    /// The argv of a code-mode worker at the default permission level.
-    fn argv(name: &str, model: Option<&str>) -> Vec<String> {
-        argv_at(name, model, PermissionChoice::Default, ExecutionMode::Code)
-    }
-
-    fn argv_at(
-        name: &str,
-        model: Option<&str>,
-        choice: PermissionChoice,
-        mode: ExecutionMode,
-    ) -> Vec<String> {
-        let all = registry(None).unwrap();
-        let mut values = Placeholders {
-            prompt: "PROMPT".into(),
-            prompt_file: "/p.md".into(),
-            workdir: "/wt".into(),
-            model: model.map(str::to_string),
-            session_id: Some("SID".into()),
-            body: "echo hi".into(),
-            args: Vec::new(),
-            state_dir: "/repo/.orch".into(),
-            permissions: Vec::new(),
-        };
-        values.permissions = all[name].permission(choice, mode, &values).unwrap().0;
-        build_argv(&all[name].command, &values).unwrap()
-    }
-
-    fn resume(name: &str) -> Vec<String> {
-        let all = registry(None).unwrap();
-        let mut values = Placeholders {
-            prompt: "continue".into(),
-            workdir: "/wt".into(),
-            session_id: Some("SID".into()),
-            state_dir: "/repo/.orch".into(),
-            ..Placeholders::default()
-        };
-        values.permissions = all[name]
-            .permission(PermissionChoice::Default, ExecutionMode::Code, &values)
-            .unwrap()
-            .0;
-        build_argv(&all[name].resume, &values).unwrap()
-    }
-
-    #[test]
-    fn codex_exec_json_workspace_write_without_full_auto() {
-        assert_eq!(
-            argv("codex", Some("gpt-5")),
-            [
-                "codex",
-                "exec",
-                "--json",
-                "--color",
-                "never",
-                "-C",
-                "/wt",
-                "-c",
-                "sandbox_mode=\"workspace-write\"",
-                "-c",
-                "sandbox_workspace_write.writable_roots=[\"/repo/.orch\"]",
-                "--skip-git-repo-check",
-                "--disable",
-                "unbounded_connection_retries",
-                "-c",
-                "allow_login_shell=false",
-                "-m",
-                "gpt-5",
-                "--",
-                "PROMPT",
-            ]
-        );
-        assert!(!argv("codex", None).contains(&"--full-auto".to_string()));
-        assert!(!argv("codex", None).contains(&"-m".to_string()));
-        // `resume` has no -C, --sandbox or --add-dir: cwd and -c instead; it keeps
-        // the finite connection retries.
-        assert_eq!(
-            resume("codex"),
-            [
-                "codex",
-                "exec",
-                "resume",
-                "--json",
-                "-c",
-                "sandbox_mode=\"workspace-write\"",
-                "-c",
-                "sandbox_workspace_write.writable_roots=[\"/repo/.orch\"]",
-                "--skip-git-repo-check",
-                "--disable",
-                "unbounded_connection_retries",
-                "-c",
-                "allow_login_shell=false",
-                "--",
-                "SID",
-                "continue"
-            ]
-        );
-        let full = argv_at("codex", None, PermissionChoice::Full, ExecutionMode::Code);
-        assert!(full.contains(&"--dangerously-bypass-approvals-and-sandbox".to_string()));
-        assert!(!full.iter().any(|a| a.contains("sandbox_mode")));
-        let read_only = argv_at(
-            "codex",
-            None,
-            PermissionChoice::ReadOnly,
-            ExecutionMode::Analysis,
-        );
-        assert!(read_only.contains(&"sandbox_mode=\"read-only\"".to_string()));
-    }
-
-    #[test]
-    fn claude_print_stream_json_needs_verbose() {
-        assert_eq!(
-            argv("claude", None),
-            [
-                "claude",
-                "-p",
-                "--output-format",
-                "stream-json",
-                "--verbose",
-                "--permission-mode",
-                "acceptEdits",
-                "--settings",
-                r#"{"permissions":{"allow":["Bash(git add:*)","Bash(git commit:*)","Bash(git rm:*)","Bash(git mv:*)","Bash(inbox:*)"]}}"#,
-                "--",
-                "PROMPT",
-            ]
-        );
-        assert_eq!(resume("claude")[..4], ["claude", "-p", "--resume", "SID"]);
-        assert!(resume("claude").contains(&"acceptEdits".to_string()));
-        let analysis = argv_at(
-            "claude",
-            None,
-            PermissionChoice::Default,
-            ExecutionMode::Analysis,
-        );
-        assert!(analysis.contains(&r#"{"permissions":{"allow":["Bash(inbox:*)"]}}"#.to_string()));
-        assert!(!analysis.contains(&"acceptEdits".to_string()));
-        let all = registry(None).unwrap();
-        assert_eq!(all["claude"].permissions["full"].env["IS_SANDBOX"], "1");
-        // A level the adapter lacks, asked for by name, is an error naming it.
-        let err = all["cursor"]
-            .permission(
-                PermissionChoice::ReadOnly,
-                ExecutionMode::Code,
-                &Placeholders::default(),
-            )
-            .unwrap_err();
-        assert!(err.message.contains("read-only"), "{}", err.message);
-    }
-
-    #[test]
-    fn cursor_trusts_and_forces_the_workspace() {
-        assert_eq!(
-            argv("cursor", Some("gpt-5")),
-            [
-                "cursor-agent",
-                "-p",
-                "--output-format",
-                "stream-json",
-                "--force",
-                "--trust",
-                "--workspace",
-                "/wt",
-                "--model",
-                "gpt-5",
-                "PROMPT",
-            ]
-        );
-    }
-
-    #[test]
-    fn gemini_and_opencode_and_shell() {
-        assert_eq!(
-            argv("gemini", None),
-            [
-                "gemini",
-                "-p",
-                "PROMPT",
-                "-o",
-                "stream-json",
-                "--approval-mode",
-                "yolo",
-                "--skip-trust"
-            ]
-        );
-        assert_eq!(
-            argv("opencode", None),
-            [
-                "opencode", "run", "--format", "json", "--dir", "/wt", "--auto", "PROMPT"
-            ]
-        );
-        assert_eq!(argv("shell", None), ["sh", "-c", "echo hi"]);
-    }
-
-    #[test]
-    fn output_formats_match_the_clis() {
-        let all = registry(None).unwrap();
-        assert_eq!(all["codex"].output, OutputFormat::CodexJsonl);
-        assert_eq!(all["claude"].output, OutputFormat::ClaudeStreamJson);
-        assert_eq!(all["cursor"].output, OutputFormat::CursorStreamJson);
-        assert_eq!(all["gemini"].output, OutputFormat::GeminiStreamJson);
-        assert_eq!(all["opencode"].output, OutputFormat::OpencodeJson);
-        assert_eq!(all["shell"].output, OutputFormat::Text);
-        assert_eq!(all["codex"].env["RUST_LOG"], "off");
-        assert_eq!(all["gemini"].env["GEMINI_CLI_TRUST_WORKSPACE"], "true");
-    }
-}
+mod tests;

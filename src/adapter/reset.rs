@@ -319,38 +319,41 @@ mod tests {
         );
     }
 
+    /// Each message, read at [`NOW`], resets at its timestamp.
+    fn assert_resets(cases: &[(&str, &str)]) {
+        for (message, expected) in cases {
+            assert_eq!(reset_at(message, NOW), Some(at(expected)), "{message:?}");
+        }
+    }
+
     /// What Codex 0.169 really prints: a typographic apostrophe, and a narrow no-break
     /// space before `AM` in some locales.
     #[test]
     fn codex_with_typographic_punctuation() {
-        let msg = "You\u{2019}ve hit your usage limit. Upgrade to Plus to continue using Codex, or try again at 10:17\u{202F}AM.";
-        assert_eq!(reset_at(msg, NOW), Some(at("2026-11-22T10:18:05Z")));
-        assert_eq!(
-            reset_at("Limit reached \u{2014} resets 3\u{00A0}pm", NOW),
-            Some(at("2026-11-22T15:01:05Z"))
-        );
+        assert_resets(&[
+            (
+                "You\u{2019}ve hit your usage limit. Upgrade to Plus to continue using Codex, or try again at 10:17\u{202F}AM.",
+                "2026-11-22T10:18:05Z",
+            ),
+            (
+                "Limit reached \u{2014} resets 3\u{00A0}pm",
+                "2026-11-22T15:01:05Z",
+            ),
+        ]);
     }
 
     #[test]
     fn codex_same_day_and_next_day() {
-        let msg = "You've hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at 3:28 PM.";
-        assert_eq!(reset_at(msg, NOW), Some(at("2026-11-22T15:29:05Z")));
-        assert_eq!(
-            reset_at("Try again at 9:05 AM.", NOW),
-            Some(at("2026-11-23T09:06:05Z"))
-        );
-        assert_eq!(
-            reset_at("try again at 12:30 AM", NOW),
-            Some(at("2026-11-23T00:31:05Z"))
-        );
-        assert_eq!(
-            reset_at("try again at 10:17am", NOW),
-            Some(at("2026-11-22T10:18:05Z"))
-        );
-        assert_eq!(
-            reset_at("try again at 3:30pm", NOW),
-            Some(at("2026-11-22T15:31:05Z"))
-        );
+        assert_resets(&[
+            (
+                "You've hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at 3:28 PM.",
+                "2026-11-22T15:29:05Z",
+            ),
+            ("Try again at 9:05 AM.", "2026-11-23T09:06:05Z"),
+            ("try again at 12:30 AM", "2026-11-23T00:31:05Z"),
+            ("try again at 10:17am", "2026-11-22T10:18:05Z"),
+            ("try again at 3:30pm", "2026-11-22T15:31:05Z"),
+        ]);
     }
 
     /// A reset stated to the minute wakes at the end of that minute plus the margin; one

@@ -550,7 +550,7 @@ fn salvage(ctx: &Ctx, a: &Attempt, work: &AtRisk) -> Result<Salvaged> {
         let bundle = dir.join("unmerged.bundle");
         if let Err(e) = worktree::save_unmerged_bundle(path, branch_of(a), &bundle) {
             saved.discard();
-            return Err(e);
+            return Err(e.into());
         }
         saved.bundle = Some(bundle);
     }

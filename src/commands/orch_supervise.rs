@@ -7,7 +7,7 @@ use crate::adapter::text::{LineSplitter, strip_ansi};
 use crate::brief::BriefContext;
 use crate::cli::orch::OrchCommand;
 use crate::config::Workers;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::model::{Attempt, Task};
 use crate::output::{Reply, write_stdout};
 use crate::supervisor::{self, LaunchReport};
@@ -218,9 +218,9 @@ async fn logs(
             .outcome
             .is_some();
         if let Ok(mut file) = std::fs::File::open(&path) {
-            file.seek(SeekFrom::Start(offset))?;
+            file.seek(SeekFrom::Start(offset)).at(&path)?;
             let mut buf = Vec::new();
-            file.read_to_end(&mut buf)?;
+            file.read_to_end(&mut buf).at(&path)?;
             offset += buf.len() as u64;
             printer.feed(&buf, follow);
         } else if !follow {

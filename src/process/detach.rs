@@ -2,6 +2,7 @@
 //! SIGHUP when the caller's terminal closes), stdin from /dev/null, stdout and stderr
 //! appended to a log file.
 
+use crate::error::{IoContext, IoError};
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -21,14 +22,16 @@ fn stop_signals() -> nix::sys::signal::SigSet {
 /// Starts `command` detached in a new session with its output appended to `log`, and
 /// with SIGTERM, SIGINT and SIGHUP blocked: a stop signal in the new process's first
 /// milliseconds stays pending until it has its handlers in and calls
-/// [`unblock_stop_signals`], instead of killing it before it can stop anything.
-pub fn spawn_detached(mut command: Command, log: &Path) -> std::io::Result<Child> {
+/// [`unblock_stop_signals`], instead of killing it before it can stop anything. An error
+/// names the log file or the program.
+pub fn spawn_detached(mut command: Command, log: &Path) -> Result<Child, IoError> {
     let out = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
-        .open(log)?;
-    let err = out.try_clone()?;
+        .open(log)
+        .at(log)?;
+    let err = out.try_clone().at(log)?;
     command
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
@@ -49,7 +52,10 @@ pub fn spawn_detached(mut command: Command, log: &Path) -> std::io::Result<Child
             Ok(())
         });
     }
-    command.spawn()
+    let program = command.get_program().to_owned();
+    command
+        .spawn()
+        .doing(&format!("cannot run {}", Path::new(&program).display()))
 }
 
 /// Lets the calling thread receive SIGTERM, SIGINT and SIGHUP again (see

@@ -48,14 +48,49 @@ pub type OutputRx = mpsc::Receiver<Vec<u8>>;
 const CHUNK: usize = 64 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 16;
 
+/// Why a worker could not be started; nothing was started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("the adapter's command is empty")]
+    EmptyCommand,
+    #[error("cannot open a terminal: {0}")]
+    OpenTerminal(#[source] PtyError),
+    /// The program does not exist, is not executable, or `cwd` is not a directory.
+    #[error("cannot start {program:?} in {}: {source}", cwd.display())]
+    Start {
+        program: String,
+        cwd: PathBuf,
+        #[source]
+        source: PtyError,
+    },
+    #[error("cannot read the terminal of {program:?}: {source}")]
+    ReadTerminal {
+        program: String,
+        #[source]
+        source: PtyError,
+    },
+    #[error("cannot write the terminal of {program:?}: {source}")]
+    WriteTerminal {
+        program: String,
+        #[source]
+        source: PtyError,
+    },
+    #[error("cannot start the output reader of {program:?}: {source}")]
+    OutputReader {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// portable-pty's error type (an `anyhow::Error`), boxed.
+pub type PtyError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Starts the worker. An error means nothing was started (e.g. the program does not
 /// exist); its message names the program.
-pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), String> {
+pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), SpawnError> {
     use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-    let program = spec
-        .argv
-        .first()
-        .ok_or_else(|| "the adapter's command is empty".to_string())?;
+    let program = spec.argv.first().ok_or(SpawnError::EmptyCommand)?;
     let pair = native_pty_system()
         .openpty(PtySize {
             rows: 40,
@@ -63,7 +98,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), String> {
             pixel_width: 0,
             pixel_height: 0,
         })
-        .map_err(|e| format!("cannot open a terminal: {e}"))?;
+        .map_err(|e| SpawnError::OpenTerminal(e.into()))?;
     let mut cmd = CommandBuilder::new(program);
     cmd.args(&spec.argv[1..]);
     cmd.cwd(&spec.cwd);
@@ -74,26 +109,55 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), String> {
     let child = pair
         .slave
         .spawn_command(cmd)
-        .map_err(|e| format!("cannot start {program:?}: {e}"))?;
+        .map_err(|e| SpawnError::Start {
+            program: program.clone(),
+            cwd: spec.cwd.clone(),
+            source: e.into(),
+        })?;
     // The worker has its own copy of the slave; ours must go, or EOF never comes.
     drop(pair.slave);
     let pid = child.process_id().unwrap_or(0);
     let start_time = super::procfs::stat(pid).map(|s| s.start_time).unwrap_or(0);
     let tty = pair.master.tty_name();
-    let mut reader = pair
+    let reader = pair
         .master
         .try_clone_reader()
-        .map_err(|e| format!("cannot read the terminal: {e}"))?;
+        .map_err(|e| SpawnError::ReadTerminal {
+            program: program.clone(),
+            source: e.into(),
+        })?;
     let mut writer = pair
         .master
         .take_writer()
-        .map_err(|e| format!("cannot write the terminal: {e}"))?;
+        .map_err(|e| SpawnError::WriteTerminal {
+            program: program.clone(),
+            source: e.into(),
+        })?;
     if let Some(text) = &spec.stdin_text {
         // Canonical mode: the text, a newline, then ^D (end of file on an empty line).
         let _ = writer.write_all(text.as_bytes());
         let _ = writer.write_all(b"\n\x04");
         let _ = writer.flush();
     }
+    let rx = start_reader(reader).map_err(|source| SpawnError::OutputReader {
+        program: program.clone(),
+        source,
+    })?;
+    Ok((
+        Worker {
+            pid,
+            start_time,
+            tty,
+            child: Some(child),
+            _master: pair.master,
+            _writer: writer,
+        },
+        rx,
+    ))
+}
+
+/// Reads the terminal on a thread of its own, in chunks, into a bounded channel.
+fn start_reader(mut reader: Box<dyn Read + Send>) -> std::io::Result<OutputRx> {
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     std::thread::Builder::new()
         .name("orch-pty-reader".into())
@@ -109,19 +173,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Worker, OutputRx), String> {
                     }
                 }
             }
-        })
-        .map_err(|e| format!("cannot start the output reader: {e}"))?;
-    Ok((
-        Worker {
-            pid,
-            start_time,
-            tty,
-            child: Some(child),
-            _master: pair.master,
-            _writer: writer,
-        },
-        rx,
-    ))
+        })?;
+    Ok(rx)
 }
 
 impl Worker {

@@ -364,68 +364,63 @@ mod tests {
     const ANT: &str = "sk-ant-api03-Zx9Qw3rTy7uIoP1aSdF4gHjK-lZxCvB_nM2";
     const GHP: &str = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
 
+    /// Each text redacts to the expected one with the patterns only.
+    fn assert_redacts(cases: &[(&str, &str)]) {
+        let r = Redactor::patterns_only();
+        for (text, expected) in cases {
+            assert_eq!(redact(&r, text), *expected, "{text:?}");
+        }
+    }
+
     #[test]
     fn known_key_shapes_are_redacted_and_their_surroundings_kept() {
-        let r = Redactor::patterns_only();
-        assert_eq!(redact(&r, &format!("key {ANT} end")), "key [REDACTED] end");
-        assert_eq!(
-            redact(&r, "openai sk-proj-abcDEF1234567890ghijKLMN ok"),
-            "openai [REDACTED] ok"
-        );
-        assert_eq!(redact(&r, &format!("gh {GHP}.")), "gh [REDACTED].");
-        assert_eq!(
-            redact(&r, "pat github_pat_11ABCDEFG0123456789_abcdefXYZ x"),
-            "pat [REDACTED] x"
-        );
-        assert_eq!(redact(&r, "aws AKIAIOSFODNN7EXAMPLE"), "aws [REDACTED]");
-        assert_eq!(
-            redact(&r, "slack xoxb-1234567890-abcdefghij"),
-            "slack [REDACTED]"
-        );
-        assert_eq!(
-            redact(&r, "g AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q ok"),
-            "g [REDACTED] ok"
-        );
-        assert_eq!(
-            redact(
-                &r,
-                "curl -H 'Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc'"
+        assert_redacts(&[
+            (&format!("key {ANT} end"), "key [REDACTED] end"),
+            (
+                "openai sk-proj-abcDEF1234567890ghijKLMN ok",
+                "openai [REDACTED] ok",
             ),
-            "curl -H 'Authorization: Bearer [REDACTED]'"
-        );
-        assert_eq!(
-            redact(
-                &r,
-                r#"{"headers":{"authorization":"Basic dXNlcjpwYXNzd29yZA=="}}"#
+            (&format!("gh {GHP}."), "gh [REDACTED]."),
+            (
+                "pat github_pat_11ABCDEFG0123456789_abcdefXYZ x",
+                "pat [REDACTED] x",
             ),
-            r#"{"headers":{"authorization":"Basic [REDACTED]"}}"#
-        );
-        assert_eq!(
-            redact(&r, "sent bearer AbCdEf0123456789xyz"),
-            "sent bearer [REDACTED]"
-        );
+            ("aws AKIAIOSFODNN7EXAMPLE", "aws [REDACTED]"),
+            ("slack xoxb-1234567890-abcdefghij", "slack [REDACTED]"),
+            (
+                "g AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q ok",
+                "g [REDACTED] ok",
+            ),
+            (
+                "curl -H 'Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc'",
+                "curl -H 'Authorization: Bearer [REDACTED]'",
+            ),
+            (
+                r#"{"headers":{"authorization":"Basic dXNlcjpwYXNzd29yZA=="}}"#,
+                r#"{"headers":{"authorization":"Basic [REDACTED]"}}"#,
+            ),
+            ("sent bearer AbCdEf0123456789xyz", "sent bearer [REDACTED]"),
+        ]);
     }
 
     #[test]
     fn assignments_lose_their_value_only() {
-        let r = Redactor::patterns_only();
-        assert_eq!(redact(&r, "api_key=abcdefgh1234"), "api_key=[REDACTED]");
-        assert_eq!(
-            redact(&r, r#"{"token": "abcdefgh1234", "n": 1}"#),
-            r#"{"token": "[REDACTED]", "n": 1}"#
-        );
-        assert_eq!(
-            redact(&r, "password: hunter2hunter2"),
-            "password: [REDACTED]"
-        );
-        assert_eq!(
-            redact(&r, "export STRIPE_KEY=rk_live_abcdefgh"),
-            "export STRIPE_KEY=[REDACTED]"
-        );
-        assert_eq!(
-            redact(&r, r#"{"text":"set \"api_key\": \"abcdefgh1234\""}"#),
-            r#"{"text":"set \"api_key\": \"[REDACTED]\""}"#
-        );
+        assert_redacts(&[
+            ("api_key=abcdefgh1234", "api_key=[REDACTED]"),
+            (
+                r#"{"token": "abcdefgh1234", "n": 1}"#,
+                r#"{"token": "[REDACTED]", "n": 1}"#,
+            ),
+            ("password: hunter2hunter2", "password: [REDACTED]"),
+            (
+                "export STRIPE_KEY=rk_live_abcdefgh",
+                "export STRIPE_KEY=[REDACTED]",
+            ),
+            (
+                r#"{"text":"set \"api_key\": \"abcdefgh1234\""}"#,
+                r#"{"text":"set \"api_key\": \"[REDACTED]\""}"#,
+            ),
+        ]);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use super::liveness::Liveness;
 use super::output::{Findings, OutputPump, ThreadPoster};
 use crate::adapter::Adapter;
-use crate::error::Result;
+use crate::error::{IoContext, Result};
 use crate::model::ThreadStatus;
 use crate::process::group::{self, Members, Stopper};
 use crate::process::pty::{self, ExitStatus};
@@ -115,11 +115,11 @@ impl StopSignals {
     /// for the loop.
     pub fn install() -> Result<StopSignals> {
         let signals = StopSignals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate()).doing("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).doing("cannot handle SIGINT")?,
+            hup: signal(SignalKind::hangup()).doing("cannot handle SIGHUP")?,
         };
-        crate::process::detach::unblock_stop_signals()?;
+        crate::process::detach::unblock_stop_signals().doing("cannot unblock the stop signals")?;
         Ok(signals)
     }
 
@@ -333,7 +333,7 @@ impl<'a> AttemptRun<'a> {
             return Ok(());
         };
         self.liveness.output();
-        self.pump.chunk(&bytes, now_ms())?;
+        self.pump.chunk(&bytes, now_ms()).at(&self.pump.log_path)?;
         if self.finding_deadline.is_none()
             && self.watches_thread()
             && self.pump.findings.definite().is_some()
@@ -354,7 +354,10 @@ impl<'a> AttemptRun<'a> {
     fn on_deadline(&mut self, deadline: Deadline) -> Result<()> {
         match deadline {
             Deadline::Finding => self.stop(StopReason::Finding),
-            Deadline::IdleLine => self.pump.idle(now_ms())?,
+            Deadline::IdleLine => {
+                let log = self.pump.log_path.clone();
+                self.pump.idle(now_ms()).at(log)?
+            }
             Deadline::KillHolders => self.kill_holders(),
             Deadline::GiveUpOutput => {
                 tracing::warn!("the terminal did not close; giving up on the remaining output");
@@ -471,7 +474,8 @@ impl<'a> AttemptRun<'a> {
         } = self;
         // Only now, with the output read to its end, may the terminal go.
         drop(worker);
-        pump.finish(now_ms())?;
+        let log = pump.log_path.clone();
+        pump.finish(now_ms()).at(log)?;
         poster.finish(&mut pump).await;
         let mut findings = pump.findings.clone();
         findings.last_text_line = pump.last_line();

@@ -10,7 +10,7 @@ use super::run::{LEASE_MS, end_without_worker};
 use crate::adapter::parse::Parser;
 use crate::brief::BriefContext;
 use crate::config::Workers;
-use crate::error::Result;
+use crate::error::{IoContext, Result};
 use crate::model::Attempt;
 use crate::model::AttemptOutcome::{Cancelled, SpawnFailed};
 use crate::process::{procfs, pty};
@@ -84,6 +84,7 @@ pub(super) async fn prepare(
         worker_note: None,
     };
     let plan = match Workers::load(repo, &run_config)
+        .map_err(crate::error::Error::from)
         .and_then(|workers| plan_launch(store, &task, attempt, &workers, &context))
     {
         Ok(plan) => plan,
@@ -157,10 +158,12 @@ pub(super) async fn start_worker(
         adapter.output,
         parser,
         prepared.redactor.clone(),
-    )?;
+    )
+    .at(&plan.log_path)?;
     let (worker, output) = match pty::spawn(&spec) {
         Ok(started) => started,
-        Err(message) => {
+        Err(error) => {
+            let message = error.to_string();
             tracing::error!(%message, "spawn failed");
             let _ = pump.chunk(format!("orch: {message}\n").as_bytes(), now_ms());
             let _ = pump.finish(now_ms());
@@ -196,7 +199,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .write(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
+        .open(path)
+        .at(path)?;
+    file.write_all(bytes).at(path)?;
     Ok(())
 }

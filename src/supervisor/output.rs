@@ -12,7 +12,7 @@ use crate::store::Store;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Lines of plain text kept for the failure report, cut from the last bytes.
@@ -148,6 +148,8 @@ pub struct OutputPump {
     /// Unbuffered: each chunk is in the file (the page cache) as soon as it is read, so
     /// a supervisor killed with `kill -9` loses none of what it took from the terminal.
     log: File,
+    /// The log's path (its index is beside it, `.idx`), for error messages.
+    pub log_path: PathBuf,
     index: BufWriter<File>,
     started: Instant,
     last_index_ms: i64,
@@ -191,6 +193,7 @@ impl OutputPump {
         index_path.push(".idx");
         Ok(OutputPump {
             log: open(log_path)?,
+            log_path: log_path.to_path_buf(),
             index: BufWriter::new(open(Path::new(&index_path))?),
             started: Instant::now(),
             last_index_ms: -1,

@@ -58,15 +58,15 @@ impl Work {
                             files: changes.len(),
                         })
                     }
-                    Err(e) => work.problem = Some(e.message),
+                    Err(e) => work.problem = Some(e.to_string()),
                 }
             }
             Ok(_) => {}
-            Err(e) => work.problem = Some(e.message),
+            Err(e) => work.problem = Some(e.to_string()),
         }
         match worktree::commits_since(worktree, attempt.base_commit.as_deref().unwrap_or("")) {
             Ok(n) => work.commits = n,
-            Err(e) => work.problem = work.problem.take().or(Some(e.message)),
+            Err(e) => work.problem = work.problem.take().or(Some(e.to_string())),
         }
         work
     }

@@ -217,7 +217,7 @@ fn plan(workers: &Workers, name: String, jobs: &mut Vec<Job>) -> Planned {
         Err(e) => {
             return Planned {
                 name,
-                worker: Err(e.message),
+                worker: Err(e.to_string()),
                 program: String::new(),
                 path: None,
                 passed_env: Vec::new(),
@@ -527,8 +527,8 @@ fn permissions(
                 args: redactor.redact_argv(&args),
             }),
             Err(e) => {
-                if !problems.contains(&e.message) {
-                    problems.push(e.message);
+                if !problems.contains(&e.to_string()) {
+                    problems.push(e.to_string());
                 }
             }
         }
