@@ -2,8 +2,10 @@
 //! in one transaction, answering and cancelling the active one, and the workspace
 //! bookkeeping that cleanup needs.
 
+use super::NotFound;
 use super::begin;
 use super::events::{self, NewEvent};
+use super::reconcile::begin_reconciled;
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage, ReplyStep};
 use super::{Store, rows, runs};
@@ -92,8 +94,7 @@ impl Store {
         allowed: &[TaskStatus],
         verb: &str,
     ) -> Result<AttemptPlan> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         let (_, task) = load_task(&mut conn, run_id, task_id).await?;
         if !allowed.contains(&task.status) {
             return Err(Error::invalid_state(format!(
@@ -297,19 +298,25 @@ impl Store {
         let (_, task) = load_task(&mut conn, run_id, task_id).await?;
         let n = attempt_no.unwrap_or(task.current_attempt);
         if n == 0 {
-            return Err(Error::not_found(format!(
-                "task {task_id:?} has no attempt yet"
-            )));
+            return Err(NotFound::NoAttemptYet {
+                task: task_id.to_string(),
+            }
+            .into());
         }
         load_attempt(&mut conn, run_id, task_id, n)
             .await?
-            .ok_or_else(|| Error::not_found(format!("task {task_id:?} has no attempt {n}")))
+            .ok_or_else(|| {
+                NotFound::Attempt {
+                    task: task_id.to_string(),
+                    attempt_no: n,
+                }
+                .into()
+            })
     }
 
     /// Every attempt of a run (optionally of one task), oldest first.
     pub async fn attempts(&self, run_id: &str, task_id: Option<&str>) -> Result<Vec<Attempt>> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         let rows = sqlx::query(concat!(
             attempt_select!(),
             "WHERE a.run_id = ?1 AND (?2 IS NULL OR a.task_id = ?2) ORDER BY a.task, a.attempt_no"
@@ -380,8 +387,8 @@ impl Store {
     ) -> Result<(Task, Option<Attempt>)> {
         let now = now_ms();
         let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
+        // A task whose worker already finished is not cancelled after the fact.
+        let mut tx = begin_reconciled(&mut conn, run_id, now).await?;
         let (key, status) = task_key(&mut tx, run_id, task_id).await?;
         if status.is_terminal() {
             return Err(Error::invalid_state(format!(
@@ -403,8 +410,7 @@ impl Store {
     ) -> Result<Vec<(String, Option<Attempt>)>> {
         let now = now_ms();
         let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
+        let mut tx = begin_reconciled(&mut conn, run_id, now).await?;
         sqlx::query("UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?")
             .bind(now)
             .bind(run_id)

@@ -109,8 +109,13 @@ impl Store {
     }
 
     /// The first event after `after` that matches `filter`.
+    /// A run's events come after its pending thread statuses are folded in, so that
+    /// `orch wait` wakes on the task events they make.
     pub async fn next_event(&self, filter: &EventFilter, after: i64) -> Result<Option<Event>> {
-        let mut conn = self.lock().await;
+        let mut conn = match &filter.run_id {
+            Some(run_id) => self.lock_reconciled(run_id).await?,
+            None => self.lock().await,
+        };
         let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
         let statuses =
             serde_json::to_string(&filter.thread_statuses).unwrap_or_else(|_| "[]".into());
@@ -176,8 +181,9 @@ impl Store {
     }
 
     /// Events of a run after a cursor, oldest first (for `orch up` pipes and followers).
+    /// Reconciled first, as [`Store::next_event`].
     pub async fn events_after(&self, run_id: &str, after: i64, limit: i64) -> Result<Vec<Event>> {
-        let mut conn = self.lock().await;
+        let mut conn = self.lock_reconciled(run_id).await?;
         let rows = sqlx::query(
             "SELECT * FROM events WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
         )

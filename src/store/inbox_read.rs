@@ -1,9 +1,10 @@
 //! Inbox reads: fetching an agent's threads, listing, showing a thread with its
 //! messages (advancing a read cursor), and single lookups.
 
+use super::NotFound;
 use super::threads::*;
 use super::{Store, rows};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Message, Thread};
 use crate::time::now_ms;
 use sqlx::SqliteConnection;
@@ -125,7 +126,7 @@ impl Store {
             .bind(message_id)
             .fetch_optional(&mut *conn)
             .await?
-            .ok_or_else(|| Error::not_found(format!("message {message_id} not found")))?;
+            .ok_or_else(|| NotFound::Message { message_id })?;
         let mut message = rows::message(&row)?;
         attach_artifacts(&mut conn, std::slice::from_mut(&mut message)).await?;
         Ok(message)

@@ -9,6 +9,7 @@ mod attempts;
 mod events;
 mod inbox;
 mod inbox_read;
+mod not_found;
 mod plan_apply;
 mod policy;
 mod reconcile;
@@ -21,6 +22,7 @@ mod verify;
 
 pub use attempts::{AttemptPlan, NewAttempt, WorkspaceRecord};
 pub use events::{EventFilter, NewEvent};
+pub use not_found::NotFound;
 pub use policy::HistoryEntry;
 pub use reconcile::{StatusView, TaskChange};
 pub use runs::NewRun;

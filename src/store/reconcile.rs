@@ -14,7 +14,8 @@ use crate::model::{Attempt, Message, Run, Task, TaskStatus, TaskView, ThreadStat
 use crate::time::now_ms;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
+use tokio::sync::MappedMutexGuard;
 
 /// What `orch status` shows: the run, and its task rows as a JSON array.
 pub struct StatusView {
@@ -157,33 +158,61 @@ pub(crate) async fn reconcile_in(
     Ok(changes)
 }
 
+/// Folds what is pending in `run_id` on the process's connection (no transaction
+/// open): one read when nothing changed (the common case), a short write transaction
+/// otherwise. An unknown run is `not_found`.
+pub(crate) async fn fold(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<TaskChange>> {
+    runs::require_run(conn, run_id).await?;
+    if pending(conn, run_id).await?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = begin(conn).await?;
+    let changes = reconcile_in(&mut tx, run_id, now_ms()).await?;
+    tx.commit().await?;
+    Ok(changes)
+}
+
+/// Starts a write transaction on a run that exists, with its pending thread statuses
+/// folded in first, for the writes that decide by a task's status.
+pub(crate) async fn begin_reconciled<'c>(
+    conn: &'c mut SqliteConnection,
+    run_id: &str,
+    now: i64,
+) -> Result<Transaction<'c, Sqlite>> {
+    let mut tx = begin(conn).await?;
+    runs::require_run(&mut tx, run_id).await?;
+    reconcile_in(&mut tx, run_id, now).await?;
+    Ok(tx)
+}
+
 impl Store {
     /// `orch reconcile`: folds thread statuses into task statuses. Reads first and takes
-    /// the write lock only when something changed.
+    /// the write lock only when something changed. The reads that decide by task status
+    /// ([`Store::status_view`], [`Store::ready`], [`Store::attempt_plan`], ...) do the
+    /// same by themselves; this is the verb.
     pub async fn reconcile(&self, run_id: &str) -> Result<Vec<TaskChange>> {
-        {
-            let mut conn = self.lock().await;
-            runs::require_run(&mut conn, run_id).await?;
-            if pending(&mut conn, run_id).await?.is_empty() {
-                return Ok(Vec::new());
-            }
-        }
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let changes = reconcile_in(&mut tx, run_id, now).await?;
-        tx.commit().await?;
-        Ok(changes)
+        fold(&mut *self.lock().await, run_id).await
     }
 
-    /// `orch status` (after reconcile): the run and every task with its latest attempt,
+    /// The process's connection after [`fold`]: what every read of task statuses
+    /// starts with, so that no caller can forget it.
+    pub(crate) async fn lock_reconciled(
+        &self,
+        run_id: &str,
+    ) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
+        let mut conn = self.lock().await;
+        fold(&mut conn, run_id).await?;
+        Ok(conn)
+    }
+
+    /// `orch status` (reconciled first): the run and every task with its latest attempt,
     /// latest message and, when blocked, its question. Each task's row is kept rendered
     /// as JSON in `tasks.status_json` (re-rendered by triggers whenever anything it shows
     /// changes; see `migrations/0008_task_status_rows.sql`) and handed on as text: for a
     /// run of thousands of tasks that is several times faster than building the objects
     /// per call, and many times faster than decoding rows and encoding them again.
     pub async fn status_view(&self, run_id: &str) -> Result<StatusView> {
-        let mut conn = self.lock().await;
+        let mut conn = self.lock_reconciled(run_id).await?;
         if let Some(view) = read_status_view(&mut conn, run_id).await? {
             return Ok(view);
         }
@@ -208,8 +237,7 @@ impl Store {
 
     /// `orch blocked`: blocked tasks with their current attempt and newest question.
     pub async fn blocked(&self, run_id: &str) -> Result<Vec<(Task, Attempt, Option<Message>)>> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         let tasks = load_tasks(
             &mut conn,
             run_id,

@@ -1,5 +1,6 @@
 //! Runs: creation, lookup with task counts and derived status, and cancellation.
 
+use super::NotFound;
 use super::Store;
 use super::begin;
 use super::events::{self, NewEvent};
@@ -56,7 +57,7 @@ pub(crate) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Re
     if run_exists(conn, run_id).await? {
         Ok(())
     } else {
-        Err(Error::not_found(format!("run {run_id:?} not found")))
+        Err(NotFound::run(run_id).into())
     }
 }
 
@@ -80,7 +81,7 @@ pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Resul
         .bind(run_id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| Error::not_found(format!("run {run_id:?} not found")))?;
+        .ok_or_else(|| NotFound::run(run_id))?;
     let counts = counts(conn, run_id).await?;
     let cancelled: i64 = row.try_get("cancelled")?;
     Ok(Run {
@@ -126,7 +127,7 @@ impl Store {
                 .bind(run_id)
                 .fetch_optional(&mut *conn)
                 .await?;
-        let text = text.ok_or_else(|| Error::not_found(format!("run {run_id:?} not found")))?;
+        let text = text.ok_or_else(|| NotFound::run(run_id))?;
         Ok(super::rows::json(text))
     }
 }

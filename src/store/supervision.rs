@@ -2,10 +2,11 @@
 //! times, the adapter and log, the worker's output as `output` messages, the session id
 //! and usage, and how the attempt ended (`attempt_launched`, `attempt_exited` events).
 
+use super::NotFound;
 use super::events::{self, NewEvent};
 use super::threads::{MessageInput, NewMessage, insert_message, load_thread};
 use super::{Store, begin, rows};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Attempt, Message, MessageKind};
 use crate::time::{now_ms, rfc3339};
 use serde::Serialize;
@@ -69,7 +70,9 @@ impl Store {
         .bind(thread_id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| Error::not_found(format!("attempt {thread_id:?} not found")))?;
+        .ok_or_else(|| NotFound::AttemptOfThread {
+            thread: thread_id.to_string(),
+        })?;
         let attempt = rows::attempt(&row)?;
         let ts = |v: Option<i64>| v.map(rfc3339);
         let supervision = Supervision {
@@ -146,9 +149,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(current) = current else {
-            return Err(Error::not_found(format!(
-                "no attempt has thread {thread_id:?}"
-            )));
+            return Err(NotFound::NoAttemptHasThread {
+                thread: thread_id.to_string(),
+            }
+            .into());
         };
         if let (Some(p), Some(s)) = current
             && (p as u32, s as u64) != (pid, start)

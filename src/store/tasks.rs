@@ -2,6 +2,7 @@
 //! transaction (batched through JSON so 10,000 tasks insert in milliseconds), adding
 //! edges with self-edge and cycle refusal, and reading tasks with their edges and checks.
 
+use super::NotFound;
 use super::begin;
 use super::events::{self, NewEvent};
 use super::runs::{self, NewRun};
@@ -180,7 +181,7 @@ pub(crate) async fn task_key(
         .bind(task_id)
         .fetch_optional(conn)
         .await?
-        .ok_or_else(|| Error::not_found(format!("task {task_id:?} not found in run {run_id:?}")))?;
+        .ok_or_else(|| NotFound::task(run_id, task_id))?;
     let status: String = row.try_get("status")?;
     Ok((
         row.try_get("id")?,
@@ -323,7 +324,7 @@ pub(crate) async fn load_task(
     load_tasks(conn, run_id, TaskSelection::One(task_id))
         .await?
         .pop()
-        .ok_or_else(|| Error::not_found(format!("task {task_id:?} not found in run {run_id:?}")))
+        .ok_or_else(|| NotFound::task(run_id, task_id).into())
 }
 
 /// Sets a task's status, appending the status's event.
@@ -494,15 +495,13 @@ impl Store {
 
     /// One task with its prerequisites and checks.
     pub async fn task(&self, run_id: &str, task_id: &str) -> Result<Task> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         Ok(load_task(&mut conn, run_id, task_id).await?.1)
     }
 
     /// Every task of a run, in creation order.
     pub async fn tasks(&self, run_id: &str) -> Result<Vec<Task>> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         Ok(load_tasks(&mut conn, run_id, TaskSelection::All)
             .await?
             .into_iter()
@@ -512,8 +511,7 @@ impl Store {
 
     /// `orch ready`: dispatchable tasks, by priority then creation order.
     pub async fn ready(&self, run_id: &str) -> Result<Vec<Task>> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         Ok(
             load_tasks(&mut conn, run_id, TaskSelection::Status(TaskStatus::Ready))
                 .await?

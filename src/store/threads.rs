@@ -2,6 +2,7 @@
 //! messages (with artifacts), leases, and the shared reply and cancel steps. The inbox
 //! verbs ([`super::inbox`]) and orch's attempt verbs build on these.
 
+use super::NotFound;
 use super::events::{self, NewEvent};
 use super::rows;
 use crate::error::{Error, Result};
@@ -91,7 +92,7 @@ pub(crate) fn summary_or_first_line(summary: &str, body: &str) -> String {
 pub(crate) async fn load_thread(conn: &mut SqliteConnection, thread_id: &str) -> Result<Thread> {
     find_thread(conn, thread_id)
         .await?
-        .ok_or_else(|| Error::not_found(format!("thread {thread_id:?} not found")))
+        .ok_or_else(|| NotFound::thread(thread_id).into())
 }
 
 pub(crate) async fn find_thread(
