@@ -124,10 +124,29 @@ impl Store {
         &self,
         new: &NewAttempt,
     ) -> Result<(Task, Attempt, Thread, Message)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let (key, task) = load_task(&mut tx, &new.run_id, &new.task_id).await?;
+        self.write(async |tx, now| {
+            let (key, task) = new.task_to_dispatch(tx, now).await?;
+            let thread = new.insert_thread(tx, &task, now).await?;
+            let message = new.insert_task_message(tx, &task, &thread, now).await?;
+            new.insert_row(tx, key, &thread.thread_id, now).await?;
+            new.mark_dispatched(tx, key, &thread, &message, now).await?;
+            let (_, task) = load_task(tx, &new.run_id, &new.task_id).await?;
+            let attempt = load_attempt(tx, &new.run_id, &new.task_id, new.attempt_no)
+                .await?
+                .ok_or_else(|| Error::internal("attempt vanished inside its own transaction"))?;
+            Ok((task, attempt, thread, message))
+        })
+        .await
+    }
+}
+
+/// The steps of [`Store::create_attempt`], in order, inside its transaction.
+impl NewAttempt {
+    /// The task, still in a status the attempt may be created in; the current attempt's
+    /// thread cancelled first for a reassign.
+    async fn task_to_dispatch(&self, tx: &mut SqliteConnection, now: i64) -> Result<(i64, Task)> {
+        let new = self;
+        let (key, task) = load_task(tx, &new.run_id, &new.task_id).await?;
         if !new.allowed.contains(&task.status) || task.current_attempt + 1 != new.attempt_no {
             return Err(Error::invalid_state(format!(
                 "task {:?} changed while it was being dispatched (now {}, attempt {}); nothing was dispatched",
@@ -136,12 +155,12 @@ impl Store {
         }
         if let Some(reason) = &new.cancel_current
             && let Some(current) =
-                load_attempt(&mut tx, &new.run_id, &new.task_id, task.current_attempt).await?
+                load_attempt(tx, &new.run_id, &new.task_id, task.current_attempt).await?
         {
-            let mut thread = inbox::load_thread(&mut tx, &current.thread_id).await?;
+            let mut thread = inbox::load_thread(tx, &current.thread_id).await?;
             if !thread.status.is_terminal() {
                 inbox::cancel_in(
-                    &mut tx,
+                    tx,
                     &mut thread,
                     &new.created_by,
                     reason,
@@ -151,8 +170,19 @@ impl Store {
                 .await?;
             }
         }
+        Ok((key, task))
+    }
+
+    /// The attempt's new thread, `pending`.
+    async fn insert_thread(
+        &self,
+        tx: &mut SqliteConnection,
+        task: &Task,
+        now: i64,
+    ) -> Result<Thread> {
+        let new = self;
         let thread_id = crate::ids::attempt_thread_id(&new.run_id, &new.task_id, new.attempt_no);
-        if inbox::find_thread(&mut tx, &thread_id).await?.is_some() {
+        if inbox::find_thread(tx, &thread_id).await?.is_some() {
             return Err(Error::invalid_state(format!(
                 "thread {thread_id:?} already exists; nothing was dispatched"
             )));
@@ -173,7 +203,20 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        inbox::insert_thread(&mut tx, &thread).await?;
+        inbox::insert_thread(tx, &thread).await?;
+        Ok(thread)
+    }
+
+    /// The `task` message that opens the thread: the brief's body, and the task and
+    /// workspace as its payload.
+    async fn insert_task_message(
+        &self,
+        tx: &mut SqliteConnection,
+        task: &Task,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<Message> {
+        let new = self;
         let ws = &new.workspace;
         let payload = json!({
             "run_id": new.run_id,
@@ -202,19 +245,25 @@ impl Store {
         } else {
             task.summary.clone()
         };
-        let message = inbox::insert_message(
-            &mut tx,
-            NewMessage {
-                thread_id: &thread_id,
-                from: &new.created_by,
-                to: &new.assigned_to,
-                kind: MessageKind::Task,
-                summary,
-                content: &content,
-            },
-            now,
-        )
-        .await?;
+        let message = NewMessage {
+            from: &new.created_by,
+            to: &new.assigned_to,
+            kind: MessageKind::Task,
+            summary,
+            content: &content,
+        };
+        inbox::insert_message(tx, &thread.thread_id, message, now).await
+    }
+
+    /// The attempt row, and the task's pointer to it.
+    async fn insert_row(
+        &self,
+        tx: &mut SqliteConnection,
+        key: i64,
+        thread_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        let (new, ws) = (self, &self.workspace);
         sqlx::query(
             "INSERT INTO attempts (task, run_id, task_id, attempt_no, thread_id, assigned_to, execution_mode,
                                    repo_path, base_ref, base_commit, branch_name, worktree_path, workspace_status,
@@ -243,9 +292,23 @@ impl Store {
             .bind(key)
             .execute(&mut *tx)
             .await?;
+        Ok(())
+    }
+
+    /// The task becomes `dispatched` (event `task_dispatched`, after the retry's or
+    /// reassign's own event).
+    async fn mark_dispatched(
+        &self,
+        tx: &mut SqliteConnection,
+        key: i64,
+        thread: &Thread,
+        message: &Message,
+        now: i64,
+    ) -> Result<()> {
+        let (new, ws) = (self, &self.workspace);
         if let Some((event_type, payload)) = &new.extra_event {
             events::insert(
-                &mut tx,
+                tx,
                 NewEvent::new(event_type)
                     .on_task(&new.run_id, &new.task_id)
                     .summary(format!("attempt {} to {}", new.attempt_no, new.assigned_to))
@@ -255,8 +318,8 @@ impl Store {
             .await?;
         }
         let dispatched = NewEvent::new("task_dispatched")
-            .on_thread(&thread)
-            .message(&message)
+            .on_thread(thread)
+            .message(message)
             .summary(format!(
                 "attempt {} dispatched to {}",
                 new.attempt_no, new.assigned_to
@@ -265,11 +328,11 @@ impl Store {
                 "attempt_no": new.attempt_no,
                 "assigned_to": new.assigned_to,
                 "execution_mode": new.execution_mode.as_str(),
-                "thread_id": thread_id,
+                "thread_id": thread.thread_id,
                 "worktree_path": ws.worktree_path,
             }));
         set_task_status(
-            &mut tx,
+            tx,
             key,
             &new.run_id,
             &new.task_id,
@@ -277,15 +340,11 @@ impl Store {
             Some(dispatched),
             now,
         )
-        .await?;
-        let (_, task) = load_task(&mut tx, &new.run_id, &new.task_id).await?;
-        let attempt = load_attempt(&mut tx, &new.run_id, &new.task_id, new.attempt_no)
-            .await?
-            .ok_or_else(|| Error::internal("attempt vanished inside its own transaction"))?;
-        tx.commit().await?;
-        Ok((task, attempt, thread, message))
+        .await
     }
+}
 
+impl Store {
     /// One attempt of a task; `None` for the current one.
     pub async fn attempt(
         &self,

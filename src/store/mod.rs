@@ -32,8 +32,9 @@ pub use threads::{FinishKind, MessageInput, SendInput, ThreadFilter};
 pub use verify::{CheckState, Gate};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::time::now_ms;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +61,65 @@ impl From<sqlx::Error> for Error {
 /// so it never fails half-way on a read-to-write lock upgrade.
 pub(crate) async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>> {
     Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// The values bound to a statement's `?`s, in order: `args![run_id, now]`.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut args = sqlx::sqlite::SqliteArguments::default();
+        $(sqlx::Arguments::add(&mut args, $value).map_err(crate::store::bind_error)?;)*
+        args
+    }};
+}
+pub(crate) use args;
+
+pub(crate) fn bind_error(err: sqlx::error::BoxDynError) -> Error {
+    Error::internal(format!("cannot bind a value: {err}"))
+}
+
+/// Runs one statement; the number of rows it changed.
+pub(crate) async fn execute(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    args: SqliteArguments,
+) -> Result<u64> {
+    Ok(sqlx::query_with(sql, args)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// The one row a query finds, if any.
+pub(crate) async fn fetch_optional(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    args: SqliteArguments,
+) -> Result<Option<SqliteRow>> {
+    Ok(sqlx::query_with(sql, args).fetch_optional(conn).await?)
+}
+
+/// Every row a query finds.
+pub(crate) async fn fetch_all(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    args: SqliteArguments,
+) -> Result<Vec<SqliteRow>> {
+    Ok(sqlx::query_with(sql, args).fetch_all(conn).await?)
+}
+
+/// The first column of the one row a query finds, if any.
+pub(crate) async fn scalar<T>(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    args: SqliteArguments,
+) -> Result<Option<T>>
+where
+    T: Send + Unpin + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    Ok(sqlx::query_scalar_with(sql, args)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// An open orch database: one connection per process, shared by its tasks. SQLite
@@ -159,6 +219,20 @@ impl Store {
             conn.as_mut()
                 .expect("the store is used after it was closed")
         })
+    }
+
+    /// Runs `step` in one write transaction and commits it; an error anywhere in it rolls
+    /// the whole step back. `step` gets the transaction and the time of the write.
+    pub(crate) async fn write<T>(
+        &self,
+        step: impl AsyncFnOnce(&mut SqliteConnection, i64) -> Result<T>,
+    ) -> Result<T> {
+        let now = now_ms();
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
+        let out = step(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// A change detector for blocking verbs.

@@ -4,7 +4,7 @@
 
 use super::NotFound;
 use super::events::{self, NewEvent};
-use super::threads::{MessageInput, NewMessage, insert_message, load_thread};
+use super::threads::{MessageInput, NewMessage, load_thread, post};
 use super::{Store, begin, rows};
 use crate::error::Result;
 use crate::model::{Attempt, Message, MessageKind};
@@ -245,39 +245,18 @@ impl Store {
         body: &str,
         payload: Value,
     ) -> Result<Message> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let thread = load_thread(&mut tx, thread_id).await?;
         let content = MessageInput {
             body: body.to_string(),
             payload,
             artifacts: Vec::new(),
         };
-        let message = insert_message(
-            &mut tx,
-            NewMessage {
-                thread_id,
-                from,
-                to: &thread.created_by,
-                kind: MessageKind::Output,
-                summary: summary.to_string(),
-                content: &content,
-            },
-            now,
-        )
-        .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("thread_output")
-                .on_thread(&thread)
-                .message(&message)
-                .summary(summary),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(message)
+        self.write(async |tx, now| {
+            let thread = load_thread(tx, thread_id).await?;
+            let (kind, summary) = (MessageKind::Output, summary.to_string());
+            let message = NewMessage::to_creator(&thread, from, kind, summary, &content);
+            post(tx, &thread, message, "thread_output", json!({}), now).await
+        })
+        .await
     }
 
     /// Session id, usage and cost as the worker reports them.

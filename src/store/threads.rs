@@ -21,6 +21,14 @@ pub struct MessageInput {
 }
 
 impl MessageInput {
+    /// A message that carries only a payload.
+    pub fn payload(payload: Value) -> Self {
+        MessageInput {
+            payload,
+            ..MessageInput::default()
+        }
+    }
+
     fn payload_object(&self) -> Value {
         match &self.payload {
             Value::Null => json!({}),
@@ -61,14 +69,32 @@ pub struct ThreadFilter {
     pub limit: Option<i64>,
 }
 
-/// A message to write.
+/// A message to write on a thread.
 pub(crate) struct NewMessage<'a> {
-    pub thread_id: &'a str,
     pub from: &'a str,
     pub to: &'a str,
     pub kind: MessageKind,
     pub summary: String,
     pub content: &'a MessageInput,
+}
+
+impl<'a> NewMessage<'a> {
+    /// A report from the one working the thread (or its supervisor) to its creator.
+    pub fn to_creator(
+        thread: &'a Thread,
+        from: &'a str,
+        kind: MessageKind,
+        summary: String,
+        content: &'a MessageInput,
+    ) -> Self {
+        NewMessage {
+            from,
+            to: &thread.created_by,
+            kind,
+            summary,
+            content,
+        }
+    }
 }
 
 /// The default summary of a message with none: the first line of its body, shortened.
@@ -93,6 +119,17 @@ pub(crate) async fn load_thread(conn: &mut SqliteConnection, thread_id: &str) ->
     find_thread(conn, thread_id)
         .await?
         .ok_or_else(|| NotFound::thread(thread_id).into())
+}
+
+/// A thread that `verb` may write to: it exists and is not terminal.
+pub(crate) async fn open_thread(
+    conn: &mut SqliteConnection,
+    thread_id: &str,
+    verb: &str,
+) -> Result<Thread> {
+    let thread = load_thread(conn, thread_id).await?;
+    require_open(&thread, verb)?;
+    Ok(thread)
 }
 
 pub(crate) async fn find_thread(
@@ -153,9 +190,31 @@ pub(crate) async fn set_thread_state(
     Ok(())
 }
 
-/// Appends a message (and its artifacts) and touches the thread.
+/// Appends `message` to `thread` with the event that announces it: `event_type` on the
+/// thread (its status and assignee as they are now), with the message's summary and
+/// `payload`. What every inbox verb writes.
+pub(crate) async fn post(
+    conn: &mut SqliteConnection,
+    thread: &Thread,
+    message: NewMessage<'_>,
+    event_type: &'static str,
+    payload: Value,
+    now: i64,
+) -> Result<Message> {
+    let message = insert_message(conn, &thread.thread_id, message, now).await?;
+    let event = NewEvent::new(event_type)
+        .on_thread(thread)
+        .message(&message)
+        .summary(message.summary.clone())
+        .payload(payload);
+    events::insert(conn, event, now).await?;
+    Ok(message)
+}
+
+/// Appends a message (and its artifacts) to a thread and touches the thread.
 pub(crate) async fn insert_message(
     conn: &mut SqliteConnection,
+    thread_id: &str,
     new: NewMessage<'_>,
     now: i64,
 ) -> Result<Message> {
@@ -164,7 +223,7 @@ pub(crate) async fn insert_message(
         "INSERT INTO messages (thread_id, from_agent, to_agent, kind, summary, body, payload_json, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING message_id",
     )
-    .bind(new.thread_id)
+    .bind(thread_id)
     .bind(new.from)
     .bind(new.to)
     .bind(new.kind.as_str())
@@ -188,12 +247,12 @@ pub(crate) async fn insert_message(
     sqlx::query("UPDATE threads SET last_message_id = ?, updated_at = ? WHERE thread_id = ?")
         .bind(message_id)
         .bind(now)
-        .bind(new.thread_id)
+        .bind(thread_id)
         .execute(&mut *conn)
         .await?;
     Ok(Message {
         message_id,
-        thread_id: new.thread_id.to_string(),
+        thread_id: thread_id.to_string(),
         from_agent: new.from.to_string(),
         to_agent: new.to.to_string(),
         kind: new.kind,
@@ -366,30 +425,16 @@ pub(crate) async fn reply_in(
         None if from == thread.assigned_to => thread.created_by.clone(),
         None => thread.assigned_to.clone(),
     };
-    let message = insert_message(
-        conn,
-        NewMessage {
-            thread_id,
-            from,
-            to: &to,
-            kind,
-            summary: summary_or_first_line(summary, &content.body),
-            content,
-        },
-        now,
-    )
-    .await?;
     thread.updated_at = now;
-    events::insert(
-        conn,
-        NewEvent::new(event_type)
-            .on_thread(&thread)
-            .message(&message)
-            .summary(message.summary.clone())
-            .payload(json!({"kind": kind.as_str(), "from": from, "to": to})),
-        now,
-    )
-    .await?;
+    let message = NewMessage {
+        from,
+        to: &to,
+        kind,
+        summary: summary_or_first_line(summary, &content.body),
+        content,
+    };
+    let payload = json!({"kind": kind.as_str(), "from": from, "to": to});
+    let message = post(conn, &thread, message, event_type, payload, now).await?;
     Ok((thread, message))
 }
 
@@ -416,28 +461,14 @@ pub(crate) async fn cancel_in(
         payload: json!({"reason": reason}),
         artifacts: content.artifacts.clone(),
     };
-    let message = insert_message(
-        conn,
-        NewMessage {
-            thread_id: &thread.thread_id,
-            from: by,
-            to: &assignee,
-            kind: MessageKind::Control,
-            summary,
-            content: &content,
-        },
-        now,
-    )
-    .await?;
-    events::insert(
-        conn,
-        NewEvent::new("thread_cancel")
-            .on_thread(thread)
-            .message(&message)
-            .summary(message.summary.clone())
-            .payload(json!({"reason": reason, "by": by})),
-        now,
-    )
-    .await?;
+    let message = NewMessage {
+        from: by,
+        to: &assignee,
+        kind: MessageKind::Control,
+        summary,
+        content: &content,
+    };
+    let payload = json!({"reason": reason, "by": by});
+    let message = post(conn, thread, message, "thread_cancel", payload, now).await?;
     Ok(message)
 }
