@@ -9,6 +9,7 @@ use super::reconcile::begin_reconciled;
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage, ReplyStep};
 use super::{Store, rows, runs};
+use super::{args, execute, fetch_all, fetch_optional};
 use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
@@ -72,14 +73,14 @@ pub(crate) async fn load_attempt(
     task_id: &str,
     attempt_no: i64,
 ) -> Result<Option<Attempt>> {
-    let row = sqlx::query(concat!(
-        attempt_select!(),
-        "WHERE a.run_id = ? AND a.task_id = ? AND a.attempt_no = ?"
-    ))
-    .bind(run_id)
-    .bind(task_id)
-    .bind(attempt_no)
-    .fetch_optional(conn)
+    let row = fetch_optional(
+        conn,
+        concat!(
+            attempt_select!(),
+            "WHERE a.run_id = ? AND a.task_id = ? AND a.attempt_no = ?"
+        ),
+        args![run_id, task_id, attempt_no],
+    )
     .await?;
     row.as_ref().map(rows::attempt).transpose()
 }
@@ -287,11 +288,12 @@ impl NewAttempt {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE tasks SET current_attempt = ? WHERE id = ?")
-            .bind(new.attempt_no)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
+        execute(
+            &mut *tx,
+            "UPDATE tasks SET current_attempt = ? WHERE id = ?",
+            args![new.attempt_no, key],
+        )
+        .await?;
         Ok(())
     }
 
@@ -376,14 +378,10 @@ impl Store {
     /// Every attempt of a run (optionally of one task), oldest first.
     pub async fn attempts(&self, run_id: &str, task_id: Option<&str>) -> Result<Vec<Attempt>> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        let rows = sqlx::query(concat!(
+        let rows = fetch_all(&mut *conn, concat!(
             attempt_select!(),
             "WHERE a.run_id = ?1 AND (?2 IS NULL OR a.task_id = ?2) ORDER BY a.task, a.attempt_no"
-        ))
-        .bind(run_id)
-        .bind(task_id)
-        .fetch_all(&mut *conn)
-        .await?;
+        ), args![run_id, task_id]).await?;
         rows.iter().map(rows::attempt).collect()
     }
 
@@ -470,11 +468,12 @@ impl Store {
         let now = now_ms();
         let mut conn = self.lock().await;
         let mut tx = begin_reconciled(&mut conn, run_id, now).await?;
-        sqlx::query("UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?")
-            .bind(now)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
+        execute(
+            &mut *tx,
+            "UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?",
+            args![now, run_id],
+        )
+        .await?;
         let open = tasks::load_tasks(&mut tx, run_id, tasks::TaskSelection::All).await?;
         let mut cancelled = Vec::new();
         for (key, task) in open.into_iter().filter(|(_, t)| !t.status.is_terminal()) {
@@ -507,14 +506,11 @@ impl Store {
         let now = now_ms();
         let mut conn = self.lock().await;
         let mut tx = begin(&mut conn).await?;
-        sqlx::query(
+        execute(
+            &mut *tx,
             "UPDATE attempts SET workspace_status = 'cleaned', updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
+            args![now, run_id, task_id, attempt_no],
         )
-        .bind(now)
-        .bind(run_id)
-        .bind(task_id)
-        .bind(attempt_no)
-        .execute(&mut *tx)
         .await?;
         events::insert(
             &mut tx,

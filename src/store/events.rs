@@ -2,6 +2,7 @@
 //! queries that `wait`, `watch` and `wait-reply` run (ids strictly after a cursor).
 
 use super::{Store, rows};
+use super::{args, fetch_all};
 use crate::error::Result;
 use crate::model::{Event, Message, Thread, ThreadStatus};
 use serde_json::Value;
@@ -184,13 +185,11 @@ impl Store {
     /// Reconciled first, as [`Store::next_event`].
     pub async fn events_after(&self, run_id: &str, after: i64, limit: i64) -> Result<Vec<Event>> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        let rows = sqlx::query(
+        let rows = fetch_all(
+            &mut *conn,
             "SELECT * FROM events WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+            args![run_id, after, limit],
         )
-        .bind(run_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *conn)
         .await?;
         rows.iter().map(rows::event).collect()
     }

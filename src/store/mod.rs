@@ -84,28 +84,30 @@ pub(crate) async fn execute(
     sql: &'static str,
     args: SqliteArguments,
 ) -> Result<u64> {
-    Ok(sqlx::query_with(sql, args)
-        .execute(conn)
-        .await?
-        .rows_affected())
+    let done = sqlx::query_with(sql, args).execute(conn).await?;
+    Ok(done.rows_affected())
 }
 
-/// The one row a query finds, if any.
-pub(crate) async fn fetch_optional(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    args: SqliteArguments,
-) -> Result<Option<SqliteRow>> {
-    Ok(sqlx::query_with(sql, args).fetch_optional(conn).await?)
+/// The queries of the store without the `.bind` chains: `fetch_optional(conn, SQL,
+/// args![..])` and the like, each the sqlx method of its name.
+macro_rules! fetchers {
+    ($($(#[$doc:meta])* $name:ident -> $out:ty;)*) => {$(
+        $(#[$doc])*
+        pub(crate) async fn $name(
+            conn: &mut SqliteConnection,
+            sql: &'static str,
+            args: SqliteArguments,
+        ) -> Result<$out> {
+            Ok(sqlx::query_with(sql, args).$name(conn).await?)
+        }
+    )*};
 }
 
-/// Every row a query finds.
-pub(crate) async fn fetch_all(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    args: SqliteArguments,
-) -> Result<Vec<SqliteRow>> {
-    Ok(sqlx::query_with(sql, args).fetch_all(conn).await?)
+fetchers! {
+    /// The one row a query finds, if any.
+    fetch_optional -> Option<SqliteRow>;
+    /// Every row a query finds.
+    fetch_all -> Vec<SqliteRow>;
 }
 
 /// The first column of the one row a query finds, if any.
@@ -117,9 +119,8 @@ pub(crate) async fn scalar<T>(
 where
     T: Send + Unpin + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
 {
-    Ok(sqlx::query_scalar_with(sql, args)
-        .fetch_optional(conn)
-        .await?)
+    let query = sqlx::query_scalar_with(sql, args);
+    Ok(query.fetch_optional(conn).await?)
 }
 
 /// An open orch database: one connection per process, shared by its tasks. SQLite

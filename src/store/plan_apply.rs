@@ -9,6 +9,7 @@ use super::tasks::{
     NewTask, PlanInput, PlanTask, PlanTaskOutcome, TaskSelection, insert_edges, insert_tasks,
     load_tasks, validate_new_task,
 };
+use super::{args, execute};
 use crate::error::{Error, Result};
 use crate::model::{Task, TaskStatus};
 use crate::time::now_ms;
@@ -37,18 +38,20 @@ impl Store {
         let mut tx = begin(&mut conn).await?;
         let mut outcome = PlanTaskOutcome::default();
         if runs::run_exists(&mut tx, run_id).await? {
-            sqlx::query(
+            execute(
+                &mut *tx,
                 "UPDATE runs SET goal = CASE WHEN ?2 = '' THEN goal ELSE ?2 END,
                                  summary = CASE WHEN ?3 = '' THEN summary ELSE ?3 END,
                                  config_json = COALESCE(?4, config_json), updated_at = ?5
                  WHERE run_id = ?1",
+                args![
+                    run_id,
+                    &plan.run.goal,
+                    &plan.run.summary,
+                    plan.run.config.as_ref().map(|c| c.to_string()),
+                    now
+                ],
             )
-            .bind(run_id)
-            .bind(&plan.run.goal)
-            .bind(&plan.run.summary)
-            .bind(plan.run.config.as_ref().map(|c| c.to_string()))
-            .bind(now)
-            .execute(&mut *tx)
             .await?;
         } else {
             runs::insert_run(&mut tx, &plan.run, now).await?;

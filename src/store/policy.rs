@@ -4,6 +4,7 @@
 
 use super::events::{self, NewEvent};
 use super::{Store, begin};
+use super::{args, execute, fetch_all, scalar};
 use crate::error::Result;
 use crate::time::now_ms;
 use serde_json::Value;
@@ -23,9 +24,12 @@ impl Store {
     /// Workers cooling down: cooldown key (profile, or bare adapter) → Unix ms when free.
     pub async fn cooldowns(&self) -> Result<HashMap<String, i64>> {
         let mut conn = self.lock().await;
-        let rows = sqlx::query("SELECT worker, until_ms FROM cooldowns")
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = fetch_all(
+            &mut *conn,
+            "SELECT worker, until_ms FROM cooldowns",
+            args![],
+        )
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("worker")?, r.try_get("until_ms")?)))
             .collect()
@@ -34,16 +38,13 @@ impl Store {
     /// Records (or extends) a worker's cooldown, by its cooldown key.
     pub async fn set_cooldown(&self, key: &str, until_ms: i64, reason: &str) -> Result<()> {
         let mut conn = self.lock().await;
-        sqlx::query(
+        execute(
+            &mut *conn,
             "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (worker) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
                  reason = excluded.reason, set_at = excluded.set_at",
+            args![key, until_ms, reason, now_ms()],
         )
-        .bind(key)
-        .bind(until_ms)
-        .bind(reason)
-        .bind(now_ms())
-        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -51,13 +52,12 @@ impl Store {
     /// Every attempt of a task, oldest first.
     pub async fn task_history(&self, run_id: &str, task_id: &str) -> Result<Vec<HistoryEntry>> {
         let mut conn = self.lock().await;
-        let rows = sqlx::query(
+        let rows = fetch_all(
+            &mut *conn,
             "SELECT attempt_no, assigned_to, adapter, outcome FROM attempts
              WHERE run_id = ? AND task_id = ? ORDER BY attempt_no",
+            args![run_id, task_id],
         )
-        .bind(run_id)
-        .bind(task_id)
-        .fetch_all(&mut *conn)
         .await?;
         rows.iter()
             .map(|r| {
@@ -74,12 +74,12 @@ impl Store {
     /// Adapters that could not start or authenticate in this run.
     pub async fn banned_adapters(&self, run_id: &str) -> Result<HashSet<String>> {
         let mut conn = self.lock().await;
-        let rows = sqlx::query(
+        let rows = fetch_all(
+            &mut *conn,
             "SELECT DISTINCT adapter FROM attempts
              WHERE run_id = ? AND outcome IN ('auth_failed', 'spawn_failed') AND adapter != ''",
+            args![run_id],
         )
-        .bind(run_id)
-        .fetch_all(&mut *conn)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("adapter")?)).collect()
     }
@@ -102,44 +102,48 @@ impl Store {
     /// The note the brief of an attempt carries about the attempt before it.
     pub async fn set_brief_note(&self, thread_id: &str, note: &str) -> Result<()> {
         let mut conn = self.lock().await;
-        sqlx::query("UPDATE attempts SET brief_note = ? WHERE thread_id = ?")
-            .bind(note)
-            .bind(thread_id)
-            .execute(&mut *conn)
-            .await?;
+        execute(
+            &mut *conn,
+            "UPDATE attempts SET brief_note = ? WHERE thread_id = ?",
+            args![note, thread_id],
+        )
+        .await?;
         Ok(())
     }
 
     /// The agent session an attempt resumes (`""` for a fresh start).
     pub async fn set_resume_session(&self, thread_id: &str, session_id: &str) -> Result<()> {
         let mut conn = self.lock().await;
-        sqlx::query("UPDATE attempts SET resume_session = ? WHERE thread_id = ?")
-            .bind(session_id)
-            .bind(thread_id)
-            .execute(&mut *conn)
-            .await?;
+        execute(
+            &mut *conn,
+            "UPDATE attempts SET resume_session = ? WHERE thread_id = ?",
+            args![session_id, thread_id],
+        )
+        .await?;
         Ok(())
     }
 
     /// The session an attempt resumes, if any.
     pub async fn resume_session(&self, thread_id: &str) -> Result<String> {
         let mut conn = self.lock().await;
-        let s: Option<String> =
-            sqlx::query_scalar("SELECT resume_session FROM attempts WHERE thread_id = ?")
-                .bind(thread_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let s: Option<String> = scalar(
+            &mut *conn,
+            "SELECT resume_session FROM attempts WHERE thread_id = ?",
+            args![thread_id],
+        )
+        .await?;
         Ok(s.unwrap_or_default())
     }
 
     /// The brief note of an attempt.
     pub async fn brief_note(&self, thread_id: &str) -> Result<String> {
         let mut conn = self.lock().await;
-        let note: Option<String> =
-            sqlx::query_scalar("SELECT brief_note FROM attempts WHERE thread_id = ?")
-                .bind(thread_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let note: Option<String> = scalar(
+            &mut *conn,
+            "SELECT brief_note FROM attempts WHERE thread_id = ?",
+            args![thread_id],
+        )
+        .await?;
         Ok(note.unwrap_or_default())
     }
 

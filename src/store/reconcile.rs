@@ -9,6 +9,7 @@ use super::tasks::{
 };
 use super::threads::attach_artifacts;
 use super::{Store, parse_or_corrupt, rows, runs};
+use super::{args, fetch_all, fetch_optional};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, Message, Run, Task, TaskStatus, TaskView, ThreadStatus};
 use crate::time::now_ms;
@@ -74,7 +75,8 @@ struct Pending {
 
 /// Tasks whose status disagrees with their latest attempt's thread.
 async fn pending(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<Pending>> {
-    let rows = sqlx::query(
+    let rows = fetch_all(
+        conn,
         "SELECT t.id, t.task_id, t.status, th.thread_id, th.status AS thread_status, th.assigned_to,
                 a.attempt_no, th.last_message_id, m.summary AS last_summary,
                 EXISTS (SELECT 1 FROM task_checks c WHERE c.task = t.id) AS has_checks
@@ -88,9 +90,8 @@ async fn pending(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<Pendin
                  OR (t.status = 'running' AND th.status IN ('claimed', 'in_progress'))
                  OR (t.status = 'blocked' AND th.status = 'blocked'))
          ORDER BY t.id",
+        args![run_id],
     )
-    .bind(run_id)
-    .fetch_all(conn)
     .await?;
     let mut out = Vec::new();
     for row in rows {
@@ -304,11 +305,11 @@ async fn read_status_view(conn: &mut SqliteConnection, run_id: &str) -> Result<O
 
 /// The newest `question` on a thread.
 async fn latest_question(conn: &mut SqliteConnection, thread_id: &str) -> Result<Option<Message>> {
-    let row = sqlx::query(
+    let row = fetch_optional(
+        &mut *conn,
         "SELECT * FROM messages WHERE thread_id = ? AND kind = 'question' ORDER BY message_id DESC LIMIT 1",
+        args![thread_id],
     )
-    .bind(thread_id)
-    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let mut message = rows::message(&row)?;

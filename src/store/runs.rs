@@ -4,6 +4,7 @@ use super::NotFound;
 use super::Store;
 use super::begin;
 use super::events::{self, NewEvent};
+use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
 use crate::model::{Run, TaskCounts, TaskStatus};
 use crate::time::now_ms;
@@ -21,16 +22,18 @@ pub struct NewRun {
 }
 
 pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i64) -> Result<()> {
-    sqlx::query(
+    execute(
+        &mut *conn,
         "INSERT INTO runs (run_id, goal, summary, config_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        args![
+            &new.run_id,
+            &new.goal,
+            &new.summary,
+            new.config.clone().unwrap_or_else(|| json!({})).to_string(),
+            now,
+            now,
+        ],
     )
-    .bind(&new.run_id)
-    .bind(&new.goal)
-    .bind(&new.summary)
-    .bind(new.config.clone().unwrap_or_else(|| json!({})).to_string())
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
     events::insert(
         conn,
@@ -46,10 +49,8 @@ pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i
 }
 
 pub(crate) async fn run_exists(conn: &mut SqliteConnection, run_id: &str) -> Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE run_id = ?")
-        .bind(run_id)
-        .fetch_optional(conn)
-        .await?;
+    let found: Option<i64> =
+        scalar(conn, "SELECT 1 FROM runs WHERE run_id = ?", args![run_id]).await?;
     Ok(found.is_some())
 }
 
@@ -62,11 +63,12 @@ pub(crate) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Re
 }
 
 pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<TaskCounts> {
-    let rows =
-        sqlx::query("SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status")
-            .bind(run_id)
-            .fetch_all(conn)
-            .await?;
+    let rows = fetch_all(
+        conn,
+        "SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status",
+        args![run_id],
+    )
+    .await?;
     let mut counts = TaskCounts::default();
     for row in rows {
         let status: String = row.try_get("status")?;
@@ -77,11 +79,13 @@ pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<
 }
 
 pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Result<Run> {
-    let row = sqlx::query("SELECT * FROM runs WHERE run_id = ?")
-        .bind(run_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| NotFound::run(run_id))?;
+    let row = fetch_optional(
+        &mut *conn,
+        "SELECT * FROM runs WHERE run_id = ?",
+        args![run_id],
+    )
+    .await?
+    .ok_or_else(|| NotFound::run(run_id))?;
     let counts = counts(conn, run_id).await?;
     let cancelled: i64 = row.try_get("cancelled")?;
     Ok(Run {
@@ -122,11 +126,12 @@ impl Store {
     /// The worker profiles and named checks stored with a run (from its plan file).
     pub async fn run_config(&self, run_id: &str) -> Result<Value> {
         let mut conn = self.lock().await;
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT config_json FROM runs WHERE run_id = ?")
-                .bind(run_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let text: Option<String> = scalar(
+            &mut *conn,
+            "SELECT config_json FROM runs WHERE run_id = ?",
+            args![run_id],
+        )
+        .await?;
         let text = text.ok_or_else(|| NotFound::run(run_id))?;
         Ok(super::rows::json(text))
     }

@@ -6,6 +6,7 @@ use super::NotFound;
 use super::events::{self, NewEvent};
 use super::threads::{MessageInput, NewMessage, load_thread, post};
 use super::{Store, begin, rows};
+use super::{args, execute};
 use crate::error::Result;
 use crate::model::{Attempt, Message, MessageKind};
 use crate::time::{now_ms, rfc3339};
@@ -122,10 +123,12 @@ impl Store {
     /// Nothing more will happen for this attempt.
     pub async fn mark_settled(&self, thread_id: &str) -> Result<()> {
         let mut conn = self.lock().await;
-        sqlx::query("UPDATE attempts SET settled = 1 WHERE thread_id = ?")
-            .bind(thread_id)
-            .execute(&mut *conn)
-            .await?;
+        execute(
+            &mut *conn,
+            "UPDATE attempts SET settled = 1 WHERE thread_id = ?",
+            args![thread_id],
+        )
+        .await?;
         Ok(())
     }
 
@@ -159,15 +162,12 @@ impl Store {
         {
             return Ok(Some((p as u32, s as u64)));
         }
-        sqlx::query(
+        execute(
+            &mut *tx,
             "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, updated_at = ?
              WHERE thread_id = ?",
+            args![pid as i64, start as i64, now_ms(), thread_id],
         )
-        .bind(pid as i64)
-        .bind(start as i64)
-        .bind(now_ms())
-        .bind(thread_id)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(None)
@@ -185,18 +185,12 @@ impl Store {
     ) -> Result<()> {
         let now = now_ms();
         let mut conn = self.lock().await;
-        sqlx::query(
+        execute(
+            &mut *conn,
             "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, profile = ?, adapter = ?,
                     log_path = ?, updated_at = ? WHERE thread_id = ?",
+            args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
         )
-        .bind(pid as i64)
-        .bind(start as i64)
-        .bind(profile)
-        .bind(adapter)
-        .bind(log_path)
-        .bind(now)
-        .bind(thread_id)
-        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -212,15 +206,11 @@ impl Store {
         let now = now_ms();
         let mut conn = self.lock().await;
         let mut tx = begin(&mut conn).await?;
-        sqlx::query(
+        execute(
+            &mut *tx,
             "UPDATE attempts SET worker_pid = ?, worker_start = ?, launched_at = ?, updated_at = ? WHERE thread_id = ?",
+            args![pid as i64, start as i64, now, now, thread_id],
         )
-        .bind(pid as i64)
-        .bind(start as i64)
-        .bind(now)
-        .bind(now)
-        .bind(thread_id)
-        .execute(&mut *tx)
         .await?;
         let thread = load_thread(&mut tx, thread_id).await?;
         events::insert(
@@ -268,16 +258,12 @@ impl Store {
         cost_usd: Option<f64>,
     ) -> Result<()> {
         let mut conn = self.lock().await;
-        sqlx::query(
+        execute(
+            &mut *conn,
             "UPDATE attempts SET session_id = COALESCE(?, session_id), usage_json = COALESCE(?, usage_json),
                     cost_usd = COALESCE(?, cost_usd), updated_at = ? WHERE thread_id = ?",
+            args![session_id, usage.map(Value::to_string), cost_usd, now_ms(), thread_id],
         )
-        .bind(session_id)
-        .bind(usage.map(Value::to_string))
-        .bind(cost_usd)
-        .bind(now_ms())
-        .bind(thread_id)
-        .execute(&mut *conn)
         .await?;
         Ok(())
     }

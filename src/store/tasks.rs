@@ -7,6 +7,7 @@ use super::begin;
 use super::events::{self, NewEvent};
 use super::runs::{self, NewRun};
 use super::{Store, parse_or_corrupt};
+use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
 use crate::model::{Priority, Run, Task, TaskStatus};
 use crate::time::now_ms;
@@ -145,15 +146,14 @@ pub(crate) async fn insert_edges(
         return Ok(());
     }
     let json_edges = serde_json::to_string(edges).unwrap_or_default();
-    sqlx::query(
+    execute(
+        &mut *conn,
         "INSERT OR IGNORE INTO deps (task, depends_on)
          SELECT t.id, p.id FROM json_each(?2) e
          CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = e.value->>'$[0]'
          CROSS JOIN tasks p ON p.run_id = ?1 AND p.task_id = e.value->>'$[1]'",
+        args![run_id, &json_edges],
     )
-    .bind(run_id)
-    .bind(&json_edges)
-    .execute(&mut *conn)
     .await?;
     // Keep each dependent's list of prerequisites with the task.
     sqlx::query(
@@ -176,12 +176,13 @@ pub(crate) async fn task_key(
     run_id: &str,
     task_id: &str,
 ) -> Result<(i64, TaskStatus)> {
-    let row = sqlx::query("SELECT id, status FROM tasks WHERE run_id = ? AND task_id = ?")
-        .bind(run_id)
-        .bind(task_id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| NotFound::task(run_id, task_id))?;
+    let row = fetch_optional(
+        conn,
+        "SELECT id, status FROM tasks WHERE run_id = ? AND task_id = ?",
+        args![run_id, task_id],
+    )
+    .await?
+    .ok_or_else(|| NotFound::task(run_id, task_id))?;
     let status: String = row.try_get("status")?;
     Ok((
         row.try_get("id")?,
@@ -337,12 +338,12 @@ pub(crate) async fn set_task_status(
     event: Option<NewEvent>,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?")
-        .bind(status.as_str())
-        .bind(now)
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
+    execute(
+        &mut *conn,
+        "UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?",
+        args![status.as_str(), now, key],
+    )
+    .await?;
     if let Some(event_type) = status.event_type() {
         let event = event.unwrap_or_else(|| NewEvent::new(event_type));
         let event = NewEvent {
@@ -362,15 +363,15 @@ pub(crate) async fn release_dependents(
     task: i64,
     now: i64,
 ) -> Result<Vec<String>> {
-    let rows = sqlx::query(
+    let rows = fetch_all(
+        &mut *conn,
         "SELECT t.id, t.task_id FROM deps d JOIN tasks t ON t.id = d.task
          WHERE d.depends_on = ? AND t.status = 'planned'
            AND NOT EXISTS (SELECT 1 FROM deps d2 JOIN tasks p ON p.id = d2.depends_on
                            WHERE d2.task = t.id AND p.status != 'done')
          ORDER BY t.id",
+        args![task],
     )
-    .bind(task)
-    .fetch_all(&mut *conn)
     .await?;
     let mut released = Vec::with_capacity(rows.len());
     for row in rows {
@@ -441,25 +442,24 @@ impl Store {
                 "task {task_id:?} cannot depend on itself"
             )));
         }
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM deps WHERE task = ? AND depends_on = ?")
-                .bind(task)
-                .bind(prereq)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let exists: Option<i64> = scalar(
+            &mut *tx,
+            "SELECT 1 FROM deps WHERE task = ? AND depends_on = ?",
+            args![task, prereq],
+        )
+        .await?;
         if exists.is_some() {
             let (_, loaded) = load_task(&mut tx, run_id, task_id).await?;
             return Ok((loaded, false));
         }
         // A cycle exists when the prerequisite already (transitively) depends on the task.
-        let cycle: Option<i64> = sqlx::query_scalar(
+        let cycle: Option<i64> = scalar(
+            &mut *tx,
             "WITH RECURSIVE reach(id) AS (
                  SELECT ?1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
              SELECT 1 FROM reach WHERE id = ?2 LIMIT 1",
+            args![prereq, task],
         )
-        .bind(prereq)
-        .bind(task)
-        .fetch_optional(&mut *tx)
         .await?;
         if cycle.is_some() {
             return Err(Error::invalid_input(format!(
@@ -473,11 +473,12 @@ impl Store {
         }
         insert_edges(&mut tx, run_id, &[(task_id, depends_on)]).await?;
         if status == TaskStatus::Ready && prereq_status != TaskStatus::Done {
-            sqlx::query("UPDATE tasks SET status = 'planned', updated_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(task)
-                .execute(&mut *tx)
-                .await?;
+            execute(
+                &mut *tx,
+                "UPDATE tasks SET status = 'planned', updated_at = ? WHERE id = ?",
+                args![now, task],
+            )
+            .await?;
         }
         events::insert(
             &mut tx,

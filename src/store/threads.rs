@@ -5,6 +5,7 @@
 use super::NotFound;
 use super::events::{self, NewEvent};
 use super::rows;
+use super::{args, execute, fetch_all, fetch_optional};
 use crate::error::{Error, Result};
 use crate::model::{Artifact, Message, MessageKind, Priority, Thread, ThreadStatus};
 use crate::time::rfc3339;
@@ -136,33 +137,35 @@ pub(crate) async fn find_thread(
     conn: &mut SqliteConnection,
     thread_id: &str,
 ) -> Result<Option<Thread>> {
-    let row = sqlx::query(
+    let row = fetch_optional(
+        conn,
         "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
          FROM threads WHERE thread_id = ?",
+        args![thread_id],
     )
-    .bind(thread_id)
-    .fetch_optional(conn)
     .await?;
     row.as_ref().map(rows::thread).transpose()
 }
 
 /// Inserts a thread row.
 pub(crate) async fn insert_thread(conn: &mut SqliteConnection, thread: &Thread) -> Result<()> {
-    sqlx::query(
+    execute(
+        conn,
         "INSERT INTO threads (thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        args![
+            &thread.thread_id,
+            &thread.run_id,
+            &thread.task_id,
+            &thread.subject,
+            &thread.created_by,
+            &thread.assigned_to,
+            thread.status.as_str(),
+            thread.priority.as_str(),
+            thread.created_at,
+            thread.updated_at,
+        ],
     )
-    .bind(&thread.thread_id)
-    .bind(&thread.run_id)
-    .bind(&thread.task_id)
-    .bind(&thread.subject)
-    .bind(&thread.created_by)
-    .bind(&thread.assigned_to)
-    .bind(thread.status.as_str())
-    .bind(thread.priority.as_str())
-    .bind(thread.created_at)
-    .bind(thread.updated_at)
-    .execute(conn)
     .await?;
     Ok(())
 }
@@ -175,14 +178,11 @@ pub(crate) async fn set_thread_state(
     assigned_to: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    execute(
+        conn,
         "UPDATE threads SET status = ?, assigned_to = ?, updated_at = ? WHERE thread_id = ?",
+        args![status.as_str(), assigned_to, now, &thread.thread_id],
     )
-    .bind(status.as_str())
-    .bind(assigned_to)
-    .bind(now)
-    .bind(&thread.thread_id)
-    .execute(conn)
     .await?;
     thread.status = status;
     thread.assigned_to = assigned_to.to_string();
@@ -234,22 +234,24 @@ pub(crate) async fn insert_message(
     .fetch_one(&mut *conn)
     .await?;
     for artifact in &new.content.artifacts {
-        sqlx::query(
+        execute(
+            &mut *conn,
             "INSERT INTO artifacts (message_id, path, kind, metadata_json) VALUES (?, ?, ?, ?)",
+            args![
+                message_id,
+                &artifact.path,
+                &artifact.kind,
+                artifact.metadata.to_string()
+            ],
         )
-        .bind(message_id)
-        .bind(&artifact.path)
-        .bind(&artifact.kind)
-        .bind(artifact.metadata.to_string())
-        .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("UPDATE threads SET last_message_id = ?, updated_at = ? WHERE thread_id = ?")
-        .bind(message_id)
-        .bind(now)
-        .bind(thread_id)
-        .execute(&mut *conn)
-        .await?;
+    execute(
+        &mut *conn,
+        "UPDATE threads SET last_message_id = ?, updated_at = ? WHERE thread_id = ?",
+        args![message_id, now, thread_id],
+    )
+    .await?;
     Ok(Message {
         message_id,
         thread_id: thread_id.to_string(),
@@ -273,12 +275,12 @@ pub(crate) async fn attach_artifacts(
         return Ok(());
     }
     let ids: Vec<i64> = messages.iter().map(|m| m.message_id).collect();
-    let rows = sqlx::query(
+    let rows = fetch_all(
+        conn,
         "SELECT message_id, path, kind, metadata_json FROM artifacts
          WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        args![serde_json::to_string(&ids).unwrap_or_default()],
     )
-    .bind(serde_json::to_string(&ids).unwrap_or_default())
-    .fetch_all(conn)
     .await?;
     for row in &rows {
         let (message_id, artifact) = rows::artifact(row)?;
@@ -301,14 +303,13 @@ pub(crate) async fn active_lease(
     thread_id: &str,
     now: i64,
 ) -> Result<Option<Lease>> {
-    let row = sqlx::query(
+    let row = fetch_optional(
+        conn,
         "SELECT id, agent, expires_at FROM leases
          WHERE thread_id = ? AND released_at IS NULL AND expires_at > ?
          ORDER BY id DESC LIMIT 1",
+        args![thread_id, now],
     )
-    .bind(thread_id)
-    .bind(now)
-    .fetch_optional(conn)
     .await?;
     row.map(|r| {
         Ok(Lease {
@@ -325,11 +326,11 @@ pub(crate) async fn last_lease(
     conn: &mut SqliteConnection,
     thread_id: &str,
 ) -> Result<Option<Lease>> {
-    let row = sqlx::query(
+    let row = fetch_optional(
+        conn,
         "SELECT id, agent, expires_at FROM leases WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+        args![thread_id],
     )
-    .bind(thread_id)
-    .fetch_optional(conn)
     .await?;
     row.map(|r| {
         Ok(Lease {
@@ -346,11 +347,12 @@ pub(crate) async fn release_leases(
     thread_id: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE leases SET released_at = ? WHERE thread_id = ? AND released_at IS NULL")
-        .bind(now)
-        .bind(thread_id)
-        .execute(conn)
-        .await?;
+    execute(
+        conn,
+        "UPDATE leases SET released_at = ? WHERE thread_id = ? AND released_at IS NULL",
+        args![now, thread_id],
+    )
+    .await?;
     Ok(())
 }
 
