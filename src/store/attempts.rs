@@ -571,3 +571,80 @@ async fn cancel_task_in(
     .await?;
     Ok(attempt)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::store::FinishKind;
+    use crate::store::testing::*;
+
+    #[tokio::test]
+    async fn an_attempt_number_is_never_reused() {
+        let store = store_with(&["t"]).await;
+        let first = dispatch(&store, "t").await;
+        assert_eq!(first.attempt_no, 1);
+        // The same number again, or one that skips ahead, is refused.
+        for n in [1, 3] {
+            let err = store
+                .create_attempt(&new_attempt("t", n, &[TaskStatus::Dispatched]))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidState);
+        }
+        work(&store, &first, FinishKind::Failed).await;
+        let plan = store
+            .attempt_plan("r", "t", &[TaskStatus::Failed], "retry")
+            .await
+            .unwrap();
+        assert_eq!(plan.next_attempt_no, 2);
+        assert_eq!(plan.current.as_ref().unwrap().thread_id, first.thread_id);
+        let retry = new_attempt("t", 2, &[TaskStatus::Failed]);
+        let (task, second, _, _) = store.create_attempt(&retry).await.unwrap();
+        assert_eq!((task.current_attempt, second.attempt_no), (2, 2));
+        assert_ne!(second.thread_id, first.thread_id);
+        let again = store.create_attempt(&retry).await.unwrap_err();
+        assert_eq!(again.code, ErrorCode::InvalidState);
+        let numbers: Vec<i64> = store
+            .attempts("r", Some("t"))
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.attempt_no)
+            .collect();
+        assert_eq!(numbers, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_attempt_leaves_nothing_behind() {
+        let store = store_with(&["t"]).await;
+        let before = store.max_event_id().await.unwrap();
+        let err = store
+            .create_attempt(&new_attempt("t", 1, &[TaskStatus::Failed]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidState);
+        assert!(store.attempts("r", None).await.unwrap().is_empty());
+        assert_eq!(store.max_event_id().await.unwrap(), before);
+        let err = store.attempt("r", "t", None).await.unwrap_err();
+        assert_eq!(err.message, r#"task "t" has no attempt yet"#);
+    }
+
+    #[tokio::test]
+    async fn the_task_message_carries_the_attempt_and_its_workspace() {
+        let store = store_with(&["t"]).await;
+        let new = new_attempt("t", 1, &[TaskStatus::Ready]);
+        let (task, attempt, thread, message) = store.create_attempt(&new).await.unwrap();
+        assert_eq!(task.status, TaskStatus::Dispatched);
+        assert_eq!(thread.status, ThreadStatus::Pending);
+        assert_eq!(thread.subject, "title of t");
+        assert_eq!(message.kind, MessageKind::Task);
+        assert_eq!(message.thread_id, attempt.thread_id);
+        assert_eq!(message.payload_json["attempt_no"], 1);
+        assert_eq!(message.payload_json["workspace"]["workspace_status"], "");
+        let events = store.events_after("r", 0, 100).await.unwrap();
+        let dispatched = events.last().unwrap();
+        assert_eq!(dispatched.event_type, "task_dispatched");
+        assert_eq!(dispatched.message_id, Some(message.message_id));
+    }
+}

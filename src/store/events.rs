@@ -194,3 +194,59 @@ impl Store {
         rows.iter().map(rows::event).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FinishKind;
+    use crate::store::testing::*;
+
+    #[tokio::test]
+    async fn event_ids_strictly_increase_and_cursors_see_each_once() {
+        let store = store_with(&["a", "b", "c"]).await;
+        for task in ["a", "b"] {
+            let attempt = dispatch(&store, task).await;
+            work(&store, &attempt, FinishKind::Done).await;
+        }
+        let all = store.events_after("r", 0, 1000).await.unwrap();
+        assert!(all.len() > 8);
+        assert!(all.windows(2).all(|w| w[0].event_id < w[1].event_id));
+        assert_eq!(
+            all.last().unwrap().event_id,
+            store.max_event_id().await.unwrap()
+        );
+        // Paging with a cursor yields each event exactly once, in order.
+        let (mut cursor, mut paged) = (0, Vec::new());
+        loop {
+            let page = store.events_after("r", cursor, 3).await.unwrap();
+            let Some(last) = page.last() else { break };
+            cursor = last.event_id;
+            paged.extend(page.into_iter().map(|e| e.event_id));
+        }
+        let ids: Vec<i64> = all.iter().map(|e| e.event_id).collect();
+        assert_eq!(paged, ids);
+    }
+
+    #[tokio::test]
+    async fn a_run_waiter_wakes_on_the_fold_of_a_thread_result() {
+        let store = store_with(&["t"]).await;
+        let attempt = dispatch(&store, "t").await;
+        let cursor = store.max_event_id().await.unwrap();
+        work(&store, &attempt, FinishKind::Failed).await;
+        let filter = EventFilter {
+            run_id: Some("r".into()),
+            types: vec!["task_failed".into()],
+            ..EventFilter::default()
+        };
+        let event = store.next_event(&filter, cursor).await.unwrap().unwrap();
+        assert_eq!(event.task_id.as_deref(), Some("t"));
+        assert!(event.event_id > cursor);
+        assert!(
+            store
+                .next_event(&filter, event.event_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}

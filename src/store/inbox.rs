@@ -343,3 +343,90 @@ async fn new_claim(conn: &mut SqliteConnection, thread: &Thread, agent: &str) ->
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::store::testing::*;
+
+    /// Leases of a thread not yet released.
+    async fn open_leases(store: &Store, thread_id: &str) -> Result<i64> {
+        let mut conn = store.lock().await;
+        let sql = "SELECT count(*) FROM leases WHERE thread_id = ? AND released_at IS NULL";
+        let count = crate::store::scalar(&mut conn, sql, args![thread_id]).await?;
+        Ok(count.unwrap_or(0))
+    }
+
+    #[tokio::test]
+    async fn a_thread_has_one_active_lease_at_a_time() {
+        let store = store_with(&["t"]).await;
+        let thread = dispatch(&store, "t").await.thread_id;
+        store.claim(&thread, WORKER, LEASE_MS).await.unwrap();
+        let err = store.claim(&thread, "other", LEASE_MS).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::LeaseConflict);
+        // The holder claiming again refreshes its lease rather than taking a second.
+        let (_, refreshed) = store.claim(&thread, WORKER, LEASE_MS).await.unwrap();
+        assert_eq!(refreshed.payload_json["refreshed"], true);
+        assert_eq!(open_leases(&store, &thread).await.unwrap(), 1);
+        let err = store.renew(&thread, "other", LEASE_MS).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::LeaseConflict);
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_over_and_the_old_one_released() {
+        let store = store_with(&["t"]).await;
+        let thread = dispatch(&store, "t").await.thread_id;
+        store.claim(&thread, WORKER, -1).await.unwrap();
+        let (claimed, message) = store.claim(&thread, "other", LEASE_MS).await.unwrap();
+        assert_eq!(claimed.assigned_to, "other");
+        assert_eq!(message.payload_json["takeover_from"], WORKER);
+        assert_eq!(open_leases(&store, &thread).await.unwrap(), 1);
+        let content = MessageInput::default();
+        let err = store
+            .update(&thread, WORKER, ThreadStatus::InProgress, "late", &content)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::LeaseConflict);
+    }
+
+    #[tokio::test]
+    async fn a_finished_thread_cannot_be_finished_again() {
+        let store = store_with(&["t"]).await;
+        let attempt = dispatch(&store, "t").await;
+        work(&store, &attempt, FinishKind::Done).await;
+        let thread = attempt.thread_id.as_str();
+        let (_, messages, _) = store.show(thread, None).await.unwrap();
+        let content = MessageInput::default();
+        for how in [FinishKind::Done, FinishKind::Failed] {
+            let err = store
+                .finish(thread, WORKER, how, "again", &content)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidState);
+        }
+        let err = store.claim(thread, WORKER, LEASE_MS).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidState);
+        assert_eq!(open_leases(&store, thread).await.unwrap(), 0);
+        let (after, messages_after, _) = store.show(thread, None).await.unwrap();
+        assert_eq!(after.status, ThreadStatus::Done);
+        assert_eq!(messages_after.len(), messages.len());
+    }
+
+    #[tokio::test]
+    async fn every_write_posts_its_message_and_one_event_for_it() {
+        let store = store_with(&["t"]).await;
+        let attempt = dispatch(&store, "t").await;
+        let before = store.max_event_id().await.unwrap();
+        work(&store, &attempt, FinishKind::Done).await;
+        let events = store.events_after("r", before, 100).await.unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        // claim, result, then the fold of the result into the task
+        assert_eq!(kinds, ["thread_claim", "thread_result", "task_done"]);
+        for event in &events[..2] {
+            let message = store.message(event.message_id.unwrap()).await.unwrap();
+            assert_eq!(message.summary, event.summary);
+            assert_eq!(Some(&message.thread_id), event.thread_id.as_ref());
+        }
+    }
+}

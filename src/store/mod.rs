@@ -17,6 +17,8 @@ mod rows;
 mod runs;
 mod supervision;
 mod tasks;
+#[cfg(test)]
+mod testing;
 mod threads;
 mod verify;
 
@@ -153,6 +155,21 @@ impl Store {
         let store = Store {
             conn: Arc::new(Mutex::new(Some(conn))),
             path: path.to_path_buf(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A fresh database in memory with the whole schema: for the store's own tests of
+    /// its invariants (nothing touches the disk).
+    pub async fn open_in_memory() -> Result<Store> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        let conn = SqliteConnection::connect_with(&options).await?;
+        let store = Store {
+            conn: Arc::new(Mutex::new(Some(conn))),
+            path: PathBuf::from(":memory:"),
         };
         store.migrate().await?;
         Ok(store)
@@ -442,15 +459,11 @@ pub(crate) fn parse_or_corrupt<T>(
     })
 }
 
-/// A fresh database in `dir` holding run `r` with the tasks given as `(task_id,
+/// A fresh database in memory holding run `r` with the tasks given as `(task_id,
 /// status)`, then changed by `then_sql` (raw SQL: rows written by other means).
 #[cfg(test)]
-pub(crate) async fn test_store(
-    dir: &tempfile::TempDir,
-    tasks: &[(&str, &str)],
-    then_sql: &'static str,
-) -> Store {
-    let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+pub(crate) async fn test_store(tasks: &[(&str, &str)], then_sql: &'static str) -> Store {
+    let store = Store::open_in_memory().await.unwrap();
     {
         let mut conn = store.lock().await;
         sqlx::query("INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0)")
@@ -479,8 +492,7 @@ mod tests {
 
     #[tokio::test]
     async fn stored_status_rows_print_timestamps_as_the_rust_format() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = test_store(&dir, &[("t", "ready")], "").await;
+        let store = test_store(&[("t", "ready")], "").await;
         let mut conn = store.lock().await;
         for ms in [
             0_i64,

@@ -218,3 +218,87 @@ fn find_cycle(tasks: &[&PlanTask], ids: &HashSet<&str>) -> Option<Vec<String>> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::store::testing::task;
+    use crate::store::{NewRun, PlanInput, PlanTask, Store};
+
+    fn plan(tasks: &[(&str, &[&str])]) -> PlanInput {
+        PlanInput {
+            run: NewRun {
+                run_id: "r".into(),
+                goal: "plan".into(),
+                ..NewRun::default()
+            },
+            tasks: tasks
+                .iter()
+                .map(|(id, deps)| PlanTask {
+                    task: task(id),
+                    depends_on: deps.iter().map(|d| d.to_string()).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plan_applies_whole_and_again_as_a_no_op() {
+        let store = Store::open_in_memory().await.unwrap();
+        let input = plan(&[("a", &[]), ("b", &["a"]), ("c", &["a", "b"])]);
+        let first = store.apply_plan(&input).await.unwrap();
+        assert!(first.run_created);
+        assert_eq!(first.created, ["a", "b", "c"]);
+        assert_eq!(first.edges_created, 3);
+        let events = store.max_event_id().await.unwrap();
+        let again = store.apply_plan(&input).await.unwrap();
+        assert!(again.created.is_empty());
+        assert_eq!(again.unchanged, ["a", "b", "c"]);
+        let ready: Vec<String> = store
+            .ready("r")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.task_id)
+            .collect();
+        assert_eq!(ready, ["a"]);
+        assert_eq!(store.max_event_id().await.unwrap(), events);
+    }
+
+    #[tokio::test]
+    async fn a_bad_plan_changes_nothing() {
+        let store = Store::open_in_memory().await.unwrap();
+        let cycle = plan(&[("a", &["c"]), ("b", &["a"]), ("c", &["b"])]);
+        let err = store.apply_plan(&cycle).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        assert_eq!(
+            err.message,
+            "the plan's dependencies form a cycle: a -> c -> b -> a"
+        );
+        assert_eq!(store.run("r").await.unwrap_err().code, ErrorCode::NotFound);
+        assert_eq!(store.max_event_id().await.unwrap(), 0);
+
+        store.apply_plan(&plan(&[("a", &[])])).await.unwrap();
+        let before = store.max_event_id().await.unwrap();
+        // A good new task beside one that names an unknown prerequisite: neither lands.
+        let bad = plan(&[("a", &[]), ("b", &["a"]), ("c", &["x"])]);
+        let err = store.apply_plan(&bad).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        let ids: Vec<String> = store
+            .tasks("r")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.task_id)
+            .collect();
+        assert_eq!(ids, ["a"]);
+        assert_eq!(store.max_event_id().await.unwrap(), before);
+        // A changed definition of a task already in the run is refused too.
+        let mut changed = plan(&[("a", &[]), ("d", &[])]);
+        changed.tasks[0].task.title = "another title".into();
+        let err = store.apply_plan(&changed).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidState);
+        assert!(store.task("r", "d").await.is_err());
+    }
+}

@@ -323,9 +323,7 @@ mod tests {
 
     #[tokio::test]
     async fn status_renders_rows_that_lost_their_rendering() {
-        let dir = tempfile::tempdir().unwrap();
         let store = crate::store::test_store(
-            &dir,
             &[("a", "ready"), ("b", "planned"), ("c", "ready")],
             // written by other means: no trigger re-renders it
             "UPDATE tasks SET status_json = NULL WHERE task_id = 'b'",
@@ -344,16 +342,140 @@ mod tests {
 
     #[tokio::test]
     async fn integrity_problems_name_a_stale_status_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::test_store(
-            &dir,
-            &[("a", "ready")],
-            "UPDATE tasks SET status_json = '{}'",
-        )
-        .await;
+        let store =
+            crate::store::test_store(&[("a", "ready")], "UPDATE tasks SET status_json = '{}'")
+                .await;
         assert_eq!(
             store.integrity_problems().await.unwrap(),
             ["task a of run r: stored status row differs from its rendering"]
         );
+    }
+
+    use crate::store::FinishKind;
+    use crate::store::testing::{dispatch, new_attempt, status, store_with, work, *};
+
+    #[tokio::test]
+    async fn a_task_follows_its_latest_attempts_thread_without_a_reconcile_call() {
+        let store = store_with(&["t"]).await;
+        let attempt = dispatch(&store, "t").await;
+        assert_eq!(status(&store, "t").await, TaskStatus::Dispatched);
+        let thread = attempt.thread_id.as_str();
+        store.claim(thread, WORKER, LEASE_MS).await.unwrap();
+        assert_eq!(status(&store, "t").await, TaskStatus::Running);
+        let question = crate::store::MessageInput::default();
+        store
+            .update(
+                thread,
+                WORKER,
+                ThreadStatus::Blocked,
+                "which way?",
+                &question,
+            )
+            .await
+            .unwrap();
+        let blocked = store.blocked("r").await.unwrap();
+        assert_eq!(blocked.len(), 1);
+        assert_eq!(blocked[0].2.as_ref().unwrap().summary, "which way?");
+        store
+            .update(thread, WORKER, ThreadStatus::InProgress, "on it", &question)
+            .await
+            .unwrap();
+        assert_eq!(status(&store, "t").await, TaskStatus::Running);
+        let finished = crate::store::MessageInput::default();
+        store
+            .finish(thread, WORKER, FinishKind::Done, "done", &finished)
+            .await
+            .unwrap();
+        assert_eq!(status(&store, "t").await, TaskStatus::Done);
+        let folds: Vec<String> = event_types(&store)
+            .await
+            .into_iter()
+            .filter(|t| t.starts_with("task_") && t != "task_added")
+            .collect();
+        assert_eq!(
+            folds,
+            [
+                "task_dispatched",
+                "task_running",
+                "task_blocked",
+                "task_running",
+                "task_done"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn reconcile_with_nothing_to_fold_writes_nothing() {
+        let store = store_with(&["a", "b"]).await;
+        let attempt = dispatch(&store, "a").await;
+        work(&store, &attempt, FinishKind::Failed).await;
+        let changes = store.reconcile("r").await.unwrap();
+        assert_eq!(
+            changes,
+            [TaskChange {
+                task_id: "a".into(),
+                status: TaskStatus::Failed
+            }]
+        );
+        let before = store.max_event_id().await.unwrap();
+        assert!(store.reconcile("r").await.unwrap().is_empty());
+        store.status_view("r").await.unwrap();
+        store.ready("r").await.unwrap();
+        assert_eq!(store.max_event_id().await.unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn only_the_latest_attempt_moves_the_task() {
+        let store = store_with(&["t"]).await;
+        let first = dispatch(&store, "t").await;
+        store
+            .claim(&first.thread_id, WORKER, LEASE_MS)
+            .await
+            .unwrap();
+        let mut reassign = new_attempt("t", 2, &[TaskStatus::Running, TaskStatus::Dispatched]);
+        reassign.cancel_current = Some("moved".into());
+        store
+            .attempt_plan("r", "t", reassign.allowed, "reassign")
+            .await
+            .unwrap();
+        let (_, second, _, _) = store.create_attempt(&reassign).await.unwrap();
+        assert_eq!(status(&store, "t").await, TaskStatus::Dispatched);
+        // The first attempt's thread was cancelled by the reassign: finishing it is
+        // refused, and the task stays with the second attempt.
+        let done = crate::store::MessageInput::default();
+        let late = store
+            .finish(&first.thread_id, WORKER, FinishKind::Done, "late", &done)
+            .await
+            .unwrap_err();
+        assert_eq!(late.code, crate::error::ErrorCode::InvalidState);
+        work(&store, &second, FinishKind::Failed).await;
+        assert_eq!(status(&store, "t").await, TaskStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn cancel_folds_first_and_leaves_a_finished_task_alone() {
+        let store = store_with(&["t"]).await;
+        let attempt = dispatch(&store, "t").await;
+        work(&store, &attempt, FinishKind::Done).await;
+        let err = store
+            .cancel_task("r", "t", "leader", "too late")
+            .await
+            .unwrap_err();
+        assert_eq!(err.message, r#"task "t" is already done"#);
+        assert_eq!(status(&store, "t").await, TaskStatus::Done);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_run_is_not_found_for_every_reconciling_read() {
+        let store = store_with(&[]).await;
+        let not_found = |e: crate::error::Error| {
+            assert_eq!(e.code, crate::error::ErrorCode::NotFound);
+            assert_eq!(e.message, r#"run "x" not found"#);
+        };
+        not_found(store.reconcile("x").await.unwrap_err());
+        not_found(store.status_view("x").await.err().unwrap());
+        not_found(store.ready("x").await.unwrap_err());
+        not_found(store.blocked("x").await.unwrap_err());
+        not_found(store.events_after("x", 0, 10).await.unwrap_err());
     }
 }

@@ -522,3 +522,76 @@ impl Store {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::store::FinishKind;
+    use crate::store::testing::*;
+
+    async fn ready_ids(store: &Store) -> Vec<String> {
+        let ready = store.ready("r").await.unwrap();
+        ready.into_iter().map(|t| t.task_id).collect()
+    }
+
+    #[tokio::test]
+    async fn dependencies_gate_ready_until_every_prerequisite_is_done() {
+        let store = store_with(&["a", "b", "c"]).await;
+        store.add_dep("r", "c", "a").await.unwrap();
+        let (c, added) = store.add_dep("r", "c", "b").await.unwrap();
+        assert!(added);
+        assert_eq!(c.status, TaskStatus::Planned);
+        assert_eq!(c.depends_on, ["a", "b"]);
+        assert_eq!(ready_ids(&store).await, ["a", "b"]);
+        let a = dispatch(&store, "a").await;
+        work(&store, &a, FinishKind::Done).await;
+        assert_eq!(ready_ids(&store).await, ["b"]);
+        let b = dispatch(&store, "b").await;
+        work(&store, &b, FinishKind::Failed).await;
+        assert_eq!(status(&store, "c").await, TaskStatus::Planned);
+        assert!(ready_ids(&store).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_last_prerequisite_done_releases_the_dependent() {
+        let store = store_with(&["a", "b"]).await;
+        store.add_dep("r", "b", "a").await.unwrap();
+        let a = dispatch(&store, "a").await;
+        work(&store, &a, FinishKind::Done).await;
+        assert_eq!(ready_ids(&store).await, ["b"]);
+        let types = event_types(&store).await;
+        assert_eq!(types.last().map(String::as_str), Some("task_ready"));
+    }
+
+    #[tokio::test]
+    async fn self_edges_and_cycles_are_refused_and_change_nothing() {
+        let store = store_with(&["a", "b", "c"]).await;
+        store.add_dep("r", "b", "a").await.unwrap();
+        store.add_dep("r", "c", "b").await.unwrap();
+        let before = store.max_event_id().await.unwrap();
+        for (task, on) in [("a", "a"), ("a", "c"), ("a", "b")] {
+            let err = store.add_dep("r", task, on).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidInput, "{task} -> {on}");
+        }
+        let a = store.task("r", "a").await.unwrap();
+        assert!(a.depends_on.is_empty());
+        assert_eq!(a.status, TaskStatus::Ready);
+        assert_eq!(store.max_event_id().await.unwrap(), before);
+        // An edge that exists already is accepted as is.
+        let (_, added) = store.add_dep("r", "b", "a").await.unwrap();
+        assert!(!added);
+    }
+
+    #[tokio::test]
+    async fn unknown_tasks_and_duplicates_are_refused() {
+        let store = store_with(&["a"]).await;
+        let err = store.task("r", "x").await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotFound);
+        assert_eq!(err.message, r#"task "x" not found in run "r""#);
+        let err = store.add_task("r", &task("a")).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidState);
+        let err = store.add_task("x", &task("b")).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotFound);
+    }
+}
