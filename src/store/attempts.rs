@@ -3,9 +3,7 @@
 //! bookkeeping that cleanup needs.
 
 use super::NotFound;
-use super::begin;
 use super::events::{self, NewEvent};
-use super::reconcile::begin_reconciled;
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage, ReplyStep};
 use super::{Store, rows, runs};
@@ -14,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
 };
-use crate::time::now_ms;
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
 
@@ -395,43 +392,42 @@ impl Store {
         summary: &str,
         content: &MessageInput,
     ) -> Result<(Task, Thread, Message)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
-        let (_, task) = load_task(&mut tx, run_id, task_id).await?;
-        if let Some(n) = for_attempt.filter(|n| *n != task.current_attempt) {
-            return Err(Error::invalid_state(format!(
-                "the answer is for attempt {n}, but task {task_id:?} is on attempt {}; nothing was sent",
-                task.current_attempt
-            )));
-        }
-        let attempt = match task.current_attempt {
-            0 => None,
-            n => load_attempt(&mut tx, run_id, task_id, n).await?,
-        };
-        let attempt = attempt.filter(|a| !a.status.is_terminal()).ok_or_else(|| {
-            Error::invalid_state(format!(
-                "task {task_id:?} is {} and has no active attempt to answer",
-                task.status
-            ))
-        })?;
-        let (thread, message) = inbox::reply_in(
-            &mut tx,
-            ReplyStep {
-                thread_id: &attempt.thread_id,
-                from,
-                to: Some(&attempt.assigned_to),
-                kind: MessageKind::Answer,
-                summary,
-                content,
-                event_type: "task_answered",
-            },
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((task, thread, message))
+        self.write(async |tx, now| {
+            runs::require_run(tx, run_id).await?;
+            let (_, task) = load_task(tx, run_id, task_id).await?;
+            if let Some(n) = for_attempt.filter(|n| *n != task.current_attempt) {
+                return Err(Error::invalid_state(format!(
+                    "the answer is for attempt {n}, but task {task_id:?} is on attempt {}; nothing was sent",
+                    task.current_attempt
+                )));
+            }
+            let attempt = match task.current_attempt {
+                0 => None,
+                n => load_attempt(tx, run_id, task_id, n).await?,
+            };
+            let attempt = attempt.filter(|a| !a.status.is_terminal()).ok_or_else(|| {
+                Error::invalid_state(format!(
+                    "task {task_id:?} is {} and has no active attempt to answer",
+                    task.status
+                ))
+            })?;
+            let (thread, message) = inbox::reply_in(
+                tx,
+                ReplyStep {
+                    thread_id: &attempt.thread_id,
+                    from,
+                    to: Some(&attempt.assigned_to),
+                    kind: MessageKind::Answer,
+                    summary,
+                    content,
+                    event_type: "task_answered",
+                },
+                now,
+            )
+            .await?;
+            Ok((task, thread, message))
+        })
+        .await
     }
 
     /// `orch cancel --task`: the task and its open thread become `cancelled`.
@@ -442,20 +438,19 @@ impl Store {
         by: &str,
         reason: &str,
     ) -> Result<(Task, Option<Attempt>)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
         // A task whose worker already finished is not cancelled after the fact.
-        let mut tx = begin_reconciled(&mut conn, run_id, now).await?;
-        let (key, status) = task_key(&mut tx, run_id, task_id).await?;
-        if status.is_terminal() {
-            return Err(Error::invalid_state(format!(
-                "task {task_id:?} is already {status}"
-            )));
-        }
-        let attempt = cancel_task_in(&mut tx, run_id, task_id, key, by, reason, now).await?;
-        let (_, task) = load_task(&mut tx, run_id, task_id).await?;
-        tx.commit().await?;
-        Ok((task, attempt))
+        self.write_reconciled(run_id, async |tx, now| {
+            let (key, status) = task_key(tx, run_id, task_id).await?;
+            if status.is_terminal() {
+                return Err(Error::invalid_state(format!(
+                    "task {task_id:?} is already {status}"
+                )));
+            }
+            let attempt = cancel_task_in(tx, run_id, task_id, key, by, reason, now).await?;
+            let (_, task) = load_task(tx, run_id, task_id).await?;
+            Ok((task, attempt))
+        })
+        .await
     }
 
     /// `orch cancel` without `--task`: the run and every non-terminal task.
@@ -465,35 +460,34 @@ impl Store {
         by: &str,
         reason: &str,
     ) -> Result<Vec<(String, Option<Attempt>)>> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin_reconciled(&mut conn, run_id, now).await?;
-        execute(
-            &mut *tx,
-            "UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?",
-            args![now, run_id],
-        )
-        .await?;
-        let open = tasks::load_tasks(&mut tx, run_id, tasks::TaskSelection::All).await?;
-        let mut cancelled = Vec::new();
-        for (key, task) in open.into_iter().filter(|(_, t)| !t.status.is_terminal()) {
-            let attempt =
-                cancel_task_in(&mut tx, run_id, &task.task_id, key, by, reason, now).await?;
-            cancelled.push((task.task_id, attempt));
-        }
-        events::insert(
-            &mut tx,
-            NewEvent {
-                run_id: Some(run_id.to_string()),
-                summary: format!("run cancelled: {reason}"),
-                payload: json!({"reason": reason, "by": by, "tasks": cancelled.len()}),
-                ..NewEvent::new("run_cancelled")
-            },
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(cancelled)
+        self.write_reconciled(run_id, async |tx, now| {
+            execute(
+                tx,
+                "UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?",
+                args![now, run_id],
+            )
+            .await?;
+            let open = tasks::load_tasks(tx, run_id, tasks::TaskSelection::All).await?;
+            let mut cancelled = Vec::new();
+            for (key, task) in open.into_iter().filter(|(_, t)| !t.status.is_terminal()) {
+                let attempt =
+                    cancel_task_in(tx, run_id, &task.task_id, key, by, reason, now).await?;
+                cancelled.push((task.task_id, attempt));
+            }
+            events::insert(
+                tx,
+                NewEvent {
+                    run_id: Some(run_id.to_string()),
+                    summary: format!("run cancelled: {reason}"),
+                    payload: json!({"reason": reason, "by": by, "tasks": cancelled.len()}),
+                    ..NewEvent::new("run_cancelled")
+                },
+                now,
+            )
+            .await?;
+            Ok(cancelled)
+        })
+        .await
     }
 
     /// Records that an attempt's worktree directory was removed.
@@ -503,26 +497,25 @@ impl Store {
         task_id: &str,
         attempt_no: i64,
     ) -> Result<()> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        execute(
-            &mut *tx,
-            "UPDATE attempts SET workspace_status = 'cleaned', updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
-            args![now, run_id, task_id, attempt_no],
-        )
-        .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("workspace_cleaned")
-                .on_task(run_id, task_id)
-                .summary(format!("attempt {attempt_no} worktree removed"))
-                .payload(json!({"attempt_no": attempt_no})),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx, now| {
+            execute(
+                tx,
+                "UPDATE attempts SET workspace_status = 'cleaned', updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
+                args![now, run_id, task_id, attempt_no],
+            )
+            .await?;
+            events::insert(
+                tx,
+                NewEvent::new("workspace_cleaned")
+                    .on_task(run_id, task_id)
+                    .summary(format!("attempt {attempt_no} worktree removed"))
+                    .payload(json!({"attempt_no": attempt_no})),
+                now,
+            )
+            .await?;
+            Ok(())
+        })
+        .await
     }
 }
 

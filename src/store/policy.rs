@@ -2,8 +2,8 @@
 //! [`crate::policy::cooldown_key`]: the profile, or the bare adapter), a task's attempt
 //! history, the adapters a run may no longer use, and the policy's own events.
 
+use super::Store;
 use super::events::{self, NewEvent};
-use super::{Store, begin};
 use super::{args, execute, fetch_all, scalar};
 use crate::error::Result;
 use crate::time::now_ms;
@@ -156,19 +156,18 @@ impl Store {
         summary: &str,
         payload: Value,
     ) -> Result<i64> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let id = events::insert(
-            &mut tx,
-            NewEvent::new(event_type)
-                .on_task(run_id, task_id)
-                .summary(summary)
-                .payload(payload),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        self.write(async |tx, now| {
+            let id = events::insert(
+                tx,
+                NewEvent::new(event_type)
+                    .on_task(run_id, task_id)
+                    .summary(summary)
+                    .payload(payload),
+                now,
+            )
+            .await?;
+            Ok(id)
+        })
+        .await
     }
 }

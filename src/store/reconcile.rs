@@ -187,6 +187,21 @@ pub(crate) async fn begin_reconciled<'c>(
 }
 
 impl Store {
+    /// [`Store::write`] on a run that exists, with its pending thread statuses folded in
+    /// first (in the same transaction), for the writes that decide by a task's status.
+    pub(crate) async fn write_reconciled<T>(
+        &self,
+        run_id: &str,
+        step: impl AsyncFnOnce(&mut SqliteConnection, i64) -> Result<T>,
+    ) -> Result<T> {
+        self.write(async |tx, now| {
+            runs::require_run(tx, run_id).await?;
+            reconcile_in(tx, run_id, now).await?;
+            step(tx, now).await
+        })
+        .await
+    }
+
     /// `orch reconcile`: folds thread statuses into task statuses. Reads first and takes
     /// the write lock only when something changed. The reads that decide by task status
     /// ([`Store::status_view`], [`Store::ready`], [`Store::attempt_plan`], ...) do the

@@ -2,12 +2,10 @@
 
 use super::NotFound;
 use super::Store;
-use super::begin;
 use super::events::{self, NewEvent};
 use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
 use crate::model::{Run, TaskCounts, TaskStatus};
-use crate::time::now_ms;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 
@@ -102,19 +100,18 @@ pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Resul
 impl Store {
     /// `orch run init`: a new run; a duplicate id is `invalid_state`.
     pub async fn create_run(&self, new: &NewRun) -> Result<Run> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        if run_exists(&mut tx, &new.run_id).await? {
-            return Err(Error::invalid_state(format!(
-                "run {:?} already exists",
-                new.run_id
-            )));
-        }
-        insert_run(&mut tx, new, now).await?;
-        let run = load_run(&mut tx, &new.run_id).await?;
-        tx.commit().await?;
-        Ok(run)
+        self.write(async |tx, now| {
+            if run_exists(tx, &new.run_id).await? {
+                return Err(Error::invalid_state(format!(
+                    "run {:?} already exists",
+                    new.run_id
+                )));
+            }
+            insert_run(tx, new, now).await?;
+            let run = load_run(tx, &new.run_id).await?;
+            Ok(run)
+        })
+        .await
     }
 
     /// `orch run show`: the run with its task counts and derived status.

@@ -143,34 +143,34 @@ impl Store {
         pid: u32,
         start: u64,
     ) -> Result<Option<(u32, u64)>> {
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let current: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT supervisor_pid, supervisor_start FROM attempts WHERE thread_id = ?",
-        )
-        .bind(thread_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(current) = current else {
-            return Err(NotFound::NoAttemptHasThread {
-                thread: thread_id.to_string(),
+        self.write(async |tx, _now| {
+            let current: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+                "SELECT supervisor_pid, supervisor_start FROM attempts WHERE thread_id = ?",
+            )
+            .bind(thread_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(current) = current else {
+                return Err(NotFound::NoAttemptHasThread {
+                    thread: thread_id.to_string(),
+                }
+                .into());
+            };
+            if let (Some(p), Some(s)) = current
+                && (p as u32, s as u64) != (pid, start)
+            {
+                return Ok(Some((p as u32, s as u64)));
             }
-            .into());
-        };
-        if let (Some(p), Some(s)) = current
-            && (p as u32, s as u64) != (pid, start)
-        {
-            return Ok(Some((p as u32, s as u64)));
-        }
-        execute(
-            &mut *tx,
-            "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, updated_at = ?
-             WHERE thread_id = ?",
-            args![pid as i64, start as i64, now_ms(), thread_id],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(None)
+            execute(
+                tx,
+                "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, updated_at = ?
+                 WHERE thread_id = ?",
+                args![pid as i64, start as i64, now_ms(), thread_id],
+            )
+            .await?;
+            Ok(None)
+        })
+        .await
     }
 
     /// The supervisor took charge: its pid, adapter and log.
@@ -203,27 +203,26 @@ impl Store {
         start: u64,
         payload: Value,
     ) -> Result<()> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        execute(
-            &mut *tx,
-            "UPDATE attempts SET worker_pid = ?, worker_start = ?, launched_at = ?, updated_at = ? WHERE thread_id = ?",
-            args![pid as i64, start as i64, now, now, thread_id],
-        )
-        .await?;
-        let thread = load_thread(&mut tx, thread_id).await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("attempt_launched")
-                .on_thread(&thread)
-                .summary(format!("worker started (pid {pid})"))
-                .payload(payload),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx, now| {
+            execute(
+                tx,
+                "UPDATE attempts SET worker_pid = ?, worker_start = ?, launched_at = ?, updated_at = ? WHERE thread_id = ?",
+                args![pid as i64, start as i64, now, now, thread_id],
+            )
+            .await?;
+            let thread = load_thread(tx, thread_id).await?;
+            events::insert(
+                tx,
+                NewEvent::new("attempt_launched")
+                    .on_thread(&thread)
+                    .summary(format!("worker started (pid {pid})"))
+                    .payload(payload),
+                now,
+            )
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// A batch of the worker's output as one `output` message (event `thread_output`).

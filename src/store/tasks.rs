@@ -3,14 +3,12 @@
 //! edges with self-edge and cycle refusal, and reading tasks with their edges and checks.
 
 use super::NotFound;
-use super::begin;
 use super::events::{self, NewEvent};
 use super::runs::{self, NewRun};
 use super::{Store, parse_or_corrupt};
 use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
 use crate::model::{Priority, Run, Task, TaskStatus};
-use crate::time::now_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
@@ -407,20 +405,19 @@ impl Store {
     /// `orch task add`: `ready` (a new task has no prerequisites yet).
     pub async fn add_task(&self, run_id: &str, task: &NewTask) -> Result<Task> {
         validate_new_task(task)?;
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
-        if task_key(&mut tx, run_id, &task.task_id).await.is_ok() {
-            return Err(Error::invalid_state(format!(
-                "task {:?} already exists in run {run_id:?}",
-                task.task_id
-            )));
-        }
-        insert_tasks(&mut tx, run_id, &[(task, TaskStatus::Ready)], now).await?;
-        let (_, added) = load_task(&mut tx, run_id, &task.task_id).await?;
-        tx.commit().await?;
-        Ok(added)
+        self.write(async |tx, now| {
+            runs::require_run(tx, run_id).await?;
+            if task_key(tx, run_id, &task.task_id).await.is_ok() {
+                return Err(Error::invalid_state(format!(
+                    "task {:?} already exists in run {run_id:?}",
+                    task.task_id
+                )));
+            }
+            insert_tasks(tx, run_id, &[(task, TaskStatus::Ready)], now).await?;
+            let (_, added) = load_task(tx, run_id, &task.task_id).await?;
+            Ok(added)
+        })
+        .await
     }
 
     /// `orch dep add`: `task` waits for `depends_on`. Self-edges and cycles are refused
@@ -431,67 +428,66 @@ impl Store {
         task_id: &str,
         depends_on: &str,
     ) -> Result<(Task, bool)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
-        let (task, status) = task_key(&mut tx, run_id, task_id).await?;
-        let (prereq, prereq_status) = task_key(&mut tx, run_id, depends_on).await?;
-        if task == prereq {
-            return Err(Error::invalid_input(format!(
-                "task {task_id:?} cannot depend on itself"
-            )));
-        }
-        let exists: Option<i64> = scalar(
-            &mut *tx,
-            "SELECT 1 FROM deps WHERE task = ? AND depends_on = ?",
-            args![task, prereq],
-        )
-        .await?;
-        if exists.is_some() {
-            let (_, loaded) = load_task(&mut tx, run_id, task_id).await?;
-            return Ok((loaded, false));
-        }
-        // A cycle exists when the prerequisite already (transitively) depends on the task.
-        let cycle: Option<i64> = scalar(
-            &mut *tx,
-            "WITH RECURSIVE reach(id) AS (
-                 SELECT ?1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
-             SELECT 1 FROM reach WHERE id = ?2 LIMIT 1",
-            args![prereq, task],
-        )
-        .await?;
-        if cycle.is_some() {
-            return Err(Error::invalid_input(format!(
-                "task {task_id:?} depending on {depends_on:?} would close a cycle ({depends_on:?} already depends on {task_id:?})"
-            )));
-        }
-        if !matches!(status, TaskStatus::Planned | TaskStatus::Ready) {
-            return Err(Error::invalid_state(format!(
-                "task {task_id:?} is {status}; dependencies can only be added before it is dispatched"
-            )));
-        }
-        insert_edges(&mut tx, run_id, &[(task_id, depends_on)]).await?;
-        if status == TaskStatus::Ready && prereq_status != TaskStatus::Done {
-            execute(
-                &mut *tx,
-                "UPDATE tasks SET status = 'planned', updated_at = ? WHERE id = ?",
-                args![now, task],
+        self.write(async |tx, now| {
+            runs::require_run(tx, run_id).await?;
+            let (task, status) = task_key(tx, run_id, task_id).await?;
+            let (prereq, prereq_status) = task_key(tx, run_id, depends_on).await?;
+            if task == prereq {
+                return Err(Error::invalid_input(format!(
+                    "task {task_id:?} cannot depend on itself"
+                )));
+            }
+            let exists: Option<i64> = scalar(
+                tx,
+                "SELECT 1 FROM deps WHERE task = ? AND depends_on = ?",
+                args![task, prereq],
             )
             .await?;
-        }
-        events::insert(
-            &mut tx,
-            NewEvent::new("dep_added")
-                .on_task(run_id, task_id)
-                .summary(format!("{task_id} depends on {depends_on}"))
-                .payload(json!({"depends_on": depends_on})),
-            now,
-        )
-        .await?;
-        let (_, loaded) = load_task(&mut tx, run_id, task_id).await?;
-        tx.commit().await?;
-        Ok((loaded, true))
+            if exists.is_some() {
+                let (_, loaded) = load_task(tx, run_id, task_id).await?;
+                return Ok((loaded, false));
+            }
+            // A cycle exists when the prerequisite already (transitively) depends on the task.
+            let cycle: Option<i64> = scalar(
+                tx,
+                "WITH RECURSIVE reach(id) AS (
+                     SELECT ?1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
+                 SELECT 1 FROM reach WHERE id = ?2 LIMIT 1",
+                args![prereq, task],
+            )
+            .await?;
+            if cycle.is_some() {
+                return Err(Error::invalid_input(format!(
+                    "task {task_id:?} depending on {depends_on:?} would close a cycle ({depends_on:?} already depends on {task_id:?})"
+                )));
+            }
+            if !matches!(status, TaskStatus::Planned | TaskStatus::Ready) {
+                return Err(Error::invalid_state(format!(
+                    "task {task_id:?} is {status}; dependencies can only be added before it is dispatched"
+                )));
+            }
+            insert_edges(tx, run_id, &[(task_id, depends_on)]).await?;
+            if status == TaskStatus::Ready && prereq_status != TaskStatus::Done {
+                execute(
+                    tx,
+                    "UPDATE tasks SET status = 'planned', updated_at = ? WHERE id = ?",
+                    args![now, task],
+                )
+                .await?;
+            }
+            events::insert(
+                tx,
+                NewEvent::new("dep_added")
+                    .on_task(run_id, task_id)
+                    .summary(format!("{task_id} depends on {depends_on}"))
+                    .payload(json!({"depends_on": depends_on})),
+                now,
+            )
+            .await?;
+            let (_, loaded) = load_task(tx, run_id, task_id).await?;
+            Ok((loaded, true))
+        })
+        .await
     }
 
     /// One task with its prerequisites and checks.
