@@ -2,7 +2,7 @@
 //! queries that `wait`, `watch` and `wait-reply` run (ids strictly after a cursor).
 
 use super::{Store, rows};
-use super::{args, fetch_all};
+use super::{args, fetch_all, fetch_optional};
 use crate::error::Result;
 use crate::model::{Event, Message, Thread, ThreadStatus};
 use serde_json::Value;
@@ -120,7 +120,8 @@ impl Store {
         let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
         let statuses =
             serde_json::to_string(&filter.thread_statuses).unwrap_or_else(|_| "[]".into());
-        let row = sqlx::query(
+        let row = fetch_optional(
+            &mut conn,
             "SELECT * FROM events
              WHERE event_id > ?1
                AND (?2 IS NULL OR run_id = ?2)
@@ -129,14 +130,15 @@ impl Store {
                AND (?5 = '[]' OR thread_status IN (SELECT value FROM json_each(?5)))
                AND (?6 IS NULL OR thread_id = ?6)
              ORDER BY event_id LIMIT 1",
+            args![
+                after,
+                filter.run_id.as_deref(),
+                types,
+                filter.assigned_to.as_deref(),
+                statuses,
+                filter.thread_id.as_deref()
+            ],
         )
-        .bind(after)
-        .bind(filter.run_id.as_deref())
-        .bind(types)
-        .bind(filter.assigned_to.as_deref())
-        .bind(statuses)
-        .bind(filter.thread_id.as_deref())
-        .fetch_optional(&mut *conn)
         .await?;
         row.as_ref().map(rows::event).transpose()
     }
@@ -153,20 +155,16 @@ impl Store {
     ) -> Result<Option<(i64, Message)>> {
         let mut conn = self.lock().await;
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
-        let row = sqlx::query(
+        let row = fetch_optional(
+            &mut conn,
             "SELECT e.event_id AS woke_event_id, m.*
              FROM events e JOIN messages m ON m.message_id = e.message_id
              WHERE e.thread_id = ?1 AND e.event_id > ?2 AND m.message_id > ?3
                AND m.kind IN (SELECT value FROM json_each(?4))
                AND (?5 IS NULL OR m.from_agent != ?5)
              ORDER BY e.event_id LIMIT 1",
+            args![thread_id, after_event, after_message, kinds, not_from],
         )
-        .bind(thread_id)
-        .bind(after_event)
-        .bind(after_message)
-        .bind(kinds)
-        .bind(not_from)
-        .fetch_optional(&mut *conn)
         .await?;
         match row {
             None => Ok(None),

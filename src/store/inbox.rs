@@ -354,7 +354,7 @@ mod tests {
     async fn open_leases(store: &Store, thread_id: &str) -> Result<i64> {
         let mut conn = store.lock().await;
         let sql = "SELECT count(*) FROM leases WHERE thread_id = ? AND released_at IS NULL";
-        let count = crate::store::scalar(&mut conn, sql, args![thread_id]).await?;
+        let count = crate::store::scalar(&mut *conn, sql, args![thread_id]).await?;
         Ok(count.unwrap_or(0))
     }
 

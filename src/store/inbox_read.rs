@@ -104,19 +104,15 @@ impl Store {
         if let Some(agent) = mark_read {
             let last = messages.last().map(|m| m.message_id).unwrap_or(0);
             let now = now_ms();
-            let value: i64 = sqlx::query_scalar(
+            cursor = scalar(
+                &mut *conn,
                 "INSERT INTO read_cursors (agent, thread_id, last_message_id, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (agent, thread_id) DO UPDATE
                    SET last_message_id = MAX(last_message_id, excluded.last_message_id), updated_at = excluded.updated_at
                  RETURNING last_message_id",
+                args![agent, thread_id, last, now],
             )
-            .bind(agent)
-            .bind(thread_id)
-            .bind(last)
-            .bind(now)
-            .fetch_one(&mut *conn)
             .await?;
-            cursor = Some(value);
         }
         Ok((thread, messages, cursor))
     }

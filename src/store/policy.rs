@@ -101,50 +101,48 @@ impl Store {
 
     /// The note the brief of an attempt carries about the attempt before it.
     pub async fn set_brief_note(&self, thread_id: &str, note: &str) -> Result<()> {
-        let mut conn = self.lock().await;
-        execute(
-            &mut *conn,
-            "UPDATE attempts SET brief_note = ? WHERE thread_id = ?",
-            args![note, thread_id],
-        )
-        .await?;
-        Ok(())
+        let sql = "UPDATE attempts SET brief_note = ? WHERE thread_id = ?";
+        self.set_attempt_text(sql, note, thread_id).await
     }
 
     /// The agent session an attempt resumes (`""` for a fresh start).
     pub async fn set_resume_session(&self, thread_id: &str, session_id: &str) -> Result<()> {
-        let mut conn = self.lock().await;
-        execute(
-            &mut *conn,
-            "UPDATE attempts SET resume_session = ? WHERE thread_id = ?",
-            args![session_id, thread_id],
-        )
-        .await?;
-        Ok(())
+        let sql = "UPDATE attempts SET resume_session = ? WHERE thread_id = ?";
+        self.set_attempt_text(sql, session_id, thread_id).await
     }
 
-    /// The session an attempt resumes, if any.
+    /// The session an attempt resumes, if any (`""` for none).
     pub async fn resume_session(&self, thread_id: &str) -> Result<String> {
-        let mut conn = self.lock().await;
-        let s: Option<String> = scalar(
-            &mut *conn,
-            "SELECT resume_session FROM attempts WHERE thread_id = ?",
-            args![thread_id],
-        )
-        .await?;
-        Ok(s.unwrap_or_default())
+        let sql = "SELECT resume_session FROM attempts WHERE thread_id = ?";
+        self.attempt_text(sql, thread_id).await
     }
 
     /// The brief note of an attempt.
     pub async fn brief_note(&self, thread_id: &str) -> Result<String> {
-        let mut conn = self.lock().await;
-        let note: Option<String> = scalar(
-            &mut *conn,
+        self.attempt_text(
             "SELECT brief_note FROM attempts WHERE thread_id = ?",
-            args![thread_id],
+            thread_id,
         )
-        .await?;
-        Ok(note.unwrap_or_default())
+        .await
+    }
+
+    /// One text column of an attempt by its thread (`sql` selects it); `""` for none.
+    async fn attempt_text(&self, sql: &'static str, thread_id: &str) -> Result<String> {
+        let mut conn = self.lock().await;
+        let text: Option<String> = scalar(&mut *conn, sql, args![thread_id]).await?;
+        Ok(text.unwrap_or_default())
+    }
+
+    /// Sets one text column of an attempt by its thread (`sql` updates it).
+    async fn set_attempt_text(
+        &self,
+        sql: &'static str,
+        value: &str,
+        thread_id: &str,
+    ) -> Result<()> {
+        let mut conn = self.lock().await;
+        execute(&mut *conn, sql, args![value, thread_id]).await?;
+        Ok(())
     }
 
     /// Appends a run event of the policy (`task_parked`, `task_given_up`, ...).

@@ -87,7 +87,8 @@ pub(crate) async fn insert_tasks(
         })
         .collect();
     let rows = Value::Array(rows).to_string();
-    sqlx::query(
+    execute(
+        &mut *conn,
         "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
                             priority, priority_rank, status, checks_json, created_at, updated_at)
          SELECT ?1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
@@ -95,11 +96,8 @@ pub(crate) async fn insert_tasks(
                 j.value->>'priority', j.value->>'priority_rank', j.value->>'status',
                 j.value->>'checks_json', ?2, ?2
          FROM json_each(?3) j ORDER BY j.key",
+        args![run_id, now, &rows],
     )
-    .bind(run_id)
-    .bind(now)
-    .bind(&rows)
-    .execute(&mut *conn)
     .await?;
     let checks: Vec<Value> = tasks
         .iter()
@@ -110,26 +108,23 @@ pub(crate) async fn insert_tasks(
         })
         .collect();
     if !checks.is_empty() {
-        sqlx::query(
+        execute(
+            &mut *conn,
             "INSERT INTO task_checks (task, name, command, position)
              SELECT t.id, c.value->>'name', c.value->>'command', c.value->>'position'
              FROM json_each(?2) c CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = c.value->>'task_id'",
+            args![run_id, Value::Array(checks).to_string()],
         )
-        .bind(run_id)
-        .bind(Value::Array(checks).to_string())
-        .execute(&mut *conn)
         .await?;
     }
-    sqlx::query(
+    execute(
+        &mut *conn,
         "INSERT INTO events (event_type, run_id, task_id, summary, payload_json, created_at)
          SELECT 'task_added', ?1, j.value->>'task_id', j.value->>'title',
                 json_object('status', j.value->>'status'), ?2
          FROM json_each(?3) j ORDER BY j.key",
+        args![run_id, now, &rows],
     )
-    .bind(run_id)
-    .bind(now)
-    .bind(&rows)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -154,16 +149,15 @@ pub(crate) async fn insert_edges(
     )
     .await?;
     // Keep each dependent's list of prerequisites with the task.
-    sqlx::query(
+    execute(
+        &mut *conn,
         "UPDATE tasks SET depends_on_json = (
              SELECT json_group_array(x.task_id) FROM
                  (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on
                   WHERE d.task = tasks.id ORDER BY p.id) x)
          WHERE run_id = ?1 AND task_id IN (SELECT DISTINCT e.value->>'$[0]' FROM json_each(?2) e)",
+        args![run_id, &json_edges],
     )
-    .bind(run_id)
-    .bind(&json_edges)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::{Artifact, Message, MessageKind, Priority, Thread, ThreadStatus};
 use crate::time::rfc3339;
 use serde_json::{Value, json};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 /// The content of a message: body, payload object and artifacts (contract §3), already
@@ -298,6 +299,16 @@ pub(crate) struct Lease {
     pub expires_at: i64,
 }
 
+impl Lease {
+    fn from_row(row: &SqliteRow) -> Result<Lease> {
+        Ok(Lease {
+            id: row.try_get("id")?,
+            agent: row.try_get("agent")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+}
+
 pub(crate) async fn active_lease(
     conn: &mut SqliteConnection,
     thread_id: &str,
@@ -311,14 +322,7 @@ pub(crate) async fn active_lease(
         args![thread_id, now],
     )
     .await?;
-    row.map(|r| {
-        Ok(Lease {
-            id: r.try_get("id")?,
-            agent: r.try_get("agent")?,
-            expires_at: r.try_get("expires_at")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(Lease::from_row).transpose()
 }
 
 /// The most recent lease of a thread, active or not (who held it last).
@@ -332,14 +336,7 @@ pub(crate) async fn last_lease(
         args![thread_id],
     )
     .await?;
-    row.map(|r| {
-        Ok(Lease {
-            id: r.try_get("id")?,
-            agent: r.try_get("agent")?,
-            expires_at: r.try_get("expires_at")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(Lease::from_row).transpose()
 }
 
 pub(crate) async fn release_leases(
@@ -411,32 +408,22 @@ pub(crate) async fn reply_in(
     step: ReplyStep<'_>,
     now: i64,
 ) -> Result<(Thread, Message)> {
-    let ReplyStep {
-        thread_id,
-        from,
-        to,
-        kind,
-        summary,
-        content,
-        event_type,
-    } = step;
-    let mut thread = load_thread(conn, thread_id).await?;
-    require_open(&thread, "reply")?;
-    let to = match to {
+    let mut thread = open_thread(conn, step.thread_id, "reply").await?;
+    let to = match step.to {
         Some(to) => to.to_string(),
-        None if from == thread.assigned_to => thread.created_by.clone(),
+        None if step.from == thread.assigned_to => thread.created_by.clone(),
         None => thread.assigned_to.clone(),
     };
     thread.updated_at = now;
+    let payload = json!({"kind": step.kind.as_str(), "from": step.from, "to": to});
     let message = NewMessage {
-        from,
+        from: step.from,
         to: &to,
-        kind,
-        summary: summary_or_first_line(summary, &content.body),
-        content,
+        kind: step.kind,
+        summary: summary_or_first_line(step.summary, &step.content.body),
+        content: step.content,
     };
-    let payload = json!({"kind": kind.as_str(), "from": from, "to": to});
-    let message = post(conn, &thread, message, event_type, payload, now).await?;
+    let message = post(conn, &thread, message, step.event_type, payload, now).await?;
     Ok((thread, message))
 }
 
