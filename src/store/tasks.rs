@@ -267,40 +267,26 @@ pub(crate) async fn load_tasks(
     run_id: &str,
     selection: TaskSelection<'_>,
 ) -> Result<Vec<(i64, Task)>> {
-    let text: String = match selection {
-        TaskSelection::All => {
-            sqlx::query_scalar(concat!(
+    macro_rules! tasks_where {
+        ($condition:literal) => {
+            concat!(
                 "SELECT json_group_array(",
                 task_json!(),
-                ") FROM tasks t WHERE t.run_id = ?"
-            ))
-            .bind(run_id)
-            .fetch_one(&mut *conn)
-            .await?
-        }
-        TaskSelection::One(task_id) => {
-            sqlx::query_scalar(concat!(
-                "SELECT json_group_array(",
-                task_json!(),
-                ") FROM tasks t WHERE t.run_id = ? AND t.task_id = ?"
-            ))
-            .bind(run_id)
-            .bind(task_id)
-            .fetch_one(&mut *conn)
-            .await?
-        }
-        TaskSelection::Status(status) => {
-            sqlx::query_scalar(concat!(
-                "SELECT json_group_array(",
-                task_json!(),
-                ") FROM tasks t WHERE t.run_id = ? AND t.status = ?"
-            ))
-            .bind(run_id)
-            .bind(status.as_str())
-            .fetch_one(&mut *conn)
-            .await?
-        }
+                ") FROM tasks t WHERE t.run_id = ?",
+                $condition
+            )
+        };
+    }
+    let (sql, args) = match selection {
+        TaskSelection::All => (tasks_where!(""), args![run_id]),
+        TaskSelection::One(task_id) => (tasks_where!(" AND t.task_id = ?"), args![run_id, task_id]),
+        TaskSelection::Status(status) => (
+            tasks_where!(" AND t.status = ?"),
+            args![run_id, status.as_str()],
+        ),
     };
+    // json_group_array always returns its one row.
+    let text: String = scalar(&mut *conn, sql, args).await?.unwrap_or_default();
     let mut rows: Vec<TaskJson> = parse_json_rows(&text)?;
     match selection {
         TaskSelection::Status(_) => rows.sort_by_key(|t| (-t.priority_rank, t.id)),
