@@ -272,7 +272,7 @@ impl NewAttempt {
         .bind(&new.run_id)
         .bind(&new.task_id)
         .bind(new.attempt_no)
-        .bind(&thread_id)
+        .bind(thread_id)
         .bind(&new.assigned_to)
         .bind(new.execution_mode.as_str())
         .bind(&ws.repo_path)
@@ -375,7 +375,7 @@ impl Store {
     /// Every attempt of a run (optionally of one task), oldest first.
     pub async fn attempts(&self, run_id: &str, task_id: Option<&str>) -> Result<Vec<Attempt>> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        let rows = fetch_all(&mut *conn, concat!(
+        let rows = fetch_all(&mut conn, concat!(
             attempt_select!(),
             "WHERE a.run_id = ?1 AND (?2 IS NULL OR a.task_id = ?2) ORDER BY a.task, a.attempt_no"
         ), args![run_id, task_id]).await?;

@@ -184,7 +184,7 @@ impl Store {
     pub async fn events_after(&self, run_id: &str, after: i64, limit: i64) -> Result<Vec<Event>> {
         let mut conn = self.lock_reconciled(run_id).await?;
         let rows = fetch_all(
-            &mut *conn,
+            &mut conn,
             "SELECT * FROM events WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
             args![run_id, after, limit],
         )
@@ -227,8 +227,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_waiter_wakes_on_the_fold_of_a_thread_result() {
-        let store = store_with(&["t"]).await;
-        let attempt = dispatch(&store, "t").await;
+        let (store, attempt) = one_dispatched().await;
         let cursor = store.max_event_id().await.unwrap();
         work(&store, &attempt, FinishKind::Failed).await;
         let filter = EventFilter {

@@ -354,14 +354,14 @@ mod tests {
     async fn open_leases(store: &Store, thread_id: &str) -> Result<i64> {
         let mut conn = store.lock().await;
         let sql = "SELECT count(*) FROM leases WHERE thread_id = ? AND released_at IS NULL";
-        let count = crate::store::scalar(&mut *conn, sql, args![thread_id]).await?;
+        let count = crate::store::scalar(&mut conn, sql, args![thread_id]).await?;
         Ok(count.unwrap_or(0))
     }
 
     #[tokio::test]
     async fn a_thread_has_one_active_lease_at_a_time() {
-        let store = store_with(&["t"]).await;
-        let thread = dispatch(&store, "t").await.thread_id;
+        let (store, attempt) = one_dispatched().await;
+        let thread = attempt.thread_id;
         store.claim(&thread, WORKER, LEASE_MS).await.unwrap();
         let err = store.claim(&thread, "other", LEASE_MS).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::LeaseConflict);
@@ -375,8 +375,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_lease_is_taken_over_and_the_old_one_released() {
-        let store = store_with(&["t"]).await;
-        let thread = dispatch(&store, "t").await.thread_id;
+        let (store, attempt) = one_dispatched().await;
+        let thread = attempt.thread_id;
         store.claim(&thread, WORKER, -1).await.unwrap();
         let (claimed, message) = store.claim(&thread, "other", LEASE_MS).await.unwrap();
         assert_eq!(claimed.assigned_to, "other");
@@ -392,8 +392,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_thread_cannot_be_finished_again() {
-        let store = store_with(&["t"]).await;
-        let attempt = dispatch(&store, "t").await;
+        let (store, attempt) = one_dispatched().await;
         work(&store, &attempt, FinishKind::Done).await;
         let thread = attempt.thread_id.as_str();
         let (_, messages, _) = store.show(thread, None).await.unwrap();
@@ -415,8 +414,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_write_posts_its_message_and_one_event_for_it() {
-        let store = store_with(&["t"]).await;
-        let attempt = dispatch(&store, "t").await;
+        let (store, attempt) = one_dispatched().await;
         let before = store.max_event_id().await.unwrap();
         work(&store, &attempt, FinishKind::Done).await;
         let events = store.events_after("r", before, 100).await.unwrap();

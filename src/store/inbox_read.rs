@@ -22,7 +22,7 @@ impl Store {
     ) -> Result<Vec<Thread>> {
         let mut conn = self.lock().await;
         let rows = fetch_all(
-            &mut *conn,
+            &mut conn,
             "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
              FROM threads t
              WHERE t.assigned_to = ?1
@@ -49,7 +49,7 @@ impl Store {
     pub async fn list_threads(&self, filter: &ThreadFilter) -> Result<Vec<Thread>> {
         let mut conn = self.lock().await;
         let rows = fetch_all(
-            &mut *conn,
+            &mut conn,
             "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
              FROM threads
              WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR task_id = ?2)
@@ -126,12 +126,12 @@ impl Store {
     pub async fn message(&self, message_id: i64) -> Result<Message> {
         let mut conn = self.lock().await;
         let row = fetch_optional(
-            &mut *conn,
+            &mut conn,
             "SELECT * FROM messages WHERE message_id = ?",
             args![message_id],
         )
         .await?
-        .ok_or_else(|| NotFound::Message { message_id })?;
+        .ok_or(NotFound::Message { message_id })?;
         let mut message = rows::message(&row)?;
         attach_artifacts(&mut conn, std::slice::from_mut(&mut message)).await?;
         Ok(message)
@@ -160,7 +160,7 @@ impl Store {
     pub async fn message_in_thread(&self, thread_id: &str, message_id: i64) -> Result<bool> {
         let mut conn = self.lock().await;
         let found: Option<i64> = scalar(
-            &mut *conn,
+            &mut conn,
             "SELECT 1 FROM messages WHERE message_id = ? AND thread_id = ?",
             args![message_id, thread_id],
         )

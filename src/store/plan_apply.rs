@@ -262,7 +262,7 @@ fn find_cycle(tasks: &[&PlanTask], ids: &HashSet<&str>) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use crate::error::ErrorCode;
-    use crate::store::testing::task;
+    use crate::store::testing::{ids, task};
     use crate::store::{NewRun, PlanInput, PlanTask, Store};
 
     fn plan(tasks: &[(&str, &[&str])]) -> PlanInput {
@@ -294,14 +294,7 @@ mod tests {
         let again = store.apply_plan(&input).await.unwrap();
         assert!(again.created.is_empty());
         assert_eq!(again.unchanged, ["a", "b", "c"]);
-        let ready: Vec<String> = store
-            .ready("r")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| t.task_id)
-            .collect();
-        assert_eq!(ready, ["a"]);
+        assert_eq!(ids(store.ready("r").await.unwrap()), ["a"]);
         assert_eq!(store.max_event_id().await.unwrap(), events);
     }
 
@@ -324,14 +317,7 @@ mod tests {
         let bad = plan(&[("a", &[]), ("b", &["a"]), ("c", &["x"])]);
         let err = store.apply_plan(&bad).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidInput);
-        let ids: Vec<String> = store
-            .tasks("r")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| t.task_id)
-            .collect();
-        assert_eq!(ids, ["a"]);
+        assert_eq!(ids(store.tasks("r").await.unwrap()), ["a"]);
         assert_eq!(store.max_event_id().await.unwrap(), before);
         // A changed definition of a task already in the run is refused too.
         let mut changed = plan(&[("a", &[]), ("d", &[])]);

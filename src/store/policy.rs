@@ -24,12 +24,7 @@ impl Store {
     /// Workers cooling down: cooldown key (profile, or bare adapter) → Unix ms when free.
     pub async fn cooldowns(&self) -> Result<HashMap<String, i64>> {
         let mut conn = self.lock().await;
-        let rows = fetch_all(
-            &mut *conn,
-            "SELECT worker, until_ms FROM cooldowns",
-            args![],
-        )
-        .await?;
+        let rows = fetch_all(&mut conn, "SELECT worker, until_ms FROM cooldowns", args![]).await?;
         rows.iter()
             .map(|r| Ok((r.try_get("worker")?, r.try_get("until_ms")?)))
             .collect()
@@ -39,7 +34,7 @@ impl Store {
     pub async fn set_cooldown(&self, key: &str, until_ms: i64, reason: &str) -> Result<()> {
         let mut conn = self.lock().await;
         execute(
-            &mut *conn,
+            &mut conn,
             "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (worker) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
                  reason = excluded.reason, set_at = excluded.set_at",
@@ -53,7 +48,7 @@ impl Store {
     pub async fn task_history(&self, run_id: &str, task_id: &str) -> Result<Vec<HistoryEntry>> {
         let mut conn = self.lock().await;
         let rows = fetch_all(
-            &mut *conn,
+            &mut conn,
             "SELECT attempt_no, assigned_to, adapter, outcome FROM attempts
              WHERE run_id = ? AND task_id = ? ORDER BY attempt_no",
             args![run_id, task_id],
@@ -75,7 +70,7 @@ impl Store {
     pub async fn banned_adapters(&self, run_id: &str) -> Result<HashSet<String>> {
         let mut conn = self.lock().await;
         let rows = fetch_all(
-            &mut *conn,
+            &mut conn,
             "SELECT DISTINCT adapter FROM attempts
              WHERE run_id = ? AND outcome IN ('auth_failed', 'spawn_failed') AND adapter != ''",
             args![run_id],
@@ -129,7 +124,7 @@ impl Store {
     /// One text column of an attempt by its thread (`sql` selects it); `""` for none.
     async fn attempt_text(&self, sql: &'static str, thread_id: &str) -> Result<String> {
         let mut conn = self.lock().await;
-        let text: Option<String> = scalar(&mut *conn, sql, args![thread_id]).await?;
+        let text: Option<String> = scalar(&mut conn, sql, args![thread_id]).await?;
         Ok(text.unwrap_or_default())
     }
 
@@ -141,7 +136,7 @@ impl Store {
         thread_id: &str,
     ) -> Result<()> {
         let mut conn = self.lock().await;
-        execute(&mut *conn, sql, args![value, thread_id]).await?;
+        execute(&mut conn, sql, args![value, thread_id]).await?;
         Ok(())
     }
 

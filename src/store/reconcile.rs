@@ -371,8 +371,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_follows_its_latest_attempts_thread_without_a_reconcile_call() {
-        let store = store_with(&["t"]).await;
-        let attempt = dispatch(&store, "t").await;
+        let (store, attempt) = one_dispatched().await;
         assert_eq!(status(&store, "t").await, TaskStatus::Dispatched);
         let thread = attempt.thread_id.as_str();
         store.claim(thread, WORKER, LEASE_MS).await.unwrap();
@@ -469,8 +468,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancel_folds_first_and_leaves_a_finished_task_alone() {
-        let store = store_with(&["t"]).await;
-        let attempt = dispatch(&store, "t").await;
+        let (store, attempt) = one_dispatched().await;
         work(&store, &attempt, FinishKind::Done).await;
         let err = store
             .cancel_task("r", "t", "leader", "too late")

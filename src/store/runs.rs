@@ -124,7 +124,7 @@ impl Store {
     pub async fn run_config(&self, run_id: &str) -> Result<Value> {
         let mut conn = self.lock().await;
         let text: Option<String> = scalar(
-            &mut *conn,
+            &mut conn,
             "SELECT config_json FROM runs WHERE run_id = ?",
             args![run_id],
         )

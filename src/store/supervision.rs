@@ -124,7 +124,7 @@ impl Store {
     pub async fn mark_settled(&self, thread_id: &str) -> Result<()> {
         let mut conn = self.lock().await;
         execute(
-            &mut *conn,
+            &mut conn,
             "UPDATE attempts SET settled = 1 WHERE thread_id = ?",
             args![thread_id],
         )
@@ -186,7 +186,7 @@ impl Store {
         let now = now_ms();
         let mut conn = self.lock().await;
         execute(
-            &mut *conn,
+            &mut conn,
             "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, profile = ?, adapter = ?,
                     log_path = ?, updated_at = ? WHERE thread_id = ?",
             args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
@@ -258,7 +258,7 @@ impl Store {
     ) -> Result<()> {
         let mut conn = self.lock().await;
         execute(
-            &mut *conn,
+            &mut conn,
             "UPDATE attempts SET session_id = COALESCE(?, session_id), usage_json = COALESCE(?, usage_json),
                     cost_usd = COALESCE(?, cost_usd), updated_at = ? WHERE thread_id = ?",
             args![session_id, usage.map(Value::to_string), cost_usd, now_ms(), thread_id],

@@ -507,8 +507,7 @@ mod tests {
     use crate::store::testing::*;
 
     async fn ready_ids(store: &Store) -> Vec<String> {
-        let ready = store.ready("r").await.unwrap();
-        ready.into_iter().map(|t| t.task_id).collect()
+        ids(store.ready("r").await.unwrap())
     }
 
     #[tokio::test]

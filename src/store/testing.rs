@@ -85,3 +85,15 @@ pub(crate) async fn event_types(store: &Store) -> Vec<String> {
     let events = store.events_after("r", 0, 10_000).await.unwrap();
     events.into_iter().map(|e| e.event_type).collect()
 }
+
+/// A store whose one task `t` has its first attempt dispatched.
+pub(crate) async fn one_dispatched() -> (Store, Attempt) {
+    let store = store_with(&["t"]).await;
+    let attempt = dispatch(&store, "t").await;
+    (store, attempt)
+}
+
+/// The ids of tasks, in their order.
+pub(crate) fn ids(tasks: Vec<crate::model::Task>) -> Vec<String> {
+    tasks.into_iter().map(|t| t.task_id).collect()
+}
