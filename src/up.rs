@@ -346,7 +346,6 @@ pub async fn run(
     let mut filled: Filled;
     loop {
         let stop_level = *stop.borrow();
-        store.reconcile(&opts.run_id).await?;
         let (running, per_worker) =
             tend(store, &opts.run_id, &mut children, &mut policy_tasks).await?;
         filled = Filled::default();

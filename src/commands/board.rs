@@ -22,7 +22,6 @@ fn glyph(status: TaskStatus) -> &'static str {
 
 /// The board's text for the run now.
 pub async fn render(store: &Store, run_id: &str, style: &Style, width: usize) -> Result<String> {
-    store.reconcile(run_id).await?;
     let view = store.status_view(run_id).await?;
     let tasks: Vec<TaskView> = view.tasks()?;
     let now = crate::time::now_ms();

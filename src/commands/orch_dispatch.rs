@@ -18,15 +18,6 @@ use serde_json::json;
 use std::path::Path;
 
 pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
-    // Fold in what workers reported since the last look, so that a worker's `fail`
-    // followed at once by `retry` (or `done` by `cleanup`) sees the task as it is.
-    if let OrchCommand::Dispatch { run, .. }
-    | OrchCommand::Retry { run, .. }
-    | OrchCommand::Reassign { run, .. }
-    | OrchCommand::Cleanup { run, .. } = &command
-    {
-        ctx.store.reconcile(run).await?;
-    }
     match command {
         OrchCommand::Dispatch {
             run,

@@ -19,7 +19,6 @@ use std::time::Duration;
 pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
     match command {
         OrchCommand::Launch { run, task, attempt } => {
-            ctx.store.reconcile(&run).await?;
             let task_record = ctx.store.task(&run, &task).await?;
             let attempt = ctx.store.attempt(&run, &task, attempt).await?;
             if attempt.status.is_terminal() {
@@ -71,7 +70,6 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             raw,
         } => logs(ctx, &run, &task, attempt, follow, lines, raw).await,
         OrchCommand::Attempts { run, task } => {
-            ctx.store.reconcile(&run).await?;
             let mut rows = Vec::new();
             let mut human = String::new();
             for attempt in ctx.store.attempts(&run, task.as_deref()).await? {

@@ -254,7 +254,6 @@ pub async fn watch(ctx: &Ctx, run_id: &str) -> Result<Reply> {
     let mut detector = ctx.store.change_detector().await?;
     let mut cursor = 0i64;
     loop {
-        ctx.store.reconcile(run_id).await?;
         if board {
             let text =
                 super::board::render(&ctx.store, run_id, &ctx.style, super::board::width()).await?;

@@ -45,7 +45,6 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             .await
         }
         OrchCommand::Status { run } => {
-            store.reconcile(&run).await?;
             let view = store.status_view(&run).await?;
             let human = if ctx.style.json {
                 String::new()
@@ -56,7 +55,6 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             Ok(Reply::raw("status", data, human))
         }
         OrchCommand::Blocked { run } => {
-            store.reconcile(&run).await?;
             let blocked = store.blocked(&run).await?;
             let mut human = String::new();
             let items: Vec<_> = blocked
@@ -111,11 +109,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
                 human,
             ))
         }
-        OrchCommand::Cancel { run, task, reason } => {
-            // A task whose worker already finished is not cancelled after the fact.
-            store.reconcile(&run).await?;
-            cancel(ctx, &run, task, &reason).await
-        }
+        OrchCommand::Cancel { run, task, reason } => cancel(ctx, &run, task, &reason).await,
         OrchCommand::Brief { run, task, attempt } => {
             let task_record = store.task(&run, &task).await?;
             let attempt = store.attempt(&run, &task, attempt).await?;
@@ -141,7 +135,6 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             ))
         }
         OrchCommand::Verify(VerifyCommand::Status { run, task }) => {
-            store.reconcile(&run).await?;
             let (task, gate) = store.gate(&run, &task).await?;
             let human = gate_text(ctx, &task.task_id, &gate);
             Ok(Reply::new(
@@ -157,7 +150,6 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
             status,
             details,
         }) => {
-            store.reconcile(&run).await?;
             let (task, gate) = store
                 .record_check(
                     &run,
@@ -262,7 +254,6 @@ async fn wait(
         None => store.max_event_id().await?,
     };
     loop {
-        store.reconcile(run).await?;
         if let Some(event) = store.next_event(&filter, cursor).await? {
             let human = format!(
                 "event {} {} {}{}",

@@ -2,17 +2,17 @@
 //! in one transaction, answering and cancelling the active one, and the workspace
 //! bookkeeping that cleanup needs.
 
-use super::begin;
+use super::NotFound;
 use super::events::{self, NewEvent};
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage, ReplyStep};
 use super::{Store, rows, runs};
+use super::{args, execute, fetch_all, fetch_optional};
 use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
     WorkspaceStatus, empty_if_none,
 };
-use crate::time::now_ms;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
@@ -96,14 +96,14 @@ pub(crate) async fn load_attempt(
     task_id: &str,
     attempt_no: i64,
 ) -> Result<Option<Attempt>> {
-    let row = sqlx::query(concat!(
-        attempt_select!(),
-        "WHERE a.run_id = ? AND a.task_id = ? AND a.attempt_no = ?"
-    ))
-    .bind(run_id)
-    .bind(task_id)
-    .bind(attempt_no)
-    .fetch_optional(conn)
+    let row = fetch_optional(
+        conn,
+        concat!(
+            attempt_select!(),
+            "WHERE a.run_id = ? AND a.task_id = ? AND a.attempt_no = ?"
+        ),
+        args![run_id, task_id, attempt_no],
+    )
     .await?;
     row.as_ref().map(rows::attempt).transpose()
 }
@@ -118,8 +118,7 @@ impl Store {
         allowed: &[TaskStatus],
         verb: &str,
     ) -> Result<AttemptPlan> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         let (_, task) = load_task(&mut conn, run_id, task_id).await?;
         if !allowed.contains(&task.status) {
             return Err(Error::invalid_state(format!(
@@ -146,10 +145,34 @@ impl Store {
     /// Records a new attempt: its thread, the task message, the attempt row and the
     /// task's move to `dispatched`, all in one transaction.
     pub async fn create_attempt(&self, new: &NewAttempt) -> Result<Created> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let (key, task) = load_task(&mut tx, &new.run_id, &new.task_id).await?;
+        self.write(async |tx, now| {
+            let (key, task) = new.task_to_dispatch(tx, now).await?;
+            let thread = new.insert_thread(tx, &task, now).await?;
+            let message = new.insert_task_message(tx, &task, &thread, now).await?;
+            new.insert_row(tx, key, &thread.thread_id, now).await?;
+            new.mark_dispatched(tx, key, &thread, &message, now).await?;
+            let (_, task) = load_task(tx, &new.run_id, &new.task_id).await?;
+            let attempt = load_attempt(tx, &new.run_id, &new.task_id, new.attempt_no)
+                .await?
+                .ok_or_else(|| Error::internal("attempt vanished inside its own transaction"))?;
+            Ok(Created {
+                task,
+                attempt,
+                thread,
+                message,
+            })
+        })
+        .await
+    }
+}
+
+/// The steps of [`Store::create_attempt`], in order, inside its transaction.
+impl NewAttempt {
+    /// The task, still in a status the attempt may be created in; the current attempt's
+    /// thread cancelled first for a reassign.
+    async fn task_to_dispatch(&self, tx: &mut SqliteConnection, now: i64) -> Result<(i64, Task)> {
+        let new = self;
+        let (key, task) = load_task(tx, &new.run_id, &new.task_id).await?;
         if !new.allowed.contains(&task.status) || task.current_attempt + 1 != new.attempt_no {
             return Err(Error::invalid_state(format!(
                 "task {:?} changed while it was being dispatched (now {}, attempt {}); nothing was dispatched",
@@ -158,12 +181,12 @@ impl Store {
         }
         if let Some(reason) = &new.cancel_current
             && let Some(current) =
-                load_attempt(&mut tx, &new.run_id, &new.task_id, task.current_attempt).await?
+                load_attempt(tx, &new.run_id, &new.task_id, task.current_attempt).await?
         {
-            let mut thread = inbox::load_thread(&mut tx, &current.thread_id).await?;
+            let mut thread = inbox::load_thread(tx, &current.thread_id).await?;
             if !thread.status.is_terminal() {
                 inbox::cancel_in(
-                    &mut tx,
+                    tx,
                     &mut thread,
                     &new.created_by,
                     reason,
@@ -173,8 +196,19 @@ impl Store {
                 .await?;
             }
         }
+        Ok((key, task))
+    }
+
+    /// The attempt's new thread, `pending`.
+    async fn insert_thread(
+        &self,
+        tx: &mut SqliteConnection,
+        task: &Task,
+        now: i64,
+    ) -> Result<Thread> {
+        let new = self;
         let thread_id = crate::ids::attempt_thread_id(&new.run_id, &new.task_id, new.attempt_no);
-        if inbox::find_thread(&mut tx, &thread_id).await?.is_some() {
+        if inbox::find_thread(tx, &thread_id).await?.is_some() {
             return Err(Error::invalid_state(format!(
                 "thread {thread_id:?} already exists; nothing was dispatched"
             )));
@@ -195,7 +229,20 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        inbox::insert_thread(&mut tx, &thread).await?;
+        inbox::insert_thread(tx, &thread).await?;
+        Ok(thread)
+    }
+
+    /// The `task` message that opens the thread: the brief's body, and the task and
+    /// workspace as its payload.
+    async fn insert_task_message(
+        &self,
+        tx: &mut SqliteConnection,
+        task: &Task,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<Message> {
+        let new = self;
         let ws = &new.workspace;
         let payload = json!({
             "run_id": new.run_id,
@@ -217,19 +264,25 @@ impl Store {
         } else {
             task.summary.clone()
         };
-        let message = inbox::insert_message(
-            &mut tx,
-            NewMessage {
-                thread_id: &thread_id,
-                from: &new.created_by,
-                to: &new.assigned_to,
-                kind: MessageKind::Task,
-                summary,
-                content: &content,
-            },
-            now,
-        )
-        .await?;
+        let message = NewMessage {
+            from: &new.created_by,
+            to: &new.assigned_to,
+            kind: MessageKind::Task,
+            summary,
+            content: &content,
+        };
+        inbox::insert_message(tx, &thread.thread_id, message, now).await
+    }
+
+    /// The attempt row, and the task's pointer to it.
+    async fn insert_row(
+        &self,
+        tx: &mut SqliteConnection,
+        key: i64,
+        thread_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        let (new, ws) = (self, &self.workspace);
         sqlx::query(
             "INSERT INTO attempts (task, run_id, task_id, attempt_no, thread_id, assigned_to, execution_mode,
                                    repo_path, base_ref, base_commit, branch_name, worktree_path, workspace_status,
@@ -240,7 +293,7 @@ impl Store {
         .bind(&new.run_id)
         .bind(&new.task_id)
         .bind(new.attempt_no)
-        .bind(&thread_id)
+        .bind(thread_id)
         .bind(&new.assigned_to)
         .bind(new.execution_mode.as_str())
         .bind(ws.repo_path.display().to_string())
@@ -253,18 +306,33 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE tasks SET current_attempt = ? WHERE id = ?")
-            .bind(new.attempt_no)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
+        execute(
+            &mut *tx,
+            "UPDATE tasks SET current_attempt = ? WHERE id = ?",
+            args![new.attempt_no, key],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The task becomes `dispatched` (event `task_dispatched`, after the retry's or
+    /// reassign's own event).
+    async fn mark_dispatched(
+        &self,
+        tx: &mut SqliteConnection,
+        key: i64,
+        thread: &Thread,
+        message: &Message,
+        now: i64,
+    ) -> Result<()> {
+        let (new, ws) = (self, &self.workspace);
         if let Some(ExtraEvent {
             event_type,
             payload,
         }) = &new.extra_event
         {
             events::insert(
-                &mut tx,
+                tx,
                 NewEvent::new(event_type)
                     .on_task(&new.run_id, &new.task_id)
                     .summary(format!("attempt {} to {}", new.attempt_no, new.assigned_to))
@@ -274,8 +342,8 @@ impl Store {
             .await?;
         }
         let dispatched = NewEvent::new("task_dispatched")
-            .on_thread(&thread)
-            .message(&message)
+            .on_thread(thread)
+            .message(message)
             .summary(format!(
                 "attempt {} dispatched to {}",
                 new.attempt_no, new.assigned_to
@@ -284,11 +352,11 @@ impl Store {
                 "attempt_no": new.attempt_no,
                 "assigned_to": new.assigned_to,
                 "execution_mode": new.execution_mode.as_str(),
-                "thread_id": thread_id,
+                "thread_id": thread.thread_id,
                 "worktree_path": path_text(ws.worktree_path.as_deref()),
             }));
         set_task_status(
-            &mut tx,
+            tx,
             key,
             &new.run_id,
             &new.task_id,
@@ -296,20 +364,11 @@ impl Store {
             Some(dispatched),
             now,
         )
-        .await?;
-        let (_, task) = load_task(&mut tx, &new.run_id, &new.task_id).await?;
-        let attempt = load_attempt(&mut tx, &new.run_id, &new.task_id, new.attempt_no)
-            .await?
-            .ok_or_else(|| Error::internal("attempt vanished inside its own transaction"))?;
-        tx.commit().await?;
-        Ok(Created {
-            task,
-            attempt,
-            thread,
-            message,
-        })
+        .await
     }
+}
 
+impl Store {
     /// One attempt of a task; `None` for the current one.
     pub async fn attempt(
         &self,
@@ -322,27 +381,29 @@ impl Store {
         let (_, task) = load_task(&mut conn, run_id, task_id).await?;
         let n = attempt_no.unwrap_or(task.current_attempt);
         if n == 0 {
-            return Err(Error::not_found(format!(
-                "task {task_id:?} has no attempt yet"
-            )));
+            return Err(NotFound::NoAttemptYet {
+                task: task_id.to_string(),
+            }
+            .into());
         }
         load_attempt(&mut conn, run_id, task_id, n)
             .await?
-            .ok_or_else(|| Error::not_found(format!("task {task_id:?} has no attempt {n}")))
+            .ok_or_else(|| {
+                NotFound::Attempt {
+                    task: task_id.to_string(),
+                    attempt_no: n,
+                }
+                .into()
+            })
     }
 
     /// Every attempt of a run (optionally of one task), oldest first.
     pub async fn attempts(&self, run_id: &str, task_id: Option<&str>) -> Result<Vec<Attempt>> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
-        let rows = sqlx::query(concat!(
+        let mut conn = self.lock_reconciled(run_id).await?;
+        let rows = fetch_all(&mut conn, concat!(
             attempt_select!(),
             "WHERE a.run_id = ?1 AND (?2 IS NULL OR a.task_id = ?2) ORDER BY a.task, a.attempt_no"
-        ))
-        .bind(run_id)
-        .bind(task_id)
-        .fetch_all(&mut *conn)
-        .await?;
+        ), args![run_id, task_id]).await?;
         rows.iter().map(rows::attempt).collect()
     }
 
@@ -356,43 +417,42 @@ impl Store {
         summary: &str,
         content: &MessageInput,
     ) -> Result<(Task, Thread, Message)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
-        let (_, task) = load_task(&mut tx, run_id, task_id).await?;
-        if let Some(n) = for_attempt.filter(|n| *n != task.current_attempt) {
-            return Err(Error::invalid_state(format!(
-                "the answer is for attempt {n}, but task {task_id:?} is on attempt {}; nothing was sent",
-                task.current_attempt
-            )));
-        }
-        let attempt = match task.current_attempt {
-            0 => None,
-            n => load_attempt(&mut tx, run_id, task_id, n).await?,
-        };
-        let attempt = attempt.filter(|a| !a.status.is_terminal()).ok_or_else(|| {
-            Error::invalid_state(format!(
-                "task {task_id:?} is {} and has no active attempt to answer",
-                task.status
-            ))
-        })?;
-        let (thread, message) = inbox::reply_in(
-            &mut tx,
-            ReplyStep {
-                thread_id: &attempt.thread_id,
-                from,
-                to: Some(&attempt.assigned_to),
-                kind: MessageKind::Answer,
-                summary,
-                content,
-                event_type: "task_answered",
-            },
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((task, thread, message))
+        self.write(async |tx, now| {
+            runs::require_run(tx, run_id).await?;
+            let (_, task) = load_task(tx, run_id, task_id).await?;
+            if let Some(n) = for_attempt.filter(|n| *n != task.current_attempt) {
+                return Err(Error::invalid_state(format!(
+                    "the answer is for attempt {n}, but task {task_id:?} is on attempt {}; nothing was sent",
+                    task.current_attempt
+                )));
+            }
+            let attempt = match task.current_attempt {
+                0 => None,
+                n => load_attempt(tx, run_id, task_id, n).await?,
+            };
+            let attempt = attempt.filter(|a| !a.status.is_terminal()).ok_or_else(|| {
+                Error::invalid_state(format!(
+                    "task {task_id:?} is {} and has no active attempt to answer",
+                    task.status
+                ))
+            })?;
+            let (thread, message) = inbox::reply_in(
+                tx,
+                ReplyStep {
+                    thread_id: &attempt.thread_id,
+                    from,
+                    to: Some(&attempt.assigned_to),
+                    kind: MessageKind::Answer,
+                    summary,
+                    content,
+                    event_type: "task_answered",
+                },
+                now,
+            )
+            .await?;
+            Ok((task, thread, message))
+        })
+        .await
     }
 
     /// `orch cancel --task`: the task and its open thread become `cancelled`.
@@ -403,20 +463,19 @@ impl Store {
         by: &str,
         reason: &str,
     ) -> Result<(Task, Option<Attempt>)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
-        let (key, status) = task_key(&mut tx, run_id, task_id).await?;
-        if status.is_terminal() {
-            return Err(Error::invalid_state(format!(
-                "task {task_id:?} is already {status}"
-            )));
-        }
-        let attempt = cancel_task_in(&mut tx, run_id, task_id, key, by, reason, now).await?;
-        let (_, task) = load_task(&mut tx, run_id, task_id).await?;
-        tx.commit().await?;
-        Ok((task, attempt))
+        // A task whose worker already finished is not cancelled after the fact.
+        self.write_reconciled(run_id, async |tx, now| {
+            let (key, status) = task_key(tx, run_id, task_id).await?;
+            if status.is_terminal() {
+                return Err(Error::invalid_state(format!(
+                    "task {task_id:?} is already {status}"
+                )));
+            }
+            let attempt = cancel_task_in(tx, run_id, task_id, key, by, reason, now).await?;
+            let (_, task) = load_task(tx, run_id, task_id).await?;
+            Ok((task, attempt))
+        })
+        .await
     }
 
     /// `orch cancel` without `--task`: the run and every non-terminal task.
@@ -426,35 +485,34 @@ impl Store {
         by: &str,
         reason: &str,
     ) -> Result<Vec<(String, Option<Attempt>)>> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
-        sqlx::query("UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?")
-            .bind(now)
-            .bind(run_id)
-            .execute(&mut *tx)
+        self.write_reconciled(run_id, async |tx, now| {
+            execute(
+                tx,
+                "UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?",
+                args![now, run_id],
+            )
             .await?;
-        let open = tasks::load_tasks(&mut tx, run_id, tasks::TaskSelection::All).await?;
-        let mut cancelled = Vec::new();
-        for (key, task) in open.into_iter().filter(|(_, t)| !t.status.is_terminal()) {
-            let attempt =
-                cancel_task_in(&mut tx, run_id, &task.task_id, key, by, reason, now).await?;
-            cancelled.push((task.task_id, attempt));
-        }
-        events::insert(
-            &mut tx,
-            NewEvent {
-                run_id: Some(run_id.to_string()),
-                summary: format!("run cancelled: {reason}"),
-                payload: json!({"reason": reason, "by": by, "tasks": cancelled.len()}),
-                ..NewEvent::new("run_cancelled")
-            },
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(cancelled)
+            let open = tasks::load_tasks(tx, run_id, tasks::TaskSelection::All).await?;
+            let mut cancelled = Vec::new();
+            for (key, task) in open.into_iter().filter(|(_, t)| !t.status.is_terminal()) {
+                let attempt =
+                    cancel_task_in(tx, run_id, &task.task_id, key, by, reason, now).await?;
+                cancelled.push((task.task_id, attempt));
+            }
+            events::insert(
+                tx,
+                NewEvent {
+                    run_id: Some(run_id.to_string()),
+                    summary: format!("run cancelled: {reason}"),
+                    payload: json!({"reason": reason, "by": by, "tasks": cancelled.len()}),
+                    ..NewEvent::new("run_cancelled")
+                },
+                now,
+            )
+            .await?;
+            Ok(cancelled)
+        })
+        .await
     }
 
     /// Records that an attempt's worktree directory was removed.
@@ -464,30 +522,25 @@ impl Store {
         task_id: &str,
         attempt_no: i64,
     ) -> Result<()> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        sqlx::query(
-            "UPDATE attempts SET workspace_status = ?, updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
-        )
-        .bind(WorkspaceStatus::Cleaned.as_str())
-        .bind(now)
-        .bind(run_id)
-        .bind(task_id)
-        .bind(attempt_no)
-        .execute(&mut *tx)
-        .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("workspace_cleaned")
-                .on_task(run_id, task_id)
-                .summary(format!("attempt {attempt_no} worktree removed"))
-                .payload(json!({"attempt_no": attempt_no})),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx, now| {
+            execute(
+                tx,
+                "UPDATE attempts SET workspace_status = ?, updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
+                args![WorkspaceStatus::Cleaned.as_str(), now, run_id, task_id, attempt_no],
+            )
+            .await?;
+            events::insert(
+                tx,
+                NewEvent::new("workspace_cleaned")
+                    .on_task(run_id, task_id)
+                    .summary(format!("attempt {attempt_no} worktree removed"))
+                    .payload(json!({"attempt_no": attempt_no})),
+                now,
+            )
+            .await?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -540,4 +593,90 @@ async fn cancel_task_in(
     )
     .await?;
     Ok(attempt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::store::FinishKind;
+    use crate::store::testing::*;
+
+    #[tokio::test]
+    async fn an_attempt_number_is_never_reused() {
+        let store = store_with(&["t"]).await;
+        let first = dispatch(&store, "t").await;
+        assert_eq!(first.attempt_no, 1);
+        // The same number again, or one that skips ahead, is refused.
+        for n in [1, 3] {
+            let err = store
+                .create_attempt(&new_attempt("t", n, &[TaskStatus::Dispatched]))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidState);
+        }
+        work(&store, &first, FinishKind::Failed).await;
+        let plan = store
+            .attempt_plan("r", "t", &[TaskStatus::Failed], "retry")
+            .await
+            .unwrap();
+        assert_eq!(plan.next_attempt_no, 2);
+        assert_eq!(plan.current.as_ref().unwrap().thread_id, first.thread_id);
+        let retry = new_attempt("t", 2, &[TaskStatus::Failed]);
+        let crate::store::Created {
+            task,
+            attempt: second,
+            ..
+        } = store.create_attempt(&retry).await.unwrap();
+        assert_eq!((task.current_attempt, second.attempt_no), (2, 2));
+        assert_ne!(second.thread_id, first.thread_id);
+        let again = store.create_attempt(&retry).await.unwrap_err();
+        assert_eq!(again.code, ErrorCode::InvalidState);
+        let numbers: Vec<i64> = store
+            .attempts("r", Some("t"))
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.attempt_no)
+            .collect();
+        assert_eq!(numbers, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_attempt_leaves_nothing_behind() {
+        let store = store_with(&["t"]).await;
+        let before = store.max_event_id().await.unwrap();
+        let err = store
+            .create_attempt(&new_attempt("t", 1, &[TaskStatus::Failed]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidState);
+        assert!(store.attempts("r", None).await.unwrap().is_empty());
+        assert_eq!(store.max_event_id().await.unwrap(), before);
+        let err = store.attempt("r", "t", None).await.unwrap_err();
+        assert_eq!(err.message, r#"task "t" has no attempt yet"#);
+    }
+
+    #[tokio::test]
+    async fn the_task_message_carries_the_attempt_and_its_workspace() {
+        let store = store_with(&["t"]).await;
+        let new = new_attempt("t", 1, &[TaskStatus::Ready]);
+        let crate::store::Created {
+            task,
+            attempt,
+            thread,
+            message,
+        } = store.create_attempt(&new).await.unwrap();
+        assert_eq!(task.status, TaskStatus::Dispatched);
+        assert_eq!(thread.status, ThreadStatus::Pending);
+        assert_eq!(thread.subject, "title of t");
+        assert_eq!(message.kind, MessageKind::Task);
+        assert_eq!(message.thread_id, attempt.thread_id);
+        assert_eq!(message.payload_json["attempt_no"], 1);
+        assert_eq!(message.payload_json["workspace"]["workspace_status"], "");
+        let events = store.events_after("r", 0, 100).await.unwrap();
+        let dispatched = events.last().unwrap();
+        assert_eq!(dispatched.event_type, "task_dispatched");
+        assert_eq!(dispatched.message_id, Some(message.message_id));
+    }
 }

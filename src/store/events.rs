@@ -2,6 +2,7 @@
 //! queries that `wait`, `watch` and `wait-reply` run (ids strictly after a cursor).
 
 use super::{Store, rows};
+use super::{args, fetch_all, fetch_optional};
 use crate::error::Result;
 use crate::model::{Event, Message, Thread, ThreadStatus};
 use serde_json::Value;
@@ -109,12 +110,18 @@ impl Store {
     }
 
     /// The first event after `after` that matches `filter`.
+    /// A run's events come after its pending thread statuses are folded in, so that
+    /// `orch wait` wakes on the task events they make.
     pub async fn next_event(&self, filter: &EventFilter, after: i64) -> Result<Option<Event>> {
-        let mut conn = self.lock().await;
+        let mut conn = match &filter.run_id {
+            Some(run_id) => self.lock_reconciled(run_id).await?,
+            None => self.lock().await,
+        };
         let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
         let statuses =
             serde_json::to_string(&filter.thread_statuses).unwrap_or_else(|_| "[]".into());
-        let row = sqlx::query(
+        let row = fetch_optional(
+            &mut conn,
             "SELECT * FROM events
              WHERE event_id > ?1
                AND (?2 IS NULL OR run_id = ?2)
@@ -123,14 +130,15 @@ impl Store {
                AND (?5 = '[]' OR thread_status IN (SELECT value FROM json_each(?5)))
                AND (?6 IS NULL OR thread_id = ?6)
              ORDER BY event_id LIMIT 1",
+            args![
+                after,
+                filter.run_id.as_deref(),
+                types,
+                filter.assigned_to.as_deref(),
+                statuses,
+                filter.thread_id.as_deref()
+            ],
         )
-        .bind(after)
-        .bind(filter.run_id.as_deref())
-        .bind(types)
-        .bind(filter.assigned_to.as_deref())
-        .bind(statuses)
-        .bind(filter.thread_id.as_deref())
-        .fetch_optional(&mut *conn)
         .await?;
         row.as_ref().map(rows::event).transpose()
     }
@@ -147,20 +155,16 @@ impl Store {
     ) -> Result<Option<(i64, Message)>> {
         let mut conn = self.lock().await;
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
-        let row = sqlx::query(
+        let row = fetch_optional(
+            &mut conn,
             "SELECT e.event_id AS woke_event_id, m.*
              FROM events e JOIN messages m ON m.message_id = e.message_id
              WHERE e.thread_id = ?1 AND e.event_id > ?2 AND m.message_id > ?3
                AND m.kind IN (SELECT value FROM json_each(?4))
                AND (?5 IS NULL OR m.from_agent != ?5)
              ORDER BY e.event_id LIMIT 1",
+            args![thread_id, after_event, after_message, kinds, not_from],
         )
-        .bind(thread_id)
-        .bind(after_event)
-        .bind(after_message)
-        .bind(kinds)
-        .bind(not_from)
-        .fetch_optional(&mut *conn)
         .await?;
         match row {
             None => Ok(None),
@@ -176,16 +180,70 @@ impl Store {
     }
 
     /// Events of a run after a cursor, oldest first (for `orch up` pipes and followers).
+    /// Reconciled first, as [`Store::next_event`].
     pub async fn events_after(&self, run_id: &str, after: i64, limit: i64) -> Result<Vec<Event>> {
-        let mut conn = self.lock().await;
-        let rows = sqlx::query(
+        let mut conn = self.lock_reconciled(run_id).await?;
+        let rows = fetch_all(
+            &mut conn,
             "SELECT * FROM events WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+            args![run_id, after, limit],
         )
-        .bind(run_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *conn)
         .await?;
         rows.iter().map(rows::event).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FinishKind;
+    use crate::store::testing::*;
+
+    #[tokio::test]
+    async fn event_ids_strictly_increase_and_cursors_see_each_once() {
+        let store = store_with(&["a", "b", "c"]).await;
+        for task in ["a", "b"] {
+            let attempt = dispatch(&store, task).await;
+            work(&store, &attempt, FinishKind::Done).await;
+        }
+        let all = store.events_after("r", 0, 1000).await.unwrap();
+        assert!(all.len() > 8);
+        assert!(all.windows(2).all(|w| w[0].event_id < w[1].event_id));
+        assert_eq!(
+            all.last().unwrap().event_id,
+            store.max_event_id().await.unwrap()
+        );
+        // Paging with a cursor yields each event exactly once, in order.
+        let (mut cursor, mut paged) = (0, Vec::new());
+        loop {
+            let page = store.events_after("r", cursor, 3).await.unwrap();
+            let Some(last) = page.last() else { break };
+            cursor = last.event_id;
+            paged.extend(page.into_iter().map(|e| e.event_id));
+        }
+        let ids: Vec<i64> = all.iter().map(|e| e.event_id).collect();
+        assert_eq!(paged, ids);
+    }
+
+    #[tokio::test]
+    async fn a_run_waiter_wakes_on_the_fold_of_a_thread_result() {
+        let (store, attempt) = one_dispatched().await;
+        let cursor = store.max_event_id().await.unwrap();
+        work(&store, &attempt, FinishKind::Failed).await;
+        let filter = EventFilter {
+            run_id: Some("r".into()),
+            types: vec!["task_failed".into()],
+            ..EventFilter::default()
+        };
+        let event = store.next_event(&filter, cursor).await.unwrap().unwrap();
+        assert_eq!(event.task_id.as_deref(), Some("t"));
+        assert!(event.event_id > cursor);
+        assert!(
+            store
+                .next_event(&filter, event.event_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -1,83 +1,55 @@
 //! Inbox writes (contract §4): sending, claiming with leases, renewing, progress and
 //! questions, replies, results and cancellation. Each is one short write transaction
-//! that also appends its event.
+//! ([`Store::write`]) that ends with [`post`]: the message and the event announcing it.
 
-use super::Store;
-use super::begin;
-use super::events::{self, NewEvent};
 use super::threads::*;
+use super::{Store, args, execute};
 use crate::error::{Error, Result};
 use crate::model::{Message, MessageKind, Thread, ThreadStatus};
-use crate::time::{now_ms, rfc3339};
-use serde_json::json;
+use crate::time::rfc3339;
+use serde_json::{Value, json};
+use sqlx::SqliteConnection;
+
+/// What a claim does to a thread: its status after, the message's summary and payload.
+struct ClaimStep {
+    status: ThreadStatus,
+    summary: String,
+    payload: Value,
+}
 
 impl Store {
     /// `inbox send`: a new thread with its first message, or a message appended to one.
     pub async fn send(&self, input: SendInput) -> Result<(Thread, Message)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let existing = match &input.thread_id {
-            Some(id) => find_thread(&mut tx, id).await?,
-            None => None,
-        };
-        let thread = match existing {
-            Some(mut thread) => {
-                require_open(&thread, "send")?;
-                let status = thread.status;
-                set_thread_state(&mut tx, &mut thread, status, &input.to, now).await?;
-                thread
-            }
-            None => {
-                let thread = Thread {
-                    thread_id: input
-                        .thread_id
-                        .clone()
-                        .unwrap_or_else(crate::ids::new_thread_id),
-                    run_id: input.run_id.clone(),
-                    task_id: input.task_id.clone(),
-                    subject: input.subject.clone(),
-                    created_by: input.from.clone(),
-                    assigned_to: input.to.clone(),
-                    status: ThreadStatus::Pending,
-                    priority: input.priority,
-                    created_at: now,
-                    updated_at: now,
-                };
-                insert_thread(&mut tx, &thread).await?;
-                thread
-            }
-        };
-        let summary = if input.summary.is_empty() {
-            summary_or_first_line(&input.subject, &input.content.body)
-        } else {
-            input.summary.clone()
-        };
-        let message = insert_message(
-            &mut tx,
-            NewMessage {
-                thread_id: &thread.thread_id,
+        self.write(async |tx, now| {
+            let thread = match &input.thread_id {
+                Some(id) => find_thread(tx, id).await?,
+                None => None,
+            };
+            let thread = match thread {
+                Some(mut thread) => {
+                    require_open(&thread, "send")?;
+                    let status = thread.status;
+                    set_thread_state(tx, &mut thread, status, &input.to, now).await?;
+                    thread
+                }
+                None => new_thread(tx, &input, now).await?,
+            };
+            let summary = match input.summary.as_str() {
+                "" => summary_or_first_line(&input.subject, &input.content.body),
+                summary => summary.to_string(),
+            };
+            let message = NewMessage {
                 from: &input.from,
                 to: &input.to,
                 kind: input.kind,
                 summary,
                 content: &input.content,
-            },
-            now,
-        )
-        .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("thread_send")
-                .on_thread(&thread)
-                .message(&message)
-                .summary(message.summary.clone())
-                .payload(json!({"kind": input.kind.as_str(), "from": input.from, "to": input.to})),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((thread, message))
+            };
+            let payload = json!({"kind": input.kind.as_str(), "from": input.from, "to": input.to});
+            let message = post(tx, &thread, message, "thread_send", payload, now).await?;
+            Ok((thread, message))
+        })
+        .await
     }
 
     /// `inbox claim`: a pending thread, a takeover of an expired lease, or (ours) a
@@ -88,124 +60,47 @@ impl Store {
         agent: &str,
         lease_ms: i64,
     ) -> Result<(Thread, Message)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let mut thread = load_thread(&mut tx, thread_id).await?;
-        require_open(&thread, "claim")?;
-        let active = active_lease(&mut tx, thread_id, now).await?;
-        let expires_at = now + lease_ms;
-        let (status, summary, mut payload) = match active {
-            Some(lease) if lease.agent != agent => {
-                return Err(Error::lease_conflict(format!(
-                    "thread {thread_id:?} is leased by {:?} until {}",
-                    lease.agent,
-                    rfc3339(lease.expires_at)
-                )));
-            }
-            Some(lease) => {
-                // The caller already holds it (e.g. its supervisor claimed on its behalf):
-                // refresh the lease, keep the status.
-                sqlx::query("UPDATE leases SET expires_at = ? WHERE id = ?")
-                    .bind(expires_at)
-                    .bind(lease.id)
-                    .execute(&mut *tx)
-                    .await?;
-                (
-                    thread.status,
-                    "thread claimed (lease refreshed)".to_string(),
-                    json!({"refreshed": true}),
-                )
-            }
-            None => {
-                let previous = last_lease(&mut tx, thread_id).await?;
-                let (status, summary, payload) = match thread.status {
-                    ThreadStatus::Pending => (
-                        ThreadStatus::Claimed,
-                        "thread claimed".to_string(),
-                        json!({}),
-                    ),
-                    ThreadStatus::Claimed | ThreadStatus::InProgress => {
-                        let from = previous
-                            .as_ref()
-                            .map(|l| l.agent.clone())
-                            .unwrap_or_default();
-                        let summary = if from == agent {
-                            "thread reclaimed after its lease expired".to_string()
-                        } else {
-                            format!("thread taken over from {from:?} after its lease expired")
-                        };
-                        (
-                            ThreadStatus::Claimed,
-                            summary,
-                            json!({
-                                "takeover_from": from,
-                                "previous_expires_at": previous.as_ref().map(|l| rfc3339(l.expires_at)),
-                            }),
-                        )
+        self.write(async |tx, now| {
+            let mut thread = open_thread(tx, thread_id, "claim").await?;
+            let expires_at = now + lease_ms;
+            let mut step = match active_lease(tx, thread_id, now).await? {
+                Some(lease) if lease.agent != agent => {
+                    return Err(Error::lease_conflict(format!(
+                        "thread {thread_id:?} is leased by {:?} until {}",
+                        lease.agent,
+                        rfc3339(lease.expires_at)
+                    )));
+                }
+                Some(lease) => {
+                    // The caller already holds it (e.g. its supervisor claimed on its
+                    // behalf): refresh the lease, keep the status.
+                    let sql = "UPDATE leases SET expires_at = ? WHERE id = ?";
+                    execute(tx, sql, args![expires_at, lease.id]).await?;
+                    ClaimStep {
+                        status: thread.status,
+                        summary: "thread claimed (lease refreshed)".to_string(),
+                        payload: json!({"refreshed": true}),
                     }
-                    ThreadStatus::Blocked
-                        if previous.as_ref().is_some_and(|l| l.agent == agent) =>
-                    {
-                        (
-                            ThreadStatus::Blocked,
-                            "thread reclaimed while blocked".to_string(),
-                            json!({}),
-                        )
-                    }
-                    other => {
-                        return Err(Error::invalid_state(format!(
-                            "thread {thread_id:?} is {other}; only a pending thread, or one whose lease expired, can be claimed"
-                        )));
-                    }
-                };
-                release_leases(&mut tx, thread_id, now).await?;
-                sqlx::query(
-                    "INSERT INTO leases (thread_id, agent, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
-                )
-                .bind(thread_id)
-                .bind(agent)
-                .bind(now)
-                .bind(expires_at)
-                .execute(&mut *tx)
-                .await?;
-                (status, summary, payload)
-            }
-        };
-        set_thread_state(&mut tx, &mut thread, status, agent, now).await?;
-        payload["lease_seconds"] = json!(lease_ms / 1000);
-        payload["lease_expires_at"] = json!(rfc3339(expires_at));
-        let content = MessageInput {
-            body: String::new(),
-            payload,
-            artifacts: Vec::new(),
-        };
-        let creator = thread.created_by.clone();
-        let message = insert_message(
-            &mut tx,
-            NewMessage {
-                thread_id,
-                from: agent,
-                to: &creator,
-                kind: MessageKind::Event,
-                summary,
-                content: &content,
-            },
-            now,
-        )
-        .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("thread_claim")
-                .on_thread(&thread)
-                .message(&message)
-                .summary(message.summary.clone())
-                .payload(json!({"agent": agent, "lease_expires_at": rfc3339(expires_at)})),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((thread, message))
+                }
+                None => {
+                    let step = new_claim(tx, &thread, agent).await?;
+                    release_leases(tx, thread_id, now).await?;
+                    let sql = "INSERT INTO leases (thread_id, agent, acquired_at, expires_at) VALUES (?, ?, ?, ?)";
+                    execute(tx, sql, args![thread_id, agent, now, expires_at]).await?;
+                    step
+                }
+            };
+            set_thread_state(tx, &mut thread, step.status, agent, now).await?;
+            step.payload["lease_seconds"] = json!(lease_ms / 1000);
+            step.payload["lease_expires_at"] = json!(rfc3339(expires_at));
+            let content = MessageInput::payload(step.payload);
+            let message =
+                NewMessage::to_creator(&thread, agent, MessageKind::Event, step.summary, &content);
+            let payload = json!({"agent": agent, "lease_expires_at": rfc3339(expires_at)});
+            let message = post(tx, &thread, message, "thread_claim", payload, now).await?;
+            Ok((thread, message))
+        })
+        .await
     }
 
     /// `inbox renew`: extends the caller's active lease.
@@ -215,55 +110,26 @@ impl Store {
         agent: &str,
         lease_ms: i64,
     ) -> Result<(Thread, Message)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let mut thread = load_thread(&mut tx, thread_id).await?;
-        require_open(&thread, "renew")?;
-        let lease = require_lease(&mut tx, &thread, agent, "renew", now).await?;
-        let expires_at = now + lease_ms;
-        sqlx::query("UPDATE leases SET expires_at = ? WHERE id = ?")
-            .bind(expires_at)
-            .bind(lease.id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE threads SET updated_at = ? WHERE thread_id = ?")
-            .bind(now)
-            .bind(thread_id)
-            .execute(&mut *tx)
-            .await?;
-        thread.updated_at = now;
-        let content = MessageInput {
-            body: String::new(),
-            payload: json!({"lease_seconds": lease_ms / 1000, "lease_expires_at": rfc3339(expires_at)}),
-            artifacts: Vec::new(),
-        };
-        let creator = thread.created_by.clone();
-        let message = insert_message(
-            &mut tx,
-            NewMessage {
-                thread_id,
-                from: agent,
-                to: &creator,
-                kind: MessageKind::Event,
-                summary: "lease renewed".to_string(),
-                content: &content,
-            },
-            now,
-        )
-        .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("thread_renew")
-                .on_thread(&thread)
-                .message(&message)
-                .summary("lease renewed")
-                .payload(json!({"agent": agent, "lease_expires_at": rfc3339(expires_at)})),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((thread, message))
+        self.write(async |tx, now| {
+            let mut thread = open_thread(tx, thread_id, "renew").await?;
+            let lease = require_lease(tx, &thread, agent, "renew", now).await?;
+            let expires_at = now + lease_ms;
+            let sql = "UPDATE leases SET expires_at = ? WHERE id = ?";
+            execute(tx, sql, args![expires_at, lease.id]).await?;
+            let sql = "UPDATE threads SET updated_at = ? WHERE thread_id = ?";
+            execute(tx, sql, args![now, thread_id]).await?;
+            thread.updated_at = now;
+            let lease =
+                json!({"lease_seconds": lease_ms / 1000, "lease_expires_at": rfc3339(expires_at)});
+            let content = MessageInput::payload(lease);
+            let summary = "lease renewed".to_string();
+            let message =
+                NewMessage::to_creator(&thread, agent, MessageKind::Event, summary, &content);
+            let payload = json!({"agent": agent, "lease_expires_at": rfc3339(expires_at)});
+            let message = post(tx, &thread, message, "thread_renew", payload, now).await?;
+            Ok((thread, message))
+        })
+        .await
     }
 
     /// `inbox update`: progress (`in_progress`) or a question (`blocked`).
@@ -284,39 +150,16 @@ impl Store {
                 )));
             }
         };
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let mut thread = load_thread(&mut tx, thread_id).await?;
-        require_open(&thread, "update")?;
-        require_lease(&mut tx, &thread, agent, "update", now).await?;
-        set_thread_state(&mut tx, &mut thread, status, agent, now).await?;
-        let creator = thread.created_by.clone();
-        let message = insert_message(
-            &mut tx,
-            NewMessage {
-                thread_id,
-                from: agent,
-                to: &creator,
-                kind,
-                summary: summary_or_first_line(summary, &content.body),
-                content,
-            },
-            now,
+        let payload = json!({"status": status.as_str(), "kind": kind.as_str()});
+        self.report(
+            thread_id,
+            agent,
+            status,
+            summary,
+            content,
+            (kind, "thread_update", payload),
         )
-        .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("thread_update")
-                .on_thread(&thread)
-                .message(&message)
-                .summary(message.summary.clone())
-                .payload(json!({"status": status.as_str(), "kind": kind.as_str()})),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((thread, message))
+        .await
     }
 
     /// `inbox reply`: an answer or control message on an open thread.
@@ -329,25 +172,17 @@ impl Store {
         summary: &str,
         content: &MessageInput,
     ) -> Result<(Thread, Message)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let (thread, message) = reply_in(
-            &mut tx,
-            ReplyStep {
-                thread_id,
-                from,
-                to,
-                kind,
-                summary,
-                content,
-                event_type: "thread_reply",
-            },
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((thread, message))
+        let step = ReplyStep {
+            thread_id,
+            from,
+            to,
+            kind,
+            summary,
+            content,
+            event_type: "thread_reply",
+        };
+        self.write(async |tx, now| reply_in(tx, step, now).await)
+            .await
     }
 
     /// `inbox done` / `inbox fail`: the lease owner finishes the thread with a result.
@@ -359,48 +194,46 @@ impl Store {
         summary: &str,
         content: &MessageInput,
     ) -> Result<(Thread, Message)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let mut thread = load_thread(&mut tx, thread_id).await?;
-        let verb = match how {
-            FinishKind::Done => "done",
-            FinishKind::Failed => "fail",
-        };
-        require_open(&thread, verb)?;
-        require_lease(&mut tx, &thread, agent, verb, now).await?;
         let status = match how {
             FinishKind::Done => ThreadStatus::Done,
             FinishKind::Failed => ThreadStatus::Failed,
         };
-        set_thread_state(&mut tx, &mut thread, status, agent, now).await?;
-        release_leases(&mut tx, thread_id, now).await?;
-        let creator = thread.created_by.clone();
-        let message = insert_message(
-            &mut tx,
-            NewMessage {
-                thread_id,
-                from: agent,
-                to: &creator,
-                kind: MessageKind::Result,
-                summary: summary_or_first_line(summary, &content.body),
-                content,
-            },
-            now,
-        )
-        .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("thread_result")
-                .on_thread(&thread)
-                .message(&message)
-                .summary(message.summary.clone())
-                .payload(json!({"status": status.as_str()})),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((thread, message))
+        let payload = json!({"status": status.as_str()});
+        let announce = (MessageKind::Result, "thread_result", payload);
+        self.report(thread_id, agent, status, summary, content, announce)
+            .await
+    }
+
+    /// `update` and `finish`: the lease owner moves its thread to `status` with a
+    /// message of `kind`, announced by `event_type` with `payload`. A terminal status
+    /// releases the lease.
+    async fn report(
+        &self,
+        thread_id: &str,
+        agent: &str,
+        status: ThreadStatus,
+        summary: &str,
+        content: &MessageInput,
+        (kind, event_type, payload): (MessageKind, &'static str, Value),
+    ) -> Result<(Thread, Message)> {
+        let verb = match status {
+            ThreadStatus::Done => "done",
+            ThreadStatus::Failed => "fail",
+            _ => "update",
+        };
+        self.write(async |tx, now| {
+            let mut thread = open_thread(tx, thread_id, verb).await?;
+            require_lease(tx, &thread, agent, verb, now).await?;
+            set_thread_state(tx, &mut thread, status, agent, now).await?;
+            if status.is_terminal() {
+                release_leases(tx, thread_id, now).await?;
+            }
+            let summary = summary_or_first_line(summary, &content.body);
+            let message = NewMessage::to_creator(&thread, agent, kind, summary, content);
+            let message = post(tx, &thread, message, event_type, payload, now).await?;
+            Ok((thread, message))
+        })
+        .await
     }
 
     /// `inbox cancel`.
@@ -411,14 +244,12 @@ impl Store {
         reason: &str,
         content: &MessageInput,
     ) -> Result<(Thread, Message)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let mut thread = load_thread(&mut tx, thread_id).await?;
-        require_open(&thread, "cancel")?;
-        let message = cancel_in(&mut tx, &mut thread, agent, reason, content, now).await?;
-        tx.commit().await?;
-        Ok((thread, message))
+        self.write(async |tx, now| {
+            let mut thread = open_thread(tx, thread_id, "cancel").await?;
+            let message = cancel_in(tx, &mut thread, agent, reason, content, now).await?;
+            Ok((thread, message))
+        })
+        .await
     }
 
     /// After `wait-reply` wakes: the waiting lease owner's lease is re-armed (ours), so a
@@ -430,31 +261,170 @@ impl Store {
         agent: &str,
         lease_ms: i64,
     ) -> Result<()> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let thread = load_thread(&mut tx, thread_id).await?;
-        if thread.status.is_terminal() {
-            return Ok(());
-        }
-        if let Some(active) = active_lease(&mut tx, thread_id, now).await? {
-            if active.agent == agent {
-                sqlx::query("UPDATE leases SET expires_at = MAX(expires_at, ?) WHERE id = ?")
-                    .bind(now + lease_ms)
-                    .bind(active.id)
-                    .execute(&mut *tx)
-                    .await?;
+        self.write(async |tx, now| {
+            let thread = load_thread(tx, thread_id).await?;
+            if thread.status.is_terminal() {
+                return Ok(());
             }
-        } else if let Some(last) = last_lease(&mut tx, thread_id).await?
-            && last.agent == agent
-        {
-            sqlx::query("UPDATE leases SET expires_at = ? WHERE id = ? AND released_at IS NULL")
-                .bind(now + lease_ms)
-                .bind(last.id)
-                .execute(&mut *tx)
-                .await?;
+            let until = now + lease_ms;
+            if let Some(active) = active_lease(tx, thread_id, now).await? {
+                if active.agent == agent {
+                    let sql = "UPDATE leases SET expires_at = MAX(expires_at, ?) WHERE id = ?";
+                    execute(tx, sql, args![until, active.id]).await?;
+                }
+            } else if let Some(last) = last_lease(tx, thread_id).await?
+                && last.agent == agent
+            {
+                let sql = "UPDATE leases SET expires_at = ? WHERE id = ? AND released_at IS NULL";
+                execute(tx, sql, args![until, last.id]).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Inserts the thread `inbox send` starts.
+async fn new_thread(conn: &mut SqliteConnection, input: &SendInput, now: i64) -> Result<Thread> {
+    let thread = Thread {
+        thread_id: input
+            .thread_id
+            .clone()
+            .unwrap_or_else(crate::ids::new_thread_id),
+        run_id: input.run_id.clone(),
+        task_id: input.task_id.clone(),
+        subject: input.subject.clone(),
+        created_by: input.from.clone(),
+        assigned_to: input.to.clone(),
+        status: ThreadStatus::Pending,
+        priority: input.priority,
+        created_at: now,
+        updated_at: now,
+    };
+    insert_thread(conn, &thread).await?;
+    Ok(thread)
+}
+
+/// A claim with no active lease: of a pending thread, a takeover of an expired lease,
+/// or the last holder reclaiming its blocked thread. Anything else is refused.
+async fn new_claim(conn: &mut SqliteConnection, thread: &Thread, agent: &str) -> Result<ClaimStep> {
+    let previous = last_lease(conn, &thread.thread_id).await?;
+    let step = |status, summary: &str, payload| ClaimStep {
+        status,
+        summary: summary.to_string(),
+        payload,
+    };
+    match thread.status {
+        ThreadStatus::Pending => Ok(step(ThreadStatus::Claimed, "thread claimed", json!({}))),
+        ThreadStatus::Claimed | ThreadStatus::InProgress => {
+            let from = previous
+                .as_ref()
+                .map(|l| l.agent.clone())
+                .unwrap_or_default();
+            let summary = if from == agent {
+                "thread reclaimed after its lease expired".to_string()
+            } else {
+                format!("thread taken over from {from:?} after its lease expired")
+            };
+            let payload = json!({
+                "takeover_from": from,
+                "previous_expires_at": previous.as_ref().map(|l| rfc3339(l.expires_at)),
+            });
+            Ok(step(ThreadStatus::Claimed, &summary, payload))
         }
-        tx.commit().await?;
-        Ok(())
+        ThreadStatus::Blocked if previous.as_ref().is_some_and(|l| l.agent == agent) => Ok(step(
+            ThreadStatus::Blocked,
+            "thread reclaimed while blocked",
+            json!({}),
+        )),
+        other => Err(Error::invalid_state(format!(
+            "thread {:?} is {other}; only a pending thread, or one whose lease expired, can be claimed",
+            thread.thread_id
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::store::testing::*;
+
+    /// Leases of a thread not yet released.
+    async fn open_leases(store: &Store, thread_id: &str) -> Result<i64> {
+        let mut conn = store.lock().await;
+        let sql = "SELECT count(*) FROM leases WHERE thread_id = ? AND released_at IS NULL";
+        let count = crate::store::scalar(&mut conn, sql, args![thread_id]).await?;
+        Ok(count.unwrap_or(0))
+    }
+
+    #[tokio::test]
+    async fn a_thread_has_one_active_lease_at_a_time() {
+        let (store, attempt) = one_dispatched().await;
+        let thread = attempt.thread_id;
+        store.claim(&thread, WORKER, LEASE_MS).await.unwrap();
+        let err = store.claim(&thread, "other", LEASE_MS).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::LeaseConflict);
+        // The holder claiming again refreshes its lease rather than taking a second.
+        let (_, refreshed) = store.claim(&thread, WORKER, LEASE_MS).await.unwrap();
+        assert_eq!(refreshed.payload_json["refreshed"], true);
+        assert_eq!(open_leases(&store, &thread).await.unwrap(), 1);
+        let err = store.renew(&thread, "other", LEASE_MS).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::LeaseConflict);
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_over_and_the_old_one_released() {
+        let (store, attempt) = one_dispatched().await;
+        let thread = attempt.thread_id;
+        store.claim(&thread, WORKER, -1).await.unwrap();
+        let (claimed, message) = store.claim(&thread, "other", LEASE_MS).await.unwrap();
+        assert_eq!(claimed.assigned_to, "other");
+        assert_eq!(message.payload_json["takeover_from"], WORKER);
+        assert_eq!(open_leases(&store, &thread).await.unwrap(), 1);
+        let content = MessageInput::default();
+        let err = store
+            .update(&thread, WORKER, ThreadStatus::InProgress, "late", &content)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::LeaseConflict);
+    }
+
+    #[tokio::test]
+    async fn a_finished_thread_cannot_be_finished_again() {
+        let (store, attempt) = one_dispatched().await;
+        work(&store, &attempt, FinishKind::Done).await;
+        let thread = attempt.thread_id.as_str();
+        let (_, messages, _) = store.show(thread, None).await.unwrap();
+        let content = MessageInput::default();
+        for how in [FinishKind::Done, FinishKind::Failed] {
+            let err = store
+                .finish(thread, WORKER, how, "again", &content)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidState);
+        }
+        let err = store.claim(thread, WORKER, LEASE_MS).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidState);
+        assert_eq!(open_leases(&store, thread).await.unwrap(), 0);
+        let (after, messages_after, _) = store.show(thread, None).await.unwrap();
+        assert_eq!(after.status, ThreadStatus::Done);
+        assert_eq!(messages_after.len(), messages.len());
+    }
+
+    #[tokio::test]
+    async fn every_write_posts_its_message_and_one_event_for_it() {
+        let (store, attempt) = one_dispatched().await;
+        let before = store.max_event_id().await.unwrap();
+        work(&store, &attempt, FinishKind::Done).await;
+        let events = store.events_after("r", before, 100).await.unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        // claim, result, then the fold of the result into the task
+        assert_eq!(kinds, ["thread_claim", "thread_result", "task_done"]);
+        for event in &events[..2] {
+            let message = store.message(event.message_id.unwrap()).await.unwrap();
+            assert_eq!(message.summary, event.summary);
+            assert_eq!(Some(&message.thread_id), event.thread_id.as_ref());
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! Inbox reads: fetching an agent's threads, listing, showing a thread with its
 //! messages (advancing a read cursor), and single lookups.
 
+use super::NotFound;
 use super::threads::*;
 use super::{Store, rows};
-use crate::error::{Error, Result};
+use super::{args, fetch_all, fetch_optional, scalar};
+use crate::error::Result;
 use crate::model::{Message, Thread};
 use crate::time::now_ms;
 use sqlx::SqliteConnection;
@@ -19,7 +21,8 @@ impl Store {
         unread: bool,
     ) -> Result<Vec<Thread>> {
         let mut conn = self.lock().await;
-        let rows = sqlx::query(
+        let rows = fetch_all(
+            &mut conn,
             "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
              FROM threads t
              WHERE t.assigned_to = ?1
@@ -31,12 +34,13 @@ impl Store {
                                                     WHERE c.agent = ?1 AND c.thread_id = t.thread_id), 0)))
              ORDER BY t.updated_at DESC, t.thread_id
              LIMIT ?4",
+            args![
+                agent,
+                serde_json::to_string(statuses).unwrap_or_default(),
+                unread as i64,
+                limit.unwrap_or(-1),
+            ],
         )
-        .bind(agent)
-        .bind(serde_json::to_string(statuses).unwrap_or_default())
-        .bind(unread as i64)
-        .bind(limit.unwrap_or(-1))
-        .fetch_all(&mut *conn)
         .await?;
         rows.iter().map(rows::thread).collect()
     }
@@ -44,7 +48,8 @@ impl Store {
     /// `inbox list`.
     pub async fn list_threads(&self, filter: &ThreadFilter) -> Result<Vec<Thread>> {
         let mut conn = self.lock().await;
-        let rows = sqlx::query(
+        let rows = fetch_all(
+            &mut conn,
             "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
              FROM threads
              WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR task_id = ?2)
@@ -52,13 +57,14 @@ impl Store {
                AND (?4 IS NULL OR assigned_to = ?4)
              ORDER BY updated_at DESC, thread_id
              LIMIT ?5",
+            args![
+                filter.run_id.as_deref(),
+                filter.task_id.as_deref(),
+                serde_json::to_string(&filter.statuses).unwrap_or_default(),
+                filter.assigned_to.as_deref(),
+                filter.limit.unwrap_or(-1),
+            ],
         )
-        .bind(filter.run_id.as_deref())
-        .bind(filter.task_id.as_deref())
-        .bind(serde_json::to_string(&filter.statuses).unwrap_or_default())
-        .bind(filter.assigned_to.as_deref())
-        .bind(filter.limit.unwrap_or(-1))
-        .fetch_all(&mut *conn)
         .await?;
         rows.iter().map(rows::thread).collect()
     }
@@ -73,17 +79,19 @@ impl Store {
         let mut guard = self.lock().await;
         let conn: &mut SqliteConnection = &mut guard;
         let thread = load_thread(conn, thread_id).await?;
-        let rows = sqlx::query("SELECT * FROM messages WHERE thread_id = ? ORDER BY message_id")
-            .bind(thread_id)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = fetch_all(
+            &mut *conn,
+            "SELECT * FROM messages WHERE thread_id = ? ORDER BY message_id",
+            args![thread_id],
+        )
+        .await?;
         let mut messages = rows.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
-        let artifact_rows = sqlx::query(
+        let artifact_rows = fetch_all(
+            &mut *conn,
             "SELECT a.message_id, a.path, a.kind, a.metadata_json FROM artifacts a
              JOIN messages m ON m.message_id = a.message_id WHERE m.thread_id = ? ORDER BY a.id",
+            args![thread_id],
         )
-        .bind(thread_id)
-        .fetch_all(&mut *conn)
         .await?;
         for row in &artifact_rows {
             let (message_id, artifact) = rows::artifact(row)?;
@@ -96,19 +104,15 @@ impl Store {
         if let Some(agent) = mark_read {
             let last = messages.last().map(|m| m.message_id).unwrap_or(0);
             let now = now_ms();
-            let value: i64 = sqlx::query_scalar(
+            cursor = scalar(
+                &mut *conn,
                 "INSERT INTO read_cursors (agent, thread_id, last_message_id, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (agent, thread_id) DO UPDATE
                    SET last_message_id = MAX(last_message_id, excluded.last_message_id), updated_at = excluded.updated_at
                  RETURNING last_message_id",
+                args![agent, thread_id, last, now],
             )
-            .bind(agent)
-            .bind(thread_id)
-            .bind(last)
-            .bind(now)
-            .fetch_one(&mut *conn)
             .await?;
-            cursor = Some(value);
         }
         Ok((thread, messages, cursor))
     }
@@ -121,11 +125,13 @@ impl Store {
     /// A message by id, with its artifacts.
     pub async fn message(&self, message_id: i64) -> Result<Message> {
         let mut conn = self.lock().await;
-        let row = sqlx::query("SELECT * FROM messages WHERE message_id = ?")
-            .bind(message_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("message {message_id} not found")))?;
+        let row = fetch_optional(
+            &mut conn,
+            "SELECT * FROM messages WHERE message_id = ?",
+            args![message_id],
+        )
+        .await?
+        .ok_or(NotFound::Message { message_id })?;
         let mut message = rows::message(&row)?;
         attach_artifacts(&mut conn, std::slice::from_mut(&mut message)).await?;
         Ok(message)
@@ -153,12 +159,12 @@ impl Store {
     /// True when the message exists on that thread.
     pub async fn message_in_thread(&self, thread_id: &str, message_id: i64) -> Result<bool> {
         let mut conn = self.lock().await;
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM messages WHERE message_id = ? AND thread_id = ?")
-                .bind(message_id)
-                .bind(thread_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let found: Option<i64> = scalar(
+            &mut conn,
+            "SELECT 1 FROM messages WHERE message_id = ? AND thread_id = ?",
+            args![message_id, thread_id],
+        )
+        .await?;
         Ok(found.is_some())
     }
 }

@@ -9,6 +9,7 @@ mod attempts;
 mod events;
 mod inbox;
 mod inbox_read;
+mod not_found;
 mod plan_apply;
 mod policy;
 mod reconcile;
@@ -16,11 +17,14 @@ mod rows;
 mod runs;
 mod supervision;
 mod tasks;
+#[cfg(test)]
+mod testing;
 mod threads;
 mod verify;
 
 pub use attempts::{AttemptPlan, Created, ExtraEvent, NewAttempt, WorkspaceRecord};
 pub use events::{EventFilter, NewEvent};
+pub use not_found::NotFound;
 pub use policy::HistoryEntry;
 pub use reconcile::{StatusView, TaskChange};
 pub use runs::NewRun;
@@ -30,8 +34,9 @@ pub use threads::{FinishKind, MessageInput, SendInput, ThreadFilter};
 pub use verify::{CheckState, Gate};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::time::now_ms;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,6 +63,66 @@ impl From<sqlx::Error> for Error {
 /// so it never fails half-way on a read-to-write lock upgrade.
 pub(crate) async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>> {
     Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// The values bound to a statement's `?`s, in order: `args![run_id, now]`.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut args = sqlx::sqlite::SqliteArguments::default();
+        $(sqlx::Arguments::add(&mut args, $value).map_err(crate::store::bind_error)?;)*
+        args
+    }};
+}
+pub(crate) use args;
+
+pub(crate) fn bind_error(err: sqlx::error::BoxDynError) -> Error {
+    Error::internal(format!("cannot bind a value: {err}"))
+}
+
+/// Runs one statement; the number of rows it changed.
+pub(crate) async fn execute(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    args: SqliteArguments,
+) -> Result<u64> {
+    let done = sqlx::query_with(sql, args).execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
+/// The queries of the store without the `.bind` chains: `fetch_optional(conn, SQL,
+/// args![..])` and the like, each the sqlx method of its name.
+macro_rules! fetchers {
+    ($($(#[$doc:meta])* $name:ident -> $out:ty;)*) => {$(
+        $(#[$doc])*
+        pub(crate) async fn $name(
+            conn: &mut SqliteConnection,
+            sql: &'static str,
+            args: SqliteArguments,
+        ) -> Result<$out> {
+            Ok(sqlx::query_with(sql, args).$name(conn).await?)
+        }
+    )*};
+}
+
+fetchers! {
+    /// The one row a query finds, if any.
+    fetch_optional -> Option<SqliteRow>;
+    /// Every row a query finds.
+    fetch_all -> Vec<SqliteRow>;
+}
+
+/// The first column of the one row a query finds, if any.
+pub(crate) async fn scalar<T>(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    args: SqliteArguments,
+) -> Result<Option<T>>
+where
+    T: Send + Unpin + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    let query = sqlx::query_scalar_with(sql, args);
+    Ok(query.fetch_optional(conn).await?)
 }
 
 /// An open orch database: one connection per process, shared by its tasks. SQLite
@@ -90,6 +155,21 @@ impl Store {
         let store = Store {
             conn: Arc::new(Mutex::new(Some(conn))),
             path: path.to_path_buf(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A fresh database in memory with the whole schema: for the store's own tests of
+    /// its invariants (nothing touches the disk).
+    pub async fn open_in_memory() -> Result<Store> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        let conn = SqliteConnection::connect_with(&options).await?;
+        let store = Store {
+            conn: Arc::new(Mutex::new(Some(conn))),
+            path: PathBuf::from(":memory:"),
         };
         store.migrate().await?;
         Ok(store)
@@ -157,6 +237,20 @@ impl Store {
             conn.as_mut()
                 .expect("the store is used after it was closed")
         })
+    }
+
+    /// Runs `step` in one write transaction and commits it; an error anywhere in it rolls
+    /// the whole step back. `step` gets the transaction and the time of the write.
+    pub(crate) async fn write<T>(
+        &self,
+        step: impl AsyncFnOnce(&mut SqliteConnection, i64) -> Result<T>,
+    ) -> Result<T> {
+        let now = now_ms();
+        let mut conn = self.lock().await;
+        let mut tx = begin(&mut conn).await?;
+        let out = step(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// A change detector for blocking verbs.
@@ -365,15 +459,11 @@ pub(crate) fn parse_or_corrupt<T>(
     })
 }
 
-/// A fresh database in `dir` holding run `r` with the tasks given as `(task_id,
+/// A fresh database in memory holding run `r` with the tasks given as `(task_id,
 /// status)`, then changed by `then_sql` (raw SQL: rows written by other means).
 #[cfg(test)]
-pub(crate) async fn test_store(
-    dir: &tempfile::TempDir,
-    tasks: &[(&str, &str)],
-    then_sql: &'static str,
-) -> Store {
-    let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+pub(crate) async fn test_store(tasks: &[(&str, &str)], then_sql: &'static str) -> Store {
+    let store = Store::open_in_memory().await.unwrap();
     {
         let mut conn = store.lock().await;
         sqlx::query("INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0)")
@@ -402,8 +492,7 @@ mod tests {
 
     #[tokio::test]
     async fn stored_status_rows_print_timestamps_as_the_rust_format() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = test_store(&dir, &[("t", "ready")], "").await;
+        let store = test_store(&[("t", "ready")], "").await;
         let mut conn = store.lock().await;
         for ms in [
             0_i64,

@@ -2,8 +2,9 @@
 //! [`crate::policy::cooldown_key`]: the profile, or the bare adapter), a task's attempt
 //! history, the adapters a run may no longer use, and the policy's own events.
 
+use super::Store;
 use super::events::{self, NewEvent};
-use super::{Store, begin, rows};
+use super::{args, execute, fetch_all, rows, scalar};
 use crate::error::Result;
 use crate::model::AttemptOutcome;
 use crate::time::now_ms;
@@ -25,9 +26,7 @@ impl Store {
     /// Workers cooling down: cooldown key (profile, or bare adapter) → Unix ms when free.
     pub async fn cooldowns(&self) -> Result<HashMap<String, i64>> {
         let mut conn = self.lock().await;
-        let rows = sqlx::query("SELECT worker, until_ms FROM cooldowns")
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = fetch_all(&mut conn, "SELECT worker, until_ms FROM cooldowns", args![]).await?;
         rows.iter()
             .map(|r| Ok((r.try_get("worker")?, r.try_get("until_ms")?)))
             .collect()
@@ -36,16 +35,13 @@ impl Store {
     /// Records (or extends) a worker's cooldown, by its cooldown key.
     pub async fn set_cooldown(&self, key: &str, until_ms: i64, reason: &str) -> Result<()> {
         let mut conn = self.lock().await;
-        sqlx::query(
+        execute(
+            &mut conn,
             "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (worker) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
                  reason = excluded.reason, set_at = excluded.set_at",
+            args![key, until_ms, reason, now_ms()],
         )
-        .bind(key)
-        .bind(until_ms)
-        .bind(reason)
-        .bind(now_ms())
-        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -53,13 +49,12 @@ impl Store {
     /// Every attempt of a task, oldest first.
     pub async fn task_history(&self, run_id: &str, task_id: &str) -> Result<Vec<HistoryEntry>> {
         let mut conn = self.lock().await;
-        let rows = sqlx::query(
+        let rows = fetch_all(
+            &mut conn,
             "SELECT attempt_no, assigned_to, adapter, outcome FROM attempts
              WHERE run_id = ? AND task_id = ? ORDER BY attempt_no",
+            args![run_id, task_id],
         )
-        .bind(run_id)
-        .bind(task_id)
-        .fetch_all(&mut *conn)
         .await?;
         rows.iter()
             .map(|r| {
@@ -80,14 +75,16 @@ impl Store {
     /// Adapters that could not start or authenticate in this run.
     pub async fn banned_adapters(&self, run_id: &str) -> Result<HashSet<String>> {
         let mut conn = self.lock().await;
-        let rows = sqlx::query(
+        let rows = fetch_all(
+            &mut conn,
             "SELECT DISTINCT adapter FROM attempts
              WHERE run_id = ? AND outcome IN (?, ?) AND adapter != ''",
+            args![
+                run_id,
+                AttemptOutcome::AuthFailed.as_str(),
+                AttemptOutcome::SpawnFailed.as_str()
+            ],
         )
-        .bind(run_id)
-        .bind(AttemptOutcome::AuthFailed.as_str())
-        .bind(AttemptOutcome::SpawnFailed.as_str())
-        .fetch_all(&mut *conn)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("adapter")?)).collect()
     }
@@ -110,46 +107,48 @@ impl Store {
 
     /// The note the brief of an attempt carries about the attempt before it.
     pub async fn set_brief_note(&self, thread_id: &str, note: &str) -> Result<()> {
-        let mut conn = self.lock().await;
-        sqlx::query("UPDATE attempts SET brief_note = ? WHERE thread_id = ?")
-            .bind(note)
-            .bind(thread_id)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+        let sql = "UPDATE attempts SET brief_note = ? WHERE thread_id = ?";
+        self.set_attempt_text(sql, note, thread_id).await
     }
 
     /// The agent session an attempt resumes (`""` for a fresh start).
     pub async fn set_resume_session(&self, thread_id: &str, session_id: &str) -> Result<()> {
-        let mut conn = self.lock().await;
-        sqlx::query("UPDATE attempts SET resume_session = ? WHERE thread_id = ?")
-            .bind(session_id)
-            .bind(thread_id)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+        let sql = "UPDATE attempts SET resume_session = ? WHERE thread_id = ?";
+        self.set_attempt_text(sql, session_id, thread_id).await
     }
 
-    /// The session an attempt resumes, if any.
+    /// The session an attempt resumes, if any (`""` for none).
     pub async fn resume_session(&self, thread_id: &str) -> Result<String> {
-        let mut conn = self.lock().await;
-        let s: Option<String> =
-            sqlx::query_scalar("SELECT resume_session FROM attempts WHERE thread_id = ?")
-                .bind(thread_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        Ok(s.unwrap_or_default())
+        let sql = "SELECT resume_session FROM attempts WHERE thread_id = ?";
+        self.attempt_text(sql, thread_id).await
     }
 
     /// The brief note of an attempt.
     pub async fn brief_note(&self, thread_id: &str) -> Result<String> {
+        self.attempt_text(
+            "SELECT brief_note FROM attempts WHERE thread_id = ?",
+            thread_id,
+        )
+        .await
+    }
+
+    /// One text column of an attempt by its thread (`sql` selects it); `""` for none.
+    async fn attempt_text(&self, sql: &'static str, thread_id: &str) -> Result<String> {
         let mut conn = self.lock().await;
-        let note: Option<String> =
-            sqlx::query_scalar("SELECT brief_note FROM attempts WHERE thread_id = ?")
-                .bind(thread_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        Ok(note.unwrap_or_default())
+        let text: Option<String> = scalar(&mut conn, sql, args![thread_id]).await?;
+        Ok(text.unwrap_or_default())
+    }
+
+    /// Sets one text column of an attempt by its thread (`sql` updates it).
+    async fn set_attempt_text(
+        &self,
+        sql: &'static str,
+        value: &str,
+        thread_id: &str,
+    ) -> Result<()> {
+        let mut conn = self.lock().await;
+        execute(&mut conn, sql, args![value, thread_id]).await?;
+        Ok(())
     }
 
     /// Appends a run event of the policy (`task_parked`, `task_given_up`, ...).
@@ -161,19 +160,18 @@ impl Store {
         summary: &str,
         payload: Value,
     ) -> Result<i64> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let id = events::insert(
-            &mut tx,
-            NewEvent::new(event_type)
-                .on_task(run_id, task_id)
-                .summary(summary)
-                .payload(payload),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        self.write(async |tx, now| {
+            let id = events::insert(
+                tx,
+                NewEvent::new(event_type)
+                    .on_task(run_id, task_id)
+                    .summary(summary)
+                    .payload(payload),
+                now,
+            )
+            .await?;
+            Ok(id)
+        })
+        .await
     }
 }

@@ -9,12 +9,14 @@ use super::tasks::{
 };
 use super::threads::attach_artifacts;
 use super::{Store, parse_or_corrupt, rows, runs};
+use super::{args, fetch_all, fetch_optional};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, Message, Run, Task, TaskStatus, TaskView, ThreadStatus};
 use crate::time::now_ms;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
+use tokio::sync::MappedMutexGuard;
 
 /// What `orch status` shows: the run, and its task rows as a JSON array.
 pub struct StatusView {
@@ -73,7 +75,8 @@ struct Pending {
 
 /// Tasks whose status disagrees with their latest attempt's thread.
 async fn pending(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<Pending>> {
-    let rows = sqlx::query(
+    let rows = fetch_all(
+        conn,
         "SELECT t.id, t.task_id, t.status, th.thread_id, th.status AS thread_status, th.assigned_to,
                 a.attempt_no, th.last_message_id, m.summary AS last_summary,
                 EXISTS (SELECT 1 FROM task_checks c WHERE c.task = t.id) AS has_checks
@@ -87,9 +90,8 @@ async fn pending(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<Pendin
                  OR (t.status = 'running' AND th.status IN ('claimed', 'in_progress'))
                  OR (t.status = 'blocked' AND th.status = 'blocked'))
          ORDER BY t.id",
+        args![run_id],
     )
-    .bind(run_id)
-    .fetch_all(conn)
     .await?;
     let mut out = Vec::new();
     for row in rows {
@@ -157,33 +159,76 @@ pub(crate) async fn reconcile_in(
     Ok(changes)
 }
 
+/// Folds what is pending in `run_id` on the process's connection (no transaction
+/// open): one read when nothing changed (the common case), a short write transaction
+/// otherwise. An unknown run is `not_found`.
+pub(crate) async fn fold(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<TaskChange>> {
+    runs::require_run(conn, run_id).await?;
+    if pending(conn, run_id).await?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = begin(conn).await?;
+    let changes = reconcile_in(&mut tx, run_id, now_ms()).await?;
+    tx.commit().await?;
+    Ok(changes)
+}
+
+/// Starts a write transaction on a run that exists, with its pending thread statuses
+/// folded in first, for the writes that decide by a task's status.
+pub(crate) async fn begin_reconciled<'c>(
+    conn: &'c mut SqliteConnection,
+    run_id: &str,
+    now: i64,
+) -> Result<Transaction<'c, Sqlite>> {
+    let mut tx = begin(conn).await?;
+    runs::require_run(&mut tx, run_id).await?;
+    reconcile_in(&mut tx, run_id, now).await?;
+    Ok(tx)
+}
+
 impl Store {
-    /// `orch reconcile`: folds thread statuses into task statuses. Reads first and takes
-    /// the write lock only when something changed.
-    pub async fn reconcile(&self, run_id: &str) -> Result<Vec<TaskChange>> {
-        {
-            let mut conn = self.lock().await;
-            runs::require_run(&mut conn, run_id).await?;
-            if pending(&mut conn, run_id).await?.is_empty() {
-                return Ok(Vec::new());
-            }
-        }
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let changes = reconcile_in(&mut tx, run_id, now).await?;
-        tx.commit().await?;
-        Ok(changes)
+    /// [`Store::write`] on a run that exists, with its pending thread statuses folded in
+    /// first (in the same transaction), for the writes that decide by a task's status.
+    pub(crate) async fn write_reconciled<T>(
+        &self,
+        run_id: &str,
+        step: impl AsyncFnOnce(&mut SqliteConnection, i64) -> Result<T>,
+    ) -> Result<T> {
+        self.write(async |tx, now| {
+            runs::require_run(tx, run_id).await?;
+            reconcile_in(tx, run_id, now).await?;
+            step(tx, now).await
+        })
+        .await
     }
 
-    /// `orch status` (after reconcile): the run and every task with its latest attempt,
+    /// `orch reconcile`: folds thread statuses into task statuses. Reads first and takes
+    /// the write lock only when something changed. The reads that decide by task status
+    /// ([`Store::status_view`], [`Store::ready`], [`Store::attempt_plan`], ...) do the
+    /// same by themselves; this is the verb.
+    pub async fn reconcile(&self, run_id: &str) -> Result<Vec<TaskChange>> {
+        fold(&mut *self.lock().await, run_id).await
+    }
+
+    /// The process's connection after [`fold`]: what every read of task statuses
+    /// starts with, so that no caller can forget it.
+    pub(crate) async fn lock_reconciled(
+        &self,
+        run_id: &str,
+    ) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
+        let mut conn = self.lock().await;
+        fold(&mut conn, run_id).await?;
+        Ok(conn)
+    }
+
+    /// `orch status` (reconciled first): the run and every task with its latest attempt,
     /// latest message and, when blocked, its question. Each task's row is kept rendered
     /// as JSON in `tasks.status_json` (re-rendered by triggers whenever anything it shows
     /// changes; see `migrations/0008_task_status_rows.sql`) and handed on as text: for a
     /// run of thousands of tasks that is several times faster than building the objects
     /// per call, and many times faster than decoding rows and encoding them again.
     pub async fn status_view(&self, run_id: &str) -> Result<StatusView> {
-        let mut conn = self.lock().await;
+        let mut conn = self.lock_reconciled(run_id).await?;
         if let Some(view) = read_status_view(&mut conn, run_id).await? {
             return Ok(view);
         }
@@ -208,8 +253,7 @@ impl Store {
 
     /// `orch blocked`: blocked tasks with their current attempt and newest question.
     pub async fn blocked(&self, run_id: &str) -> Result<Vec<(Task, Attempt, Option<Message>)>> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         let tasks = load_tasks(
             &mut conn,
             run_id,
@@ -276,11 +320,11 @@ async fn read_status_view(conn: &mut SqliteConnection, run_id: &str) -> Result<O
 
 /// The newest `question` on a thread.
 async fn latest_question(conn: &mut SqliteConnection, thread_id: &str) -> Result<Option<Message>> {
-    let row = sqlx::query(
+    let row = fetch_optional(
+        &mut *conn,
         "SELECT * FROM messages WHERE thread_id = ? AND kind = 'question' ORDER BY message_id DESC LIMIT 1",
+        args![thread_id],
     )
-    .bind(thread_id)
-    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let mut message = rows::message(&row)?;
@@ -294,9 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn status_renders_rows_that_lost_their_rendering() {
-        let dir = tempfile::tempdir().unwrap();
         let store = crate::store::test_store(
-            &dir,
             &[("a", "ready"), ("b", "planned"), ("c", "ready")],
             // written by other means: no trigger re-renders it
             "UPDATE tasks SET status_json = NULL WHERE task_id = 'b'",
@@ -315,16 +357,138 @@ mod tests {
 
     #[tokio::test]
     async fn integrity_problems_name_a_stale_status_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::test_store(
-            &dir,
-            &[("a", "ready")],
-            "UPDATE tasks SET status_json = '{}'",
-        )
-        .await;
+        let store =
+            crate::store::test_store(&[("a", "ready")], "UPDATE tasks SET status_json = '{}'")
+                .await;
         assert_eq!(
             store.integrity_problems().await.unwrap(),
             ["task a of run r: stored status row differs from its rendering"]
         );
+    }
+
+    use crate::store::FinishKind;
+    use crate::store::testing::{dispatch, new_attempt, status, store_with, work, *};
+
+    #[tokio::test]
+    async fn a_task_follows_its_latest_attempts_thread_without_a_reconcile_call() {
+        let (store, attempt) = one_dispatched().await;
+        assert_eq!(status(&store, "t").await, TaskStatus::Dispatched);
+        let thread = attempt.thread_id.as_str();
+        store.claim(thread, WORKER, LEASE_MS).await.unwrap();
+        assert_eq!(status(&store, "t").await, TaskStatus::Running);
+        let question = crate::store::MessageInput::default();
+        store
+            .update(
+                thread,
+                WORKER,
+                ThreadStatus::Blocked,
+                "which way?",
+                &question,
+            )
+            .await
+            .unwrap();
+        let blocked = store.blocked("r").await.unwrap();
+        assert_eq!(blocked.len(), 1);
+        assert_eq!(blocked[0].2.as_ref().unwrap().summary, "which way?");
+        store
+            .update(thread, WORKER, ThreadStatus::InProgress, "on it", &question)
+            .await
+            .unwrap();
+        assert_eq!(status(&store, "t").await, TaskStatus::Running);
+        let finished = crate::store::MessageInput::default();
+        store
+            .finish(thread, WORKER, FinishKind::Done, "done", &finished)
+            .await
+            .unwrap();
+        assert_eq!(status(&store, "t").await, TaskStatus::Done);
+        let folds: Vec<String> = event_types(&store)
+            .await
+            .into_iter()
+            .filter(|t| t.starts_with("task_") && t != "task_added")
+            .collect();
+        assert_eq!(
+            folds,
+            [
+                "task_dispatched",
+                "task_running",
+                "task_blocked",
+                "task_running",
+                "task_done"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn reconcile_with_nothing_to_fold_writes_nothing() {
+        let store = store_with(&["a", "b"]).await;
+        let attempt = dispatch(&store, "a").await;
+        work(&store, &attempt, FinishKind::Failed).await;
+        let changes = store.reconcile("r").await.unwrap();
+        assert_eq!(
+            changes,
+            [TaskChange {
+                task_id: "a".into(),
+                status: TaskStatus::Failed
+            }]
+        );
+        let before = store.max_event_id().await.unwrap();
+        assert!(store.reconcile("r").await.unwrap().is_empty());
+        store.status_view("r").await.unwrap();
+        store.ready("r").await.unwrap();
+        assert_eq!(store.max_event_id().await.unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn only_the_latest_attempt_moves_the_task() {
+        let store = store_with(&["t"]).await;
+        let first = dispatch(&store, "t").await;
+        store
+            .claim(&first.thread_id, WORKER, LEASE_MS)
+            .await
+            .unwrap();
+        let mut reassign = new_attempt("t", 2, &[TaskStatus::Running, TaskStatus::Dispatched]);
+        reassign.cancel_current = Some("moved".into());
+        store
+            .attempt_plan("r", "t", reassign.allowed, "reassign")
+            .await
+            .unwrap();
+        let second = store.create_attempt(&reassign).await.unwrap().attempt;
+        assert_eq!(status(&store, "t").await, TaskStatus::Dispatched);
+        // The first attempt's thread was cancelled by the reassign: finishing it is
+        // refused, and the task stays with the second attempt.
+        let done = crate::store::MessageInput::default();
+        let late = store
+            .finish(&first.thread_id, WORKER, FinishKind::Done, "late", &done)
+            .await
+            .unwrap_err();
+        assert_eq!(late.code, crate::error::ErrorCode::InvalidState);
+        work(&store, &second, FinishKind::Failed).await;
+        assert_eq!(status(&store, "t").await, TaskStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn cancel_folds_first_and_leaves_a_finished_task_alone() {
+        let (store, attempt) = one_dispatched().await;
+        work(&store, &attempt, FinishKind::Done).await;
+        let err = store
+            .cancel_task("r", "t", "leader", "too late")
+            .await
+            .unwrap_err();
+        assert_eq!(err.message, r#"task "t" is already done"#);
+        assert_eq!(status(&store, "t").await, TaskStatus::Done);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_run_is_not_found_for_every_reconciling_read() {
+        let store = store_with(&[]).await;
+        let not_found = |e: crate::error::Error| {
+            assert_eq!(e.code, crate::error::ErrorCode::NotFound);
+            assert_eq!(e.message, r#"run "x" not found"#);
+        };
+        not_found(store.reconcile("x").await.unwrap_err());
+        not_found(store.status_view("x").await.err().unwrap());
+        not_found(store.ready("x").await.unwrap_err());
+        not_found(store.blocked("x").await.unwrap_err());
+        not_found(store.events_after("x", 0, 10).await.unwrap_err());
     }
 }

@@ -129,9 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_reads_its_mode_none_when_unset_and_refuses_an_unknown_one() {
-        let dir = tempfile::tempdir().unwrap();
         let store = crate::store::test_store(
-            &dir,
             &[("none", "ready"), ("code", "ready"), ("bad", "ready")],
             "UPDATE tasks SET execution_mode = 'code' WHERE task_id = 'code';
              UPDATE tasks SET execution_mode = 'fast' WHERE task_id = 'bad';",

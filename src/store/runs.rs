@@ -1,11 +1,11 @@
 //! Runs: creation, lookup with task counts and derived status, and cancellation.
 
+use super::NotFound;
 use super::Store;
-use super::begin;
 use super::events::{self, NewEvent};
+use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
 use crate::model::{Run, TaskCounts, TaskStatus};
-use crate::time::now_ms;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 
@@ -20,16 +20,18 @@ pub struct NewRun {
 }
 
 pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i64) -> Result<()> {
-    sqlx::query(
+    execute(
+        &mut *conn,
         "INSERT INTO runs (run_id, goal, summary, config_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        args![
+            &new.run_id,
+            &new.goal,
+            &new.summary,
+            new.config.clone().unwrap_or_else(|| json!({})).to_string(),
+            now,
+            now,
+        ],
     )
-    .bind(&new.run_id)
-    .bind(&new.goal)
-    .bind(&new.summary)
-    .bind(new.config.clone().unwrap_or_else(|| json!({})).to_string())
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
     events::insert(
         conn,
@@ -45,10 +47,8 @@ pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i
 }
 
 pub(crate) async fn run_exists(conn: &mut SqliteConnection, run_id: &str) -> Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE run_id = ?")
-        .bind(run_id)
-        .fetch_optional(conn)
-        .await?;
+    let found: Option<i64> =
+        scalar(conn, "SELECT 1 FROM runs WHERE run_id = ?", args![run_id]).await?;
     Ok(found.is_some())
 }
 
@@ -56,16 +56,17 @@ pub(crate) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Re
     if run_exists(conn, run_id).await? {
         Ok(())
     } else {
-        Err(Error::not_found(format!("run {run_id:?} not found")))
+        Err(NotFound::run(run_id).into())
     }
 }
 
 pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<TaskCounts> {
-    let rows =
-        sqlx::query("SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status")
-            .bind(run_id)
-            .fetch_all(conn)
-            .await?;
+    let rows = fetch_all(
+        conn,
+        "SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status",
+        args![run_id],
+    )
+    .await?;
     let mut counts = TaskCounts::default();
     for row in rows {
         let status: String = row.try_get("status")?;
@@ -76,11 +77,13 @@ pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<
 }
 
 pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Result<Run> {
-    let row = sqlx::query("SELECT * FROM runs WHERE run_id = ?")
-        .bind(run_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("run {run_id:?} not found")))?;
+    let row = fetch_optional(
+        &mut *conn,
+        "SELECT * FROM runs WHERE run_id = ?",
+        args![run_id],
+    )
+    .await?
+    .ok_or_else(|| NotFound::run(run_id))?;
     let counts = counts(conn, run_id).await?;
     let cancelled: i64 = row.try_get("cancelled")?;
     Ok(Run {
@@ -97,19 +100,18 @@ pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Resul
 impl Store {
     /// `orch run init`: a new run; a duplicate id is `invalid_state`.
     pub async fn create_run(&self, new: &NewRun) -> Result<Run> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        if run_exists(&mut tx, &new.run_id).await? {
-            return Err(Error::invalid_state(format!(
-                "run {:?} already exists",
-                new.run_id
-            )));
-        }
-        insert_run(&mut tx, new, now).await?;
-        let run = load_run(&mut tx, &new.run_id).await?;
-        tx.commit().await?;
-        Ok(run)
+        self.write(async |tx, now| {
+            if run_exists(tx, &new.run_id).await? {
+                return Err(Error::invalid_state(format!(
+                    "run {:?} already exists",
+                    new.run_id
+                )));
+            }
+            insert_run(tx, new, now).await?;
+            let run = load_run(tx, &new.run_id).await?;
+            Ok(run)
+        })
+        .await
     }
 
     /// `orch run show`: the run with its task counts and derived status.
@@ -121,12 +123,13 @@ impl Store {
     /// The worker profiles and named checks stored with a run (from its plan file).
     pub async fn run_config(&self, run_id: &str) -> Result<Value> {
         let mut conn = self.lock().await;
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT config_json FROM runs WHERE run_id = ?")
-                .bind(run_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        let text = text.ok_or_else(|| Error::not_found(format!("run {run_id:?} not found")))?;
+        let text: Option<String> = scalar(
+            &mut conn,
+            "SELECT config_json FROM runs WHERE run_id = ?",
+            args![run_id],
+        )
+        .await?;
+        let text = text.ok_or_else(|| NotFound::run(run_id))?;
         Ok(super::rows::json(text))
     }
 }

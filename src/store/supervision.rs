@@ -2,10 +2,12 @@
 //! times, the adapter and log, the worker's output as `output` messages, the session id
 //! and usage, and how the attempt ended (`attempt_launched`, `attempt_exited` events).
 
+use super::NotFound;
 use super::events::{self, NewEvent};
-use super::threads::{MessageInput, NewMessage, insert_message, load_thread};
+use super::threads::{MessageInput, NewMessage, load_thread, post};
 use super::{Store, begin, rows};
-use crate::error::{Error, Result};
+use super::{args, execute};
+use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, Message, MessageKind};
 use crate::time::{now_ms, rfc3339};
 use serde::Serialize;
@@ -88,7 +90,9 @@ impl Store {
         .bind(thread_id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| Error::not_found(format!("attempt {thread_id:?} not found")))?;
+        .ok_or_else(|| NotFound::AttemptOfThread {
+            thread: thread_id.to_string(),
+        })?;
         let attempt = rows::attempt(&row)?;
         let ts = |v: Option<i64>| v.map(rfc3339);
         let supervision = Supervision {
@@ -142,10 +146,12 @@ impl Store {
     /// Nothing more will happen for this attempt.
     pub async fn mark_settled(&self, thread_id: &str) -> Result<()> {
         let mut conn = self.lock().await;
-        sqlx::query("UPDATE attempts SET settled = 1 WHERE thread_id = ?")
-            .bind(thread_id)
-            .execute(&mut *conn)
-            .await?;
+        execute(
+            &mut conn,
+            "UPDATE attempts SET settled = 1 WHERE thread_id = ?",
+            args![thread_id],
+        )
+        .await?;
         Ok(())
     }
 
@@ -160,36 +166,34 @@ impl Store {
         pid: u32,
         start: u64,
     ) -> Result<Option<(u32, u64)>> {
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let current: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT supervisor_pid, supervisor_start FROM attempts WHERE thread_id = ?",
-        )
-        .bind(thread_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(current) = current else {
-            return Err(Error::not_found(format!(
-                "no attempt has thread {thread_id:?}"
-            )));
-        };
-        if let (Some(p), Some(s)) = current
-            && (p as u32, s as u64) != (pid, start)
-        {
-            return Ok(Some((p as u32, s as u64)));
-        }
-        sqlx::query(
-            "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, updated_at = ?
-             WHERE thread_id = ?",
-        )
-        .bind(pid as i64)
-        .bind(start as i64)
-        .bind(now_ms())
-        .bind(thread_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(None)
+        self.write(async |tx, _now| {
+            let current: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+                "SELECT supervisor_pid, supervisor_start FROM attempts WHERE thread_id = ?",
+            )
+            .bind(thread_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(current) = current else {
+                return Err(NotFound::NoAttemptHasThread {
+                    thread: thread_id.to_string(),
+                }
+                .into());
+            };
+            if let (Some(p), Some(s)) = current
+                && (p as u32, s as u64) != (pid, start)
+            {
+                return Ok(Some((p as u32, s as u64)));
+            }
+            execute(
+                tx,
+                "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, updated_at = ?
+                 WHERE thread_id = ?",
+                args![pid as i64, start as i64, now_ms(), thread_id],
+            )
+            .await?;
+            Ok(None)
+        })
+        .await
     }
 
     /// The supervisor took charge: its pid, adapter and log.
@@ -204,18 +208,12 @@ impl Store {
     ) -> Result<()> {
         let now = now_ms();
         let mut conn = self.lock().await;
-        sqlx::query(
+        execute(
+            &mut conn,
             "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, profile = ?, adapter = ?,
                     log_path = ?, updated_at = ? WHERE thread_id = ?",
+            args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
         )
-        .bind(pid as i64)
-        .bind(start as i64)
-        .bind(profile)
-        .bind(adapter)
-        .bind(log_path)
-        .bind(now)
-        .bind(thread_id)
-        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -228,31 +226,26 @@ impl Store {
         start: u64,
         payload: Value,
     ) -> Result<()> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        sqlx::query(
-            "UPDATE attempts SET worker_pid = ?, worker_start = ?, launched_at = ?, updated_at = ? WHERE thread_id = ?",
-        )
-        .bind(pid as i64)
-        .bind(start as i64)
-        .bind(now)
-        .bind(now)
-        .bind(thread_id)
-        .execute(&mut *tx)
-        .await?;
-        let thread = load_thread(&mut tx, thread_id).await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("attempt_launched")
-                .on_thread(&thread)
-                .summary(format!("worker started (pid {pid})"))
-                .payload(payload),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx, now| {
+            execute(
+                tx,
+                "UPDATE attempts SET worker_pid = ?, worker_start = ?, launched_at = ?, updated_at = ? WHERE thread_id = ?",
+                args![pid as i64, start as i64, now, now, thread_id],
+            )
+            .await?;
+            let thread = load_thread(tx, thread_id).await?;
+            events::insert(
+                tx,
+                NewEvent::new("attempt_launched")
+                    .on_thread(&thread)
+                    .summary(format!("worker started (pid {pid})"))
+                    .payload(payload),
+                now,
+            )
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// A batch of the worker's output as one `output` message (event `thread_output`).
@@ -264,39 +257,18 @@ impl Store {
         body: &str,
         payload: Value,
     ) -> Result<Message> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let thread = load_thread(&mut tx, thread_id).await?;
         let content = MessageInput {
             body: body.to_string(),
             payload,
             artifacts: Vec::new(),
         };
-        let message = insert_message(
-            &mut tx,
-            NewMessage {
-                thread_id,
-                from,
-                to: &thread.created_by,
-                kind: MessageKind::Output,
-                summary: summary.to_string(),
-                content: &content,
-            },
-            now,
-        )
-        .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("thread_output")
-                .on_thread(&thread)
-                .message(&message)
-                .summary(summary),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(message)
+        self.write(async |tx, now| {
+            let thread = load_thread(tx, thread_id).await?;
+            let (kind, summary) = (MessageKind::Output, summary.to_string());
+            let message = NewMessage::to_creator(&thread, from, kind, summary, &content);
+            post(tx, &thread, message, "thread_output", json!({}), now).await
+        })
+        .await
     }
 
     /// Session id, usage and cost as the worker reports them.
@@ -308,16 +280,12 @@ impl Store {
         cost_usd: Option<f64>,
     ) -> Result<()> {
         let mut conn = self.lock().await;
-        sqlx::query(
+        execute(
+            &mut conn,
             "UPDATE attempts SET session_id = COALESCE(?, session_id), usage_json = COALESCE(?, usage_json),
                     cost_usd = COALESCE(?, cost_usd), updated_at = ? WHERE thread_id = ?",
+            args![session_id, usage.map(Value::to_string), cost_usd, now_ms(), thread_id],
         )
-        .bind(session_id)
-        .bind(usage.map(Value::to_string))
-        .bind(cost_usd)
-        .bind(now_ms())
-        .bind(thread_id)
-        .execute(&mut *conn)
         .await?;
         Ok(())
     }

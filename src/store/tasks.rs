@@ -2,13 +2,13 @@
 //! transaction (batched through JSON so 10,000 tasks insert in milliseconds), adding
 //! edges with self-edge and cycle refusal, and reading tasks with their edges and checks.
 
-use super::begin;
+use super::NotFound;
 use super::events::{self, NewEvent};
 use super::runs::{self, NewRun};
 use super::{Store, parse_or_corrupt};
+use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
 use crate::model::{ExecutionMode, Priority, Run, Task, TaskStatus};
-use crate::time::now_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
@@ -87,7 +87,8 @@ pub(crate) async fn insert_tasks(
         })
         .collect();
     let rows = Value::Array(rows).to_string();
-    sqlx::query(
+    execute(
+        &mut *conn,
         "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
                             priority, priority_rank, status, checks_json, created_at, updated_at)
          SELECT ?1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
@@ -95,11 +96,8 @@ pub(crate) async fn insert_tasks(
                 j.value->>'priority', j.value->>'priority_rank', j.value->>'status',
                 j.value->>'checks_json', ?2, ?2
          FROM json_each(?3) j ORDER BY j.key",
+        args![run_id, now, &rows],
     )
-    .bind(run_id)
-    .bind(now)
-    .bind(&rows)
-    .execute(&mut *conn)
     .await?;
     let checks: Vec<Value> = tasks
         .iter()
@@ -110,26 +108,23 @@ pub(crate) async fn insert_tasks(
         })
         .collect();
     if !checks.is_empty() {
-        sqlx::query(
+        execute(
+            &mut *conn,
             "INSERT INTO task_checks (task, name, command, position)
              SELECT t.id, c.value->>'name', c.value->>'command', c.value->>'position'
              FROM json_each(?2) c CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = c.value->>'task_id'",
+            args![run_id, Value::Array(checks).to_string()],
         )
-        .bind(run_id)
-        .bind(Value::Array(checks).to_string())
-        .execute(&mut *conn)
         .await?;
     }
-    sqlx::query(
+    execute(
+        &mut *conn,
         "INSERT INTO events (event_type, run_id, task_id, summary, payload_json, created_at)
          SELECT 'task_added', ?1, j.value->>'task_id', j.value->>'title',
                 json_object('status', j.value->>'status'), ?2
          FROM json_each(?3) j ORDER BY j.key",
+        args![run_id, now, &rows],
     )
-    .bind(run_id)
-    .bind(now)
-    .bind(&rows)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -144,27 +139,25 @@ pub(crate) async fn insert_edges(
         return Ok(());
     }
     let json_edges = serde_json::to_string(edges).unwrap_or_default();
-    sqlx::query(
+    execute(
+        &mut *conn,
         "INSERT OR IGNORE INTO deps (task, depends_on)
          SELECT t.id, p.id FROM json_each(?2) e
          CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = e.value->>'$[0]'
          CROSS JOIN tasks p ON p.run_id = ?1 AND p.task_id = e.value->>'$[1]'",
+        args![run_id, &json_edges],
     )
-    .bind(run_id)
-    .bind(&json_edges)
-    .execute(&mut *conn)
     .await?;
     // Keep each dependent's list of prerequisites with the task.
-    sqlx::query(
+    execute(
+        &mut *conn,
         "UPDATE tasks SET depends_on_json = (
              SELECT json_group_array(x.task_id) FROM
                  (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on
                   WHERE d.task = tasks.id ORDER BY p.id) x)
          WHERE run_id = ?1 AND task_id IN (SELECT DISTINCT e.value->>'$[0]' FROM json_each(?2) e)",
+        args![run_id, &json_edges],
     )
-    .bind(run_id)
-    .bind(&json_edges)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -175,12 +168,13 @@ pub(crate) async fn task_key(
     run_id: &str,
     task_id: &str,
 ) -> Result<(i64, TaskStatus)> {
-    let row = sqlx::query("SELECT id, status FROM tasks WHERE run_id = ? AND task_id = ?")
-        .bind(run_id)
-        .bind(task_id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("task {task_id:?} not found in run {run_id:?}")))?;
+    let row = fetch_optional(
+        conn,
+        "SELECT id, status FROM tasks WHERE run_id = ? AND task_id = ?",
+        args![run_id, task_id],
+    )
+    .await?
+    .ok_or_else(|| NotFound::task(run_id, task_id))?;
     let status: String = row.try_get("status")?;
     Ok((
         row.try_get("id")?,
@@ -277,40 +271,26 @@ pub(crate) async fn load_tasks(
     run_id: &str,
     selection: TaskSelection<'_>,
 ) -> Result<Vec<(i64, Task)>> {
-    let text: String = match selection {
-        TaskSelection::All => {
-            sqlx::query_scalar(concat!(
+    macro_rules! tasks_where {
+        ($condition:literal) => {
+            concat!(
                 "SELECT json_group_array(",
                 task_json!(),
-                ") FROM tasks t WHERE t.run_id = ?"
-            ))
-            .bind(run_id)
-            .fetch_one(&mut *conn)
-            .await?
-        }
-        TaskSelection::One(task_id) => {
-            sqlx::query_scalar(concat!(
-                "SELECT json_group_array(",
-                task_json!(),
-                ") FROM tasks t WHERE t.run_id = ? AND t.task_id = ?"
-            ))
-            .bind(run_id)
-            .bind(task_id)
-            .fetch_one(&mut *conn)
-            .await?
-        }
-        TaskSelection::Status(status) => {
-            sqlx::query_scalar(concat!(
-                "SELECT json_group_array(",
-                task_json!(),
-                ") FROM tasks t WHERE t.run_id = ? AND t.status = ?"
-            ))
-            .bind(run_id)
-            .bind(status.as_str())
-            .fetch_one(&mut *conn)
-            .await?
-        }
+                ") FROM tasks t WHERE t.run_id = ?",
+                $condition
+            )
+        };
+    }
+    let (sql, args) = match selection {
+        TaskSelection::All => (tasks_where!(""), args![run_id]),
+        TaskSelection::One(task_id) => (tasks_where!(" AND t.task_id = ?"), args![run_id, task_id]),
+        TaskSelection::Status(status) => (
+            tasks_where!(" AND t.status = ?"),
+            args![run_id, status.as_str()],
+        ),
     };
+    // json_group_array always returns its one row.
+    let text: String = scalar(&mut *conn, sql, args).await?.unwrap_or_default();
     let mut rows: Vec<TaskJson> = parse_json_rows(&text)?;
     match selection {
         TaskSelection::Status(_) => rows.sort_by_key(|t| (-t.priority_rank, t.id)),
@@ -327,7 +307,7 @@ pub(crate) async fn load_task(
     load_tasks(conn, run_id, TaskSelection::One(task_id))
         .await?
         .pop()
-        .ok_or_else(|| Error::not_found(format!("task {task_id:?} not found in run {run_id:?}")))
+        .ok_or_else(|| NotFound::task(run_id, task_id).into())
 }
 
 /// Sets a task's status, appending the status's event.
@@ -340,12 +320,12 @@ pub(crate) async fn set_task_status(
     event: Option<NewEvent>,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?")
-        .bind(status.as_str())
-        .bind(now)
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
+    execute(
+        &mut *conn,
+        "UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?",
+        args![status.as_str(), now, key],
+    )
+    .await?;
     if let Some(event_type) = status.event_type() {
         let event = event.unwrap_or_else(|| NewEvent::new(event_type));
         let event = NewEvent {
@@ -365,15 +345,15 @@ pub(crate) async fn release_dependents(
     task: i64,
     now: i64,
 ) -> Result<Vec<String>> {
-    let rows = sqlx::query(
+    let rows = fetch_all(
+        &mut *conn,
         "SELECT t.id, t.task_id FROM deps d JOIN tasks t ON t.id = d.task
          WHERE d.depends_on = ? AND t.status = 'planned'
            AND NOT EXISTS (SELECT 1 FROM deps d2 JOIN tasks p ON p.id = d2.depends_on
                            WHERE d2.task = t.id AND p.status != 'done')
          ORDER BY t.id",
+        args![task],
     )
-    .bind(task)
-    .fetch_all(&mut *conn)
     .await?;
     let mut released = Vec::with_capacity(rows.len());
     for row in rows {
@@ -409,20 +389,19 @@ impl Store {
     /// `orch task add`: `ready` (a new task has no prerequisites yet).
     pub async fn add_task(&self, run_id: &str, task: &NewTask) -> Result<Task> {
         validate_new_task(task)?;
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
-        if task_key(&mut tx, run_id, &task.task_id).await.is_ok() {
-            return Err(Error::invalid_state(format!(
-                "task {:?} already exists in run {run_id:?}",
-                task.task_id
-            )));
-        }
-        insert_tasks(&mut tx, run_id, &[(task, TaskStatus::Ready)], now).await?;
-        let (_, added) = load_task(&mut tx, run_id, &task.task_id).await?;
-        tx.commit().await?;
-        Ok(added)
+        self.write(async |tx, now| {
+            runs::require_run(tx, run_id).await?;
+            if task_key(tx, run_id, &task.task_id).await.is_ok() {
+                return Err(Error::invalid_state(format!(
+                    "task {:?} already exists in run {run_id:?}",
+                    task.task_id
+                )));
+            }
+            insert_tasks(tx, run_id, &[(task, TaskStatus::Ready)], now).await?;
+            let (_, added) = load_task(tx, run_id, &task.task_id).await?;
+            Ok(added)
+        })
+        .await
     }
 
     /// `orch dep add`: `task` waits for `depends_on`. Self-edges and cycles are refused
@@ -433,80 +412,77 @@ impl Store {
         task_id: &str,
         depends_on: &str,
     ) -> Result<(Task, bool)> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
-        let (task, status) = task_key(&mut tx, run_id, task_id).await?;
-        let (prereq, prereq_status) = task_key(&mut tx, run_id, depends_on).await?;
-        if task == prereq {
-            return Err(Error::invalid_input(format!(
-                "task {task_id:?} cannot depend on itself"
-            )));
-        }
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM deps WHERE task = ? AND depends_on = ?")
-                .bind(task)
-                .bind(prereq)
-                .fetch_optional(&mut *tx)
+        self.write(async |tx, now| {
+            runs::require_run(tx, run_id).await?;
+            let (task, status) = task_key(tx, run_id, task_id).await?;
+            let (prereq, prereq_status) = task_key(tx, run_id, depends_on).await?;
+            if task == prereq {
+                return Err(Error::invalid_input(format!(
+                    "task {task_id:?} cannot depend on itself"
+                )));
+            }
+            let exists: Option<i64> = scalar(
+                tx,
+                "SELECT 1 FROM deps WHERE task = ? AND depends_on = ?",
+                args![task, prereq],
+            )
+            .await?;
+            if exists.is_some() {
+                let (_, loaded) = load_task(tx, run_id, task_id).await?;
+                return Ok((loaded, false));
+            }
+            // A cycle exists when the prerequisite already (transitively) depends on the task.
+            let cycle: Option<i64> = scalar(
+                tx,
+                "WITH RECURSIVE reach(id) AS (
+                     SELECT ?1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
+                 SELECT 1 FROM reach WHERE id = ?2 LIMIT 1",
+                args![prereq, task],
+            )
+            .await?;
+            if cycle.is_some() {
+                return Err(Error::invalid_input(format!(
+                    "task {task_id:?} depending on {depends_on:?} would close a cycle ({depends_on:?} already depends on {task_id:?})"
+                )));
+            }
+            if !matches!(status, TaskStatus::Planned | TaskStatus::Ready) {
+                return Err(Error::invalid_state(format!(
+                    "task {task_id:?} is {status}; dependencies can only be added before it is dispatched"
+                )));
+            }
+            insert_edges(tx, run_id, &[(task_id, depends_on)]).await?;
+            if status == TaskStatus::Ready && prereq_status != TaskStatus::Done {
+                execute(
+                    tx,
+                    "UPDATE tasks SET status = 'planned', updated_at = ? WHERE id = ?",
+                    args![now, task],
+                )
                 .await?;
-        if exists.is_some() {
-            let (_, loaded) = load_task(&mut tx, run_id, task_id).await?;
-            return Ok((loaded, false));
-        }
-        // A cycle exists when the prerequisite already (transitively) depends on the task.
-        let cycle: Option<i64> = sqlx::query_scalar(
-            "WITH RECURSIVE reach(id) AS (
-                 SELECT ?1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
-             SELECT 1 FROM reach WHERE id = ?2 LIMIT 1",
-        )
-        .bind(prereq)
-        .bind(task)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if cycle.is_some() {
-            return Err(Error::invalid_input(format!(
-                "task {task_id:?} depending on {depends_on:?} would close a cycle ({depends_on:?} already depends on {task_id:?})"
-            )));
-        }
-        if !matches!(status, TaskStatus::Planned | TaskStatus::Ready) {
-            return Err(Error::invalid_state(format!(
-                "task {task_id:?} is {status}; dependencies can only be added before it is dispatched"
-            )));
-        }
-        insert_edges(&mut tx, run_id, &[(task_id, depends_on)]).await?;
-        if status == TaskStatus::Ready && prereq_status != TaskStatus::Done {
-            sqlx::query("UPDATE tasks SET status = 'planned', updated_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(task)
-                .execute(&mut *tx)
-                .await?;
-        }
-        events::insert(
-            &mut tx,
-            NewEvent::new("dep_added")
-                .on_task(run_id, task_id)
-                .summary(format!("{task_id} depends on {depends_on}"))
-                .payload(json!({"depends_on": depends_on})),
-            now,
-        )
-        .await?;
-        let (_, loaded) = load_task(&mut tx, run_id, task_id).await?;
-        tx.commit().await?;
-        Ok((loaded, true))
+            }
+            events::insert(
+                tx,
+                NewEvent::new("dep_added")
+                    .on_task(run_id, task_id)
+                    .summary(format!("{task_id} depends on {depends_on}"))
+                    .payload(json!({"depends_on": depends_on})),
+                now,
+            )
+            .await?;
+            let (_, loaded) = load_task(tx, run_id, task_id).await?;
+            Ok((loaded, true))
+        })
+        .await
     }
 
     /// One task with its prerequisites and checks.
     pub async fn task(&self, run_id: &str, task_id: &str) -> Result<Task> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         Ok(load_task(&mut conn, run_id, task_id).await?.1)
     }
 
     /// Every task of a run, in creation order.
     pub async fn tasks(&self, run_id: &str) -> Result<Vec<Task>> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         Ok(load_tasks(&mut conn, run_id, TaskSelection::All)
             .await?
             .into_iter()
@@ -516,8 +492,7 @@ impl Store {
 
     /// `orch ready`: dispatchable tasks, by priority then creation order.
     pub async fn ready(&self, run_id: &str) -> Result<Vec<Task>> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         Ok(
             load_tasks(&mut conn, run_id, TaskSelection::Status(TaskStatus::Ready))
                 .await?
@@ -525,5 +500,77 @@ impl Store {
                 .map(|(_, t)| t)
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::store::FinishKind;
+    use crate::store::testing::*;
+
+    async fn ready_ids(store: &Store) -> Vec<String> {
+        ids(store.ready("r").await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn dependencies_gate_ready_until_every_prerequisite_is_done() {
+        let store = store_with(&["a", "b", "c"]).await;
+        store.add_dep("r", "c", "a").await.unwrap();
+        let (c, added) = store.add_dep("r", "c", "b").await.unwrap();
+        assert!(added);
+        assert_eq!(c.status, TaskStatus::Planned);
+        assert_eq!(c.depends_on, ["a", "b"]);
+        assert_eq!(ready_ids(&store).await, ["a", "b"]);
+        let a = dispatch(&store, "a").await;
+        work(&store, &a, FinishKind::Done).await;
+        assert_eq!(ready_ids(&store).await, ["b"]);
+        let b = dispatch(&store, "b").await;
+        work(&store, &b, FinishKind::Failed).await;
+        assert_eq!(status(&store, "c").await, TaskStatus::Planned);
+        assert!(ready_ids(&store).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_last_prerequisite_done_releases_the_dependent() {
+        let store = store_with(&["a", "b"]).await;
+        store.add_dep("r", "b", "a").await.unwrap();
+        let a = dispatch(&store, "a").await;
+        work(&store, &a, FinishKind::Done).await;
+        assert_eq!(ready_ids(&store).await, ["b"]);
+        let types = event_types(&store).await;
+        assert_eq!(types.last().map(String::as_str), Some("task_ready"));
+    }
+
+    #[tokio::test]
+    async fn self_edges_and_cycles_are_refused_and_change_nothing() {
+        let store = store_with(&["a", "b", "c"]).await;
+        store.add_dep("r", "b", "a").await.unwrap();
+        store.add_dep("r", "c", "b").await.unwrap();
+        let before = store.max_event_id().await.unwrap();
+        for (task, on) in [("a", "a"), ("a", "c"), ("a", "b")] {
+            let err = store.add_dep("r", task, on).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidInput, "{task} -> {on}");
+        }
+        let a = store.task("r", "a").await.unwrap();
+        assert!(a.depends_on.is_empty());
+        assert_eq!(a.status, TaskStatus::Ready);
+        assert_eq!(store.max_event_id().await.unwrap(), before);
+        // An edge that exists already is accepted as is.
+        let (_, added) = store.add_dep("r", "b", "a").await.unwrap();
+        assert!(!added);
+    }
+
+    #[tokio::test]
+    async fn unknown_tasks_and_duplicates_are_refused() {
+        let store = store_with(&["a"]).await;
+        let err = store.task("r", "x").await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotFound);
+        assert_eq!(err.message, r#"task "x" not found in run "r""#);
+        let err = store.add_task("r", &task("a")).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidState);
+        let err = store.add_task("x", &task("b")).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotFound);
     }
 }

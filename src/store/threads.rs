@@ -2,12 +2,15 @@
 //! messages (with artifacts), leases, and the shared reply and cancel steps. The inbox
 //! verbs ([`super::inbox`]) and orch's attempt verbs build on these.
 
+use super::NotFound;
 use super::events::{self, NewEvent};
 use super::rows;
+use super::{args, execute, fetch_all, fetch_optional};
 use crate::error::{Error, Result};
 use crate::model::{Artifact, Message, MessageKind, Priority, Thread, ThreadStatus};
 use crate::time::rfc3339;
 use serde_json::{Value, json};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 /// The content of a message: body, payload object and artifacts (contract §3), already
@@ -20,6 +23,14 @@ pub struct MessageInput {
 }
 
 impl MessageInput {
+    /// A message that carries only a payload.
+    pub fn payload(payload: Value) -> Self {
+        MessageInput {
+            payload,
+            ..MessageInput::default()
+        }
+    }
+
     fn payload_object(&self) -> Value {
         match &self.payload {
             Value::Null => json!({}),
@@ -60,14 +71,32 @@ pub struct ThreadFilter {
     pub limit: Option<i64>,
 }
 
-/// A message to write.
+/// A message to write on a thread.
 pub(crate) struct NewMessage<'a> {
-    pub thread_id: &'a str,
     pub from: &'a str,
     pub to: &'a str,
     pub kind: MessageKind,
     pub summary: String,
     pub content: &'a MessageInput,
+}
+
+impl<'a> NewMessage<'a> {
+    /// A report from the one working the thread (or its supervisor) to its creator.
+    pub fn to_creator(
+        thread: &'a Thread,
+        from: &'a str,
+        kind: MessageKind,
+        summary: String,
+        content: &'a MessageInput,
+    ) -> Self {
+        NewMessage {
+            from,
+            to: &thread.created_by,
+            kind,
+            summary,
+            content,
+        }
+    }
 }
 
 /// The default summary of a message with none: the first line of its body, shortened.
@@ -91,40 +120,53 @@ pub(crate) fn summary_or_first_line(summary: &str, body: &str) -> String {
 pub(crate) async fn load_thread(conn: &mut SqliteConnection, thread_id: &str) -> Result<Thread> {
     find_thread(conn, thread_id)
         .await?
-        .ok_or_else(|| Error::not_found(format!("thread {thread_id:?} not found")))
+        .ok_or_else(|| NotFound::thread(thread_id).into())
+}
+
+/// A thread that `verb` may write to: it exists and is not terminal.
+pub(crate) async fn open_thread(
+    conn: &mut SqliteConnection,
+    thread_id: &str,
+    verb: &str,
+) -> Result<Thread> {
+    let thread = load_thread(conn, thread_id).await?;
+    require_open(&thread, verb)?;
+    Ok(thread)
 }
 
 pub(crate) async fn find_thread(
     conn: &mut SqliteConnection,
     thread_id: &str,
 ) -> Result<Option<Thread>> {
-    let row = sqlx::query(
+    let row = fetch_optional(
+        conn,
         "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
          FROM threads WHERE thread_id = ?",
+        args![thread_id],
     )
-    .bind(thread_id)
-    .fetch_optional(conn)
     .await?;
     row.as_ref().map(rows::thread).transpose()
 }
 
 /// Inserts a thread row.
 pub(crate) async fn insert_thread(conn: &mut SqliteConnection, thread: &Thread) -> Result<()> {
-    sqlx::query(
+    execute(
+        conn,
         "INSERT INTO threads (thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        args![
+            &thread.thread_id,
+            &thread.run_id,
+            &thread.task_id,
+            &thread.subject,
+            &thread.created_by,
+            &thread.assigned_to,
+            thread.status.as_str(),
+            thread.priority.as_str(),
+            thread.created_at,
+            thread.updated_at,
+        ],
     )
-    .bind(&thread.thread_id)
-    .bind(&thread.run_id)
-    .bind(&thread.task_id)
-    .bind(&thread.subject)
-    .bind(&thread.created_by)
-    .bind(&thread.assigned_to)
-    .bind(thread.status.as_str())
-    .bind(thread.priority.as_str())
-    .bind(thread.created_at)
-    .bind(thread.updated_at)
-    .execute(conn)
     .await?;
     Ok(())
 }
@@ -137,14 +179,11 @@ pub(crate) async fn set_thread_state(
     assigned_to: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    execute(
+        conn,
         "UPDATE threads SET status = ?, assigned_to = ?, updated_at = ? WHERE thread_id = ?",
+        args![status.as_str(), assigned_to, now, &thread.thread_id],
     )
-    .bind(status.as_str())
-    .bind(assigned_to)
-    .bind(now)
-    .bind(&thread.thread_id)
-    .execute(conn)
     .await?;
     thread.status = status;
     thread.assigned_to = assigned_to.to_string();
@@ -152,9 +191,31 @@ pub(crate) async fn set_thread_state(
     Ok(())
 }
 
-/// Appends a message (and its artifacts) and touches the thread.
+/// Appends `message` to `thread` with the event that announces it: `event_type` on the
+/// thread (its status and assignee as they are now), with the message's summary and
+/// `payload`. What every inbox verb writes.
+pub(crate) async fn post(
+    conn: &mut SqliteConnection,
+    thread: &Thread,
+    message: NewMessage<'_>,
+    event_type: &'static str,
+    payload: Value,
+    now: i64,
+) -> Result<Message> {
+    let message = insert_message(conn, &thread.thread_id, message, now).await?;
+    let event = NewEvent::new(event_type)
+        .on_thread(thread)
+        .message(&message)
+        .summary(message.summary.clone())
+        .payload(payload);
+    events::insert(conn, event, now).await?;
+    Ok(message)
+}
+
+/// Appends a message (and its artifacts) to a thread and touches the thread.
 pub(crate) async fn insert_message(
     conn: &mut SqliteConnection,
+    thread_id: &str,
     new: NewMessage<'_>,
     now: i64,
 ) -> Result<Message> {
@@ -163,7 +224,7 @@ pub(crate) async fn insert_message(
         "INSERT INTO messages (thread_id, from_agent, to_agent, kind, summary, body, payload_json, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING message_id",
     )
-    .bind(new.thread_id)
+    .bind(thread_id)
     .bind(new.from)
     .bind(new.to)
     .bind(new.kind.as_str())
@@ -174,25 +235,27 @@ pub(crate) async fn insert_message(
     .fetch_one(&mut *conn)
     .await?;
     for artifact in &new.content.artifacts {
-        sqlx::query(
+        execute(
+            &mut *conn,
             "INSERT INTO artifacts (message_id, path, kind, metadata_json) VALUES (?, ?, ?, ?)",
+            args![
+                message_id,
+                &artifact.path,
+                &artifact.kind,
+                artifact.metadata.to_string()
+            ],
         )
-        .bind(message_id)
-        .bind(&artifact.path)
-        .bind(&artifact.kind)
-        .bind(artifact.metadata.to_string())
-        .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("UPDATE threads SET last_message_id = ?, updated_at = ? WHERE thread_id = ?")
-        .bind(message_id)
-        .bind(now)
-        .bind(new.thread_id)
-        .execute(&mut *conn)
-        .await?;
+    execute(
+        &mut *conn,
+        "UPDATE threads SET last_message_id = ?, updated_at = ? WHERE thread_id = ?",
+        args![message_id, now, thread_id],
+    )
+    .await?;
     Ok(Message {
         message_id,
-        thread_id: new.thread_id.to_string(),
+        thread_id: thread_id.to_string(),
         from_agent: new.from.to_string(),
         to_agent: new.to.to_string(),
         kind: new.kind,
@@ -213,12 +276,12 @@ pub(crate) async fn attach_artifacts(
         return Ok(());
     }
     let ids: Vec<i64> = messages.iter().map(|m| m.message_id).collect();
-    let rows = sqlx::query(
+    let rows = fetch_all(
+        conn,
         "SELECT message_id, path, kind, metadata_json FROM artifacts
          WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        args![serde_json::to_string(&ids).unwrap_or_default()],
     )
-    .bind(serde_json::to_string(&ids).unwrap_or_default())
-    .fetch_all(conn)
     .await?;
     for row in &rows {
         let (message_id, artifact) = rows::artifact(row)?;
@@ -236,28 +299,30 @@ pub(crate) struct Lease {
     pub expires_at: i64,
 }
 
+impl Lease {
+    fn from_row(row: &SqliteRow) -> Result<Lease> {
+        Ok(Lease {
+            id: row.try_get("id")?,
+            agent: row.try_get("agent")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+}
+
 pub(crate) async fn active_lease(
     conn: &mut SqliteConnection,
     thread_id: &str,
     now: i64,
 ) -> Result<Option<Lease>> {
-    let row = sqlx::query(
+    let row = fetch_optional(
+        conn,
         "SELECT id, agent, expires_at FROM leases
          WHERE thread_id = ? AND released_at IS NULL AND expires_at > ?
          ORDER BY id DESC LIMIT 1",
+        args![thread_id, now],
     )
-    .bind(thread_id)
-    .bind(now)
-    .fetch_optional(conn)
     .await?;
-    row.map(|r| {
-        Ok(Lease {
-            id: r.try_get("id")?,
-            agent: r.try_get("agent")?,
-            expires_at: r.try_get("expires_at")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(Lease::from_row).transpose()
 }
 
 /// The most recent lease of a thread, active or not (who held it last).
@@ -265,20 +330,13 @@ pub(crate) async fn last_lease(
     conn: &mut SqliteConnection,
     thread_id: &str,
 ) -> Result<Option<Lease>> {
-    let row = sqlx::query(
+    let row = fetch_optional(
+        conn,
         "SELECT id, agent, expires_at FROM leases WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+        args![thread_id],
     )
-    .bind(thread_id)
-    .fetch_optional(conn)
     .await?;
-    row.map(|r| {
-        Ok(Lease {
-            id: r.try_get("id")?,
-            agent: r.try_get("agent")?,
-            expires_at: r.try_get("expires_at")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(Lease::from_row).transpose()
 }
 
 pub(crate) async fn release_leases(
@@ -286,11 +344,12 @@ pub(crate) async fn release_leases(
     thread_id: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE leases SET released_at = ? WHERE thread_id = ? AND released_at IS NULL")
-        .bind(now)
-        .bind(thread_id)
-        .execute(conn)
-        .await?;
+    execute(
+        conn,
+        "UPDATE leases SET released_at = ? WHERE thread_id = ? AND released_at IS NULL",
+        args![now, thread_id],
+    )
+    .await?;
     Ok(())
 }
 
@@ -349,46 +408,22 @@ pub(crate) async fn reply_in(
     step: ReplyStep<'_>,
     now: i64,
 ) -> Result<(Thread, Message)> {
-    let ReplyStep {
-        thread_id,
-        from,
-        to,
-        kind,
-        summary,
-        content,
-        event_type,
-    } = step;
-    let mut thread = load_thread(conn, thread_id).await?;
-    require_open(&thread, "reply")?;
-    let to = match to {
+    let mut thread = open_thread(conn, step.thread_id, "reply").await?;
+    let to = match step.to {
         Some(to) => to.to_string(),
-        None if from == thread.assigned_to => thread.created_by.clone(),
+        None if step.from == thread.assigned_to => thread.created_by.clone(),
         None => thread.assigned_to.clone(),
     };
-    let message = insert_message(
-        conn,
-        NewMessage {
-            thread_id,
-            from,
-            to: &to,
-            kind,
-            summary: summary_or_first_line(summary, &content.body),
-            content,
-        },
-        now,
-    )
-    .await?;
     thread.updated_at = now;
-    events::insert(
-        conn,
-        NewEvent::new(event_type)
-            .on_thread(&thread)
-            .message(&message)
-            .summary(message.summary.clone())
-            .payload(json!({"kind": kind.as_str(), "from": from, "to": to})),
-        now,
-    )
-    .await?;
+    let payload = json!({"kind": step.kind.as_str(), "from": step.from, "to": to});
+    let message = NewMessage {
+        from: step.from,
+        to: &to,
+        kind: step.kind,
+        summary: summary_or_first_line(step.summary, &step.content.body),
+        content: step.content,
+    };
+    let message = post(conn, &thread, message, step.event_type, payload, now).await?;
     Ok((thread, message))
 }
 
@@ -415,28 +450,14 @@ pub(crate) async fn cancel_in(
         payload: json!({"reason": reason}),
         artifacts: content.artifacts.clone(),
     };
-    let message = insert_message(
-        conn,
-        NewMessage {
-            thread_id: &thread.thread_id,
-            from: by,
-            to: &assignee,
-            kind: MessageKind::Control,
-            summary,
-            content: &content,
-        },
-        now,
-    )
-    .await?;
-    events::insert(
-        conn,
-        NewEvent::new("thread_cancel")
-            .on_thread(thread)
-            .message(&message)
-            .summary(message.summary.clone())
-            .payload(json!({"reason": reason, "by": by})),
-        now,
-    )
-    .await?;
+    let message = NewMessage {
+        from: by,
+        to: &assignee,
+        kind: MessageKind::Control,
+        summary,
+        content: &content,
+    };
+    let payload = json!({"reason": reason, "by": by});
+    let message = post(conn, thread, message, "thread_cancel", payload, now).await?;
     Ok(message)
 }

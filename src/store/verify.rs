@@ -1,10 +1,11 @@
 //! The verification gate of tasks with required checks: recording check results per
 //! attempt and moving a `verifying` task to `done` (all passed) or `failed` (one failed).
 
-use super::begin;
+use super::Store;
 use super::events::{self, NewEvent};
+use super::parse_or_corrupt;
+use super::reconcile::begin_reconciled;
 use super::tasks::{load_task, release_dependents, set_task_status};
-use super::{Store, parse_or_corrupt, runs};
 use crate::error::{Error, Result};
 use crate::model::{CheckStatus, Task, TaskStatus};
 use crate::time::{now_ms, rfc3339};
@@ -79,8 +80,7 @@ async fn gate_in(conn: &mut SqliteConnection, key: i64, attempt_no: i64) -> Resu
 impl Store {
     /// `orch verify status`.
     pub async fn gate(&self, run_id: &str, task_id: &str) -> Result<(Task, Gate)> {
-        let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
+        let mut conn = self.lock_reconciled(run_id).await?;
         let (key, task) = load_task(&mut conn, run_id, task_id).await?;
         let gate = gate_in(&mut conn, key, task.current_attempt).await?;
         Ok((task, gate))
@@ -99,8 +99,7 @@ impl Store {
     ) -> Result<(Task, Gate)> {
         let now = now_ms();
         let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        runs::require_run(&mut tx, run_id).await?;
+        let mut tx = begin_reconciled(&mut conn, run_id, now).await?;
         let (key, task) = load_task(&mut tx, run_id, task_id).await?;
         if !task.required_checks.iter().any(|c| c == check) {
             return Err(Error::invalid_input(if task.required_checks.is_empty() {

@@ -16,7 +16,6 @@ const DETAILS_MAX: usize = 4000;
 
 /// Runs the checks of a verifying task; returns the failure details, if one failed.
 pub async fn run_checks(store: &Store, attempt: &Attempt) -> Result<Option<String>> {
-    store.reconcile(&attempt.run_id).await?;
     let (task, gate) = store.gate(&attempt.run_id, &attempt.task_id).await?;
     if task.status != TaskStatus::Verifying || task.current_attempt != attempt.attempt_no {
         return Ok(None);

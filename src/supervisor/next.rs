@@ -208,7 +208,6 @@ async fn next_attempt(
     note: &str,
     resume_session: Option<String>,
 ) -> Result<()> {
-    store.reconcile(&previous.run_id).await?;
     let plan = match store
         .attempt_plan(
             &previous.run_id,
