@@ -1,8 +1,11 @@
-//! The command-line surface of `orch` and `inbox` as clap definitions: raw arguments
-//! only, no behaviour (that is in [`crate::commands`]).
+//! The command-line surface of `orch` and `inbox` as clap definitions: the two parsers
+//! with their verbs ([`orch`], [`inbox`]), the argument groups several verbs share, and
+//! the vocabularies of enum-valued flags ([`values`]). Raw arguments only, no behaviour:
+//! each verb's own arguments and its function are in its file under [`crate::commands`].
 
 pub mod inbox;
 pub mod orch;
+pub mod values;
 
 use clap::Args;
 use std::path::PathBuf;
@@ -53,4 +56,16 @@ pub struct BodyArgs {
     /// Read the body from a file (`-` for standard input).
     #[arg(long, value_name = "PATH")]
     pub body_file: Option<PathBuf>,
+}
+
+/// One attempt of a task: the current one unless `--attempt` names another.
+#[derive(Debug, Clone, Args)]
+pub struct AttemptArgs {
+    #[arg(long)]
+    pub run: String,
+    #[arg(long)]
+    pub task: String,
+    /// Attempt number (default: the current one).
+    #[arg(long)]
+    pub attempt: Option<i64>,
 }

@@ -1,0 +1,110 @@
+//! What `dispatch`, `retry` and `reassign` share: the reply about the attempt they
+//! created, and the request of a follow-up attempt (retry, reassign), which works in the
+//! previous attempt's repository and mode.
+
+use crate::commands::{Ctx, read_body_args};
+use crate::cli::BodyArgs;
+use crate::dispatch::{Request, create, follow_previous};
+use crate::error::{Error, Result};
+use crate::model::{Attempt, Message, Task, TaskStatus, Thread};
+use crate::output::Reply;
+use crate::store::AttemptPlan;
+use crate::supervisor::LaunchReport;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A new attempt with everything the verbs print about it.
+#[derive(Serialize)]
+pub(super) struct Created {
+    pub task: Task,
+    pub attempt: Attempt,
+    pub thread: Thread,
+    pub message: Message,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_attempt: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch: Option<LaunchReport>,
+}
+
+impl From<(Task, Attempt, Thread, Message)> for Created {
+    fn from((task, attempt, thread, message): (Task, Attempt, Thread, Message)) -> Self {
+        Created {
+            task,
+            attempt,
+            thread,
+            message,
+            previous_attempt: None,
+            launch: None,
+        }
+    }
+}
+
+impl Created {
+    pub(super) fn reply(self, command: &'static str) -> Reply {
+        let mut human = format!(
+            "dispatched {} attempt {} to {} on thread {}",
+            self.task.task_id,
+            self.attempt.attempt_no,
+            self.attempt.assigned_to,
+            self.attempt.thread_id
+        );
+        if let Some(launch) = &self.launch {
+            human.push_str(&format!(
+                "\nlaunched {} (supervisor pid {}), log {}",
+                launch.adapter, launch.supervisor_pid, launch.log_path
+            ));
+        }
+        if !self.attempt.worktree_path.is_empty() {
+            human.push_str(&format!(
+                "\nworktree {} (branch {})",
+                self.attempt.worktree_path, self.attempt.branch_name
+            ));
+        }
+        Reply::new(command, self, human)
+    }
+}
+
+pub(super) fn previous_attempt(plan: &AttemptPlan, task: &str) -> Result<Attempt> {
+    plan.current
+        .clone()
+        .ok_or_else(|| Error::invalid_state(format!("task {task:?} has no previous attempt")))
+}
+
+/// A retry or a reassign: what differs between the two.
+pub(super) struct FollowUp {
+    pub run: String,
+    pub task: String,
+    pub to: String,
+    pub body: BodyArgs,
+    pub base_ref: Option<String>,
+    pub allowed: &'static [TaskStatus],
+    pub cancel_current: Option<String>,
+    pub extra_event: (&'static str, Value),
+}
+
+/// Creates the attempt that follows `previous`, in its repository and mode.
+pub(super) async fn follow_up(
+    ctx: &Ctx,
+    plan: &AttemptPlan,
+    previous: &Attempt,
+    follow: FollowUp,
+) -> Result<Created> {
+    let body = read_body_args(&follow.body)?.unwrap_or_else(|| plan.task.body.clone());
+    let (location, base) = follow_previous(previous, follow.base_ref);
+    let request = Request {
+        run: follow.run,
+        task: follow.task,
+        mode: previous.execution_mode,
+        to: follow.to,
+        body,
+        location,
+        base,
+        allowed: follow.allowed,
+        cancel_current: follow.cancel_current,
+        extra_event: Some(follow.extra_event),
+        created_by: ctx.leader(),
+    };
+    let mut created = Created::from(create(&ctx.store, plan, request).await?);
+    created.previous_attempt = Some(previous.attempt_no);
+    Ok(created)
+}

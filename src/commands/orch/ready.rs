@@ -1,0 +1,37 @@
+//! `orch ready`: the tasks ready to dispatch, by priority then creation order.
+
+use crate::commands::{Ctx, render};
+use crate::error::Result;
+use crate::model::Task;
+use crate::output::Reply;
+use clap::Args;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Args)]
+pub struct ReadyArgs {
+    #[arg(long)]
+    pub run: String,
+}
+
+#[derive(Serialize)]
+struct Ready<'a> {
+    run_id: &'a str,
+    tasks: &'a [Task],
+}
+
+pub async fn run(ctx: &Ctx, args: ReadyArgs) -> Result<Reply> {
+    let tasks = ctx.store.ready(&args.run).await?;
+    let human = if ctx.style.json {
+        String::new()
+    } else {
+        render::tasks(&ctx.style, &tasks)
+    };
+    Ok(Reply::new(
+        "ready",
+        Ready {
+            run_id: &args.run,
+            tasks: &tasks,
+        },
+        human,
+    ))
+}

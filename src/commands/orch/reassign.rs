@@ -1,0 +1,72 @@
+//! `orch reassign`: cancels the current attempt and dispatches a new one to another
+//! worker, from the previous attempt's base commit.
+
+use super::created::{FollowUp, follow_up, previous_attempt};
+use crate::cli::BodyArgs;
+use crate::commands::Ctx;
+use crate::error::{Error, Result};
+use crate::model::TaskStatus;
+use crate::output::Reply;
+use clap::Args;
+use serde_json::json;
+
+#[derive(Debug, Clone, Args)]
+pub struct ReassignArgs {
+    #[arg(long)]
+    pub run: String,
+    #[arg(long)]
+    pub task: String,
+    #[arg(long)]
+    pub to: String,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    #[command(flatten)]
+    pub body: BodyArgs,
+    /// Base the new worktree on this ref (default: the previous attempt's base commit).
+    #[arg(long)]
+    pub base_ref: Option<String>,
+}
+
+/// The task statuses a reassign may start from.
+const ALLOWED: &[TaskStatus] = &[
+    TaskStatus::Dispatched,
+    TaskStatus::Running,
+    TaskStatus::Blocked,
+    TaskStatus::Failed,
+];
+
+pub async fn run(ctx: &Ctx, args: ReassignArgs) -> Result<Reply> {
+    // What workers reported since the last look decides what may be reassigned.
+    ctx.store.reconcile(&args.run).await?;
+    if args.to.is_empty() {
+        return Err(Error::invalid_input("--to is empty"));
+    }
+    let plan = ctx
+        .store
+        .attempt_plan(&args.run, &args.task, ALLOWED, "reassign")
+        .await?;
+    let previous = previous_attempt(&plan, &args.task)?;
+    let to = args.to;
+    let reason = if args.reason.is_empty() {
+        format!("reassigned to {to}")
+    } else {
+        args.reason
+    };
+    let extra_event = (
+        "task_reassigned",
+        json!({"previous_attempt": previous.attempt_no, "from": previous.assigned_to, "to": to, "reason": reason}),
+    );
+    let follow = FollowUp {
+        run: args.run,
+        task: args.task,
+        to,
+        body: args.body,
+        base_ref: args.base_ref,
+        allowed: ALLOWED,
+        cancel_current: Some(reason),
+        extra_event,
+    };
+    Ok(follow_up(ctx, &plan, &previous, follow)
+        .await?
+        .reply("reassign"))
+}

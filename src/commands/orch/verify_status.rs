@@ -1,0 +1,26 @@
+//! `orch verify status`: the verification gate of a task, with each check.
+
+use crate::commands::{Ctx, render};
+use crate::error::Result;
+use crate::output::Reply;
+use clap::Args;
+use serde_json::json;
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyStatusArgs {
+    #[arg(long)]
+    pub run: String,
+    #[arg(long)]
+    pub task: String,
+}
+
+pub async fn run(ctx: &Ctx, args: VerifyStatusArgs) -> Result<Reply> {
+    ctx.store.reconcile(&args.run).await?;
+    let (task, gate) = ctx.store.gate(&args.run, &args.task).await?;
+    let human = render::gate(&ctx.style, &task.task_id, &gate);
+    Ok(Reply::new(
+        "status",
+        json!({"task": task, "gate": gate}),
+        human,
+    ))
+}
