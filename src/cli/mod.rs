@@ -58,13 +58,38 @@ pub struct BodyArgs {
     pub body_file: Option<PathBuf>,
 }
 
-/// One attempt of a task: the current one unless `--attempt` names another.
+/// The run, for the verbs that take nothing else.
 #[derive(Debug, Clone, Args)]
-pub struct AttemptArgs {
+pub struct RunArgs {
+    #[arg(long)]
+    pub run: String,
+}
+
+/// Where a wait for events starts and how long it may last.
+#[derive(Debug, Clone, Args)]
+pub struct EventWaitArgs {
+    /// Resume after this event id (default: now).
+    #[arg(long)]
+    pub after_event: Option<i64>,
+    /// 0 waits forever.
+    #[arg(long, default_value_t = 0)]
+    pub timeout_seconds: u64,
+}
+
+/// A task of a run.
+#[derive(Debug, Clone, Args)]
+pub struct TaskArgs {
     #[arg(long)]
     pub run: String,
     #[arg(long)]
     pub task: String,
+}
+
+/// One attempt of a task: the current one unless `--attempt` names another.
+#[derive(Debug, Clone, Args)]
+pub struct AttemptArgs {
+    #[command(flatten)]
+    pub task: TaskArgs,
     /// Attempt number (default: the current one).
     #[arg(long)]
     pub attempt: Option<i64>,

@@ -11,11 +11,11 @@ mod render;
 
 use crate::cli::inbox::InboxCli;
 use crate::cli::orch::OrchCli;
-use crate::cli::{BodyArgs, GlobalArgs, MessageArgs};
+use crate::cli::{BodyArgs, EventWaitArgs, GlobalArgs, MessageArgs};
 use crate::error::{Error, Result};
 use crate::model::{Artifact, Event};
-use crate::store::EventFilter;
 use crate::output::{self, Reply, Style};
+use crate::store::EventFilter;
 use crate::store::{MessageInput, Store};
 use clap::Parser;
 use serde_json::Value;
@@ -300,20 +300,19 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-/// Blocks until the first event matching `filter` after `after_event` (default: the
+/// Blocks until the first event matching `filter` after `--after-event` (default: the
 /// newest now), waking whenever another process commits; `None` when the timeout passes
 /// first. With `reconcile`, that run is reconciled before each look.
 pub async fn wait_for_event(
     ctx: &Ctx,
     filter: &EventFilter,
-    after_event: Option<i64>,
-    timeout_seconds: u64,
+    wait: &EventWaitArgs,
     reconcile: Option<&str>,
 ) -> Result<Option<Event>> {
     let store = &ctx.store;
-    let deadline = deadline(timeout_seconds);
+    let deadline = deadline(wait.timeout_seconds);
     let mut detector = store.change_detector().await?;
-    let cursor = match after_event {
+    let cursor = match wait.after_event {
         Some(n) => n,
         None => store.max_event_id().await?,
     };

@@ -21,7 +21,12 @@ pub struct WaitReplyArgs {
     #[arg(long)]
     pub after_event: Option<i64>,
     /// Comma-separated message kinds.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "answer,control,result")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "answer,control,result"
+    )]
     pub kinds: Vec<MessageKind>,
     /// 0 waits forever.
     #[arg(long, default_value_t = 0)]
@@ -46,8 +51,14 @@ pub async fn run(ctx: &Ctx, args: WaitReplyArgs) -> Result<Reply> {
         )));
     }
     let agent = ctx.agent.clone().filter(|a| !a.is_empty());
-    let (after_event, after_message) =
-        boundary(store, thread_id, agent.as_deref(), args.after_event, args.after_message).await?;
+    let (after_event, after_message) = boundary(
+        store,
+        thread_id,
+        agent.as_deref(),
+        args.after_event,
+        args.after_message,
+    )
+    .await?;
     loop {
         if let Some((event_id, message)) = store
             .next_reply(

@@ -1,5 +1,6 @@
 //! `inbox watch`: blocks until an event on the caller's threads.
 
+use crate::cli::EventWaitArgs;
 use crate::commands::{Ctx, to_strings, wait_for_event};
 use crate::error::{Error, Result};
 use crate::model::ThreadStatus;
@@ -13,12 +14,8 @@ pub struct WatchArgs {
     /// Comma-separated thread statuses (after the event).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub status: Vec<ThreadStatus>,
-    /// Resume after this event id (default: now).
-    #[arg(long)]
-    pub after_event: Option<i64>,
-    /// 0 waits forever.
-    #[arg(long, default_value_t = 0)]
-    pub timeout_seconds: u64,
+    #[command(flatten)]
+    pub wait: EventWaitArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<Reply> {
@@ -28,11 +25,10 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<Reply> {
         thread_statuses: to_strings(&args.status),
         ..EventFilter::default()
     };
-    let Some(event) = wait_for_event(ctx, &filter, args.after_event, args.timeout_seconds, None).await?
-    else {
+    let Some(event) = wait_for_event(ctx, &filter, &args.wait, None).await? else {
         return Err(Error::no_matching_work(format!(
             "no matching event within {} s",
-            args.timeout_seconds
+            args.wait.timeout_seconds
         )));
     };
     let thread = match &event.thread_id {

@@ -1,6 +1,6 @@
 //! `orch answer`: the leader answers the active attempt of a task.
 
-use crate::cli::MessageArgs;
+use crate::cli::{MessageArgs, TaskArgs};
 use crate::commands::{Ctx, clean_summary, message_input};
 use crate::error::{Error, Result};
 use crate::output::Reply;
@@ -9,10 +9,8 @@ use serde_json::json;
 
 #[derive(Debug, Clone, Args)]
 pub struct AnswerArgs {
-    #[arg(long)]
-    pub run: String,
-    #[arg(long)]
-    pub task: String,
+    #[command(flatten)]
+    pub task: TaskArgs,
     /// The attempt the answer is meant for: refused if the task has moved on to a
     /// newer attempt since the question was asked.
     #[arg(long)]
@@ -34,8 +32,8 @@ pub async fn run(ctx: &Ctx, args: AnswerArgs) -> Result<Reply> {
     let (task, thread, message) = ctx
         .store
         .answer(
-            &args.run,
-            &args.task,
+            &args.task.run,
+            &args.task.task,
             args.attempt,
             &ctx.leader(),
             &clean_summary(&args.summary),

@@ -1,16 +1,13 @@
 //! `orch blocked`: the blocked tasks with their newest question.
 
+use crate::cli::RunArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::output::{Reply, clip};
-use clap::Args;
 use serde_json::json;
 
-#[derive(Debug, Clone, Args)]
-pub struct BlockedArgs {
-    #[arg(long)]
-    pub run: String,
-}
+/// `orch blocked` takes the run only.
+pub type BlockedArgs = RunArgs;
 
 pub async fn run(ctx: &Ctx, args: BlockedArgs) -> Result<Reply> {
     let store = &ctx.store;

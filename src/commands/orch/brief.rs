@@ -1,22 +1,19 @@
 //! `orch brief`: the worker brief of a task's attempt, as the supervisor gives it.
 
 use crate::brief::{BriefContext, render as render_brief};
-use crate::cli::AttemptArgs;
+use crate::cli::{AttemptArgs, TaskArgs};
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::output::Reply;
-use clap::Args;
 use serde_json::json;
 
-#[derive(Debug, Clone, Args)]
-pub struct BriefArgs {
-    #[command(flatten)]
-    pub attempt: AttemptArgs,
-}
+/// `orch brief` takes the attempt only.
+pub type BriefArgs = AttemptArgs;
 
 pub async fn run(ctx: &Ctx, args: BriefArgs) -> Result<Reply> {
     let store = &ctx.store;
-    let AttemptArgs { run, task, attempt } = args.attempt;
+    let TaskArgs { run, task } = args.task;
+    let attempt = args.attempt;
     let task_record = store.task(&run, &task).await?;
     let attempt = store.attempt(&run, &task, attempt).await?;
     let note = store.brief_note(&attempt.thread_id).await?;

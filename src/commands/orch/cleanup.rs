@@ -44,7 +44,7 @@ pub async fn run(ctx: &Ctx, args: CleanupArgs) -> Result<Reply> {
     let saved = save_all(ctx, &removable)?;
     // 3. Remove.
     let mut cleaned = Vec::new();
-    for ((a, _), salvaged) in removable.iter().zip(saved) {
+    for (Removable { attempt: a, .. }, salvaged) in removable.iter().zip(saved) {
         let path = Path::new(&a.worktree_path);
         let repo = Path::new(&a.repo_path);
         worktree::remove_worktree(repo, path, args.force)?;
@@ -160,7 +160,7 @@ fn sort_out(
     ctx: &Ctx,
     candidates: Vec<Attempt>,
     force: bool,
-) -> Result<(Vec<Value>, Vec<(Attempt, AtRisk)>)> {
+) -> Result<(Vec<Value>, Vec<Removable>)> {
     let mut refused = Vec::new();
     let mut removable = Vec::new();
     for a in candidates {
@@ -186,16 +186,16 @@ fn sort_out(
             }));
             continue;
         }
-        removable.push((a, work));
+        removable.push(Removable { attempt: a, work });
     }
     Ok((refused, removable))
 }
 
 /// Saves the work of every removable worktree; on the first failure, takes back what
 /// this call saved and fails.
-fn save_all(ctx: &Ctx, removable: &[(Attempt, AtRisk)]) -> Result<Vec<Salvaged>> {
+fn save_all(ctx: &Ctx, removable: &[Removable]) -> Result<Vec<Salvaged>> {
     let mut saved = Vec::new();
-    for (a, work) in removable {
+    for Removable { attempt: a, work } in removable {
         match salvage(ctx, a, work) {
             Ok(s) => saved.push(s),
             Err(e) => {
@@ -242,6 +242,12 @@ fn human(cleaned: &[Value], refused: &[Value]) -> String {
         ));
     }
     human
+}
+
+/// A worktree that will be removed, with the work to save first.
+struct Removable {
+    attempt: Attempt,
+    work: AtRisk,
 }
 
 /// What removing a worktree would lose.

@@ -2,14 +2,15 @@
 //! created, and the request of a follow-up attempt (retry, reassign), which works in the
 //! previous attempt's repository and mode.
 
-use crate::commands::{Ctx, read_body_args};
 use crate::cli::BodyArgs;
+use crate::commands::{Ctx, read_body_args};
 use crate::dispatch::{Request, create, follow_previous};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, Message, Task, TaskStatus, Thread};
 use crate::output::Reply;
 use crate::store::AttemptPlan;
 use crate::supervisor::LaunchReport;
+use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -70,13 +71,23 @@ pub(super) fn previous_attempt(plan: &AttemptPlan, task: &str) -> Result<Attempt
         .ok_or_else(|| Error::invalid_state(format!("task {task:?} has no previous attempt")))
 }
 
+/// The last arguments of `retry` and `reassign`: what the new attempt is told and
+/// where its worktree starts.
+#[derive(Debug, Clone, Args)]
+pub struct FollowUpArgs {
+    #[command(flatten)]
+    pub body: BodyArgs,
+    /// Base the new worktree on this ref (default: the previous attempt's base commit).
+    #[arg(long)]
+    pub base_ref: Option<String>,
+}
+
 /// A retry or a reassign: what differs between the two.
 pub(super) struct FollowUp {
     pub run: String,
     pub task: String,
     pub to: String,
-    pub body: BodyArgs,
-    pub base_ref: Option<String>,
+    pub args: FollowUpArgs,
     pub allowed: &'static [TaskStatus],
     pub cancel_current: Option<String>,
     pub extra_event: (&'static str, Value),
@@ -89,8 +100,8 @@ pub(super) async fn follow_up(
     previous: &Attempt,
     follow: FollowUp,
 ) -> Result<Created> {
-    let body = read_body_args(&follow.body)?.unwrap_or_else(|| plan.task.body.clone());
-    let (location, base) = follow_previous(previous, follow.base_ref);
+    let body = read_body_args(&follow.args.body)?.unwrap_or_else(|| plan.task.body.clone());
+    let (location, base) = follow_previous(previous, follow.args.base_ref);
     let request = Request {
         run: follow.run,
         task: follow.task,

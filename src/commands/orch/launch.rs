@@ -1,22 +1,19 @@
 //! `orch launch`: starts the supervisor of an attempt already dispatched, unless the
 //! attempt has ended or is supervised already.
 
-use crate::cli::AttemptArgs;
+use crate::cli::{AttemptArgs, TaskArgs};
 use crate::commands::Ctx;
 use crate::error::{Error, Result};
 use crate::orchestration::launch::launch;
 use crate::output::Reply;
-use clap::Args;
 use serde_json::json;
 
-#[derive(Debug, Clone, Args)]
-pub struct LaunchArgs {
-    #[command(flatten)]
-    pub attempt: AttemptArgs,
-}
+/// `orch launch` takes the attempt only.
+pub type LaunchArgs = AttemptArgs;
 
 pub async fn run(ctx: &Ctx, args: LaunchArgs) -> Result<Reply> {
-    let AttemptArgs { run, task, attempt } = args.attempt;
+    let TaskArgs { run, task } = args.task;
+    let attempt = args.attempt;
     ctx.store.reconcile(&run).await?;
     let task_record = ctx.store.task(&run, &task).await?;
     let attempt = ctx.store.attempt(&run, &task, attempt).await?;

@@ -4,7 +4,7 @@
 
 use crate::adapter::parse::Parser;
 use crate::adapter::text::{LineSplitter, strip_ansi};
-use crate::cli::AttemptArgs;
+use crate::cli::{AttemptArgs, TaskArgs};
 use crate::commands::Ctx;
 use crate::config::Workers;
 use crate::error::{Error, Result};
@@ -33,8 +33,8 @@ pub struct LogsArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<Reply> {
-    let AttemptArgs { run, task, attempt } = &args.attempt;
-    let attempt = ctx.store.attempt(run, task, *attempt).await?;
+    let TaskArgs { run, task } = &args.attempt.task;
+    let attempt = ctx.store.attempt(run, task, args.attempt.attempt).await?;
     let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
     let path = if supervision.log_path.is_empty() {
         supervisor::log_path(&ctx.store, &attempt)

@@ -8,7 +8,7 @@ pub mod blocked;
 pub mod brief;
 pub mod cancel;
 pub mod cleanup;
-mod created;
+pub mod created;
 pub mod dep_add;
 pub mod dispatch;
 pub mod doctor;

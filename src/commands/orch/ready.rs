@@ -1,17 +1,14 @@
 //! `orch ready`: the tasks ready to dispatch, by priority then creation order.
 
+use crate::cli::RunArgs;
 use crate::commands::{Ctx, render};
 use crate::error::Result;
 use crate::model::Task;
 use crate::output::Reply;
-use clap::Args;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Args)]
-pub struct ReadyArgs {
-    #[arg(long)]
-    pub run: String,
-}
+/// `orch ready` takes the run only.
+pub type ReadyArgs = RunArgs;
 
 #[derive(Serialize)]
 struct Ready<'a> {

@@ -1,8 +1,7 @@
 //! `orch reassign`: cancels the current attempt and dispatches a new one to another
 //! worker, from the previous attempt's base commit.
 
-use super::created::{FollowUp, follow_up, previous_attempt};
-use crate::cli::BodyArgs;
+use super::created::{FollowUp, FollowUpArgs, follow_up, previous_attempt};
 use crate::commands::Ctx;
 use crate::error::{Error, Result};
 use crate::model::TaskStatus;
@@ -21,10 +20,7 @@ pub struct ReassignArgs {
     #[arg(long, default_value = "")]
     pub reason: String,
     #[command(flatten)]
-    pub body: BodyArgs,
-    /// Base the new worktree on this ref (default: the previous attempt's base commit).
-    #[arg(long)]
-    pub base_ref: Option<String>,
+    pub follow: FollowUpArgs,
 }
 
 /// The task statuses a reassign may start from.
@@ -60,8 +56,7 @@ pub async fn run(ctx: &Ctx, args: ReassignArgs) -> Result<Reply> {
         run: args.run,
         task: args.task,
         to,
-        body: args.body,
-        base_ref: args.base_ref,
+        args: args.follow,
         allowed: ALLOWED,
         cancel_current: Some(reason),
         extra_event,

@@ -1,16 +1,13 @@
 //! `orch reconcile`: folds worker thread states into task states.
 
+use crate::cli::RunArgs;
 use crate::commands::{Ctx, render};
 use crate::error::Result;
 use crate::output::Reply;
-use clap::Args;
 use serde_json::json;
 
-#[derive(Debug, Clone, Args)]
-pub struct ReconcileArgs {
-    #[arg(long)]
-    pub run: String,
-}
+/// `orch reconcile` takes the run only.
+pub type ReconcileArgs = RunArgs;
 
 pub async fn run(ctx: &Ctx, args: ReconcileArgs) -> Result<Reply> {
     let store = &ctx.store;

@@ -1,8 +1,7 @@
 //! `orch retry`: a new attempt of a failed task, by default to the previous assignee
 //! from the previous attempt's base commit.
 
-use super::created::{FollowUp, follow_up, previous_attempt};
-use crate::cli::BodyArgs;
+use super::created::{FollowUp, FollowUpArgs, follow_up, previous_attempt};
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::model::TaskStatus;
@@ -20,10 +19,7 @@ pub struct RetryArgs {
     #[arg(long)]
     pub to: Option<String>,
     #[command(flatten)]
-    pub body: BodyArgs,
-    /// Base the new worktree on this ref (default: the previous attempt's base commit).
-    #[arg(long)]
-    pub base_ref: Option<String>,
+    pub follow: FollowUpArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: RetryArgs) -> Result<Reply> {
@@ -46,8 +42,7 @@ pub async fn run(ctx: &Ctx, args: RetryArgs) -> Result<Reply> {
         run: args.run,
         task: args.task,
         to,
-        body: args.body,
-        base_ref: args.base_ref,
+        args: args.follow,
         allowed: &[TaskStatus::Failed],
         cancel_current: None,
         extra_event,

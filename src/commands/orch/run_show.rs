@@ -1,16 +1,13 @@
 //! `orch run show`: a run with its task counts.
 
+use crate::cli::RunArgs;
 use crate::commands::{Ctx, render};
 use crate::error::Result;
 use crate::output::Reply;
-use clap::Args;
 use serde_json::json;
 
-#[derive(Debug, Clone, Args)]
-pub struct RunShowArgs {
-    #[arg(long)]
-    pub run: String,
-}
+/// `orch run show` takes the run only.
+pub type RunShowArgs = RunArgs;
 
 pub async fn run(ctx: &Ctx, args: RunShowArgs) -> Result<Reply> {
     let run = ctx.store.run(&args.run).await?;

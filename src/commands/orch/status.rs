@@ -1,15 +1,12 @@
 //! `orch status`: the run, every task, latest attempts and messages (reconciles first).
 
+use crate::cli::RunArgs;
 use crate::commands::{Ctx, render};
 use crate::error::Result;
 use crate::output::Reply;
-use clap::Args;
 
-#[derive(Debug, Clone, Args)]
-pub struct StatusArgs {
-    #[arg(long)]
-    pub run: String,
-}
+/// `orch status` takes the run only.
+pub type StatusArgs = RunArgs;
 
 pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<Reply> {
     let store = &ctx.store;

@@ -76,11 +76,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
 }
 
 /// The run `--run` names, or the one `--plan` creates or extends (applied first).
-async fn run_to_bring_up(
-    ctx: &Ctx,
-    run: Option<String>,
-    plan: Option<&PathBuf>,
-) -> Result<String> {
+async fn run_to_bring_up(ctx: &Ctx, run: Option<String>, plan: Option<&PathBuf>) -> Result<String> {
     let Some(file) = plan else {
         return run.ok_or_else(|| Error::invalid_input("orch up needs --run or --plan"));
     };

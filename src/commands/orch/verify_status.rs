@@ -1,18 +1,13 @@
 //! `orch verify status`: the verification gate of a task, with each check.
 
+use crate::cli::TaskArgs;
 use crate::commands::{Ctx, render};
 use crate::error::Result;
 use crate::output::Reply;
-use clap::Args;
 use serde_json::json;
 
-#[derive(Debug, Clone, Args)]
-pub struct VerifyStatusArgs {
-    #[arg(long)]
-    pub run: String,
-    #[arg(long)]
-    pub task: String,
-}
+/// `orch verify status` takes the task only.
+pub type VerifyStatusArgs = TaskArgs;
 
 pub async fn run(ctx: &Ctx, args: VerifyStatusArgs) -> Result<Reply> {
     ctx.store.reconcile(&args.run).await?;

@@ -1,6 +1,7 @@
 //! `orch wait`: reconciles, then blocks until a matching run event after the cursor,
 //! reconciling again whenever another process commits.
 
+use crate::cli::EventWaitArgs;
 use crate::commands::{Ctx, csv, to_json, wait_for_event};
 use crate::error::{Error, Result};
 use crate::output::{Reply, clip};
@@ -15,12 +16,8 @@ pub struct WaitArgs {
     /// Comma-separated event types (default: any).
     #[arg(long = "for")]
     pub for_types: Option<String>,
-    /// Resume after this event id (default: now).
-    #[arg(long)]
-    pub after_event: Option<i64>,
-    /// 0 waits forever.
-    #[arg(long, default_value_t = 0)]
-    pub timeout_seconds: u64,
+    #[command(flatten)]
+    pub wait: EventWaitArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<Reply> {
@@ -31,18 +28,10 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<Reply> {
         types: csv(args.for_types.as_deref()),
         ..EventFilter::default()
     };
-    let Some(event) = wait_for_event(
-        ctx,
-        &filter,
-        args.after_event,
-        args.timeout_seconds,
-        Some(run),
-    )
-    .await?
-    else {
+    let Some(event) = wait_for_event(ctx, &filter, &args.wait, Some(run)).await? else {
         return Err(Error::no_matching_work(format!(
             "no matching event in run {run:?} within {} s",
-            args.timeout_seconds
+            args.wait.timeout_seconds
         )));
     };
     let human = format!(

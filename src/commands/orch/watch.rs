@@ -1,18 +1,15 @@
 //! `orch watch`: follows a run until it ends: the live board on a terminal, one line per
 //! event on a pipe (`--json`: one object per event).
 
+use crate::cli::RunArgs;
 use crate::commands::render::print_event;
 use crate::commands::{Ctx, board};
 use crate::error::Result;
 use crate::model::RunStatus;
 use crate::output::Reply;
-use clap::Args;
 
-#[derive(Debug, Clone, Args)]
-pub struct WatchArgs {
-    #[arg(long)]
-    pub run: String,
-}
+/// `orch watch` takes the run only.
+pub type WatchArgs = RunArgs;
 
 pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<Reply> {
     let run_id = args.run.as_str();

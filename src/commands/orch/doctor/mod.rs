@@ -8,15 +8,15 @@
 mod checks;
 mod render;
 
-use crate::commands::Ctx;
-use clap::Args;
 use crate::adapter::{Adapter, ArgItem, Permission, Placeholders};
+use crate::commands::Ctx;
 use crate::config::{ResolvedWorker, Workers};
 use crate::error::Result;
 use crate::model::ExecutionMode;
 use crate::output::{Reply, Style, clip};
 use crate::redact::Redactor;
 use checks::{find_program, first_line, run_jobs, shell_words, version_in};
+use clap::Args;
 use render::render;
 use serde::Serialize;
 use std::collections::BTreeMap;
