@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod orchestration;
 pub mod output;
 pub mod paths;
 pub mod plan;

@@ -1,8 +1,11 @@
-//! The command-line surface of `orch` and `inbox` as clap definitions: raw arguments
-//! only, no behaviour (that is in [`crate::commands`]).
+//! The command-line surface of `orch` and `inbox` as clap definitions: the two parsers
+//! with their verbs ([`orch`], [`inbox`]), the argument groups several verbs share, and
+//! the vocabularies of enum-valued flags ([`values`]). Raw arguments only, no behaviour:
+//! each verb's own arguments and its function are in its file under [`crate::commands`].
 
 pub mod inbox;
 pub mod orch;
+pub mod values;
 
 use clap::Args;
 use std::path::PathBuf;
@@ -53,4 +56,41 @@ pub struct BodyArgs {
     /// Read the body from a file (`-` for standard input).
     #[arg(long, value_name = "PATH")]
     pub body_file: Option<PathBuf>,
+}
+
+/// The run, for the verbs that take nothing else.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[arg(long)]
+    pub run: String,
+}
+
+/// Where a wait for events starts and how long it may last.
+#[derive(Debug, Clone, Args)]
+pub struct EventWaitArgs {
+    /// Resume after this event id (default: now).
+    #[arg(long)]
+    pub after_event: Option<i64>,
+    /// 0 waits forever.
+    #[arg(long, default_value_t = 0)]
+    pub timeout_seconds: u64,
+}
+
+/// A task of a run.
+#[derive(Debug, Clone, Args)]
+pub struct TaskArgs {
+    #[arg(long)]
+    pub run: String,
+    #[arg(long)]
+    pub task: String,
+}
+
+/// One attempt of a task: the current one unless `--attempt` names another.
+#[derive(Debug, Clone, Args)]
+pub struct AttemptArgs {
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// Attempt number (default: the current one).
+    #[arg(long)]
+    pub attempt: Option<i64>,
 }

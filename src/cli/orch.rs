@@ -1,9 +1,18 @@
-//! `orch`: the leader side (contract §5), plus `orch inbox <verb>`.
+//! `orch`: the leader side (contract §5), plus `orch inbox <verb>`. One variant per verb;
+//! each verb's arguments are in its file under [`crate::commands::orch`].
 
+use super::GlobalArgs;
 use super::inbox::InboxCommand;
-use super::{BodyArgs, GlobalArgs, MessageArgs};
+use crate::commands::orch::{
+    answer::AnswerArgs, attempts::AttemptsArgs, blocked::BlockedArgs, brief::BriefArgs,
+    cancel::CancelArgs, cleanup::CleanupArgs, dep_add::DepAddArgs, dispatch::DispatchArgs,
+    doctor::DoctorArgs, launch::LaunchArgs, logs::LogsArgs, plan_apply::PlanApplyArgs,
+    ready::ReadyArgs, reassign::ReassignArgs, reconcile::ReconcileArgs, retry::RetryArgs,
+    run_init::RunInitArgs, run_show::RunShowArgs, status::StatusArgs, supervise::SuperviseArgs,
+    task_add::TaskAddArgs, up::UpArgs, verify_record::VerifyRecordArgs,
+    verify_status::VerifyStatusArgs, wait::WaitArgs, watch::WatchArgs,
+};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 /// Plan, dispatch and supervise AI coding agents over a SQLite control plane.
 #[derive(Debug, Parser)]
@@ -30,214 +39,45 @@ pub enum OrchCommand {
     #[command(subcommand)]
     Plan(PlanCommand),
     /// Tasks ready to dispatch, by priority then creation order.
-    Ready {
-        #[arg(long)]
-        run: String,
-    },
+    Ready(ReadyArgs),
     /// Create the next attempt of a ready task: its inbox thread and (code mode) worktree.
-    Dispatch {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        #[arg(long, value_parser = ["analysis", "code"])]
-        execution_mode: String,
-        /// Worker (default: the task's default worker).
-        #[arg(long)]
-        to: Option<String>,
-        #[command(flatten)]
-        body: BodyArgs,
-        /// The repository (default: the current directory).
-        #[arg(long, value_name = "PATH")]
-        repo_path: Option<PathBuf>,
-        /// Base the worktree on this ref (default: HEAD, which must be clean).
-        #[arg(long)]
-        base_ref: Option<String>,
-        /// Where worktrees go (default: .orch/worktrees under the repository).
-        #[arg(long, value_name = "PATH")]
-        workspace_root: Option<PathBuf>,
-        /// Also start the worker under supervision (returns at once with data.launch).
-        #[arg(long)]
-        launch: bool,
-    },
+    Dispatch(DispatchArgs),
     /// Start the worker of an attempt already dispatched, under supervision.
-    Launch {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        /// Attempt number (default: the current one).
-        #[arg(long)]
-        attempt: Option<i64>,
-    },
+    Launch(LaunchArgs),
     /// Attempts of a task (or the run) with how each was supervised and how it ended.
-    Attempts {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: Option<String>,
-    },
+    Attempts(AttemptsArgs),
     /// Print an attempt's output: text with escapes removed, raw bytes, or parsed events.
-    Logs {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        /// Attempt number (default: the current one).
-        #[arg(long)]
-        attempt: Option<i64>,
-        /// Keep printing until the attempt ends.
-        #[arg(short = 'f', long)]
-        follow: bool,
-        /// Only the last N lines.
-        #[arg(short = 'n', long, value_name = "N")]
-        lines: Option<usize>,
-        /// The bytes exactly as the worker printed them.
-        #[arg(long)]
-        raw: bool,
-    },
+    Logs(LogsArgs),
     /// Run a whole plan to its end: dispatch ready tasks under supervision, recover, report.
-    Up {
-        /// The run (default: the plan's [run] id).
-        #[arg(long)]
-        run: Option<String>,
-        /// Apply this plan file first (re-applying an applied plan changes nothing).
-        #[arg(long, value_name = "PLAN")]
-        plan: Option<PathBuf>,
-        /// Workers running at once.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-    },
+    Up(UpArgs),
     /// Follow a run: the live board on a terminal, one line per event on a pipe
     /// (`--json`: one object per event), until the run ends.
-    Watch {
-        #[arg(long)]
-        run: String,
-    },
+    Watch(WatchArgs),
     /// Supervise one attempt (started by dispatch --launch and launch; not for people).
     #[command(hide = true)]
-    Supervise {
-        /// The attempt's thread id.
-        #[arg(long)]
-        attempt: String,
-    },
+    Supervise(SuperviseArgs),
     /// Fold worker thread states into task states.
-    Reconcile {
-        #[arg(long)]
-        run: String,
-    },
+    Reconcile(ReconcileArgs),
     /// Block until a matching run event (reconciling while waiting).
-    Wait {
-        #[arg(long)]
-        run: String,
-        /// Comma-separated event types (default: any).
-        #[arg(long = "for")]
-        for_types: Option<String>,
-        /// Resume after this event id (default: now).
-        #[arg(long)]
-        after_event: Option<i64>,
-        /// 0 waits forever.
-        #[arg(long, default_value_t = 0)]
-        timeout_seconds: u64,
-    },
+    Wait(WaitArgs),
     /// Blocked tasks with their newest question.
-    Blocked {
-        #[arg(long)]
-        run: String,
-    },
+    Blocked(BlockedArgs),
     /// Answer the active attempt of a task.
-    Answer {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        /// The attempt the answer is meant for: refused if the task has moved on to a
-        /// newer attempt since the question was asked.
-        #[arg(long)]
-        attempt: Option<i64>,
-        #[arg(long, default_value = "")]
-        summary: String,
-        #[command(flatten)]
-        message: MessageArgs,
-    },
+    Answer(AnswerArgs),
     /// A new attempt of a failed task.
-    Retry {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        /// Worker (default: the previous assignee).
-        #[arg(long)]
-        to: Option<String>,
-        #[command(flatten)]
-        body: BodyArgs,
-        /// Base the new worktree on this ref (default: the previous attempt's base commit).
-        #[arg(long)]
-        base_ref: Option<String>,
-    },
+    Retry(RetryArgs),
     /// Cancel the current attempt and dispatch a new one to another worker.
-    Reassign {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        #[arg(long)]
-        to: String,
-        #[arg(long, default_value = "")]
-        reason: String,
-        #[command(flatten)]
-        body: BodyArgs,
-        /// Base the new worktree on this ref (default: the previous attempt's base commit).
-        #[arg(long)]
-        base_ref: Option<String>,
-    },
+    Reassign(ReassignArgs),
     /// Cancel a task, or the whole run.
-    Cancel {
-        #[arg(long)]
-        run: String,
-        /// Only this task (default: the whole run).
-        #[arg(long)]
-        task: Option<String>,
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
+    Cancel(CancelArgs),
     /// Remove worktree directories of finished attempts (branches are kept).
-    Cleanup {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: Option<String>,
-        #[arg(long)]
-        attempt: Option<i64>,
-        /// Every finished task's worktrees.
-        #[arg(long)]
-        all_completed: bool,
-        /// Remove even worktrees holding uncommitted changes or unmerged commits,
-        /// after saving them (a patch, a bundle) under `<state>/salvage/`.
-        #[arg(long)]
-        force: bool,
-    },
+    Cleanup(CleanupArgs),
     /// The run, every task, latest attempts and messages (reconciles first).
-    Status {
-        #[arg(long)]
-        run: String,
-    },
+    Status(StatusArgs),
     /// Print the worker brief of a task's attempt.
-    Brief {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        /// Attempt number (default: the current one).
-        #[arg(long)]
-        attempt: Option<i64>,
-    },
+    Brief(BriefArgs),
     /// Check the workers' CLIs: installed, version, login, and what each may do.
-    Doctor {
-        /// Only the workers this run's tasks name, with their fallbacks.
-        #[arg(long)]
-        run: Option<String>,
-    },
+    Doctor(DoctorArgs),
     /// The verification gate of a task.
     #[command(subcommand)]
     Verify(VerifyCommand),
@@ -249,98 +89,33 @@ pub enum OrchCommand {
 #[derive(Debug, Clone, Subcommand)]
 pub enum RunCommand {
     /// Create a run.
-    Init {
-        #[arg(long)]
-        run: String,
-        #[arg(long, default_value = "")]
-        goal: String,
-        #[arg(long, default_value = "")]
-        summary: String,
-    },
+    Init(RunInitArgs),
     /// A run with its task counts.
-    Show {
-        #[arg(long)]
-        run: String,
-    },
+    Show(RunShowArgs),
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum TaskCommand {
     /// Add a task to a run.
-    Add {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        #[arg(long, default_value = "")]
-        title: String,
-        #[arg(long, default_value = "")]
-        summary: String,
-        #[command(flatten)]
-        body: BodyArgs,
-        /// The worker `dispatch` and `up` use by default.
-        #[arg(long, value_name = "WORKER")]
-        default_to: Option<String>,
-        /// analysis|code: the mode `up` dispatches with.
-        #[arg(long, value_parser = ["analysis", "code"])]
-        execution_mode: Option<String>,
-        /// Acceptance criteria, a JSON object; {"checks": [{"name", "run"}]} adds checks.
-        #[arg(long, value_name = "JSON")]
-        acceptance_json: Option<String>,
-        /// A check that must pass before the task is done (repeatable).
-        #[arg(long, value_name = "NAME")]
-        required_check: Vec<String>,
-        /// low|normal|high|urgent.
-        #[arg(long, default_value = "normal")]
-        priority: String,
-    },
+    Add(TaskAddArgs),
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum DepCommand {
     /// TASK waits until DEPENDS_ON is done.
-    Add {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        #[arg(long)]
-        depends_on: String,
-    },
+    Add(DepAddArgs),
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum PlanCommand {
     /// Apply a TOML or JSON plan file in one transaction.
-    Apply {
-        /// The run (default: the plan's [run] id).
-        #[arg(long)]
-        run: Option<String>,
-        #[arg(long, value_name = "PLAN")]
-        file: PathBuf,
-    },
+    Apply(PlanApplyArgs),
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum VerifyCommand {
     /// The gate: pending, passed or failed, with each check.
-    Status {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-    },
+    Status(VerifyStatusArgs),
     /// Record one check's result.
-    Record {
-        #[arg(long)]
-        run: String,
-        #[arg(long)]
-        task: String,
-        #[arg(long)]
-        check: String,
-        #[arg(long, value_parser = ["passed", "failed"])]
-        status: String,
-        #[arg(long, default_value = "")]
-        details: String,
-    },
+    Record(VerifyRecordArgs),
 }

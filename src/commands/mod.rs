@@ -1,22 +1,21 @@
-//! The verbs: argument validation, calls into the store and git, and each verb's JSON
-//! data and human rendering. `run_orch` and `run_inbox` are the two binaries' mains.
+//! The verbs, one file each with its `clap::Args` and its function: argument
+//! validation, calls into the library, and each verb's JSON data and human rendering.
+//! `run_orch` and `run_inbox` are the two binaries' mains; [`orch::run`] and
+//! [`inbox::run`] send a parsed verb to its function. Here: what every verb gets
+//! ([`Ctx`]) and the flag readers several verbs share.
 
 mod board;
-mod inbox;
-mod orch_dispatch;
-mod orch_doctor;
-mod orch_plan;
-mod orch_supervise;
-mod orch_up;
-mod orch_watch;
+pub mod inbox;
+pub mod orch;
 mod render;
 
 use crate::cli::inbox::InboxCli;
-use crate::cli::orch::{OrchCli, OrchCommand};
-use crate::cli::{BodyArgs, GlobalArgs, MessageArgs};
+use crate::cli::orch::OrchCli;
+use crate::cli::{BodyArgs, EventWaitArgs, GlobalArgs, MessageArgs};
 use crate::error::{Error, Result};
-use crate::model::Artifact;
+use crate::model::{Artifact, Event};
 use crate::output::{self, Reply, Style};
+use crate::store::EventFilter;
 use crate::store::{MessageInput, Store};
 use clap::Parser;
 use serde_json::Value;
@@ -54,7 +53,7 @@ impl Ctx {
 pub fn run_orch(args: Vec<OsString>) -> u8 {
     let json = wants_json(&args);
     match OrchCli::try_parse_from(args) {
-        Ok(cli) => execute(cli.global, |ctx| Box::pin(dispatch_orch(ctx, cli.command))),
+        Ok(cli) => execute(cli.global, |ctx| Box::pin(orch::run(ctx, cli.command))),
         Err(err) => usage_error(err, json),
     }
 }
@@ -108,33 +107,6 @@ fn execute(global: GlobalArgs, verb: impl for<'a> FnOnce(&'a Ctx) -> VerbFuture<
     match result {
         Ok(reply) => output::success(style, &reply),
         Err(err) => output::failure(style, &err),
-    }
-}
-
-async fn dispatch_orch(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
-    match command {
-        OrchCommand::Run(c) => orch_plan::run(ctx, c).await,
-        OrchCommand::Task(c) => orch_plan::task(ctx, c).await,
-        OrchCommand::Dep(c) => orch_plan::dep(ctx, c).await,
-        OrchCommand::Plan(c) => orch_plan::plan(ctx, c).await,
-        OrchCommand::Ready { run } => orch_plan::ready(ctx, &run).await,
-        c @ (OrchCommand::Dispatch { .. }
-        | OrchCommand::Retry { .. }
-        | OrchCommand::Reassign { .. }
-        | OrchCommand::Cleanup { .. }) => orch_dispatch::run(ctx, c).await,
-        c @ (OrchCommand::Launch { .. }
-        | OrchCommand::Supervise { .. }
-        | OrchCommand::Logs { .. }
-        | OrchCommand::Attempts { .. }) => orch_supervise::run(ctx, c).await,
-        OrchCommand::Up {
-            run,
-            plan,
-            concurrency,
-        } => orch_up::run(ctx, run, plan, concurrency).await,
-        OrchCommand::Watch { run } => orch_up::watch(ctx, &run).await,
-        OrchCommand::Inbox(c) => inbox::run(ctx, c).await,
-        OrchCommand::Doctor { run } => orch_doctor::run(ctx, run.as_deref()).await,
-        other => orch_watch::run(ctx, other).await,
     }
 }
 
@@ -312,22 +284,9 @@ pub fn csv(value: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// Checks each item of a comma-separated list against a vocabulary.
-pub fn csv_checked(
-    value: Option<&str>,
-    flag: &str,
-    parse: fn(&str) -> bool,
-    choices: &str,
-) -> Result<Vec<String>> {
-    let items = csv(value);
-    for item in &items {
-        if !parse(item) {
-            return Err(Error::invalid_input(format!(
-                "{flag} {item:?} is not one of {choices}"
-            )));
-        }
-    }
-    Ok(items)
+/// The spellings of enum-valued flag values, as the store's filters take them.
+pub fn to_strings<T: std::fmt::Display>(values: &[T]) -> Vec<String> {
+    values.iter().map(ToString::to_string).collect()
 }
 
 /// A `--timeout-seconds` as a deadline (0: none).
@@ -339,4 +298,33 @@ pub fn deadline(timeout_seconds: u64) -> Option<tokio::time::Instant> {
 /// Any serializable record as JSON.
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Blocks until the first event matching `filter` after `--after-event` (default: the
+/// newest now), waking whenever another process commits; `None` when the timeout passes
+/// first. With `reconcile`, that run is reconciled before each look.
+pub async fn wait_for_event(
+    ctx: &Ctx,
+    filter: &EventFilter,
+    wait: &EventWaitArgs,
+    reconcile: Option<&str>,
+) -> Result<Option<Event>> {
+    let store = &ctx.store;
+    let deadline = deadline(wait.timeout_seconds);
+    let mut detector = store.change_detector().await?;
+    let cursor = match wait.after_event {
+        Some(n) => n,
+        None => store.max_event_id().await?,
+    };
+    loop {
+        if let Some(run) = reconcile {
+            store.reconcile(run).await?;
+        }
+        if let Some(event) = store.next_event(filter, cursor).await? {
+            return Ok(Some(event));
+        }
+        if !detector.wait(deadline).await? {
+            return Ok(None);
+        }
+    }
 }

@@ -1,25 +1,38 @@
 //! Human renderings of records: short tables and lines a person can scan.
 
-use crate::model::{Message, Run, Task, TaskView, Thread};
-use crate::output::{Style, clip, table};
+use crate::model::{Event, Message, Run, Task, TaskView, Thread};
+use crate::output::{Style, clip, table, write_stdout};
+use crate::store::Gate;
 use crate::time::rfc3339;
 
-pub fn threads(style: &Style, threads: &[Thread]) -> String {
-    if threads.is_empty() {
-        return "no threads".into();
+/// A table with one row per item, or `none` when there are no items.
+fn table_of<T>(
+    items: &[T],
+    none: &str,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> String {
+    if items.is_empty() {
+        return none.into();
     }
-    let rows: Vec<Vec<String>> = threads
-        .iter()
-        .map(|t| {
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    table(header, &rows)
+}
+
+pub fn threads(style: &Style, threads: &[Thread]) -> String {
+    table_of(
+        threads,
+        "no threads",
+        &["THREAD", "STATUS", "ASSIGNED", "SUBJECT"],
+        |t| {
             vec![
                 t.thread_id.clone(),
                 style.status(t.status.as_str()),
                 t.assigned_to.clone(),
                 clip(&t.subject, 60),
             ]
-        })
-        .collect();
-    table(&["THREAD", "STATUS", "ASSIGNED", "SUBJECT"], &rows)
+        },
+    )
 }
 
 pub fn message_line(style: &Style, m: &Message) -> String {
@@ -67,29 +80,25 @@ pub fn thread_with_messages(style: &Style, t: &Thread, messages: &[Message]) -> 
 }
 
 pub fn tasks(style: &Style, tasks: &[Task]) -> String {
-    if tasks.is_empty() {
-        return "no tasks".into();
-    }
-    let rows: Vec<Vec<String>> = tasks
-        .iter()
-        .map(|t| {
+    table_of(
+        tasks,
+        "no tasks",
+        &["TASK", "STATUS", "PRIORITY", "WORKER", "TITLE"],
+        |t| {
+            let title = if t.title.is_empty() {
+                &t.summary
+            } else {
+                &t.title
+            };
             vec![
                 t.task_id.clone(),
                 style.status(t.status.as_str()),
                 t.priority.to_string(),
                 t.default_to.clone(),
-                clip(
-                    if t.title.is_empty() {
-                        &t.summary
-                    } else {
-                        &t.title
-                    },
-                    60,
-                ),
+                clip(title, 60),
             ]
-        })
-        .collect();
-    table(&["TASK", "STATUS", "PRIORITY", "WORKER", "TITLE"], &rows)
+        },
+    )
 }
 
 pub fn run_line(style: &Style, run: &Run) -> String {
@@ -160,4 +169,57 @@ pub fn status(style: &Style, run: &Run, views: &[TaskView]) -> String {
         &rows,
     ));
     out
+}
+
+/// The verification gate of a task, one line per check.
+pub fn gate(style: &Style, task: &str, gate: &Gate) -> String {
+    let mut out = format!(
+        "gate of {task} (attempt {}): {}\n",
+        gate.attempt_no,
+        style.status(gate.status.as_str())
+    );
+    for c in &gate.checks {
+        out.push_str(&format!("  {} {}", c.name, style.status(c.status.as_str())));
+        if !c.details.is_empty() {
+            out.push_str(&format!(" — {}", clip(&c.details, 80)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Prints one event of a run as it happens (`orch up` and `orch watch` on a pipe): a
+/// line for people, or the event as one JSON object.
+pub fn print_event(event: &Event, json: bool, style: &Style) {
+    if json {
+        write_stdout(
+            &format!("{}\n", serde_json::to_string(event).unwrap_or_default()),
+            0,
+        );
+        return;
+    }
+    let time = crate::time::rfc3339(event.created_at);
+    let clock = time.get(11..19).unwrap_or("");
+    let what = event
+        .event_type
+        .trim_start_matches("task_")
+        .trim_start_matches("attempt_");
+    let word = match event.event_type.as_str() {
+        "task_done" => style.status("done"),
+        "task_failed" | "attempt_lost" | "task_given_up" => style.status("failed"),
+        "task_blocked" => style.status("blocked"),
+        "attempt_rate_limited" | "task_parked" => style.status("rate_limited"),
+        _ => what.to_string(),
+    };
+    let summary = crate::output::clip(&event.summary, 90);
+    write_stdout(
+        &format!(
+            "{} {:<14} {:<20} {}\n",
+            style.dim(clock),
+            word,
+            event.task_id.as_deref().unwrap_or(""),
+            summary
+        ),
+        0,
+    );
 }

@@ -8,14 +8,15 @@
 mod checks;
 mod render;
 
-use super::Ctx;
 use crate::adapter::{Adapter, ArgItem, Permission, Placeholders};
+use crate::commands::Ctx;
 use crate::config::{ResolvedWorker, Workers};
 use crate::error::Result;
 use crate::model::ExecutionMode;
 use crate::output::{Reply, Style, clip};
 use crate::redact::Redactor;
 use checks::{find_program, first_line, run_jobs, shell_words, version_in};
+use clap::Args;
 use render::render;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -142,7 +143,15 @@ struct Planned {
     login: Check,
 }
 
-pub async fn run(ctx: &Ctx, run: Option<&str>) -> Result<Reply> {
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Only the workers this run's tasks name, with their fallbacks.
+    #[arg(long)]
+    pub run: Option<String>,
+}
+
+pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<Reply> {
+    let run = args.run.as_deref();
     let cwd = std::env::current_dir().unwrap_or_default();
     let repo = crate::paths::worktree_top(&cwd).unwrap_or(cwd);
     let config = match run {
@@ -555,73 +564,4 @@ fn listed(versions: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_are_the_first_three_part_number() {
-        assert_eq!(
-            version_in("codex-cli 0.169.0\n").as_deref(),
-            Some("0.169.0")
-        );
-        assert_eq!(
-            version_in("2.1.197 (Claude Code)").as_deref(),
-            Some("2.1.197")
-        );
-        assert_eq!(version_in("v1.2 build 3.4.5-rc1").as_deref(), Some("3.4.5"));
-        assert_eq!(version_in("no version here 1.2"), None);
-    }
-
-    #[test]
-    fn a_check_prints_one_line_json_compacted_and_secrets_redacted() {
-        let redactor = Redactor::with_secrets(["sk-live-abcdefghijklmnop"]);
-        assert_eq!(
-            first_line(
-                "{\n  \"loggedIn\": false,\n  \"authMethod\": \"none\"\n}\n",
-                "",
-                &redactor
-            ),
-            r#"{"authMethod":"none","loggedIn":false}"#
-        );
-        assert_eq!(
-            first_line("", "\nNot logged in\nmore\n", &redactor),
-            "Not logged in"
-        );
-        let line = first_line("Logged in with sk-live-abcdefghijklmnop\n", "", &redactor);
-        assert!(!line.contains("sk-live"), "{line}");
-        assert!(line.contains("[REDACTED]"), "{line}");
-    }
-
-    #[test]
-    fn words_with_specials_are_quoted_for_display() {
-        let argv = vec![
-            "-c".to_string(),
-            "sandbox_mode=\"workspace-write\"".to_string(),
-            "plain/path.toml".to_string(),
-            "it's".to_string(),
-        ];
-        assert_eq!(
-            shell_words(&argv),
-            r#"-c 'sandbox_mode="workspace-write"' plain/path.toml 'it'\''s'"#
-        );
-    }
-
-    #[test]
-    fn programs_are_found_as_execvp_looks() {
-        let dir = tempfile::tempdir().unwrap();
-        let exe = dir.path().join("tool");
-        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
-        let plain = dir.path().join("plain");
-        std::fs::write(&plain, "").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let search = format!("/nonexistent-dir:{}", dir.path().display());
-        assert_eq!(find_program("tool", &search), Some(exe.clone()));
-        assert_eq!(find_program("plain", &search), None);
-        assert_eq!(find_program("missing", &search), None);
-        assert_eq!(
-            find_program(&exe.display().to_string(), ""),
-            Some(exe.clone())
-        );
-    }
-}
+mod tests;

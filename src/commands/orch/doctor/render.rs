@@ -17,32 +17,7 @@ pub(super) fn render(style: &Style, report: &Report) -> String {
         .max()
         .unwrap_or(0);
     for w in &report.workers {
-        let mut line = format!("{:width$}  ", label(w));
-        if w.adapter.is_empty() {
-            line.push_str(&paint(style, false, "unknown worker"));
-        } else if !w.installed {
-            line.push_str(&format!(
-                "{} {}",
-                w.program,
-                paint(style, false, "not installed")
-            ));
-        } else {
-            let version = match (&w.version.found, w.version.status) {
-                (Some(v), "verified") => format!("{v} (verified)"),
-                (Some(v), _) => format!("{v} (unverified; {})", listed(&w.version.verified)),
-                (None, _) if w.version.detail == NO_VERSION_COMMAND => {
-                    "version not checked".to_string()
-                }
-                (None, _) => "version unknown".to_string(),
-            };
-            let login = match w.login.status {
-                "logged_in" => paint(style, true, "logged in"),
-                "not_logged_in" => paint(style, false, "not logged in"),
-                _ if w.login.detail == NO_LOGIN_CHECK => "login not checked".into(),
-                _ => "login unknown".into(),
-            };
-            line.push_str(&format!("{} {version}, {login}", w.program));
-        }
+        let line = format!("{:width$}  {}", label(w), state(style, w));
         out.push_str(line.trim_end());
         out.push('\n');
         for problem in &w.problems {
@@ -52,8 +27,37 @@ pub(super) fn render(style: &Style, report: &Report) -> String {
             out.push_str(&format!("  warning: {warning}\n"));
         }
     }
-    // What they may do, once per adapter and level, naming the workers at that level
-    // (not for CLIs that are not there).
+    out.push_str(&levels(report));
+    out.push_str(&verdict(report));
+    out
+}
+
+/// Whether the worker's CLI is there, its version and whether it is logged in.
+fn state(style: &Style, w: &WorkerReport) -> String {
+    if w.adapter.is_empty() {
+        return paint(style, false, "unknown worker");
+    }
+    if !w.installed {
+        return format!("{} {}", w.program, paint(style, false, "not installed"));
+    }
+    let version = match (&w.version.found, w.version.status) {
+        (Some(v), "verified") => format!("{v} (verified)"),
+        (Some(v), _) => format!("{v} (unverified; {})", listed(&w.version.verified)),
+        (None, _) if w.version.detail == NO_VERSION_COMMAND => "version not checked".to_string(),
+        (None, _) => "version unknown".to_string(),
+    };
+    let login = match w.login.status {
+        "logged_in" => paint(style, true, "logged in"),
+        "not_logged_in" => paint(style, false, "not logged in"),
+        _ if w.login.detail == NO_LOGIN_CHECK => "login not checked".into(),
+        _ => "login unknown".into(),
+    };
+    format!("{} {version}, {login}", w.program)
+}
+
+/// What they may do, once per adapter and level, naming the workers at that level
+/// (not for CLIs that are not there).
+fn levels(report: &Report) -> String {
     let mut levels: BTreeMap<(String, String), (Vec<String>, &PermissionReport)> = BTreeMap::new();
     for w in report.workers.iter().filter(|w| w.installed) {
         for p in &w.permissions {
@@ -64,38 +68,43 @@ pub(super) fn render(style: &Style, report: &Report) -> String {
                 .push(w.worker.clone());
         }
     }
-    if !levels.is_empty() {
-        out.push_str("\nwhat they may do:\n");
-        for ((adapter, level), (names, p)) in &levels {
-            out.push_str(&format!(
-                "  {adapter} {level} ({}): {}",
-                names.join(", "),
-                p.describe
-            ));
-            if !p.args.is_empty() {
-                out.push_str(&format!(" [{}]", shell_words(&p.args)));
-            }
-            out.push('\n');
-        }
+    let mut out = String::new();
+    if levels.is_empty() {
+        return out;
     }
+    out.push_str("\nwhat they may do:\n");
+    for ((adapter, level), (names, p)) in &levels {
+        out.push_str(&format!(
+            "  {adapter} {level} ({}): {}",
+            names.join(", "),
+            p.describe
+        ));
+        if !p.args.is_empty() {
+            out.push_str(&format!(" [{}]", shell_words(&p.args)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `every worker can run`, or which cannot.
+fn verdict(report: &Report) -> String {
     let cannot: Vec<&str> = report
         .workers
         .iter()
         .filter(|w| !w.can_run)
         .map(|w| w.worker.as_str())
         .collect();
-    out.push('\n');
     if cannot.is_empty() {
-        out.push_str("every worker can run\n");
+        "\nevery worker can run\n".to_string()
     } else {
-        out.push_str(&format!(
-            "{} of {} workers cannot run: {}\n",
+        format!(
+            "\n{} of {} workers cannot run: {}\n",
             cannot.len(),
             report.workers.len(),
             cannot.join(", ")
-        ));
+        )
     }
-    out
 }
 
 /// Green for good news, red for bad, on a terminal.

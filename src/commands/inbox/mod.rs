@@ -1,0 +1,102 @@
+//! The `inbox` verbs (contract §4), one file each, shared by the `inbox` binary and
+//! `orch inbox <verb>`: [`run`] sends a parsed verb to its function. What several verbs
+//! share is here: the lease length, the `{thread, message}` reply, and `done`/`fail`.
+
+pub mod cancel;
+pub mod claim;
+pub mod done;
+pub mod fail;
+pub mod fetch;
+pub mod init;
+pub mod list;
+pub mod renew;
+pub mod reply;
+pub mod send;
+pub mod show;
+pub mod update;
+pub mod wait_reply;
+pub mod watch;
+
+use super::{Ctx, clean_summary, message_input};
+use crate::cli::MessageArgs;
+use crate::cli::inbox::InboxCommand;
+use crate::error::Result;
+use crate::model::{Message, Thread};
+use crate::output::Reply;
+use crate::store::FinishKind;
+use clap::Args;
+use serde_json::json;
+
+/// Runs one inbox verb.
+pub async fn run(ctx: &Ctx, command: InboxCommand) -> Result<Reply> {
+    match command {
+        InboxCommand::Init(args) => init::run(ctx, args).await,
+        InboxCommand::Send(args) => send::run(ctx, args).await,
+        InboxCommand::Fetch(args) => fetch::run(ctx, args).await,
+        InboxCommand::Claim(args) => claim::run(ctx, args).await,
+        InboxCommand::Renew(args) => renew::run(ctx, args).await,
+        InboxCommand::Update(args) => update::run(ctx, args).await,
+        InboxCommand::Reply(args) => reply::run(ctx, args).await,
+        InboxCommand::Done(args) => done::run(ctx, args).await,
+        InboxCommand::Fail(args) => fail::run(ctx, args).await,
+        InboxCommand::Cancel(args) => cancel::run(ctx, args).await,
+        InboxCommand::List(args) => list::run(ctx, args).await,
+        InboxCommand::Show(args) => show::run(ctx, args).await,
+        InboxCommand::Watch(args) => watch::run(ctx, args).await,
+        InboxCommand::WaitReply(args) => wait_reply::run(ctx, args).await,
+    }
+}
+
+/// The lease `claim` and `renew` give when asked for none (0 or less), and the one a
+/// worker gets back after `wait-reply`.
+const DEFAULT_LEASE_SECONDS: i64 = 900;
+
+fn lease_ms(seconds: i64) -> i64 {
+    if seconds <= 0 {
+        DEFAULT_LEASE_SECONDS
+    } else {
+        seconds
+    }
+    .saturating_mul(1000)
+}
+
+/// The reply of a verb that wrote one message on a thread: `{thread, message}`.
+fn thread_reply(command: &'static str, thread: &Thread, message: &Message, human: String) -> Reply {
+    Reply::new(
+        command,
+        json!({"thread": thread, "message": message}),
+        human,
+    )
+}
+
+/// The arguments of `done` and `fail`.
+#[derive(Debug, Clone, Args)]
+pub struct FinishArgs {
+    #[arg(long, env = "ORCH_THREAD")]
+    pub thread: String,
+    #[arg(long, default_value = "")]
+    pub summary: String,
+    #[command(flatten)]
+    pub message: MessageArgs,
+}
+
+/// `done` and `fail`: the caller finishes the thread it holds, with a result.
+async fn finish(
+    ctx: &Ctx,
+    command: &'static str,
+    how: FinishKind,
+    args: FinishArgs,
+) -> Result<Reply> {
+    let summary = clean_summary(&args.summary);
+    let content = message_input(&args.message)?;
+    let agent = ctx.require_agent(command)?;
+    let (thread, message) = ctx
+        .store
+        .finish(&args.thread, &agent, how, &summary, &content)
+        .await?;
+    let human = format!(
+        "{} is {}: {}",
+        thread.thread_id, thread.status, message.summary
+    );
+    Ok(thread_reply(command, &thread, &message, human))
+}

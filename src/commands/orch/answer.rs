@@ -1,0 +1,49 @@
+//! `orch answer`: the leader answers the active attempt of a task.
+
+use crate::cli::{MessageArgs, TaskArgs};
+use crate::commands::{Ctx, clean_summary, message_input};
+use crate::error::{Error, Result};
+use crate::output::Reply;
+use clap::Args;
+use serde_json::json;
+
+#[derive(Debug, Clone, Args)]
+pub struct AnswerArgs {
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// The attempt the answer is meant for: refused if the task has moved on to a
+    /// newer attempt since the question was asked.
+    #[arg(long)]
+    pub attempt: Option<i64>,
+    #[arg(long, default_value = "")]
+    pub summary: String,
+    #[command(flatten)]
+    pub message: MessageArgs,
+}
+
+pub async fn run(ctx: &Ctx, args: AnswerArgs) -> Result<Reply> {
+    let content = message_input(&args.message)?;
+    let payload_empty = content.payload.as_object().is_none_or(|o| o.is_empty());
+    if content.body.trim().is_empty() && payload_empty {
+        return Err(Error::invalid_input(
+            "an answer needs --body, --body-file or a non-empty --payload-json",
+        ));
+    }
+    let (task, thread, message) = ctx
+        .store
+        .answer(
+            &args.task.run,
+            &args.task.task,
+            args.attempt,
+            &ctx.leader(),
+            &clean_summary(&args.summary),
+            &content,
+        )
+        .await?;
+    let human = format!("answered {} on {}", task.task_id, thread.thread_id);
+    Ok(Reply::new(
+        "answer",
+        json!({"task": task, "thread": thread, "message": message}),
+        human,
+    ))
+}

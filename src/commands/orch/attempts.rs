@@ -1,0 +1,41 @@
+//! `orch attempts`: the attempts of a task (or the run) with how each was supervised
+//! and how it ended.
+
+use crate::commands::Ctx;
+use crate::error::Result;
+use crate::output::Reply;
+use clap::Args;
+use serde_json::json;
+
+#[derive(Debug, Clone, Args)]
+pub struct AttemptsArgs {
+    #[arg(long)]
+    pub run: String,
+    #[arg(long)]
+    pub task: Option<String>,
+}
+
+pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
+    let mut rows = Vec::new();
+    let mut human = String::new();
+    for attempt in ctx.store.attempts(&args.run, args.task.as_deref()).await? {
+        let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
+        human.push_str(&format!(
+            "{} attempt {} {} {} {}{}\n",
+            attempt.task_id,
+            attempt.attempt_no,
+            attempt.assigned_to,
+            ctx.style.status(attempt.status.as_str()),
+            supervision
+                .outcome
+                .map_or("-", crate::model::AttemptOutcome::as_str),
+            if supervision.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", supervision.reason)
+            }
+        ));
+        rows.push(json!({"attempt": attempt, "supervision": supervision}));
+    }
+    Ok(Reply::new("attempts", json!({"attempts": rows}), human))
+}

@@ -1,0 +1,127 @@
+//! What `dispatch`, `retry` and `reassign` share: the reply about the attempt they
+//! created, and the request of a follow-up attempt (retry, reassign), which works in the
+//! previous attempt's repository and mode.
+
+use crate::cli::BodyArgs;
+use crate::commands::{Ctx, read_body_args};
+use crate::dispatch::{Request, create, follow_previous};
+use crate::error::{Error, Result};
+use crate::model::{Attempt, Message, Task, TaskStatus, Thread};
+use crate::output::Reply;
+use crate::store::{AttemptPlan, ExtraEvent};
+use crate::supervisor::LaunchReport;
+use clap::Args;
+use serde::Serialize;
+
+/// A new attempt with everything the verbs print about it.
+#[derive(Serialize)]
+pub(super) struct Created {
+    pub task: Task,
+    pub attempt: Attempt,
+    pub thread: Thread,
+    pub message: Message,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_attempt: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch: Option<LaunchReport>,
+}
+
+impl From<crate::store::Created> for Created {
+    fn from(created: crate::store::Created) -> Self {
+        let crate::store::Created {
+            task,
+            attempt,
+            thread,
+            message,
+        } = created;
+        Created {
+            task,
+            attempt,
+            thread,
+            message,
+            previous_attempt: None,
+            launch: None,
+        }
+    }
+}
+
+impl Created {
+    pub(super) fn reply(self, command: &'static str) -> Reply {
+        let mut human = format!(
+            "dispatched {} attempt {} to {} on thread {}",
+            self.task.task_id,
+            self.attempt.attempt_no,
+            self.attempt.assigned_to,
+            self.attempt.thread_id
+        );
+        if let Some(launch) = &self.launch {
+            human.push_str(&format!(
+                "\nlaunched {} (supervisor pid {}), log {}",
+                launch.adapter, launch.supervisor_pid, launch.log_path
+            ));
+        }
+        if let Some(path) = &self.attempt.worktree_path {
+            human.push_str(&format!(
+                "\nworktree {} (branch {})",
+                path.display(),
+                self.attempt.branch_name.as_deref().unwrap_or("")
+            ));
+        }
+        Reply::new(command, self, human)
+    }
+}
+
+pub(super) fn previous_attempt(plan: &AttemptPlan, task: &str) -> Result<Attempt> {
+    plan.current
+        .clone()
+        .ok_or_else(|| Error::invalid_state(format!("task {task:?} has no previous attempt")))
+}
+
+/// The last arguments of `retry` and `reassign`: what the new attempt is told and
+/// where its worktree starts.
+#[derive(Debug, Clone, Args)]
+pub struct FollowUpArgs {
+    #[command(flatten)]
+    pub body: BodyArgs,
+    /// Base the new worktree on this ref (default: the previous attempt's base commit).
+    #[arg(long)]
+    pub base_ref: Option<String>,
+}
+
+/// A retry or a reassign: what differs between the two.
+pub(super) struct FollowUp {
+    pub run: String,
+    pub task: String,
+    pub to: String,
+    pub args: FollowUpArgs,
+    pub allowed: &'static [TaskStatus],
+    pub cancel_current: Option<String>,
+    pub extra_event: ExtraEvent,
+}
+
+/// Creates the attempt that follows `previous`, in its repository and mode.
+pub(super) async fn follow_up(
+    ctx: &Ctx,
+    plan: &AttemptPlan,
+    previous: &Attempt,
+    follow: FollowUp,
+) -> Result<Created> {
+    let body = read_body_args(&follow.args.body)?.unwrap_or_else(|| plan.task.body.clone());
+    let (location, base) = follow_previous(previous, follow.args.base_ref);
+    let request = Request {
+        run: follow.run,
+        task: follow.task,
+        mode: previous.execution_mode,
+        to: follow.to,
+        body,
+        location,
+        base,
+        allowed: follow.allowed,
+        cancel_current: follow.cancel_current,
+        extra_event: Some(follow.extra_event),
+        created_by: ctx.leader(),
+    };
+    let mut created = Created::from(create(&ctx.store, plan, request).await?);
+    created.previous_attempt = Some(previous.attempt_no);
+    Ok(created)
+}

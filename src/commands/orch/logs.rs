@@ -1,0 +1,206 @@
+//! `orch logs`: an attempt's output as text with escapes removed (default), raw bytes
+//! (`--raw`) or parsed events as JSON lines (`--json`); `-f` follows until the attempt
+//! ends, `-n N` keeps the last lines.
+
+use crate::adapter::parse::Parser;
+use crate::adapter::text::{LineSplitter, strip_ansi};
+use crate::cli::{AttemptArgs, TaskArgs};
+use crate::commands::Ctx;
+use crate::config::Workers;
+use crate::error::{Error, IoContext, Result};
+use crate::model::Attempt;
+use crate::output::{Reply, write_stdout};
+use crate::store::Supervision;
+use crate::supervisor;
+use clap::Args;
+use std::io::{Read, Seek, SeekFrom};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub attempt: AttemptArgs,
+    /// Keep printing until the attempt ends.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub lines: Option<usize>,
+    /// The bytes exactly as the worker printed them.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<Reply> {
+    let TaskArgs { run, task } = &args.attempt.task;
+    let attempt = ctx.store.attempt(run, task, args.attempt.attempt).await?;
+    let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
+    let path = if supervision.log_path.is_empty() {
+        supervisor::log_path(&ctx.store, &attempt)
+    } else {
+        supervision.log_path.clone().into()
+    };
+    let parser = if ctx.style.json {
+        Some(log_parser(ctx, run, &attempt, &supervision).await?)
+    } else {
+        None
+    };
+    let mut printer = Printer {
+        raw: args.raw,
+        parser,
+        // The log is redacted as written; a parser unescaping or joining what it reads, or
+        // escapes stripped from between two halves, could still put a secret together.
+        redactor: crate::redact::process(),
+        splitter: LineSplitter::default(),
+        tail: args.lines,
+        pending_tail: Vec::new(),
+    };
+    let mut offset = 0u64;
+    loop {
+        let ended = ctx
+            .store
+            .attempt_by_thread(&attempt.thread_id)
+            .await?
+            .1
+            .outcome
+            .is_some();
+        if let Ok(mut file) = std::fs::File::open(&path) {
+            file.seek(SeekFrom::Start(offset)).at(&path)?;
+            let mut buf = Vec::new();
+            file.read_to_end(&mut buf).at(&path)?;
+            offset += buf.len() as u64;
+            printer.feed(&buf, args.follow);
+        } else if !args.follow {
+            return Err(Error::not_found(format!(
+                "attempt {} of task {task:?} has no log yet ({})",
+                attempt.attempt_no,
+                path.display()
+            )));
+        }
+        if !args.follow || ended {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    printer.finish();
+    Ok(Reply::streamed("logs"))
+}
+
+/// The parser of the adapter that ran the attempt (else the one its worker names).
+async fn log_parser(
+    ctx: &Ctx,
+    run: &str,
+    attempt: &Attempt,
+    supervision: &Supervision,
+) -> Result<Parser> {
+    let config = ctx.store.run_config(run).await?;
+    let repo = attempt.repo_path.as_deref();
+    let workers = Workers::load(repo, &config)?;
+    let name = if supervision.adapter.is_empty() {
+        attempt.assigned_to.clone()
+    } else {
+        supervision.adapter.clone()
+    };
+    let adapter = workers
+        .adapters
+        .get(&name)
+        .cloned()
+        .or_else(|| {
+            workers
+                .resolve(&attempt.assigned_to)
+                .ok()
+                .map(|w| w.adapter)
+        })
+        .ok_or_else(|| {
+            Error::invalid_input(format!("no adapter {name:?} to parse the log with"))
+        })?;
+    Ok(Parser::new(
+        adapter.output,
+        adapter.rate_limit_regexes(),
+        adapter.auth_failure_regexes(),
+    ))
+}
+
+struct Printer {
+    raw: bool,
+    parser: Option<Parser>,
+    redactor: crate::redact::Redactor,
+    splitter: LineSplitter,
+    /// `-n N`: hold lines until the end (or the first read when following).
+    tail: Option<usize>,
+    pending_tail: Vec<String>,
+}
+
+impl Printer {
+    fn feed(&mut self, bytes: &[u8], follow: bool) {
+        if self.raw && self.tail.is_none() {
+            let mut out = std::io::stdout().lock();
+            let _ = std::io::Write::write_all(&mut out, bytes);
+            let _ = std::io::Write::flush(&mut out);
+            return;
+        }
+        for line in self.splitter.push(bytes) {
+            self.line(line);
+        }
+        if follow {
+            self.release_tail();
+        }
+    }
+
+    fn line(&mut self, line: String) {
+        let rendered = if let Some(parser) = &mut self.parser {
+            let now = crate::time::now_ms();
+            parser
+                .line(&line, now)
+                .into_iter()
+                .map(|mut s| {
+                    crate::supervisor::output::redact_signal(&self.redactor, &mut s);
+                    serde_json::to_string(&s).unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+        } else if self.raw {
+            vec![line]
+        } else {
+            let plain = strip_ansi(&line);
+            if plain.len() == line.len() {
+                vec![plain]
+            } else {
+                vec![self.redactor.redact_str(&plain).into_owned()]
+            }
+        };
+        for text in rendered {
+            match self.tail {
+                Some(n) => {
+                    self.pending_tail.push(text);
+                    if self.pending_tail.len() > n {
+                        self.pending_tail.remove(0);
+                    }
+                }
+                None => write_stdout(&format!("{text}\n"), 0),
+            }
+        }
+    }
+
+    fn release_tail(&mut self) {
+        if self.tail.take().is_some() {
+            let text: String = self.pending_tail.drain(..).map(|l| l + "\n").collect();
+            write_stdout(&text, 0);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(line) = self.splitter.finish() {
+            self.line(line);
+        }
+        if let Some(parser) = &mut self.parser {
+            for mut s in parser.finish() {
+                crate::supervisor::output::redact_signal(&self.redactor, &mut s);
+                write_stdout(
+                    &format!("{}\n", serde_json::to_string(&s).unwrap_or_default()),
+                    0,
+                );
+            }
+        }
+        self.release_tail();
+    }
+}

@@ -1,0 +1,232 @@
+//! `orch up`: runs a plan to its end (see [`crate::up`]), printing one line per event
+//! (`--json`: one JSON object per event; on a terminal, the live board) and a summary at
+//! the end. Ctrl-C once stops launching and waits for running workers; twice stops them.
+
+use crate::commands::render::print_event;
+use crate::commands::{Ctx, board};
+use crate::error::{Error, Result};
+use crate::model::RunStatus;
+use crate::output::{Reply, Style, write_stdout};
+use crate::store::Store;
+use crate::up::{self, UpOptions};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// The run (default: the plan's [run] id).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Apply this plan file first (re-applying an applied plan changes nothing).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// Workers running at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+}
+
+pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
+    let run_id = run_to_bring_up(ctx, args.run, args.plan.as_ref()).await?;
+    ctx.store.run(&run_id).await?;
+    if args.concurrency == 0 {
+        return Err(Error::invalid_input("--concurrency must be at least 1"));
+    }
+    let stop = stop_on_ctrl_c(ctx.store.clone(), run_id.clone());
+    let started = std::time::Instant::now();
+    let json = ctx.style.json;
+    let style = ctx.style;
+    // On a terminal, a live board instead of event lines.
+    let board = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if board {
+        keep_drawing_board(ctx.store.clone(), run_id.clone(), style);
+    }
+    let repo = std::env::current_dir().unwrap_or_default();
+    let repo = crate::paths::worktree_top(&repo).unwrap_or(repo);
+    let options = UpOptions {
+        run_id: run_id.clone(),
+        concurrency: args.concurrency,
+        repo,
+        stop,
+    };
+    let on_event = |event: &_| {
+        if !board {
+            print_event(event, json, &style)
+        }
+    };
+    let result = up::run(&ctx.store, options, on_event, |notice| {
+        print_notice(notice, json)
+    })
+    .await?;
+    if board && let Ok(text) = board::render(&ctx.store, &run_id, &style, board::width()).await {
+        board::draw(&text);
+    }
+    let summary = summary(ctx, &run_id, started.elapsed()).await?;
+    if json {
+        write_stdout(&format!("{summary}\n"), 0);
+    } else {
+        write_stdout(&summary_text(&summary, &style), 0);
+    }
+    let mut reply = Reply::streamed("up");
+    reply.exit = match result.status {
+        RunStatus::Done => 0,
+        _ if result.interrupted => 130,
+        _ => 1,
+    };
+    Ok(reply)
+}
+
+/// The run `--run` names, or the one `--plan` creates or extends (applied first).
+async fn run_to_bring_up(ctx: &Ctx, run: Option<String>, plan: Option<&PathBuf>) -> Result<String> {
+    let Some(file) = plan else {
+        return run.ok_or_else(|| Error::invalid_input("orch up needs --run or --plan"));
+    };
+    let plan = crate::plan::load(file, run.as_deref())?;
+    let outcome = ctx.store.apply_plan(&plan).await?;
+    let run = outcome
+        .run
+        .ok_or_else(|| Error::internal("plan apply returned no run"))?;
+    if !ctx.style.json {
+        write_stdout(
+            &format!(
+                "plan {}: {} task(s) added, {} already there\n",
+                run.run_id,
+                outcome.created.len(),
+                outcome.unchanged.len()
+            ),
+            0,
+        );
+    }
+    Ok(run.run_id)
+}
+
+/// Counts Ctrl-C presses into the returned channel: the first stops launches, the
+/// second also stops the running workers' supervisors.
+fn stop_on_ctrl_c(store: Store, run_id: String) -> tokio::sync::watch::Receiver<u8> {
+    let (tx, rx) = tokio::sync::watch::channel(0u8);
+    tokio::spawn(async move {
+        let mut presses = 0u8;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            presses += 1;
+            let _ = tx.send(presses);
+            if presses == 1 {
+                eprintln!(
+                    "orch up: stopping launches; waiting for running workers (Ctrl-C again to stop them)"
+                );
+            } else {
+                eprintln!("orch up: stopping running workers");
+                stop_supervisors(&store, &run_id).await;
+            }
+        }
+    });
+    rx
+}
+
+/// Redraws the board every half second, for as long as `up` runs.
+fn keep_drawing_board(store: Store, run_id: String, style: Style) {
+    tokio::spawn(async move {
+        loop {
+            if let Ok(text) = board::render(&store, &run_id, &style, board::width()).await {
+                board::draw(&text);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+}
+
+fn print_notice(notice: &str, json: bool) {
+    if json {
+        write_stdout(&format!("{}\n", serde_json::json!({"notice": notice})), 0);
+    } else {
+        write_stdout(&format!("note: {notice}\n"), 0);
+    }
+}
+
+async fn stop_supervisors(store: &Store, run_id: &str) {
+    let Ok(attempts) = store.attempts(run_id, None).await else {
+        return;
+    };
+    for attempt in attempts {
+        if let Ok((_, sup)) = store.attempt_by_thread(&attempt.thread_id).await
+            && let (Some(pid), Some(start), true) = (
+                sup.supervisor_pid,
+                sup.supervisor_start,
+                sup.outcome.is_none(),
+            )
+        {
+            crate::process::detach::stop_if_same(pid as u32, start as u64);
+        }
+    }
+}
+
+async fn summary(ctx: &Ctx, run_id: &str, took: std::time::Duration) -> Result<serde_json::Value> {
+    let run = ctx.store.run(run_id).await?;
+    let attempts = ctx.store.attempts(run_id, None).await?;
+    let mut failed = Vec::new();
+    let mut cost = 0.0;
+    let mut tokens = 0u64;
+    for attempt in &attempts {
+        let (_, sup) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
+        cost += sup.cost_usd.unwrap_or(0.0);
+        tokens += sup.usage["input_tokens"].as_u64().unwrap_or(0)
+            + sup.usage["output_tokens"].as_u64().unwrap_or(0);
+    }
+    for task in ctx.store.tasks(run_id).await? {
+        if task.status == crate::model::TaskStatus::Failed {
+            let reason = match ctx.store.attempt(run_id, &task.task_id, None).await {
+                Ok(a) => ctx
+                    .store
+                    .attempt_by_thread(&a.thread_id)
+                    .await
+                    .map(|(_, s)| {
+                        let outcome = s.outcome.map_or("", crate::model::AttemptOutcome::as_str);
+                        format!("{outcome}: {}", s.reason)
+                    })
+                    .unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            failed.push(serde_json::json!({"task_id": task.task_id, "reason": reason}));
+        }
+    }
+    Ok(serde_json::json!({
+        "summary": {
+            "run": run,
+            "attempts": attempts.len(),
+            "failed": failed,
+            "seconds": took.as_secs_f64(),
+            "tokens": tokens,
+            "cost_usd": cost,
+        }
+    }))
+}
+
+fn summary_text(summary: &serde_json::Value, style: &Style) -> String {
+    let s = &summary["summary"];
+    let run = &s["run"];
+    let c = &run["counts"];
+    let mut out = format!(
+        "\nrun {} {} in {:.1} s: {} of {} tasks done, {} failed, {} cancelled; {} attempts",
+        run["run_id"].as_str().unwrap_or(""),
+        style.status(run["status"].as_str().unwrap_or("")),
+        s["seconds"].as_f64().unwrap_or(0.0),
+        c["done"],
+        c["total"],
+        c["failed"],
+        c["cancelled"],
+        s["attempts"]
+    );
+    if s["tokens"].as_u64().unwrap_or(0) > 0 {
+        out.push_str(&format!(", {} tokens", s["tokens"]));
+    }
+    if s["cost_usd"].as_f64().unwrap_or(0.0) > 0.0 {
+        out.push_str(&format!(", ${:.4}", s["cost_usd"].as_f64().unwrap_or(0.0)));
+    }
+    out.push('\n');
+    for f in s["failed"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  failed {}: {}\n",
+            f["task_id"].as_str().unwrap_or(""),
+            f["reason"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
