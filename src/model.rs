@@ -178,7 +178,7 @@ string_enum!(
 );
 
 string_enum!(
-    /// How an attempt ended (supervisor.md §5); the retry ladder ([`crate::policy`])
+    /// How an attempt ended (supervisor.md §5); the retry ladder ([`crate::orchestration::ladder`])
     /// decides from it.
     AttemptOutcome {
         Succeeded => "succeeded",

@@ -4,7 +4,7 @@
 
 use crate::brief::BriefContext;
 use crate::config::Workers;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Attempt, Task};
 use crate::store::Store;
 use crate::supervisor::{self, LaunchReport};
@@ -36,7 +36,7 @@ pub async fn launch_with(
     workers: &Workers,
 ) -> Result<LaunchReport> {
     let plan = supervisor::plan_launch(store, task, attempt, workers, &BriefContext::default())?;
-    let pid = supervisor::start_supervisor(store, attempt).await?;
+    let pid = start_supervisor(store, attempt).await?;
     Ok(LaunchReport {
         adapter: plan.worker.adapter.name.clone(),
         profile: plan.worker.profile.clone(),
@@ -44,4 +44,40 @@ pub async fn launch_with(
         supervisor_pid: pid,
         log_path: plan.log_path.display().to_string(),
     })
+}
+
+/// Starts `orch supervise --attempt THREAD` detached (its own session; stdout and stderr
+/// to `<log>.supervisor.log`). Returns the supervisor's pid.
+pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::internal(format!("cannot find the orch binary: {e}")))?;
+    // `inbox` runs this too (as `orch`): use the orch binary beside it.
+    let exe = match exe.file_name().and_then(|n| n.to_str()) {
+        Some("orch") => exe,
+        _ => exe.with_file_name("orch"),
+    };
+    let log = supervisor::log_path(store, attempt);
+    if let Some(dir) = log.parent() {
+        crate::paths::ensure_private_dir(dir)?;
+    }
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("--db")
+        .arg(std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf()))
+        .arg("supervise")
+        .arg("--attempt")
+        .arg(&attempt.thread_id);
+    let child =
+        crate::process::detach::spawn_detached(command, &log.with_extension("supervisor.log"))
+            .map_err(|e| Error::internal(format!("cannot start the supervisor: {e}")))?;
+    let pid = child.id();
+    // Recorded at once: until the supervisor confirms itself, `orch up` must see a live
+    // supervisor here, not an attempt nobody launched. If another one holds the attempt,
+    // this one sees it at its start and leaves.
+    if let Some(start) = crate::process::procfs::stat(pid).map(|s| s.start_time) {
+        store
+            .claim_supervision(&attempt.thread_id, pid, start)
+            .await?;
+    }
+    Ok(pid)
 }

@@ -1,4 +1,21 @@
-//! What happens around attempts: starting an attempt's supervisor for the worker it is
-//! assigned to ([`launch`]).
+//! What happens around attempts, above the execution of any one of them
+//! ([`crate::supervisor`]):
+//!
+//! - [`factory`]: every new attempt — first, retry, reassign — made in one place (workspace,
+//!   record, hand-over, started supervisor), for the leader's verbs, `orch up` and the
+//!   retry ladder alike;
+//! - [`workspace`]: an attempt's worktree and base commit;
+//! - [`launch`]: checking a worker and starting an attempt's detached supervisor;
+//! - [`after_attempt`]: what runs once an attempt has ended — its completion checks
+//!   ([`checks`]), then the retry [`ladder`] and the step it decides;
+//! - [`scheduler`]: `orch up`, which fills free slots with ready tasks and recovers the
+//!   attempts whose supervisor died ([`recovery`]).
 
+pub mod after_attempt;
+pub mod checks;
+pub mod factory;
+pub mod ladder;
 pub mod launch;
+pub mod recovery;
+pub mod scheduler;
+pub mod workspace;

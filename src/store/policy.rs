@@ -1,5 +1,5 @@
 //! What the retry policy reads and writes: worker cooldowns (by
-//! [`crate::policy::cooldown_key`]: the profile, or the bare adapter), a task's attempt
+//! [`crate::orchestration::ladder::cooldown_key`]: the profile, or the bare adapter), a task's attempt
 //! history, the adapters a run may no longer use, and the policy's own events.
 
 use super::Store;

@@ -9,10 +9,8 @@
 //!    finishes the thread if the worker did not, and records the outcome.
 
 mod attempt_run;
-pub mod checks;
 mod launch;
 mod liveness;
-pub mod next;
 pub mod output;
 mod run;
 mod work;
@@ -20,7 +18,7 @@ mod work;
 use crate::adapter::{Adapter, Placeholders, PromptMode, build_argv};
 use crate::brief::{BriefContext, render};
 use crate::config::{ResolvedWorker, Workers};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Attempt, ExecutionMode, Task};
 use crate::redact::Redactor;
 use crate::store::Store;
@@ -292,40 +290,4 @@ impl LaunchPlan {
     pub fn redacted_argv(&self) -> Vec<String> {
         self.redactor().redact_argv(&self.argv)
     }
-}
-
-/// Starts `orch supervise --attempt THREAD` detached (its own session; stdout and stderr
-/// to `<log>.supervisor.log`). Returns the supervisor's pid.
-pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::internal(format!("cannot find the orch binary: {e}")))?;
-    // `inbox` runs this too (as `orch`): use the orch binary beside it.
-    let exe = match exe.file_name().and_then(|n| n.to_str()) {
-        Some("orch") => exe,
-        _ => exe.with_file_name("orch"),
-    };
-    let log = log_path(store, attempt);
-    if let Some(dir) = log.parent() {
-        crate::paths::ensure_private_dir(dir)?;
-    }
-    let mut command = std::process::Command::new(exe);
-    command
-        .arg("--db")
-        .arg(std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf()))
-        .arg("supervise")
-        .arg("--attempt")
-        .arg(&attempt.thread_id);
-    let child =
-        crate::process::detach::spawn_detached(command, &log.with_extension("supervisor.log"))
-            .map_err(|e| Error::internal(format!("cannot start the supervisor: {e}")))?;
-    let pid = child.id();
-    // Recorded at once: until the supervisor confirms itself, `orch up` must see a live
-    // supervisor here, not an attempt nobody launched. If another one holds the attempt,
-    // this one sees it at its start and leaves.
-    if let Some(start) = crate::process::procfs::stat(pid).map(|s| s.start_time) {
-        store
-            .claim_supervision(&attempt.thread_id, pid, start)
-            .await?;
-    }
-    Ok(pid)
 }

@@ -84,11 +84,11 @@ async fn conclude(store: &Store, attempt: &Attempt, prepared: &Prepared, ran: Ra
     finish_thread(store, thread_id, agent, &end, &ran.findings, format).await;
     store.record_attempt_end(thread_id, &end).await?;
     tracing::info!(outcome = %end.outcome, reason = %end.reason, "attempt ended");
-    let handover = super::next::Handover {
+    let handover = crate::orchestration::after_attempt::Handover {
         last_message: ran.findings.last_agent_message.clone(),
         tail: end.output_tail.clone(),
     };
-    after_end(store, thread_id, &end, handover, redactor).await
+    crate::orchestration::after_attempt::settle(store, thread_id, handover).await
 }
 
 /// What orch did or saw in the attempt's work (an autocommit, refused tool calls), as a
@@ -117,26 +117,6 @@ async fn post_work_note(
     {
         tracing::warn!(error = %e, "cannot post the work note");
     }
-}
-
-/// After a success, the task's checks; then the retry policy.
-async fn after_end(
-    store: &Store,
-    thread_id: &str,
-    end: &AttemptEnd,
-    mut handover: super::next::Handover,
-    redactor: &Redactor,
-) -> Result<()> {
-    if end.outcome == AttemptOutcome::Succeeded {
-        let (attempt, _) = store.attempt_by_thread(thread_id).await?;
-        if let Some(failure) = super::checks::run_checks(store, &attempt).await? {
-            // The work was done but does not pass: the policy sends it back, with the
-            // check's output in the next brief.
-            handover.tail = redactor.redact_str(&failure).into_owned();
-            return super::next::apply_policy_after_check(store, thread_id, &handover).await;
-        }
-    }
-    super::next::apply_policy(store, thread_id, &handover).await
 }
 
 /// The worker's final message, if it gave one: a successful result, else its last agent
@@ -367,5 +347,5 @@ pub(super) async fn end_without_worker(
     )
     .await;
     store.record_attempt_end(thread_id, &end).await?;
-    super::next::apply_policy(store, thread_id, &super::next::Handover::default()).await
+    crate::orchestration::after_attempt::settle(store, thread_id, Default::default()).await
 }

@@ -4,11 +4,11 @@
 
 use crate::cli::BodyArgs;
 use crate::commands::{Ctx, read_body_args};
-use crate::dispatch::{Request, create, follow_previous};
 use crate::error::{Error, Result};
-use crate::model::{Attempt, Message, Task, TaskStatus, Thread};
+use crate::model::{Attempt, Message, Task, Thread};
+use crate::orchestration::factory::{self, AttemptRequest, Made, Start, Step};
 use crate::output::Reply;
-use crate::store::{AttemptPlan, ExtraEvent};
+use crate::store::AttemptPlan;
 use crate::supervisor::LaunchReport;
 use clap::Args;
 use serde::Serialize;
@@ -26,21 +26,21 @@ pub(super) struct Created {
     pub launch: Option<LaunchReport>,
 }
 
-impl From<crate::store::Created> for Created {
-    fn from(created: crate::store::Created) -> Self {
+impl From<Made> for Created {
+    fn from(made: Made) -> Self {
         let crate::store::Created {
             task,
             attempt,
             thread,
             message,
-        } = created;
+        } = made.created;
         Created {
             task,
             attempt,
             thread,
             message,
             previous_attempt: None,
-            launch: None,
+            launch: made.launch,
         }
     }
 }
@@ -88,40 +88,25 @@ pub struct FollowUpArgs {
     pub base_ref: Option<String>,
 }
 
-/// A retry or a reassign: what differs between the two.
-pub(super) struct FollowUp {
-    pub run: String,
-    pub task: String,
-    pub to: String,
-    pub args: FollowUpArgs,
-    pub allowed: &'static [TaskStatus],
-    pub cancel_current: Option<String>,
-    pub extra_event: ExtraEvent,
-}
-
-/// Creates the attempt that follows `previous`, in its repository and mode.
+/// Makes the attempt after `previous` (a retry or a reassign) for the leader; the
+/// leader launches it.
 pub(super) async fn follow_up(
     ctx: &Ctx,
     plan: &AttemptPlan,
     previous: &Attempt,
-    follow: FollowUp,
+    step: Step,
+    to: String,
+    args: FollowUpArgs,
+    reason: Option<&str>,
 ) -> Result<Created> {
-    let body = read_body_args(&follow.args.body)?.unwrap_or_else(|| plan.task.body.clone());
-    let (location, base) = follow_previous(previous, follow.args.base_ref);
-    let request = Request {
-        run: follow.run,
-        task: follow.task,
-        mode: previous.execution_mode,
-        to: follow.to,
+    let body = read_body_args(&args.body)?.unwrap_or_else(|| plan.task.body.clone());
+    let request = AttemptRequest {
         body,
-        location,
-        base,
-        allowed: follow.allowed,
-        cancel_current: follow.cancel_current,
-        extra_event: Some(follow.extra_event),
         created_by: ctx.leader(),
+        ..AttemptRequest::after(plan, previous, step, to, args.base_ref, reason)
     };
-    let mut created = Created::from(create(&ctx.store, plan, request).await?);
+    let made = factory::make(&ctx.store, plan, request, Start::No).await?;
+    let mut created = Created::from(made);
     created.previous_attempt = Some(previous.attempt_no);
     Ok(created)
 }

@@ -6,11 +6,12 @@
 use super::created::Created;
 use crate::cli::BodyArgs;
 use crate::commands::{Ctx, read_body_args};
-use crate::dispatch::{Base, Location, Request, create};
 use crate::error::{Error, Result};
 use crate::ids::validate_id;
-use crate::model::{ExecutionMode, TaskStatus};
-use crate::orchestration::launch::{check_worker, launch_with};
+use crate::model::ExecutionMode;
+use crate::orchestration::factory::{self, AttemptRequest, Start, Step};
+use crate::orchestration::launch::check_worker;
+use crate::orchestration::workspace::{Base, Location};
 use crate::output::Reply;
 use clap::Args;
 use std::path::PathBuf;
@@ -56,10 +57,7 @@ pub async fn run(ctx: &Ctx, args: DispatchArgs) -> Result<Reply> {
     } = args;
     validate_id("run id", &run)?;
     validate_id("task id", &task)?;
-    let plan = ctx
-        .store
-        .attempt_plan(&run, &task, &[TaskStatus::Ready], "dispatch")
-        .await?;
+    let plan = factory::plan(&ctx.store, &run, &task, &Step::First, "dispatch").await?;
     let to = match to.filter(|t| !t.is_empty()) {
         Some(t) => t,
         None if !plan.task.default_to.is_empty() => plan.task.default_to.clone(),
@@ -85,23 +83,15 @@ pub async fn run(ctx: &Ctx, args: DispatchArgs) -> Result<Reply> {
         repo,
         workspace_root,
     };
-    let request = Request {
-        run: run.clone(),
-        task: task.clone(),
-        mode,
-        to: to.clone(),
+    let request = AttemptRequest {
         body,
-        location,
-        base,
-        allowed: &[TaskStatus::Ready],
-        cancel_current: None,
-        extra_event: None,
         created_by: ctx.leader(),
+        ..AttemptRequest::first(&plan, to, mode, location, base)
     };
-    let mut created = Created::from(create(&ctx.store, &plan, request).await?);
-    if let Some(workers) = &workers {
-        created.launch =
-            Some(launch_with(&ctx.store, &created.task, &created.attempt, workers).await?);
-    }
-    Ok(created.reply("dispatch"))
+    let start = match &workers {
+        Some(workers) => Start::Reported(workers),
+        None => Start::No,
+    };
+    let made = factory::make(&ctx.store, &plan, request, start).await?;
+    Ok(Created::from(made).reply("dispatch"))
 }

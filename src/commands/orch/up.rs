@@ -1,4 +1,4 @@
-//! `orch up`: runs a plan to its end (see [`crate::up`]), printing one line per event
+//! `orch up`: runs a plan to its end (see [`crate::orchestration::scheduler`]), printing one line per event
 //! (`--json`: one JSON object per event; on a terminal, the live board) and a summary at
 //! the end. Ctrl-C once stops launching and waits for running workers; twice stops them.
 
@@ -6,9 +6,9 @@ use crate::commands::render::print_event;
 use crate::commands::{Ctx, board};
 use crate::error::{Error, Result};
 use crate::model::RunStatus;
+use crate::orchestration::scheduler::{self as up, UpOptions};
 use crate::output::{Reply, Style, write_stdout};
 use crate::store::Store;
-use crate::up::{self, UpOptions};
 use clap::Args;
 use std::path::PathBuf;
 

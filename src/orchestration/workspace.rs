@@ -1,12 +1,13 @@
-//! Creating an attempt's workspace and record: the worktree (code mode) at the documented
-//! path and branch from the right base commit, then the attempt, its thread and task
-//! message in one transaction; the worktree is removed again if the record is refused.
-//! Used by `dispatch`, `retry`, `reassign` and the retry policy.
+//! An attempt's workspace: in code mode a new worktree at the documented path and branch,
+//! from the right base commit (a clean `HEAD`, a named ref, or the previous attempt's
+//! base), under a per-task lock; a worktree an interrupted dispatch left is cleared when
+//! it holds no work. The [`super::factory`] records the attempt and discards the worktree
+//! again if the record is refused.
 
 use crate::error::{Error, Result};
 use crate::ids::validate_id;
-use crate::model::{Attempt, ExecutionMode, TaskStatus, WorkspaceStatus};
-use crate::store::{AttemptPlan, Created, ExtraEvent, NewAttempt, Store, WorkspaceRecord};
+use crate::model::{Attempt, ExecutionMode, WorkspaceStatus};
+use crate::store::{Store, WorkspaceRecord};
 use crate::worktree;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,9 @@ pub enum Base {
     Commit { label: String, commit: String },
 }
 
+/// Where an attempt works: the repository, and where worktrees go (default
+/// `.orch/worktrees` under it).
+#[derive(Debug, Clone, Default)]
 pub struct Location {
     pub repo: PathBuf,
     pub workspace_root: Option<PathBuf>,
@@ -54,46 +58,19 @@ pub fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Locatio
     )
 }
 
-/// What to create.
-pub struct Request {
-    pub run: String,
-    pub task: String,
-    pub mode: ExecutionMode,
-    pub to: String,
-    pub body: String,
-    pub location: Location,
-    pub base: Base,
-    /// Task statuses in which the attempt may be created.
-    pub allowed: &'static [TaskStatus],
-    /// Reassign: cancel the current attempt's thread with this reason.
-    pub cancel_current: Option<String>,
-    /// `task_retried` / `task_reassigned` with its payload.
-    pub extra_event: Option<ExtraEvent>,
-    /// Who dispatches (the thread's creator).
-    pub created_by: String,
-}
-
-/// Prepares the workspace (code mode: a new worktree), then records the attempt; if
-/// recording fails, the new worktree and branch are removed again.
-pub async fn create(store: &Store, plan: &AttemptPlan, request: Request) -> Result<Created> {
-    let Request {
-        run,
-        task,
-        mode,
-        to,
-        body,
-        location,
-        base,
-        allowed,
-        cancel_current,
-        extra_event,
-        created_by,
-    } = request;
-    let (run, task, to) = (run.as_str(), task.as_str(), to.as_str());
-    let attempt_no = plan.next_attempt_no;
-    // `_dispatch_lock` is held from the worktree's creation to the attempt's record
-    // (code mode): see `lock_task_dispatch`.
-    let (workspace, _dispatch_lock) = match mode {
+/// The workspace of attempt `attempt_no`: the repository (analysis), or a new worktree
+/// on its own branch from the base commit (code). In code mode the returned lock is held
+/// until the attempt is recorded (see `lock_task_dispatch`).
+pub(super) async fn prepare(
+    store: &Store,
+    mode: ExecutionMode,
+    location: &Location,
+    base: Base,
+    run: &str,
+    task: &str,
+    attempt_no: i64,
+) -> Result<(WorkspaceRecord, Option<DispatchLock>)> {
+    match mode {
         ExecutionMode::Analysis => {
             let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
                 crate::paths::absolute(&std::env::current_dir().unwrap_or_default(), &location.repo)
@@ -102,37 +79,25 @@ pub async fn create(store: &Store, plan: &AttemptPlan, request: Request) -> Resu
                 repo_path: repo,
                 ..WorkspaceRecord::default()
             };
-            (record, None)
+            Ok((record, None))
         }
         ExecutionMode::Code => {
             let (record, lock) =
-                prepare_worktree(store, &location, base, run, task, attempt_no).await?;
-            (record, Some(lock))
-        }
-    };
-    let new = NewAttempt {
-        run_id: run.to_string(),
-        task_id: task.to_string(),
-        attempt_no,
-        assigned_to: to.to_string(),
-        execution_mode: mode,
-        created_by,
-        body,
-        workspace: workspace.clone(),
-        allowed,
-        cancel_current,
-        extra_event,
-    };
-    match store.create_attempt(&new).await {
-        Ok(created) => Ok(created),
-        Err(err) => {
-            if let (Some(path), Some(branch)) = (&workspace.worktree_path, &workspace.branch_name) {
-                worktree::discard_new_worktree(&workspace.repo_path, path, branch);
-            }
-            Err(err)
+                prepare_worktree(store, location, base, run, task, attempt_no).await?;
+            Ok((record, Some(lock)))
         }
     }
 }
+
+/// Takes back the worktree and branch [`prepare`] made, when the attempt was not recorded.
+pub(super) fn discard(workspace: &WorkspaceRecord) {
+    if let (Some(path), Some(branch)) = (&workspace.worktree_path, &workspace.branch_name) {
+        worktree::discard_new_worktree(&workspace.repo_path, path, branch);
+    }
+}
+
+/// The lock [`prepare`] holds on a task's worktrees while its attempt is recorded.
+pub(super) type DispatchLock = nix::fcntl::Flock<std::fs::File>;
 
 /// An exclusive lock on dispatching one task's worktrees (`<root>/<run>/<task>/.dispatch.lock`),
 /// held from `git worktree add` until the attempt is recorded: a second dispatch of the

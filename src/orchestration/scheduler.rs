@@ -1,0 +1,360 @@
+//! `orch up`: a whole run to its end with nobody watching. Each tick it recovers the
+//! attempts whose supervisor died ([`super::recovery`]), fills free slots with ready
+//! tasks (each made by the [`super::factory`] with its execution mode and its default
+//! worker or the first free fallback, under its own supervisor), reports every event, and
+//! ends when the run is over. Supervisors settle their attempts themselves (checks, retry
+//! ladder), so killing `orch up` loses no worker; a new `orch up` adopts them.
+
+use super::factory::{self, AttemptRequest, Start, Step};
+use super::ladder::cooldown_key;
+use super::recovery::{AtWork, PolicyTasks, tend};
+use super::workspace::{Base, Location};
+use crate::config::Workers;
+use crate::error::{Error, Result};
+use crate::model::{ExecutionMode, RunStatus, Task};
+use crate::store::Store;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How `orch up` runs.
+pub struct UpOptions {
+    pub run_id: String,
+    pub concurrency: usize,
+    /// The repository workers run in (the current directory's).
+    pub repo: PathBuf,
+    /// Stop launching (first Ctrl-C); stop the workers too (second).
+    pub stop: tokio::sync::watch::Receiver<u8>,
+}
+
+/// How the run ended.
+pub struct UpResult {
+    pub status: RunStatus,
+    pub interrupted: bool,
+}
+
+/// An exclusive lock on the run, held while `orch up` lives; the kernel drops it when
+/// the process dies, so a crash cannot leave it stale.
+pub struct RunLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
+}
+
+pub fn lock_run(store: &Store, run_id: &str) -> Result<RunLock> {
+    let dir = store
+        .path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = dir.join(format!("up-{run_id}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .read(true)
+        .open(&path)
+        .map_err(|e| Error::internal(format!("cannot open {}: {e}", path.display())))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => {
+            let _ = std::fs::write(&path, format!("{}\n", std::process::id()));
+            Ok(RunLock { _file: lock })
+        }
+        Err((_, _)) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Err(Error::invalid_state(format!(
+                "another orch up is running run {run_id:?} (pid {})",
+                holder.trim()
+            )))
+        }
+    }
+}
+
+/// What a pass of dispatching did.
+#[derive(Default)]
+struct Filled {
+    started: usize,
+    ready: usize,
+    /// Ready tasks that no pass will ever dispatch (no or unknown worker).
+    stuck: usize,
+}
+
+/// What decides which worker may take a task now.
+struct Availability<'a> {
+    workers: &'a Workers,
+    /// Cooling down, by cooldown key, until (Unix ms).
+    cooldowns: HashMap<String, i64>,
+    banned: HashSet<String>,
+    now: i64,
+    per_worker: HashMap<String, usize>,
+}
+
+impl Availability<'_> {
+    /// The task's default worker, or the first of its fallbacks that may run now: not
+    /// cooling down (by its cooldown key: the profile, i.e. the account, so another
+    /// profile of the same adapter is free), its adapter not banned, below its cap.
+    fn choose(&self, task: &Task) -> Option<String> {
+        let mut candidates = vec![task.default_to.clone()];
+        if let Ok(w) = self.workers.resolve(&task.default_to) {
+            candidates.extend(w.fallback);
+        }
+        candidates
+            .into_iter()
+            .find(|name| match self.workers.resolve(name) {
+                Ok(w) => {
+                    self.cooldowns
+                        .get(cooldown_key(&w))
+                        .is_none_or(|until| *until <= self.now)
+                        && !self.banned.contains(&w.adapter.name)
+                        && w.max_concurrent.is_none_or(|cap| {
+                            self.per_worker.get(name).copied().unwrap_or(0) < cap as usize
+                        })
+                }
+                Err(_) => false,
+            })
+    }
+}
+
+/// Why a ready task is one no pass will dispatch: no default worker, or one orch does
+/// not know.
+fn unrunnable(task: &Task, workers: &Workers) -> Option<String> {
+    if task.default_to.is_empty() {
+        return Some(format!(
+            "task {} has no default worker; dispatch it by hand",
+            task.task_id
+        ));
+    }
+    let e = workers.resolve(&task.default_to).err()?;
+    Some(format!("task {}: {}", task.task_id, e))
+}
+
+/// Dispatches ready tasks into free slots.
+async fn fill_slots(
+    store: &Store,
+    opts: &UpOptions,
+    workers: &Workers,
+    at_work: AtWork,
+    children: &mut Vec<u32>,
+    notices: &mut Vec<String>,
+) -> Result<Filled> {
+    let mut free = opts.concurrency.saturating_sub(at_work.total);
+    let mut filled = Filled::default();
+    let mut available = Availability {
+        workers,
+        cooldowns: store.cooldowns().await?,
+        banned: store.banned_adapters(&opts.run_id).await?,
+        now: crate::time::now_ms(),
+        per_worker: at_work.per_worker,
+    };
+    let ready = store.ready(&opts.run_id).await?;
+    filled.ready = ready.len();
+    for task in ready {
+        if let Some(notice) = unrunnable(&task, workers) {
+            notices.push(notice);
+            filled.stuck += 1;
+            continue;
+        }
+        if free == 0 {
+            continue;
+        }
+        let Some(worker) = available.choose(&task) else {
+            continue;
+        };
+        match dispatch(store, opts, &task, &worker).await {
+            Ok(Some(pid)) => {
+                children.push(pid);
+                *available.per_worker.entry(worker).or_default() += 1;
+                free -= 1;
+                filled.started += 1;
+            }
+            // The task moved on meanwhile (the leader dispatched it).
+            Ok(None) => {}
+            Err(e) => {
+                // A dirty repository, a path or branch in the way: nothing orch can fix by
+                // waiting. Counted as stuck, so an unattended run ends instead of hanging.
+                notices.push(format!(
+                    "task {} not dispatched: {}",
+                    task.task_id, e.message
+                ));
+                filled.stuck += 1;
+            }
+        }
+    }
+    Ok(filled)
+}
+
+/// Makes the task's first attempt with `worker` and starts its supervisor; `None` when
+/// the task is no longer ready.
+async fn dispatch(
+    store: &Store,
+    opts: &UpOptions,
+    task: &Task,
+    worker: &str,
+) -> Result<Option<u32>> {
+    let Ok(plan) = factory::plan(store, &opts.run_id, &task.task_id, &Step::First, "up").await
+    else {
+        return Ok(None);
+    };
+    let location = Location {
+        repo: opts.repo.clone(),
+        workspace_root: None,
+    };
+    let mode = task.execution_mode.unwrap_or(ExecutionMode::Analysis);
+    let request = AttemptRequest::first(&plan, worker.to_string(), mode, location, Base::CleanHead);
+    let made = factory::make(store, &plan, request, Start::Supervisor).await?;
+    Ok(made.supervisor_pid)
+}
+
+/// The scheduler's state across ticks.
+struct Scheduler<'a> {
+    store: &'a Store,
+    opts: UpOptions,
+    cursor: i64,
+    children: Vec<u32>,
+    policy_tasks: PolicyTasks,
+    /// Notices already printed (each once).
+    said: HashSet<String>,
+    workers: Workers,
+    workers_loaded: Option<tokio::time::Instant>,
+}
+
+impl Scheduler<'_> {
+    /// The workers the repository and the run configure, reloaded every 5 s at most.
+    async fn workers(&mut self) -> Result<&Workers> {
+        if self
+            .workers_loaded
+            .is_none_or(|at| at.elapsed() > Duration::from_secs(5))
+        {
+            let config = self.store.run_config(&self.opts.run_id).await?;
+            self.workers = Workers::load(Some(&self.opts.repo), &config)?;
+            self.workers_loaded = Some(tokio::time::Instant::now());
+        }
+        Ok(&self.workers)
+    }
+
+    /// One tick: recover, fill free slots (unless stopping), report events. Returns the
+    /// attempts at work (started this tick included) and what dispatching did.
+    async fn tick(
+        &mut self,
+        stopping: bool,
+        on_event: &mut impl FnMut(&crate::model::Event),
+        on_notice: &mut impl FnMut(&str),
+    ) -> Result<(usize, Filled)> {
+        let store = self.store;
+        let at_work = tend(
+            store,
+            &self.opts.run_id,
+            &mut self.children,
+            &mut self.policy_tasks,
+        )
+        .await?;
+        let running = at_work.total;
+        let mut filled = Filled::default();
+        if !stopping && running < self.opts.concurrency {
+            let workers = self.workers().await?.clone();
+            let mut notices = Vec::new();
+            let mut children = std::mem::take(&mut self.children);
+            let result = fill_slots(
+                store,
+                &self.opts,
+                &workers,
+                at_work,
+                &mut children,
+                &mut notices,
+            )
+            .await;
+            self.children = children;
+            filled = result?;
+            for notice in notices {
+                if self.said.insert(notice.clone()) {
+                    on_notice(&notice);
+                }
+            }
+        }
+        for event in store
+            .events_after(&self.opts.run_id, self.cursor, 1000)
+            .await?
+        {
+            self.cursor = event.event_id;
+            on_event(&event);
+        }
+        crate::process::detach::reap_exited(&mut self.children);
+        self.policy_tasks.retain(|_, t| !t.is_finished());
+        // What was started this tick is at work too (no second pass over the attempts).
+        Ok((running + filled.started, filled))
+    }
+}
+
+/// Whether the loop ends after a tick, and how: the run is over and nothing is left to
+/// wait for, nothing left that orch can run, or stopped.
+fn ended(
+    status: RunStatus,
+    running: usize,
+    policy_idle: bool,
+    filled: &Filled,
+    stopping: bool,
+    on_notice: &mut impl FnMut(&str),
+) -> bool {
+    let settled = running == 0 && policy_idle;
+    // Nothing runs, nothing was started, and every ready task is one orch cannot
+    // dispatch: waiting would be forever.
+    if settled && filled.started == 0 && filled.ready > 0 && filled.stuck == filled.ready {
+        on_notice(
+            "nothing left that orch can run; the remaining tasks need a worker (see the notes above)",
+        );
+        return true;
+    }
+    let over = matches!(
+        status,
+        RunStatus::Done | RunStatus::Cancelled | RunStatus::Failed
+    );
+    // Stopping: nothing is left to wait for but policy decisions of this process.
+    (over && settled) || (stopping && (settled || running == 0))
+}
+
+/// Runs the loop until the run is over (or stopped). `on_event` gets every run event.
+pub async fn run(
+    store: &Store,
+    opts: UpOptions,
+    mut on_event: impl FnMut(&crate::model::Event),
+    mut on_notice: impl FnMut(&str),
+) -> Result<UpResult> {
+    let _lock = lock_run(store, &opts.run_id)?;
+    let mut detector = store.change_detector().await?;
+    let mut stop = opts.stop.clone();
+    let mut scheduler = Scheduler {
+        store,
+        opts,
+        cursor: 0,
+        children: Vec::new(),
+        policy_tasks: PolicyTasks::new(),
+        said: HashSet::new(),
+        workers: Workers::default(),
+        workers_loaded: None,
+    };
+    let mut interrupted = false;
+    loop {
+        let stopping = *stop.borrow() > 0;
+        interrupted |= stopping;
+        let (running, filled) = scheduler
+            .tick(stopping, &mut on_event, &mut on_notice)
+            .await?;
+        let status = store.run(&scheduler.opts.run_id).await?.status;
+        let policy_idle = scheduler.policy_tasks.is_empty();
+        if ended(
+            status,
+            running,
+            policy_idle,
+            &filled,
+            stopping,
+            &mut on_notice,
+        ) {
+            return Ok(UpResult {
+                status,
+                interrupted,
+            });
+        }
+        tokio::select! {
+            _ = detector.wait(Some(tokio::time::Instant::now() + Duration::from_millis(500))) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
