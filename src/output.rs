@@ -3,6 +3,7 @@
 //! stdout pipe ends the process quietly.
 
 use crate::error::Error;
+use crate::model::{AttemptOutcome, CheckStatus, RunStatus, TaskStatus, ThreadStatus};
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
 
@@ -76,18 +77,19 @@ impl Style {
         Style { json, color }
     }
 
-    /// Colours a status word by what it means.
-    pub fn status(&self, text: &str) -> String {
+    /// A status word, coloured by what it means.
+    pub fn status(&self, status: impl Toned) -> String {
+        let text = status.word();
         if !self.color {
             return text.to_string();
         }
-        let code = match text {
-            "done" | "passed" | "succeeded" => "32",
-            "failed" | "cancelled" | "stalled" | "lost" | "auth_failed" | "spawn_failed" => "31",
-            "blocked" | "verifying" | "rate_limited" | "pending" => "33",
-            "running" | "in_progress" | "claimed" | "dispatched" | "active" => "36",
-            "planned" => "2",
-            _ => return text.to_string(),
+        let code = match status.tone() {
+            Tone::Good => "32",
+            Tone::Bad => "31",
+            Tone::Waiting => "33",
+            Tone::Busy => "36",
+            Tone::Quiet => "2",
+            Tone::Plain => return text.to_string(),
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }
@@ -243,4 +245,59 @@ mod tests {
         assert_eq!(clip("hello world", 5), "hell…");
         assert_eq!(clip("a\nb", 5), "a");
     }
+}
+
+/// What a status means to someone reading a table, which decides its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Finished well (green).
+    Good,
+    /// Failed, cancelled, lost (red).
+    Bad,
+    /// Waiting on someone or something (yellow).
+    Waiting,
+    /// At work (cyan).
+    Busy,
+    /// Not started (dim).
+    Quiet,
+    /// Nothing to say (no colour).
+    Plain,
+}
+
+/// A status that prints as its word in its [`Tone`].
+pub trait Toned {
+    fn word(&self) -> &'static str;
+    fn tone(&self) -> Tone;
+}
+
+macro_rules! toned {
+    ($($kind:ty { $($variant:ident => $tone:ident),+ $(,)? })+) => {
+        $(impl Toned for $kind {
+            fn word(&self) -> &'static str {
+                self.as_str()
+            }
+            fn tone(&self) -> Tone {
+                match self {
+                    $(<$kind>::$variant => Tone::$tone),+
+                }
+            }
+        })+
+    };
+}
+
+toned! {
+    TaskStatus {
+        Planned => Quiet, Ready => Plain, Dispatched => Busy, Running => Busy, Blocked => Waiting,
+        Verifying => Waiting, Done => Good, Failed => Bad, Cancelled => Bad,
+    }
+    ThreadStatus {
+        Pending => Waiting, Claimed => Busy, InProgress => Busy, Blocked => Waiting, Done => Good,
+        Failed => Bad, Cancelled => Bad,
+    }
+    RunStatus { Active => Busy, Blocked => Waiting, Done => Good, Failed => Bad, Cancelled => Bad }
+    AttemptOutcome {
+        Succeeded => Good, Failed => Bad, Stalled => Bad, Lost => Bad, RateLimited => Waiting,
+        AuthFailed => Bad, SpawnFailed => Bad, Cancelled => Bad,
+    }
+    CheckStatus { Pending => Waiting, Passed => Good, Failed => Bad }
 }

@@ -35,7 +35,7 @@ pub async fn render(store: &Store, run_id: &str, style: &Style, width: usize) ->
     let mut out = format!(
         "run {} [{}]  {} {}/{} done",
         view.run.run_id,
-        style.status(view.run.status.as_str()),
+        style.status(view.run.status),
         "█".repeat(filled) + &"░".repeat(bar_width - filled),
         c.done,
         c.total
@@ -69,7 +69,7 @@ pub async fn render(store: &Store, run_id: &str, style: &Style, width: usize) ->
                 .unwrap_or_default();
             vec![
                 format!("{} {}", glyph(t.status), t.task_id),
-                style.status(t.status.as_str()),
+                style.status(t.status),
                 worker,
                 attempt,
                 crate::time::short_duration(now - updated),

@@ -1,6 +1,6 @@
 //! Human renderings of records: short tables and lines a person can scan.
 
-use crate::model::{Event, Message, Run, Task, TaskView, Thread};
+use crate::model::{AttemptOutcome, Event, Message, Run, Task, TaskStatus, TaskView, Thread};
 use crate::output::{Style, clip, table, write_stdout};
 use crate::store::Gate;
 use crate::time::rfc3339;
@@ -27,7 +27,7 @@ pub fn threads(style: &Style, threads: &[Thread]) -> String {
         |t| {
             vec![
                 t.thread_id.clone(),
-                style.status(t.status.as_str()),
+                style.status(t.status),
                 t.assigned_to.clone(),
                 clip(&t.subject, 60),
             ]
@@ -67,7 +67,7 @@ pub fn thread_with_messages(style: &Style, t: &Thread, messages: &[Message]) -> 
     let mut out = format!(
         "{} [{}] {} — assigned to {}, created by {}\n",
         t.thread_id,
-        style.status(t.status.as_str()),
+        style.status(t.status),
         t.subject,
         t.assigned_to,
         t.created_by
@@ -92,7 +92,7 @@ pub fn tasks(style: &Style, tasks: &[Task]) -> String {
             };
             vec![
                 t.task_id.clone(),
-                style.status(t.status.as_str()),
+                style.status(t.status),
                 t.priority.to_string(),
                 t.default_to.clone(),
                 clip(title, 60),
@@ -121,7 +121,7 @@ pub fn run_line(style: &Style, run: &Run) -> String {
     format!(
         "run {} [{}] {} task{}{}{}",
         run.run_id,
-        style.status(run.status.as_str()),
+        style.status(run.status),
         c.total,
         if c.total == 1 { "" } else { "s" },
         if parts.is_empty() {
@@ -157,7 +157,7 @@ pub fn status(style: &Style, run: &Run, views: &[TaskView]) -> String {
             };
             vec![
                 v.task_id.clone(),
-                style.status(v.status.as_str()),
+                style.status(v.status),
                 attempt,
                 worker,
                 clip(&latest, 70),
@@ -176,10 +176,10 @@ pub fn gate(style: &Style, task: &str, gate: &Gate) -> String {
     let mut out = format!(
         "gate of {task} (attempt {}): {}\n",
         gate.attempt_no,
-        style.status(gate.status.as_str())
+        style.status(gate.status)
     );
     for c in &gate.checks {
-        out.push_str(&format!("  {} {}", c.name, style.status(c.status.as_str())));
+        out.push_str(&format!("  {} {}", c.name, style.status(c.status)));
         if !c.details.is_empty() {
             out.push_str(&format!(" — {}", clip(&c.details, 80)));
         }
@@ -205,10 +205,10 @@ pub fn print_event(event: &Event, json: bool, style: &Style) {
         .trim_start_matches("task_")
         .trim_start_matches("attempt_");
     let word = match event.event_type.as_str() {
-        "task_done" => style.status("done"),
-        "task_failed" | "attempt_lost" | "task_given_up" => style.status("failed"),
-        "task_blocked" => style.status("blocked"),
-        "attempt_rate_limited" | "task_parked" => style.status("rate_limited"),
+        "task_done" => style.status(TaskStatus::Done),
+        "task_failed" | "attempt_lost" | "task_given_up" => style.status(TaskStatus::Failed),
+        "task_blocked" => style.status(TaskStatus::Blocked),
+        "attempt_rate_limited" | "task_parked" => style.status(AttemptOutcome::RateLimited),
         _ => what.to_string(),
     };
     let summary = crate::output::clip(&event.summary, 90);

@@ -25,7 +25,7 @@ pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
             attempt.task_id,
             attempt.attempt_no,
             attempt.assigned_to,
-            ctx.style.status(attempt.status.as_str()),
+            ctx.style.status(attempt.status),
             supervision
                 .outcome
                 .map_or("-", crate::model::AttemptOutcome::as_str),

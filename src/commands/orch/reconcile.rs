@@ -15,7 +15,7 @@ pub async fn run(ctx: &Ctx, args: ReconcileArgs) -> Result<Reply> {
     let run = store.run(&args.run).await?;
     let mut human: String = changes
         .iter()
-        .map(|c| format!("{} → {}\n", c.task_id, ctx.style.status(c.status.as_str())))
+        .map(|c| format!("{} → {}\n", c.task_id, ctx.style.status(c.status)))
         .collect();
     if changes.is_empty() {
         human.push_str("nothing to reconcile\n");

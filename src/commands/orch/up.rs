@@ -206,7 +206,10 @@ fn summary_text(summary: &serde_json::Value, style: &Style) -> String {
     let mut out = format!(
         "\nrun {} {} in {:.1} s: {} of {} tasks done, {} failed, {} cancelled; {} attempts",
         run["run_id"].as_str().unwrap_or(""),
-        style.status(run["status"].as_str().unwrap_or("")),
+        run["status"]
+            .as_str()
+            .and_then(crate::model::RunStatus::parse)
+            .map_or_else(String::new, |status| style.status(status)),
         s["seconds"].as_f64().unwrap_or(0.0),
         c["done"],
         c["total"],
