@@ -413,14 +413,21 @@ pub struct Message {
     pub artifacts: Vec<Artifact>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Event {
-    pub event_id: i64,
-    pub event_type: String,
+/// What an event is about: its run, task, thread and message, each when it has one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EventSubject {
     pub run_id: Option<String>,
     pub task_id: Option<String>,
     pub thread_id: Option<String>,
     pub message_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub event_id: i64,
+    pub event_type: String,
+    #[serde(flatten)]
+    pub subject: EventSubject,
     pub summary: String,
     pub payload: Value,
     #[serde(serialize_with = "ts")]

@@ -501,12 +501,10 @@ impl Store {
             }
             events::insert(
                 tx,
-                NewEvent {
-                    run_id: Some(run_id.to_string()),
-                    summary: format!("run cancelled: {reason}"),
-                    payload: json!({"reason": reason, "by": by, "tasks": cancelled.len()}),
-                    ..NewEvent::new("run_cancelled")
-                },
+                NewEvent::new("run_cancelled")
+                    .on_run(run_id)
+                    .summary(format!("run cancelled: {reason}"))
+                    .payload(json!({"reason": reason, "by": by, "tasks": cancelled.len()})),
                 now,
             )
             .await?;
@@ -677,6 +675,6 @@ mod tests {
         let events = store.events_after("r", 0, 100).await.unwrap();
         let dispatched = events.last().unwrap();
         assert_eq!(dispatched.event_type, "task_dispatched");
-        assert_eq!(dispatched.message_id, Some(message.message_id));
+        assert_eq!(dispatched.subject.message_id, Some(message.message_id));
     }
 }

@@ -457,9 +457,12 @@ mod tests {
         // claim, result, then the fold of the result into the task
         assert_eq!(kinds, ["thread_claim", "thread_result", "task_done"]);
         for event in &events[..2] {
-            let message = store.message(event.message_id.unwrap()).await.unwrap();
+            let message = store
+                .message(event.subject.message_id.unwrap())
+                .await
+                .unwrap();
             assert_eq!(message.summary, event.summary);
-            assert_eq!(Some(&message.thread_id), event.thread_id.as_ref());
+            assert_eq!(Some(&message.thread_id), event.subject.thread_id.as_ref());
         }
     }
 }

@@ -4,8 +4,8 @@
 use super::parse_or_corrupt;
 use crate::error::Result;
 use crate::model::{
-    Artifact, Attempt, AttemptOutcome, Event, ExecutionMode, Message, MessageKind, Priority,
-    Thread, ThreadStatus, WorkspaceStatus,
+    Artifact, Attempt, AttemptOutcome, Event, EventSubject, ExecutionMode, Message, MessageKind,
+    Priority, Thread, ThreadStatus, WorkspaceStatus,
 };
 use serde_json::Value;
 use sqlx::Row;
@@ -51,7 +51,8 @@ pub(crate) fn artifact(row: &SqliteRow) -> Result<(i64, Artifact)> {
 
 pub(crate) fn event(row: &SqliteRow) -> Result<Event> {
     Ok(record!(row, Event {
-        event_id, event_type, run_id, task_id, thread_id, message_id, summary, created_at;
+        event_id, event_type, summary, created_at;
+        subject: record!(row, EventSubject { run_id, task_id, thread_id, message_id; }),
         payload: json(row.try_get("payload_json")?),
     }))
 }
