@@ -2,7 +2,7 @@
 //! queries that `wait`, `watch` and `wait-reply` run (ids strictly after a cursor).
 
 use super::{Store, rows};
-use super::{args, fetch_all, fetch_optional};
+use super::{args, fetch_all, fetch_optional, fetch_record};
 use crate::error::Result;
 use crate::model::{Event, EventSubject, Message, Thread, ThreadStatus};
 use serde_json::Value;
@@ -122,7 +122,7 @@ impl Store {
         let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
         let statuses =
             serde_json::to_string(&filter.thread_statuses).unwrap_or_else(|_| "[]".into());
-        let row = fetch_optional(
+        fetch_record(
             &mut conn,
             "SELECT * FROM events
              WHERE event_id > ?1
@@ -140,9 +140,9 @@ impl Store {
                 statuses,
                 filter.thread_id.as_deref()
             ],
+            rows::event,
         )
-        .await?;
-        row.as_ref().map(rows::event).transpose()
+        .await
     }
 
     /// The first message on `thread_id` of one of `kinds`, written after event `after_event`
