@@ -76,24 +76,29 @@ impl Error {
             message: message.into(),
         }
     }
-    pub fn invalid_input(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidInput, message)
-    }
-    pub fn invalid_state(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidState, message)
-    }
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::NotFound, message)
-    }
-    pub fn lease_conflict(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::LeaseConflict, message)
-    }
-    pub fn no_matching_work(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::NoMatchingWork, message)
-    }
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Internal, message)
-    }
+}
+
+/// One constructor per error code: `Error::invalid_input("…")` is
+/// `Error::new(ErrorCode::InvalidInput, "…")`.
+macro_rules! constructors {
+    ($($name:ident => $code:ident),+ $(,)?) => {
+        impl Error {
+            $(
+                pub fn $name(message: impl Into<String>) -> Self {
+                    Self::new(ErrorCode::$code, message)
+                }
+            )+
+        }
+    };
+}
+
+constructors! {
+    invalid_input => InvalidInput,
+    invalid_state => InvalidState,
+    not_found => NotFound,
+    lease_conflict => LeaseConflict,
+    no_matching_work => NoMatchingWork,
+    internal => Internal,
 }
 
 impl fmt::Display for Error {

@@ -413,14 +413,21 @@ pub struct Message {
     pub artifacts: Vec<Artifact>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Event {
-    pub event_id: i64,
-    pub event_type: String,
+/// What an event is about: its run, task, thread and message, each when it has one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EventSubject {
     pub run_id: Option<String>,
     pub task_id: Option<String>,
     pub thread_id: Option<String>,
     pub message_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub event_id: i64,
+    pub event_type: String,
+    #[serde(flatten)]
+    pub subject: EventSubject,
     pub summary: String,
     pub payload: Value,
     #[serde(serialize_with = "ts")]
@@ -433,36 +440,25 @@ mod tests {
 
     #[test]
     fn reconcile_mapping_follows_the_contract() {
+        use TaskStatus as Ta;
         use ThreadStatus as Th;
-        assert_eq!(TaskStatus::from_thread(Th::Pending, false), None);
-        assert_eq!(
-            TaskStatus::from_thread(Th::Claimed, false),
-            Some(TaskStatus::Running)
-        );
-        assert_eq!(
-            TaskStatus::from_thread(Th::InProgress, false),
-            Some(TaskStatus::Running)
-        );
-        assert_eq!(
-            TaskStatus::from_thread(Th::Blocked, false),
-            Some(TaskStatus::Blocked)
-        );
-        assert_eq!(
-            TaskStatus::from_thread(Th::Done, false),
-            Some(TaskStatus::Done)
-        );
-        assert_eq!(
-            TaskStatus::from_thread(Th::Done, true),
-            Some(TaskStatus::Verifying)
-        );
-        assert_eq!(
-            TaskStatus::from_thread(Th::Failed, true),
-            Some(TaskStatus::Failed)
-        );
-        assert_eq!(
-            TaskStatus::from_thread(Th::Cancelled, false),
-            Some(TaskStatus::Cancelled)
-        );
+        let mapping = [
+            (Th::Pending, false, None),
+            (Th::Claimed, false, Some(Ta::Running)),
+            (Th::InProgress, false, Some(Ta::Running)),
+            (Th::Blocked, false, Some(Ta::Blocked)),
+            (Th::Done, false, Some(Ta::Done)),
+            (Th::Done, true, Some(Ta::Verifying)),
+            (Th::Failed, true, Some(Ta::Failed)),
+            (Th::Cancelled, false, Some(Ta::Cancelled)),
+        ];
+        for (thread, verifying, task) in mapping {
+            assert_eq!(
+                TaskStatus::from_thread(thread, verifying),
+                task,
+                "{thread} (verifying: {verifying})"
+            );
+        }
     }
 
     #[test]

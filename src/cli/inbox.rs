@@ -4,9 +4,9 @@
 
 use super::GlobalArgs;
 use crate::commands::inbox::{
-    FinishArgs, cancel::CancelArgs, claim::ClaimArgs, fetch::FetchArgs, init::InitArgs,
-    list::ListArgs, renew::RenewArgs, reply::ReplyArgs, send::SendArgs, show::ShowArgs,
-    update::UpdateArgs, wait_reply::WaitReplyArgs, watch::WatchArgs,
+    FinishArgs, LeaseArgs, cancel::CancelArgs, fetch::FetchArgs, init::InitArgs, list::ListArgs,
+    reply::ReplyArgs, send::SendArgs, show::ShowArgs, update::UpdateArgs,
+    wait_reply::WaitReplyArgs, watch::WatchArgs,
 };
 use clap::{Parser, Subcommand};
 
@@ -29,9 +29,9 @@ pub enum InboxCommand {
     /// Threads assigned to the agent, newest first.
     Fetch(FetchArgs),
     /// Take a pending thread (or one whose lease expired).
-    Claim(ClaimArgs),
+    Claim(LeaseArgs),
     /// Extend the caller's lease.
-    Renew(RenewArgs),
+    Renew(LeaseArgs),
     /// Report progress (in_progress) or ask a question (blocked).
     Update(UpdateArgs),
     /// Answer or steer on an open thread.

@@ -36,6 +36,13 @@ pub struct MessageArgs {
     /// Structured payload, a JSON object (empty means {}).
     #[arg(long, value_name = "JSON")]
     pub payload_json: Option<String>,
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+/// Artifacts attached to a message (contract §3).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ArtifactArgs {
     /// Attach an artifact path (repeatable).
     #[arg(long, value_name = "PATH")]
     pub artifact: Vec<String>,

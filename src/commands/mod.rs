@@ -11,7 +11,7 @@ mod render;
 
 use crate::cli::inbox::InboxCli;
 use crate::cli::orch::OrchCli;
-use crate::cli::{BodyArgs, EventWaitArgs, GlobalArgs, MessageArgs};
+use crate::cli::{ArtifactArgs, BodyArgs, EventWaitArgs, GlobalArgs, MessageArgs};
 use crate::error::{Error, Result};
 use crate::model::{Artifact, Event};
 use crate::output::{self, Reply, Style};
@@ -189,11 +189,12 @@ pub fn parse_payload(text: Option<&str>) -> Result<Value> {
 
 /// Builds artifacts from `--artifact`, `--artifact-kind`, `--artifact-metadata-json`
 /// (contract §3: kind and metadata given once for all or once per artifact).
-pub fn parse_artifacts(
-    paths: &[String],
-    kinds: &[String],
-    metadata: &[String],
-) -> Result<Vec<Artifact>> {
+pub fn parse_artifacts(args: &ArtifactArgs) -> Result<Vec<Artifact>> {
+    let (paths, kinds, metadata) = (
+        &args.artifact,
+        &args.artifact_kind,
+        &args.artifact_metadata_json,
+    );
     if paths.is_empty() {
         if !kinds.is_empty() {
             return Err(Error::invalid_input(
@@ -259,11 +260,7 @@ pub fn message_input(args: &MessageArgs) -> Result<MessageInput> {
     Ok(MessageInput {
         body,
         payload,
-        artifacts: parse_artifacts(
-            &args.artifact,
-            &args.artifact_kind,
-            &args.artifact_metadata_json,
-        )?,
+        artifacts: parse_artifacts(&args.artifacts)?,
     })
 }
 

@@ -217,7 +217,7 @@ pub fn print_event(event: &Event, json: bool, style: &Style) {
             "{} {:<14} {:<20} {}\n",
             style.dim(clock),
             word,
-            event.task_id.as_deref().unwrap_or(""),
+            event.subject.task_id.as_deref().unwrap_or(""),
             summary
         ),
         0,

@@ -7,7 +7,7 @@ use super::events::{self, NewEvent};
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage, ReplyStep};
 use super::{Store, rows, runs};
-use super::{args, execute, fetch_all, fetch_optional};
+use super::{args, execute, fetch_all, fetch_record};
 use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
@@ -96,16 +96,16 @@ pub(crate) async fn load_attempt(
     task_id: &str,
     attempt_no: i64,
 ) -> Result<Option<Attempt>> {
-    let row = fetch_optional(
+    fetch_record(
         conn,
         concat!(
             attempt_select!(),
             "WHERE a.run_id = ? AND a.task_id = ? AND a.attempt_no = ?"
         ),
         args![run_id, task_id, attempt_no],
+        rows::attempt,
     )
-    .await?;
-    row.as_ref().map(rows::attempt).transpose()
+    .await
 }
 
 impl Store {
@@ -501,12 +501,10 @@ impl Store {
             }
             events::insert(
                 tx,
-                NewEvent {
-                    run_id: Some(run_id.to_string()),
-                    summary: format!("run cancelled: {reason}"),
-                    payload: json!({"reason": reason, "by": by, "tasks": cancelled.len()}),
-                    ..NewEvent::new("run_cancelled")
-                },
+                NewEvent::new("run_cancelled")
+                    .on_run(run_id)
+                    .summary(format!("run cancelled: {reason}"))
+                    .payload(json!({"reason": reason, "by": by, "tasks": cancelled.len()})),
                 now,
             )
             .await?;
@@ -677,6 +675,6 @@ mod tests {
         let events = store.events_after("r", 0, 100).await.unwrap();
         let dispatched = events.last().unwrap();
         assert_eq!(dispatched.event_type, "task_dispatched");
-        assert_eq!(dispatched.message_id, Some(message.message_id));
+        assert_eq!(dispatched.subject.message_id, Some(message.message_id));
     }
 }

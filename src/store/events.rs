@@ -2,9 +2,9 @@
 //! queries that `wait`, `watch` and `wait-reply` run (ids strictly after a cursor).
 
 use super::{Store, rows};
-use super::{args, fetch_all, fetch_optional};
+use super::{args, fetch_all, fetch_optional, fetch_record};
 use crate::error::Result;
-use crate::model::{Event, Message, Thread, ThreadStatus};
+use crate::model::{Event, EventSubject, Message, Thread, ThreadStatus};
 use serde_json::Value;
 use sqlx::SqliteConnection;
 
@@ -12,10 +12,7 @@ use sqlx::SqliteConnection;
 #[derive(Debug, Clone, Default)]
 pub struct NewEvent {
     pub event_type: &'static str,
-    pub run_id: Option<String>,
-    pub task_id: Option<String>,
-    pub thread_id: Option<String>,
-    pub message_id: Option<i64>,
+    pub subject: EventSubject,
     pub thread_status: Option<ThreadStatus>,
     pub assigned_to: Option<String>,
     pub summary: String,
@@ -33,22 +30,27 @@ impl NewEvent {
 
     /// Fills run, task, thread, status and assignee from a thread.
     pub fn on_thread(mut self, thread: &Thread) -> Self {
-        self.run_id = thread.run_id.clone();
-        self.task_id = thread.task_id.clone();
-        self.thread_id = Some(thread.thread_id.clone());
+        self.subject.run_id = thread.run_id.clone();
+        self.subject.task_id = thread.task_id.clone();
+        self.subject.thread_id = Some(thread.thread_id.clone());
         self.thread_status = Some(thread.status);
         self.assigned_to = Some(thread.assigned_to.clone());
         self
     }
 
-    pub fn on_task(mut self, run_id: &str, task_id: &str) -> Self {
-        self.run_id = Some(run_id.to_string());
-        self.task_id = Some(task_id.to_string());
+    pub fn on_run(mut self, run_id: &str) -> Self {
+        self.subject.run_id = Some(run_id.to_string());
         self
     }
 
+    pub fn on_task(self, run_id: &str, task_id: &str) -> Self {
+        let mut event = self.on_run(run_id);
+        event.subject.task_id = Some(task_id.to_string());
+        event
+    }
+
     pub fn message(mut self, message: &Message) -> Self {
-        self.message_id = Some(message.message_id);
+        self.subject.message_id = Some(message.message_id);
         self
     }
 
@@ -69,10 +71,10 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, event: NewEvent, now: i6
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
     )
     .bind(event.event_type)
-    .bind(event.run_id)
-    .bind(event.task_id)
-    .bind(event.thread_id)
-    .bind(event.message_id)
+    .bind(event.subject.run_id)
+    .bind(event.subject.task_id)
+    .bind(event.subject.thread_id)
+    .bind(event.subject.message_id)
     .bind(event.thread_status.map(|s| s.as_str()))
     .bind(event.assigned_to)
     .bind(event.summary)
@@ -120,7 +122,7 @@ impl Store {
         let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
         let statuses =
             serde_json::to_string(&filter.thread_statuses).unwrap_or_else(|_| "[]".into());
-        let row = fetch_optional(
+        fetch_record(
             &mut conn,
             "SELECT * FROM events
              WHERE event_id > ?1
@@ -138,9 +140,9 @@ impl Store {
                 statuses,
                 filter.thread_id.as_deref()
             ],
+            rows::event,
         )
-        .await?;
-        row.as_ref().map(rows::event).transpose()
+        .await
     }
 
     /// The first message on `thread_id` of one of `kinds`, written after event `after_event`
@@ -236,7 +238,7 @@ mod tests {
             ..EventFilter::default()
         };
         let event = store.next_event(&filter, cursor).await.unwrap().unwrap();
-        assert_eq!(event.task_id.as_deref(), Some("t"));
+        assert_eq!(event.subject.task_id.as_deref(), Some("t"));
         assert!(event.event_id > cursor);
         assert!(
             store

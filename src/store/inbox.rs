@@ -17,6 +17,44 @@ struct ClaimStep {
     payload: Value,
 }
 
+/// The lease a claim or renew grants: to whom, for how long, until when.
+struct LeaseGrant<'a> {
+    agent: &'a str,
+    lease_ms: i64,
+    expires_at: i64,
+}
+
+impl<'a> LeaseGrant<'a> {
+    fn new(agent: &'a str, lease_ms: i64, now: i64) -> Self {
+        let expires_at = now + lease_ms;
+        LeaseGrant {
+            agent,
+            lease_ms,
+            expires_at,
+        }
+    }
+
+    /// The `event` message that announces the lease (`said`: its summary, and its payload
+    /// to which the lease is added), and its `event_type` event.
+    async fn post(
+        &self,
+        tx: &mut SqliteConnection,
+        thread: &Thread,
+        (summary, mut payload): (String, Value),
+        event_type: &'static str,
+        now: i64,
+    ) -> Result<Message> {
+        let until = rfc3339(self.expires_at);
+        payload["lease_seconds"] = json!(self.lease_ms / 1000);
+        payload["lease_expires_at"] = json!(until);
+        let content = MessageInput::payload(payload);
+        let (agent, kind) = (self.agent, MessageKind::Event);
+        let message = NewMessage::to_creator(thread, agent, kind, summary, &content);
+        let announce = json!({"agent": agent, "lease_expires_at": until});
+        post(tx, thread, message, event_type, announce, now).await
+    }
+}
+
 impl Store {
     /// `inbox send`: a new thread with its first message, or a message appended to one.
     pub async fn send(&self, input: SendInput) -> Result<(Thread, Message)> {
@@ -60,10 +98,9 @@ impl Store {
         agent: &str,
         lease_ms: i64,
     ) -> Result<(Thread, Message)> {
-        self.write(async |tx, now| {
-            let mut thread = open_thread(tx, thread_id, "claim").await?;
-            let expires_at = now + lease_ms;
-            let mut step = match active_lease(tx, thread_id, now).await? {
+        self.on_open_thread(thread_id, "claim", async |tx, thread, now| {
+            let lease = LeaseGrant::new(agent, lease_ms, now);
+            let step = match active_lease(tx, thread_id, now).await? {
                 Some(lease) if lease.agent != agent => {
                     return Err(Error::lease_conflict(format!(
                         "thread {thread_id:?} is leased by {:?} until {}",
@@ -71,11 +108,11 @@ impl Store {
                         rfc3339(lease.expires_at)
                     )));
                 }
-                Some(lease) => {
+                Some(held) => {
                     // The caller already holds it (e.g. its supervisor claimed on its
                     // behalf): refresh the lease, keep the status.
                     let sql = "UPDATE leases SET expires_at = ? WHERE id = ?";
-                    execute(tx, sql, args![expires_at, lease.id]).await?;
+                    execute(tx, sql, args![lease.expires_at, held.id]).await?;
                     ClaimStep {
                         status: thread.status,
                         summary: "thread claimed (lease refreshed)".to_string(),
@@ -83,22 +120,16 @@ impl Store {
                     }
                 }
                 None => {
-                    let step = new_claim(tx, &thread, agent).await?;
+                    let step = new_claim(tx, thread, agent).await?;
                     release_leases(tx, thread_id, now).await?;
                     let sql = "INSERT INTO leases (thread_id, agent, acquired_at, expires_at) VALUES (?, ?, ?, ?)";
-                    execute(tx, sql, args![thread_id, agent, now, expires_at]).await?;
+                    execute(tx, sql, args![thread_id, agent, now, lease.expires_at]).await?;
                     step
                 }
             };
-            set_thread_state(tx, &mut thread, step.status, agent, now).await?;
-            step.payload["lease_seconds"] = json!(lease_ms / 1000);
-            step.payload["lease_expires_at"] = json!(rfc3339(expires_at));
-            let content = MessageInput::payload(step.payload);
-            let message =
-                NewMessage::to_creator(&thread, agent, MessageKind::Event, step.summary, &content);
-            let payload = json!({"agent": agent, "lease_expires_at": rfc3339(expires_at)});
-            let message = post(tx, &thread, message, "thread_claim", payload, now).await?;
-            Ok((thread, message))
+            set_thread_state(tx, thread, step.status, agent, now).await?;
+            let said = (step.summary, step.payload);
+            lease.post(tx, thread, said, "thread_claim", now).await
         })
         .await
     }
@@ -110,24 +141,16 @@ impl Store {
         agent: &str,
         lease_ms: i64,
     ) -> Result<(Thread, Message)> {
-        self.write(async |tx, now| {
-            let mut thread = open_thread(tx, thread_id, "renew").await?;
-            let lease = require_lease(tx, &thread, agent, "renew", now).await?;
-            let expires_at = now + lease_ms;
+        self.on_open_thread(thread_id, "renew", async |tx, thread, now| {
+            let held = require_lease(tx, thread, agent, "renew", now).await?;
+            let lease = LeaseGrant::new(agent, lease_ms, now);
             let sql = "UPDATE leases SET expires_at = ? WHERE id = ?";
-            execute(tx, sql, args![expires_at, lease.id]).await?;
+            execute(tx, sql, args![lease.expires_at, held.id]).await?;
             let sql = "UPDATE threads SET updated_at = ? WHERE thread_id = ?";
             execute(tx, sql, args![now, thread_id]).await?;
             thread.updated_at = now;
-            let lease =
-                json!({"lease_seconds": lease_ms / 1000, "lease_expires_at": rfc3339(expires_at)});
-            let content = MessageInput::payload(lease);
-            let summary = "lease renewed".to_string();
-            let message =
-                NewMessage::to_creator(&thread, agent, MessageKind::Event, summary, &content);
-            let payload = json!({"agent": agent, "lease_expires_at": rfc3339(expires_at)});
-            let message = post(tx, &thread, message, "thread_renew", payload, now).await?;
-            Ok((thread, message))
+            let said = ("lease renewed".to_string(), json!({}));
+            lease.post(tx, thread, said, "thread_renew", now).await
         })
         .await
     }
@@ -221,17 +244,15 @@ impl Store {
             ThreadStatus::Failed => "fail",
             _ => "update",
         };
-        self.write(async |tx, now| {
-            let mut thread = open_thread(tx, thread_id, verb).await?;
-            require_lease(tx, &thread, agent, verb, now).await?;
-            set_thread_state(tx, &mut thread, status, agent, now).await?;
+        self.on_open_thread(thread_id, verb, async |tx, thread, now| {
+            require_lease(tx, thread, agent, verb, now).await?;
+            set_thread_state(tx, thread, status, agent, now).await?;
             if status.is_terminal() {
                 release_leases(tx, thread_id, now).await?;
             }
             let summary = summary_or_first_line(summary, &content.body);
-            let message = NewMessage::to_creator(&thread, agent, kind, summary, content);
-            let message = post(tx, &thread, message, event_type, payload, now).await?;
-            Ok((thread, message))
+            let message = NewMessage::to_creator(thread, agent, kind, summary, content);
+            post(tx, thread, message, event_type, payload, now).await
         })
         .await
     }
@@ -244,9 +265,23 @@ impl Store {
         reason: &str,
         content: &MessageInput,
     ) -> Result<(Thread, Message)> {
+        self.on_open_thread(thread_id, "cancel", async |tx, thread, now| {
+            cancel_in(tx, thread, agent, reason, content, now).await
+        })
+        .await
+    }
+
+    /// A write by `verb` on an open thread (a closed one is refused): `step` changes the
+    /// thread and posts its message; both are returned.
+    async fn on_open_thread(
+        &self,
+        thread_id: &str,
+        verb: &str,
+        step: impl AsyncFnOnce(&mut SqliteConnection, &mut Thread, i64) -> Result<Message>,
+    ) -> Result<(Thread, Message)> {
         self.write(async |tx, now| {
-            let mut thread = open_thread(tx, thread_id, "cancel").await?;
-            let message = cancel_in(tx, &mut thread, agent, reason, content, now).await?;
+            let mut thread = open_thread(tx, thread_id, verb).await?;
+            let message = step(tx, &mut thread, now).await?;
             Ok((thread, message))
         })
         .await
@@ -422,9 +457,12 @@ mod tests {
         // claim, result, then the fold of the result into the task
         assert_eq!(kinds, ["thread_claim", "thread_result", "task_done"]);
         for event in &events[..2] {
-            let message = store.message(event.message_id.unwrap()).await.unwrap();
+            let message = store
+                .message(event.subject.message_id.unwrap())
+                .await
+                .unwrap();
             assert_eq!(message.summary, event.summary);
-            assert_eq!(Some(&message.thread_id), event.thread_id.as_ref());
+            assert_eq!(Some(&message.thread_id), event.subject.thread_id.as_ref());
         }
     }
 }

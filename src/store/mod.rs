@@ -112,6 +112,17 @@ fetchers! {
     fetch_all -> Vec<SqliteRow>;
 }
 
+/// The one row a query finds, if any, read as a record by `record` (a [`rows`] mapping).
+pub(crate) async fn fetch_record<T>(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    args: SqliteArguments,
+    record: fn(&SqliteRow) -> Result<T>,
+) -> Result<Option<T>> {
+    let row = fetch_optional(conn, sql, args).await?;
+    row.as_ref().map(record).transpose()
+}
+
 /// The first column of the one row a query finds, if any.
 pub(crate) async fn scalar<T>(
     conn: &mut SqliteConnection,

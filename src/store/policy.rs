@@ -58,16 +58,11 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(HistoryEntry {
-                    attempt_no: r.try_get("attempt_no")?,
+                Ok(rows::record!(r, HistoryEntry {
+                    attempt_no, adapter;
                     worker: r.try_get("assigned_to")?,
-                    adapter: r.try_get("adapter")?,
-                    outcome: rows::optional_or_corrupt(
-                        "attempt outcome",
-                        r.try_get("outcome")?,
-                        AttemptOutcome::parse,
-                    )?,
-                })
+                    outcome: rows::outcome(r)?,
+                }))
             })
             .collect()
     }

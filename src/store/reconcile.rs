@@ -11,7 +11,7 @@ use super::threads::attach_artifacts;
 use super::{Store, parse_or_corrupt, rows, runs};
 use super::{args, fetch_all, fetch_optional};
 use crate::error::{Error, Result};
-use crate::model::{Attempt, Message, Run, Task, TaskStatus, TaskView, ThreadStatus};
+use crate::model::{Attempt, EventSubject, Message, Run, Task, TaskStatus, TaskView, ThreadStatus};
 use crate::time::now_ms;
 use serde::Serialize;
 use serde_json::json;
@@ -130,7 +130,10 @@ pub(crate) async fn reconcile_in(
     let mut changes = Vec::new();
     for p in pending(conn, run_id).await? {
         let event = NewEvent {
-            thread_id: Some(p.thread_id.clone()),
+            subject: EventSubject {
+                thread_id: Some(p.thread_id.clone()),
+                ..EventSubject::default()
+            },
             thread_status: Some(p.thread_status),
             assigned_to: Some(p.assigned_to.clone()),
             summary: p.last_summary.clone().unwrap_or_default(),

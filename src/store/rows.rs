@@ -4,99 +4,85 @@
 use super::parse_or_corrupt;
 use crate::error::Result;
 use crate::model::{
-    Artifact, Attempt, Event, ExecutionMode, Message, MessageKind, Priority, Thread, ThreadStatus,
-    WorkspaceStatus,
+    Artifact, Attempt, AttemptOutcome, Event, EventSubject, ExecutionMode, Message, MessageKind,
+    Priority, Thread, ThreadStatus, WorkspaceStatus,
 };
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use std::path::PathBuf;
 
+/// A record whose fields before the `;` are read from the columns of the same name and
+/// whose fields after it are computed: the one shape of every row mapping of the store.
+macro_rules! record {
+    ($row:expr, $record:ident { $($column:ident),+ ; $($field:ident: $value:expr),* $(,)? }) => {
+        $record {
+            $($column: $row.try_get(stringify!($column))?,)+
+            $($field: $value,)*
+        }
+    };
+}
+pub(crate) use record;
+
 pub(crate) fn thread(row: &SqliteRow) -> Result<Thread> {
-    Ok(Thread {
-        thread_id: row.try_get("thread_id")?,
-        run_id: row.try_get("run_id")?,
-        task_id: row.try_get("task_id")?,
-        subject: row.try_get("subject")?,
-        created_by: row.try_get("created_by")?,
-        assigned_to: row.try_get("assigned_to")?,
+    Ok(record!(row, Thread {
+        thread_id, run_id, task_id, subject, created_by, assigned_to, created_at, updated_at;
         status: parse_or_corrupt("thread status", row.try_get("status")?, ThreadStatus::parse)?,
         priority: parse_or_corrupt("priority", row.try_get("priority")?, Priority::parse)?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+    }))
 }
 
 pub(crate) fn message(row: &SqliteRow) -> Result<Message> {
-    Ok(Message {
-        message_id: row.try_get("message_id")?,
-        thread_id: row.try_get("thread_id")?,
-        from_agent: row.try_get("from_agent")?,
-        to_agent: row.try_get("to_agent")?,
+    Ok(record!(row, Message {
+        message_id, thread_id, from_agent, to_agent, summary, body, created_at;
         kind: parse_or_corrupt("message kind", row.try_get("kind")?, MessageKind::parse)?,
-        summary: row.try_get("summary")?,
-        body: row.try_get("body")?,
         payload_json: json(row.try_get("payload_json")?),
-        created_at: row.try_get("created_at")?,
         artifacts: Vec::new(),
-    })
+    }))
 }
 
 pub(crate) fn artifact(row: &SqliteRow) -> Result<(i64, Artifact)> {
-    Ok((
-        row.try_get("message_id")?,
-        Artifact {
-            path: row.try_get("path")?,
-            kind: row.try_get("kind")?,
-            metadata: json(row.try_get("metadata_json")?),
-        },
-    ))
+    let artifact = record!(row, Artifact {
+        path, kind;
+        metadata: json(row.try_get("metadata_json")?),
+    });
+    Ok((row.try_get("message_id")?, artifact))
 }
 
 pub(crate) fn event(row: &SqliteRow) -> Result<Event> {
-    Ok(Event {
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        run_id: row.try_get("run_id")?,
-        task_id: row.try_get("task_id")?,
-        thread_id: row.try_get("thread_id")?,
-        message_id: row.try_get("message_id")?,
-        summary: row.try_get("summary")?,
+    Ok(record!(row, Event {
+        event_id, event_type, summary, created_at;
+        subject: record!(row, EventSubject { run_id, task_id, thread_id, message_id; }),
         payload: json(row.try_get("payload_json")?),
-        created_at: row.try_get("created_at")?,
-    })
+    }))
 }
 
 pub(crate) fn attempt(row: &SqliteRow) -> Result<Attempt> {
-    Ok(Attempt {
-        run_id: row.try_get("run_id")?,
-        task_id: row.try_get("task_id")?,
-        attempt_no: row.try_get("attempt_no")?,
-        thread_id: row.try_get("thread_id")?,
-        assigned_to: row.try_get("assigned_to")?,
-        execution_mode: parse_or_corrupt(
-            "execution mode",
-            row.try_get("execution_mode")?,
-            ExecutionMode::parse,
-        )?,
-        status: parse_or_corrupt(
-            "thread status",
-            row.try_get("thread_status")?,
-            ThreadStatus::parse,
-        )?,
+    let mode = row.try_get("execution_mode")?;
+    let status = row.try_get("thread_status")?;
+    let workspace_status = row.try_get("workspace_status")?;
+    Ok(record!(row, Attempt {
+        run_id, task_id, attempt_no, thread_id, assigned_to, created_at, updated_at;
+        execution_mode: parse_or_corrupt("execution mode", mode, ExecutionMode::parse)?,
+        status: parse_or_corrupt("thread status", status, ThreadStatus::parse)?,
         repo_path: non_empty(row.try_get("repo_path")?).map(PathBuf::from),
         base_ref: non_empty(row.try_get("base_ref")?),
         base_commit: non_empty(row.try_get("base_commit")?),
         branch_name: non_empty(row.try_get("branch_name")?),
         worktree_path: non_empty(row.try_get("worktree_path")?).map(PathBuf::from),
         workspace_status: optional_or_corrupt(
-            "workspace status",
-            row.try_get("workspace_status")?,
-            WorkspaceStatus::parse,
+            "workspace status", workspace_status, WorkspaceStatus::parse
         )?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+    }))
+}
+
+/// The `outcome` column of an attempt: `None` while it has not ended.
+pub(crate) fn outcome(row: &SqliteRow) -> Result<Option<AttemptOutcome>> {
+    optional_or_corrupt(
+        "attempt outcome",
+        row.try_get("outcome")?,
+        AttemptOutcome::parse,
+    )
 }
 
 /// A text column where `''` means none.

@@ -35,11 +35,9 @@ pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i
     .await?;
     events::insert(
         conn,
-        NewEvent {
-            run_id: Some(new.run_id.clone()),
-            summary: new.goal.clone(),
-            ..NewEvent::new("run_created")
-        },
+        NewEvent::new("run_created")
+            .on_run(&new.run_id)
+            .summary(new.goal.clone()),
         now,
     )
     .await?;

@@ -95,32 +95,17 @@ impl Store {
         })?;
         let attempt = rows::attempt(&row)?;
         let ts = |v: Option<i64>| v.map(rfc3339);
-        let supervision = Supervision {
-            profile: row.try_get("profile")?,
-            adapter: row.try_get("adapter")?,
-            supervisor_pid: row.try_get("supervisor_pid")?,
-            supervisor_start: row.try_get("supervisor_start")?,
-            worker_pid: row.try_get("worker_pid")?,
-            worker_start: row.try_get("worker_start")?,
-            log_path: row.try_get("log_path")?,
-            session_id: row.try_get("session_id")?,
+        let supervision = rows::record!(row, Supervision {
+            profile, adapter, supervisor_pid, supervisor_start, worker_pid, worker_start,
+            log_path, session_id, cost_usd, exit_code, exit_signal, reason, output_tail;
             usage: rows::json(row.try_get("usage_json")?),
-            cost_usd: row.try_get("cost_usd")?,
-            outcome: rows::optional_or_corrupt(
-                "attempt outcome",
-                row.try_get("outcome")?,
-                AttemptOutcome::parse,
-            )?,
-            exit_code: row.try_get("exit_code")?,
-            exit_signal: row.try_get("exit_signal")?,
-            reason: row.try_get("reason")?,
-            output_tail: row.try_get("output_tail")?,
+            outcome: rows::outcome(&row)?,
             reset_at: ts(row.try_get("reset_at")?),
             leaked: row.try_get::<i64, _>("leaked")? != 0,
             launched_at: ts(row.try_get("launched_at")?),
             ended_at: ts(row.try_get("ended_at")?),
             work: rows::json(row.try_get("work_json")?),
-        };
+        });
         Ok((attempt, supervision))
     }
 

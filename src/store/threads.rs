@@ -5,7 +5,7 @@
 use super::NotFound;
 use super::events::{self, NewEvent};
 use super::rows;
-use super::{args, execute, fetch_all, fetch_optional};
+use super::{args, execute, fetch_all, fetch_record};
 use crate::error::{Error, Result};
 use crate::model::{Artifact, Message, MessageKind, Priority, Thread, ThreadStatus};
 use crate::time::rfc3339;
@@ -138,14 +138,14 @@ pub(crate) async fn find_thread(
     conn: &mut SqliteConnection,
     thread_id: &str,
 ) -> Result<Option<Thread>> {
-    let row = fetch_optional(
+    fetch_record(
         conn,
         "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
          FROM threads WHERE thread_id = ?",
         args![thread_id],
+        rows::thread,
     )
-    .await?;
-    row.as_ref().map(rows::thread).transpose()
+    .await
 }
 
 /// Inserts a thread row.
@@ -314,15 +314,15 @@ pub(crate) async fn active_lease(
     thread_id: &str,
     now: i64,
 ) -> Result<Option<Lease>> {
-    let row = fetch_optional(
+    fetch_record(
         conn,
         "SELECT id, agent, expires_at FROM leases
          WHERE thread_id = ? AND released_at IS NULL AND expires_at > ?
          ORDER BY id DESC LIMIT 1",
         args![thread_id, now],
+        Lease::from_row,
     )
-    .await?;
-    row.as_ref().map(Lease::from_row).transpose()
+    .await
 }
 
 /// The most recent lease of a thread, active or not (who held it last).
@@ -330,13 +330,13 @@ pub(crate) async fn last_lease(
     conn: &mut SqliteConnection,
     thread_id: &str,
 ) -> Result<Option<Lease>> {
-    let row = fetch_optional(
+    fetch_record(
         conn,
         "SELECT id, agent, expires_at FROM leases WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
         args![thread_id],
+        Lease::from_row,
     )
-    .await?;
-    row.as_ref().map(Lease::from_row).transpose()
+    .await
 }
 
 pub(crate) async fn release_leases(

@@ -101,22 +101,7 @@ impl Store {
         let mut conn = self.lock().await;
         let mut tx = begin_reconciled(&mut conn, run_id, now).await?;
         let (key, task) = load_task(&mut tx, run_id, task_id).await?;
-        if !task.required_checks.iter().any(|c| c == check) {
-            return Err(Error::invalid_input(if task.required_checks.is_empty() {
-                format!("task {task_id:?} has no required checks")
-            } else {
-                format!(
-                    "task {task_id:?} has no required check {check:?}; its checks are {}",
-                    task.required_checks.join(", ")
-                )
-            }));
-        }
-        if task.status != TaskStatus::Verifying {
-            return Err(Error::invalid_state(format!(
-                "task {task_id:?} is {}; checks are recorded while it is verifying (after its worker reports done)",
-                task.status
-            )));
-        }
+        may_record(&task, check)?;
         let status = if passed {
             CheckStatus::Passed
         } else {
@@ -171,4 +156,26 @@ impl Store {
         tx.commit().await?;
         Ok((task, gate))
     }
+}
+
+/// Refuses a check the task does not require, or a task that is not verifying.
+fn may_record(task: &Task, check: &str) -> Result<()> {
+    let task_id = &task.task_id;
+    if !task.required_checks.iter().any(|c| c == check) {
+        return Err(Error::invalid_input(if task.required_checks.is_empty() {
+            format!("task {task_id:?} has no required checks")
+        } else {
+            format!(
+                "task {task_id:?} has no required check {check:?}; its checks are {}",
+                task.required_checks.join(", ")
+            )
+        }));
+    }
+    if task.status != TaskStatus::Verifying {
+        return Err(Error::invalid_state(format!(
+            "task {task_id:?} is {}; checks are recorded while it is verifying (after its worker reports done)",
+            task.status
+        )));
+    }
+    Ok(())
 }

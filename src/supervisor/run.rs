@@ -172,11 +172,6 @@ async fn classify(
 ) -> Result<AttemptEnd> {
     let (exit, findings) = (ending.exit, ending.findings);
     let thread = store.thread(thread_id).await?;
-    let exit_text = match (exit.code, exit.signal) {
-        (Some(c), _) => format!("exited with code {c}"),
-        (None, Some(s)) => format!("killed by signal {s}"),
-        _ => "ended".to_string(),
-    };
     let clean_exit = exit.code == Some(0);
     let final_error = findings
         .final_result
@@ -217,21 +212,7 @@ async fn classify(
     } else if thread.status == ThreadStatus::Failed {
         (O::Failed, "the worker reported failure".to_string(), None)
     } else {
-        let detail = final_error
-            .or_else(|| findings.errors.last().cloned())
-            .unwrap_or_else(|| {
-                if clean_exit {
-                    "no final message".to_string()
-                } else {
-                    String::new()
-                }
-            });
-        let reason = if detail.is_empty() {
-            exit_text.clone()
-        } else {
-            format!("{exit_text}: {detail}")
-        };
-        (O::Failed, reason, None)
+        (O::Failed, exit_failure(exit, final_error, findings), None)
     };
     Ok(AttemptEnd {
         outcome,
@@ -243,6 +224,34 @@ async fn classify(
         leaked,
         work: serde_json::Value::Null,
     })
+}
+
+/// Why an attempt failed when nothing more specific is known: how the worker exited,
+/// with its last error (or, after a clean exit, the missing final message).
+fn exit_failure(
+    exit: &pty::ExitStatus,
+    final_error: Option<String>,
+    findings: &super::output::Findings,
+) -> String {
+    let exit_text = match (exit.code, exit.signal) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "ended".to_string(),
+    };
+    let detail = final_error
+        .or_else(|| findings.errors.last().cloned())
+        .unwrap_or_else(|| {
+            if exit.code == Some(0) {
+                "no final message".to_string()
+            } else {
+                String::new()
+            }
+        });
+    if detail.is_empty() {
+        exit_text
+    } else {
+        format!("{exit_text}: {detail}")
+    }
 }
 
 /// Finishes the thread when the worker did not: `done` with its final message, or

@@ -166,43 +166,30 @@ mod tests {
         }
     }
 
+    /// What `shortfall` says of branch `b`, `""` when nothing falls short.
+    fn shortfall(work: Work, done: bool) -> String {
+        work.shortfall(done, "b").unwrap_or_default()
+    }
+
     #[test]
     fn a_code_attempt_needs_commits_or_done() {
-        assert!(
-            work(true, 0, &[])
-                .shortfall(false, "b")
-                .unwrap()
-                .contains("no commits on b")
-        );
-        assert_eq!(work(true, 1, &[]).shortfall(false, "b"), None);
-        assert_eq!(work(true, 0, &[]).shortfall(true, "b"), None);
-        assert_eq!(work(false, 0, &[]).shortfall(false, "b"), None);
+        assert!(shortfall(work(true, 0, &[]), false).contains("no commits on b"));
+        assert_eq!(shortfall(work(true, 1, &[]), false), "");
+        assert_eq!(shortfall(work(true, 0, &[]), true), "");
+        assert_eq!(shortfall(work(false, 0, &[]), false), "");
     }
 
     #[test]
     fn refused_commands_fail_the_attempt_only_when_they_kept_it_from_delivering() {
         let inbox = ["Bash: inbox update --status blocked --summary 'q'"];
-        assert!(
-            work(false, 0, &inbox)
-                .shortfall(false, "b")
-                .unwrap()
-                .contains("inbox")
-        );
-        assert_eq!(work(false, 0, &inbox).shortfall(true, "b"), None);
+        assert!(shortfall(work(false, 0, &inbox), false).contains("inbox"));
+        assert_eq!(shortfall(work(false, 0, &inbox), true), "");
         let git = ["Bash: echo x > f && git add f && git commit -m x"];
-        assert!(
-            work(true, 0, &git)
-                .shortfall(true, "b")
-                .unwrap()
-                .contains("git commands")
-        );
+        assert!(shortfall(work(true, 0, &git), true).contains("git commands"));
         // orch committed the work for it: the branch holds it.
-        assert_eq!(work(true, 1, &git).shortfall(true, "b"), None);
+        assert_eq!(shortfall(work(true, 1, &git), true), "");
         // Another refused command is recorded, not fatal.
-        assert_eq!(
-            work(true, 1, &["Bash: git push"]).shortfall(false, "b"),
-            None
-        );
+        assert_eq!(shortfall(work(true, 1, &["Bash: git push"]), false), "");
         assert!(!runs("Bash: echo inboxes", &["inbox"]));
         assert!(runs("Bash: cd x; inbox done --summary y", &["inbox"]));
     }

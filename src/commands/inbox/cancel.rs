@@ -1,6 +1,7 @@
 //! `inbox cancel`: cancels a thread, with the caller (or the leader) as the author.
 
 use super::thread_reply;
+use crate::cli::ArtifactArgs;
 use crate::commands::{Ctx, parse_artifacts};
 use crate::error::Result;
 use crate::output::Reply;
@@ -13,22 +14,14 @@ pub struct CancelArgs {
     pub thread: String,
     #[arg(long, default_value = "")]
     pub reason: String,
-    #[arg(long, value_name = "PATH")]
-    pub artifact: Vec<String>,
-    #[arg(long, value_name = "KIND")]
-    pub artifact_kind: Vec<String>,
-    #[arg(long, value_name = "JSON")]
-    pub artifact_metadata_json: Vec<String>,
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: CancelArgs) -> Result<Reply> {
     let agent = ctx.agent.clone().unwrap_or_else(|| ctx.leader());
     let content = MessageInput {
-        artifacts: parse_artifacts(
-            &args.artifact,
-            &args.artifact_kind,
-            &args.artifact_metadata_json,
-        )?,
+        artifacts: parse_artifacts(&args.artifacts)?,
         ..MessageInput::default()
     };
     let (thread, message) = ctx

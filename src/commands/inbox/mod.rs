@@ -51,13 +51,24 @@ pub async fn run(ctx: &Ctx, command: InboxCommand) -> Result<Reply> {
 /// worker gets back after `wait-reply`.
 const DEFAULT_LEASE_SECONDS: i64 = 900;
 
-fn lease_ms(seconds: i64) -> i64 {
-    if seconds <= 0 {
-        DEFAULT_LEASE_SECONDS
-    } else {
-        seconds
+/// The arguments of `claim` and `renew`: the thread and the lease's length.
+#[derive(Debug, Clone, Args)]
+pub struct LeaseArgs {
+    #[arg(long, env = "ORCH_THREAD")]
+    pub thread: String,
+    /// Lease length; 0 or less means 900.
+    #[arg(long, default_value_t = 900, allow_negative_numbers = true)]
+    pub lease_seconds: i64,
+}
+
+impl LeaseArgs {
+    fn lease_ms(&self) -> i64 {
+        match self.lease_seconds {
+            ..=0 => DEFAULT_LEASE_SECONDS,
+            seconds => seconds,
+        }
+        .saturating_mul(1000)
     }
-    .saturating_mul(1000)
 }
 
 /// The reply of a verb that wrote one message on a thread: `{thread, message}`.

@@ -31,11 +31,11 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<Reply> {
             args.wait.timeout_seconds
         )));
     };
-    let thread = match &event.thread_id {
+    let thread = match &event.subject.thread_id {
         Some(id) => Some(store.thread(id).await?),
         None => None,
     };
-    let message = match event.message_id {
+    let message = match event.subject.message_id {
         Some(id) => Some(store.message(id).await?),
         None => None,
     };
@@ -43,7 +43,7 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<Reply> {
         "event {} {} on {}",
         event.event_id,
         event.event_type,
-        event.thread_id.as_deref().unwrap_or("-")
+        event.subject.thread_id.as_deref().unwrap_or("-")
     );
     let next = event.event_id;
     Ok(Reply::new(

@@ -38,7 +38,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<Reply> {
         "event {} {} {}{}",
         event.event_id,
         event.event_type,
-        event.task_id.as_deref().unwrap_or(""),
+        event.subject.task_id.as_deref().unwrap_or(""),
         if event.summary.is_empty() {
             String::new()
         } else {
