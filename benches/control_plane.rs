@@ -6,8 +6,7 @@
 
 use orch::model::{ExecutionMode, Priority, TaskStatus, ThreadStatus};
 use orch::store::{
-    FinishKind, MessageInput, NewAttempt, NewRun, NewTask, PlanInput, PlanTask, Store,
-    WorkspaceRecord,
+    FinishKind, MessageInput, NewAttempt, NewRun, NewTask, PlanInput, PlanTask, Store, Workspace,
 };
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -106,7 +105,7 @@ async fn status_fixture(db: &Path) {
                 execution_mode: ExecutionMode::Analysis,
                 created_by: "leader".into(),
                 body: String::new(),
-                workspace: WorkspaceRecord::default(),
+                workspace: Workspace::default(),
                 allowed: &[TaskStatus::Ready],
                 cancel_current: None,
                 extra_event: None,

@@ -50,16 +50,19 @@ pub fn render(task: &Task, attempt: &Attempt, context: &BriefContext) -> String 
     fact("title", &task.title);
     fact("summary", &task.summary);
     if attempt.execution_mode == ExecutionMode::Code {
-        fact("worktree", &shown(&attempt.worktree_path));
-        fact("branch", attempt.branch_name.as_deref().unwrap_or(""));
-        let commit = attempt.base_commit.as_deref().unwrap_or("");
-        let base = match &attempt.base_ref {
+        fact("worktree", &shown(&attempt.workspace.worktree_path));
+        fact(
+            "branch",
+            attempt.workspace.branch_name.as_deref().unwrap_or(""),
+        );
+        let commit = attempt.workspace.base_commit.as_deref().unwrap_or("");
+        let base = match &attempt.workspace.base_ref {
             Some(base_ref) => format!("{base_ref} ({commit})"),
             None => commit.to_string(),
         };
         fact("base", &base);
     } else {
-        fact("repository", &shown(&attempt.repo_path));
+        fact("repository", &shown(&attempt.workspace.repo_path));
     }
     if !task.body.trim().is_empty() {
         let _ = write!(out, "\n## Task\n{}\n", task.body.trim_end());
@@ -112,7 +115,7 @@ fn workflow_and_rules(out: &mut String, attempt: &Attempt, context: &BriefContex
             let _ = writeln!(
                 out,
                 "- Write only inside your worktree {}; commit your work on its branch before you report done.",
-                shown(&attempt.worktree_path)
+                shown(&attempt.workspace.worktree_path)
             );
         }
         ExecutionMode::Analysis => {

@@ -345,6 +345,26 @@ pub struct Task {
     pub updated_at: i64,
 }
 
+/// Where an attempt works: the repository, and in code mode its worktree, branch and
+/// base; what is `None` is recorded (and printed) as `""`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Workspace {
+    #[serde(serialize_with = "empty_if_none")]
+    pub repo_path: Option<PathBuf>,
+    /// The worktree's base (code mode).
+    #[serde(serialize_with = "empty_if_none")]
+    pub base_ref: Option<String>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub base_commit: Option<String>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub branch_name: Option<String>,
+    #[serde(serialize_with = "empty_if_none")]
+    pub worktree_path: Option<PathBuf>,
+    /// `None` (analysis), `created`, then `cleaned`.
+    #[serde(serialize_with = "empty_if_none")]
+    pub workspace_status: Option<WorkspaceStatus>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
     pub run_id: String,
@@ -355,20 +375,9 @@ pub struct Attempt {
     pub execution_mode: ExecutionMode,
     /// Mirrors the attempt's thread status.
     pub status: ThreadStatus,
-    /// The repository the attempt works in.
-    #[serde(serialize_with = "empty_if_none")]
-    pub repo_path: Option<PathBuf>,
-    /// The worktree's base (code mode); `None` (printed `""`) otherwise, as below.
-    #[serde(serialize_with = "empty_if_none")]
-    pub base_ref: Option<String>,
-    #[serde(serialize_with = "empty_if_none")]
-    pub base_commit: Option<String>,
-    #[serde(serialize_with = "empty_if_none")]
-    pub branch_name: Option<String>,
-    #[serde(serialize_with = "empty_if_none")]
-    pub worktree_path: Option<PathBuf>,
-    #[serde(serialize_with = "empty_if_none")]
-    pub workspace_status: Option<WorkspaceStatus>,
+    /// Where it works (its fields print at the attempt's top level).
+    #[serde(flatten)]
+    pub workspace: Workspace,
     #[serde(serialize_with = "ts")]
     pub created_at: i64,
     #[serde(serialize_with = "ts")]

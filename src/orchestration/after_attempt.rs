@@ -47,7 +47,7 @@ pub async fn settle(store: &Store, thread_id: &str, mut handover: Handover) -> R
         return Ok(());
     }
     let config = store.run_config(&attempt.run_id).await?;
-    let workers = Workers::load(attempt.repo_path.as_deref(), &config)?;
+    let workers = Workers::load(attempt.workspace.repo_path.as_deref(), &config)?;
     // The account that hit the limit: another profile of the same adapter stays free.
     let key = ladder::cooldown_key_of(&workers, &attempt.assigned_to);
     if outcome == AttemptOutcome::RateLimited && !key.is_empty() {
@@ -194,14 +194,19 @@ fn handover_note(attempt: &Attempt, supervision: &Supervision, handover: &Handov
     {
         note.push_str(&format!("\nIts last message: {}", message.trim()));
     }
-    if let Some(worktree) = attempt.worktree_path.as_deref().filter(|p| p.exists()) {
-        let base = attempt.base_commit.as_deref().unwrap_or("");
+    if let Some(worktree) = attempt
+        .workspace
+        .worktree_path
+        .as_deref()
+        .filter(|p| p.exists())
+    {
+        let base = attempt.workspace.base_commit.as_deref().unwrap_or("");
         let stat = crate::worktree::diff_stat(worktree, base);
         if !stat.trim().is_empty() {
             note.push_str(&format!(
                 "\nIt left changes in {} (branch {}):\n{}",
                 worktree.display(),
-                attempt.branch_name.as_deref().unwrap_or(""),
+                attempt.workspace.branch_name.as_deref().unwrap_or(""),
                 stat.trim_end()
             ));
         }

@@ -20,9 +20,9 @@ pub async fn run_checks(store: &Store, attempt: &Attempt) -> Result<Option<Strin
     if task.status != TaskStatus::Verifying || task.current_attempt != attempt.attempt_no {
         return Ok(None);
     }
-    let cwd = match (attempt.execution_mode, &attempt.worktree_path) {
+    let cwd = match (attempt.execution_mode, &attempt.workspace.worktree_path) {
         (ExecutionMode::Code, Some(worktree)) => worktree.clone(),
-        _ => attempt.repo_path.clone().unwrap_or_default(),
+        _ => attempt.workspace.repo_path.clone().unwrap_or_default(),
     };
     let pending = gate
         .checks

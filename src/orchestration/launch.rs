@@ -23,7 +23,7 @@ pub async fn check_worker(store: &Store, run: &str, repo: &Path, to: &str) -> Re
 /// Starts the supervisor of an attempt and reports what it will run.
 pub async fn launch(store: &Store, task: &Task, attempt: &Attempt) -> Result<LaunchReport> {
     let config = store.run_config(&attempt.run_id).await?;
-    let repo = attempt.repo_path.as_deref();
+    let repo = attempt.workspace.repo_path.as_deref();
     let workers = Workers::load(repo, &config)?;
     launch_with(store, task, attempt, &workers).await
 }

@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use crate::ids::validate_id;
 use crate::model::{Attempt, ExecutionMode, WorkspaceStatus};
-use crate::store::{Store, WorkspaceRecord};
+use crate::store::{Store, Workspace};
 use crate::worktree;
 use std::path::{Path, PathBuf};
 
@@ -33,18 +33,20 @@ pub struct Location {
 /// attempt, from the same base commit unless `--base-ref` says otherwise.
 pub fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Location, Base) {
     let workspace_root = previous
+        .workspace
         .worktree_path
         .as_deref()
         .and_then(|path| path.ancestors().nth(3))
         .map(Path::to_path_buf);
     let repo = previous
+        .workspace
         .repo_path
         .clone()
         .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-    let base = match (base_ref, &previous.base_commit) {
+    let base = match (base_ref, &previous.workspace.base_commit) {
         (Some(r), _) => Base::Ref(r),
         (None, Some(commit)) => Base::Commit {
-            label: previous.base_ref.clone().unwrap_or_default(),
+            label: previous.workspace.base_ref.clone().unwrap_or_default(),
             commit: commit.clone(),
         },
         (None, None) => Base::CleanHead,
@@ -69,15 +71,15 @@ pub(super) async fn prepare(
     run: &str,
     task: &str,
     attempt_no: i64,
-) -> Result<(WorkspaceRecord, Option<DispatchLock>)> {
+) -> Result<(Workspace, Option<DispatchLock>)> {
     match mode {
         ExecutionMode::Analysis => {
             let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
                 crate::paths::absolute(&std::env::current_dir().unwrap_or_default(), &location.repo)
             });
-            let record = WorkspaceRecord {
-                repo_path: repo,
-                ..WorkspaceRecord::default()
+            let record = Workspace {
+                repo_path: Some(repo),
+                ..Workspace::default()
             };
             Ok((record, None))
         }
@@ -90,9 +92,13 @@ pub(super) async fn prepare(
 }
 
 /// Takes back the worktree and branch [`prepare`] made, when the attempt was not recorded.
-pub(super) fn discard(workspace: &WorkspaceRecord) {
-    if let (Some(path), Some(branch)) = (&workspace.worktree_path, &workspace.branch_name) {
-        worktree::discard_new_worktree(&workspace.repo_path, path, branch);
+pub(super) fn discard(workspace: &Workspace) {
+    if let (Some(repo), Some(path), Some(branch)) = (
+        &workspace.repo_path,
+        &workspace.worktree_path,
+        &workspace.branch_name,
+    ) {
+        worktree::discard_new_worktree(repo, path, branch);
     }
 }
 
@@ -126,7 +132,7 @@ async fn prepare_worktree(
     run: &str,
     task: &str,
     attempt_no: i64,
-) -> Result<(WorkspaceRecord, nix::fcntl::Flock<std::fs::File>)> {
+) -> Result<(Workspace, nix::fcntl::Flock<std::fs::File>)> {
     validate_id("run id", run)?;
     validate_id("task id", task)?;
     let repo = worktree::toplevel(&location.repo)?;
@@ -189,8 +195,8 @@ async fn prepare_worktree(
         tracing::info!(path = %path.display(), %branch, "cleared the leftover of an interrupted dispatch");
     }
     worktree::add_worktree(&repo, &path, &branch, &base_commit)?;
-    let record = WorkspaceRecord {
-        repo_path: repo,
+    let record = Workspace {
+        repo_path: Some(repo),
         base_ref: Some(base_ref),
         base_commit: Some(base_commit),
         branch_name: Some(branch),

@@ -11,12 +11,11 @@ use super::{args, execute, fetch_all, fetch_record};
 use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
-    WorkspaceStatus, empty_if_none,
+    Workspace, WorkspaceStatus,
 };
-use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 macro_rules! attempt_select {
     () => {
@@ -33,24 +32,6 @@ pub struct AttemptPlan {
     pub task: Task,
     pub next_attempt_no: i64,
     pub current: Option<Attempt>,
-}
-
-/// Where an attempt works: the repository, and (code mode) its worktree; what is `None`
-/// is recorded (and shown in the task message) as `""`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct WorkspaceRecord {
-    pub repo_path: PathBuf,
-    #[serde(serialize_with = "empty_if_none")]
-    pub base_ref: Option<String>,
-    #[serde(serialize_with = "empty_if_none")]
-    pub base_commit: Option<String>,
-    #[serde(serialize_with = "empty_if_none")]
-    pub branch_name: Option<String>,
-    #[serde(serialize_with = "empty_if_none")]
-    pub worktree_path: Option<PathBuf>,
-    /// `None` (analysis) or `created`.
-    #[serde(serialize_with = "empty_if_none")]
-    pub workspace_status: Option<WorkspaceStatus>,
 }
 
 /// What recording a new attempt wrote: the task as it is now (`dispatched`), the
@@ -74,7 +55,7 @@ pub struct NewAttempt {
     /// Who dispatches (the thread's creator).
     pub created_by: String,
     pub body: String,
-    pub workspace: WorkspaceRecord,
+    pub workspace: Workspace,
     /// Task statuses in which this attempt may be created.
     pub allowed: &'static [TaskStatus],
     /// Reassign: the reason to cancel the current attempt's thread with.
@@ -296,7 +277,7 @@ impl NewAttempt {
         .bind(thread_id)
         .bind(&new.assigned_to)
         .bind(new.execution_mode.as_str())
-        .bind(ws.repo_path.display().to_string())
+        .bind(path_text(ws.repo_path.as_deref()))
         .bind(ws.base_ref.as_deref().unwrap_or(""))
         .bind(ws.base_commit.as_deref().unwrap_or(""))
         .bind(ws.branch_name.as_deref().unwrap_or(""))

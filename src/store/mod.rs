@@ -22,7 +22,8 @@ mod testing;
 mod threads;
 mod verify;
 
-pub use attempts::{AttemptPlan, Created, ExtraEvent, NewAttempt, WorkspaceRecord};
+pub use crate::model::Workspace;
+pub use attempts::{AttemptPlan, Created, ExtraEvent, NewAttempt};
 pub use events::{EventFilter, NewEvent};
 pub use not_found::NotFound;
 pub use policy::HistoryEntry;

@@ -5,7 +5,7 @@ use super::parse_or_corrupt;
 use crate::error::Result;
 use crate::model::{
     Artifact, Attempt, AttemptOutcome, Event, EventSubject, ExecutionMode, Message, MessageKind,
-    Priority, Thread, ThreadStatus, WorkspaceStatus,
+    Priority, Thread, ThreadStatus, Workspace, WorkspaceStatus,
 };
 use serde_json::Value;
 use sqlx::Row;
@@ -65,14 +65,16 @@ pub(crate) fn attempt(row: &SqliteRow) -> Result<Attempt> {
         run_id, task_id, attempt_no, thread_id, assigned_to, created_at, updated_at;
         execution_mode: parse_or_corrupt("execution mode", mode, ExecutionMode::parse)?,
         status: parse_or_corrupt("thread status", status, ThreadStatus::parse)?,
-        repo_path: non_empty(row.try_get("repo_path")?).map(PathBuf::from),
-        base_ref: non_empty(row.try_get("base_ref")?),
-        base_commit: non_empty(row.try_get("base_commit")?),
-        branch_name: non_empty(row.try_get("branch_name")?),
-        worktree_path: non_empty(row.try_get("worktree_path")?).map(PathBuf::from),
-        workspace_status: optional_or_corrupt(
-            "workspace status", workspace_status, WorkspaceStatus::parse
-        )?,
+        workspace: Workspace {
+            repo_path: non_empty(row.try_get("repo_path")?).map(PathBuf::from),
+            base_ref: non_empty(row.try_get("base_ref")?),
+            base_commit: non_empty(row.try_get("base_commit")?),
+            branch_name: non_empty(row.try_get("branch_name")?),
+            worktree_path: non_empty(row.try_get("worktree_path")?).map(PathBuf::from),
+            workspace_status: optional_or_corrupt(
+                "workspace status", workspace_status, WorkspaceStatus::parse
+            )?,
+        },
     }))
 }
 

@@ -1,7 +1,7 @@
 //! Fixtures for the store's unit tests: an in-memory database with a run, tasks and
 //! attempts made through the store's own verbs.
 
-use super::{FinishKind, MessageInput, NewAttempt, NewRun, NewTask, Store, WorkspaceRecord};
+use super::{FinishKind, MessageInput, NewAttempt, NewRun, NewTask, Store, Workspace};
 use crate::model::{Attempt, ExecutionMode, Priority, TaskStatus};
 
 pub(crate) const WORKER: &str = "worker";
@@ -51,7 +51,7 @@ pub(crate) fn new_attempt(
         execution_mode: ExecutionMode::Analysis,
         created_by: "leader".to_string(),
         body: String::new(),
-        workspace: WorkspaceRecord::default(),
+        workspace: Workspace::default(),
         allowed,
         cancel_current: None,
         extra_event: None,

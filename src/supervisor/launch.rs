@@ -77,7 +77,7 @@ pub(super) async fn prepare(
 ) -> Result<Option<Prepared>> {
     let task = store.task(&attempt.run_id, &attempt.task_id).await?;
     let run_config = store.run_config(&attempt.run_id).await?;
-    let repo = attempt.repo_path.as_deref();
+    let repo = attempt.workspace.repo_path.as_deref();
     let context = BriefContext {
         previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
         resume_session: Some(store.resume_session(thread_id).await?).filter(|s| !s.is_empty()),

@@ -87,8 +87,8 @@ pub fn plan_launch(
     let prompt_path = log_path.with_extension("prompt.md");
     let cwd = match (
         attempt.execution_mode,
-        &attempt.worktree_path,
-        &attempt.repo_path,
+        &attempt.workspace.worktree_path,
+        &attempt.workspace.repo_path,
     ) {
         (ExecutionMode::Code, Some(worktree), _) => worktree.clone(),
         (_, _, Some(repo)) => repo.clone(),

@@ -73,7 +73,7 @@ async fn conclude(store: &Store, attempt: &Attempt, prepared: &Prepared, ran: Ra
         findings: &ran.findings,
         stop: ran.stop,
         work: &work,
-        branch: attempt.branch_name.as_deref().unwrap_or(""),
+        branch: attempt.workspace.branch_name.as_deref().unwrap_or(""),
         format,
     };
     let mut end = classify(store, thread_id, &ending, ran.leaked, ran.tail).await?;
@@ -100,7 +100,7 @@ async fn post_work_note(
     redactor: &Redactor,
     payload: &serde_json::Value,
 ) {
-    let Some(note) = work.note(attempt.branch_name.as_deref().unwrap_or("")) else {
+    let Some(note) = work.note(attempt.workspace.branch_name.as_deref().unwrap_or("")) else {
         return;
     };
     let note = redactor.redact_str(&note).into_owned();

@@ -38,6 +38,7 @@ impl Work {
             ..Work::default()
         };
         let Some(worktree) = attempt
+            .workspace
             .worktree_path
             .as_deref()
             .filter(|w| attempt.execution_mode == ExecutionMode::Code && w.is_dir())
@@ -64,7 +65,10 @@ impl Work {
             Ok(_) => {}
             Err(e) => work.problem = Some(e.to_string()),
         }
-        match worktree::commits_since(worktree, attempt.base_commit.as_deref().unwrap_or("")) {
+        match worktree::commits_since(
+            worktree,
+            attempt.workspace.base_commit.as_deref().unwrap_or(""),
+        ) {
             Ok(n) => work.commits = n,
             Err(e) => work.problem = work.problem.take().or(Some(e.to_string())),
         }

@@ -19,7 +19,7 @@ pub async fn run(ctx: &Ctx, args: BriefArgs) -> Result<Reply> {
     let note = store.brief_note(&attempt.thread_id).await?;
     // The same brief the supervisor gives the worker: with its adapter's rule
     // when the worker is a profile or an adapter orch knows.
-    let repo = attempt.repo_path.as_deref();
+    let repo = attempt.workspace.repo_path.as_deref();
     let config = store.run_config(&run).await?;
     let worker_note = crate::config::Workers::load(repo, &config)
         .and_then(|w| w.resolve(&attempt.assigned_to))

@@ -44,7 +44,7 @@ pub async fn run(ctx: &Ctx, args: CleanupArgs) -> Result<Reply> {
     let mut cleaned = Vec::new();
     for (Removable { attempt: a, .. }, salvaged) in removable.iter().zip(saved) {
         let path = worktree_of(a);
-        let repo = a.repo_path.as_deref().unwrap_or(Path::new(""));
+        let repo = a.workspace.repo_path.as_deref().unwrap_or(Path::new(""));
         worktree::remove_worktree(repo, path, args.force)?;
         ctx.store
             .mark_workspace_cleaned(run, &a.task_id, a.attempt_no)
@@ -124,8 +124,8 @@ async fn candidates(
         .into_iter()
         .filter(|a| attempt.is_none_or(|n| a.attempt_no == n))
     {
-        if a.workspace_status != Some(crate::model::WorkspaceStatus::Created)
-            || a.worktree_path.is_none()
+        if a.workspace.workspace_status != Some(crate::model::WorkspaceStatus::Created)
+            || a.workspace.worktree_path.is_none()
         {
             continue;
         }
@@ -347,9 +347,12 @@ fn salvage(ctx: &Ctx, a: &Attempt, work: &AtRisk) -> Result<Salvaged> {
 
 /// The worktree of an attempt `cleanup` considers (it has one: see the candidates).
 fn worktree_of(a: &Attempt) -> &Path {
-    a.worktree_path.as_deref().unwrap_or(Path::new(""))
+    a.workspace
+        .worktree_path
+        .as_deref()
+        .unwrap_or(Path::new(""))
 }
 
 fn branch_of(a: &Attempt) -> &str {
-    a.branch_name.as_deref().unwrap_or("")
+    a.workspace.branch_name.as_deref().unwrap_or("")
 }

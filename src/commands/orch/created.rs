@@ -60,11 +60,11 @@ impl Created {
                 launch.adapter, launch.supervisor_pid, launch.log_path
             ));
         }
-        if let Some(path) = &self.attempt.worktree_path {
+        if let Some(path) = &self.attempt.workspace.worktree_path {
             human.push_str(&format!(
                 "\nworktree {} (branch {})",
                 path.display(),
-                self.attempt.branch_name.as_deref().unwrap_or("")
+                self.attempt.workspace.branch_name.as_deref().unwrap_or("")
             ));
         }
         Reply::new(command, self, human)

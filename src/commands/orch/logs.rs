@@ -94,7 +94,7 @@ async fn log_parser(
     supervision: &Supervision,
 ) -> Result<Parser> {
     let config = ctx.store.run_config(run).await?;
-    let repo = attempt.repo_path.as_deref();
+    let repo = attempt.workspace.repo_path.as_deref();
     let workers = Workers::load(repo, &config)?;
     let name = if supervision.adapter.is_empty() {
         attempt.assigned_to.clone()
