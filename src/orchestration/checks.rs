@@ -5,6 +5,7 @@
 
 use crate::error::Result;
 use crate::model::{Attempt, CheckStatus, ExecutionMode, TaskStatus};
+use crate::process::bounded::{Bounded, run_bounded};
 use crate::store::Store;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,47 +64,24 @@ pub async fn run_checks(store: &Store, attempt: &Attempt) -> Result<Option<Strin
 /// Runs one check command with `sh -c` in its own process group; a timeout kills it.
 async fn run_one(command: &str, cwd: &PathBuf) -> (bool, String) {
     let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) => return (false, format!("cannot run the check: {e}")),
-    };
-    let pid = child.id();
-    match tokio::time::timeout(CHECK_TIMEOUT, child.wait_with_output()).await {
-        Ok(Ok(out)) => {
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
-            let text = tail(&text);
-            let passed = out.status.success();
-            let details = if passed {
+    cmd.arg("-c").arg(command).current_dir(cwd);
+    match run_bounded(cmd, CHECK_TIMEOUT).await {
+        Bounded::Exited(out) => {
+            let text = tail(&format!("{}{}", out.stdout, out.stderr));
+            let details = if out.success {
                 text
             } else {
-                format!(
-                    "exit {}\n{text}",
-                    out.status
-                        .code()
-                        .map_or("by signal".to_string(), |c| c.to_string())
-                )
+                let code = out.code.map_or("by signal".to_string(), |c| c.to_string());
+                format!("exit {code}\n{text}")
             };
-            (passed, details)
+            (out.success, details)
         }
-        Ok(Err(e)) => (false, format!("the check failed to run: {e}")),
-        Err(_) => {
-            if let Some(pid) = pid {
-                crate::process::group::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
-            }
-            (
-                false,
-                format!("timed out after {} s", CHECK_TIMEOUT.as_secs()),
-            )
-        }
+        Bounded::CannotStart(e) => (false, format!("cannot run the check: {e}")),
+        Bounded::Failed(e) => (false, format!("the check failed to run: {e}")),
+        Bounded::TimedOut => (
+            false,
+            format!("timed out after {} s", CHECK_TIMEOUT.as_secs()),
+        ),
     }
 }
 

@@ -46,35 +46,17 @@ pub(super) async fn run_jobs(jobs: &[Job], cwd: &Path) -> Vec<Outcome> {
 /// Runs one check: exactly this environment, stdin from /dev/null, its own process
 /// group (killed whole at the timeout).
 pub(super) async fn run_job(job: &Job, cwd: &Path) -> Outcome {
+    use crate::process::bounded::{Bounded, run_bounded};
     let mut cmd = tokio::process::Command::new(&job.argv[0]);
     cmd.args(&job.argv[1..])
         .env_clear()
         .envs(job.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) => return Outcome::Failed(format!("cannot run it: {e}")),
-    };
-    let pid = child.id();
-    match tokio::time::timeout(CHECK_TIMEOUT, child.wait_with_output()).await {
-        Ok(Ok(out)) => Outcome::Exited {
-            success: out.status.success(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        },
-        Ok(Err(e)) => Outcome::Failed(e.to_string()),
-        Err(_) => {
-            if let Some(pid) = pid {
-                crate::process::group::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
-            }
-            Outcome::TimedOut
-        }
+        .current_dir(cwd);
+    match run_bounded(cmd, CHECK_TIMEOUT).await {
+        Bounded::Exited(output) => Outcome::Exited(output),
+        Bounded::CannotStart(e) => Outcome::Failed(format!("cannot run it: {e}")),
+        Bounded::Failed(e) => Outcome::Failed(e.to_string()),
+        Bounded::TimedOut => Outcome::TimedOut,
     }
 }
 

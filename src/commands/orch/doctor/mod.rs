@@ -111,12 +111,7 @@ struct Job {
 /// How a check ended.
 #[derive(Debug, Clone)]
 enum Outcome {
-    Exited {
-        success: bool,
-        code: Option<i32>,
-        stdout: String,
-        stderr: String,
-    },
+    Exited(crate::process::bounded::Output),
     TimedOut,
     Failed(String),
 }
@@ -417,12 +412,12 @@ fn version_report(
     };
     let command = shell_words(&adapter.version_command);
     let found = match &outcomes[i] {
-        Outcome::Exited { stdout, stderr, .. } => version_in(stdout)
-            .or_else(|| version_in(stderr))
+        Outcome::Exited(out) => version_in(&out.stdout)
+            .or_else(|| version_in(&out.stderr))
             .ok_or_else(|| {
                 format!(
                     "`{command}` printed no version: {}",
-                    first_line(stdout, stderr, redactor)
+                    first_line(&out.stdout, &out.stderr, redactor)
                 )
             }),
         Outcome::TimedOut => Err(format!(
@@ -475,20 +470,15 @@ fn login_report(
     };
     let command = shell_words(&adapter.login_check);
     let undecided = match &outcomes[i] {
-        Outcome::Exited {
-            success,
-            code,
-            stdout,
-            stderr,
-        } => {
-            let detail = first_line(stdout, stderr, redactor);
-            if *success {
+        Outcome::Exited(out) => {
+            let detail = first_line(&out.stdout, &out.stderr, redactor);
+            if out.success {
                 return LoginReport {
                     status: "logged_in",
                     detail,
                 };
             }
-            let how = code.map_or("was killed by a signal".to_string(), |c| {
+            let how = out.code.map_or("was killed by a signal".to_string(), |c| {
                 format!("exited {c}")
             });
             problems.push(format!("not logged in: `{command}` {how}: {detail}"));
