@@ -299,12 +299,12 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Value {
 
 /// Blocks until the first event matching `filter` after `--after-event` (default: the
 /// newest now), waking whenever another process commits; `None` when the timeout passes
-/// first. With `reconcile`, that run is reconciled before each look.
+/// first. A filter on a run folds that run's worker states in before each look (the
+/// store does: see `Store::next_event`).
 pub async fn wait_for_event(
     ctx: &Ctx,
     filter: &EventFilter,
     wait: &EventWaitArgs,
-    reconcile: Option<&str>,
 ) -> Result<Option<Event>> {
     let store = &ctx.store;
     let deadline = deadline(wait.timeout_seconds);
@@ -314,9 +314,6 @@ pub async fn wait_for_event(
         None => store.max_event_id().await?,
     };
     loop {
-        if let Some(run) = reconcile {
-            store.reconcile(run).await?;
-        }
         if let Some(event) = store.next_event(filter, cursor).await? {
             return Ok(Some(event));
         }

@@ -25,7 +25,7 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<Reply> {
         thread_statuses: to_strings(&args.status),
         ..EventFilter::default()
     };
-    let Some(event) = wait_for_event(ctx, &filter, &args.wait, None).await? else {
+    let Some(event) = wait_for_event(ctx, &filter, &args.wait).await? else {
         return Err(Error::no_matching_work(format!(
             "no matching event within {} s",
             args.wait.timeout_seconds

@@ -14,7 +14,6 @@ pub type LaunchArgs = AttemptArgs;
 pub async fn run(ctx: &Ctx, args: LaunchArgs) -> Result<Reply> {
     let TaskArgs { run, task } = args.task;
     let attempt = args.attempt;
-    ctx.store.reconcile(&run).await?;
     let task_record = ctx.store.task(&run, &task).await?;
     let attempt = ctx.store.attempt(&run, &task, attempt).await?;
     if attempt.status.is_terminal() {

@@ -10,7 +10,6 @@ pub type StatusArgs = RunArgs;
 
 pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<Reply> {
     let store = &ctx.store;
-    store.reconcile(&args.run).await?;
     let view = store.status_view(&args.run).await?;
     let human = if ctx.style.json {
         String::new()

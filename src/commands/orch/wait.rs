@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<Reply> {
         types: csv(args.for_types.as_deref()),
         ..EventFilter::default()
     };
-    let Some(event) = wait_for_event(ctx, &filter, &args.wait, Some(run)).await? else {
+    let Some(event) = wait_for_event(ctx, &filter, &args.wait).await? else {
         return Err(Error::no_matching_work(format!(
             "no matching event in run {run:?} within {} s",
             args.wait.timeout_seconds
