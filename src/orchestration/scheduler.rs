@@ -218,7 +218,7 @@ struct Scheduler<'a> {
 
 impl Scheduler<'_> {
     /// The workers the repository and the run configure, reloaded every 5 s at most.
-    async fn workers(&mut self) -> Result<&Workers> {
+    async fn refresh_workers(&mut self) -> Result<()> {
         if self
             .workers_loaded
             .is_none_or(|at| at.elapsed() > Duration::from_secs(5))
@@ -227,7 +227,7 @@ impl Scheduler<'_> {
             self.workers = Workers::load(Some(&self.opts.repo), &config)?;
             self.workers_loaded = Some(tokio::time::Instant::now());
         }
-        Ok(&self.workers)
+        Ok(())
     }
 
     /// One tick: recover, fill free slots (unless stopping), report events. Returns the
@@ -249,20 +249,17 @@ impl Scheduler<'_> {
         let running = at_work.total;
         let mut filled = Filled::default();
         if !stopping && running < self.opts.concurrency {
-            let workers = self.workers().await?.clone();
+            self.refresh_workers().await?;
             let mut notices = Vec::new();
-            let mut children = std::mem::take(&mut self.children);
-            let result = fill_slots(
+            filled = fill_slots(
                 store,
                 &self.opts,
-                &workers,
+                &self.workers,
                 at_work,
-                &mut children,
+                &mut self.children,
                 &mut notices,
             )
-            .await;
-            self.children = children;
-            filled = result?;
+            .await?;
             for notice in notices {
                 if self.said.insert(notice.clone()) {
                     on_notice(&notice);

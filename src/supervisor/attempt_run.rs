@@ -354,10 +354,7 @@ impl<'a> AttemptRun<'a> {
     fn on_deadline(&mut self, deadline: Deadline) -> Result<()> {
         match deadline {
             Deadline::Finding => self.stop(StopReason::Finding),
-            Deadline::IdleLine => {
-                let log = self.pump.log_path.clone();
-                self.pump.idle(now_ms()).at(log)?
-            }
+            Deadline::IdleLine => self.pump.idle(now_ms()).at(&self.pump.log_path)?,
             Deadline::KillHolders => self.kill_holders(),
             Deadline::GiveUpOutput => {
                 tracing::warn!("the terminal did not close; giving up on the remaining output");
@@ -474,8 +471,7 @@ impl<'a> AttemptRun<'a> {
         } = self;
         // Only now, with the output read to its end, may the terminal go.
         drop(worker);
-        let log = pump.log_path.clone();
-        pump.finish(now_ms()).at(log)?;
+        pump.finish(now_ms()).at(&pump.log_path)?;
         poster.finish(&mut pump).await;
         let mut findings = pump.findings.clone();
         findings.last_text_line = pump.last_line();
