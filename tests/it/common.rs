@@ -394,3 +394,43 @@ pub fn fake_text_adapter(repo: &Path, keys: &str) {
     )
     .unwrap();
 }
+
+/// Waits (bounded) until the task's current attempt has an outcome; returns the
+/// attempt's `{attempt, supervision}` record.
+pub fn wait_for_end(env: &Env, run: &str, task: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = env.orch(&["attempts", "--run", run, "--task", task]);
+        let rows = out.data()["attempts"].as_array().unwrap().clone();
+        if let Some(last) = rows.last()
+            && !last["supervision"]["outcome"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty()
+        {
+            return last.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the attempt did not end: {rows:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Adds task `task` to `run` with its default worker and its body.
+pub fn add_task(env: &Env, run: &str, task: &str, worker: &str, body: &str) {
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
+        run,
+        "--task",
+        task,
+        "--default-to",
+        worker,
+        "--body",
+        body,
+    ])
+    .data();
+}

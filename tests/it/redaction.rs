@@ -8,8 +8,7 @@
 //! task's body never holds one whole (each is put together by the worker's shell), so
 //! the database's bytes can be searched too.
 
-use crate::common::{Env, ORCH, wait_until};
-use serde_json::Value;
+use crate::common::{Env, ORCH, add_task, wait_for_end};
 
 const CREDENTIAL: &str = "kc-plum-passenger-7731-quiet";
 const DEPLOY_TOKEN: &str = "dt-river-stone-4410-amber";
@@ -126,14 +125,7 @@ fn secrets_a_worker_prints_reach_no_log_thread_report_or_database() {
         "{argv:?}"
     );
 
-    let mut record = Value::Null;
-    wait_until("the attempt's end", 60, || {
-        record = env.attempts("r", "t").pop().unwrap();
-        !record["supervision"]["outcome"]
-            .as_str()
-            .unwrap_or("")
-            .is_empty()
-    });
+    let record = wait_for_end(&env, "r", "t");
     assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
 
     // The raw log: every secret replaced, everything around it as printed, and the
@@ -255,19 +247,8 @@ fn proxy_and_ca_variables_reach_the_worker_and_only_a_proxy_password_is_redacted
     let repo = env.repo();
     crate::common::fake_text_adapter(&repo, "");
     env.orch(&["run", "init", "--run", "r"]).data();
-    env.orch(&[
-        "task",
-        "add",
-        "--run",
-        "r",
-        "--task",
-        "t",
-        "--default-to",
-        "fake-text",
-        "--body",
-        "run printf 'proxy=%s ca=%s no=%s\\n' \"$HTTPS_PROXY\" \"$NODE_EXTRA_CA_CERTS\" \"$NO_PROXY\" >&2\nsay done",
-    ])
-    .data();
+    let script = "run printf 'proxy=%s ca=%s no=%s\\n' \"$HTTPS_PROXY\" \"$NODE_EXTRA_CA_CERTS\" \"$NO_PROXY\" >&2\nsay done";
+    add_task(&env, "r", "t", "fake-text", script);
     env.dispatch_launch(
         &repo,
         "r",
@@ -283,14 +264,7 @@ fn proxy_and_ca_variables_reach_the_worker_and_only_a_proxy_password_is_redacted
         ],
     )
     .data();
-    let mut record = Value::Null;
-    wait_until("the attempt's end", 60, || {
-        record = env.attempts("r", "t").pop().unwrap();
-        !record["supervision"]["outcome"]
-            .as_str()
-            .unwrap_or("")
-            .is_empty()
-    });
+    let record = wait_for_end(&env, "r", "t");
     assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
     let log = std::fs::read_to_string(record["supervision"]["log_path"].as_str().unwrap()).unwrap();
     assert!(

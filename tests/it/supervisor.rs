@@ -1,48 +1,8 @@
 //! Supervised workers (issue 3), end to end: real `orch supervise` processes, real PTYs,
 //! real git, and the scripted fake agent standing in for codex, claude and cursor-agent.
 
-use crate::common::{Env, ORCH};
-use serde_json::Value;
+use crate::common::{Env, ORCH, add_task, wait_for_end};
 use std::time::{Duration, Instant};
-
-/// Waits (bounded) until the task's current attempt has an outcome; returns the
-/// attempt's `{attempt, supervision}` record.
-fn wait_for_end(env: &Env, run: &str, task: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = env.orch(&["attempts", "--run", run, "--task", task]);
-        let rows = out.data()["attempts"].as_array().unwrap().clone();
-        if let Some(last) = rows.last()
-            && !last["supervision"]["outcome"]
-                .as_str()
-                .unwrap_or("")
-                .is_empty()
-        {
-            return last.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the attempt did not end: {rows:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn add_task(env: &Env, run: &str, task: &str, worker: &str, body: &str) {
-    env.orch(&[
-        "task",
-        "add",
-        "--run",
-        run,
-        "--task",
-        task,
-        "--default-to",
-        worker,
-        "--body",
-        body,
-    ])
-    .data();
-}
 
 #[test]
 fn a_fake_codex_worker_commits_in_its_worktree_and_its_thread_ends_done() {
