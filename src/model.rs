@@ -2,7 +2,7 @@
 //! plain data with their JSON shapes, and the status vocabularies with their rules.
 //! No I/O here: the store fills these, the commands print them.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -35,6 +35,18 @@ where
         return Ok(None);
     }
     T::deserialize(text.into_deserializer()).map(Some)
+}
+
+/// A type's name as words: `ExecutionMode` is "execution mode".
+fn words(camel: &str) -> String {
+    let mut out = String::new();
+    for c in camel.chars() {
+        if c.is_uppercase() && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 macro_rules! string_enum {
@@ -73,7 +85,7 @@ macro_rules! string_enum {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = String::deserialize(d)?;
                 $name::parse(&text).ok_or_else(|| {
-                    serde::de::Error::custom(format!("unknown {} {text:?}", stringify!($name)))
+                    serde::de::Error::custom(format!("unknown {} {text:?}", words(stringify!($name))))
                 })
             }
         }
@@ -322,7 +334,7 @@ pub struct Run {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     pub run_id: String,
     pub task_id: String,
@@ -331,7 +343,7 @@ pub struct Task {
     pub body: String,
     pub default_to: String,
     /// The mode `orch up` dispatches with; `None` (printed `""`) when the task sets none.
-    #[serde(serialize_with = "empty_if_none")]
+    #[serde(serialize_with = "empty_if_none", deserialize_with = "none_if_empty")]
     pub execution_mode: Option<ExecutionMode>,
     pub acceptance: Value,
     pub required_checks: Vec<String>,

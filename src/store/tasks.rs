@@ -207,55 +207,13 @@ macro_rules! task_json {
     };
 }
 
-/// A task as [`task_json!`] renders it.
+/// A task as [`task_json!`] renders it: the task, with the keys that order it.
 #[derive(Deserialize)]
-pub(crate) struct TaskJson {
-    pub id: i64,
-    pub run_id: String,
-    pub task_id: String,
-    pub title: String,
-    pub summary: String,
-    pub body: String,
-    pub default_to: String,
-    pub execution_mode: String,
-    pub acceptance: Option<Value>,
-    pub priority: String,
-    pub priority_rank: i64,
-    pub status: String,
-    pub current_attempt: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub depends_on: Vec<String>,
-    pub required_checks: Vec<String>,
-}
-
-impl TaskJson {
-    pub(crate) fn into_task(self) -> Result<(i64, Task)> {
-        Ok((
-            self.id,
-            Task {
-                run_id: self.run_id,
-                task_id: self.task_id,
-                title: self.title,
-                summary: self.summary,
-                body: self.body,
-                default_to: self.default_to,
-                execution_mode: super::rows::optional_or_corrupt(
-                    "execution mode",
-                    &self.execution_mode,
-                    ExecutionMode::parse,
-                )?,
-                acceptance: self.acceptance.unwrap_or(Value::Null),
-                required_checks: self.required_checks,
-                priority: parse_or_corrupt("priority", &self.priority, Priority::parse)?,
-                status: parse_or_corrupt("task status", &self.status, TaskStatus::parse)?,
-                depends_on: self.depends_on,
-                current_attempt: self.current_attempt,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-            },
-        ))
-    }
+struct TaskRow {
+    id: i64,
+    priority_rank: i64,
+    #[serde(flatten)]
+    task: Task,
 }
 
 /// Parses a JSON array produced by `json_group_array`.
@@ -291,12 +249,14 @@ pub(crate) async fn load_tasks(
     };
     // json_group_array always returns its one row.
     let text: String = scalar(&mut *conn, sql, args).await?.unwrap_or_default();
-    let mut rows: Vec<TaskJson> = parse_json_rows(&text)?;
+    let mut rows: Vec<TaskRow> = serde_json::from_str(&text).map_err(|e| {
+        Error::internal(format!("database holds a task row orch cannot read: {e}"))
+    })?;
     match selection {
         TaskSelection::Status(_) => rows.sort_by_key(|t| (-t.priority_rank, t.id)),
         _ => rows.sort_by_key(|t| t.id),
     }
-    rows.into_iter().map(TaskJson::into_task).collect()
+    Ok(rows.into_iter().map(|row| (row.id, row.task)).collect())
 }
 
 pub(crate) async fn load_task(
