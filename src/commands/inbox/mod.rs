@@ -61,7 +61,31 @@ pub struct LeaseArgs {
     pub lease_seconds: i64,
 }
 
+/// What the caller does with its lease.
+#[derive(Debug, Clone, Copy)]
+enum LeaseStep {
+    Claim,
+    Renew,
+}
+
 impl LeaseArgs {
+    /// Takes (`claim`) or extends (`renew`) the caller's lease on the thread: the caller,
+    /// the thread and the message that says so.
+    async fn lease(&self, ctx: &Ctx, step: LeaseStep) -> Result<(String, Thread, Message)> {
+        let (thread_id, lease_ms) = (&self.thread, self.lease_ms());
+        let (agent, (thread, message)) = match step {
+            LeaseStep::Claim => {
+                let agent = ctx.require_agent("claim")?;
+                (agent.clone(), ctx.store.claim(thread_id, &agent, lease_ms).await?)
+            }
+            LeaseStep::Renew => {
+                let agent = ctx.require_agent("renew")?;
+                (agent.clone(), ctx.store.renew(thread_id, &agent, lease_ms).await?)
+            }
+        };
+        Ok((agent, thread, message))
+    }
+
     fn lease_ms(&self) -> i64 {
         match self.lease_seconds {
             ..=0 => DEFAULT_LEASE_SECONDS,
