@@ -27,12 +27,8 @@ pub struct GlobalArgs {
 /// The content of a message (contract §3).
 #[derive(Debug, Clone, Default, Args)]
 pub struct MessageArgs {
-    /// Message body text.
-    #[arg(long)]
-    pub body: Option<String>,
-    /// Read the message body from a file (`-` for standard input).
-    #[arg(long, value_name = "PATH")]
-    pub body_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub body: BodyArgs,
     /// Structured payload, a JSON object (empty means {}).
     #[arg(long, value_name = "JSON")]
     pub payload_json: Option<String>,
@@ -54,10 +50,11 @@ pub struct ArtifactArgs {
     pub artifact_metadata_json: Vec<String>,
 }
 
-/// A message body only (dispatch, retry, reassign).
+/// A body: a message's, or a task's (`task add`), or the task message's of `dispatch`,
+/// `retry` and `reassign` (where none means the task's body).
 #[derive(Debug, Clone, Default, Args)]
 pub struct BodyArgs {
-    /// Body of the task message (default: the task's body).
+    /// The body text.
     #[arg(long)]
     pub body: Option<String>,
     /// Read the body from a file (`-` for standard input).

@@ -21,7 +21,6 @@ use clap::Parser;
 use serde_json::Value;
 use std::ffi::OsString;
 use std::io::Read;
-use std::path::PathBuf;
 
 /// What every verb gets: the open store, the caller's identity and the output style.
 pub struct Ctx {
@@ -149,8 +148,8 @@ fn usage_error(err: clap::Error, json: bool) -> u8 {
 }
 
 /// Reads `--body`/`--body-file` (mutually exclusive).
-pub fn read_body(body: Option<&String>, body_file: Option<&PathBuf>) -> Result<Option<String>> {
-    match (body, body_file) {
+pub fn read_body_args(args: &BodyArgs) -> Result<Option<String>> {
+    match (&args.body, &args.body_file) {
         (Some(_), Some(_)) => Err(Error::invalid_input(
             "--body and --body-file are mutually exclusive",
         )),
@@ -167,10 +166,6 @@ pub fn read_body(body: Option<&String>, body_file: Option<&PathBuf>) -> Result<O
         }),
         (None, None) => Ok(None),
     }
-}
-
-pub fn read_body_args(args: &BodyArgs) -> Result<Option<String>> {
-    read_body(args.body.as_ref(), args.body_file.as_ref())
 }
 
 /// Parses `--payload-json`: must be a JSON object; empty means {}.
@@ -253,7 +248,7 @@ pub fn parse_artifacts(args: &ArtifactArgs) -> Result<Vec<Artifact>> {
 /// Resolves the message flags of a verb (contract §3).
 pub fn message_input(args: &MessageArgs) -> Result<MessageInput> {
     let redactor = crate::redact::process();
-    let mut body = read_body(args.body.as_ref(), args.body_file.as_ref())?.unwrap_or_default();
+    let mut body = read_body_args(&args.body)?.unwrap_or_default();
     redactor.redact_string(&mut body);
     let mut payload = parse_payload(args.payload_json.as_deref())?;
     redactor.redact_json(&mut payload);
