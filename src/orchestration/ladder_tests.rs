@@ -1,50 +1,17 @@
 //! The retry ladder's unit tests: every outcome, budgets, fallbacks, cooldowns and parks.
 use super::*;
-use crate::plan::WorkerProfile;
 
+/// The profiles of the tests, as a run's plan gives them.
 fn workers() -> Workers {
-    let mut w = Workers::load(None, &serde_json::json!({})).unwrap();
-    w.profiles.insert(
-        "cx".into(),
-        WorkerProfile {
-            adapter: Some("codex".into()),
-            fallback: vec!["cl".into(), "sh".into()],
-            max_attempts: Some(2),
-            ..WorkerProfile::default()
-        },
-    );
-    w.profiles.insert(
-        "cl".into(),
-        WorkerProfile {
-            adapter: Some("claude".into()),
-            max_attempts: Some(1),
-            ..WorkerProfile::default()
-        },
-    );
-    w.profiles.insert(
-        "sh".into(),
-        WorkerProfile {
-            adapter: Some("shell".into()),
-            ..WorkerProfile::default()
-        },
-    );
-    // Two accounts of one CLI.
-    w.profiles.insert(
-        "ca".into(),
-        WorkerProfile {
-            adapter: Some("claude".into()),
-            fallback: vec!["cb".into()],
-            ..WorkerProfile::default()
-        },
-    );
-    w.profiles.insert(
-        "cb".into(),
-        WorkerProfile {
-            adapter: Some("claude".into()),
-            ..WorkerProfile::default()
-        },
-    );
-    w
+    let profiles = serde_json::json!({"workers": {
+        "cx": {"adapter": "codex", "fallback": ["cl", "sh"], "max_attempts": 2},
+        "cl": {"adapter": "claude", "max_attempts": 1},
+        "sh": {"adapter": "shell"},
+        // Two accounts of one CLI.
+        "ca": {"adapter": "claude", "fallback": ["cb"]},
+        "cb": {"adapter": "claude"},
+    }});
+    Workers::load(None, &profiles).unwrap()
 }
 
 fn past(list: &[(&str, &str)]) -> Vec<PastAttempt> {
