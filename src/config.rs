@@ -69,14 +69,11 @@ struct ConfigFile {
 pub struct ResolvedWorker {
     /// The profile's name, or `""` when the name is an adapter's.
     pub profile: String,
+    /// The adapter, with the profile's overrides applied.
     pub adapter: Adapter,
-    pub model: Option<String>,
-    pub args: Vec<String>,
-    pub fallback: Vec<String>,
-    pub max_attempts: Option<u32>,
-    pub max_concurrent: Option<u32>,
-    /// The permission level the profile asks for.
-    pub permissions: adapter::PermissionChoice,
+    /// The profile's model, arguments, fallbacks and limits (all unset for a bare
+    /// adapter).
+    pub settings: WorkerProfile,
 }
 
 impl ResolvedWorker {
@@ -85,8 +82,13 @@ impl ResolvedWorker {
     pub fn brief_note(&self, mode: crate::model::ExecutionMode) -> Option<String> {
         self.adapter
             .permissions
-            .get(self.permissions.level(mode))
+            .get(self.permissions().level(mode))
             .and_then(|p| p.brief_note.clone())
+    }
+
+    /// The permission level the profile asks for.
+    pub fn permissions(&self) -> adapter::PermissionChoice {
+        self.settings.permissions.unwrap_or_default()
     }
 }
 
@@ -147,24 +149,14 @@ impl Workers {
             return Ok(ResolvedWorker {
                 profile: name.to_string(),
                 adapter: with_profile(adapter, name, profile)?,
-                model: profile.model.clone(),
-                args: profile.args.clone(),
-                fallback: profile.fallback.clone(),
-                max_attempts: profile.max_attempts,
-                max_concurrent: profile.max_concurrent,
-                permissions: profile.permissions.unwrap_or_default(),
+                settings: profile.clone(),
             });
         }
         if let Some(adapter) = self.adapters.get(name) {
             return Ok(ResolvedWorker {
                 profile: String::new(),
                 adapter: adapter.clone(),
-                model: None,
-                args: Vec::new(),
-                fallback: Vec::new(),
-                max_attempts: None,
-                max_concurrent: None,
-                permissions: adapter::PermissionChoice::Default,
+                settings: WorkerProfile::default(),
             });
         }
         Err(ConfigError::UnknownWorker {

@@ -102,7 +102,7 @@ fn budget(workers: &Workers, worker: &str) -> u32 {
     workers
         .resolve(worker)
         .ok()
-        .and_then(|w| w.max_attempts)
+        .and_then(|w| w.settings.max_attempts)
         .unwrap_or(DEFAULT_MAX_ATTEMPTS)
         .max(1)
 }
@@ -141,7 +141,7 @@ fn fallbacks(s: &Situation) -> Vec<String> {
     let mut order: Vec<String> = Vec::new();
     let mut chain_of = |worker: &str| {
         if let Ok(w) = s.workers.resolve(worker) {
-            for f in w.fallback {
+            for f in w.settings.fallback {
                 if f != s.worker && !order.contains(&f) {
                     order.push(f);
                 }

@@ -94,7 +94,7 @@ impl Availability<'_> {
     fn choose(&self, task: &Task) -> Option<String> {
         let mut candidates = vec![task.default_to.clone()];
         if let Ok(w) = self.workers.resolve(&task.default_to) {
-            candidates.extend(w.fallback);
+            candidates.extend(w.settings.fallback);
         }
         candidates
             .into_iter()
@@ -104,7 +104,7 @@ impl Availability<'_> {
                         .get(cooldown_key(&w))
                         .is_none_or(|until| *until <= self.now)
                         && !self.banned.contains(&w.adapter.name)
-                        && w.max_concurrent.is_none_or(|cap| {
+                        && w.settings.max_concurrent.is_none_or(|cap| {
                             self.per_worker.get(name).copied().unwrap_or(0) < cap as usize
                         })
                 }

@@ -102,15 +102,15 @@ pub fn plan_launch(
         prompt: String::new(),
         prompt_file: prompt_path.display().to_string(),
         workdir: cwd.display().to_string(),
-        model: worker.model.clone(),
+        model: worker.settings.model.clone(),
         session_id: None,
         body: task.body.clone(),
-        args: worker.args.clone(),
+        args: worker.settings.args.clone(),
         state_dir,
         permissions: Vec::new(),
     };
     let (permission_args, permission) =
-        adapter.permission(worker.permissions, attempt.execution_mode, &values)?;
+        adapter.permission(worker.permissions(), attempt.execution_mode, &values)?;
     values.permissions = permission_args;
     let context = BriefContext {
         worker_note: permission.and_then(|p| p.brief_note.clone()),

@@ -202,7 +202,7 @@ fn run_workers(workers: &Workers, tasks: &[crate::model::Task]) -> Vec<String> {
     let mut i = 0;
     while i < names.len() {
         if let Ok(worker) = workers.resolve(&names[i]) {
-            for fallback in worker.fallback {
+            for fallback in worker.settings.fallback {
                 if !names.contains(&fallback) {
                     names.push(fallback);
                 }
@@ -234,7 +234,7 @@ fn plan(workers: &Workers, name: String, jobs: &mut Vec<Job>) -> Planned {
     let adapter = &worker.adapter;
     let level_env = adapter
         .permissions
-        .get(worker.permissions.level(ExecutionMode::Code))
+        .get(worker.permissions().level(ExecutionMode::Code))
         .map(|p| &p.env);
     let (env, passed_env) = worker_env(adapter, level_env);
     let redactor = Redactor::with_secrets(
@@ -506,19 +506,19 @@ fn permissions(
 ) -> Vec<PermissionReport> {
     let values = Placeholders {
         workdir: repo.display().to_string(),
-        model: worker.model.clone(),
-        args: worker.args.clone(),
+        model: worker.settings.model.clone(),
+        args: worker.settings.args.clone(),
         state_dir: state_dir.to_string(),
         ..Placeholders::default()
     };
     let mut out: Vec<PermissionReport> = Vec::new();
     for mode in [ExecutionMode::Code, ExecutionMode::Analysis] {
-        let level = worker.permissions.level(mode);
+        let level = worker.permissions().level(mode);
         if let Some(entry) = out.iter_mut().find(|e| e.level == level) {
             entry.modes.push(mode.as_str());
             continue;
         }
-        match worker.adapter.permission(worker.permissions, mode, &values) {
+        match worker.adapter.permission(worker.permissions(), mode, &values) {
             Ok((args, permission)) => out.push(PermissionReport {
                 level: level.to_string(),
                 modes: vec![mode.as_str()],
