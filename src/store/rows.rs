@@ -109,27 +109,3 @@ pub(crate) fn optional_or_corrupt<T>(
 pub(crate) fn json(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::error::ErrorCode;
-    use crate::model::ExecutionMode;
-
-    #[tokio::test]
-    async fn a_task_reads_its_mode_none_when_unset_and_refuses_an_unknown_one() {
-        let store = crate::store::test_store(
-            &[("none", "ready"), ("code", "ready"), ("bad", "ready")],
-            "UPDATE tasks SET execution_mode = 'code' WHERE task_id = 'code';
-             UPDATE tasks SET execution_mode = 'fast' WHERE task_id = 'bad';",
-        )
-        .await;
-        assert_eq!(store.task("r", "none").await.unwrap().execution_mode, None);
-        assert_eq!(
-            store.task("r", "code").await.unwrap().execution_mode,
-            Some(ExecutionMode::Code)
-        );
-        let err = store.task("r", "bad").await.unwrap_err();
-        assert_eq!(err.code, ErrorCode::Internal);
-        assert!(err.message.contains("unknown execution mode"), "{err:?}");
-    }
-}

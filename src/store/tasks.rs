@@ -533,4 +533,22 @@ mod tests {
         let err = store.add_task("x", &task("b")).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::NotFound);
     }
+
+    #[tokio::test]
+    async fn a_task_reads_its_mode_none_when_unset_and_refuses_an_unknown_one() {
+        let store = crate::store::test_store(
+            &[("none", "ready"), ("code", "ready"), ("bad", "ready")],
+            "UPDATE tasks SET execution_mode = 'code' WHERE task_id = 'code';
+             UPDATE tasks SET execution_mode = 'fast' WHERE task_id = 'bad';",
+        )
+        .await;
+        assert_eq!(store.task("r", "none").await.unwrap().execution_mode, None);
+        assert_eq!(
+            store.task("r", "code").await.unwrap().execution_mode,
+            Some(crate::model::ExecutionMode::Code)
+        );
+        let err = store.task("r", "bad").await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::Internal);
+        assert!(err.message.contains("unknown execution mode"), "{err:?}");
+    }
 }
