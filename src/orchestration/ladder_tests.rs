@@ -23,6 +23,18 @@ fn past(list: &[(&str, &str)]) -> Vec<PastAttempt> {
         .collect()
 }
 
+fn retry(worker: &str) -> Decision {
+    Decision::Retry {
+        worker: worker.into(),
+    }
+}
+
+fn reassign(worker: &str) -> Decision {
+    Decision::Reassign {
+        worker: worker.into(),
+    }
+}
+
 fn decide_with(
     outcome: &str,
     worker: &str,
@@ -51,26 +63,14 @@ fn decide_with(
 fn a_lost_attempt_is_retried_without_spending_the_budget_up_to_the_loss_limit() {
     // cl has a budget of one, but losses are orch's, not the worker's.
     let mut history = vec![("cx", "failed"), ("cx", "failed"), ("cl", "lost")];
-    assert_eq!(
-        decide_with("lost", "cl", &history, &[], &[]),
-        Decision::Retry {
-            worker: "cl".into()
-        }
-    );
+    assert_eq!(decide_with("lost", "cl", &history, &[], &[]), retry("cl"));
     history.extend([("cl", "lost"), ("cl", "lost")]);
-    assert_eq!(
-        decide_with("lost", "cl", &history, &[], &[]),
-        Decision::Retry {
-            worker: "cl".into()
-        }
-    );
+    assert_eq!(decide_with("lost", "cl", &history, &[], &[]), retry("cl"));
     // A lost attempt does not use up cl's one real attempt either.
     history.push(("cl", "failed"));
     assert_eq!(
         decide_with("failed", "cl", &history, &[], &[]),
-        Decision::Reassign {
-            worker: "sh".into()
-        }
+        reassign("sh")
     );
     // Past the loss limit a loss counts as a failure: cl's budget is spent.
     let history = [
@@ -84,9 +84,7 @@ fn a_lost_attempt_is_retried_without_spending_the_budget_up_to_the_loss_limit() 
     ];
     assert_eq!(
         decide_with("lost", "cl", &history, &[], &[]),
-        Decision::Reassign {
-            worker: "sh".into()
-        }
+        reassign("sh")
     );
     // A cooling adapter is not retried at once even after a loss.
     assert_eq!(
@@ -97,9 +95,7 @@ fn a_lost_attempt_is_retried_without_spending_the_budget_up_to_the_loss_limit() 
             &[("cl", 2_000_000)],
             &[]
         ),
-        Decision::Reassign {
-            worker: "sh".into()
-        }
+        reassign("sh")
     );
 }
 
@@ -119,9 +115,7 @@ fn success_and_cancel_need_nothing() {
 fn failures_retry_the_same_worker_then_fall_back_then_stop() {
     assert_eq!(
         decide_with("failed", "cx", &[("cx", "failed")], &[], &[]),
-        Decision::Retry {
-            worker: "cx".into()
-        }
+        retry("cx")
     );
     assert_eq!(
         decide_with(
@@ -131,9 +125,7 @@ fn failures_retry_the_same_worker_then_fall_back_then_stop() {
             &[],
             &[]
         ),
-        Decision::Reassign {
-            worker: "cl".into()
-        }
+        reassign("cl")
     );
     // cl has a budget of one: after its failure the chain of cx goes on to sh.
     assert_eq!(
@@ -144,9 +136,7 @@ fn failures_retry_the_same_worker_then_fall_back_then_stop() {
             &[],
             &[]
         ),
-        Decision::Reassign {
-            worker: "sh".into()
-        }
+        reassign("sh")
     );
     let all = [
         ("cx", "failed"),
@@ -165,9 +155,7 @@ fn failures_retry_the_same_worker_then_fall_back_then_stop() {
 fn adapters_without_a_profile_get_the_default_budget() {
     assert_eq!(
         decide_with("failed", "shell", &[("shell", "failed")], &[], &[]),
-        Decision::Retry {
-            worker: "shell".into()
-        }
+        retry("shell")
     );
     assert!(matches!(
         decide_with(
@@ -192,9 +180,7 @@ fn rate_limits_reassign_to_a_free_fallback_or_park() {
             &cooling,
             &[]
         ),
-        Decision::Reassign {
-            worker: "cl".into()
-        }
+        reassign("cl")
     );
     // The fallbacks cool down too: park until cx is free.
     let all_cooling = [("cx", 2_000_000), ("cl", 3_000_000), ("sh", 3_000_000)];
@@ -240,9 +226,7 @@ fn cooldowns_are_per_profile_not_per_adapter() {
             &[("ca", far)],
             &[]
         ),
-        Decision::Reassign {
-            worker: "cb".into()
-        }
+        reassign("cb")
     );
     // The bare adapter cooling (its own account) does not hold the profiles back.
     assert_eq!(
@@ -253,9 +237,7 @@ fn cooldowns_are_per_profile_not_per_adapter() {
             &[("ca", far), ("claude", far)],
             &[]
         ),
-        Decision::Reassign {
-            worker: "cb".into()
-        }
+        reassign("cb")
     );
     // Once cb is limited too (its reset far off), nothing is free: stop.
     assert!(matches!(
@@ -272,9 +254,7 @@ fn cooldowns_are_per_profile_not_per_adapter() {
     // cools down.
     assert_eq!(
         decide_with("failed", "cb", &[("cb", "failed")], &[("ca", far)], &[]),
-        Decision::Retry {
-            worker: "cb".into()
-        }
+        retry("cb")
     );
 }
 
@@ -341,9 +321,7 @@ fn a_limit_that_does_not_clear_after_three_resets_falls_back_or_gives_up() {
     let cl_free = [("cx", 2_000_000), ("cl", 500_000), ("sh", 2_000_000)];
     assert_eq!(
         decide_with("rate_limited", "cx", &cx3, &cl_free, &[]),
-        Decision::Reassign {
-            worker: "cl".into()
-        }
+        reassign("cl")
     );
     // With every fallback cooling, cx is given up even though its reset is near.
     let none_free = [("cx", 2_000_000), ("cl", 2_000_000), ("sh", 2_000_000)];
@@ -371,9 +349,7 @@ fn auth_and_spawn_failures_never_use_that_adapter_again() {
             &[],
             &["codex"]
         ),
-        Decision::Reassign {
-            worker: "cl".into()
-        }
+        reassign("cl")
     );
     assert!(matches!(
         decide_with(

@@ -249,9 +249,8 @@ pub(crate) async fn load_tasks(
     };
     // json_group_array always returns its one row.
     let text: String = scalar(&mut *conn, sql, args).await?.unwrap_or_default();
-    let mut rows: Vec<TaskRow> = serde_json::from_str(&text).map_err(|e| {
-        Error::internal(format!("database holds a task row orch cannot read: {e}"))
-    })?;
+    let mut rows: Vec<TaskRow> = serde_json::from_str(&text)
+        .map_err(|e| Error::internal(format!("database holds a task row orch cannot read: {e}")))?;
     match selection {
         TaskSelection::Status(_) => rows.sort_by_key(|t| (-t.priority_rank, t.id)),
         _ => rows.sort_by_key(|t| t.id),

@@ -76,11 +76,17 @@ impl LeaseArgs {
         let (agent, (thread, message)) = match step {
             LeaseStep::Claim => {
                 let agent = ctx.require_agent("claim")?;
-                (agent.clone(), ctx.store.claim(thread_id, &agent, lease_ms).await?)
+                (
+                    agent.clone(),
+                    ctx.store.claim(thread_id, &agent, lease_ms).await?,
+                )
             }
             LeaseStep::Renew => {
                 let agent = ctx.require_agent("renew")?;
-                (agent.clone(), ctx.store.renew(thread_id, &agent, lease_ms).await?)
+                (
+                    agent.clone(),
+                    ctx.store.renew(thread_id, &agent, lease_ms).await?,
+                )
             }
         };
         Ok((agent, thread, message))

@@ -518,7 +518,10 @@ fn permissions(
             entry.modes.push(mode.as_str());
             continue;
         }
-        match worker.adapter.permission(worker.permissions(), mode, &values) {
+        match worker
+            .adapter
+            .permission(worker.permissions(), mode, &values)
+        {
             Ok((args, permission)) => out.push(PermissionReport {
                 level: level.to_string(),
                 modes: vec![mode.as_str()],
