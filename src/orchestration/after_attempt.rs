@@ -34,7 +34,7 @@ pub async fn settle(store: &Store, thread_id: &str, mut handover: Handover) -> R
     {
         handover.tail = crate::redact::process().redact_str(&failure).into_owned();
         supervision.outcome = Some(AttemptOutcome::Failed);
-        supervision.reason = "a completion check failed".to_string();
+        supervision.end.reason = "a completion check failed".to_string();
     }
     // Not ended (nothing to decide yet), or ended with nothing to decide.
     let Some(outcome) = supervision.outcome else {
@@ -72,13 +72,8 @@ async fn cool_down(
         .rate_limits_of(&attempt.run_id, key)
         .await?
         .saturating_sub(1);
-    let reset = supervision
-        .reset_at
-        .as_deref()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .map(|t| t.as_millisecond());
-    let until = ladder::cooldown_until(reset, now, earlier, std::process::id() as u64 ^ now as u64);
-    store.set_cooldown(key, until, &supervision.reason).await?;
+    let until = ladder::cooldown_until(supervision.end.reset_at, now, earlier, std::process::id() as u64 ^ now as u64);
+    store.set_cooldown(key, until, &supervision.end.reason).await?;
     tracing::info!(worker = %key, adapter = %supervision.adapter, until = %rfc3339(until), "worker cooling down");
     Ok(())
 }
@@ -181,10 +176,10 @@ fn handover_note(attempt: &Attempt, supervision: &Supervision, handover: &Handov
         attempt.attempt_no,
         attempt.assigned_to,
         supervision.outcome.map_or("", AttemptOutcome::as_str),
-        if supervision.reason.is_empty() {
+        if supervision.end.reason.is_empty() {
             String::new()
         } else {
-            format!(": {}", supervision.reason)
+            format!(": {}", supervision.end.reason)
         }
     );
     if let Some(message) = handover

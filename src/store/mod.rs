@@ -29,7 +29,7 @@ pub use not_found::NotFound;
 pub use policy::HistoryEntry;
 pub use reconcile::{StatusView, TaskChange};
 pub use runs::NewRun;
-pub use supervision::{AttemptEnd, Supervision};
+pub use supervision::{AttemptEnd, EndDetails, Supervision};
 pub use tasks::{CheckSpec, NewTask, PlanInput, PlanTask, PlanTaskOutcome};
 pub use threads::{FinishKind, MessageInput, SendInput, ThreadFilter};
 pub use verify::{CheckState, Gate};

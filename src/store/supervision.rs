@@ -30,12 +30,8 @@ pub struct Supervision {
     /// How the attempt ended; `None` (printed `""`) while it has not.
     #[serde(serialize_with = "crate::model::empty_if_none")]
     pub outcome: Option<AttemptOutcome>,
-    pub exit_code: Option<i64>,
-    pub exit_signal: Option<i64>,
-    pub reason: String,
-    pub output_tail: String,
-    pub reset_at: Option<String>,
-    pub leaked: bool,
+    #[serde(flatten)]
+    pub end: EndDetails,
     pub launched_at: Option<String>,
     pub ended_at: Option<String>,
     /// What the attempt left: commits, the supervisor's commit of leftovers, the tool
@@ -43,17 +39,31 @@ pub struct Supervision {
     pub work: Value,
 }
 
+/// How an attempt ended, besides its outcome: as the supervisor records it, and as
+/// `orch attempts` prints it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EndDetails {
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<i64>,
+    pub reason: String,
+    pub output_tail: String,
+    /// When a rate-limited attempt's account resets, as its CLI announced (ms; printed
+    /// in RFC 3339).
+    #[serde(serialize_with = "rfc3339_if_some")]
+    pub reset_at: Option<i64>,
+    pub leaked: bool,
+}
+
+fn rfc3339_if_some<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    ms.map(rfc3339).serialize(s)
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone)]
 pub struct AttemptEnd {
     pub outcome: AttemptOutcome,
-    pub exit_code: Option<i32>,
-    pub exit_signal: Option<i32>,
-    pub reason: String,
-    pub output_tail: String,
-    pub reset_at: Option<i64>,
-    pub leaked: bool,
-    /// See [`Supervision::work`]; `Null` records nothing.
+    pub details: EndDetails,
+    /// What the attempt left (see [`Supervision::work`]); `Null` records nothing.
     pub work: Value,
 }
 
@@ -63,12 +73,10 @@ impl AttemptEnd {
     pub fn new(outcome: AttemptOutcome, reason: String) -> Self {
         AttemptEnd {
             outcome,
-            exit_code: None,
-            exit_signal: None,
-            reason,
-            output_tail: String::new(),
-            reset_at: None,
-            leaked: false,
+            details: EndDetails {
+                reason,
+                ..EndDetails::default()
+            },
             work: Value::Null,
         }
     }
@@ -97,11 +105,13 @@ impl Store {
         let ts = |v: Option<i64>| v.map(rfc3339);
         let supervision = rows::record!(row, Supervision {
             profile, adapter, supervisor_pid, supervisor_start, worker_pid, worker_start,
-            log_path, session_id, cost_usd, exit_code, exit_signal, reason, output_tail;
+            log_path, session_id, cost_usd;
             usage: rows::json(row.try_get("usage_json")?),
             outcome: rows::outcome(&row)?,
-            reset_at: ts(row.try_get("reset_at")?),
-            leaked: row.try_get::<i64, _>("leaked")? != 0,
+            end: rows::record!(row, EndDetails {
+                exit_code, exit_signal, reason, output_tail, reset_at;
+                leaked: row.try_get::<i64, _>("leaked")? != 0,
+            }),
             launched_at: ts(row.try_get("launched_at")?),
             ended_at: ts(row.try_get("ended_at")?),
             work: rows::json(row.try_get("work_json")?),
@@ -286,12 +296,12 @@ impl Store {
                     work_json = COALESCE(?, work_json) WHERE thread_id = ?",
         )
         .bind(end.outcome.as_str())
-        .bind(end.exit_code)
-        .bind(end.exit_signal)
-        .bind(&end.reason)
-        .bind(&end.output_tail)
-        .bind(end.reset_at)
-        .bind(end.leaked as i64)
+        .bind(end.details.exit_code)
+        .bind(end.details.exit_signal)
+        .bind(&end.details.reason)
+        .bind(&end.details.output_tail)
+        .bind(end.details.reset_at)
+        .bind(end.details.leaked as i64)
         .bind(now)
         .bind(now)
         .bind((!end.work.is_null()).then(|| end.work.to_string()))
@@ -303,18 +313,18 @@ impl Store {
             &mut tx,
             NewEvent::new("attempt_exited")
                 .on_thread(&thread)
-                .summary(if end.reason.is_empty() {
+                .summary(if end.details.reason.is_empty() {
                     end.outcome.to_string()
                 } else {
-                    format!("{}: {}", end.outcome, end.reason)
+                    format!("{}: {}", end.outcome, end.details.reason)
                 })
                 .payload(json!({
                     "outcome": end.outcome,
-                    "exit_code": end.exit_code,
-                    "signal": end.exit_signal,
-                    "reason": end.reason,
-                    "reset_at": end.reset_at.map(rfc3339),
-                    "leaked": end.leaked,
+                    "exit_code": end.details.exit_code,
+                    "signal": end.details.exit_signal,
+                    "reason": end.details.reason,
+                    "reset_at": end.details.reset_at.map(rfc3339),
+                    "leaked": end.details.leaked,
                     "work": end.work,
                 })),
             now,
@@ -325,8 +335,8 @@ impl Store {
                 &mut tx,
                 NewEvent::new(event_type)
                     .on_thread(&thread)
-                    .summary(end.reason.clone())
-                    .payload(json!({"reset_at": end.reset_at.map(rfc3339), "reason": end.reason})),
+                    .summary(end.details.reason.clone())
+                    .payload(json!({"reset_at": end.details.reset_at.map(rfc3339), "reason": end.details.reason})),
                 now,
             )
             .await?;

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, ThreadStatus};
 use crate::process::pty;
 use crate::redact::Redactor;
-use crate::store::{AttemptEnd, FinishKind, MessageInput, Store};
+use crate::store::{AttemptEnd, EndDetails, FinishKind, MessageInput, Store};
 use serde_json::json;
 
 /// The lease the supervisor holds on the worker's behalf, renewed while it runs.
@@ -79,14 +79,14 @@ async fn conclude(store: &Store, attempt: &Attempt, prepared: &Prepared, ran: Ra
     let mut end = classify(store, thread_id, &ending, ran.leaked, ran.tail).await?;
     end.work = work.to_json();
     post_work_note(store, attempt, &work, redactor, &end.work).await;
-    redactor.redact_string(&mut end.reason);
-    redactor.redact_string(&mut end.output_tail);
+    redactor.redact_string(&mut end.details.reason);
+    redactor.redact_string(&mut end.details.output_tail);
     finish_thread(store, thread_id, agent, &end, &ran.findings, format).await;
     store.record_attempt_end(thread_id, &end).await?;
-    tracing::info!(outcome = %end.outcome, reason = %end.reason, "attempt ended");
+    tracing::info!(outcome = %end.outcome, reason = %end.details.reason, "attempt ended");
     let handover = crate::orchestration::after_attempt::Handover {
         last_message: ran.findings.last_agent_message.clone(),
-        tail: end.output_tail.clone(),
+        tail: end.details.output_tail.clone(),
     };
     crate::orchestration::after_attempt::settle(store, thread_id, handover).await
 }
@@ -216,12 +216,14 @@ async fn classify(
     };
     Ok(AttemptEnd {
         outcome,
-        exit_code: exit.code,
-        exit_signal: exit.signal,
-        reason,
-        output_tail: tail,
-        reset_at,
-        leaked,
+        details: EndDetails {
+            exit_code: exit.code.map(i64::from),
+            exit_signal: exit.signal.map(i64::from),
+            reason,
+            output_tail: tail,
+            reset_at,
+            leaked,
+        },
         work: serde_json::Value::Null,
     })
 }
@@ -274,30 +276,30 @@ async fn finish_thread(
         let text = final_message(findings, format).unwrap_or_default();
         let content = MessageInput {
             body: text.clone(),
-            payload: json!({"outcome": end.outcome, "exit_code": end.exit_code}),
+            payload: json!({"outcome": end.outcome, "exit_code": end.details.exit_code}),
             artifacts: Vec::new(),
         };
         finish_as(store, thread_id, agent, FinishKind::Done, "", &content).await
     } else {
-        let mut body = end.reason.clone();
-        if !end.output_tail.is_empty() {
+        let mut body = end.details.reason.clone();
+        if !end.details.output_tail.is_empty() {
             body.push_str("\n\noutput tail:\n");
-            body.push_str(&end.output_tail);
+            body.push_str(&end.details.output_tail);
         }
         let content = MessageInput {
             body,
             payload: json!({
                 "outcome": end.outcome,
-                "exit_code": end.exit_code,
-                "signal": end.exit_signal,
-                "reset_at": end.reset_at.map(crate::time::rfc3339),
+                "exit_code": end.details.exit_code,
+                "signal": end.details.exit_signal,
+                "reset_at": end.details.reset_at.map(crate::time::rfc3339),
             }),
             artifacts: Vec::new(),
         };
         let summary = format!(
             "{}: {}",
             end.outcome,
-            end.reason.lines().next().unwrap_or("")
+            end.details.reason.lines().next().unwrap_or("")
         );
         finish_as(
             store,

@@ -29,10 +29,10 @@ pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
             supervision
                 .outcome
                 .map_or("-", crate::model::AttemptOutcome::as_str),
-            if supervision.reason.is_empty() {
+            if supervision.end.reason.is_empty() {
                 String::new()
             } else {
-                format!(": {}", supervision.reason)
+                format!(": {}", supervision.end.reason)
             }
         ));
         rows.push(json!({"attempt": attempt, "supervision": supervision}));

@@ -179,7 +179,7 @@ async fn summary(ctx: &Ctx, run_id: &str, took: std::time::Duration) -> Result<s
                     .await
                     .map(|(_, s)| {
                         let outcome = s.outcome.map_or("", crate::model::AttemptOutcome::as_str);
-                        format!("{outcome}: {}", s.reason)
+                        format!("{outcome}: {}", s.end.reason)
                     })
                     .unwrap_or_default(),
                 Err(_) => String::new(),
