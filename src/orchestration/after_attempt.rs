@@ -72,8 +72,15 @@ async fn cool_down(
         .rate_limits_of(&attempt.run_id, key)
         .await?
         .saturating_sub(1);
-    let until = ladder::cooldown_until(supervision.end.reset_at, now, earlier, std::process::id() as u64 ^ now as u64);
-    store.set_cooldown(key, until, &supervision.end.reason).await?;
+    let until = ladder::cooldown_until(
+        supervision.end.reset_at,
+        now,
+        earlier,
+        std::process::id() as u64 ^ now as u64,
+    );
+    store
+        .set_cooldown(key, until, &supervision.end.reason)
+        .await?;
     tracing::info!(worker = %key, adapter = %supervision.adapter, until = %rfc3339(until), "worker cooling down");
     Ok(())
 }
