@@ -470,9 +470,19 @@ fn the_state_directory_database_and_logs_are_private_even_under_umask_0() {
             .as_str()
             .is_some_and(|o| !o.is_empty())
     });
-    // A waiting process keeps the database open: its -wal and -shm files exist.
+    // A waiting process keeps the database open: its -wal and -shm files exist. Its
+    // cursor is the start of the run, so the cancel below wakes it however late it
+    // starts.
     let waiter = orch_umask0(&env, &repo)
-        .args(["wait", "--run", "r", "--for", "run_cancelled"])
+        .args([
+            "wait",
+            "--run",
+            "r",
+            "--for",
+            "run_cancelled",
+            "--after-event",
+            "0",
+        ])
         .args(["--timeout-seconds", "120"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
