@@ -1,11 +1,11 @@
 //! Attempts: creating one (dispatch, retry, reassign) with its thread and task message
-//! in one transaction, answering and cancelling the active one, and the workspace
+//! in one transaction, cancelling the active one, and the workspace
 //! bookkeeping that cleanup needs.
 
 use super::NotFound;
 use super::events::{self, NewEvent};
 use super::tasks::{self, load_task, set_task_status, task_key};
-use super::threads::{self as inbox, MessageInput, NewMessage, ReplyStep};
+use super::threads::{self as inbox, MessageInput, NewMessage};
 use super::{Store, rows, runs};
 use super::{args, execute, fetch_all, fetch_record};
 use crate::error::{Error, Result};
@@ -224,8 +224,9 @@ impl NewAttempt {
         now: i64,
     ) -> Result<Message> {
         let new = self;
-        let ws = &new.workspace;
-        let payload = json!({
+        // Contract §5: the workspace fields sit at the payload's top level, beside
+        // `execution_mode` (`""` where there is none, as in analysis mode).
+        let mut payload = json!({
             "run_id": new.run_id,
             "task_id": new.task_id,
             "attempt_no": new.attempt_no,
@@ -233,8 +234,10 @@ impl NewAttempt {
             "title": task.title,
             "acceptance": task.acceptance,
             "required_checks": task.required_checks,
-            "workspace": ws,
         });
+        if let (Some(top), Value::Object(ws)) = (payload.as_object_mut(), json!(new.workspace)) {
+            top.extend(ws);
+        }
         let content = MessageInput {
             body: new.body.clone(),
             payload,
@@ -386,54 +389,6 @@ impl Store {
             "WHERE a.run_id = ?1 AND (?2 IS NULL OR a.task_id = ?2) ORDER BY a.task, a.attempt_no"
         ), args![run_id, task_id]).await?;
         rows.iter().map(rows::attempt).collect()
-    }
-
-    /// `orch answer`: an `answer` on the active attempt's thread (event `task_answered`).
-    pub async fn answer(
-        &self,
-        run_id: &str,
-        task_id: &str,
-        for_attempt: Option<i64>,
-        from: &str,
-        summary: &str,
-        content: &MessageInput,
-    ) -> Result<(Task, Thread, Message)> {
-        self.write(async |tx, now| {
-            runs::require_run(tx, run_id).await?;
-            let (_, task) = load_task(tx, run_id, task_id).await?;
-            if let Some(n) = for_attempt.filter(|n| *n != task.current_attempt) {
-                return Err(Error::invalid_state(format!(
-                    "the answer is for attempt {n}, but task {task_id:?} is on attempt {}; nothing was sent",
-                    task.current_attempt
-                )));
-            }
-            let attempt = match task.current_attempt {
-                0 => None,
-                n => load_attempt(tx, run_id, task_id, n).await?,
-            };
-            let attempt = attempt.filter(|a| !a.status.is_terminal()).ok_or_else(|| {
-                Error::invalid_state(format!(
-                    "task {task_id:?} is {} and has no active attempt to answer",
-                    task.status
-                ))
-            })?;
-            let (thread, message) = inbox::reply_in(
-                tx,
-                ReplyStep {
-                    thread_id: &attempt.thread_id,
-                    from,
-                    to: Some(&attempt.assigned_to),
-                    kind: MessageKind::Answer,
-                    summary,
-                    content,
-                    event_type: "task_answered",
-                },
-                now,
-            )
-            .await?;
-            Ok((task, thread, message))
-        })
-        .await
     }
 
     /// `orch cancel --task`: the task and its open thread become `cancelled`.
@@ -652,7 +607,19 @@ mod tests {
         assert_eq!(message.kind, MessageKind::Task);
         assert_eq!(message.thread_id, attempt.thread_id);
         assert_eq!(message.payload_json["attempt_no"], 1);
-        assert_eq!(message.payload_json["workspace"]["workspace_status"], "");
+        let payload = &message.payload_json;
+        assert_eq!(payload["execution_mode"], "analysis");
+        for field in [
+            "worktree_path",
+            "branch_name",
+            "base_ref",
+            "base_commit",
+            "repo_path",
+        ] {
+            assert!(payload[field].is_string(), "{field} missing: {payload}");
+        }
+        assert_eq!(payload["workspace_status"], "");
+        assert!(payload.get("workspace").is_none(), "{payload}");
         let events = store.events_after("r", 0, 100).await.unwrap();
         let dispatched = events.last().unwrap();
         assert_eq!(dispatched.event_type, "task_dispatched");

@@ -5,6 +5,7 @@
 //! every state change runs in, the row mappings into [`crate::model`] records, and the
 //! cheap change detector (`PRAGMA data_version`) that blocking verbs poll.
 
+mod answers;
 mod attempts;
 mod events;
 mod inbox;
@@ -23,6 +24,7 @@ mod threads;
 mod verify;
 
 pub use crate::model::Workspace;
+pub use answers::AnswerFor;
 pub use attempts::{AttemptPlan, Created, ExtraEvent, NewAttempt};
 pub use events::{EventFilter, NewEvent};
 pub use not_found::NotFound;

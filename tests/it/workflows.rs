@@ -272,8 +272,8 @@ fn code_dispatch_worker_commits_done_then_cleanup() {
     // The worker reads where to work from its task message.
     start(&env, "worker-a", &thread);
     let shown = env.inbox(Some("worker-a"), &["show", "--thread", &thread]);
-    let workspace = shown.data()["messages"][0]["payload_json"]["workspace"].clone();
-    assert_eq!(workspace["worktree_path"], worktree.to_str().unwrap());
+    let payload = shown.data()["messages"][0]["payload_json"].clone();
+    assert_eq!(payload["worktree_path"], worktree.to_str().unwrap());
     assert_eq!(
         shown.data()["messages"][0]["payload_json"]["execution_mode"],
         "code"
@@ -349,7 +349,7 @@ fn retry_after_fail_then_done() {
         "try again, the build is fixed",
     ]);
     let data = out.data().clone();
-    assert_eq!(data["previous_attempt"], 1);
+    assert_eq!(data["previous_attempt"]["attempt_no"], 1);
     assert_eq!(data["attempt"]["attempt_no"], 2);
     assert_eq!(
         data["attempt"]["assigned_to"], "worker-a",

@@ -1,9 +1,11 @@
-//! `orch answer`: the leader answers the active attempt of a task.
+//! `orch answer`: the leader answers the active attempt of a task, or with `--question`
+//! exactly that question, once.
 
 use crate::cli::{MessageArgs, TaskArgs};
 use crate::commands::{Ctx, clean_summary, message_input};
 use crate::error::{Error, Result};
 use crate::output::Reply;
+use crate::store::AnswerFor;
 use clap::Args;
 use serde_json::json;
 
@@ -15,6 +17,10 @@ pub struct AnswerArgs {
     /// newer attempt since the question was asked.
     #[arg(long)]
     pub attempt: Option<i64>,
+    /// The question message this answers (its id, as `orch blocked` prints it): refused,
+    /// with nothing sent, if it was already answered or is no longer the open question.
+    #[arg(long, value_name = "MSG_ID")]
+    pub question: Option<i64>,
     #[arg(long, default_value = "")]
     pub summary: String,
     #[command(flatten)]
@@ -34,13 +40,25 @@ pub async fn run(ctx: &Ctx, args: AnswerArgs) -> Result<Reply> {
         .answer(
             &args.task.run,
             &args.task.task,
-            args.attempt,
+            AnswerFor {
+                attempt: args.attempt,
+                question: args.question,
+            },
             &ctx.leader(),
             &clean_summary(&args.summary),
             &content,
         )
         .await?;
-    let human = format!("answered {} on {}", task.task_id, thread.thread_id);
+    let human = match args.question {
+        Some(q) => format!(
+            "answered question {q} of {} on {} (message {})",
+            task.task_id, thread.thread_id, message.message_id
+        ),
+        None => format!(
+            "answered {} on {} (message {})",
+            task.task_id, thread.thread_id, message.message_id
+        ),
+    };
     Ok(Reply::new(
         "answer",
         json!({"task": task, "thread": thread, "message": message}),

@@ -1,4 +1,5 @@
-//! `orch blocked`: the blocked tasks with their newest question.
+//! `orch blocked`: the blocked tasks with their newest question (the open one), whose
+//! message id `orch answer --question` takes.
 
 use crate::cli::RunArgs;
 use crate::commands::Ctx;
@@ -16,15 +17,14 @@ pub async fn run(ctx: &Ctx, args: BlockedArgs) -> Result<Reply> {
     let items: Vec<_> = blocked
         .iter()
         .map(|(task, attempt, question)| {
+            // The id as the flag that names it, ready to copy into `orch answer`.
+            let asked = match question {
+                Some(q) => format!("--question {}: {}", q.message_id, clip(&q.summary, 100)),
+                None => "no question yet".to_string(),
+            };
             human.push_str(&format!(
-                "{} (attempt {}, {}): {}\n",
-                task.task_id,
-                attempt.attempt_no,
-                attempt.assigned_to,
-                question
-                    .as_ref()
-                    .map(|q| clip(&q.summary, 100))
-                    .unwrap_or_default()
+                "{} (attempt {}, {}) {asked}\n",
+                task.task_id, attempt.attempt_no, attempt.assigned_to,
             ));
             json!({"task": task, "attempt": attempt, "question": question})
         })

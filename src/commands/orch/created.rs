@@ -20,8 +20,10 @@ pub(super) struct Created {
     pub attempt: Attempt,
     pub thread: Thread,
     pub message: Message,
+    /// Retry and reassign: the attempt this one follows, as it is now (contract §5:
+    /// `data.previous_attempt.attempt_no`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous_attempt: Option<i64>,
+    pub previous_attempt: Option<Attempt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launch: Option<LaunchReport>,
 }
@@ -107,6 +109,10 @@ pub(super) async fn follow_up(
     };
     let made = factory::make(&ctx.store, plan, request, Start::No).await?;
     let mut created = Created::from(made);
-    created.previous_attempt = Some(previous.attempt_no);
+    // Read again: a reassign has just cancelled it. The new attempt exists either way,
+    // so a failed read shows the attempt as it was rather than failing the reply.
+    let (run, task, n) = (&previous.run_id, &previous.task_id, previous.attempt_no);
+    let now = ctx.store.attempt(run, task, Some(n)).await;
+    created.previous_attempt = Some(now.unwrap_or_else(|_| previous.clone()));
     Ok(created)
 }

@@ -41,7 +41,10 @@ fn dispatch_creates_attempt_one_and_its_thread() {
         data["message"]["payload_json"]["execution_mode"],
         "analysis"
     );
-    assert!(data["message"]["payload_json"]["workspace"].is_object());
+    // The reference shape (contract §5): the workspace fields at the top level.
+    let payload = &data["message"]["payload_json"];
+    assert!(payload.get("workspace").is_none(), "{payload}");
+    assert_eq!(payload["worktree_path"], "");
     // The worker sees it in its inbox.
     let fetched = env.inbox(Some("worker-a"), &["fetch"]);
     assert_eq!(
@@ -180,9 +183,9 @@ fn dispatch_code_mode_creates_the_worktree_and_branch() {
         env.git(&expected, &["rev-parse", "--abbrev-ref", "HEAD"]),
         "orch/run-1/t1/attempt-1"
     );
-    let workspace = &data["message"]["payload_json"]["workspace"];
-    assert_eq!(workspace["worktree_path"], expected.to_str().unwrap());
-    assert_eq!(workspace["branch_name"], "orch/run-1/t1/attempt-1");
+    let payload = &data["message"]["payload_json"];
+    assert_eq!(payload["worktree_path"], expected.to_str().unwrap());
+    assert_eq!(payload["branch_name"], "orch/run-1/t1/attempt-1");
     assert_eq!(
         env.task_row("run_1", "t1")["latest_attempt"]["worktree_path"],
         expected.to_str().unwrap()

@@ -188,7 +188,12 @@ fn retry_after_a_failure_makes_attempt_two_with_a_new_worktree() {
     let out = env.orch(&["retry", "--run", "r", "--task", "t1"]);
     let data = out.data();
     assert_eq!(out.json["command"], "retry");
-    assert_eq!(data["previous_attempt"], 1);
+    // The reference shape (contract §5): the previous attempt's object.
+    let previous = &data["previous_attempt"];
+    assert_eq!(previous["attempt_no"], 1);
+    assert_eq!(previous["thread_id"], first_thread.as_str());
+    assert_eq!(previous["status"], "failed");
+    assert_eq!(previous["assigned_to"], "worker-a");
     assert_eq!(data["task"]["status"], "dispatched");
     assert_eq!(data["attempt"]["attempt_no"], 2);
     assert_eq!(data["attempt"]["assigned_to"], "worker-a");
@@ -254,7 +259,14 @@ fn reassign_a_blocked_task_to_another_worker() {
     ]);
     let data = out.data();
     assert_eq!(out.json["command"], "reassign");
-    assert_eq!(data["previous_attempt"], 1);
+    let previous = &data["previous_attempt"];
+    assert_eq!(previous["attempt_no"], 1);
+    assert_eq!(previous["thread_id"], old.as_str());
+    assert_eq!(previous["assigned_to"], "worker-a");
+    assert_eq!(
+        previous["status"], "cancelled",
+        "as it is after the reassign"
+    );
     assert_eq!(data["attempt"]["attempt_no"], 2);
     assert_eq!(data["attempt"]["assigned_to"], "worker-b");
     assert_eq!(data["thread"]["assigned_to"], "worker-b");

@@ -202,10 +202,12 @@ worker = "worker-b"
 depends_on = ["design", "build"]
 "#;
 
+mod answers;
 mod brief_output;
 mod cleanup_wait;
 mod dispatch;
 mod leader_loop;
 mod plan;
 mod reconcile;
+mod reference_shapes;
 mod runs;
