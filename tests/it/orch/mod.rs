@@ -208,4 +208,5 @@ mod dispatch;
 mod leader_loop;
 mod plan;
 mod reconcile;
+mod request_ids;
 mod runs;
