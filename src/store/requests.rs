@@ -351,7 +351,7 @@ mod tests {
                 .unwrap()
         );
         let row = store.request("q2").await.unwrap().unwrap();
-        assert_eq!(row.reply.unwrap().ok, false);
+        assert!(!row.reply.unwrap().ok);
         let k3 = key("q3", "d");
         assert!(store.claim_request(&k3, ME).await.unwrap());
         store.drop_request_claim("q3", OTHER).await.unwrap();
