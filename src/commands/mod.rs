@@ -8,6 +8,7 @@ mod board;
 pub mod inbox;
 pub mod orch;
 mod render;
+pub mod request;
 
 use crate::cli::inbox::InboxCli;
 use crate::cli::orch::OrchCli;
@@ -52,7 +53,19 @@ impl Ctx {
 pub fn run_orch(args: Vec<OsString>) -> u8 {
     let json = wants_json(&args);
     match OrchCli::try_parse_from(args) {
-        Ok(cli) => execute(cli.global, |ctx| Box::pin(orch::run(ctx, cli.command))),
+        Ok(mut cli) => {
+            // A verb called with --request-id goes through the request's replay and record.
+            let request = request::take(&mut cli.command, cli.global.agent.as_deref());
+            let command = cli.command;
+            execute(cli.global, |ctx| {
+                Box::pin(async move {
+                    match request {
+                        Some(request) => request::run(ctx, request, command).await,
+                        None => orch::run(ctx, command).await,
+                    }
+                })
+            })
+        }
         Err(err) => usage_error(err, json),
     }
 }

@@ -2,6 +2,7 @@
 //! worker, from the previous attempt's base commit.
 
 use super::created::{FollowUpArgs, follow_up, previous_attempt};
+use crate::cli::RequestArgs;
 use crate::commands::Ctx;
 use crate::error::{Error, Result};
 use crate::orchestration::factory::{self, Step};
@@ -20,6 +21,8 @@ pub struct ReassignArgs {
     pub reason: String,
     #[command(flatten)]
     pub follow: FollowUpArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: ReassignArgs) -> Result<Reply> {

@@ -2,6 +2,7 @@
 //! from the previous attempt's base commit.
 
 use super::created::{FollowUpArgs, follow_up, previous_attempt};
+use crate::cli::RequestArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::orchestration::factory::{self, Step};
@@ -19,6 +20,8 @@ pub struct RetryArgs {
     pub to: Option<String>,
     #[command(flatten)]
     pub follow: FollowUpArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: RetryArgs) -> Result<Reply> {

@@ -210,4 +210,5 @@ mod leader_loop;
 mod plan;
 mod reconcile;
 mod reference_shapes;
+mod request_ids;
 mod runs;
