@@ -254,6 +254,62 @@ pub fn follow_attempt(store: &Store, attempt: &crate::model::Attempt) -> Option<
 mod tests {
     use super::*;
 
+    /// A notifier of run `r` for the run's end, running `command`.
+    fn notifier(store: &Store, command: &[&str], dir: &std::path::Path) -> Notifier {
+        let config = NotifyConfig {
+            events: vec![NotifyEvent::RunFinished],
+            command: command.iter().map(|a| a.to_string()).collect(),
+            webhook: None,
+            timeout: Duration::from_secs(10),
+        };
+        Notifier::new(store, "r", config, dir.to_path_buf())
+    }
+
+    const RUN_FINISHED: &str =
+        "INSERT INTO events (event_type, run_id, summary, payload_json, created_at)
+         VALUES ('run_finished', 'r', '2 of 2 tasks done', '{}', 0)";
+
+    #[tokio::test]
+    async fn the_run_finished_is_sent_once() {
+        let store = crate::store::test_store(&[("a", "done")], RUN_FINISHED).await;
+        let dir = tempfile::tempdir().unwrap();
+        let script = "cat >> sent.jsonl";
+        let notifier = notifier(&store, &["sh", "-c", script], dir.path());
+        notifier.pass().await;
+        notifier.pass().await;
+        let sent = std::fs::read_to_string(dir.path().join("sent.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = sent
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{sent}");
+        assert_eq!(lines[0]["event"], "run_finished");
+        assert_eq!(
+            lines[0]["text"],
+            "orch: run r finished: 2 of 2 tasks done\nsee: orch status --run r"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_command_is_recorded_once_and_not_retried() {
+        let store = crate::store::test_store(&[("a", "done")], RUN_FINISHED).await;
+        let dir = tempfile::tempdir().unwrap();
+        let notifier = notifier(&store, &["sh", "-c", "exit 4"], dir.path());
+        notifier.pass().await;
+        notifier.pass().await;
+        let events = store.events_after("r", 0, 10).await.unwrap();
+        let failed: Vec<_> = events
+            .iter()
+            .filter(|e| e.event_type == "notify_failed")
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(
+            failed[0].summary,
+            "notifying run_finished (event 1) failed: command \"sh\" exited with code 4"
+        );
+        assert_eq!(failed[0].payload["notifier"], "command");
+    }
+
     #[test]
     fn names_and_event_types_both_parse() {
         for event in NotifyEvent::ALL {
