@@ -20,6 +20,7 @@ pub(super) const LEASE_MS: i64 = 60 * 60 * 1000;
 
 /// Runs the attempt whose thread is `thread_id` to its end, applies the retry policy,
 /// and marks the attempt settled.
+///
 /// While it runs, it sends the run's notifications too (`[notify]`, [`crate::notify`]),
 /// and those left when it ends (its own give-up among them).
 pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
