@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod notify;
 pub mod orchestration;
 pub mod output;
 pub mod paths;

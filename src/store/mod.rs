@@ -11,6 +11,7 @@ mod events;
 mod inbox;
 mod inbox_read;
 mod not_found;
+mod notify;
 mod plan_apply;
 mod policy;
 mod reconcile;
