@@ -392,3 +392,7 @@ fn last_lines(text: &str) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "next_tests.rs"]
+mod tests;
