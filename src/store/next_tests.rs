@@ -37,7 +37,13 @@ async fn ask(store: &Store, thread: &str, payload: serde_json::Value) {
         ..MessageInput::default()
     };
     store
-        .update(thread, WORKER, ThreadStatus::Blocked, "which way?", &question)
+        .update(
+            thread,
+            WORKER,
+            ThreadStatus::Blocked,
+            "which way?",
+            &question,
+        )
         .await
         .unwrap();
 }
@@ -78,11 +84,13 @@ async fn an_open_question_is_an_item_once_past_its_cursor_and_none_once_answered
     ask(&store, thread, json!({})).await;
     let second = store.needs_leader("r", view.next_event_id).await.unwrap();
     match &second.items[..] {
-        [Need::Question {
-            message_id: m,
-            text,
-            ..
-        }] => {
+        [
+            Need::Question {
+                message_id: m,
+                text,
+                ..
+            },
+        ] => {
             assert!(*m > message_id);
             assert_eq!(text, "which way?");
         }
@@ -274,14 +282,24 @@ async fn a_check_failed_by_someone_else_than_orch_is_an_item() {
     work(&store, &attempt, FinishKind::Done).await;
     assert_eq!(status(&store, "t").await, TaskStatus::Verifying);
     store
-        .record_check("r", "t", "review", false, "missing tests\nsee foo.rs", "reviewer")
+        .record_check(
+            "r",
+            "t",
+            "review",
+            false,
+            "missing tests\nsee foo.rs",
+            "reviewer",
+        )
         .await
         .unwrap();
     let view = store.needs_leader("r", 0).await.unwrap();
     match &view.items[..] {
-        [Need::CheckFailed {
-            check, last_lines, ..
-        }, Need::RunFinished { .. }] => {
+        [
+            Need::CheckFailed {
+                check, last_lines, ..
+            },
+            Need::RunFinished { .. },
+        ] => {
             assert_eq!(check, "review");
             assert_eq!(last_lines, &["missing tests", "see foo.rs"]);
         }

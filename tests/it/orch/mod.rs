@@ -206,6 +206,7 @@ mod brief_output;
 mod cleanup_wait;
 mod dispatch;
 mod leader_loop;
+mod next;
 mod plan;
 mod reconcile;
 mod runs;
