@@ -131,6 +131,8 @@ fn next_wait_times_out_with_exit_10() {
     let message = out.error(10, "no_matching_work");
     assert!(message.contains("within 1 s"), "{message}");
     env.orch(&["next", "--run", "nope"]).error(40, "not_found");
+    let bad = env.orch(&["next", "--run", "r", "--after-event=-1"]);
+    assert!(bad.error(30, "invalid_input").contains("--after-event"));
     // A timeout without --wait is a usage error.
     env.orch(&["next", "--run", "r", "--timeout-seconds", "1"])
         .error(30, "invalid_input");
