@@ -314,6 +314,18 @@ pub async fn wait_for_event(
     filter: &EventFilter,
     wait: &EventWaitArgs,
 ) -> Result<Option<Event>> {
+    Ok(wait_for_events(ctx, filter, wait, 1).await?.pop())
+}
+
+/// [`wait_for_event`] for up to `limit` events: blocks until at least one matches, then
+/// returns every match after the cursor (oldest first, at most `limit`); empty when the
+/// timeout passes first.
+pub async fn wait_for_events(
+    ctx: &Ctx,
+    filter: &EventFilter,
+    wait: &EventWaitArgs,
+    limit: i64,
+) -> Result<Vec<Event>> {
     let store = &ctx.store;
     let deadline = deadline(wait.timeout_seconds);
     let mut detector = store.change_detector().await?;
@@ -322,11 +334,12 @@ pub async fn wait_for_event(
         None => store.max_event_id().await?,
     };
     loop {
-        if let Some(event) = store.next_event(filter, cursor).await? {
-            return Ok(Some(event));
+        let events = store.events_matching(filter, cursor, limit).await?;
+        if !events.is_empty() {
+            return Ok(events);
         }
         if !detector.wait(deadline).await? {
-            return Ok(None);
+            return Ok(Vec::new());
         }
     }
 }

@@ -207,6 +207,7 @@ mod brief_output;
 mod cleanup_wait;
 mod dispatch;
 mod leader_loop;
+mod next;
 mod plan;
 mod reconcile;
 mod reference_shapes;
