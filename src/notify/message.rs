@@ -52,8 +52,10 @@ fn text(event: &Event, kind: NotifyEvent, question: Option<&Message>) -> String 
                 text.push('\n');
                 text.push_str(&clip(body, MAX_BODY));
             }
+            let exactly =
+                question.map_or(String::new(), |q| format!(" --question {}", q.message_id));
             text.push_str(&format!(
-                "\nanswer: orch answer --run {run} --task {task} --body '...'"
+                "\nanswer: orch answer --run {run} --task {task}{exactly} --body '...'"
             ));
             text
         }
