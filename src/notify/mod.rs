@@ -265,13 +265,9 @@ mod tests {
         Notifier::new(store, "r", config, dir.to_path_buf())
     }
 
-    const RUN_FINISHED: &str =
-        "INSERT INTO events (event_type, run_id, summary, payload_json, created_at)
-         VALUES ('run_finished', 'r', '2 of 2 tasks done', '{}', 0)";
-
     #[tokio::test]
     async fn the_run_finished_is_sent_once() {
-        let store = crate::store::test_store(&[("a", "done")], RUN_FINISHED).await;
+        let store = crate::store::test_store(&[("a", "done")], "").await;
         let dir = tempfile::tempdir().unwrap();
         let script = "cat >> sent.jsonl";
         let notifier = notifier(&store, &["sh", "-c", script], dir.path());
@@ -286,13 +282,13 @@ mod tests {
         assert_eq!(lines[0]["event"], "run_finished");
         assert_eq!(
             lines[0]["text"],
-            "orch: run r finished: 2 of 2 tasks done\nsee: orch status --run r"
+            "orch: run r finished: run done: 1 of 1 tasks done\nsee: orch status --run r"
         );
     }
 
     #[tokio::test]
     async fn a_failed_command_is_recorded_once_and_not_retried() {
-        let store = crate::store::test_store(&[("a", "done")], RUN_FINISHED).await;
+        let store = crate::store::test_store(&[("a", "done")], "").await;
         let dir = tempfile::tempdir().unwrap();
         let notifier = notifier(&store, &["sh", "-c", "exit 4"], dir.path());
         notifier.pass().await;
@@ -303,9 +299,17 @@ mod tests {
             .filter(|e| e.event_type == "notify_failed")
             .collect();
         assert_eq!(failed.len(), 1);
+        // The fold of the notifier's first pass finished the run: its run_finished.
+        let finished = events
+            .iter()
+            .find(|e| e.event_type == "run_finished")
+            .unwrap();
         assert_eq!(
             failed[0].summary,
-            "notifying run_finished (event 1) failed: command \"sh\" exited with code 4"
+            format!(
+                "notifying run_finished (event {}) failed: command \"sh\" exited with code 4",
+                finished.event_id
+            )
         );
         assert_eq!(failed[0].payload["notifier"], "command");
     }

@@ -99,7 +99,14 @@ async fn an_open_question_is_an_item_once_past_its_cursor_and_none_once_answered
     // Answered: no longer pending, even without a cursor (the thread stays blocked until
     // the worker goes on).
     store
-        .answer("r", "t", crate::store::AnswerFor::default(), "leader", "json", &MessageInput::default())
+        .answer(
+            "r",
+            "t",
+            crate::store::AnswerFor::default(),
+            "leader",
+            "json",
+            &MessageInput::default(),
+        )
         .await
         .unwrap();
     assert!(store.needs_leader("r", 0).await.unwrap().items.is_empty());
