@@ -267,58 +267,22 @@ mod tests {
     use crate::cli::orch::OrchCli;
     use clap::Parser;
 
-    fn parse(args: &[&str], agent: Option<&str>) -> Option<Request> {
-        let argv = std::iter::once("orch").chain(args.iter().copied());
+    /// The request of `orch <line>` (words split on spaces).
+    fn parse(line: &str, agent: Option<&str>) -> Option<Request> {
+        let argv = std::iter::once("orch").chain(line.split_whitespace());
         let mut cli = OrchCli::try_parse_from(argv).unwrap();
         take(&mut cli.command, agent)
     }
 
     #[test]
     fn the_digest_covers_the_parsed_arguments_and_the_caller() {
-        let a = parse(
-            &[
-                "task",
-                "add",
-                "--run",
-                "r",
-                "--task",
-                "t",
-                "--request-id",
-                "q",
-            ],
-            None,
-        )
-        .unwrap();
-        let b = parse(
-            &[
-                "task",
-                "add",
-                "--request-id",
-                "q",
-                "--task",
-                "t",
-                "--run",
-                "r",
-            ],
-            None,
-        )
-        .unwrap();
+        let a = parse("task add --run r --task t --request-id q", None).unwrap();
+        let b = parse("task add --request-id q --task t --run r", None).unwrap();
         assert_eq!(a.key, b.key, "argument order does not matter");
         assert_eq!(a.key.verb, "task add");
         assert_eq!(a.claim, Claim::WithFirstWrite);
         let defaulted = parse(
-            &[
-                "task",
-                "add",
-                "--run",
-                "r",
-                "--task",
-                "t",
-                "--priority",
-                "normal",
-                "--request-id",
-                "q",
-            ],
+            "task add --run r --task t --priority normal --request-id q",
             None,
         )
         .unwrap();
@@ -326,37 +290,11 @@ mod tests {
             a.key, defaulted.key,
             "a default spelled out is the same call"
         );
-        let other = parse(
-            &[
-                "task",
-                "add",
-                "--run",
-                "r",
-                "--task",
-                "u",
-                "--request-id",
-                "q",
-            ],
-            None,
-        )
-        .unwrap();
+        let other = parse("task add --run r --task u --request-id q", None).unwrap();
         assert_ne!(a.key.args_digest, other.key.args_digest);
-        let someone = parse(
-            &[
-                "task",
-                "add",
-                "--run",
-                "r",
-                "--task",
-                "t",
-                "--request-id",
-                "q",
-            ],
-            Some("lead-2"),
-        )
-        .unwrap();
+        let someone = parse("task add --run r --task t --request-id q", Some("lead-2")).unwrap();
         assert_ne!(a.key.args_digest, someone.key.args_digest);
-        assert!(parse(&["task", "add", "--run", "r", "--task", "t"], None).is_none());
+        assert!(parse("task add --run r --task t", None).is_none());
     }
 
     #[test]
@@ -372,17 +310,7 @@ mod tests {
             OrchCli::try_parse_from(["orch", "status", "--run", "r", "--request-id", "q"]);
         assert!(refused.is_err());
         let dispatch = parse(
-            &[
-                "dispatch",
-                "--run",
-                "r",
-                "--task",
-                "t",
-                "--execution-mode",
-                "analysis",
-                "--request-id",
-                "q",
-            ],
+            "dispatch --run r --task t --execution-mode analysis --request-id q",
             None,
         )
         .unwrap();
@@ -393,20 +321,10 @@ mod tests {
     async fn a_claim_left_by_a_dead_process_is_interrupted_and_other_arguments_are_refused() {
         let store = crate::store::Store::open_in_memory().await.unwrap();
         let dispatch = |to: &str| {
-            let args = [
-                "dispatch",
-                "--run",
-                "r",
-                "--task",
-                "t",
-                "--execution-mode",
-                "analysis",
-                "--to",
-                to,
-                "--request-id",
-                "q",
-            ];
-            parse(&args, None).unwrap()
+            let line = format!(
+                "dispatch --run r --task t --execution-mode analysis --to {to} --request-id q"
+            );
+            parse(&line, None).unwrap()
         };
         let request = dispatch("a");
         let dead = Owner {

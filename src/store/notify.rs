@@ -131,12 +131,7 @@ mod tests {
         let (store, attempt) = one_dispatched().await;
         let thread = attempt.thread_id.as_str();
         store.claim(thread, WORKER, LEASE_MS).await.unwrap();
-        let question = crate::store::MessageInput::default();
-        let blocked = crate::model::ThreadStatus::Blocked;
-        store
-            .update(thread, WORKER, blocked, "which way?", &question)
-            .await
-            .unwrap();
+        ask(&store, thread, serde_json::json!({})).await;
         let claimed = store
             .claim_notifications("r", &["task_blocked"], 10)
             .await

@@ -382,17 +382,8 @@ mod tests {
         let thread = attempt.thread_id.as_str();
         store.claim(thread, WORKER, LEASE_MS).await.unwrap();
         assert_eq!(status(&store, "t").await, TaskStatus::Running);
+        ask(&store, thread, serde_json::json!({})).await;
         let question = crate::store::MessageInput::default();
-        store
-            .update(
-                thread,
-                WORKER,
-                ThreadStatus::Blocked,
-                "which way?",
-                &question,
-            )
-            .await
-            .unwrap();
         let blocked = store.blocked("r").await.unwrap();
         assert_eq!(blocked.len(), 1);
         assert_eq!(blocked[0].2.as_ref().unwrap().summary, "which way?");

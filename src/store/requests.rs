@@ -208,34 +208,29 @@ impl Store {
         owner: Owner,
         reply: &RecordedReply,
     ) -> Result<bool> {
+        let claim = (key.clone(), owner);
         let written = self
             .write(async |tx, now| {
+                // A call that made no claim makes it now; then the reply completes the
+                // claim if it is this call's and has no reply yet.
+                insert_claim(tx, &claim, now).await?;
                 execute(
                     tx,
-                    "INSERT INTO requests (request_id, verb, args_digest, owner_pid, owner_start,
-                                           exit_code, ok, reply_json, reply_text, created_at,
-                                           finished_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
-                     ON CONFLICT (request_id) DO UPDATE SET
-                         exit_code = excluded.exit_code, ok = excluded.ok,
-                         reply_json = excluded.reply_json, reply_text = excluded.reply_text,
-                         finished_at = excluded.finished_at
-                     WHERE requests.exit_code IS NULL
-                       AND requests.owner_pid = excluded.owner_pid
-                       AND requests.owner_start = excluded.owner_start
-                       AND requests.verb = excluded.verb
-                       AND requests.args_digest = excluded.args_digest",
+                    "UPDATE requests SET exit_code = ?, ok = ?, reply_json = ?, reply_text = ?,
+                            finished_at = ?
+                     WHERE request_id = ? AND exit_code IS NULL AND owner_pid = ? AND owner_start = ?
+                       AND verb = ? AND args_digest = ?",
                     args![
-                        &key.request_id,
-                        &key.verb,
-                        &key.args_digest,
-                        owner.pid as i64,
-                        owner.start as i64,
                         reply.exit_code as i64,
                         reply.ok as i64,
                         &reply.json,
                         &reply.text,
-                        now
+                        now,
+                        &key.request_id,
+                        owner.pid as i64,
+                        owner.start as i64,
+                        &key.verb,
+                        &key.args_digest
                     ],
                 )
                 .await
@@ -283,6 +278,11 @@ mod tests {
     const ME: Owner = Owner { pid: 7, start: 70 };
     const OTHER: Owner = Owner { pid: 8, start: 80 };
 
+    /// Whether `owner`'s reply to `key` was recorded.
+    async fn record(store: &Store, key: &RequestKey, owner: Owner, reply: RecordedReply) -> bool {
+        store.record_request(key, owner, &reply).await.unwrap()
+    }
+
     fn reply(exit_code: u8, text: &str) -> RecordedReply {
         RecordedReply {
             exit_code,
@@ -305,34 +305,14 @@ mod tests {
             (k.clone(), ME, None)
         );
         // Another process, or the same one with other arguments, cannot complete it.
-        assert!(
-            !store
-                .record_request(&k, OTHER, &reply(0, "x"))
-                .await
-                .unwrap()
-        );
+        assert!(!record(&store, &k, OTHER, reply(0, "x")).await);
         let other_args = key("q1", "d2");
-        assert!(
-            !store
-                .record_request(&other_args, ME, &reply(0, "x"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            store
-                .record_request(&k, ME, &reply(0, "done\n"))
-                .await
-                .unwrap()
-        );
+        assert!(!record(&store, &other_args, ME, reply(0, "x")).await);
+        assert!(record(&store, &k, ME, reply(0, "done\n")).await);
         let done = store.request("q1").await.unwrap().unwrap();
         assert_eq!(done.reply, Some(reply(0, "done\n")));
         // A reply is written once.
-        assert!(
-            !store
-                .record_request(&k, ME, &reply(30, "again"))
-                .await
-                .unwrap()
-        );
+        assert!(!record(&store, &k, ME, reply(30, "again")).await);
         store.drop_request_claim("q1", ME).await.unwrap();
         assert_eq!(
             store.request("q1").await.unwrap().unwrap().reply,
@@ -344,12 +324,7 @@ mod tests {
     async fn a_reply_without_a_claim_inserts_the_whole_row_and_a_claim_can_be_withdrawn() {
         let store = store_with(&[]).await;
         let k = key("q2", "d");
-        assert!(
-            store
-                .record_request(&k, ME, &reply(30, "error: no\n"))
-                .await
-                .unwrap()
-        );
+        assert!(record(&store, &k, ME, reply(30, "error: no\n")).await);
         let row = store.request("q2").await.unwrap().unwrap();
         assert!(!row.reply.unwrap().ok);
         let k3 = key("q3", "d");
