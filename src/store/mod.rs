@@ -15,10 +15,11 @@ mod policy;
 mod reconcile;
 mod rows;
 mod runs;
+mod succession;
 mod supervision;
 mod tasks;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod threads;
 mod verify;
 
