@@ -83,6 +83,16 @@ impl Store {
         .await
     }
 
+    /// Attempt `attempt_no` of a task for a message ([`describe`]).
+    pub async fn describe_attempt(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        attempt_no: i64,
+    ) -> Result<String> {
+        describe(&mut *self.lock().await, run_id, task_id, attempt_no).await
+    }
+
     /// The body attempt `thread_id` was given (its `task` message's), when it is not its
     /// task's own: a leader's `--body` on dispatch, retry or reassign. `None` otherwise.
     pub async fn replaced_body(&self, thread_id: &str) -> Result<Option<String>> {

@@ -80,20 +80,26 @@ impl Created {
 
 /// The attempt a retry or reassign replaces: the task's current one, which must be
 /// `expected` when the leader names it (`--attempt`).
-pub(super) fn previous_attempt(
+pub(super) async fn previous_attempt(
+    ctx: &Ctx,
     plan: &AttemptPlan,
-    task: &str,
     expected: Option<i64>,
 ) -> Result<Attempt> {
-    let current = plan
-        .current
-        .clone()
-        .ok_or_else(|| Error::invalid_state(format!("task {task:?} has no previous attempt")))?;
+    let task = &plan.task;
+    let current = plan.current.clone().ok_or_else(|| {
+        Error::invalid_state(format!("task {:?} has no previous attempt", task.task_id))
+    })?;
     match expected {
-        Some(n) if n != current.attempt_no => Err(Error::invalid_state(format!(
-            "task {task:?} is on attempt {} (thread {}, assigned to {}), not attempt {n}; nothing was dispatched",
-            current.attempt_no, current.thread_id, current.assigned_to
-        ))),
+        Some(n) if n != current.attempt_no => {
+            let on = ctx
+                .store
+                .describe_attempt(&task.run_id, &task.task_id, current.attempt_no)
+                .await?;
+            Err(Error::invalid_state(format!(
+                "task {:?} is on {on}, not attempt {n}; nothing was dispatched",
+                task.task_id
+            )))
+        }
         _ => Ok(current),
     }
 }

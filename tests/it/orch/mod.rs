@@ -208,4 +208,5 @@ mod dispatch;
 mod leader_loop;
 mod plan;
 mod reconcile;
+mod retry_owner;
 mod runs;
