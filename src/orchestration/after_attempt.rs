@@ -7,7 +7,8 @@
 //! step is an event. A decision acts only on the attempt it was made for: if the task
 //! moved on (the leader retried, reassigned or cancelled), no step is taken, no event is
 //! recorded (the give-up and park events are written only while the task is still failed
-//! on that attempt, [`Store::record_ladder_event`]), and the log says the leader took over.
+//! on that attempt, [`Store::record_ladder_event`]), and the log says it leaves the task
+//! to the leader, naming the attempt the task is on.
 
 use super::checks;
 use super::factory::{self, AttemptRequest, Start, Step};
@@ -134,11 +135,11 @@ async fn act(
         Decision::Stop { reason } => {
             let payload = json!({"attempt_no": attempt.attempt_no, "outcome": supervision.outcome});
             let event = ("task_given_up", reason.as_str(), payload);
-            if let Err(now_on) = store
+            if let Err(why) = store
                 .record_ladder_event(run, task, attempt.attempt_no, event)
                 .await?
             {
-                leave(attempt, &now_on);
+                leave(attempt, &why);
             }
             Ok(())
         }
@@ -157,11 +158,11 @@ async fn act(
             let payload =
                 json!({"until": until, "worker": worker, "attempt_no": attempt.attempt_no});
             let event = ("task_parked", summary.as_str(), payload);
-            if let Err(now_on) = store
+            if let Err(why) = store
                 .record_ladder_event(run, task, attempt.attempt_no, event)
                 .await?
             {
-                leave(attempt, &now_on);
+                leave(attempt, &why);
                 return Ok(());
             }
             let wait = (until_ms - now_ms()).max(0) as u64;
@@ -177,12 +178,12 @@ async fn act(
     }
 }
 
-/// The task moved on from `attempt` (the leader retried, reassigned or cancelled it):
-/// the ladder takes no step and says so in its log.
-fn leave(attempt: &Attempt, now_on: &str) {
+/// The task moved on from `attempt` (the leader retried, reassigned or cancelled it;
+/// `why` says how): the ladder takes no step and says so in its log.
+fn leave(attempt: &Attempt, why: &str) {
     tracing::info!(
         attempt = attempt.attempt_no,
-        "the leader took over ({now_on}); the retry ladder leaves the task to it"
+        "{why}; the retry ladder leaves the task to the leader"
     );
 }
 
@@ -271,7 +272,7 @@ async fn next_attempt(
         Ok(plan) => plan,
         // Not failed any more: the refusal names the attempt it is on.
         Err(e) if e.code == ErrorCode::InvalidState => {
-            leave(previous, &e.message);
+            leave(previous, &format!("the leader took over: {}", e.message));
             return Ok(());
         }
         Err(e) => {
@@ -284,11 +285,11 @@ async fn next_attempt(
         .as_ref()
         .filter(|c| c.attempt_no != previous.attempt_no)
     {
-        let now_on = format!(
-            "task {:?} is on attempt {}",
+        let why = format!(
+            "the leader took over: task {:?} is on attempt {}",
             current.task_id, current.attempt_no
         );
-        leave(previous, &now_on);
+        leave(previous, &why);
         return Ok(());
     }
     let request = AttemptRequest {
@@ -312,7 +313,7 @@ async fn next_attempt(
             let task = store.task(&previous.run_id, &previous.task_id).await?;
             if task.current_attempt != previous.attempt_no || task.status != TaskStatus::Failed {
                 // The leader came first: the refusal names the attempt that exists.
-                leave(previous, &e.message);
+                leave(previous, &format!("the leader took over: {}", e.message));
             } else {
                 tracing::warn!(error = %e, "cannot create the next attempt");
             }

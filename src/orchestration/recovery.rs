@@ -37,13 +37,15 @@ impl AtWork {
 
 /// One pass over the unsettled attempts: those whose supervisor died become `lost` (their
 /// workers killed, the retry policy applied); those nobody launched get their
-/// supervisor. Returns the attempts still at work,
+/// supervisor, unless `launch` is false (`orch up` is stopping: they are left alone and
+/// not counted at work). Returns the attempts still at work,
 /// in all and per worker.
 pub async fn tend(
     store: &Store,
     run_id: &str,
     children: &mut Vec<u32>,
     policy: &mut PolicyTasks,
+    launch: bool,
 ) -> Result<AtWork> {
     let mut busy = AtWork::default();
     let now = crate::time::now_ms();
@@ -71,8 +73,10 @@ pub async fn tend(
                     // `--launch`, or an orch up that died before starting its
                     // supervisor. (A launcher that is just slow loses nothing: one
                     // supervisor claims the attempt, the other leaves.)
-                    children.push(start_supervisor(store, &attempt).await?);
-                    busy.add(&attempt.assigned_to);
+                    if launch {
+                        children.push(start_supervisor(store, &attempt).await?);
+                        busy.add(&attempt.assigned_to);
+                    }
                 } else {
                     // Being launched, or a worker the leader runs by hand (it claimed
                     // the thread): work in progress.

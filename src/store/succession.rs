@@ -50,8 +50,9 @@ pub(crate) async fn describe(
 impl Store {
     /// The retry ladder's event for attempt `attempt_no` (`task_given_up`,
     /// `task_parked`), recorded only while the task is still `failed` on that attempt.
-    /// `Err` carries, instead, what the task is on now ([`describe`]; nothing recorded):
-    /// the leader took over (retried, reassigned or cancelled it).
+    /// `Err` says instead (nothing recorded) how the task moved on: the leader took over
+    /// (retried or reassigned it: the attempt it is on now, [`describe`]), or it is no
+    /// longer failed (cancelled).
     pub async fn record_ladder_event(
         &self,
         run_id: &str,
@@ -64,7 +65,9 @@ impl Store {
             let (_, task) = load_task(tx, run_id, task_id).await?;
             if task.current_attempt != attempt_no {
                 let now_on = describe(tx, run_id, task_id, task.current_attempt).await?;
-                return Ok(Err(format!("task {task_id:?} is on {now_on}")));
+                return Ok(Err(format!(
+                    "the leader took over: task {task_id:?} is on {now_on}"
+                )));
             }
             if task.status != TaskStatus::Failed {
                 return Ok(Err(format!("task {task_id:?} is {}", task.status)));

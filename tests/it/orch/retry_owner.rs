@@ -203,7 +203,11 @@ fn a_leader_who_retries_first_keeps_the_task_and_orch_up_launches_its_attempt() 
     assert_eq!(events(&env, "task_retried").len(), 1);
     assert!(events(&env, "task_given_up").is_empty());
     let log = supervisor_log(&env, 1);
-    assert!(log.contains("the leader took over"), "{log}");
+    assert!(
+        log.contains("the leader took over")
+            && log.contains("the retry ladder leaves the task to the leader"),
+        "{log}"
+    );
 }
 
 #[test]
