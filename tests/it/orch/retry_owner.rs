@@ -126,18 +126,28 @@ fn supervisor_log(env: &Env, n: u32) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-#[test]
-fn a_leader_retry_racing_the_ladder_makes_exactly_one_attempt() {
+/// A failing task under `orch up` whose worker may retry it twice; the leader retries
+/// it too, as soon as it sees the failure. Exactly one attempt 2 is made, by whoever
+/// came first; the other is told.
+fn race(mode: &str) {
     let env = Env::new();
     let repo = repo_with_sh(&env, 2);
     env.orch(&["run", "init", "--run", "r"]).data();
-    add_task(
-        &env,
+    env.orch(&[
+        "task",
+        "add",
+        "--run",
         "r",
+        "--task",
         "t",
+        "--default-to",
         "sh",
-        "if [ \"$ORCH_ATTEMPT\" = 1 ]; then echo broken; exit 1; fi; echo fixed",
-    );
+        "--execution-mode",
+        mode,
+        "--body",
+        "if [ \"$ORCH_ATTEMPT\" = 1 ]; then echo broken; exit 1; fi; echo fixed > fixed.txt",
+    ])
+    .data();
     let up = start_up(&env, &repo, &[]);
     // The leader retries as soon as it sees the failure; the ladder does the same.
     event(&env, "task_failed", 60).expect("attempt 1 never failed");
@@ -164,6 +174,22 @@ fn a_leader_retry_racing_the_ladder_makes_exactly_one_attempt() {
     assert_eq!(second["supervision"]["outcome"], "succeeded");
     assert_eq!(env.task_row("r", "t")["status"], "done");
     assert!(events(&env, "task_given_up").is_empty());
+    assert_eq!(events(&env, "task_retried").len(), 1);
+    if mode == "code" {
+        // The loser's worktree was taken back: one branch per attempt made.
+        let branches = env.git(&repo, &["branch", "--list", "orch/*"]);
+        assert_eq!(branches.lines().count(), 2, "{branches}");
+    }
+}
+
+#[test]
+fn a_leader_retry_racing_the_ladder_makes_exactly_one_attempt() {
+    race("analysis");
+}
+
+#[test]
+fn a_leader_retry_racing_the_ladder_in_code_mode_leaves_one_worktree() {
+    race("code");
 }
 
 #[test]
@@ -353,6 +379,8 @@ fn reassign_launch_moves_a_running_task_to_a_new_worker() {
     assert_eq!(end["attempt"]["attempt_no"], 2);
     assert_eq!(end["supervision"]["outcome"], "succeeded");
     assert_eq!(env.task_row("r", "t")["status"], "done");
-    let attempts = env.attempts("r", "t");
-    assert_eq!(attempts[0]["supervision"]["outcome"], "cancelled");
+    // The first worker was stopped (its supervisor records that in its own time).
+    crate::common::wait_until("attempt 1 recorded cancelled", 30, || {
+        env.attempts("r", "t")[0]["supervision"]["outcome"] == "cancelled"
+    });
 }
