@@ -244,6 +244,7 @@ impl Scheduler<'_> {
             &self.opts.run_id,
             &mut self.children,
             &mut self.policy_tasks,
+            !stopping,
         )
         .await?;
         let running = at_work.total;

@@ -4,6 +4,7 @@
 
 use super::NotFound;
 use super::events::{self, NewEvent};
+use super::succession::describe;
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage};
 use super::{Store, rows, runs};
@@ -101,22 +102,26 @@ impl Store {
     ) -> Result<AttemptPlan> {
         let mut conn = self.lock_reconciled(run_id).await?;
         let (_, task) = load_task(&mut conn, run_id, task_id).await?;
+        if !allowed.contains(&task.status) {
+            // The attempt it is on: what a leader who came second must know.
+            let on = match task.current_attempt {
+                0 => String::new(),
+                n => format!(" on {}", describe(&mut conn, run_id, task_id, n).await?),
+            };
+            return Err(Error::invalid_state(format!(
+                "task {task_id:?} is {}{on}; {verb} needs it {}",
+                task.status,
+                allowed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )));
+        }
         let current = match task.current_attempt {
             0 => None,
             n => load_attempt(&mut conn, run_id, task_id, n).await?,
         };
-        if !allowed.contains(&task.status) {
-            let needs: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-            let mut message = format!(
-                "task {task_id:?} is {}; {verb} needs it {}",
-                task.status,
-                needs.join(" or ")
-            );
-            if let Some(current) = &current {
-                message.push_str(&format!("; {}", describe(current)));
-            }
-            return Err(Error::invalid_state(message));
-        }
         Ok(AttemptPlan {
             next_attempt_no: task.current_attempt + 1,
             task,
@@ -148,31 +153,26 @@ impl Store {
     }
 }
 
-/// The attempt a refused verb names: "attempt 1 exists (thread "r/t/attempt-1",
-/// assigned to codex, running)".
-pub(crate) fn describe(attempt: &Attempt) -> String {
-    format!(
-        "attempt {} exists (thread {:?}, assigned to {}, {})",
-        attempt.attempt_no, attempt.thread_id, attempt.assigned_to, attempt.status
-    )
-}
-
 /// The steps of [`Store::create_attempt`], in order, inside its transaction.
 impl NewAttempt {
-    /// The task, still in a status the attempt may be created in; the current attempt's
-    /// thread cancelled first for a reassign.
+    /// The task, still on the attempt the caller saw (the one before `attempt_no`) and
+    /// in a status the attempt may be created in; the current attempt's thread cancelled
+    /// first for a reassign. A caller who came second is told which attempt exists.
     async fn task_to_dispatch(&self, tx: &mut SqliteConnection, now: i64) -> Result<(i64, Task)> {
         let new = self;
         let (key, task) = load_task(tx, &new.run_id, &new.task_id).await?;
-        if !new.allowed.contains(&task.status) || task.current_attempt + 1 != new.attempt_no {
-            let current = load_attempt(tx, &new.run_id, &new.task_id, task.current_attempt).await?;
-            let attempt = match &current {
-                Some(current) => describe(current),
-                None => format!("attempt {}", task.current_attempt),
-            };
+        let seen = new.attempt_no - 1;
+        if task.current_attempt > seen {
+            let existing = describe(tx, &new.run_id, &new.task_id, task.current_attempt).await?;
             return Err(Error::invalid_state(format!(
-                "task {:?} changed while it was being dispatched (now {}, {attempt}); nothing was dispatched",
-                new.task_id, task.status
+                "task {:?} already has {existing}; nothing was dispatched",
+                new.task_id
+            )));
+        }
+        if task.current_attempt != seen || !new.allowed.contains(&task.status) {
+            return Err(Error::invalid_state(format!(
+                "task {:?} changed while it was being dispatched (now {}, attempt {}); nothing was dispatched",
+                new.task_id, task.status, task.current_attempt
             )));
         }
         if let Some(reason) = &new.cancel_current

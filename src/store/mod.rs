@@ -19,10 +19,11 @@ mod reconcile;
 mod requests;
 mod rows;
 mod runs;
+mod succession;
 mod supervision;
 mod tasks;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod threads;
 mod verify;
 

@@ -38,7 +38,7 @@ pub async fn run(ctx: &Ctx, args: ReassignArgs) -> Result<Reply> {
         cancel_current: Some(reason.clone()),
     };
     let plan = factory::plan(&ctx.store, &args.run, &args.task, &step, "reassign").await?;
-    let previous = previous_attempt(&plan, &args.task)?;
+    let previous = previous_attempt(ctx, &plan, args.follow.attempt).await?;
     let created = follow_up(
         ctx,
         &plan,

@@ -27,7 +27,7 @@ pub struct RetryArgs {
 pub async fn run(ctx: &Ctx, args: RetryArgs) -> Result<Reply> {
     let step = Step::Retry;
     let plan = factory::plan(&ctx.store, &args.run, &args.task, &step, "retry").await?;
-    let previous = previous_attempt(&plan, &args.task)?;
+    let previous = previous_attempt(ctx, &plan, args.follow.attempt).await?;
     let to = args
         .to
         .filter(|t| !t.is_empty())

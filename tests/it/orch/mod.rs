@@ -212,4 +212,5 @@ mod plan;
 mod reconcile;
 mod reference_shapes;
 mod request_ids;
+mod retry_owner;
 mod runs;

@@ -142,7 +142,7 @@ fn a_second_dispatch_without_an_id_names_the_attempt_that_exists() {
     assert_eq!(
         message,
         format!(
-            "task \"t1\" is dispatched; dispatch needs it ready; attempt 1 exists (thread {thread:?}, assigned to worker-a, pending)"
+            "task \"t1\" is dispatched on attempt 1 (thread {thread}, assigned to worker-a, pending, started by leader); dispatch needs it ready"
         )
     );
     claim(&env, "worker-a", &thread);
@@ -158,9 +158,7 @@ fn a_second_dispatch_without_an_id_names_the_attempt_that_exists() {
         ])
         .error(30, "invalid_state");
     assert!(
-        message.ends_with(
-            "attempt 1 exists (thread \"r/t1/attempt-1\", assigned to worker-a, claimed)"
-        ),
+        message.contains("on attempt 1 (thread r/t1/attempt-1, assigned to worker-a, claimed,"),
         "{message}"
     );
     assert_eq!(counts(&env, "r").attempts, 1);
