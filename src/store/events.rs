@@ -85,6 +85,20 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, event: NewEvent, now: i6
     Ok(id)
 }
 
+/// Inserts an event on a task: `(type, summary, payload)`.
+pub(crate) async fn insert_on_task(
+    conn: &mut SqliteConnection,
+    (run_id, task_id): (&str, &str),
+    (event_type, summary, payload): (&'static str, &str, Value),
+    now: i64,
+) -> Result<i64> {
+    let event = NewEvent::new(event_type)
+        .on_task(run_id, task_id)
+        .summary(summary)
+        .payload(payload);
+    insert(conn, event, now).await
+}
+
 /// Which events a waiter wants.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {

@@ -184,9 +184,7 @@ async fn run_finished_is_emitted_once_per_finish() {
 
 #[tokio::test]
 async fn a_retry_and_its_end_between_two_reads_still_finish_again() {
-    let store = store_with(&["t"]).await;
-    let first = dispatch(&store, "t").await;
-    work(&store, &first, FinishKind::Failed).await;
+    let (store, _) = one_failed().await;
     store.reconcile("r").await.unwrap();
     assert_eq!(finishes(&store).await, ["failed"]);
     // No read sees the task active: the triggers clear the finish all the same.

@@ -3,7 +3,7 @@
 //! history, the adapters a run may no longer use, and the policy's own events.
 
 use super::Store;
-use super::events::{self, NewEvent};
+use super::events;
 use super::{args, execute, fetch_all, rows, scalar};
 use crate::error::Result;
 use crate::model::AttemptOutcome;
@@ -155,18 +155,8 @@ impl Store {
         summary: &str,
         payload: Value,
     ) -> Result<i64> {
-        self.write(async |tx, now| {
-            let id = events::insert(
-                tx,
-                NewEvent::new(event_type)
-                    .on_task(run_id, task_id)
-                    .summary(summary)
-                    .payload(payload),
-                now,
-            )
-            .await?;
-            Ok(id)
-        })
-        .await
+        let event = (event_type, summary, payload);
+        self.write(async |tx, now| events::insert_on_task(tx, (run_id, task_id), event, now).await)
+            .await
     }
 }

@@ -8,6 +8,7 @@ use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
 use crate::model::{Run, RunStatus, TaskCounts, TaskStatus};
 use serde_json::{Value, json};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 /// `orch run init`.
@@ -75,14 +76,20 @@ pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<
     Ok(counts)
 }
 
+/// The run's row as `sql` (`… FROM runs WHERE run_id = ?`) selects it; not found names
+/// the run.
+async fn run_row(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    run_id: &str,
+) -> Result<SqliteRow> {
+    fetch_optional(&mut *conn, sql, args![run_id])
+        .await?
+        .ok_or_else(|| NotFound::run(run_id).into())
+}
+
 pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Result<Run> {
-    let row = fetch_optional(
-        &mut *conn,
-        "SELECT * FROM runs WHERE run_id = ?",
-        args![run_id],
-    )
-    .await?
-    .ok_or_else(|| NotFound::run(run_id))?;
+    let row = run_row(conn, "SELECT * FROM runs WHERE run_id = ?", run_id).await?;
     let counts = counts(conn, run_id).await?;
     let cancelled: i64 = row.try_get("cancelled")?;
     Ok(Run {
@@ -305,13 +312,8 @@ impl Store {
 }
 
 pub(crate) async fn up_of(conn: &mut SqliteConnection, run_id: &str) -> Result<Option<UpProcess>> {
-    let row = fetch_optional(
-        &mut *conn,
-        "SELECT up_pid, up_start FROM runs WHERE run_id = ?",
-        args![run_id],
-    )
-    .await?
-    .ok_or_else(|| NotFound::run(run_id))?;
+    let sql = "SELECT up_pid, up_start FROM runs WHERE run_id = ?";
+    let row = run_row(conn, sql, run_id).await?;
     let pid: Option<i64> = row.try_get("up_pid")?;
     let start: Option<i64> = row.try_get("up_start")?;
     Ok(pid.zip(start).map(|(pid, start)| UpProcess {

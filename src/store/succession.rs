@@ -7,7 +7,7 @@
 //! leader who took over is never contradicted.
 
 use super::attempts::load_attempt;
-use super::events::{self, NewEvent};
+use super::events;
 use super::tasks::load_task;
 use super::threads::load_thread;
 use super::{Store, args, fetch_record};
@@ -61,7 +61,6 @@ impl Store {
         attempt_no: i64,
         event: (&'static str, &str, Value),
     ) -> Result<std::result::Result<i64, String>> {
-        let (event_type, summary, payload) = event;
         self.write_reconciled(run_id, async |tx, now| {
             let (_, task) = load_task(tx, run_id, task_id).await?;
             if task.current_attempt != attempt_no {
@@ -73,15 +72,7 @@ impl Store {
             if task.status != TaskStatus::Failed {
                 return Ok(Err(format!("task {task_id:?} is {}", task.status)));
             }
-            let id = events::insert(
-                tx,
-                NewEvent::new(event_type)
-                    .on_task(run_id, task_id)
-                    .summary(summary)
-                    .payload(payload),
-                now,
-            )
-            .await?;
+            let id = events::insert_on_task(tx, (run_id, task_id), event, now).await?;
             Ok(Ok(id))
         })
         .await
@@ -131,9 +122,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_second_maker_is_told_which_attempt_exists() {
-        let store = store_with(&["t"]).await;
-        let first = dispatch(&store, "t").await;
-        work(&store, &first, FinishKind::Failed).await;
+        let (store, _) = one_failed().await;
         assert_eq!(status(&store, "t").await, TaskStatus::Failed);
         // Two makers both saw attempt 1 failed; the first records attempt 2.
         let mut ladder = new_attempt("t", 2, &[TaskStatus::Failed]);
@@ -161,9 +150,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_ladder_records_nothing_once_the_leader_took_over() {
-        let store = store_with(&["t"]).await;
-        let first = dispatch(&store, "t").await;
-        work(&store, &first, FinishKind::Failed).await;
+        let (store, _) = one_failed().await;
         assert_eq!(status(&store, "t").await, TaskStatus::Failed);
         let leader = store
             .create_attempt(&new_attempt("t", 2, &[TaskStatus::Failed]))

@@ -93,6 +93,13 @@ pub(crate) async fn one_dispatched() -> (Store, Attempt) {
     (store, attempt)
 }
 
+/// A store whose one task `t` failed on its first attempt (the worker said so).
+pub(crate) async fn one_failed() -> (Store, Attempt) {
+    let (store, attempt) = one_dispatched().await;
+    work(&store, &attempt, crate::store::FinishKind::Failed).await;
+    (store, attempt)
+}
+
 /// The ids of tasks, in their order.
 pub(crate) fn ids(tasks: Vec<crate::model::Task>) -> Vec<String> {
     tasks.into_iter().map(|t| t.task_id).collect()
