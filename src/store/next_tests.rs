@@ -2,7 +2,7 @@
 //! `run_finished` once per finish.
 
 use super::*;
-use crate::model::{AttemptOutcome, TaskStatus};
+use crate::model::{Attempt, AttemptOutcome, TaskStatus};
 use crate::store::testing::*;
 use crate::store::{AttemptEnd, FinishKind, MessageInput, UpProcess};
 use serde_json::json;
@@ -22,6 +22,14 @@ fn kinds(view: &NextView) -> Vec<&'static str> {
 }
 
 /// The run's `run_finished` events: their statuses, oldest first.
+/// A store with tasks `a` and `b`, each on its first attempt.
+async fn two_dispatched() -> (Store, Attempt, Attempt) {
+    let store = store_with(&["a", "b"]).await;
+    let a = dispatch(&store, "a").await;
+    let b = dispatch(&store, "b").await;
+    (store, a, b)
+}
+
 async fn finishes(store: &Store) -> Vec<String> {
     let events = store.events_after("r", 0, 10_000).await.unwrap();
     events
@@ -33,9 +41,8 @@ async fn finishes(store: &Store) -> Vec<String> {
 
 #[tokio::test]
 async fn an_open_question_is_an_item_once_past_its_cursor_and_none_once_answered() {
-    let (store, attempt) = one_dispatched().await;
+    let (store, attempt) = one_claimed().await;
     let thread = attempt.thread_id.as_str();
-    store.claim(thread, WORKER, LEASE_MS).await.unwrap();
     ask(
         &store,
         thread,
@@ -131,9 +138,7 @@ async fn a_give_up_carries_why_the_attempts_and_the_last_lines_of_output() {
 
 #[tokio::test]
 async fn a_failed_attempt_nobody_supervised_is_the_leaders() {
-    let store = store_with(&["a", "b"]).await;
-    let a = dispatch(&store, "a").await;
-    let b = dispatch(&store, "b").await;
+    let (store, a, b) = two_dispatched().await;
     work(&store, &a, FinishKind::Failed).await;
     let view = store.needs_leader("r", 0).await.unwrap();
     assert_eq!(kinds(&view), ["failed"]);
@@ -147,9 +152,7 @@ async fn a_failed_attempt_nobody_supervised_is_the_leaders() {
 
 #[tokio::test]
 async fn run_finished_is_emitted_once_per_finish() {
-    let store = store_with(&["a", "b"]).await;
-    let a = dispatch(&store, "a").await;
-    let b = dispatch(&store, "b").await;
+    let (store, a, b) = two_dispatched().await;
     work(&store, &a, FinishKind::Done).await;
     work(&store, &b, FinishKind::Failed).await;
     for _ in 0..3 {

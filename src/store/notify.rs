@@ -128,9 +128,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_question_is_folded_into_task_blocked_before_the_claim() {
-        let (store, attempt) = one_dispatched().await;
+        let (store, attempt) = one_claimed().await;
         let thread = attempt.thread_id.as_str();
-        store.claim(thread, WORKER, LEASE_MS).await.unwrap();
         ask(&store, thread, serde_json::json!({})).await;
         let claimed = store
             .claim_notifications("r", &["task_blocked"], 10)

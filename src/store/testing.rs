@@ -93,6 +93,16 @@ pub(crate) async fn one_dispatched() -> (Store, Attempt) {
     (store, attempt)
 }
 
+/// A store whose one task `t` has its first attempt claimed by [`WORKER`].
+pub(crate) async fn one_claimed() -> (Store, Attempt) {
+    let (store, attempt) = one_dispatched().await;
+    store
+        .claim(&attempt.thread_id, WORKER, LEASE_MS)
+        .await
+        .unwrap();
+    (store, attempt)
+}
+
 /// A store whose one task `t` failed on its first attempt (the worker said so).
 pub(crate) async fn one_failed() -> (Store, Attempt) {
     let (store, attempt) = one_dispatched().await;
