@@ -196,14 +196,33 @@ pub(crate) async fn record_finish(
         .on_run(run_id)
         .summary(summary)
         .payload(json!({"status": status, "counts": counts, "failed": failed}));
-    let id = events::insert(conn, event, now).await?;
-    execute(
-        conn,
-        "UPDATE runs SET finished_event_id = ? WHERE run_id = ?",
-        args![id, run_id],
-    )
-    .await?;
+    insert_and_point(conn, run_id, event, RunPointer::Finished, now).await?;
     Ok(())
+}
+
+/// The events a run's row points at.
+enum RunPointer {
+    /// Its current finish (`run_finished`).
+    Finished,
+    /// The latest `up_started`/`up_stopped`.
+    Up,
+}
+
+/// Inserts a run's `event` and points the run's row at it.
+async fn insert_and_point(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    event: NewEvent,
+    pointer: RunPointer,
+    now: i64,
+) -> Result<i64> {
+    let id = events::insert(conn, event, now).await?;
+    let sql = match pointer {
+        RunPointer::Finished => "UPDATE runs SET finished_event_id = ? WHERE run_id = ?",
+        RunPointer::Up => "UPDATE runs SET up_event_id = ? WHERE run_id = ?",
+    };
+    execute(conn, sql, args![id, run_id]).await?;
+    Ok(id)
 }
 
 impl Store {
@@ -291,13 +310,7 @@ impl Store {
                 .on_run(run_id)
                 .summary(format!("orch up (pid {}) {why}", up.pid))
                 .payload(json!({"pid": up.pid, "why": why}));
-            let id = events::insert(tx, event, now).await?;
-            execute(
-                tx,
-                "UPDATE runs SET up_event_id = ? WHERE run_id = ?",
-                args![id, run_id],
-            )
-            .await?;
+            insert_and_point(tx, run_id, event, RunPointer::Up, now).await?;
             Ok(true)
         })
         .await
