@@ -1,0 +1,130 @@
+//! `orch mcp`: the leader's verbs as MCP tools on stdio (rmcp, the official SDK). A
+//! tool call is parsed into the verb's clap arguments ([`tools`]) and run by the same
+//! function as on the command line, on the binary's own current-thread runtime; its
+//! result is the verb's JSON `data`, an error the contract's `{code, message}` as a tool
+//! error. Stdout carries the protocol only: diagnostics go to stderr.
+
+pub mod tools;
+
+use crate::cli::orch::OrchCommand;
+use crate::commands::{Ctx, orch};
+use crate::error::{Error, Result};
+use crate::output::Reply;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData as McpError, ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tools::Toolbox;
+
+/// What the server tells a client about itself when it connects.
+const INSTRUCTIONS: &str = "orch: the leader's verbs over a run's SQLite control plane. \
+Each tool takes the flags of the `orch` verb of its name (snake_case) and returns that \
+verb's JSON data; a failure is a tool error {code, message} with the CLI's codes.";
+
+/// Serves the tools on stdin/stdout until the client closes the connection.
+pub async fn serve(ctx: Arc<Ctx>) -> Result<()> {
+    let server = Server {
+        ctx,
+        tools: Arc::new(Toolbox::new()?),
+    };
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| Error::internal(format!("mcp: the client did not connect: {e}")))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| Error::internal(format!("mcp: the server stopped: {e}")))?;
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Server {
+    ctx: Arc<Ctx>,
+    tools: Arc<Toolbox>,
+}
+
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("orch", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.tools.tools()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.tool(name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = request.name.as_ref();
+        let Some(parsed) = self.tools.parse(name, request.arguments.as_ref()) else {
+            return Err(McpError::invalid_params(format!("no tool {name:?}"), None));
+        };
+        let result = match parsed {
+            Ok(command) => {
+                tokio::select! {
+                    result = call(&self.ctx, command) => result,
+                    () = context.ct.cancelled() => Err(Error::no_matching_work(
+                        "the client cancelled the call",
+                    )),
+                }
+            }
+            Err(err) => Err(err),
+        };
+        if let Err(err) = &result {
+            tracing::debug!(tool = name, code = err.code.as_str(), "{}", err.message);
+        }
+        Ok(tool_result(result).into())
+    }
+}
+
+type VerbFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<Reply>> + Send + 'a>>;
+
+/// Runs a verb as the command line would; `logs` returns its lines as data. (Boxed:
+/// `orch mcp` is itself one of the verbs `orch::run` runs.)
+fn call(ctx: &Ctx, command: OrchCommand) -> VerbFuture<'_> {
+    match command {
+        OrchCommand::Logs(args) => Box::pin(orch::logs::tail(ctx, args)),
+        command => Box::pin(orch::run(ctx, command)),
+    }
+}
+
+/// The verb's `data` as the tool's result, or its error as a tool error.
+fn tool_result(result: Result<Reply>) -> CallToolResult {
+    let data = result.and_then(|reply| {
+        if reply.streamed {
+            return Err(Error::internal(format!(
+                "{} printed its output instead of returning it",
+                reply.command
+            )));
+        }
+        let text = reply.data.concat();
+        if text.trim().is_empty() {
+            return Ok(json!({}));
+        }
+        serde_json::from_str::<Value>(&text)
+            .map_err(|e| Error::internal(format!("{}: its data is not JSON: {e}", reply.command)))
+    });
+    match data {
+        Ok(value) => CallToolResult::structured(value),
+        Err(err) => CallToolResult::structured_error(
+            json!({"code": err.code.as_str(), "message": err.message}),
+        ),
+    }
+}

@@ -1,0 +1,279 @@
+//! `orch mcp`: the real binary driven over stdio by rmcp's own client (the SDK's child
+//! process transport), against a temp database, next to the same verbs on the command
+//! line.
+
+use crate::common::{Env, ORCH, add_task, wait_for_end};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ServiceExt, model::Tool};
+use serde_json::{Value, json};
+
+type Client = RunningService<RoleClient, ()>;
+
+const PLAN: &str = r#"
+[run]
+id = "m"
+goal = "drive a run over MCP"
+
+[defaults]
+worker = "shell"
+execution_mode = "analysis"
+
+[[tasks]]
+id = "hello"
+body = "echo hello from mcp"
+
+[[tasks]]
+id = "later"
+body = "echo later"
+depends_on = ["hello"]
+"#;
+
+/// Runs `body` against a connected `orch --db DB mcp`, started in the env's directory.
+fn with_server<T>(env: &Env, body: impl AsyncFnOnce(&Client) -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut command = env.command(ORCH);
+        command.arg("--db").arg(&env.db).arg("mcp");
+        let (transport, _) = TokioChildProcess::builder(tokio::process::Command::from(command))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start orch mcp");
+        let client = ().serve(transport).await.expect("MCP handshake");
+        let out = body(&client).await;
+        client.cancel().await.expect("close the connection");
+        out
+    })
+}
+
+async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+    let arguments = arguments.as_object().cloned().expect("arguments object");
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: the call failed at the protocol level: {e}"))
+}
+
+/// A successful result's structured data (its text is the same JSON).
+#[track_caller]
+fn data(result: &CallToolResult) -> Value {
+    assert_eq!(
+        result.is_error,
+        Some(false),
+        "expected success: {result:#?}"
+    );
+    let data = result
+        .structured_content
+        .clone()
+        .expect("structured content");
+    assert_eq!(
+        text(result),
+        data.to_string(),
+        "the text is the compact JSON"
+    );
+    data
+}
+
+/// A failed result's `{code, message}`.
+#[track_caller]
+fn error(result: &CallToolResult) -> Value {
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected a tool error: {result:#?}"
+    );
+    let error = result.structured_content.clone().expect("structured error");
+    assert!(
+        error["code"].is_string() && error["message"].is_string(),
+        "{error}"
+    );
+    error
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect()
+}
+
+fn tool<'a>(tools: &'a [Tool], name: &str) -> &'a Tool {
+    tools
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tool {name}"))
+}
+
+#[test]
+fn the_server_lists_the_leaders_verbs_with_their_flags_as_schemas() {
+    let env = Env::new();
+    let tools = with_server(&env, async |client| {
+        client.list_all_tools().await.expect("tools/list")
+    });
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort();
+    let expected = [
+        "answer",
+        "attempts",
+        "cancel",
+        "logs",
+        "plan_apply",
+        "reassign",
+        "retry",
+        "status",
+    ];
+    assert_eq!(names, expected);
+    for t in &tools {
+        assert_eq!(t.input_schema["type"], "object", "{}", t.name);
+        assert_eq!(t.input_schema["additionalProperties"], false, "{}", t.name);
+        assert!(t.description.as_deref().is_some_and(|d| !d.is_empty()));
+        let props = t.input_schema["properties"]
+            .as_object()
+            .expect("properties");
+        for global in ["db", "json", "agent"] {
+            assert!(!props.contains_key(global), "{} takes {global}", t.name);
+        }
+    }
+    let answer = tool(&tools, "answer");
+    assert_eq!(answer.input_schema["required"], json!(["run", "task"]));
+    assert_eq!(
+        answer.input_schema["properties"]["question"]["type"],
+        "integer"
+    );
+    let logs = &tool(&tools, "logs").input_schema["properties"];
+    assert!(logs.get("follow").is_none(), "logs cannot follow over MCP");
+    assert_eq!(logs["lines"]["default"], 40);
+    assert_eq!(
+        tool(&tools, "status")
+            .annotations
+            .as_ref()
+            .and_then(|a| a.read_only_hint),
+        Some(true)
+    );
+}
+
+#[test]
+fn bad_arguments_are_tool_errors_and_the_server_keeps_serving() {
+    let env = Env::new();
+    let (unknown, missing, bad_value, stdin, after) = with_server(&env, async |client| {
+        (
+            error(&call(client, "status", json!({"run": "m", "db": "/elsewhere"})).await),
+            error(&call(client, "answer", json!({"run": "m"})).await),
+            error(&call(client, "attempts", json!({"run": ["a", "b"]})).await),
+            error(
+                &call(
+                    client,
+                    "retry",
+                    json!({"run": "m", "task": "t", "body_file": "-"}),
+                )
+                .await,
+            ),
+            error(&call(client, "status", json!({"run": "nope"})).await),
+        )
+    });
+    assert_eq!(unknown["code"], "invalid_input");
+    assert!(
+        unknown["message"].as_str().unwrap().contains("\"db\""),
+        "{unknown}"
+    );
+    assert_eq!(
+        missing,
+        json!({"code": "invalid_input", "message": "answer needs task"})
+    );
+    assert_eq!(bad_value["code"], "invalid_input");
+    assert!(
+        stdin["message"]
+            .as_str()
+            .unwrap()
+            .contains("standard input"),
+        "{stdin}"
+    );
+    // The same error as on the command line.
+    let cli = env.orch(&["status", "--run", "nope"]);
+    assert_eq!(after["code"], "not_found");
+    assert_eq!(after["message"], cli.json["error"]["message"]);
+}
+
+#[test]
+fn a_leader_drives_a_run_through_the_tools() {
+    let env = Env::new();
+    let repo = env.repo();
+    std::fs::write(env.path().join("plan.toml"), PLAN).unwrap();
+    // Plan, look, and a refused answer, all over MCP (the plan's path is relative to
+    // the server's directory).
+    let (applied, status, refused) = with_server(&env, async |client| {
+        (
+            data(&call(client, "plan_apply", json!({"file": "plan.toml"})).await),
+            data(&call(client, "status", json!({"run": "m"})).await),
+            error(
+                &call(
+                    client,
+                    "answer",
+                    json!({"run": "m", "task": "hello", "question": 999, "body": "yes"}),
+                )
+                .await,
+            ),
+        )
+    });
+    assert_eq!(applied["run"]["run_id"], "m");
+    assert_eq!(applied["tasks_created"], json!(["hello", "later"]));
+    assert_eq!(status["run"]["counts"]["total"], 2);
+    let code = refused["code"].as_str().unwrap();
+    assert!(["invalid_state", "not_found"].contains(&code), "{refused}");
+    let cli = env.orch(&[
+        "answer",
+        "--run",
+        "m",
+        "--task",
+        "hello",
+        "--question",
+        "999",
+        "--body",
+        "yes",
+    ]);
+    assert_eq!(refused["code"], cli.json["error"]["code"], "{cli:#?}");
+    assert_eq!(refused["message"], cli.json["error"]["message"]);
+
+    // The shell worker runs by the command line; the leader reads it over MCP.
+    env.launch(&repo, "m", "hello", "analysis");
+    wait_for_end(&env, "m", "hello");
+    let (attempts, logs, tail, cancelled, again) = with_server(&env, async |client| {
+        (
+            data(&call(client, "attempts", json!({"run": "m", "task": "hello"})).await),
+            data(&call(client, "logs", json!({"run": "m", "task": "hello"})).await),
+            data(
+                &call(
+                    client,
+                    "logs",
+                    json!({"run": "m", "task": "hello", "lines": 1}),
+                )
+                .await,
+            ),
+            data(
+                &call(
+                    client,
+                    "cancel",
+                    json!({"run": "m", "task": "later", "reason": "enough"}),
+                )
+                .await,
+            ),
+            error(&call(client, "cancel", json!({"run": "m", "task": "missing"})).await),
+        )
+    });
+    let rows = attempts["attempts"].as_array().expect("attempts");
+    assert_eq!(rows.len(), 1, "{attempts}");
+    assert_eq!(rows[0]["supervision"]["outcome"], "succeeded");
+    let lines = logs["lines"].as_array().expect("lines");
+    assert!(lines.iter().any(|l| l == "hello from mcp"), "{logs}");
+    assert_eq!(logs["attempt_no"], 1);
+    assert_eq!(tail["lines"].as_array().map(Vec::len), Some(1), "{tail}");
+    assert_eq!(cancelled["task"]["status"], "cancelled");
+    assert_eq!(again["code"], "not_found");
+    let later = env.task_row("m", "later");
+    assert_eq!(later["status"], "cancelled");
+}
