@@ -1,9 +1,10 @@
 //! `orch mcp`: the leader's verbs as MCP tools on stdio (rmcp, the official SDK). A
 //! tool call is parsed into the verb's clap arguments ([`tools`]) and run by the same
 //! function as on the command line, on the binary's own current-thread runtime; its
-//! result is the verb's JSON `data`, an error the contract's `{code, message}` as a tool
-//! error. Stdout carries the protocol only: diagnostics go to stderr.
+//! result is the verb's JSON `data` made compact ([`compact`]), an error the contract's
+//! `{code, message}` as a tool error. Stdout carries the protocol only: diagnostics go to stderr.
 
+mod compact;
 pub mod tools;
 
 use crate::cli::orch::OrchCommand;
@@ -122,7 +123,7 @@ fn tool_result(result: Result<Reply>) -> CallToolResult {
             .map_err(|e| Error::internal(format!("{}: its data is not JSON: {e}", reply.command)))
     });
     match data {
-        Ok(value) => CallToolResult::structured(value),
+        Ok(value) => CallToolResult::structured(compact::compact(value)),
         Err(err) => CallToolResult::structured_error(
             json!({"code": err.code.as_str(), "message": err.message}),
         ),

@@ -2,7 +2,7 @@
 //! process transport), against a temp database, next to the same verbs on the command
 //! line.
 
-use crate::common::{Env, ORCH, add_task, wait_for_end};
+use crate::common::{Env, ORCH, wait_for_end, wait_until};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::TokioChildProcess;
@@ -28,7 +28,13 @@ body = "echo hello from mcp"
 id = "later"
 body = "echo later"
 depends_on = ["hello"]
+
+[[tasks]]
+id = "flaky"
+body = "echo 'this task fails on purpose, every single time it is run'; exit 3"
 "#;
+
+const FLAKY_BODY: &str = "echo 'this task fails on purpose, every single time it is run'; exit 3";
 
 /// Runs `body` against a connected `orch --db DB mcp`, started in the env's directory.
 fn with_server<T>(env: &Env, body: impl AsyncFnOnce(&Client) -> T) -> T {
@@ -221,8 +227,8 @@ fn a_leader_drives_a_run_through_the_tools() {
         )
     });
     assert_eq!(applied["run"]["run_id"], "m");
-    assert_eq!(applied["tasks_created"], json!(["hello", "later"]));
-    assert_eq!(status["run"]["counts"]["total"], 2);
+    assert_eq!(applied["tasks_created"], json!(["hello", "later", "flaky"]));
+    assert_eq!(status["run"]["counts"]["total"], 3);
     let code = refused["code"].as_str().unwrap();
     assert!(["invalid_state", "not_found"].contains(&code), "{refused}");
     let cli = env.orch(&[
@@ -276,4 +282,44 @@ fn a_leader_drives_a_run_through_the_tools() {
     assert_eq!(again["code"], "not_found");
     let later = env.task_row("m", "later");
     assert_eq!(later["status"], "cancelled");
+}
+
+#[test]
+fn retry_and_reassign_over_mcp_say_the_body_once() {
+    let env = Env::new();
+    let repo = env.repo();
+    std::fs::write(env.path().join("plan.toml"), PLAN).unwrap();
+    env.orch(&["plan", "apply", "--file", "plan.toml"]).data();
+    env.launch(&repo, "m", "flaky", "analysis");
+    wait_until("the supervisor to give the task up", 60, || {
+        env.task_row("m", "flaky")["status"] == "failed"
+    });
+    let (retried, retried_text, reassigned) = with_server(&env, async |client| {
+        let retry = call(client, "retry", json!({"run": "m", "task": "flaky"})).await;
+        let reassign = call(
+            client,
+            "reassign",
+            json!({"run": "m", "task": "flaky", "to": "shell", "reason": "try again"}),
+        )
+        .await;
+        (data(&retry), text(&retry), data(&reassign))
+    });
+    let previous = retried["previous_attempt"]["attempt_no"]
+        .as_i64()
+        .expect("previous");
+    assert_eq!(retried["attempt"]["attempt_no"], previous + 1, "{retried}");
+    assert_eq!(
+        retried_text.matches(FLAKY_BODY).count(),
+        1,
+        "{retried_text}"
+    );
+    assert!(retried_text.contains("(same as "), "{retried_text}");
+    assert_eq!(
+        reassigned["attempt"]["attempt_no"],
+        previous + 2,
+        "{reassigned}"
+    );
+    assert_eq!(reassigned["previous_attempt"]["status"], "cancelled");
+    let rows = env.attempts("m", "flaky");
+    assert_eq!(rows.len() as i64, previous + 2);
 }
