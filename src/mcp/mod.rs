@@ -5,6 +5,7 @@
 //! `{code, message}` as a tool error. Stdout carries the protocol only: diagnostics go to stderr.
 
 mod compact;
+mod schema;
 pub mod tools;
 
 use crate::cli::orch::OrchCommand;

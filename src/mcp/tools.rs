@@ -7,7 +7,7 @@ use crate::cli::orch::{OrchCli, OrchCommand};
 use crate::error::{Error, Result};
 use clap::{Arg, ArgAction, CommandFactory, Parser};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use std::any::TypeId;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,7 +69,7 @@ impl ToolSpec {
     }
 
     /// A verb that can block (`--wait`): bounded by [`MAX_WAIT_SECONDS`].
-    #[allow(dead_code)] // `next` joins the table with it.
+    #[cfg_attr(not(test), allow(dead_code))] // `next` joins the table with it.
     const fn bounded(self) -> Self {
         ToolSpec {
             max_wait: Some(MAX_WAIT_SECONDS),
@@ -78,7 +78,9 @@ impl ToolSpec {
     }
 }
 
-/// The tools, in the order a client lists them. A verb becomes a tool in one line.
+/// The tools, in the order a client lists them. A verb becomes a tool in one line; `orch
+/// next` joins as `ToolSpec::new("next", &["next"]).read_only().bounded(),` (its `wait`
+/// and `timeout_seconds` are then bounded by [`MAX_WAIT_SECONDS`]).
 pub const TOOLS: &[ToolSpec] = &[
     ToolSpec::new("plan_apply", &["plan", "apply"])
         .note("`file` is read by the server (relative to its working directory)."),
@@ -201,8 +203,12 @@ fn entry(root: &clap::Command, spec: ToolSpec) -> Result<Entry> {
     let annotations = ToolAnnotations::new()
         .read_only(spec.read_only)
         .open_world(false);
-    let tool =
-        Tool::new(spec.name, description, Arc::new(schema(&spec, &args))).annotate(annotations);
+    let tool = Tool::new(
+        spec.name,
+        description,
+        Arc::new(super::schema::schema(&spec, &args)),
+    )
+    .annotate(annotations);
     Ok(Entry { spec, tool, flags })
 }
 
@@ -226,107 +232,6 @@ fn flag(arg: &Arg) -> Flag {
         kind,
         path: arg.get_value_parser().type_id() == TypeId::of::<PathBuf>(),
         required: arg.is_required_set(),
-    }
-}
-
-/// The JSON schema of a tool's arguments: one property per flag.
-fn schema(spec: &ToolSpec, args: &[&Arg]) -> JsonObject {
-    let mut properties = Map::new();
-    let mut required = Vec::new();
-    for arg in args {
-        let key = arg.get_id().to_string();
-        let has_default = spec.defaults.iter().any(|(k, _)| *k == key);
-        if arg.is_required_set() && !has_default {
-            required.push(Value::String(key.clone()));
-        }
-        properties.insert(key, property(spec, arg));
-    }
-    let mut schema = Map::new();
-    schema.insert("type".into(), json!("object"));
-    schema.insert("properties".into(), Value::Object(properties));
-    if !required.is_empty() {
-        schema.insert("required".into(), Value::Array(required));
-    }
-    schema.insert("additionalProperties".into(), json!(false));
-    schema
-}
-
-fn property(spec: &ToolSpec, arg: &Arg) -> Value {
-    let key = arg.get_id().as_str();
-    let mut item = Map::new();
-    let scalar = if key.ends_with("_json") {
-        json!(["object", "string"])
-    } else {
-        json!(value_type(arg))
-    };
-    item.insert("type".into(), scalar);
-    let choices: Vec<Value> = arg
-        .get_possible_values()
-        .iter()
-        .filter(|v| !v.is_hide_set())
-        .map(|v| json!(v.get_name()))
-        .collect();
-    if !choices.is_empty() && !matches!(arg.get_action(), ArgAction::SetTrue) {
-        item.insert("enum".into(), Value::Array(choices));
-    }
-    let mut prop = match arg.get_action() {
-        ArgAction::SetTrue => {
-            let mut m = Map::new();
-            m.insert("type".into(), json!("boolean"));
-            m
-        }
-        ArgAction::Append => {
-            let mut m = Map::new();
-            m.insert("type".into(), json!("array"));
-            m.insert("items".into(), Value::Object(item));
-            m
-        }
-        _ => item,
-    };
-    if let Some(help) = arg.get_help() {
-        prop.insert("description".into(), json!(help.to_string()));
-    }
-    let default = spec
-        .defaults
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_string())
-        .or_else(|| {
-            arg.get_default_values()
-                .first()
-                .map(|v| v.to_string_lossy().into_owned())
-        });
-    let default = default.filter(|d| !d.is_empty() && arg.get_action().takes_values());
-    if let Some(default) = default {
-        let typed = match value_type(arg) {
-            "integer" => default.parse::<i64>().map(Value::from).ok(),
-            _ => None,
-        };
-        prop.insert("default".into(), typed.unwrap_or(Value::String(default)));
-    }
-    Value::Object(prop)
-}
-
-/// The JSON type of one value of a flag.
-fn value_type(arg: &Arg) -> &'static str {
-    let id = arg.get_value_parser().type_id();
-    let integers = [
-        TypeId::of::<i64>(),
-        TypeId::of::<u64>(),
-        TypeId::of::<usize>(),
-        TypeId::of::<i32>(),
-        TypeId::of::<u32>(),
-        TypeId::of::<u16>(),
-        TypeId::of::<u8>(),
-    ];
-    if integers.iter().any(|t| id == *t) {
-        "integer"
-    } else if id == TypeId::of::<f64>() {
-        "number"
-    } else if id == TypeId::of::<bool>() {
-        "boolean"
-    } else {
-        "string"
     }
 }
 
@@ -453,6 +358,7 @@ fn scalar(name: &str, value: &Value) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn object(value: Value) -> JsonObject {
         value.as_object().cloned().unwrap_or_default()
@@ -528,42 +434,33 @@ mod tests {
 
     #[test]
     fn a_blocking_wait_is_bounded() {
-        // `wait` has the flags a blocking verb has; bounded here as `next` will be.
-        let spec = ToolSpec::new("wait", &["wait"]).bounded();
-        let timeout = |input: Value| -> String {
-            argv(spec, input)
-                .expect("argv")
+        // The bound on its own, on a verb with the flags of one that waits (`next` will
+        // be the first bounded tool).
+        let entry = entry(
+            &OrchCli::command(),
+            ToolSpec::new("wait", &["wait"]).bounded(),
+        )
+        .expect("entry");
+        let timeout = |input: Value| {
+            let input = object(input);
+            let mut argv: Vec<String> = input
+                .get("timeout_seconds")
+                .map(|v| format!("--timeout-seconds={v}"))
                 .into_iter()
-                .filter(|a| a.starts_with("--timeout-seconds="))
-                .collect::<Vec<_>>()
-                .join(" ")
+                .collect();
+            entry.bound(&input, &mut argv);
+            argv.join(" ")
         };
-        assert_eq!(
-            timeout(json!({"run": "r", "timeout_seconds": 9999})),
-            "--timeout-seconds=9999"
-        );
-        let wait = |extra: Value| {
-            let mut input = object(json!({"run": "r", "wait": true}));
-            input.extend(object(extra));
-            spec_wait_argv(spec, input)
-        };
-        assert_eq!(wait(json!({})), "--timeout-seconds=300");
-        assert_eq!(wait(json!({"timeout_seconds": 0})), "--timeout-seconds=300");
-        assert_eq!(wait(json!({"timeout_seconds": 5})), "--timeout-seconds=5");
-        assert_eq!(
-            wait(json!({"timeout_seconds": 9999})),
-            "--timeout-seconds=300"
-        );
-    }
-
-    /// The bound alone (`wait` has no `--wait` flag to parse).
-    fn spec_wait_argv(spec: ToolSpec, input: JsonObject) -> String {
-        let mut argv = match input.get("timeout_seconds") {
-            Some(v) => vec![format!("--timeout-seconds={v}")],
-            None => Vec::new(),
-        };
-        let entry = entry(&OrchCli::command(), spec).expect("entry");
-        entry.bound(&input, &mut argv);
-        argv.join(" ")
+        let unbounded = timeout(json!({"timeout_seconds": 9999}));
+        assert_eq!(unbounded, "--timeout-seconds=9999", "no wait, no bound");
+        let waits = [
+            (json!({"wait": true}), 300),
+            (json!({"wait": true, "timeout_seconds": 0}), 300),
+            (json!({"wait": true, "timeout_seconds": 5}), 5),
+            (json!({"wait": true, "timeout_seconds": 9999}), 300),
+        ];
+        for (input, seconds) in waits {
+            assert_eq!(timeout(input), format!("--timeout-seconds={seconds}"));
+        }
     }
 }
