@@ -16,6 +16,9 @@ pub struct BriefContext {
     /// A rule from the worker's adapter at its permission level (what it cannot do
     /// itself, e.g. that orch commits for it).
     pub worker_note: Option<String>,
+    /// The body the leader gave this attempt in place of the task's (`--body` on
+    /// dispatch, retry or reassign): the brief's task, with a note that it was replaced.
+    pub body: Option<String>,
 }
 
 /// A recorded path as the brief shows it (`""` for none: the fact is left out).
@@ -64,8 +67,18 @@ pub fn render(task: &Task, attempt: &Attempt, context: &BriefContext) -> String 
     } else {
         fact("repository", &shown(&attempt.workspace.repo_path));
     }
-    if !task.body.trim().is_empty() {
-        let _ = write!(out, "\n## Task\n{}\n", task.body.trim_end());
+    match context.body.as_deref() {
+        Some(body) => {
+            let _ = write!(
+                out,
+                "\n## Task\n{}\n\nNote: the leader replaced the task's body for this attempt; do what the text above says.\n",
+                body.trim_end()
+            );
+        }
+        None if !task.body.trim().is_empty() => {
+            let _ = write!(out, "\n## Task\n{}\n", task.body.trim_end());
+        }
+        None => {}
     }
     if !task.acceptance.is_null() || !task.required_checks.is_empty() {
         out.push_str("\n## Acceptance\n");

@@ -1,12 +1,16 @@
 //! Worker profiles: `[workers.NAME]` in `.orch/config.toml` (or in a run's plan file),
 //! each naming an adapter with its model, extra arguments, fallbacks and limits.
 //! `--to NAME` resolves a profile first, then an adapter of that name with its defaults.
+//! The same file's `[notify]` says which events to notify and how ([`NotifyConfig`],
+//! sent by [`crate::notify`]).
 
 use crate::adapter::{self, Adapter, AdapterError};
+use crate::notify::NotifyEvent;
 use crate::plan::WorkerProfile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What is wrong with the worker profiles or a worker name (all the user's to fix:
 /// `invalid_input`).
@@ -51,6 +55,12 @@ pub enum ConfigError {
         "worker profile {profile:?}: stall_timeout {text:?} must be more than zero and at most a year"
     )]
     StallTimeoutOutOfRange { profile: String, text: String },
+    #[error("{}: [notify] {key}: {problem}", path.display())]
+    Notify {
+        path: PathBuf,
+        key: &'static str,
+        problem: String,
+    },
     #[error(transparent)]
     Adapter(#[from] AdapterError),
 }
@@ -62,6 +72,124 @@ pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 struct ConfigFile {
     #[serde(default)]
     workers: BTreeMap<String, WorkerProfile>,
+    notify: Option<NotifySection>,
+}
+
+/// `[notify]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifySection {
+    events: Option<Vec<String>>,
+    command: Option<Vec<String>>,
+    webhook: Option<String>,
+    timeout: Option<String>,
+}
+
+/// `[notify]`, checked: which events to notify, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// Without `events`: all of them.
+    pub events: Vec<NotifyEvent>,
+    /// Run with the event as JSON on its stdin (no shell); `{text}` in an argument is
+    /// the one-line message. Empty: none.
+    pub command: Vec<String>,
+    /// POSTed the event as JSON, Slack-compatible (`text` first).
+    pub webhook: Option<String>,
+    /// The most one notification may take (the command, or the whole request).
+    pub timeout: Duration,
+}
+
+/// How long a notification may take when `[notify]` sets no `timeout`.
+pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest `timeout` `[notify]` accepts.
+const MAX_NOTIFY_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl NotifySection {
+    /// Checks every key, naming the first that is wrong.
+    fn check(self, path: &Path) -> Result<NotifyConfig> {
+        let bad = |key, problem: String| ConfigError::Notify {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        };
+        let known = || NotifyEvent::ALL.map(NotifyEvent::name).join(", ");
+        let events = match self.events {
+            None => NotifyEvent::ALL.to_vec(),
+            Some(names) if names.is_empty() => {
+                return Err(bad("events", format!("is empty; name some of {}", known())));
+            }
+            Some(names) => {
+                let mut events = Vec::new();
+                for name in names {
+                    let event = NotifyEvent::parse(&name).ok_or_else(|| {
+                        bad(
+                            "events",
+                            format!("unknown event {name:?}; known: {}", known()),
+                        )
+                    })?;
+                    if !events.contains(&event) {
+                        events.push(event);
+                    }
+                }
+                events
+            }
+        };
+        let blank = |c: &Vec<String>| c.first().is_none_or(|p| p.trim().is_empty());
+        if self.command.as_ref().is_some_and(blank) {
+            let problem = "needs a program: an array like [\"notify-send\", \"orch\", \"{text}\"]";
+            return Err(bad("command", problem.to_string()));
+        }
+        let command = self.command.unwrap_or_default();
+        if let Some(url) = &self.webhook
+            && !is_http_url(url)
+        {
+            let problem = "must be an http:// or https:// URL with a host".to_string();
+            return Err(bad("webhook", problem));
+        }
+        if command.is_empty() && self.webhook.is_none() {
+            let problem = "neither is set: [notify] needs a command, a webhook or both";
+            return Err(bad("command, webhook", problem.to_string()));
+        }
+        let timeout = match &self.timeout {
+            None => DEFAULT_NOTIFY_TIMEOUT,
+            Some(text) => humantime::parse_duration(text)
+                .map_err(|e| bad("timeout", format!("{text:?}: {e}")))
+                .and_then(|t| {
+                    if t.is_zero() || t > MAX_NOTIFY_TIMEOUT {
+                        Err(bad(
+                            "timeout",
+                            format!("{text:?} must be more than zero and at most 5m"),
+                        ))
+                    } else {
+                        Ok(t)
+                    }
+                })?,
+        };
+        Ok(NotifyConfig {
+            events,
+            command,
+            webhook: self.webhook,
+            timeout,
+        })
+    }
+}
+
+/// `http://HOST...` or `https://HOST...`.
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+}
+
+/// `[notify]` of `<repo>/.orch/config.toml`, checked; `None` when the file or the
+/// section is absent.
+pub fn load_notify(repo: &Path) -> Result<Option<NotifyConfig>> {
+    let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(read_config_file(path)?.1)
 }
 
 /// A worker name resolved to what runs.
@@ -107,7 +235,7 @@ impl Workers {
         if let Some(repo) = repo {
             let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
             if path.exists() {
-                profiles.extend(read_config_file(path)?.workers);
+                profiles.extend(read_config_file(path)?.0.workers);
             }
         }
         if let Some(workers) = run_config.get("workers") {
@@ -166,13 +294,19 @@ impl Workers {
     }
 }
 
-/// Reads `.orch/config.toml`.
-fn read_config_file(path: PathBuf) -> Result<ConfigFile> {
+/// Reads `.orch/config.toml`, with its `[notify]` checked (a bad one is refused by every
+/// verb that reads the file, not only by those that notify).
+fn read_config_file(path: PathBuf) -> Result<(ConfigFile, Option<NotifyConfig>)> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(source) => return Err(ConfigError::Unreadable { path, source }),
     };
-    toml::from_str(&text).map_err(|source| ConfigError::Toml { path, source })
+    let mut file: ConfigFile = toml::from_str(&text).map_err(|source| ConfigError::Toml {
+        path: path.clone(),
+        source,
+    })?;
+    let notify = file.notify.take().map(|n| n.check(&path)).transpose()?;
+    Ok((file, notify))
 }
 
 /// The adapter as a profile runs it: the profile's `env`, `pass_env`, `secret_env` and
@@ -202,4 +336,101 @@ fn with_profile(adapter: &Adapter, name: &str, profile: &WorkerProfile) -> Resul
         adapter.stall_timeout = Some(timeout);
     }
     Ok(adapter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `load_notify` of a repository whose `.orch/config.toml` is `text`.
+    fn notify(text: &str) -> Result<Option<NotifyConfig>> {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join(".orch")).unwrap();
+        std::fs::write(repo.path().join(".orch/config.toml"), text).unwrap();
+        load_notify(repo.path())
+    }
+
+    fn error(text: &str) -> String {
+        notify(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn notify_reads_events_command_webhook_and_timeout() {
+        let config = notify(
+            r#"
+            [workers.w]
+            adapter = "shell"
+            [notify]
+            events = ["question", "task_given_up", "run_finished", "question"]
+            command = ["notify-send", "orch", "{text}"]
+            webhook = "https://hooks.slack.com/services/T/B/x"
+            timeout = "3s"
+            "#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.events, NotifyEvent::ALL);
+        assert_eq!(config.command, ["notify-send", "orch", "{text}"]);
+        assert_eq!(config.timeout, Duration::from_secs(3));
+        // Without `events`: all of them; without `timeout`: the default.
+        let config = notify("[notify]\nwebhook = \"http://127.0.0.1:9/hook\"\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.events, NotifyEvent::ALL);
+        assert_eq!(config.timeout, DEFAULT_NOTIFY_TIMEOUT);
+        assert!(config.command.is_empty());
+        assert_eq!(notify("[workers]\n").unwrap(), None);
+    }
+
+    #[test]
+    fn a_bad_notify_section_names_the_key() {
+        let unknown = error("[notify]\nwebhook = \"http://x\"\nchannel = \"#dev\"\n");
+        assert!(unknown.contains("unknown field `channel`"), "{unknown}");
+        let event = error("[notify]\nevents = [\"question\", \"done\"]\ncommand = [\"x\"]\n");
+        assert!(
+            event.ends_with(
+                "[notify] events: unknown event \"done\"; known: question, given_up, run_finished"
+            ),
+            "{event}"
+        );
+        let cases = [
+            (
+                "events = []\ncommand = [\"x\"]",
+                "[notify] events: is empty",
+            ),
+            ("command = []", "[notify] command: needs a program"),
+            ("command = [\"\"]", "[notify] command: needs a program"),
+            (
+                "webhook = \"hooks.slack.com/x\"",
+                "[notify] webhook: must be",
+            ),
+            ("webhook = \"https:///x\"", "[notify] webhook: must be"),
+            (
+                "events = [\"question\"]",
+                "[notify] command, webhook: neither is set",
+            ),
+            (
+                "command = [\"x\"]\ntimeout = \"soon\"",
+                "[notify] timeout: \"soon\"",
+            ),
+            (
+                "command = [\"x\"]\ntimeout = \"0s\"",
+                "[notify] timeout: \"0s\" must be",
+            ),
+        ];
+        for (section, expected) in cases {
+            let message = error(&format!("[notify]\n{section}\n"));
+            assert!(message.contains(expected), "{section}: {message}");
+        }
+        // Every verb that reads the file refuses it, not only those that notify.
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join(".orch")).unwrap();
+        std::fs::write(
+            repo.path().join(".orch/config.toml"),
+            "[notify]\nevents = [\"nope\"]\ncommand = [\"x\"]\n",
+        )
+        .unwrap();
+        let err = Workers::load(Some(repo.path()), &serde_json::json!({})).unwrap_err();
+        assert!(err.to_string().contains("[notify] events"), "{err}");
+    }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod ids;
 pub mod mcp;
 pub mod model;
+pub mod notify;
 pub mod orchestration;
 pub mod output;
 pub mod paths;

@@ -135,36 +135,67 @@ pub fn success(style: Style, reply: &Reply) -> u8 {
         return reply.exit;
     }
     if style.json {
-        let head = format!(
-            "{{\"ok\":true,\"command\":{},\"data\":",
-            Value::String(reply.command.to_string())
-        );
+        let head = success_head(reply.command);
         let mut parts = Vec::with_capacity(reply.data.len() + 2);
         parts.push(head.as_str());
         parts.extend(reply.data.iter().map(String::as_str));
         parts.push("}\n");
         write_stdout_parts(&parts, 0);
     } else if !reply.human.is_empty() {
-        let mut text = reply.human.clone();
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        write_stdout(&text, 0);
+        write_stdout(&success_text(reply), 0);
     }
     reply.exit
+}
+
+fn success_head(command: &str) -> String {
+    format!(
+        "{{\"ok\":true,\"command\":{},\"data\":",
+        Value::String(command.to_string())
+    )
+}
+
+/// The JSON document [`success`] prints with `--json`, in one string.
+pub fn success_json(reply: &Reply) -> String {
+    let mut doc = success_head(reply.command);
+    reply.data.iter().for_each(|part| doc.push_str(part));
+    doc.push_str("}\n");
+    doc
+}
+
+/// What [`success`] prints without `--json` (nothing when the verb has no human text).
+pub fn success_text(reply: &Reply) -> String {
+    let mut text = reply.human.clone();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// Prints a failure and returns its exit code.
 pub fn failure(style: Style, err: &Error) -> u8 {
     let code = err.code.exit_code();
     if style.json {
-        let doc =
-            json!({"ok": false, "error": {"code": err.code.as_str(), "message": err.message}});
-        write_stdout(&format!("{doc}\n"), code);
+        write_stdout(&failure_json(err), code);
     } else {
-        let _ = writeln!(std::io::stderr(), "error: {}", err.message);
+        write_stderr(&failure_text(err));
     }
     code
+}
+
+/// The JSON document [`failure`] prints with `--json`.
+pub fn failure_json(err: &Error) -> String {
+    let doc = json!({"ok": false, "error": {"code": err.code.as_str(), "message": err.message}});
+    format!("{doc}\n")
+}
+
+/// The line [`failure`] prints on stderr without `--json`.
+pub fn failure_text(err: &Error) -> String {
+    format!("error: {}\n", err.message)
+}
+
+/// Writes to stderr (errors writing it are ignored: there is nowhere left to say so).
+pub fn write_stderr(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// Aligns rows into columns separated by two spaces; the last column is not padded.

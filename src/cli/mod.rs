@@ -62,6 +62,16 @@ pub struct BodyArgs {
     pub body_file: Option<PathBuf>,
 }
 
+/// `--request-id`, on every verb that changes something: a retried call is safe.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RequestArgs {
+    /// Makes the call safe to retry: the same id with the same arguments prints the
+    /// first call's reply and exit code again and does nothing more; with other
+    /// arguments it is refused (invalid_input).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+}
+
 /// The run, for the verbs that take nothing else.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {

@@ -6,7 +6,7 @@ use super::inbox::InboxCommand;
 use crate::commands::orch::{
     answer::AnswerArgs, attempts::AttemptsArgs, blocked::BlockedArgs, brief::BriefArgs,
     cancel::CancelArgs, cleanup::CleanupArgs, dep_add::DepAddArgs, dispatch::DispatchArgs,
-    doctor::DoctorArgs, launch::LaunchArgs, logs::LogsArgs, mcp::McpArgs,
+    doctor::DoctorArgs, launch::LaunchArgs, logs::LogsArgs, mcp::McpArgs, next::NextArgs,
     plan_apply::PlanApplyArgs, ready::ReadyArgs, reassign::ReassignArgs, reconcile::ReconcileArgs,
     retry::RetryArgs, run_init::RunInitArgs, run_show::RunShowArgs, status::StatusArgs,
     supervise::SuperviseArgs, task_add::TaskAddArgs, up::UpArgs, verify_record::VerifyRecordArgs,
@@ -60,6 +60,9 @@ pub enum OrchCommand {
     Reconcile(ReconcileArgs),
     /// Block until a matching run event (reconciling while waiting).
     Wait(WaitArgs),
+    /// What needs the leader now (questions, give-ups, failed checks, ready tasks no
+    /// `orch up` will dispatch, the run's finish); `--wait` blocks until something does.
+    Next(NextArgs),
     /// Blocked tasks with their newest question.
     Blocked(BlockedArgs),
     /// Answer the active attempt of a task.

@@ -8,6 +8,7 @@ mod board;
 pub mod inbox;
 pub mod orch;
 mod render;
+pub mod request;
 
 use crate::cli::inbox::InboxCli;
 use crate::cli::orch::OrchCli;
@@ -52,7 +53,19 @@ impl Ctx {
 pub fn run_orch(args: Vec<OsString>) -> u8 {
     let json = wants_json(&args);
     match OrchCli::try_parse_from(args) {
-        Ok(cli) => execute(cli.global, |ctx| Box::pin(orch::run(ctx, cli.command))),
+        Ok(mut cli) => {
+            // A verb called with --request-id goes through the request's replay and record.
+            let request = request::take(&mut cli.command, cli.global.agent.as_deref());
+            let command = cli.command;
+            execute(cli.global, |ctx| {
+                Box::pin(async move {
+                    match request {
+                        Some(request) => request::run(ctx, request, command).await,
+                        None => orch::run(ctx, command).await,
+                    }
+                })
+            })
+        }
         Err(err) => usage_error(err, json),
     }
 }
@@ -304,6 +317,18 @@ pub async fn wait_for_event(
     filter: &EventFilter,
     wait: &EventWaitArgs,
 ) -> Result<Option<Event>> {
+    Ok(wait_for_events(ctx, filter, wait, 1).await?.pop())
+}
+
+/// [`wait_for_event`] for up to `limit` events: blocks until at least one matches, then
+/// returns every match after the cursor (oldest first, at most `limit`); empty when the
+/// timeout passes first.
+pub async fn wait_for_events(
+    ctx: &Ctx,
+    filter: &EventFilter,
+    wait: &EventWaitArgs,
+    limit: i64,
+) -> Result<Vec<Event>> {
     let store = &ctx.store;
     let deadline = deadline(wait.timeout_seconds);
     let mut detector = store.change_detector().await?;
@@ -312,11 +337,12 @@ pub async fn wait_for_event(
         None => store.max_event_id().await?,
     };
     loop {
-        if let Some(event) = store.next_event(filter, cursor).await? {
-            return Ok(Some(event));
+        let events = store.events_matching(filter, cursor, limit).await?;
+        if !events.is_empty() {
+            return Ok(events);
         }
         if !detector.wait(deadline).await? {
-            return Ok(None);
+            return Ok(Vec::new());
         }
     }
 }

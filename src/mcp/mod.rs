@@ -4,21 +4,20 @@
 //! result is the verb's JSON `data` made compact ([`compact`]), an error the contract's
 //! `{code, message}` as a tool error. Stdout carries the protocol only: diagnostics go to stderr.
 
+mod call;
 mod compact;
 mod schema;
 pub mod tools;
 
-use crate::cli::orch::OrchCommand;
-use crate::commands::{Ctx, orch};
+use crate::commands::Ctx;
 use crate::error::{Error, Result};
-use crate::output::Reply;
+use call::{Caller, Outcome};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData as McpError, ServerHandler, ServiceExt};
-use serde_json::{Value, json};
 use std::sync::Arc;
 use tools::Toolbox;
 
@@ -30,7 +29,7 @@ verb's JSON data; a failure is a tool error {code, message} with the CLI's codes
 /// Serves the tools on stdin/stdout until the client closes the connection.
 pub async fn serve(ctx: Arc<Ctx>) -> Result<()> {
     let server = Server {
-        ctx,
+        caller: Arc::new(Caller::new(ctx)),
         tools: Arc::new(Toolbox::new()?),
     };
     let running = server
@@ -46,7 +45,7 @@ pub async fn serve(ctx: Arc<Ctx>) -> Result<()> {
 
 #[derive(Clone)]
 struct Server {
-    ctx: Arc<Ctx>,
+    caller: Arc<Caller>,
     tools: Arc<Toolbox>,
 }
 
@@ -78,55 +77,21 @@ impl ServerHandler for Server {
         let Some(parsed) = self.tools.parse(name, request.arguments.as_ref()) else {
             return Err(McpError::invalid_params(format!("no tool {name:?}"), None));
         };
-        let result = match parsed {
-            Ok(command) => {
-                tokio::select! {
-                    result = call(&self.ctx, command) => result,
-                    () = context.ct.cancelled() => Err(Error::no_matching_work(
-                        "the client cancelled the call",
-                    )),
-                }
-            }
-            Err(err) => Err(err),
+        let outcome = match parsed {
+            Ok(command) => self.caller.call(command, context.ct.cancelled()).await,
+            Err(err) => Err(call::failure(&err)),
         };
-        if let Err(err) = &result {
-            tracing::debug!(tool = name, code = err.code.as_str(), "{}", err.message);
+        if let Err(error) = &outcome {
+            tracing::debug!(tool = name, "{error}");
         }
-        Ok(tool_result(result).into())
+        Ok(tool_result(outcome).into())
     }
 }
 
-type VerbFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<Reply>> + Send + 'a>>;
-
-/// Runs a verb as the command line would; `logs` returns its lines as data. (Boxed:
-/// `orch mcp` is itself one of the verbs `orch::run` runs.)
-fn call(ctx: &Ctx, command: OrchCommand) -> VerbFuture<'_> {
-    match command {
-        OrchCommand::Logs(args) => Box::pin(orch::logs::tail(ctx, args)),
-        command => Box::pin(orch::run(ctx, command)),
-    }
-}
-
-/// The verb's `data` as the tool's result, or its error as a tool error.
-fn tool_result(result: Result<Reply>) -> CallToolResult {
-    let data = result.and_then(|reply| {
-        if reply.streamed {
-            return Err(Error::internal(format!(
-                "{} printed its output instead of returning it",
-                reply.command
-            )));
-        }
-        let text = reply.data.concat();
-        if text.trim().is_empty() {
-            return Ok(json!({}));
-        }
-        serde_json::from_str::<Value>(&text)
-            .map_err(|e| Error::internal(format!("{}: its data is not JSON: {e}", reply.command)))
-    });
-    match data {
-        Ok(value) => CallToolResult::structured(compact::compact(value)),
-        Err(err) => CallToolResult::structured_error(
-            json!({"code": err.code.as_str(), "message": err.message}),
-        ),
+/// The verb's data, made compact, as the tool's result, or its error as a tool error.
+fn tool_result(outcome: Outcome) -> CallToolResult {
+    match outcome {
+        Ok(data) => CallToolResult::structured(compact::compact(data)),
+        Err(error) => CallToolResult::structured_error(error),
     }
 }

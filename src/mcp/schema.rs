@@ -62,19 +62,26 @@ fn property(spec: &ToolSpec, arg: &Arg) -> Value {
         }
         _ => item,
     };
-    if let Some(help) = arg.get_help() {
-        prop.insert("description".into(), json!(help.to_string()));
+    let mut help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+    let bound = spec.max_wait.filter(|_| key == "timeout_seconds");
+    if let Some(max) = bound {
+        help = format!("{help} Here at most {max}; 0 or none means {max}.");
     }
-    let default = spec
-        .defaults
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_string())
-        .or_else(|| {
-            arg.get_default_values()
-                .first()
-                .map(|v| v.to_string_lossy().into_owned())
-        });
+    if !help.is_empty() {
+        prop.insert("description".into(), json!(help.trim()));
+    }
+    let default = bound.map(|max| max.to_string());
+    let default = default.or_else(|| {
+        spec.defaults
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+            .or_else(|| {
+                arg.get_default_values()
+                    .first()
+                    .map(|v| v.to_string_lossy().into_owned())
+            })
+    });
     let default = default.filter(|d| !d.is_empty() && arg.get_action().takes_values());
     if let Some(default) = default {
         let typed = match value_type(arg) {

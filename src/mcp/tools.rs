@@ -69,7 +69,6 @@ impl ToolSpec {
     }
 
     /// A verb that can block (`--wait`): bounded by [`MAX_WAIT_SECONDS`].
-    #[cfg_attr(not(test), allow(dead_code))] // `next` joins the table with it.
     const fn bounded(self) -> Self {
         ToolSpec {
             max_wait: Some(MAX_WAIT_SECONDS),
@@ -78,13 +77,12 @@ impl ToolSpec {
     }
 }
 
-/// The tools, in the order a client lists them. A verb becomes a tool in one line; `orch
-/// next` joins as `ToolSpec::new("next", &["next"]).read_only().bounded(),` (its `wait`
-/// and `timeout_seconds` are then bounded by [`MAX_WAIT_SECONDS`]).
+/// The tools, in the order a client lists them. A verb becomes a tool in one line.
 pub const TOOLS: &[ToolSpec] = &[
     ToolSpec::new("plan_apply", &["plan", "apply"])
         .note("`file` is read by the server (relative to its working directory)."),
     ToolSpec::new("status", &["status"]).read_only(),
+    ToolSpec::new("next", &["next"]).read_only().bounded(),
     ToolSpec::new("answer", &["answer"]),
     ToolSpec::new("retry", &["retry"]),
     ToolSpec::new("reassign", &["reassign"]),
@@ -434,25 +432,19 @@ mod tests {
 
     #[test]
     fn a_blocking_wait_is_bounded() {
-        // The bound on its own, on a verb with the flags of one that waits (`next` will
-        // be the first bounded tool).
-        let entry = entry(
-            &OrchCli::command(),
-            ToolSpec::new("wait", &["wait"]).bounded(),
-        )
-        .expect("entry");
+        let next = TOOLS
+            .iter()
+            .find(|t| t.name == "next")
+            .copied()
+            .expect("next");
         let timeout = |input: Value| {
-            let input = object(input);
-            let mut argv: Vec<String> = input
-                .get("timeout_seconds")
-                .map(|v| format!("--timeout-seconds={v}"))
-                .into_iter()
-                .collect();
-            entry.bound(&input, &mut argv);
-            argv.join(" ")
+            let mut input = object(input);
+            input.insert("run".into(), json!("r"));
+            let argv = argv(next, Value::Object(input)).expect("argv");
+            let flags: Vec<String> = argv.into_iter().filter(|a| a.contains("timeout")).collect();
+            flags.join(" ")
         };
-        let unbounded = timeout(json!({"timeout_seconds": 9999}));
-        assert_eq!(unbounded, "--timeout-seconds=9999", "no wait, no bound");
+        assert_eq!(timeout(json!({})), "", "no wait, no timeout");
         let waits = [
             (json!({"wait": true}), 300),
             (json!({"wait": true, "timeout_seconds": 0}), 300),
@@ -462,5 +454,15 @@ mod tests {
         for (input, seconds) in waits {
             assert_eq!(timeout(input), format!("--timeout-seconds={seconds}"));
         }
+        // The verb's parser takes what the bound made.
+        let toolbox = Toolbox::new().expect("toolbox");
+        let input = object(json!({"run": "r", "wait": true, "timeout_seconds": 9999}));
+        let parsed = toolbox.parse("next", Some(&input)).expect("a tool");
+        match parsed.expect("parses") {
+            OrchCommand::Next(args) => assert_eq!(args.timeout_seconds, 300),
+            other => panic!("parsed as {other:?}"),
+        }
+        let schema = toolbox.tool("next").expect("next").input_schema;
+        assert_eq!(schema["properties"]["timeout_seconds"]["default"], 300);
     }
 }

@@ -5,14 +5,17 @@
 //! adapter); the decision then retries, hands over to a fallback (with a hand-over note
 //! for the next brief), parks until the cooldown ends, or leaves the task failed. Every
 //! step is an event. A decision acts only on the attempt it was made for: if the task
-//! moved on (the leader retried, reassigned or cancelled), nothing happens.
+//! moved on (the leader retried, reassigned or cancelled), no step is taken, no event is
+//! recorded (the give-up and park events are written only while the task is still failed
+//! on that attempt, [`Store::record_ladder_event`]), and the log says it leaves the task
+//! to the leader, naming the attempt the task is on.
 
 use super::checks;
 use super::factory::{self, AttemptRequest, Start, Step};
 use super::ladder::{self, Decision, PastAttempt, Situation};
 use crate::config::Workers;
-use crate::error::Result;
-use crate::model::{Attempt, AttemptOutcome};
+use crate::error::{ErrorCode, Result};
+use crate::model::{Attempt, AttemptOutcome, TaskStatus};
 use crate::store::{Store, Supervision};
 use crate::time::{now_ms, rfc3339};
 use serde_json::json;
@@ -131,10 +134,14 @@ async fn act(
         Decision::Nothing => Ok(()),
         Decision::Stop { reason } => {
             let payload = json!({"attempt_no": attempt.attempt_no, "outcome": supervision.outcome});
-            store
-                .record_task_event(run, task, "task_given_up", &reason, payload)
-                .await
-                .map(|_| ())
+            let event = ("task_given_up", reason.as_str(), payload);
+            if let Err(why) = store
+                .record_ladder_event(run, task, attempt.attempt_no, event)
+                .await?
+            {
+                leave(attempt, &why);
+            }
+            Ok(())
         }
         Decision::Retry { worker } => {
             next_attempt(store, attempt, &worker, Step::Retry, &note, None).await
@@ -150,9 +157,14 @@ async fn act(
             let summary = format!("waiting for {key}'s rate limit until {until}");
             let payload =
                 json!({"until": until, "worker": worker, "attempt_no": attempt.attempt_no});
-            store
-                .record_task_event(run, task, "task_parked", &summary, payload)
-                .await?;
+            let event = ("task_parked", summary.as_str(), payload);
+            if let Err(why) = store
+                .record_ladder_event(run, task, attempt.attempt_no, event)
+                .await?
+            {
+                leave(attempt, &why);
+                return Ok(());
+            }
             let wait = (until_ms - now_ms()).max(0) as u64;
             tracing::info!(wait_ms = wait, "parked");
             tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
@@ -164,6 +176,15 @@ async fn act(
             next_attempt(store, attempt, &worker, Step::Retry, &note, resume).await
         }
     }
+}
+
+/// The task moved on from `attempt` (the leader retried, reassigned or cancelled it;
+/// `why` says how): the ladder takes no step and says so in its log.
+fn leave(attempt: &Attempt, why: &str) {
+    tracing::info!(
+        attempt = attempt.attempt_no,
+        "{why}; the retry ladder leaves the task to the leader"
+    );
 }
 
 /// The longest a task may be parked: `$ORCH_MAX_PARK` (e.g. `2h`, `0s`), else 6 h.
@@ -249,13 +270,26 @@ async fn next_attempt(
     .await
     {
         Ok(plan) => plan,
+        // Not failed any more: the refusal names the attempt it is on.
+        Err(e) if e.code == ErrorCode::InvalidState => {
+            leave(previous, &format!("the leader took over: {}", e.message));
+            return Ok(());
+        }
         Err(e) => {
-            tracing::info!(error = %e, "the task moved on; no new attempt");
+            tracing::warn!(error = %e, "cannot plan the next attempt");
             return Ok(());
         }
     };
-    if plan.task.current_attempt != previous.attempt_no {
-        tracing::info!("a newer attempt exists; no new attempt");
+    if let Some(current) = plan
+        .current
+        .as_ref()
+        .filter(|c| c.attempt_no != previous.attempt_no)
+    {
+        let why = format!(
+            "the leader took over: task {:?} is on attempt {}",
+            current.task_id, current.attempt_no
+        );
+        leave(previous, &why);
         return Ok(());
     }
     let request = AttemptRequest {
@@ -276,8 +310,61 @@ async fn next_attempt(
             Ok(())
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot create the next attempt");
+            let task = store.task(&previous.run_id, &previous.task_id).await?;
+            if task.current_attempt != previous.attempt_no || task.status != TaskStatus::Failed {
+                // The leader came first: the refusal names the attempt that exists.
+                leave(previous, &format!("the leader took over: {}", e.message));
+            } else {
+                tracing::warn!(error = %e, "cannot create the next attempt");
+            }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::*;
+    use crate::store::{AttemptEnd, FinishKind};
+
+    /// Attempt 1 of `t` with `worker` failed (ended `outcome`), and the leader retried it
+    /// before the ladder acted: the ladder must take no step, record nothing, make no
+    /// attempt.
+    async fn ladder_after_a_leader_retry(worker: &str, outcome: AttemptOutcome) {
+        let store = store_with(&["t"]).await;
+        let mut new = new_attempt("t", 1, &[TaskStatus::Ready]);
+        new.assigned_to = worker.to_string();
+        let first = store.create_attempt(&new).await.unwrap().attempt;
+        work(&store, &first, FinishKind::Failed).await;
+        let end = AttemptEnd::new(outcome, "exit status 1".to_string());
+        store
+            .record_attempt_end(&first.thread_id, &end)
+            .await
+            .unwrap();
+        assert_eq!(status(&store, "t").await, TaskStatus::Failed);
+        store
+            .create_attempt(&new_attempt("t", 2, &[TaskStatus::Failed]))
+            .await
+            .unwrap();
+        let before = event_types(&store).await;
+        settle(&store, &first.thread_id, Handover::default())
+            .await
+            .unwrap();
+        assert_eq!(event_types(&store).await, before);
+        assert_eq!(store.attempts("r", Some("t")).await.unwrap().len(), 2);
+        assert_eq!(status(&store, "t").await, TaskStatus::Dispatched);
+    }
+
+    #[tokio::test]
+    async fn the_ladder_does_not_give_up_a_task_the_leader_retried() {
+        // A worker orch does not know: the ladder would stop.
+        ladder_after_a_leader_retry("worker", AttemptOutcome::Failed).await;
+    }
+
+    #[tokio::test]
+    async fn the_ladder_does_not_retry_a_task_the_leader_retried() {
+        // A lost attempt of a known worker: the ladder would retry it.
+        ladder_after_a_leader_retry("shell", AttemptOutcome::Lost).await;
     }
 }

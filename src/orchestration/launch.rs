@@ -2,7 +2,6 @@
 //! the repository knows, the launch is planned (brief, argv, log), and the detached
 //! supervisor process is started.
 
-use crate::brief::BriefContext;
 use crate::config::Workers;
 use crate::error::{Error, Result};
 use crate::model::{Attempt, Task};
@@ -35,7 +34,9 @@ pub async fn launch_with(
     attempt: &Attempt,
     workers: &Workers,
 ) -> Result<LaunchReport> {
-    let plan = supervisor::plan_launch(store, task, attempt, workers, &BriefContext::default())?;
+    // The same context as the supervisor's, so the argv reported is the one it runs.
+    let context = supervisor::brief_context(store, &attempt.thread_id).await?;
+    let plan = supervisor::plan_launch(store, task, attempt, workers, &context)?;
     let pid = start_supervisor(store, attempt).await?;
     Ok(LaunchReport {
         adapter: plan.worker.adapter.name.clone(),
@@ -47,7 +48,9 @@ pub async fn launch_with(
 }
 
 /// Starts `orch supervise --attempt THREAD` detached (its own session; stdout and stderr
-/// to `<log>.supervisor.log`). Returns the supervisor's pid.
+/// to `<log>.supervisor.log`). Returns the pid of the attempt's supervisor: the one
+/// started here, or the one that claimed the attempt first (another launcher, or `orch
+/// up` starting an attempt nobody launched) — the one started here then leaves at once.
 pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::internal(format!("cannot find the orch binary: {e}")))?;
@@ -74,10 +77,13 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     // Recorded at once: until the supervisor confirms itself, `orch up` must see a live
     // supervisor here, not an attempt nobody launched. If another one holds the attempt,
     // this one sees it at its start and leaves.
-    if let Some(start) = crate::process::procfs::stat(pid).map(|s| s.start_time) {
-        store
+    if let Some(start) = crate::process::procfs::stat(pid).map(|s| s.start_time)
+        && let Some((holder, holder_start)) = store
             .claim_supervision(&attempt.thread_id, pid, start)
-            .await?;
+            .await?
+        && crate::process::procfs::is_same_process(holder, holder_start)
+    {
+        return Ok(holder);
     }
     Ok(pid)
 }

@@ -9,13 +9,15 @@
 //! - [`after_attempt`]: what runs once an attempt has ended — its completion checks
 //!   ([`checks`]), then the retry [`ladder`] and the step it decides;
 //! - [`scheduler`]: `orch up`, which fills free slots with ready tasks and recovers the
-//!   attempts whose supervisor died ([`recovery`]).
+//!   attempts whose supervisor died ([`recovery`]), and records that it runs the run
+//!   ([`presence`]).
 
 pub mod after_attempt;
 pub mod checks;
 pub mod factory;
 pub mod ladder;
 pub mod launch;
+pub mod presence;
 pub mod recovery;
 pub mod scheduler;
 pub mod workspace;

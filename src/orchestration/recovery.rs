@@ -3,8 +3,10 @@
 //! one's worker is killed (only if it is still that process), the attempt recorded
 //! `lost` (or as its worker ended, when the thread says so), and what the supervisor had
 //! left to do — the checks and the retry ladder ([`super::after_attempt`]) — is done
-//! here, once per attempt. An attempt `orch up` created but never launched (it died in
-//! between) gets its supervisor.
+//! here, once per attempt. An attempt nobody launched — made by a leader's `retry`,
+//! `reassign` or `dispatch` without `--launch`, or by an `orch up` that died before
+//! starting it — gets its supervisor once its thread has waited [`LAUNCH_GRACE_MS`]
+//! unclaimed; the store's claim makes one supervisor win if its launcher was only slow.
 
 use super::after_attempt::{self, Handover};
 use super::launch::start_supervisor;
@@ -14,6 +16,10 @@ use crate::process::{group, procfs};
 use crate::store::{AttemptEnd, FinishKind, MessageInput, Store, Supervision};
 use serde_json::json;
 use std::collections::HashMap;
+
+/// How long an attempt may wait for its launcher (`dispatch --launch`, `retry
+/// --launch`, the retry ladder, `orch up` itself) before `orch up` starts it.
+pub const LAUNCH_GRACE_MS: i64 = 2_000;
 
 /// The attempts at work after a pass, in all and per worker.
 #[derive(Debug, Default)]
@@ -30,14 +36,16 @@ impl AtWork {
 }
 
 /// One pass over the unsettled attempts: those whose supervisor died become `lost` (their
-/// workers killed, the retry policy applied); those dispatched by orch but never launched
-/// (orch up died in between) get their supervisor. Returns the attempts still at work,
+/// workers killed, the retry policy applied); those nobody launched get their
+/// supervisor, unless `launch` is false (`orch up` is stopping: they are left alone and
+/// not counted at work). Returns the attempts still at work,
 /// in all and per worker.
 pub async fn tend(
     store: &Store,
     run_id: &str,
     children: &mut Vec<u32>,
     policy: &mut PolicyTasks,
+    launch: bool,
 ) -> Result<AtWork> {
     let mut busy = AtWork::default();
     let now = crate::time::now_ms();
@@ -58,12 +66,20 @@ pub async fn tend(
                 let thread = store.thread(&attempt.thread_id).await?;
                 if thread.status.is_terminal() {
                     store.mark_settled(&attempt.thread_id).await?;
-                } else if thread.created_by == "orch" && now - attempt.created_at > 5_000 {
-                    // Dispatched by an orch up that died before starting its supervisor.
-                    children.push(start_supervisor(store, &attempt).await?);
-                    busy.total += 1;
+                } else if thread.status == ThreadStatus::Pending
+                    && now - attempt.created_at > LAUNCH_GRACE_MS
+                {
+                    // Nobody launched it: a leader's retry, reassign or dispatch without
+                    // `--launch`, or an orch up that died before starting its
+                    // supervisor. (A launcher that is just slow loses nothing: one
+                    // supervisor claims the attempt, the other leaves.)
+                    if launch {
+                        children.push(start_supervisor(store, &attempt).await?);
+                        busy.add(&attempt.assigned_to);
+                    }
                 } else {
-                    // Starting, or a worker the leader runs by hand: it is work in progress.
+                    // Being launched, or a worker the leader runs by hand (it claimed
+                    // the thread): work in progress.
                     busy.add(&attempt.assigned_to);
                 }
             }

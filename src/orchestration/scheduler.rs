@@ -244,6 +244,7 @@ impl Scheduler<'_> {
             &self.opts.run_id,
             &mut self.children,
             &mut self.policy_tasks,
+            !stopping,
         )
         .await?;
         let running = at_work.total;
@@ -307,14 +308,29 @@ fn ended(
     (over && settled) || (stopping && (settled || running == 0))
 }
 
-/// Runs the loop until the run is over (or stopped). `on_event` gets every run event.
+/// Runs the loop until the run is over (or stopped), recorded as the run's `orch up`
+/// meanwhile ([`super::presence`]). `on_event` gets every run event.
 pub async fn run(
+    store: &Store,
+    opts: UpOptions,
+    on_event: impl FnMut(&crate::model::Event),
+    on_notice: impl FnMut(&str),
+) -> Result<UpResult> {
+    let _lock = lock_run(store, &opts.run_id)?;
+    let run_id = opts.run_id.clone();
+    let up = super::presence::announce(store, &run_id).await?;
+    let result = drive(store, opts, on_event, on_notice).await;
+    super::presence::withdraw(store, &run_id, up).await;
+    result
+}
+
+/// The loop of [`run`], under the run's lock.
+async fn drive(
     store: &Store,
     opts: UpOptions,
     mut on_event: impl FnMut(&crate::model::Event),
     mut on_notice: impl FnMut(&str),
 ) -> Result<UpResult> {
-    let _lock = lock_run(store, &opts.run_id)?;
     let mut detector = store.change_detector().await?;
     let mut stop = opts.stop.clone();
     let mut scheduler = Scheduler {

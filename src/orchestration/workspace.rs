@@ -176,11 +176,13 @@ async fn prepare_worktree(
     }
     let branch = worktree::branch_name(run, task, attempt_no);
     let lock = lock_task_dispatch(path.parent().unwrap_or(&root))?;
-    // Under the lock: another dispatch may have recorded this attempt meanwhile.
+    // Under the lock: another dispatch (the retry ladder, a leader's retry) may have
+    // recorded this attempt meanwhile; the refusal names it, as the store's does.
     match store.attempt(run, task, Some(attempt_no)).await {
         Ok(_) => {
+            let existing = store.describe_attempt(run, task, attempt_no).await?;
             return Err(Error::invalid_state(format!(
-                "attempt {attempt_no} of task {task:?} was dispatched meanwhile; nothing was created"
+                "task {task:?} already has {existing}; nothing was dispatched"
             )));
         }
         Err(e) if e.code == crate::error::ErrorCode::NotFound => {}

@@ -1,6 +1,6 @@
-//! Running a short command to its end with a time limit: stdin from /dev/null, stdout
-//! and stderr captured, in its own process group, which is killed whole at the timeout
-//! (a check's or a version probe's children go with it).
+//! Running a short command to its end with a time limit: stdin from /dev/null (or the
+//! bytes given), stdout and stderr captured, in its own process group, which is killed
+//! whole at the timeout (a check's, a version probe's or a notifier's children go with it).
 
 use std::time::Duration;
 
@@ -29,18 +29,48 @@ pub enum Bounded {
 
 /// Runs `command` (its program, arguments, environment and cwd already set) as
 /// described in the module doc.
-pub async fn run_bounded(mut command: tokio::process::Command, limit: Duration) -> Bounded {
+pub async fn run_bounded(command: tokio::process::Command, limit: Duration) -> Bounded {
+    run(command, None, limit).await
+}
+
+/// [`run_bounded`] with `input` on the command's stdin (closed after it; a command that
+/// does not read it all is not an error).
+pub async fn run_bounded_with_input(
+    command: tokio::process::Command,
+    input: Vec<u8>,
+    limit: Duration,
+) -> Bounded {
+    run(command, Some(input), limit).await
+}
+
+async fn run(
+    mut command: tokio::process::Command,
+    input: Option<Vec<u8>>,
+    limit: Duration,
+) -> Bounded {
+    let stdin = match input {
+        Some(_) => std::process::Stdio::piped(),
+        None => std::process::Stdio::null(),
+    };
     command
-        .stdin(std::process::Stdio::null())
+        .stdin(stdin)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let child = match command.spawn() {
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => return Bounded::CannotStart(e),
     };
     let pid = child.id();
+    if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+        // Written beside the wait, so a command that fills its stdout first cannot block
+        // on a full stdin pipe; dropping the pipe closes it.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(&input).await;
+        });
+    }
     match tokio::time::timeout(limit, child.wait_with_output()).await {
         Ok(Ok(out)) => Bounded::Exited(Output {
             success: out.status.success(),

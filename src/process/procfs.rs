@@ -55,6 +55,13 @@ pub fn is_same_process(pid: u32, start_time: u64) -> bool {
     stat(pid).is_some_and(|s| s.start_time == start_time && s.state != 'Z' && s.state != 'X')
 }
 
+/// This process: its pid and start time (0 when `/proc` cannot say), as
+/// [`is_same_process`] checks them later.
+pub fn this_process() -> (u32, u64) {
+    let pid = std::process::id();
+    (pid, stat(pid).map_or(0, |s| s.start_time))
+}
+
 /// Every pid in `/proc`.
 pub fn all_pids() -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {

@@ -4,6 +4,7 @@
 
 use super::NotFound;
 use super::events::{self, NewEvent};
+use super::succession::describe;
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage};
 use super::{Store, rows, runs};
@@ -102,8 +103,13 @@ impl Store {
         let mut conn = self.lock_reconciled(run_id).await?;
         let (_, task) = load_task(&mut conn, run_id, task_id).await?;
         if !allowed.contains(&task.status) {
+            // The attempt it is on: what a leader who came second must know.
+            let on = match task.current_attempt {
+                0 => String::new(),
+                n => format!(" on {}", describe(&mut conn, run_id, task_id, n).await?),
+            };
             return Err(Error::invalid_state(format!(
-                "task {task_id:?} is {}; {verb} needs it {}",
+                "task {task_id:?} is {}{on}; {verb} needs it {}",
                 task.status,
                 allowed
                     .iter()
@@ -149,12 +155,21 @@ impl Store {
 
 /// The steps of [`Store::create_attempt`], in order, inside its transaction.
 impl NewAttempt {
-    /// The task, still in a status the attempt may be created in; the current attempt's
-    /// thread cancelled first for a reassign.
+    /// The task, still on the attempt the caller saw (the one before `attempt_no`) and
+    /// in a status the attempt may be created in; the current attempt's thread cancelled
+    /// first for a reassign. A caller who came second is told which attempt exists.
     async fn task_to_dispatch(&self, tx: &mut SqliteConnection, now: i64) -> Result<(i64, Task)> {
         let new = self;
         let (key, task) = load_task(tx, &new.run_id, &new.task_id).await?;
-        if !new.allowed.contains(&task.status) || task.current_attempt + 1 != new.attempt_no {
+        let seen = new.attempt_no - 1;
+        if task.current_attempt > seen {
+            let existing = describe(tx, &new.run_id, &new.task_id, task.current_attempt).await?;
+            return Err(Error::invalid_state(format!(
+                "task {:?} already has {existing}; nothing was dispatched",
+                new.task_id
+            )));
+        }
+        if task.current_attempt != seen || !new.allowed.contains(&task.status) {
             return Err(Error::invalid_state(format!(
                 "task {:?} changed while it was being dispatched (now {}, attempt {}); nothing was dispatched",
                 new.task_id, task.status, task.current_attempt

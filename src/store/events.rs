@@ -2,7 +2,7 @@
 //! queries that `wait`, `watch` and `wait-reply` run (ids strictly after a cursor).
 
 use super::{Store, rows};
-use super::{args, fetch_all, fetch_optional, fetch_record};
+use super::{args, fetch_all, fetch_optional};
 use crate::error::Result;
 use crate::model::{Event, EventSubject, Message, Thread, ThreadStatus};
 use serde_json::Value;
@@ -115,6 +115,17 @@ impl Store {
     /// A run's events come after its pending thread statuses are folded in, so that
     /// `orch wait` wakes on the task events they make.
     pub async fn next_event(&self, filter: &EventFilter, after: i64) -> Result<Option<Event>> {
+        Ok(self.events_matching(filter, after, 1).await?.pop())
+    }
+
+    /// The events after `after` that match `filter`, oldest first, at most `limit`
+    /// (`orch wait --all`); folded first as [`Store::next_event`].
+    pub async fn events_matching(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
         let mut conn = match &filter.run_id {
             Some(run_id) => self.lock_reconciled(run_id).await?,
             None => self.lock().await,
@@ -122,7 +133,7 @@ impl Store {
         let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
         let statuses =
             serde_json::to_string(&filter.thread_statuses).unwrap_or_else(|_| "[]".into());
-        fetch_record(
+        let rows = fetch_all(
             &mut conn,
             "SELECT * FROM events
              WHERE event_id > ?1
@@ -131,18 +142,19 @@ impl Store {
                AND (?4 IS NULL OR assigned_to = ?4)
                AND (?5 = '[]' OR thread_status IN (SELECT value FROM json_each(?5)))
                AND (?6 IS NULL OR thread_id = ?6)
-             ORDER BY event_id LIMIT 1",
+             ORDER BY event_id LIMIT ?7",
             args![
                 after,
                 filter.run_id.as_deref(),
                 types,
                 filter.assigned_to.as_deref(),
                 statuses,
-                filter.thread_id.as_deref()
+                filter.thread_id.as_deref(),
+                limit
             ],
-            rows::event,
         )
-        .await
+        .await?;
+        rows.iter().map(rows::event).collect()
     }
 
     /// The first message on `thread_id` of one of `kinds`, written after event `after_event`

@@ -454,8 +454,12 @@ mod tests {
         work(&store, &attempt, FinishKind::Done).await;
         let events = store.events_after("r", before, 100).await.unwrap();
         let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-        // claim, result, then the fold of the result into the task
-        assert_eq!(kinds, ["thread_claim", "thread_result", "task_done"]);
+        // claim, result, then the fold of the result into the task (and of the run: its
+        // one task is done)
+        assert_eq!(
+            kinds,
+            ["thread_claim", "thread_result", "task_done", "run_finished"]
+        );
         for event in &events[..2] {
             let message = store
                 .message(event.subject.message_id.unwrap())

@@ -10,16 +10,20 @@ mod attempts;
 mod events;
 mod inbox;
 mod inbox_read;
+mod next;
 mod not_found;
+mod notify;
 mod plan_apply;
 mod policy;
 mod reconcile;
+mod requests;
 mod rows;
 mod runs;
+mod succession;
 mod supervision;
 mod tasks;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod threads;
 mod verify;
 
@@ -27,10 +31,12 @@ pub use crate::model::Workspace;
 pub use answers::AnswerFor;
 pub use attempts::{AttemptPlan, Created, ExtraEvent, NewAttempt};
 pub use events::{EventFilter, NewEvent};
+pub use next::{ANCHOR_EVENTS, Need, NextView};
 pub use not_found::NotFound;
 pub use policy::HistoryEntry;
 pub use reconcile::{StatusView, TaskChange};
-pub use runs::NewRun;
+pub use requests::{ClaimOutcome, Owner, RecordedReply, RequestKey, StoredRequest};
+pub use runs::{NewRun, UpProcess};
 pub use supervision::{AttemptEnd, EndDetails, Supervision};
 pub use tasks::{CheckSpec, NewTask, PlanInput, PlanTask, PlanTaskOutcome};
 pub use threads::{FinishKind, MessageInput, SendInput, ThreadFilter};
@@ -147,6 +153,8 @@ pub struct Store {
     /// `None` once closed.
     conn: Arc<Mutex<Option<SqliteConnection>>>,
     path: PathBuf,
+    /// The `--request-id` claim the next write carries, and the writes committed.
+    requests: Arc<std::sync::Mutex<requests::RequestSlot>>,
 }
 
 impl Store {
@@ -169,6 +177,7 @@ impl Store {
         let store = Store {
             conn: Arc::new(Mutex::new(Some(conn))),
             path: path.to_path_buf(),
+            requests: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -184,6 +193,7 @@ impl Store {
         let store = Store {
             conn: Arc::new(Mutex::new(Some(conn))),
             path: PathBuf::from(":memory:"),
+            requests: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -254,17 +264,32 @@ impl Store {
     }
 
     /// Runs `step` in one write transaction and commits it; an error anywhere in it rolls
-    /// the whole step back. `step` gets the transaction and the time of the write.
+    /// the whole step back. `step` gets the transaction and the time of the write. A
+    /// `--request-id` claim waiting for a write ([`Store::claim_request_with_next_write`])
+    /// is inserted in the same transaction, so it commits with the step or not at all.
     pub(crate) async fn write<T>(
         &self,
         step: impl AsyncFnOnce(&mut SqliteConnection, i64) -> Result<T>,
     ) -> Result<T> {
         let now = now_ms();
-        let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        let out = step(&mut tx, now).await?;
-        tx.commit().await?;
-        Ok(out)
+        let claim = self.request_slot().take_pending();
+        let mut lost = false;
+        let result = async {
+            let mut conn = self.lock().await;
+            let mut tx = begin(&mut conn).await?;
+            if let Some(claim) = &claim
+                && !requests::insert_claim(&mut tx, claim, now).await?
+            {
+                lost = true;
+                return Err(requests::claim_taken(&claim.0.request_id));
+            }
+            let out = step(&mut tx, now).await?;
+            tx.commit().await?;
+            Ok(out)
+        }
+        .await;
+        self.request_slot().settle(claim, result.is_ok(), lost);
+        result
     }
 
     /// A change detector for blocking verbs.

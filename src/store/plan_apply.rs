@@ -5,15 +5,14 @@
 use super::Store;
 use super::runs;
 use super::tasks::{
-    NewTask, PlanInput, PlanTask, PlanTaskOutcome, TaskSelection, insert_edges, insert_tasks,
-    load_tasks, validate_new_task,
+    NewTask, PlanInput, PlanTask, PlanTaskOutcome, TaskSelection, definition_differences,
+    insert_edges, insert_tasks, load_tasks, validate_new_task,
 };
 use super::{args, execute};
 use crate::error::{Error, Result};
 use crate::model::{Task, TaskStatus};
-use serde_json::Value;
 use sqlx::SqliteConnection;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The tasks of a run as they are before the plan: by task id, with their key.
 type Existing = HashMap<String, (i64, Task)>;
@@ -179,31 +178,10 @@ fn first_status(pt: &PlanTask, new_ids: &HashSet<&str>, existing: &Existing) -> 
 
 /// Names the first field in which a stored task differs from a plan task.
 fn differs(old: &Task, new: &PlanTask) -> Option<&'static str> {
-    let t = &new.task;
-    let old_deps: BTreeMap<&str, ()> = old.depends_on.iter().map(|d| (d.as_str(), ())).collect();
-    let new_deps: BTreeMap<&str, ()> = new.depends_on.iter().map(|d| (d.as_str(), ())).collect();
-    let new_checks: Vec<&str> = t.checks.iter().map(|c| c.name.as_str()).collect();
-    if old.title != t.title {
-        Some("title")
-    } else if old.summary != t.summary {
-        Some("summary")
-    } else if old.body != t.body {
-        Some("body")
-    } else if old.default_to != t.default_to {
-        Some("worker")
-    } else if old.execution_mode != t.execution_mode {
-        Some("execution mode")
-    } else if old.priority != t.priority {
-        Some("priority")
-    } else if old.acceptance != t.acceptance.clone().unwrap_or(Value::Null) {
-        Some("acceptance")
-    } else if old.required_checks != new_checks {
-        Some("set of checks")
-    } else if old_deps != new_deps {
-        Some("set of dependencies")
-    } else {
-        None
-    }
+    let old_deps: BTreeSet<&str> = old.depends_on.iter().map(String::as_str).collect();
+    let new_deps: BTreeSet<&str> = new.depends_on.iter().map(String::as_str).collect();
+    let first = definition_differences(old, &new.task).first().copied();
+    first.or((old_deps != new_deps).then_some("set of dependencies"))
 }
 
 /// A cycle among the new tasks, as a path of task ids, if there is one.

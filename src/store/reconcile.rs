@@ -1,5 +1,6 @@
 //! Reconcile: folding each latest attempt's thread status into its task (contract §6),
-//! releasing dependents of finished tasks, and the read views built on top of it
+//! releasing dependents of finished tasks, recording the run's finish (`run_finished`,
+//! once per finish: see [`runs::record_finish`]), and the read views built on top of it
 //! (`status`, `blocked`).
 
 use super::begin;
@@ -159,15 +160,17 @@ pub(crate) async fn reconcile_in(
             }
         }
     }
+    runs::record_finish(conn, run_id, now).await?;
     Ok(changes)
 }
 
 /// Folds what is pending in `run_id` on the process's connection (no transaction
-/// open): one read when nothing changed (the common case), a short write transaction
-/// otherwise. An unknown run is `not_found`.
+/// open): two reads when nothing changed (the common case), a short write transaction
+/// otherwise. The run's finish is recorded here, so `run_finished` exists whoever
+/// reads the run first, with or without `orch up`. An unknown run is `not_found`.
 pub(crate) async fn fold(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<TaskChange>> {
-    runs::require_run(conn, run_id).await?;
-    if pending(conn, run_id).await?.is_empty() {
+    let finish_due = runs::finish_due(conn, run_id).await?;
+    if !finish_due && pending(conn, run_id).await?.is_empty() {
         return Ok(Vec::new());
     }
     let mut tx = begin(conn).await?;
@@ -379,17 +382,8 @@ mod tests {
         let thread = attempt.thread_id.as_str();
         store.claim(thread, WORKER, LEASE_MS).await.unwrap();
         assert_eq!(status(&store, "t").await, TaskStatus::Running);
+        ask(&store, thread, serde_json::json!({})).await;
         let question = crate::store::MessageInput::default();
-        store
-            .update(
-                thread,
-                WORKER,
-                ThreadStatus::Blocked,
-                "which way?",
-                &question,
-            )
-            .await
-            .unwrap();
         let blocked = store.blocked("r").await.unwrap();
         assert_eq!(blocked.len(), 1);
         assert_eq!(blocked[0].2.as_ref().unwrap().summary, "which way?");

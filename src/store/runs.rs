@@ -1,11 +1,12 @@
-//! Runs: creation, lookup with task counts and derived status, and cancellation.
+//! Runs: creation, lookup with task counts and derived status, cancellation, the
+//! `run_finished` event the fold records once per finish, and which `orch up` runs a run.
 
 use super::NotFound;
 use super::Store;
 use super::events::{self, NewEvent};
 use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
-use crate::model::{Run, TaskCounts, TaskStatus};
+use crate::model::{Run, RunStatus, TaskCounts, TaskStatus};
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 
@@ -95,6 +96,109 @@ pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Resul
     })
 }
 
+/// Whether the run's finish is still to be recorded: it is done, failed or cancelled and
+/// no `run_finished` marks this finish yet. An unknown run is `not_found`. The common
+/// case (a task is active, or the finish is recorded) costs one indexed read.
+pub(crate) async fn finish_due(conn: &mut SqliteConnection, run_id: &str) -> Result<bool> {
+    Ok(unrecorded_finish(conn, run_id).await?.is_some())
+}
+
+/// The finish [`finish_due`] looks for, with its status and counts.
+async fn unrecorded_finish(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+) -> Result<Option<(RunStatus, TaskCounts)>> {
+    let row = fetch_optional(
+        &mut *conn,
+        "SELECT r.cancelled, r.finished_event_id,
+                EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.run_id
+                        AND t.status IN ('ready', 'dispatched', 'running', 'blocked', 'verifying')) AS active
+         FROM runs r WHERE r.run_id = ?",
+        args![run_id],
+    )
+    .await?
+    .ok_or_else(|| NotFound::run(run_id))?;
+    let cancelled: bool = row.try_get("cancelled")?;
+    let finished: Option<i64> = row.try_get("finished_event_id")?;
+    let active: bool = row.try_get("active")?;
+    if finished.is_some() || (active && !cancelled) {
+        return Ok(None);
+    }
+    finish_status(conn, run_id, cancelled).await
+}
+
+/// The status a run has finished with, with its counts; `None` while it goes on. A run
+/// whose last failed task's attempt is still being settled by its supervisor (checks,
+/// the retry ladder) has not finished: the ladder may retry it.
+async fn finish_status(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    cancelled: bool,
+) -> Result<Option<(RunStatus, TaskCounts)>> {
+    let counts = counts(conn, run_id).await?;
+    let status = counts.run_status(cancelled);
+    let finished = match status {
+        RunStatus::Done | RunStatus::Cancelled => true,
+        RunStatus::Failed => {
+            let settling: Option<i64> = scalar(
+                &mut *conn,
+                "SELECT 1 FROM tasks t JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
+                 WHERE t.run_id = ? AND t.status = 'failed' AND a.settled = 0
+                   AND a.supervisor_pid IS NOT NULL LIMIT 1",
+                args![run_id],
+            )
+            .await?;
+            settling.is_none()
+        }
+        RunStatus::Active | RunStatus::Blocked => false,
+    };
+    Ok(finished.then_some((status, counts)))
+}
+
+/// Inside a write transaction: appends `run_finished` (status, counts, failed tasks) and
+/// marks the run finished, when [`finish_due`]. Once per finish: a task that becomes
+/// active again clears the mark (triggers of migration 0012), and the next finish
+/// emits again.
+pub(crate) async fn record_finish(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    now: i64,
+) -> Result<()> {
+    let Some((status, counts)) = unrecorded_finish(conn, run_id).await? else {
+        return Ok(());
+    };
+    let failed: Vec<String> = fetch_all(
+        &mut *conn,
+        "SELECT task_id FROM tasks WHERE run_id = ? AND status = 'failed' ORDER BY id LIMIT 20",
+        args![run_id],
+    )
+    .await?
+    .iter()
+    .map(|row| row.try_get("task_id"))
+    .collect::<std::result::Result<_, _>>()?;
+    let mut summary = format!(
+        "run {status}: {} of {} tasks done",
+        counts.done, counts.total
+    );
+    for (n, word) in [(counts.failed, "failed"), (counts.cancelled, "cancelled")] {
+        if n > 0 {
+            summary.push_str(&format!(", {n} {word}"));
+        }
+    }
+    let event = NewEvent::new("run_finished")
+        .on_run(run_id)
+        .summary(summary)
+        .payload(json!({"status": status, "counts": counts, "failed": failed}));
+    let id = events::insert(conn, event, now).await?;
+    execute(
+        conn,
+        "UPDATE runs SET finished_event_id = ? WHERE run_id = ?",
+        args![id, run_id],
+    )
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// `orch run init`: a new run; a duplicate id is `invalid_state`.
     pub async fn create_run(&self, new: &NewRun) -> Result<Run> {
@@ -130,4 +234,88 @@ impl Store {
         let text = text.ok_or_else(|| NotFound::run(run_id))?;
         Ok(super::rows::json(text))
     }
+}
+
+/// The `orch up` a run records as running it: its pid and start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpProcess {
+    pub pid: u32,
+    /// Clock ticks after boot (field 22 of `/proc/PID/stat`).
+    pub start: u64,
+}
+
+impl Store {
+    /// Records that `up` runs the run (`up_started`), replacing any earlier record (the
+    /// run lock of `orch up` makes this the only live one).
+    pub async fn up_started(&self, run_id: &str, up: UpProcess) -> Result<()> {
+        self.write(async |tx, now| {
+            require_run(tx, run_id).await?;
+            let event = NewEvent::new("up_started")
+                .on_run(run_id)
+                .summary(format!("orch up (pid {}) runs the run", up.pid))
+                .payload(json!({"pid": up.pid}));
+            let id = events::insert(tx, event, now).await?;
+            execute(
+                tx,
+                "UPDATE runs SET up_pid = ?, up_start = ?, up_event_id = ? WHERE run_id = ?",
+                args![i64::from(up.pid), up.start as i64, id, run_id],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records that `up` no longer runs the run (`up_stopped`, with why), if it is still
+    /// the one recorded; true when it was.
+    pub async fn up_stopped(&self, run_id: &str, up: UpProcess, why: &str) -> Result<bool> {
+        self.write(async |tx, now| {
+            let cleared = execute(
+                tx,
+                "UPDATE runs SET up_pid = NULL, up_start = NULL
+                 WHERE run_id = ? AND up_pid = ? AND up_start = ?",
+                args![run_id, i64::from(up.pid), up.start as i64],
+            )
+            .await?;
+            if cleared == 0 {
+                return Ok(false);
+            }
+            let event = NewEvent::new("up_stopped")
+                .on_run(run_id)
+                .summary(format!("orch up (pid {}) {why}", up.pid))
+                .payload(json!({"pid": up.pid, "why": why}));
+            let id = events::insert(tx, event, now).await?;
+            execute(
+                tx,
+                "UPDATE runs SET up_event_id = ? WHERE run_id = ?",
+                args![id, run_id],
+            )
+            .await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// The `orch up` recorded as running the run, if any (alive or not: the caller
+    /// checks).
+    pub async fn up_of(&self, run_id: &str) -> Result<Option<UpProcess>> {
+        let mut conn = self.lock().await;
+        up_of(&mut conn, run_id).await
+    }
+}
+
+pub(crate) async fn up_of(conn: &mut SqliteConnection, run_id: &str) -> Result<Option<UpProcess>> {
+    let row = fetch_optional(
+        &mut *conn,
+        "SELECT up_pid, up_start FROM runs WHERE run_id = ?",
+        args![run_id],
+    )
+    .await?
+    .ok_or_else(|| NotFound::run(run_id))?;
+    let pid: Option<i64> = row.try_get("up_pid")?;
+    let start: Option<i64> = row.try_get("up_start")?;
+    Ok(pid.zip(start).map(|(pid, start)| UpProcess {
+        pid: pid as u32,
+        start: start as u64,
+    }))
 }

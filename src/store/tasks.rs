@@ -344,21 +344,59 @@ pub(crate) fn validate_new_task(task: &NewTask) -> Result<()> {
     Ok(())
 }
 
+/// The fields in which a stored task's definition differs from `new` (its
+/// dependencies aside), in a fixed order; none when `new` repeats it.
+pub(crate) fn definition_differences(old: &Task, new: &NewTask) -> Vec<&'static str> {
+    let new_checks: Vec<&str> = new.checks.iter().map(|c| c.name.as_str()).collect();
+    let acceptance = new.acceptance.clone().unwrap_or(Value::Null);
+    [
+        (old.title != new.title, "title"),
+        (old.summary != new.summary, "summary"),
+        (old.body != new.body, "body"),
+        (old.default_to != new.default_to, "worker"),
+        (old.execution_mode != new.execution_mode, "execution mode"),
+        (old.priority != new.priority, "priority"),
+        (old.acceptance != acceptance, "acceptance"),
+        (old.required_checks != new_checks, "set of checks"),
+    ]
+    .into_iter()
+    .filter_map(|(differs, field)| differs.then_some(field))
+    .collect()
+}
+
+/// "title", "title and body", "title, body and priority".
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 impl Store {
-    /// `orch task add`: `ready` (a new task has no prerequisites yet).
-    pub async fn add_task(&self, run_id: &str, task: &NewTask) -> Result<Task> {
+    /// `orch task add`: `ready` (a new task has no prerequisites yet); true when it was
+    /// added. A task already in the run with the same definition is left as it is (a
+    /// repeated `task add` is a no-op, false); with another definition, `invalid_state`
+    /// naming what differs.
+    pub async fn add_task(&self, run_id: &str, task: &NewTask) -> Result<(Task, bool)> {
         validate_new_task(task)?;
         self.write(async |tx, now| {
             runs::require_run(tx, run_id).await?;
             if task_key(tx, run_id, &task.task_id).await.is_ok() {
+                let (_, old) = load_task(tx, run_id, &task.task_id).await?;
+                let differences = definition_differences(&old, task);
+                if differences.is_empty() {
+                    return Ok((old, false));
+                }
                 return Err(Error::invalid_state(format!(
-                    "task {:?} already exists in run {run_id:?}",
-                    task.task_id
+                    "task {:?} already exists in run {run_id:?} with a different {}; give the new task another id",
+                    task.task_id,
+                    and_list(&differences)
                 )));
             }
             insert_tasks(tx, run_id, &[(task, TaskStatus::Ready)], now).await?;
             let (_, added) = load_task(tx, run_id, &task.task_id).await?;
-            Ok(added)
+            Ok((added, true))
         })
         .await
     }
@@ -527,10 +565,29 @@ mod tests {
         let err = store.task("r", "x").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::NotFound);
         assert_eq!(err.message, r#"task "x" not found in run "r""#);
-        let err = store.add_task("r", &task("a")).await.unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidState);
         let err = store.add_task("x", &task("b")).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_task_add_is_a_no_op_and_a_different_one_names_what_differs() {
+        let store = store_with(&["a"]).await;
+        let events = store.max_event_id().await.unwrap();
+        let (same, created) = store.add_task("r", &task("a")).await.unwrap();
+        assert!(!created);
+        assert_eq!(same.title, "title of a");
+        assert_eq!(store.max_event_id().await.unwrap(), events);
+        let mut changed = task("a");
+        changed.title = "another".into();
+        changed.body = "other".into();
+        changed.priority = Priority::High;
+        let err = store.add_task("r", &changed).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidState);
+        assert_eq!(
+            err.message,
+            r#"task "a" already exists in run "r" with a different title, body and priority; give the new task another id"#
+        );
+        assert_eq!(store.task("r", "a").await.unwrap().title, "title of a");
     }
 
     #[tokio::test]

@@ -97,3 +97,16 @@ pub(crate) async fn one_dispatched() -> (Store, Attempt) {
 pub(crate) fn ids(tasks: Vec<crate::model::Task>) -> Vec<String> {
     tasks.into_iter().map(|t| t.task_id).collect()
 }
+
+/// The worker (holding the thread's lease) asks "which way?" with `payload`.
+pub async fn ask(store: &Store, thread: &str, payload: serde_json::Value) {
+    let question = crate::store::MessageInput {
+        payload,
+        ..crate::store::MessageInput::default()
+    };
+    let blocked = crate::model::ThreadStatus::Blocked;
+    store
+        .update(thread, WORKER, blocked, "which way?", &question)
+        .await
+        .unwrap();
+}

@@ -125,7 +125,7 @@ impl Store {
             NewEvent::new("task_verification_recorded")
                 .on_task(run_id, task_id)
                 .summary(format!("check {check} {status}"))
-                .payload(json!({"check": check, "status": status, "details": details, "attempt_no": task.current_attempt})),
+                .payload(json!({"check": check, "status": status, "details": details, "attempt_no": task.current_attempt, "by": by})),
             now,
         )
         .await?;

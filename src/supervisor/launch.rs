@@ -8,7 +8,6 @@ use super::output::OutputPump;
 use super::plan_launch;
 use super::run::{LEASE_MS, end_without_worker};
 use crate::adapter::parse::Parser;
-use crate::brief::BriefContext;
 use crate::config::Workers;
 use crate::error::{IoContext, Result};
 use crate::model::Attempt;
@@ -78,11 +77,7 @@ pub(super) async fn prepare(
     let task = store.task(&attempt.run_id, &attempt.task_id).await?;
     let run_config = store.run_config(&attempt.run_id).await?;
     let repo = attempt.workspace.repo_path.as_deref();
-    let context = BriefContext {
-        previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
-        resume_session: Some(store.resume_session(thread_id).await?).filter(|s| !s.is_empty()),
-        worker_note: None,
-    };
+    let context = super::brief_context(store, thread_id).await?;
     let plan = match Workers::load(repo, &run_config)
         .map_err(crate::error::Error::from)
         .and_then(|workers| plan_launch(store, &task, attempt, &workers, &context))

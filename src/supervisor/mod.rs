@@ -72,6 +72,19 @@ pub fn log_path(store: &Store, attempt: &Attempt) -> PathBuf {
         .join(format!("attempt-{}.log", attempt.attempt_no))
 }
 
+/// What the brief of the attempt on `thread_id` says beyond its task and attempt: the
+/// hand-over note about the attempt before, the session it resumes, and the body the
+/// leader gave it in place of the task's. The supervisor, `dispatch --launch`'s report
+/// and `orch brief` all read it here.
+pub async fn brief_context(store: &Store, thread_id: &str) -> Result<BriefContext> {
+    Ok(BriefContext {
+        previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
+        resume_session: Some(store.resume_session(thread_id).await?).filter(|s| !s.is_empty()),
+        worker_note: None,
+        body: store.replaced_body(thread_id).await?,
+    })
+}
+
 /// Builds the launch plan of an attempt (the same for the dispatcher's report and the
 /// supervisor itself).
 pub fn plan_launch(
@@ -104,7 +117,9 @@ pub fn plan_launch(
         workdir: cwd.display().to_string(),
         model: worker.settings.model.clone(),
         session_id: None,
-        body: task.body.clone(),
+        // The body the attempt was given (a leader's `--body`), else the task's: for
+        // `shell` it is the command that runs.
+        body: context.body.clone().unwrap_or_else(|| task.body.clone()),
         args: worker.settings.args.clone(),
         state_dir,
         permissions: Vec::new(),

@@ -20,16 +20,29 @@ pub(super) const LEASE_MS: i64 = 60 * 60 * 1000;
 
 /// Runs the attempt whose thread is `thread_id` to its end, applies the retry policy,
 /// and marks the attempt settled.
+///
+/// While it runs, it sends the run's notifications too (`[notify]`, [`crate::notify`]),
+/// and those left when it ends (its own give-up among them).
 pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
-    let result = supervise_attempt(store, thread_id).await;
+    let mut notifier = None;
+    let result = supervise_attempt(store, thread_id, &mut notifier).await;
     // On an error the attempt stays unsettled: `orch up` finds it and recovers it.
-    if result.is_ok() {
-        store.mark_settled(thread_id).await?;
+    let settled = match &result {
+        Ok(()) => store.mark_settled(thread_id).await,
+        Err(_) => Ok(()),
+    };
+    if let Some(notifier) = notifier {
+        notifier.finish().await;
     }
+    settled?;
     result
 }
 
-async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
+async fn supervise_attempt(
+    store: &Store,
+    thread_id: &str,
+    notifier: &mut Option<crate::notify::Follower>,
+) -> Result<()> {
     // A supervisor told to stop (SIGTERM, SIGINT, SIGHUP) stops its worker first. The
     // handlers go in before anything else: a signal that came between the worker's start
     // and their installation killed the supervisor outright, leaving the attempt without
@@ -41,6 +54,7 @@ async fn supervise_attempt(store: &Store, thread_id: &str) -> Result<()> {
     let Some((attempt, me)) = launch::take_over(store, thread_id).await? else {
         return Ok(());
     };
+    *notifier = crate::notify::follow_attempt(store, &attempt);
     let agent = attempt.assigned_to.clone();
     let Some(prepared) = launch::prepare(store, thread_id, &attempt, me).await? else {
         return Ok(());

@@ -8,6 +8,7 @@ mod doctor;
 mod inbox;
 mod liveness;
 mod mcp;
+mod notify;
 mod orch;
 mod policy;
 mod rate_limits;

@@ -128,6 +128,7 @@ fn the_server_lists_the_leaders_verbs_with_their_flags_as_schemas() {
         "attempts",
         "cancel",
         "logs",
+        "next",
         "plan_apply",
         "reassign",
         "retry",
@@ -245,6 +246,23 @@ fn a_leader_drives_a_run_through_the_tools() {
     assert_eq!(refused["code"], cli.json["error"]["code"], "{cli:#?}");
     assert_eq!(refused["message"], cli.json["error"]["message"]);
 
+    // What needs the leader, then a bounded wait for more that times out like the CLI.
+    let (next, waited) = with_server(&env, async |client| {
+        let next = data(&call(client, "next", json!({"run": "m"})).await);
+        let after = next["next_event_id"].clone();
+        let waited = call(
+            client,
+            "next",
+            json!({"run": "m", "wait": true, "timeout_seconds": 1, "after_event": after}),
+        )
+        .await;
+        (next, error(&waited))
+    });
+    let items = next["items"].as_array().expect("items");
+    assert!(next.to_string().contains("hello"), "hello is ready: {next}");
+    assert!(!items.is_empty(), "{next}");
+    assert_eq!(waited["code"], "no_matching_work", "{waited}");
+
     // The shell worker runs by the command line; the leader reads it over MCP.
     env.launch(&repo, "m", "hello", "analysis");
     wait_for_end(&env, "m", "hello");
@@ -322,4 +340,47 @@ fn retry_and_reassign_over_mcp_say_the_body_once() {
     assert_eq!(reassigned["previous_attempt"]["status"], "cancelled");
     let rows = env.attempts("m", "flaky");
     assert_eq!(rows.len() as i64, previous + 2);
+}
+
+#[test]
+fn a_call_with_a_request_id_is_made_once() {
+    let env = Env::new();
+    std::fs::write(env.path().join("plan.toml"), PLAN).unwrap();
+    let (first, again, other, cli) = with_server(&env, async |client| {
+        let cancel = json!({"run": "m", "task": "later", "reason": "enough", "request_id": "c-1"});
+        let applied = call(
+            client,
+            "plan_apply",
+            json!({"file": "plan.toml", "request_id": "p-1"}),
+        );
+        data(&applied.await);
+        let first = data(&call(client, "cancel", cancel.clone()).await);
+        let again = data(&call(client, "cancel", cancel).await);
+        let other = json!({"run": "m", "task": "later", "reason": "other", "request_id": "c-1"});
+        let other = error(&call(client, "cancel", other).await);
+        // The command line replays the same call's reply too.
+        let cli = env.orch(&[
+            "cancel",
+            "--run",
+            "m",
+            "--task",
+            "later",
+            "--reason",
+            "enough",
+            "--request-id",
+            "c-1",
+        ]);
+        (first, again, other, cli)
+    });
+    assert_eq!(first["task"]["status"], "cancelled");
+    assert_eq!(
+        again, first,
+        "the second call returns the first one's reply"
+    );
+    assert_eq!(other["code"], "invalid_input", "{other}");
+    assert!(
+        other["message"].as_str().unwrap().contains("c-1"),
+        "{other}"
+    );
+    assert_eq!(cli.data()["task"]["status"], "cancelled", "{cli:#?}");
 }

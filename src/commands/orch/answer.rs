@@ -1,7 +1,7 @@
 //! `orch answer`: the leader answers the active attempt of a task, or with `--question`
 //! exactly that question, once.
 
-use crate::cli::{MessageArgs, TaskArgs};
+use crate::cli::{MessageArgs, RequestArgs, TaskArgs};
 use crate::commands::{Ctx, clean_summary, message_input};
 use crate::error::{Error, Result};
 use crate::output::Reply;
@@ -25,6 +25,8 @@ pub struct AnswerArgs {
     pub summary: String,
     #[command(flatten)]
     pub message: MessageArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: AnswerArgs) -> Result<Reply> {

@@ -16,7 +16,6 @@ pub async fn run(ctx: &Ctx, args: BriefArgs) -> Result<Reply> {
     let attempt = args.attempt;
     let task_record = store.task(&run, &task).await?;
     let attempt = store.attempt(&run, &task, attempt).await?;
-    let note = store.brief_note(&attempt.thread_id).await?;
     // The same brief the supervisor gives the worker: with its adapter's rule
     // when the worker is a profile or an adapter orch knows.
     let repo = attempt.workspace.repo_path.as_deref();
@@ -26,9 +25,8 @@ pub async fn run(ctx: &Ctx, args: BriefArgs) -> Result<Reply> {
         .ok()
         .and_then(|w| w.brief_note(attempt.execution_mode));
     let context = BriefContext {
-        previous: Some(note).filter(|n| !n.is_empty()),
         worker_note,
-        ..BriefContext::default()
+        ..crate::supervisor::brief_context(store, &attempt.thread_id).await?
     };
     let text = render_brief(&task_record, &attempt, &context);
     Ok(Reply::new(

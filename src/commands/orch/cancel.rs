@@ -1,5 +1,6 @@
 //! `orch cancel`: cancels a task (its current attempt), or the whole run.
 
+use crate::cli::RequestArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::output::Reply;
@@ -15,6 +16,8 @@ pub struct CancelArgs {
     pub task: Option<String>,
     #[arg(long, default_value = "")]
     pub reason: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: CancelArgs) -> Result<Reply> {

@@ -3,6 +3,7 @@
 //! is kept, or with `--force` saved (a patch, a bundle) before anything is removed; if
 //! one save fails, nothing is removed.
 
+use crate::cli::RequestArgs;
 use crate::commands::Ctx;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::validate_id;
@@ -28,6 +29,8 @@ pub struct CleanupArgs {
     /// after saving them (a patch, a bundle) under `<state>/salvage/`.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: CleanupArgs) -> Result<Reply> {

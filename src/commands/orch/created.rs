@@ -7,6 +7,7 @@ use crate::commands::{Ctx, read_body_args};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, Message, Task, Thread};
 use crate::orchestration::factory::{self, AttemptRequest, Made, Start, Step};
+use crate::orchestration::launch::check_worker;
 use crate::output::Reply;
 use crate::store::AttemptPlan;
 use crate::supervisor::LaunchReport;
@@ -56,11 +57,17 @@ impl Created {
             self.attempt.assigned_to,
             self.attempt.thread_id
         );
-        if let Some(launch) = &self.launch {
-            human.push_str(&format!(
+        match &self.launch {
+            Some(launch) => human.push_str(&format!(
                 "\nlaunched {} (supervisor pid {}), log {}",
                 launch.adapter, launch.supervisor_pid, launch.log_path
-            ));
+            )),
+            // A retry or reassign the leader did not launch: who will.
+            None if self.previous_attempt.is_some() => human.push_str(&format!(
+                "\nnot launched: a running orch up launches it, else `orch launch --run {} --task {}`",
+                self.task.run_id, self.task.task_id
+            )),
+            None => {}
         }
         if let Some(path) = &self.attempt.workspace.worktree_path {
             human.push_str(&format!(
@@ -73,25 +80,54 @@ impl Created {
     }
 }
 
-pub(super) fn previous_attempt(plan: &AttemptPlan, task: &str) -> Result<Attempt> {
-    plan.current
-        .clone()
-        .ok_or_else(|| Error::invalid_state(format!("task {task:?} has no previous attempt")))
+/// The attempt a retry or reassign replaces: the task's current one, which must be
+/// `expected` when the leader names it (`--attempt`).
+pub(super) async fn previous_attempt(
+    ctx: &Ctx,
+    plan: &AttemptPlan,
+    expected: Option<i64>,
+) -> Result<Attempt> {
+    let task = &plan.task;
+    let current = plan.current.clone().ok_or_else(|| {
+        Error::invalid_state(format!("task {:?} has no previous attempt", task.task_id))
+    })?;
+    match expected {
+        Some(n) if n != current.attempt_no => {
+            let on = ctx
+                .store
+                .describe_attempt(&task.run_id, &task.task_id, current.attempt_no)
+                .await?;
+            Err(Error::invalid_state(format!(
+                "task {:?} is on {on}, not attempt {n}; nothing was dispatched",
+                task.task_id
+            )))
+        }
+        _ => Ok(current),
+    }
 }
 
-/// The last arguments of `retry` and `reassign`: what the new attempt is told and
-/// where its worktree starts.
+/// The last arguments of `retry` and `reassign`: which attempt they replace, what the
+/// new attempt is told, where its worktree starts, and whether it is launched.
 #[derive(Debug, Clone, Args)]
 pub struct FollowUpArgs {
+    /// The attempt this one replaces: refused (nothing made) if the task has moved on
+    /// from it, e.g. because the retry ladder retried it first.
+    #[arg(long)]
+    pub attempt: Option<i64>,
     #[command(flatten)]
     pub body: BodyArgs,
     /// Base the new worktree on this ref (default: the previous attempt's base commit).
     #[arg(long)]
     pub base_ref: Option<String>,
+    /// Also start the worker under supervision (returns at once with data.launch).
+    /// Without it, a running `orch up` launches the attempt, else `orch launch` does.
+    #[arg(long)]
+    pub launch: bool,
 }
 
-/// Makes the attempt after `previous` (a retry or a reassign) for the leader; the
-/// leader launches it.
+/// Makes the attempt after `previous` (a retry or a reassign) for the leader, and
+/// starts its supervisor with `--launch`. The attempt is made only if the task is still
+/// on `previous` (else `invalid_state` naming the attempt that exists).
 pub(super) async fn follow_up(
     ctx: &Ctx,
     plan: &AttemptPlan,
@@ -102,12 +138,26 @@ pub(super) async fn follow_up(
     reason: Option<&str>,
 ) -> Result<Created> {
     let body = read_body_args(&args.body)?.unwrap_or_else(|| plan.task.body.clone());
+    // An unknown worker is refused before anything is made.
+    let workers = if args.launch {
+        let repo = match &previous.workspace.repo_path {
+            Some(repo) => repo.clone(),
+            None => std::env::current_dir().unwrap_or_default(),
+        };
+        Some(check_worker(&ctx.store, &plan.task.run_id, &repo, &to).await?)
+    } else {
+        None
+    };
     let request = AttemptRequest {
         body,
         created_by: ctx.leader(),
         ..AttemptRequest::after(plan, previous, step, to, args.base_ref, reason)
     };
-    let made = factory::make(&ctx.store, plan, request, Start::No).await?;
+    let start = match &workers {
+        Some(workers) => Start::Reported(workers),
+        None => Start::No,
+    };
+    let made = factory::make(&ctx.store, plan, request, start).await?;
     let mut created = Created::from(made);
     // Read again: a reassign has just cancelled it. The new attempt exists either way,
     // so a failed read shows the attempt as it was rather than failing the reply.

@@ -1,5 +1,6 @@
 //! `orch dep add`: TASK waits until DEPENDS_ON is done.
 
+use crate::cli::RequestArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::output::Reply;
@@ -14,6 +15,8 @@ pub struct DepAddArgs {
     pub task: String,
     #[arg(long)]
     pub depends_on: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: DepAddArgs) -> Result<Reply> {
@@ -21,6 +24,7 @@ pub async fn run(ctx: &Ctx, args: DepAddArgs) -> Result<Reply> {
         run,
         task,
         depends_on,
+        request: _,
     } = args;
     let (task, created) = ctx.store.add_dep(&run, &task, &depends_on).await?;
     let human = format!(

@@ -4,7 +4,7 @@
 //! so a failed dispatch leaves no half-made worktree behind.
 
 use super::created::Created;
-use crate::cli::BodyArgs;
+use crate::cli::{BodyArgs, RequestArgs};
 use crate::commands::{Ctx, read_body_args};
 use crate::error::{Error, Result};
 use crate::ids::validate_id;
@@ -41,6 +41,8 @@ pub struct DispatchArgs {
     /// Also start the worker under supervision (returns at once with data.launch).
     #[arg(long)]
     pub launch: bool,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: DispatchArgs) -> Result<Reply> {
@@ -54,6 +56,7 @@ pub async fn run(ctx: &Ctx, args: DispatchArgs) -> Result<Reply> {
         base_ref,
         workspace_root,
         launch,
+        request: _,
     } = args;
     validate_id("run id", &run)?;
     validate_id("task id", &task)?;

@@ -1,19 +1,25 @@
 //! `orch launch`: starts the supervisor of an attempt already dispatched, unless the
 //! attempt has ended or is supervised already.
 
-use crate::cli::{AttemptArgs, TaskArgs};
+use crate::cli::{AttemptArgs, RequestArgs, TaskArgs};
 use crate::commands::Ctx;
 use crate::error::{Error, Result};
 use crate::orchestration::launch::launch;
 use crate::output::Reply;
+use clap::Args;
 use serde_json::json;
 
-/// `orch launch` takes the attempt only.
-pub type LaunchArgs = AttemptArgs;
+#[derive(Debug, Clone, Args)]
+pub struct LaunchArgs {
+    #[command(flatten)]
+    pub attempt: AttemptArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
 
 pub async fn run(ctx: &Ctx, args: LaunchArgs) -> Result<Reply> {
-    let TaskArgs { run, task } = args.task;
-    let attempt = args.attempt;
+    let TaskArgs { run, task } = args.attempt.task;
+    let attempt = args.attempt.attempt;
     let task_record = ctx.store.task(&run, &task).await?;
     let attempt = ctx.store.attempt(&run, &task, attempt).await?;
     if attempt.status.is_terminal() {

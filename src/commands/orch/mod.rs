@@ -15,6 +15,7 @@ pub mod doctor;
 pub mod launch;
 pub mod logs;
 pub mod mcp;
+pub mod next;
 pub mod plan_apply;
 pub mod ready;
 pub mod reassign;
@@ -57,6 +58,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         OrchCommand::Supervise(args) => supervise::run(ctx, args).await,
         OrchCommand::Reconcile(args) => reconcile::run(ctx, args).await,
         OrchCommand::Wait(args) => wait::run(ctx, args).await,
+        OrchCommand::Next(args) => next::run(ctx, args).await,
         OrchCommand::Blocked(args) => blocked::run(ctx, args).await,
         OrchCommand::Answer(args) => answer::run(ctx, args).await,
         OrchCommand::Retry(args) => retry::run(ctx, args).await,

@@ -1,5 +1,6 @@
 //! `orch plan apply`: creates or extends a run from a plan file, in one transaction.
 
+use crate::cli::RequestArgs;
 use crate::commands::{Ctx, render, to_json};
 use crate::error::{Error, Result};
 use crate::output::Reply;
@@ -14,6 +15,8 @@ pub struct PlanApplyArgs {
     pub run: Option<String>,
     #[arg(long, value_name = "PLAN")]
     pub file: PathBuf,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: PlanApplyArgs) -> Result<Reply> {

@@ -2,6 +2,7 @@
 //! worker, from the previous attempt's base commit.
 
 use super::created::{FollowUpArgs, follow_up, previous_attempt};
+use crate::cli::RequestArgs;
 use crate::commands::Ctx;
 use crate::error::{Error, Result};
 use crate::orchestration::factory::{self, Step};
@@ -20,6 +21,8 @@ pub struct ReassignArgs {
     pub reason: String,
     #[command(flatten)]
     pub follow: FollowUpArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: ReassignArgs) -> Result<Reply> {
@@ -35,7 +38,7 @@ pub async fn run(ctx: &Ctx, args: ReassignArgs) -> Result<Reply> {
         cancel_current: Some(reason.clone()),
     };
     let plan = factory::plan(&ctx.store, &args.run, &args.task, &step, "reassign").await?;
-    let previous = previous_attempt(&plan, &args.task)?;
+    let previous = previous_attempt(ctx, &plan, args.follow.attempt).await?;
     let created = follow_up(
         ctx,
         &plan,

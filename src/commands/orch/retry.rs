@@ -2,6 +2,7 @@
 //! from the previous attempt's base commit.
 
 use super::created::{FollowUpArgs, follow_up, previous_attempt};
+use crate::cli::RequestArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::orchestration::factory::{self, Step};
@@ -19,12 +20,14 @@ pub struct RetryArgs {
     pub to: Option<String>,
     #[command(flatten)]
     pub follow: FollowUpArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: RetryArgs) -> Result<Reply> {
     let step = Step::Retry;
     let plan = factory::plan(&ctx.store, &args.run, &args.task, &step, "retry").await?;
-    let previous = previous_attempt(&plan, &args.task)?;
+    let previous = previous_attempt(ctx, &plan, args.follow.attempt).await?;
     let to = args
         .to
         .filter(|t| !t.is_empty())

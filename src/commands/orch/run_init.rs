@@ -1,5 +1,6 @@
 //! `orch run init`: creates a run.
 
+use crate::cli::RequestArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::ids::validate_id;
@@ -16,6 +17,8 @@ pub struct RunInitArgs {
     pub goal: String,
     #[arg(long, default_value = "")]
     pub summary: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: RunInitArgs) -> Result<Reply> {

@@ -1,7 +1,7 @@
 //! `orch task add`: adds a task to a run, with the checks its acceptance criteria and
-//! `--required-check` name.
+//! `--required-check` name. Repeating a task exactly is a no-op (`data.created: false`).
 
-use crate::cli::BodyArgs;
+use crate::cli::{BodyArgs, RequestArgs};
 use crate::commands::{Ctx, read_body_args};
 use crate::error::{Error, Result};
 use crate::ids::validate_id;
@@ -39,6 +39,8 @@ pub struct TaskAddArgs {
     /// low|normal|high|urgent.
     #[arg(long, value_enum, default_value_t = Priority::Normal)]
     pub priority: Priority,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: TaskAddArgs) -> Result<Reply> {
@@ -68,9 +70,17 @@ pub async fn run(ctx: &Ctx, args: TaskAddArgs) -> Result<Reply> {
         checks,
         priority: args.priority,
     };
-    let task = ctx.store.add_task(&args.run, &new).await?;
-    let human = format!("added task {} ({})", task.task_id, task.status);
-    Ok(Reply::new("add", json!({"task": task}), human))
+    let (task, created) = ctx.store.add_task(&args.run, &new).await?;
+    let human = if created {
+        format!("added task {} ({})", task.task_id, task.status)
+    } else {
+        format!("task {} exists, unchanged", task.task_id)
+    };
+    Ok(Reply::new(
+        "add",
+        json!({"task": task, "created": created}),
+        human,
+    ))
 }
 
 /// `--acceptance-json`: a JSON object, or nothing when empty.

@@ -31,6 +31,10 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
     if args.concurrency == 0 {
         return Err(Error::invalid_input("--concurrency must be at least 1"));
     }
+    let repo = std::env::current_dir().unwrap_or_default();
+    let repo = crate::paths::worktree_top(&repo).unwrap_or(repo);
+    // A bad [notify] is refused before anything runs.
+    let notifier = crate::notify::follow_run(&ctx.store, &run_id, &repo)?;
     let stop = stop_on_ctrl_c(ctx.store.clone(), run_id.clone());
     let started = std::time::Instant::now();
     let json = ctx.style.json;
@@ -40,8 +44,6 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
     if board {
         keep_drawing_board(ctx.store.clone(), run_id.clone(), style);
     }
-    let repo = std::env::current_dir().unwrap_or_default();
-    let repo = crate::paths::worktree_top(&repo).unwrap_or(repo);
     let options = UpOptions {
         run_id: run_id.clone(),
         concurrency: args.concurrency,
@@ -56,7 +58,11 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
     let result = up::run(&ctx.store, options, on_event, |notice| {
         print_notice(notice, json)
     })
-    .await?;
+    .await;
+    if let Some(notifier) = notifier {
+        notifier.finish().await;
+    }
+    let result = result?;
     if board && let Ok(text) = board::render(&ctx.store, &run_id, &style, board::width()).await {
         board::draw(&text);
     }

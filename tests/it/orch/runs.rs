@@ -123,7 +123,8 @@ fn task_add_errors() {
     env.orch(&["run", "init", "--run", "r"]).data();
     env.orch(&["task", "add", "--run", "r", "--task", "t"])
         .data();
-    env.orch(&["task", "add", "--run", "r", "--task", "t"])
+    // The same task again is a no-op (request_ids.rs); another definition is refused.
+    env.orch(&["task", "add", "--run", "r", "--task", "t", "--title", "x"])
         .error(30, "invalid_state");
     env.orch(&[
         "task",

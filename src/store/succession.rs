@@ -1,0 +1,194 @@
+//! One owner for a task's next attempt. Whoever makes it — the leader's `dispatch`,
+//! `retry` or `reassign`, `orch up`, the retry ladder — makes it only while the task is
+//! still on the attempt it saw: [`super::Store::create_attempt`] checks that in the
+//! transaction that records the attempt, and the one who comes second is refused, told
+//! which attempt exists ([`describe`]). The ladder's steps that make no attempt (give up,
+//! park) are recorded under the same condition ([`Store::record_ladder_event`]), so a
+//! leader who took over is never contradicted.
+
+use super::attempts::load_attempt;
+use super::events::{self, NewEvent};
+use super::tasks::load_task;
+use super::threads::load_thread;
+use super::{Store, args, fetch_record};
+use crate::error::Result;
+use crate::model::TaskStatus;
+use serde_json::Value;
+use sqlx::SqliteConnection;
+
+/// Who made an attempt, as a refusal names it: `orch` made first attempts for `orch up`
+/// and every later one for the retry ladder; anyone else is the leader it names.
+pub(crate) fn maker(created_by: &str, attempt_no: i64) -> String {
+    match created_by {
+        "orch" if attempt_no <= 1 => "orch up".to_string(),
+        "orch" => "the retry ladder".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Attempt `attempt_no` of a task for a message: `attempt 3 (thread r/t/3, assigned
+/// to shell, pending, started by the retry ladder)`; just `attempt 3` if it cannot be read.
+pub(crate) async fn describe(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    task_id: &str,
+    attempt_no: i64,
+) -> Result<String> {
+    let Some(attempt) = load_attempt(conn, run_id, task_id, attempt_no).await? else {
+        return Ok(format!("attempt {attempt_no}"));
+    };
+    let thread = load_thread(conn, &attempt.thread_id).await?;
+    Ok(format!(
+        "attempt {} (thread {}, assigned to {}, {}, started by {})",
+        attempt.attempt_no,
+        attempt.thread_id,
+        attempt.assigned_to,
+        attempt.status,
+        maker(&thread.created_by, attempt.attempt_no)
+    ))
+}
+
+impl Store {
+    /// The retry ladder's event for attempt `attempt_no` (`task_given_up`,
+    /// `task_parked`), recorded only while the task is still `failed` on that attempt.
+    /// `Err` says instead (nothing recorded) how the task moved on: the leader took over
+    /// (retried or reassigned it: the attempt it is on now, [`describe`]), or it is no
+    /// longer failed (cancelled).
+    pub async fn record_ladder_event(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        attempt_no: i64,
+        event: (&'static str, &str, Value),
+    ) -> Result<std::result::Result<i64, String>> {
+        let (event_type, summary, payload) = event;
+        self.write_reconciled(run_id, async |tx, now| {
+            let (_, task) = load_task(tx, run_id, task_id).await?;
+            if task.current_attempt != attempt_no {
+                let now_on = describe(tx, run_id, task_id, task.current_attempt).await?;
+                return Ok(Err(format!(
+                    "the leader took over: task {task_id:?} is on {now_on}"
+                )));
+            }
+            if task.status != TaskStatus::Failed {
+                return Ok(Err(format!("task {task_id:?} is {}", task.status)));
+            }
+            let id = events::insert(
+                tx,
+                NewEvent::new(event_type)
+                    .on_task(run_id, task_id)
+                    .summary(summary)
+                    .payload(payload),
+                now,
+            )
+            .await?;
+            Ok(Ok(id))
+        })
+        .await
+    }
+
+    /// Attempt `attempt_no` of a task for a message ([`describe`]).
+    pub async fn describe_attempt(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        attempt_no: i64,
+    ) -> Result<String> {
+        describe(&mut *self.lock().await, run_id, task_id, attempt_no).await
+    }
+
+    /// The body attempt `thread_id` was given (its `task` message's), when it is not its
+    /// task's own: a leader's `--body` on dispatch, retry or reassign. `None` otherwise.
+    pub async fn replaced_body(&self, thread_id: &str) -> Result<Option<String>> {
+        let mut conn = self.lock().await;
+        let row = fetch_record(
+            &mut conn,
+            "SELECT m.body AS given, t.body AS planned
+             FROM attempts a JOIN tasks t ON t.id = a.task
+             JOIN messages m ON m.thread_id = a.thread_id AND m.kind = 'task'
+             WHERE a.thread_id = ? ORDER BY m.message_id LIMIT 1",
+            args![thread_id],
+            |r| {
+                use sqlx::Row;
+                Ok((
+                    r.try_get::<String, _>("given")?,
+                    r.try_get::<String, _>("planned")?,
+                ))
+            },
+        )
+        .await?;
+        Ok(row.and_then(|(given, planned)| (given != planned).then_some(given)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::ErrorCode;
+    use crate::model::TaskStatus;
+    use crate::store::FinishKind;
+    use crate::store::testing::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn the_second_maker_is_told_which_attempt_exists() {
+        let store = store_with(&["t"]).await;
+        let first = dispatch(&store, "t").await;
+        work(&store, &first, FinishKind::Failed).await;
+        assert_eq!(status(&store, "t").await, TaskStatus::Failed);
+        // Two makers both saw attempt 1 failed; the first records attempt 2.
+        let mut ladder = new_attempt("t", 2, &[TaskStatus::Failed]);
+        ladder.created_by = "orch".to_string();
+        let made = store.create_attempt(&ladder).await.unwrap();
+        let leader = new_attempt("t", 2, &[TaskStatus::Failed]);
+        let err = store.create_attempt(&leader).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidState);
+        let expected = format!(
+            "task \"t\" already has attempt 2 (thread {}, assigned to worker, pending, started by the retry ladder); nothing was dispatched",
+            made.attempt.thread_id
+        );
+        assert_eq!(err.message, expected);
+        // The plan of a later retry names it too.
+        let err = store
+            .attempt_plan("r", "t", &[TaskStatus::Failed], "retry")
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("on attempt 2 (thread") && err.message.contains("retry ladder"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[tokio::test]
+    async fn the_ladder_records_nothing_once_the_leader_took_over() {
+        let store = store_with(&["t"]).await;
+        let first = dispatch(&store, "t").await;
+        work(&store, &first, FinishKind::Failed).await;
+        assert_eq!(status(&store, "t").await, TaskStatus::Failed);
+        let leader = store
+            .create_attempt(&new_attempt("t", 2, &[TaskStatus::Failed]))
+            .await
+            .unwrap();
+        let before = store.max_event_id().await.unwrap();
+        let event = ("task_given_up", "budget spent", json!({}));
+        let refused = store
+            .record_ladder_event("r", "t", 1, event.clone())
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            refused.contains(&format!("attempt 2 (thread {}", leader.attempt.thread_id)),
+            "{refused}"
+        );
+        assert_eq!(store.max_event_id().await.unwrap(), before);
+        // On its own attempt, while the task is failed, the event is recorded.
+        work(&store, &leader.attempt, FinishKind::Failed).await;
+        assert!(
+            store
+                .record_ladder_event("r", "t", 2, event)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+}
