@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod mcp;
 pub mod model;
 pub mod notify;
 pub mod orchestration;

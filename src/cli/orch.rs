@@ -6,7 +6,7 @@ use super::inbox::InboxCommand;
 use crate::commands::orch::{
     answer::AnswerArgs, attempts::AttemptsArgs, blocked::BlockedArgs, brief::BriefArgs,
     cancel::CancelArgs, cleanup::CleanupArgs, dep_add::DepAddArgs, dispatch::DispatchArgs,
-    doctor::DoctorArgs, launch::LaunchArgs, logs::LogsArgs, next::NextArgs,
+    doctor::DoctorArgs, launch::LaunchArgs, logs::LogsArgs, mcp::McpArgs, next::NextArgs,
     plan_apply::PlanApplyArgs, ready::ReadyArgs, reassign::ReassignArgs, reconcile::ReconcileArgs,
     retry::RetryArgs, run_init::RunInitArgs, run_show::RunShowArgs, status::StatusArgs,
     supervise::SuperviseArgs, task_add::TaskAddArgs, up::UpArgs, verify_record::VerifyRecordArgs,
@@ -79,6 +79,8 @@ pub enum OrchCommand {
     Status(StatusArgs),
     /// Print the worker brief of a task's attempt.
     Brief(BriefArgs),
+    /// Serve the leader's verbs as MCP tools on stdin/stdout (for Claude Code, Codex).
+    Mcp(McpArgs),
     /// Check the workers' CLIs: installed, version, login, and what each may do.
     Doctor(DoctorArgs),
     /// The verification gate of a task.

@@ -139,25 +139,28 @@ fn usage_error(err: clap::Error, json: bool) -> u8 {
         _ => {
             let style = Style::detect(json);
             if json {
-                // clap's first paragraph, on one line: "the following required arguments
-                // were not provided: --execution-mode <EXECUTION_MODE>".
-                let rendered = err.render().to_string();
-                let message = rendered
-                    .lines()
-                    .map(str::trim)
-                    .skip_while(|l| l.is_empty())
-                    .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .trim_start_matches("error: ")
-                    .to_string();
-                output::failure(style, &Error::invalid_input(message))
+                output::failure(style, &Error::invalid_input(usage_message(&err)))
             } else {
                 let _ = err.print();
                 crate::error::exit_code::INVALID
             }
         }
     }
+}
+
+/// clap's first paragraph, on one line: "the following required arguments were not
+/// provided: --execution-mode <EXECUTION_MODE>".
+pub(crate) fn usage_message(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    rendered
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 /// Reads `--body`/`--body-file` (mutually exclusive).

@@ -94,17 +94,32 @@ fn digest(text: &str) -> String {
 /// Runs `command` as the call `request`: the first call's reply if the id was used
 /// with the same arguments, else the verb, its reply recorded.
 pub async fn run(ctx: &Ctx, request: Request, command: OrchCommand) -> Result<Reply> {
+    Ok(match answer(ctx, request, command).await? {
+        Answer::Fresh(reply) => reply,
+        Answer::Recorded(reply) => replay(ctx.style, &reply),
+    })
+}
+
+/// What a call with an id came to: the verb's own reply (a failure a retry may fare
+/// better with, not recorded), or a recorded reply, this call's or an earlier one's.
+pub enum Answer {
+    Fresh(Reply),
+    Recorded(RecordedReply),
+}
+
+/// [`run`] without printing: for `orch mcp`, where stdout is the protocol.
+pub async fn answer(ctx: &Ctx, request: Request, command: OrchCommand) -> Result<Answer> {
     check_id(&request.key.request_id)?;
     let (pid, start) = crate::process::procfs::this_process();
     let owner = Owner { pid, start };
     loop {
         if let Some(reply) = earlier_reply(ctx, &request).await? {
-            return Ok(replay(ctx.style, &reply));
+            return Ok(Answer::Recorded(reply));
         }
         // Nothing is recorded for the id: make the call. `None` when another call with
         // the id got there first (this one changed nothing): look again.
-        if let Some(reply) = make(ctx, &request, owner, command.clone()).await? {
-            return Ok(reply);
+        if let Some(answer) = make(ctx, &request, owner, command.clone()).await? {
+            return Ok(answer);
         }
     }
 }
@@ -169,7 +184,7 @@ async fn make(
     request: &Request,
     owner: Owner,
     command: OrchCommand,
-) -> Result<Option<Reply>> {
+) -> Result<Option<Answer>> {
     let store = &ctx.store;
     let key = &request.key;
     match request.claim {
@@ -202,18 +217,18 @@ async fn make(
                     key.request_id
                 );
             }
-            return result.map(Some);
+            return result.map(|r| Some(Answer::Fresh(r)));
         }
     };
     match store.record_request(key, owner, &recorded).await {
-        Ok(true) => Ok(Some(replay(ctx.style, &recorded))),
+        Ok(true) => Ok(Some(Answer::Recorded(recorded))),
         // Another call with the id holds it, and this one changed nothing: its reply
         // is the one.
         Ok(false) if !changed => Ok(None),
-        Ok(false) => result.map(Some),
+        Ok(false) => result.map(|r| Some(Answer::Fresh(r))),
         Err(e) => {
             tracing::warn!("cannot record the reply of request {}: {e}", key.request_id);
-            result.map(Some)
+            result.map(|r| Some(Answer::Fresh(r)))
         }
     }
 }

@@ -7,6 +7,7 @@ mod concurrency;
 mod doctor;
 mod inbox;
 mod liveness;
+mod mcp;
 mod notify;
 mod orch;
 mod policy;

@@ -1,6 +1,7 @@
 //! `orch logs`: an attempt's output as text with escapes removed (default), raw bytes
 //! (`--raw`) or parsed events as JSON lines (`--json`); `-f` follows until the attempt
-//! ends, `-n N` keeps the last lines.
+//! ends, `-n N` keeps the last lines. [`tail`] is the same read returned as data (for
+//! `orch mcp`, where stdout is the protocol).
 
 use crate::adapter::parse::Parser;
 use crate::adapter::text::{LineSplitter, strip_ansi};
@@ -32,6 +33,43 @@ pub struct LogsArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<Reply> {
+    read(ctx, &args, ctx.style.json, &mut Sink::Stdout).await?;
+    Ok(Reply::streamed("logs"))
+}
+
+/// The longest line [`tail`] returns, in characters (a worker's JSON event stream can
+/// print one line of megabytes).
+const TAIL_LINE_CHARS: usize = 1000;
+
+/// The log as text lines (escapes removed, each clipped to [`TAIL_LINE_CHARS`]) in the
+/// reply's data instead of on stdout; `-f` is refused (nothing can follow here).
+pub async fn tail(ctx: &Ctx, args: LogsArgs) -> Result<Reply> {
+    if args.follow {
+        return Err(Error::invalid_input(
+            "logs cannot follow here: read the tail, and again later",
+        ));
+    }
+    let mut sink = Sink::Lines(Vec::new());
+    let attempt = read(ctx, &args, false, &mut sink).await?;
+    let Sink::Lines(lines) = sink else {
+        unreachable!("the sink stays a buffer")
+    };
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|l| crate::output::clip(l, TAIL_LINE_CHARS))
+        .collect();
+    let human = lines.iter().map(|l| format!("{l}\n")).collect();
+    let data = serde_json::json!({
+        "task": attempt.task_id,
+        "attempt_no": attempt.attempt_no,
+        "lines": lines,
+    });
+    Ok(Reply::new("logs", data, human))
+}
+
+/// Reads the attempt's log into `sink`, as parsed events when `parsed`; returns the
+/// attempt.
+async fn read(ctx: &Ctx, args: &LogsArgs, parsed: bool, sink: &mut Sink) -> Result<Attempt> {
     let TaskArgs { run, task } = &args.attempt.task;
     let attempt = ctx.store.attempt(run, task, args.attempt.attempt).await?;
     let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
@@ -40,7 +78,7 @@ pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<Reply> {
     } else {
         supervision.log_path.clone().into()
     };
-    let parser = if ctx.style.json {
+    let parser = if parsed {
         Some(log_parser(ctx, run, &attempt, &supervision).await?)
     } else {
         None
@@ -54,6 +92,7 @@ pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<Reply> {
         splitter: LineSplitter::default(),
         tail: args.lines,
         pending_tail: Vec::new(),
+        sink,
     };
     let mut offset = 0u64;
     loop {
@@ -83,7 +122,7 @@ pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<Reply> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     printer.finish();
-    Ok(Reply::streamed("logs"))
+    Ok(attempt)
 }
 
 /// The parser of the adapter that ran the attempt (else the one its worker names).
@@ -121,7 +160,27 @@ async fn log_parser(
     ))
 }
 
-struct Printer {
+/// Where the lines go.
+enum Sink {
+    Stdout,
+    /// Kept, without their line ends.
+    Lines(Vec<String>),
+}
+
+impl Sink {
+    fn lines(&mut self, lines: Vec<String>) {
+        match self {
+            Sink::Stdout => {
+                let text: String = lines.into_iter().map(|l| l + "\n").collect();
+                write_stdout(&text, 0);
+            }
+            Sink::Lines(kept) => kept.extend(lines),
+        }
+    }
+}
+
+struct Printer<'s> {
+    sink: &'s mut Sink,
     raw: bool,
     parser: Option<Parser>,
     redactor: crate::redact::Redactor,
@@ -131,9 +190,9 @@ struct Printer {
     pending_tail: Vec<String>,
 }
 
-impl Printer {
+impl Printer<'_> {
     fn feed(&mut self, bytes: &[u8], follow: bool) {
-        if self.raw && self.tail.is_none() {
+        if self.raw && self.tail.is_none() && matches!(self.sink, Sink::Stdout) {
             let mut out = std::io::stdout().lock();
             let _ = std::io::Write::write_all(&mut out, bytes);
             let _ = std::io::Write::flush(&mut out);
@@ -169,22 +228,27 @@ impl Printer {
             }
         };
         for text in rendered {
-            match self.tail {
-                Some(n) => {
-                    self.pending_tail.push(text);
-                    if self.pending_tail.len() > n {
-                        self.pending_tail.remove(0);
-                    }
+            self.emit(text);
+        }
+    }
+
+    /// One line out, or held while `-n` keeps the last lines.
+    fn emit(&mut self, text: String) {
+        match self.tail {
+            Some(n) => {
+                self.pending_tail.push(text);
+                if self.pending_tail.len() > n {
+                    self.pending_tail.remove(0);
                 }
-                None => write_stdout(&format!("{text}\n"), 0),
             }
+            None => self.sink.lines(vec![text]),
         }
     }
 
     fn release_tail(&mut self) {
         if self.tail.take().is_some() {
-            let text: String = self.pending_tail.drain(..).map(|l| l + "\n").collect();
-            write_stdout(&text, 0);
+            let lines = std::mem::take(&mut self.pending_tail);
+            self.sink.lines(lines);
         }
     }
 
@@ -195,10 +259,7 @@ impl Printer {
         if let Some(parser) = &mut self.parser {
             for mut s in parser.finish() {
                 crate::supervisor::output::redact_signal(&self.redactor, &mut s);
-                write_stdout(
-                    &format!("{}\n", serde_json::to_string(&s).unwrap_or_default()),
-                    0,
-                );
+                self.emit(serde_json::to_string(&s).unwrap_or_default());
             }
         }
         self.release_tail();

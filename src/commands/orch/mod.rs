@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod doctor;
 pub mod launch;
 pub mod logs;
+pub mod mcp;
 pub mod next;
 pub mod plan_apply;
 pub mod ready;
@@ -51,6 +52,7 @@ pub async fn run(ctx: &Ctx, command: OrchCommand) -> Result<Reply> {
         OrchCommand::Launch(args) => launch::run(ctx, args).await,
         OrchCommand::Attempts(args) => attempts::run(ctx, args).await,
         OrchCommand::Logs(args) => logs::run(ctx, args).await,
+        OrchCommand::Mcp(args) => mcp::run(ctx, args).await,
         OrchCommand::Up(args) => up::run(ctx, args).await,
         OrchCommand::Watch(args) => watch::run(ctx, args).await,
         OrchCommand::Supervise(args) => supervise::run(ctx, args).await,
