@@ -383,13 +383,14 @@ mod tests {
         assert_eq!(props["lines"]["default"], 40);
     }
 
+    /// The tool `name` of the table.
+    fn tool(name: &str) -> ToolSpec {
+        TOOLS.iter().find(|t| t.name == name).copied().expect(name)
+    }
+
     #[test]
     fn arguments_become_the_verbs_flags() {
-        let spec = TOOLS
-            .iter()
-            .find(|t| t.name == "answer")
-            .copied()
-            .expect("answer");
+        let spec = tool("answer");
         let argv = argv(
             spec,
             json!({"run": "r", "task": "t", "question": 7, "body": "-yes", "payload_json": {"a": 1}}),
@@ -409,22 +410,14 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_stdin_paths_are_refused() {
-        let spec = TOOLS
-            .iter()
-            .find(|t| t.name == "status")
-            .copied()
-            .expect("status");
+        let spec = tool("status");
         let err = argv(spec, json!({"run": "r", "db": "x"})).expect_err("db is not a tool flag");
         assert!(
             err.message.contains("takes no argument \"db\""),
             "{}",
             err.message
         );
-        let spec = TOOLS
-            .iter()
-            .find(|t| t.name == "retry")
-            .copied()
-            .expect("retry");
+        let spec = tool("retry");
         let err =
             argv(spec, json!({"run": "r", "task": "t", "body_file": "-"})).expect_err("stdin");
         assert!(err.message.contains("standard input"), "{}", err.message);
@@ -432,11 +425,7 @@ mod tests {
 
     #[test]
     fn a_blocking_wait_is_bounded() {
-        let next = TOOLS
-            .iter()
-            .find(|t| t.name == "next")
-            .copied()
-            .expect("next");
+        let next = tool("next");
         let timeout = |input: Value| {
             let mut input = object(input);
             input.insert("run".into(), json!("r"));

@@ -295,6 +295,19 @@ pub fn install(redactor: Redactor) {
 
 static INSTALLED: RwLock<Option<Redactor>> = RwLock::new(None);
 
+/// Sends this process's diagnostics (tracing) to stderr, secrets redacted, at the level
+/// `RUST_LOG` says, else `default_level`: the supervisor's (its `.supervisor.log`) and
+/// `orch mcp`'s (whose stdout is the protocol).
+pub fn trace_to_stderr(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| RedactingWriter(std::io::stderr()))
+        .with_ansi(false)
+        .try_init();
+}
+
 /// A writer for diagnostics (the supervisor's tracing lines) that redacts what it writes.
 /// Each `write` call must carry whole lines (tracing's formatter writes one event at a
 /// time).

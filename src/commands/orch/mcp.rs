@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub struct McpArgs {}
 
 pub async fn run(ctx: &Ctx, _args: McpArgs) -> Result<Reply> {
-    init_tracing();
+    crate::redact::trace_to_stderr("warn");
     // The tools return the verbs' JSON data: no human rendering, no colour.
     let tools_ctx = Arc::new(Ctx {
         store: ctx.store.clone(),
@@ -24,16 +24,4 @@ pub async fn run(ctx: &Ctx, _args: McpArgs) -> Result<Reply> {
     crate::mcp::serve(tools_ctx).await?;
     // Stdout was the protocol: nothing more is printed on it.
     Ok(Reply::streamed("mcp"))
-}
-
-/// Diagnostics go to stderr (stdout is the protocol), at the level `RUST_LOG` says
-/// (default `warn`).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| crate::redact::RedactingWriter(std::io::stderr()))
-        .with_ansi(false)
-        .try_init();
 }

@@ -17,7 +17,7 @@ pub struct SuperviseArgs {
 
 pub async fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<Reply> {
     let attempt = args.attempt;
-    init_tracing();
+    crate::redact::trace_to_stderr("info");
     tracing::info!(attempt = %attempt, pid = std::process::id(), "supervisor starting");
     if let Err(e) = supervisor::supervise(&ctx.store, &attempt).await {
         tracing::error!(error = %e, "supervision failed");
@@ -28,16 +28,4 @@ pub async fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<Reply> {
         json!({"attempt": attempt}),
         String::new(),
     ))
-}
-
-/// Diagnostics of the supervisor go to its stderr (the `.supervisor.log` file), at the
-/// level `RUST_LOG` says (default `info`), secrets redacted ([`crate::redact::process`]).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| crate::redact::RedactingWriter(std::io::stderr()))
-        .with_ansi(false)
-        .try_init();
 }
