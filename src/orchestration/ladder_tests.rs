@@ -14,11 +14,16 @@ fn workers() -> Workers {
     Workers::load(None, &profiles).unwrap()
 }
 
-fn past(list: &[(&str, &str)]) -> Vec<PastAttempt> {
-    list.iter()
-        .map(|(w, o)| PastAttempt {
-            worker: w.to_string(),
-            outcome: Some(AttemptOutcome::parse(o).expect("an outcome")),
+/// A task's attempts, oldest first, written `worker:outcome` and separated by spaces.
+fn past(history: &str) -> Vec<PastAttempt> {
+    history
+        .split_whitespace()
+        .map(|attempt| {
+            let (worker, outcome) = attempt.split_once(':').expect("worker:outcome");
+            PastAttempt {
+                worker: worker.to_string(),
+                outcome: Some(AttemptOutcome::parse(outcome).expect("an outcome")),
+            }
         })
         .collect()
 }
@@ -38,7 +43,7 @@ fn reassign(worker: &str) -> Decision {
 fn decide_with(
     outcome: &str,
     worker: &str,
-    history: &[(&str, &str)],
+    history: &str,
     cooldowns: &[(&str, i64)],
     banned: &[&str],
 ) -> Decision {
@@ -62,36 +67,25 @@ fn decide_with(
 #[test]
 fn a_lost_attempt_is_retried_without_spending_the_budget_up_to_the_loss_limit() {
     // cl has a budget of one, but losses are orch's, not the worker's.
-    let mut history = vec![("cx", "failed"), ("cx", "failed"), ("cl", "lost")];
+    let mut history = "cx:failed cx:failed cl:lost".to_string();
     assert_eq!(decide_with("lost", "cl", &history, &[], &[]), retry("cl"));
-    history.extend([("cl", "lost"), ("cl", "lost")]);
+    history.push_str(" cl:lost cl:lost");
     assert_eq!(decide_with("lost", "cl", &history, &[], &[]), retry("cl"));
     // A lost attempt does not use up cl's one real attempt either.
-    history.push(("cl", "failed"));
+    history.push_str(" cl:failed");
     assert_eq!(
         decide_with("failed", "cl", &history, &[], &[]),
         reassign("sh")
     );
     // Past the loss limit a loss counts as a failure: cl's budget is spent.
-    let history = [
-        ("cx", "failed"),
-        ("cx", "failed"),
-        ("cl", "lost"),
-        ("cl", "lost"),
-        ("cl", "lost"),
-        ("cl", "failed"),
-        ("cl", "lost"),
-    ];
-    assert_eq!(
-        decide_with("lost", "cl", &history, &[], &[]),
-        reassign("sh")
-    );
+    let history = "cx:failed cx:failed cl:lost cl:lost cl:lost cl:failed cl:lost";
+    assert_eq!(decide_with("lost", "cl", history, &[], &[]), reassign("sh"));
     // A cooling adapter is not retried at once even after a loss.
     assert_eq!(
         decide_with(
             "lost",
             "cl",
-            &[("cx", "failed"), ("cx", "failed"), ("cl", "lost")],
+            "cx:failed cx:failed cl:lost",
             &[("cl", 2_000_000)],
             &[]
         ),
@@ -102,11 +96,11 @@ fn a_lost_attempt_is_retried_without_spending_the_budget_up_to_the_loss_limit() 
 #[test]
 fn success_and_cancel_need_nothing() {
     assert_eq!(
-        decide_with("succeeded", "cx", &[("cx", "succeeded")], &[], &[]),
+        decide_with("succeeded", "cx", "cx:succeeded", &[], &[]),
         Decision::Nothing
     );
     assert_eq!(
-        decide_with("cancelled", "cx", &[("cx", "cancelled")], &[], &[]),
+        decide_with("cancelled", "cx", "cx:cancelled", &[], &[]),
         Decision::Nothing
     );
 }
@@ -114,39 +108,21 @@ fn success_and_cancel_need_nothing() {
 #[test]
 fn failures_retry_the_same_worker_then_fall_back_then_stop() {
     assert_eq!(
-        decide_with("failed", "cx", &[("cx", "failed")], &[], &[]),
+        decide_with("failed", "cx", "cx:failed", &[], &[]),
         retry("cx")
     );
     assert_eq!(
-        decide_with(
-            "stalled",
-            "cx",
-            &[("cx", "failed"), ("cx", "stalled")],
-            &[],
-            &[]
-        ),
+        decide_with("stalled", "cx", "cx:failed cx:stalled", &[], &[]),
         reassign("cl")
     );
     // cl has a budget of one: after its failure the chain of cx goes on to sh.
     assert_eq!(
-        decide_with(
-            "failed",
-            "cl",
-            &[("cx", "failed"), ("cx", "failed"), ("cl", "failed")],
-            &[],
-            &[]
-        ),
+        decide_with("failed", "cl", "cx:failed cx:failed cl:failed", &[], &[]),
         reassign("sh")
     );
-    let all = [
-        ("cx", "failed"),
-        ("cx", "failed"),
-        ("cl", "failed"),
-        ("sh", "failed"),
-        ("sh", "failed"),
-    ];
+    let all = "cx:failed cx:failed cl:failed sh:failed sh:failed";
     assert!(matches!(
-        decide_with("failed", "sh", &all, &[], &[]),
+        decide_with("failed", "sh", all, &[], &[]),
         Decision::Stop { .. }
     ));
 }
@@ -154,17 +130,11 @@ fn failures_retry_the_same_worker_then_fall_back_then_stop() {
 #[test]
 fn adapters_without_a_profile_get_the_default_budget() {
     assert_eq!(
-        decide_with("failed", "shell", &[("shell", "failed")], &[], &[]),
+        decide_with("failed", "shell", "shell:failed", &[], &[]),
         retry("shell")
     );
     assert!(matches!(
-        decide_with(
-            "failed",
-            "shell",
-            &[("shell", "failed"), ("shell", "failed")],
-            &[],
-            &[]
-        ),
+        decide_with("failed", "shell", "shell:failed shell:failed", &[], &[]),
         Decision::Stop { .. }
     ));
 }
@@ -173,25 +143,13 @@ fn adapters_without_a_profile_get_the_default_budget() {
 fn rate_limits_reassign_to_a_free_fallback_or_park() {
     let cooling = [("cx", 2_000_000)];
     assert_eq!(
-        decide_with(
-            "rate_limited",
-            "cx",
-            &[("cx", "rate_limited")],
-            &cooling,
-            &[]
-        ),
+        decide_with("rate_limited", "cx", "cx:rate_limited", &cooling, &[]),
         reassign("cl")
     );
     // The fallbacks cool down too: park until cx is free.
     let all_cooling = [("cx", 2_000_000), ("cl", 3_000_000), ("sh", 3_000_000)];
     assert_eq!(
-        decide_with(
-            "rate_limited",
-            "cx",
-            &[("cx", "rate_limited")],
-            &all_cooling,
-            &[]
-        ),
+        decide_with("rate_limited", "cx", "cx:rate_limited", &all_cooling, &[]),
         Decision::Park {
             worker: "cx".into(),
             until_ms: 2_000_000
@@ -204,7 +162,7 @@ fn rate_limits_reassign_to_a_free_fallback_or_park() {
         ("sh", i64::MAX),
     ];
     assert!(matches!(
-        decide_with("rate_limited", "cx", &[("cx", "rate_limited")], &far, &[]),
+        decide_with("rate_limited", "cx", "cx:rate_limited", &far, &[]),
         Decision::Stop { .. }
     ));
 }
@@ -219,13 +177,7 @@ fn cooldowns_are_per_profile_not_per_adapter() {
     // ca is limited (its account): cb, the same CLI on another account, runs at once.
     let far = 1_000_000 + DEFAULT_MAX_PARK_MS * 10;
     assert_eq!(
-        decide_with(
-            "rate_limited",
-            "ca",
-            &[("ca", "rate_limited")],
-            &[("ca", far)],
-            &[]
-        ),
+        decide_with("rate_limited", "ca", "ca:rate_limited", &[("ca", far)], &[]),
         reassign("cb")
     );
     // The bare adapter cooling (its own account) does not hold the profiles back.
@@ -233,7 +185,7 @@ fn cooldowns_are_per_profile_not_per_adapter() {
         decide_with(
             "rate_limited",
             "ca",
-            &[("ca", "rate_limited")],
+            "ca:rate_limited",
             &[("ca", far), ("claude", far)],
             &[]
         ),
@@ -244,7 +196,7 @@ fn cooldowns_are_per_profile_not_per_adapter() {
         decide_with(
             "rate_limited",
             "cb",
-            &[("ca", "rate_limited"), ("cb", "rate_limited")],
+            "ca:rate_limited cb:rate_limited",
             &[("ca", far), ("cb", far)],
             &[]
         ),
@@ -253,7 +205,7 @@ fn cooldowns_are_per_profile_not_per_adapter() {
     // A failure is retried on the same profile while another profile of its adapter
     // cools down.
     assert_eq!(
-        decide_with("failed", "cb", &[("cb", "failed")], &[("ca", far)], &[]),
+        decide_with("failed", "cb", "cb:failed", &[("ca", far)], &[]),
         retry("cb")
     );
 }
@@ -261,7 +213,7 @@ fn cooldowns_are_per_profile_not_per_adapter() {
 #[test]
 fn a_limit_that_does_not_clear_after_three_resets_falls_back_or_gives_up() {
     let cooling = [("sh", 2_000_000)];
-    let limited = |n: usize| vec![("sh", "rate_limited"); n];
+    let limited = |n: usize| vec!["sh:rate_limited"; n].join(" ");
     // sh has no fallback: the first and second limits park until the reset.
     for n in 1..MAX_RATE_LIMITS_IN_A_ROW as usize {
         assert_eq!(
@@ -285,12 +237,7 @@ fn a_limit_that_does_not_clear_after_three_resets_falls_back_or_gives_up() {
     // A lost attempt between them does not break the run (given up); a failure does
     // (parked again).
     for (between, gives_up) in [("lost", true), ("failed", false)] {
-        let history = [
-            ("sh", "rate_limited"),
-            ("sh", between),
-            ("sh", "rate_limited"),
-            ("sh", "rate_limited"),
-        ];
+        let history = format!("sh:rate_limited sh:{between} sh:rate_limited sh:rate_limited");
         let decision = decide_with("rate_limited", "sh", &history, &cooling, &[]);
         let stopped = matches!(decision, Decision::Stop { .. });
         let parked = matches!(decision, Decision::Park { .. });
@@ -301,37 +248,39 @@ fn a_limit_that_does_not_clear_after_three_resets_falls_back_or_gives_up() {
     }
     // Limits of another worker before them do not count (cx's chain goes on to cl,
     // cooling too).
-    let after_cx = [
-        ("cx", "rate_limited"),
-        ("sh", "rate_limited"),
-        ("sh", "rate_limited"),
-    ];
+    let after_cx = "cx:rate_limited sh:rate_limited sh:rate_limited";
     assert!(matches!(
         decide_with(
             "rate_limited",
             "sh",
-            &after_cx,
+            after_cx,
             &[("sh", 2_000_000), ("cx", i64::MAX), ("cl", i64::MAX)],
             &[]
         ),
         Decision::Park { .. }
     ));
     // With a fallback free by the third limit (cl's cooldown is over), it goes there.
-    let cx3 = vec![("cx", "rate_limited"); 3];
+    let cx3 = "cx:rate_limited cx:rate_limited cx:rate_limited";
     let cl_free = [("cx", 2_000_000), ("cl", 500_000), ("sh", 2_000_000)];
     assert_eq!(
-        decide_with("rate_limited", "cx", &cx3, &cl_free, &[]),
+        decide_with("rate_limited", "cx", cx3, &cl_free, &[]),
         reassign("cl")
     );
     // With every fallback cooling, cx is given up even though its reset is near.
     let none_free = [("cx", 2_000_000), ("cl", 2_000_000), ("sh", 2_000_000)];
     assert!(matches!(
-        decide_with("rate_limited", "cx", &cx3, &none_free, &[]),
+        decide_with("rate_limited", "cx", cx3, &none_free, &[]),
         Decision::Stop { reason } if reason.contains("rate limit of cx did not clear after 3 resets")
     ));
     // Two in a row with every fallback cooling: parked once more.
     assert_eq!(
-        decide_with("rate_limited", "cx", &cx3[..2], &none_free, &[]),
+        decide_with(
+            "rate_limited",
+            "cx",
+            "cx:rate_limited cx:rate_limited",
+            &none_free,
+            &[]
+        ),
         Decision::Park {
             worker: "cx".into(),
             until_ms: 2_000_000
@@ -342,20 +291,14 @@ fn a_limit_that_does_not_clear_after_three_resets_falls_back_or_gives_up() {
 #[test]
 fn auth_and_spawn_failures_never_use_that_adapter_again() {
     assert_eq!(
-        decide_with(
-            "auth_failed",
-            "cx",
-            &[("cx", "auth_failed")],
-            &[],
-            &["codex"]
-        ),
+        decide_with("auth_failed", "cx", "cx:auth_failed", &[], &["codex"]),
         reassign("cl")
     );
     assert!(matches!(
         decide_with(
             "spawn_failed",
             "shell",
-            &[("shell", "spawn_failed")],
+            "shell:spawn_failed",
             &[],
             &["shell"]
         ),
