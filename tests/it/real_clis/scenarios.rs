@@ -395,14 +395,17 @@ fn limit_that_resets_soon_parks_and_resumes(cli: Cli) {
 }
 
 fn stall_is_stopped(cli: Cli) {
+    // Long enough for a CLI to start and reach the mock on a loaded machine (opencode
+    // once took over 10 s, and stalled before its first request).
+    const STALL_SECONDS: i64 = 30;
     let real = Real::new(cli, json!([{"stall": true}]));
     real.profiles(&format!(
-        "[workers.slow]\nadapter = \"{}\"\nstall_timeout = \"10s\"\nmax_attempts = 1\n",
+        "[workers.slow]\nadapter = \"{}\"\nstall_timeout = \"{STALL_SECONDS}s\"\nmax_attempts = 1\n",
         cli.adapter()
     ));
     real.task("t", "slow", "Say hello.");
     real.launch("t", "analysis");
-    let record = real.ended("t", 1, 90);
+    let record = real.ended("t", 1, 120);
     assert_eq!(
         outcome(&record),
         "stalled",
@@ -415,7 +418,7 @@ fn stall_is_stopped(cli: Cli) {
     bench(
         cli,
         "stall timeout -> worker gone",
-        ms(&record["supervision"]["ended_at"]) - (last + 10_000),
+        ms(&record["supervision"]["ended_at"]) - (last + STALL_SECONDS * 1000),
     );
 }
 
