@@ -9,7 +9,6 @@ use super::{Store, parse_or_corrupt};
 use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
 use crate::model::{ExecutionMode, Priority, Run, Task, TaskStatus};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 use std::collections::HashSet;
@@ -190,31 +189,27 @@ pub(crate) enum TaskSelection<'a> {
     Status(TaskStatus),
 }
 
-/// One task as a JSON object, with its prerequisites and checks (`t` is the task row).
+/// One task as `[id, priority_rank, {task}]`, the task with its prerequisites and checks
+/// (`t` is the task row).
 /// Reads of many tasks come back as one JSON row: one hand-off from the database
 /// thread instead of one per row, which is what keeps `status` and `ready` fast.
 macro_rules! task_json {
     () => {
-        "json_object('id', t.id, 'run_id', t.run_id, 'task_id', t.task_id, 'title', t.title,
+        "json_array(t.id, t.priority_rank, json_object('run_id', t.run_id, 'task_id', t.task_id, 'title', t.title,
             'summary', t.summary, 'body', t.body, 'default_to', t.default_to,
             'execution_mode', t.execution_mode, 'acceptance', json(t.acceptance_json),
-            'priority', t.priority, 'priority_rank', t.priority_rank, 'status', t.status,
+            'priority', t.priority, 'status', t.status,
             'current_attempt', t.current_attempt, 'created_at', t.created_at, 'updated_at', t.updated_at,
             'depends_on', (SELECT json_group_array(x.task_id) FROM
                 (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = t.id ORDER BY p.id) x),
             'required_checks', (SELECT json_group_array(c.name) FROM
-                (SELECT name FROM task_checks WHERE task = t.id ORDER BY position) c))"
+                (SELECT name FROM task_checks WHERE task = t.id ORDER BY position) c)))"
     };
 }
 
-/// A task as [`task_json!`] renders it: the task, with the keys that order it.
-#[derive(Deserialize)]
-struct TaskRow {
-    id: i64,
-    priority_rank: i64,
-    #[serde(flatten)]
-    task: Task,
-}
+/// A task as [`task_json!`] renders it: `[id, priority_rank, task]`, the keys that
+/// order it beside the task (a tuple: read without buffering, unlike a flattened struct).
+type TaskRow = (i64, i64, Task);
 
 /// Parses a JSON array produced by `json_group_array`.
 pub(crate) fn parse_json_rows<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>> {
@@ -252,10 +247,10 @@ pub(crate) async fn load_tasks(
     let mut rows: Vec<TaskRow> = serde_json::from_str(&text)
         .map_err(|e| Error::internal(format!("database holds a task row orch cannot read: {e}")))?;
     match selection {
-        TaskSelection::Status(_) => rows.sort_by_key(|t| (-t.priority_rank, t.id)),
-        _ => rows.sort_by_key(|t| t.id),
+        TaskSelection::Status(_) => rows.sort_by_key(|(id, rank, _)| (-rank, *id)),
+        _ => rows.sort_by_key(|(id, _, _)| *id),
     }
-    Ok(rows.into_iter().map(|row| (row.id, row.task)).collect())
+    Ok(rows.into_iter().map(|(id, _, task)| (id, task)).collect())
 }
 
 pub(crate) async fn load_task(
