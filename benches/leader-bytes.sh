@@ -9,6 +9,7 @@
 # at once. Prints a Markdown table: command, calls, bytes with --json, bytes in plain text.
 #
 # Usage: benches/leader-bytes.sh [PATH/TO/orch]   (default: target/debug/orch)
+# LEADER_BYTES_KEEP=FILE appends every counted output to FILE.
 set -eu
 ORCH=$(cd "$(dirname "${1:-target/debug/orch}")" && pwd)/$(basename "${1:-target/debug/orch}")
 TMP=$(mktemp -d)
@@ -39,8 +40,11 @@ quiet() { "$ORCH" "$@" > /dev/null; }
 # count NAME ARGS...: runs orch, adds its stdout's bytes to NAME's total.
 count() {
     name=$1; shift
-    n=$("$ORCH" "$@" | wc -c)
-    echo "$name $n" >> "$TMP/counts.$MODE"
+    "$ORCH" "$@" > "$TMP/out"
+    echo "$name $(wc -c < "$TMP/out")" >> "$TMP/counts.$MODE"
+    if [ -n "${LEADER_BYTES_KEEP:-}" ]; then
+        { echo "== $MODE: orch $*"; cat "$TMP/out"; } >> "$LEADER_BYTES_KEEP"
+    fi
 }
 until_status() {   # until_status RUN STATUS COUNT: polls (not counted)
     i=0
