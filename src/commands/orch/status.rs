@@ -1,12 +1,14 @@
 //! `orch status`: the run, every task, latest attempts and messages (reconciles first).
+//! Rows carry no task body; a blocked task's question leaves its body out unless
+//! `--bodies`.
 
-use crate::cli::RunArgs;
-use crate::commands::{Ctx, render};
+use crate::cli::ListArgs;
+use crate::commands::{Ctx, frugal, render};
 use crate::error::Result;
 use crate::output::Reply;
 
-/// `orch status` takes the run only.
-pub type StatusArgs = RunArgs;
+/// `orch status` takes the run and `--bodies`.
+pub type StatusArgs = ListArgs;
 
 pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<Reply> {
     let store = &ctx.store;
@@ -16,6 +18,26 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<Reply> {
     } else {
         render::status(&ctx.style, &view.run, &view.tasks()?)
     };
-    let data = view.into_json_parts()?;
+    let mut data = view.into_json_parts()?;
+    if !args.bodies {
+        for part in &mut data {
+            without_question_body(part);
+        }
+    }
     Ok(Reply::raw("status", data, human))
+}
+
+/// A stored task row (one part of the reply) with its `blocked_question`'s body left
+/// out. Only the rows of blocked tasks are parsed again; the others are left as stored.
+fn without_question_body(part: &mut String) {
+    if !part.contains("\"blocked_question\":{") {
+        return;
+    }
+    let Ok(mut row) = serde_json::from_str::<serde_json::Value>(part) else {
+        return;
+    };
+    frugal::elide(&mut row["blocked_question"], "body");
+    if let Ok(text) = serde_json::to_string(&row) {
+        *part = text;
+    }
 }
