@@ -27,17 +27,21 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<Reply> {
     Ok(Reply::raw("status", data, human))
 }
 
-/// A stored task row (one part of the reply) with its `blocked_question`'s body left
-/// out. Only the rows of blocked tasks are parsed again; the others are left as stored.
+/// Stored task rows (one part of the reply: a row, or several joined by commas) with
+/// each `blocked_question`'s body left out. Only parts holding a blocked task's row are
+/// parsed again; the others are left as stored.
 fn without_question_body(part: &mut String) {
     if !part.contains("\"blocked_question\":{") {
         return;
     }
-    let Ok(mut row) = serde_json::from_str::<serde_json::Value>(part) else {
+    let Ok(mut rows) = serde_json::from_str::<Vec<serde_json::Value>>(&format!("[{part}]")) else {
         return;
     };
-    frugal::elide(&mut row["blocked_question"], "body");
-    if let Ok(text) = serde_json::to_string(&row) {
-        *part = text;
+    for row in &mut rows {
+        if let Some(question) = row.get_mut("blocked_question") {
+            frugal::elide(question, "body");
+        }
     }
+    let rows: Vec<String> = rows.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
+    *part = rows.join(",");
 }
