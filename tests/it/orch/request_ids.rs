@@ -94,7 +94,7 @@ fn a_retried_dispatch_replays_its_reply_and_makes_nothing() {
     assert_eq!(human.code, 0, "{human:#?}");
     assert_eq!(
         human.stdout,
-        "dispatched t1 attempt 1 to worker-a on thread r/t1/attempt-1\n"
+        "dispatched t1 attempt 1 to worker-a\n"
     );
     assert_eq!(counts(&env, "r"), before);
 
@@ -228,7 +228,7 @@ fn a_retried_answer_is_delivered_once() {
     assert!(
         first
             .stdout
-            .starts_with(&format!("answered t1 on {thread} (message ")),
+            .starts_with("answered t1 attempt 1 (message "),
         "{first:#?}"
     );
     let before = (counts(&env, "r"), messages(&env));
