@@ -17,10 +17,7 @@ pub async fn run(ctx: &Ctx, args: ReadyArgs) -> Result<Reply> {
     } else {
         render::tasks(&ctx.style, &tasks)
     };
-    let rows: Vec<_> = tasks
-        .iter()
-        .map(|t| frugal::task(t, args.bodies))
-        .collect();
+    let rows: Vec<_> = tasks.iter().map(|t| frugal::task(t, args.bodies)).collect();
     Ok(Reply::new(
         "ready",
         json!({"run_id": args.run, "tasks": rows}),

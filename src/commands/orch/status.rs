@@ -42,6 +42,9 @@ fn without_question_body(part: &mut String) {
             frugal::elide(question, "body");
         }
     }
-    let rows: Vec<String> = rows.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
+    let rows: Vec<String> = rows
+        .iter()
+        .filter_map(|r| serde_json::to_string(r).ok())
+        .collect();
     *part = rows.join(",");
 }

@@ -44,7 +44,12 @@ fn dispatch_prints_the_body_once_and_the_brief_by_its_size_while_the_worker_gets
     let out = env.dispatch_launch(&repo, "r", "t", "analysis", &[]);
     let data = out.data().clone();
     // The body once: in the task message (what the worker got); the task points at it.
-    assert_eq!(occurrences(&out.stdout, "brief-bytes="), 1, "{}", out.stdout);
+    assert_eq!(
+        occurrences(&out.stdout, "brief-bytes="),
+        1,
+        "{}",
+        out.stdout
+    );
     assert_eq!(data["message"]["body"], body.as_str());
     assert_eq!(data["task"]["body_same_as"], "message.body");
     assert!(data["task"].get("body").is_none(), "{data:#}");
@@ -102,7 +107,10 @@ fn retry_prints_the_body_once_and_a_new_body_beside_the_task_one() {
     let data = out.data();
     let body = text(&data["message"]["body"]);
     assert!(!body.is_empty());
-    assert_eq!(occurrences(&out.stdout, &serde_json::to_string(&body).unwrap()), 1);
+    assert_eq!(
+        occurrences(&out.stdout, &serde_json::to_string(&body).unwrap()),
+        1
+    );
     assert_eq!(data["task"]["body_same_as"], "message.body");
     assert_eq!(data["previous_attempt"]["attempt_no"], 1);
     // With --body the two differ: both are printed, each once.
@@ -183,7 +191,10 @@ fn list_verbs_leave_bodies_out_unless_asked() {
     assert!(!out.stdout.contains("pad pad"), "{}", out.stdout);
     let row = &out.data()["tasks"][0];
     assert_eq!(row["blocked_question"]["body_bytes"], question_body.len());
-    assert_eq!(row["blocked_question"]["payload_json"]["options"][0], "json");
+    assert_eq!(
+        row["blocked_question"]["payload_json"]["options"][0],
+        "json"
+    );
     let out = env.orch(&["status", "--run", "r", "--bodies"]);
     assert_eq!(
         out.data()["tasks"][0]["blocked_question"]["body"],
@@ -199,7 +210,11 @@ fn blocked_and_answer_in_plain_text_are_one_complete_line() {
     assert_eq!(out.code, 0, "{out:#?}");
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{}", out.stdout);
-    assert!(lines[0].starts_with("t1 (attempt 1, worker-a) --question "), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("t1 (attempt 1, worker-a) --question "),
+        "{}",
+        lines[0]
+    );
     assert!(
         lines[0].ends_with(": JSON or text? [options: json | text]"),
         "{}",
@@ -212,7 +227,17 @@ fn blocked_and_answer_in_plain_text_are_one_complete_line() {
         .unwrap();
     let out = plain(
         &env,
-        &["answer", "--run", "r", "--task", "t1", "--question", id, "--body", "json"],
+        &[
+            "answer",
+            "--run",
+            "r",
+            "--task",
+            "t1",
+            "--question",
+            id,
+            "--body",
+            "json",
+        ],
     );
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(
@@ -294,9 +319,16 @@ fn up_on_a_pipe_prints_one_line_per_dispatch_and_end() {
             // Two dispatches, two ends, then the summary (after a blank line).
             let lines: Vec<&str> = out.stdout.lines().filter(|l| !l.is_empty()).collect();
             assert_eq!(lines.len(), 5, "{}", out.stdout);
-            assert_eq!(lines.iter().filter(|l| l.contains(" dispatched ")).count(), 2);
+            assert_eq!(
+                lines.iter().filter(|l| l.contains(" dispatched ")).count(),
+                2
+            );
             assert_eq!(lines.iter().filter(|l| l.contains(" exited ")).count(), 2);
-            assert!(lines[4].starts_with(&format!("run {run} done")), "{}", out.stdout);
+            assert!(
+                lines[4].starts_with(&format!("run {run} done")),
+                "{}",
+                out.stdout
+            );
         }
     }
 }
