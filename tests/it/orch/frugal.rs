@@ -63,7 +63,7 @@ fn dispatch_prints_the_body_once_and_the_brief_by_its_size_while_the_worker_gets
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| text(a))
+        .map(text)
         .collect();
     assert_eq!(argv[..2], ["sh", "-c"]);
     assert_eq!(argv[2], format!("<body: {} bytes>", body.len()));
