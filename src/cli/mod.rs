@@ -79,6 +79,17 @@ pub struct RunArgs {
     pub run: String,
 }
 
+/// The run and `--bodies`, for the list verbs (`ready`, `status`, `blocked`).
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub run: String,
+    /// Print task and message bodies in full. By default a list leaves them out and
+    /// says how long each was (`body_bytes`).
+    #[arg(long)]
+    pub bodies: bool,
+}
+
 /// Where a wait for events starts and how long it may last.
 #[derive(Debug, Clone, Args)]
 pub struct EventWaitArgs {

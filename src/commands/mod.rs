@@ -5,6 +5,7 @@
 //! ([`Ctx`]) and the flag readers several verbs share.
 
 mod board;
+pub(crate) mod frugal;
 pub mod inbox;
 pub mod orch;
 mod render;

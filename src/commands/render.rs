@@ -101,7 +101,8 @@ pub fn tasks(style: &Style, tasks: &[Task]) -> String {
     )
 }
 
-pub fn run_line(style: &Style, run: &Run) -> String {
+/// A run's task counts by status, the non-zero ones: `2 done, 1 running, 3 ready`.
+pub fn counts(run: &Run) -> String {
     let c = &run.counts;
     let mut parts = Vec::new();
     for (n, label) in [
@@ -118,6 +119,12 @@ pub fn run_line(style: &Style, run: &Run) -> String {
             parts.push(format!("{n} {label}"));
         }
     }
+    parts.join(", ")
+}
+
+pub fn run_line(style: &Style, run: &Run) -> String {
+    let c = &run.counts;
+    let parts = counts(run);
     format!(
         "run {} [{}] {} task{}{}{}",
         run.run_id,
@@ -127,7 +134,7 @@ pub fn run_line(style: &Style, run: &Run) -> String {
         if parts.is_empty() {
             String::new()
         } else {
-            format!(": {}", parts.join(", "))
+            format!(": {parts}")
         },
         if run.goal.is_empty() {
             String::new()

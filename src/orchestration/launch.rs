@@ -41,7 +41,7 @@ pub async fn launch_with(
     Ok(LaunchReport {
         adapter: plan.worker.adapter.name.clone(),
         profile: plan.worker.profile.clone(),
-        argv: plan.redacted_argv(),
+        argv: plan.shown_argv(),
         supervisor_pid: pid,
         log_path: plan.log_path.display().to_string(),
     })

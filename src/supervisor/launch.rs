@@ -166,7 +166,7 @@ pub(super) async fn start_worker(
             return Ok(None);
         }
     };
-    let argv_shown = plan.redacted_argv();
+    let argv_shown = plan.shown_argv();
     tracing::info!(pid = worker.pid, argv = ?argv_shown, cwd = %plan.cwd.display(), "worker started");
     let record = json!({
         "adapter": adapter.name,

@@ -37,6 +37,9 @@ pub struct LaunchPlan {
     /// attempt.
     pub prompt: String,
     pub argv: Vec<String>,
+    /// The long texts `argv` carries (the prompt it was given, the body), each with the
+    /// word that names it where the argv is shown: see [`LaunchPlan::shown_argv`].
+    pub argv_texts: Vec<(String, &'static str)>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
     pub stdin_text: Option<String>,
@@ -133,7 +136,8 @@ pub fn plan_launch(
     };
     let prompt = render(task, attempt, &context);
     values.prompt = prompt.clone();
-    let argv = match context
+    let body = values.body.clone();
+    let (argv, argv_prompt) = match context
         .resume_session
         .as_deref()
         .filter(|_| !adapter.resume.is_empty())
@@ -148,9 +152,9 @@ pub fn plan_launch(
                 session_id: Some(session.to_string()),
                 ..values
             };
-            build_argv(&adapter.resume, &values)?
+            (build_argv(&adapter.resume, &values)?, values.prompt)
         }
-        None => build_argv(&adapter.command, &values)?,
+        None => (build_argv(&adapter.command, &values)?, prompt.clone()),
     };
     let env = worker_env(store, attempt, &worker, permission.map(|p| &p.env));
     Ok(LaunchPlan {
@@ -158,6 +162,7 @@ pub fn plan_launch(
         prompt,
         worker,
         argv,
+        argv_texts: vec![(argv_prompt, "brief"), (body, "body")],
         env,
         cwd,
         log_path,
@@ -305,4 +310,32 @@ impl LaunchPlan {
     pub fn redacted_argv(&self) -> Vec<String> {
         self.redactor().redact_argv(&self.argv)
     }
+
+    /// The argv as it is printed and recorded (`data.launch.argv`, the `attempt_launched`
+    /// event, the supervisor's log): redacted, and with each long text it carries (the
+    /// brief, the body) replaced by its size, `<brief: 1834 bytes>`. The worker itself is
+    /// started with [`LaunchPlan::argv`], unchanged.
+    pub fn shown_argv(&self) -> Vec<String> {
+        self.redactor()
+            .redact_argv(&shorten_argv(self.argv.clone(), &self.argv_texts))
+    }
+}
+
+/// Texts longer than this are shown in an argv by their size only.
+const LONG_ARG: usize = 80;
+
+/// Replaces in `argv` each text of `texts` longer than [`LONG_ARG`] bytes by
+/// `<WORD: N bytes>`: the whole argument when it is the text, else the text inside it
+/// (`--prompt=<brief: 1834 bytes>`).
+pub fn shorten_argv(argv: Vec<String>, texts: &[(String, &'static str)]) -> Vec<String> {
+    argv.into_iter()
+        .map(|mut arg| {
+            for (text, word) in texts {
+                if text.len() > LONG_ARG && arg.contains(text.as_str()) {
+                    arg = arg.replace(text.as_str(), &format!("<{word}: {} bytes>", text.len()));
+                }
+            }
+            arg
+        })
+        .collect()
 }

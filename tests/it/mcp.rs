@@ -331,7 +331,7 @@ fn retry_and_reassign_over_mcp_say_the_body_once() {
         1,
         "{retried_text}"
     );
-    assert!(retried_text.contains("(same as "), "{retried_text}");
+    assert_eq!(retried["task"]["body_same_as"], "message.body", "{retried}");
     assert_eq!(
         reassigned["attempt"]["attempt_no"],
         previous + 2,

@@ -1,8 +1,8 @@
 //! `orch answer`: the leader answers the active attempt of a task, or with `--question`
-//! exactly that question, once.
+//! exactly that question, once. The reply keeps ids and statuses (issue 12).
 
 use crate::cli::{MessageArgs, RequestArgs, TaskArgs};
-use crate::commands::{Ctx, clean_summary, message_input};
+use crate::commands::{Ctx, clean_summary, frugal, message_input};
 use crate::error::{Error, Result};
 use crate::output::Reply;
 use crate::store::AnswerFor;
@@ -51,19 +51,27 @@ pub async fn run(ctx: &Ctx, args: AnswerArgs) -> Result<Reply> {
             &content,
         )
         .await?;
-    let human = match args.question {
-        Some(q) => format!(
-            "answered question {q} of {} on {} (message {})",
-            task.task_id, thread.thread_id, message.message_id
-        ),
-        None => format!(
-            "answered {} on {} (message {})",
-            task.task_id, thread.thread_id, message.message_id
-        ),
+    // The answer goes to the task's current attempt (refused otherwise).
+    let attempt_no = task.current_attempt;
+    let question = match args.question {
+        Some(q) => format!("question {q} of "),
+        None => String::new(),
     };
-    Ok(Reply::new(
-        "answer",
-        json!({"task": task, "thread": thread, "message": message}),
-        human,
-    ))
+    let human = format!(
+        "answered {question}{} attempt {attempt_no} (message {})",
+        task.task_id, message.message_id
+    );
+    // Ids and statuses around the answer, not the task and thread records again; the
+    // answer's body is the leader's own text, left out (`body_bytes`).
+    let data = json!({
+        "task": frugal::task_ids(&task),
+        "attempt_no": attempt_no,
+        "thread": {
+            "thread_id": thread.thread_id,
+            "status": thread.status,
+            "assigned_to": thread.assigned_to,
+        },
+        "message": frugal::message(&message, false),
+    });
+    Ok(Reply::new("answer", data, human))
 }

@@ -1,5 +1,5 @@
 //! `orch attempts`: the attempts of a task (or the run) with how each was supervised
-//! and how it ended.
+//! and how it ended (the output tail left out unless `--bodies`).
 
 use crate::commands::Ctx;
 use crate::error::Result;
@@ -13,6 +13,10 @@ pub struct AttemptsArgs {
     pub run: String,
     #[arg(long)]
     pub task: Option<String>,
+    /// Print each attempt's output tail in full. By default it is left out and
+    /// `output_tail_bytes` says how long it is (`orch logs` prints the output).
+    #[arg(long)]
+    pub bodies: bool,
 }
 
 pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
@@ -35,6 +39,10 @@ pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
                 format!(": {}", supervision.end.reason)
             }
         ));
+        let mut supervision = json!(supervision);
+        if !args.bodies {
+            crate::commands::frugal::elide(&mut supervision, "output_tail");
+        }
         rows.push(json!({"attempt": attempt, "supervision": supervision}));
     }
     Ok(Reply::new("attempts", json!({"attempts": rows}), human))

@@ -1,14 +1,15 @@
 //! `orch blocked`: the blocked tasks with their newest question (the open one), whose
-//! message id `orch answer --question` takes.
+//! message id `orch answer --question` takes. The task and attempt are kept to their ids
+//! and statuses, the question's body left out unless `--bodies`.
 
-use crate::cli::RunArgs;
-use crate::commands::Ctx;
+use crate::cli::ListArgs;
+use crate::commands::{Ctx, frugal};
 use crate::error::Result;
-use crate::output::{Reply, clip};
+use crate::output::Reply;
 use serde_json::json;
 
-/// `orch blocked` takes the run only.
-pub type BlockedArgs = RunArgs;
+/// `orch blocked` takes the run and `--bodies`.
+pub type BlockedArgs = ListArgs;
 
 pub async fn run(ctx: &Ctx, args: BlockedArgs) -> Result<Reply> {
     let store = &ctx.store;
@@ -19,14 +20,19 @@ pub async fn run(ctx: &Ctx, args: BlockedArgs) -> Result<Reply> {
         .map(|(task, attempt, question)| {
             // The id as the flag that names it, ready to copy into `orch answer`.
             let asked = match question {
-                Some(q) => format!("--question {}: {}", q.message_id, clip(&q.summary, 100)),
+                Some(q) => format!("--question {}: {}", q.message_id, frugal::question_line(q)),
                 None => "no question yet".to_string(),
             };
             human.push_str(&format!(
                 "{} (attempt {}, {}) {asked}\n",
                 task.task_id, attempt.attempt_no, attempt.assigned_to,
             ));
-            json!({"task": task, "attempt": attempt, "question": question})
+            let question = question.as_ref().map(|q| frugal::message(q, args.bodies));
+            json!({
+                "task": frugal::task_ids(task),
+                "attempt": frugal::attempt_ids(attempt),
+                "question": question,
+            })
         })
         .collect();
     if items.is_empty() {

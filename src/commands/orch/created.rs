@@ -50,33 +50,48 @@ impl From<Made> for Created {
 
 impl Created {
     pub(super) fn reply(self, command: &'static str) -> Reply {
+        let verb = match command {
+            "retry" => "retried",
+            "reassign" => "reassigned",
+            _ => "dispatched",
+        };
         let mut human = format!(
-            "dispatched {} attempt {} to {} on thread {}",
-            self.task.task_id,
-            self.attempt.attempt_no,
-            self.attempt.assigned_to,
-            self.attempt.thread_id
+            "{verb} {} attempt {} to {}",
+            self.task.task_id, self.attempt.attempt_no, self.attempt.assigned_to,
         );
+        if let Some(previous) = &self.previous_attempt {
+            human.push_str(&format!(" (after attempt {})", previous.attempt_no));
+        }
+        if let Some(path) = &self.attempt.workspace.worktree_path {
+            human.push_str(&format!(" in {}", path.display()));
+        }
         match &self.launch {
-            Some(launch) => human.push_str(&format!(
-                "\nlaunched {} (supervisor pid {}), log {}",
-                launch.adapter, launch.supervisor_pid, launch.log_path
-            )),
+            Some(launch) => {
+                human.push_str(&format!(", launched (supervisor pid {})", launch.supervisor_pid))
+            }
             // A retry or reassign the leader did not launch: who will.
             None if self.previous_attempt.is_some() => human.push_str(&format!(
-                "\nnot launched: a running orch up launches it, else `orch launch --run {} --task {}`",
+                ", not launched: a running orch up launches it, else `orch launch --run {} --task {}`",
                 self.task.run_id, self.task.task_id
             )),
             None => {}
         }
-        if let Some(path) = &self.attempt.workspace.worktree_path {
-            human.push_str(&format!(
-                "\nworktree {} (branch {})",
-                path.display(),
-                self.attempt.workspace.branch_name.as_deref().unwrap_or("")
-            ));
+        Reply::new(command, self.to_json(), human)
+    }
+
+    /// The reply's `data`, with the body printed once: when the task's body is the
+    /// task message's body (no `--body`), `data.task.body` gives way to `"body_same_as":
+    /// "message.body"` (the contract names the message's `body`; it is what the worker got).
+    fn to_json(&self) -> serde_json::Value {
+        let mut data = serde_json::to_value(self).unwrap_or_default();
+        if !self.task.body.is_empty()
+            && self.task.body == self.message.body
+            && let Some(task) = data["task"].as_object_mut()
+        {
+            task.remove("body");
+            task.insert("body_same_as".into(), "message.body".into());
         }
-        Reply::new(command, self, human)
+        data
     }
 }
 

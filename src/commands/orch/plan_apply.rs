@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, args: PlanApplyArgs) -> Result<Reply> {
         .clone()
         .ok_or_else(|| Error::internal("plan apply returned no run"))?;
     let human = format!(
-        "{} run {}: {} task(s) added, {} unchanged, {} dependencies\n{}",
+        "{} run {}: {} task(s) added, {} unchanged, {} dependencies; {}",
         if outcome.run_created {
             "created"
         } else {
@@ -37,7 +37,9 @@ pub async fn run(ctx: &Ctx, args: PlanApplyArgs) -> Result<Reply> {
         outcome.created.len(),
         outcome.unchanged.len(),
         outcome.edges_created,
-        render::run_line(&ctx.style, &run)
+        Some(render::counts(&run))
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "no tasks".into())
     );
     Ok(Reply::new(
         "apply",

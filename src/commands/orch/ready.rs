@@ -1,20 +1,14 @@
-//! `orch ready`: the tasks ready to dispatch, by priority then creation order.
+//! `orch ready`: the tasks ready to dispatch, by priority then creation order (their
+//! bodies left out unless `--bodies`).
 
-use crate::cli::RunArgs;
-use crate::commands::{Ctx, render};
+use crate::cli::ListArgs;
+use crate::commands::{Ctx, frugal, render};
 use crate::error::Result;
-use crate::model::Task;
 use crate::output::Reply;
-use serde::Serialize;
+use serde_json::json;
 
-/// `orch ready` takes the run only.
-pub type ReadyArgs = RunArgs;
-
-#[derive(Serialize)]
-struct Ready<'a> {
-    run_id: &'a str,
-    tasks: &'a [Task],
-}
+/// `orch ready` takes the run and `--bodies`.
+pub type ReadyArgs = ListArgs;
 
 pub async fn run(ctx: &Ctx, args: ReadyArgs) -> Result<Reply> {
     let tasks = ctx.store.ready(&args.run).await?;
@@ -23,12 +17,10 @@ pub async fn run(ctx: &Ctx, args: ReadyArgs) -> Result<Reply> {
     } else {
         render::tasks(&ctx.style, &tasks)
     };
+    let rows: Vec<_> = tasks.iter().map(|t| frugal::task(t, args.bodies)).collect();
     Ok(Reply::new(
         "ready",
-        Ready {
-            run_id: &args.run,
-            tasks: &tasks,
-        },
+        json!({"run_id": args.run, "tasks": rows}),
         human,
     ))
 }

@@ -1,6 +1,6 @@
-//! `orch up`: runs a plan to its end (see [`crate::orchestration::scheduler`]), printing one line per event
-//! (`--json`: one JSON object per event; on a terminal, the live board) and a summary at
-//! the end. Ctrl-C once stops launching and waits for running workers; twice stops them.
+//! `orch up`: runs a plan to its end (see [`crate::orchestration::scheduler`]), printing one line per
+//! dispatch, attempt end, question and give-up (`--json`: one compact JSON object per
+//! such event; on a terminal, the live board) and a summary at the end. Ctrl-C once stops launching and waits for running workers; twice stops them.
 
 use crate::commands::render::print_event;
 use crate::commands::{Ctx, board};
@@ -50,9 +50,12 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
         repo,
         stop,
     };
-    let on_event = |event: &_| {
-        if !board {
-            print_event(event, json, &style)
+    let on_event = |event: &crate::model::Event| {
+        if !board && leader_event(&event.event_type) {
+            match json {
+                true => write_stdout(&format!("{}\n", compact(event)), 0),
+                false => print_event(event, false, &style),
+            }
         }
     };
     let result = up::run(&ctx.store, options, on_event, |notice| {
@@ -79,6 +82,26 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
         _ => 1,
     };
     Ok(reply)
+}
+
+/// The events `orch up` prints off a terminal (issue 12): what a leader reading its
+/// output acts on. Every event stays in the store (`orch watch` and `wait` see them all).
+fn leader_event(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "task_dispatched" | "attempt_exited" | "attempt_lost" | "task_blocked" | "task_given_up"
+    )
+}
+
+/// An event as `orch up --json` prints it: without its payload (the ids and the
+/// summary say what happened; `orch attempts` has the details).
+fn compact(event: &crate::model::Event) -> serde_json::Value {
+    let mut value = serde_json::json!(event);
+    if let Some(map) = value.as_object_mut() {
+        map.remove("payload");
+        map.retain(|_, v| !v.is_null());
+    }
+    value
 }
 
 /// The run `--run` names, or the one `--plan` creates or extends (applied first).

@@ -89,7 +89,9 @@ fn an_answer_sent_twice_is_delivered_once() {
     let out = answer_question(&env, "t", question, "A");
     let data = out.data();
     assert_eq!(data["message"]["kind"], "answer");
-    assert_eq!(data["message"]["body"], "A");
+    // The answer's body is the leader's own text: by its size (issue 12).
+    assert_eq!(data["message"]["summary"], "A");
+    assert_eq!(data["message"]["body_bytes"], 1);
     assert_eq!(data["message"]["to_agent"], "worker-a");
     assert_eq!(data["thread"]["thread_id"], thread.as_str());
     let before = kinds(&env, &thread);

@@ -206,6 +206,7 @@ mod answers;
 mod brief_output;
 mod cleanup_wait;
 mod dispatch;
+mod frugal;
 mod leader_loop;
 mod next;
 mod plan;
