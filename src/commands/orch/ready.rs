@@ -5,7 +5,7 @@ use crate::cli::ListArgs;
 use crate::commands::{Ctx, frugal, render};
 use crate::error::Result;
 use crate::output::Reply;
-use serde_json::json;
+use serde_json::Value;
 
 /// `orch ready` takes the run and `--bodies`.
 pub type ReadyArgs = ListArgs;
@@ -17,10 +17,10 @@ pub async fn run(ctx: &Ctx, args: ReadyArgs) -> Result<Reply> {
     } else {
         render::tasks(&ctx.style, &tasks)
     };
-    let rows: Vec<_> = tasks.iter().map(|t| frugal::task(t, args.bodies)).collect();
-    Ok(Reply::new(
-        "ready",
-        json!({"run_id": args.run, "tasks": rows}),
-        human,
-    ))
+    let rows = tasks.iter().map(|t| frugal::task(t, args.bodies)).collect();
+    // Built by hand: `json!` would copy every row once more.
+    let mut data = serde_json::Map::new();
+    data.insert("run_id".to_string(), Value::String(args.run));
+    data.insert("tasks".to_string(), Value::Array(rows));
+    Ok(Reply::new("ready", Value::Object(data), human))
 }
