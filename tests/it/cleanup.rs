@@ -2,7 +2,7 @@
 //! Also the other hardening points around it: orch's state is private to its owner, and
 //! ids or refs that look like options or climb out of the workspace root never reach git.
 
-use crate::common::{Env, ORCH, finish, wait_until};
+use crate::common::{Env, ORCH, finish, wait_until, words};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -56,10 +56,6 @@ fn commit(env: &Env, dir: &Path, file: &str, content: &str) {
 fn workspace_status(env: &Env, run: &str, task: &str) -> String {
     let rows = env.attempts(run, task);
     text(&rows.last().unwrap()["attempt"]["workspace_status"])
-}
-
-fn words(s: &str) -> Vec<&str> {
-    s.split_whitespace().collect()
 }
 
 #[track_caller]

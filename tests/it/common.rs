@@ -434,3 +434,8 @@ pub fn add_task(env: &Env, run: &str, task: &str, worker: &str, body: &str) {
     ])
     .data();
 }
+
+/// A command line's words (split on spaces): `&words("dispatch --run r --task t")`.
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}

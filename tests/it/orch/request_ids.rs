@@ -4,7 +4,7 @@
 //! that says so, and a refused `dispatch` names the attempt that exists.
 
 use super::*;
-use crate::common::{Out, add_task};
+use crate::common::{Out, add_task, words};
 
 /// What a run holds: tasks, attempts, threads and events (every message is written
 /// with its event, so events count messages too).
@@ -77,17 +77,9 @@ fn a_retried_dispatch_replays_its_reply_and_makes_nothing() {
     let again = env.orch(DISPATCH);
     assert_replayed(&first, &again);
     // The digest is over the parsed arguments, not their order.
-    let reordered = env.orch(&[
-        "dispatch",
-        "--request-id",
-        "d-1",
-        "--execution-mode",
-        "analysis",
-        "--task",
-        "t1",
-        "--run",
-        "r",
-    ]);
+    let reordered = env.orch(&words(
+        "dispatch --request-id d-1 --execution-mode analysis --task t1 --run r",
+    ));
     assert_replayed(&first, &reordered);
     // --json is not part of the call: without it, the first call's human reply.
     let human = plain(&env, DISPATCH);
@@ -105,15 +97,7 @@ fn a_retried_dispatch_replays_its_reply_and_makes_nothing() {
         "{message}"
     );
     let message = env
-        .orch(&[
-            "cancel",
-            "--run",
-            "r",
-            "--task",
-            "t2",
-            "--request-id",
-            "d-1",
-        ])
+        .orch(&words("cancel --run r --task t2 --request-id d-1"))
         .error(30, "invalid_input");
     assert!(message.contains("(orch dispatch)"), "{message}");
     assert_eq!(env.task_row("r", "t2")["status"], "ready");
@@ -126,15 +110,9 @@ fn a_second_dispatch_without_an_id_names_the_attempt_that_exists() {
     env.run_with_tasks("r", &["t1"]);
     let thread = env.dispatch_analysis("r", "t1");
     let message = env
-        .orch(&[
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "t1",
-            "--execution-mode",
-            "analysis",
-        ])
+        .orch(&words(
+            "dispatch --run r --task t1 --execution-mode analysis",
+        ))
         .error(30, "invalid_state");
     assert_eq!(
         message,
@@ -144,15 +122,9 @@ fn a_second_dispatch_without_an_id_names_the_attempt_that_exists() {
     );
     claim(&env, "worker-a", &thread);
     let message = env
-        .orch(&[
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "t1",
-            "--execution-mode",
-            "analysis",
-        ])
+        .orch(&words(
+            "dispatch --run r --task t1 --execution-mode analysis",
+        ))
         .error(30, "invalid_state");
     assert!(
         message.contains("on attempt 1 (thread r/t1/attempt-1, assigned to worker-a, claimed,"),
@@ -348,46 +320,11 @@ fn every_verb_that_changes_something_takes_a_request_id_and_no_read_does() {
     let plan = plan.to_str().unwrap();
     let changing: &[&[&str]] = &[
         &["run", "init", "--run", "r"],
-        &[
-            "task",
-            "add",
-            "--run",
-            "r",
-            "--task",
-            "a",
-            "--default-to",
-            "worker-a",
-        ],
-        &[
-            "task",
-            "add",
-            "--run",
-            "r",
-            "--task",
-            "b",
-            "--default-to",
-            "worker-a",
-        ],
-        &[
-            "dep",
-            "add",
-            "--run",
-            "r",
-            "--task",
-            "b",
-            "--depends-on",
-            "a",
-        ],
+        &words("task add --run r --task a --default-to worker-a"),
+        &words("task add --run r --task b --default-to worker-a"),
+        &words("dep add --run r --task b --depends-on a"),
         &["plan", "apply", "--file", plan],
-        &[
-            "dispatch",
-            "--run",
-            "r",
-            "--task",
-            "a",
-            "--execution-mode",
-            "analysis",
-        ],
+        &words("dispatch --run r --task a --execution-mode analysis"),
         &["answer", "--run", "r", "--task", "a", "--body", "yes"],
         &["launch", "--run", "r", "--task", "b"],
         &["retry", "--run", "r", "--task", "a"],
