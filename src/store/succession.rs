@@ -72,6 +72,20 @@ impl Store {
             if task.status != TaskStatus::Failed {
                 return Ok(Err(format!("task {task_id:?} is {}", task.status)));
             }
+            // Once per attempt: the supervisor and a recovering `orch up` may both settle it.
+            let recorded: Option<i64> = super::scalar(
+                &mut *tx,
+                "SELECT event_id FROM events WHERE run_id = ? AND task_id = ? AND event_type = ?
+                   AND json_extract(payload_json, '$.attempt_no') = ?",
+                super::args![run_id, task_id, event.0, attempt_no],
+            )
+            .await?;
+            if let Some(id) = recorded {
+                return Ok(Err(format!(
+                    "{} was recorded already (event {id})",
+                    event.0
+                )));
+            }
             let id = events::insert_on_task(tx, (run_id, task_id), event, now).await?;
             Ok(Ok(id))
         })
