@@ -6,7 +6,7 @@
 
 use orch::model::{ExecutionMode, Priority, TaskStatus, ThreadStatus};
 use orch::store::{
-    FinishKind, MessageInput, NewAttempt, NewRun, NewTask, PlanInput, PlanTask, Store, Workspace,
+    MessageInput, NewAttempt, NewRun, NewTask, PlanInput, PlanTask, Report, Store, Workspace,
 };
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -117,21 +117,23 @@ async fn status_fixture(db: &Path) {
         store.claim(thread, "worker", 3_600_000).await.unwrap();
         messages += 2;
         let notes = if i < 670 { 9 } else { 8 };
+        // The worker's report on its thread.
+        let say = async |status, summary: &str, content: &MessageInput| {
+            let report = Report {
+                thread_id: thread,
+                agent: "worker",
+                status,
+                summary,
+                content,
+            };
+            store.report(report).await.unwrap();
+        };
         for m in 0..notes {
             let content = MessageInput {
                 body: format!("step {m} of {task_id}: edited files, ran tests"),
                 ..Default::default()
             };
-            store
-                .update(
-                    thread,
-                    "worker",
-                    ThreadStatus::InProgress,
-                    &format!("step {m}"),
-                    &content,
-                )
-                .await
-                .unwrap();
+            say(ThreadStatus::InProgress, &format!("step {m}"), &content).await;
             messages += 1;
         }
         let done = MessageInput {
@@ -139,26 +141,15 @@ async fn status_fixture(db: &Path) {
             ..Default::default()
         };
         match i {
-            0..800 => store
-                .finish(thread, "worker", FinishKind::Done, "finished", &done)
-                .await
-                .map(|_| ())
-                .unwrap(),
-            800..825 => store
-                .finish(thread, "worker", FinishKind::Failed, "tests fail", &done)
-                .await
-                .map(|_| ())
-                .unwrap(),
+            0..800 => say(ThreadStatus::Done, "finished", &done).await,
+            800..825 => say(ThreadStatus::Failed, "tests fail", &done).await,
             825..845 => {}
             _ => {
                 let q = MessageInput {
                     payload: serde_json::json!({"question": "which way?"}),
                     ..Default::default()
                 };
-                store
-                    .update(thread, "worker", ThreadStatus::Blocked, "Which way?", &q)
-                    .await
-                    .unwrap();
+                say(ThreadStatus::Blocked, "Which way?", &q).await;
             }
         }
         if !(825..845).contains(&i) {

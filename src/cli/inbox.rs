@@ -4,7 +4,7 @@
 
 use super::GlobalArgs;
 use crate::commands::inbox::{
-    FinishArgs, LeaseArgs, cancel::CancelArgs, fetch::FetchArgs, init::InitArgs, list::ListArgs,
+    LeaseArgs, ReportArgs, cancel::CancelArgs, fetch::FetchArgs, init::InitArgs, list::ListArgs,
     reply::ReplyArgs, send::SendArgs, show::ShowArgs, update::UpdateArgs,
     wait_reply::WaitReplyArgs, watch::WatchArgs,
 };
@@ -37,9 +37,9 @@ pub enum InboxCommand {
     /// Answer or steer on an open thread.
     Reply(ReplyArgs),
     /// Finish the thread successfully with a result.
-    Done(FinishArgs),
+    Done(ReportArgs),
     /// Finish the thread as failed with a result.
-    Fail(FinishArgs),
+    Fail(ReportArgs),
     /// Cancel a thread.
     Cancel(CancelArgs),
     /// Threads matching filters.

@@ -13,7 +13,7 @@ use super::launch::start_supervisor;
 use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, ThreadStatus};
 use crate::process::{group, procfs};
-use crate::store::{AttemptEnd, FinishKind, MessageInput, Store, Supervision};
+use crate::store::{AttemptEnd, MessageInput, Report, Store, Supervision};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -138,15 +138,14 @@ async fn mark_lost(store: &Store, attempt: &Attempt, sup: &Supervision) -> Resul
     let thread = store.thread(&attempt.thread_id).await?;
     if !thread.status.is_terminal() {
         let summary = format!("lost: {reason}");
-        let _ = crate::supervisor::finish_as(
-            store,
-            &attempt.thread_id,
-            &attempt.assigned_to,
-            FinishKind::Failed,
-            &summary,
-            &content,
-        )
-        .await;
+        let report = Report {
+            thread_id: &attempt.thread_id,
+            agent: &attempt.assigned_to,
+            status: ThreadStatus::Failed,
+            summary: &summary,
+            content: &content,
+        };
+        let _ = crate::supervisor::finish_as(store, report).await;
     }
     // A thread already ended tells how the worker ended: the supervisor died after
     // finishing the thread but before recording the attempt's end.

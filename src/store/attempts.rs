@@ -330,15 +330,9 @@ impl NewAttempt {
             payload,
         }) = &new.extra_event
         {
-            events::insert(
-                tx,
-                NewEvent::new(event_type)
-                    .on_task(&new.run_id, &new.task_id)
-                    .summary(format!("attempt {} to {}", new.attempt_no, new.assigned_to))
-                    .payload(payload.clone()),
-                now,
-            )
-            .await?;
+            let summary = format!("attempt {} to {}", new.attempt_no, new.assigned_to);
+            let event = (*event_type, summary.as_str(), payload.clone());
+            events::insert_on_task(tx, (&new.run_id, &new.task_id), event, now).await?;
         }
         let dispatched = NewEvent::new("task_dispatched")
             .on_thread(thread)
@@ -478,14 +472,9 @@ impl Store {
                 args![WorkspaceStatus::Cleaned.as_str(), now, run_id, task_id, attempt_no],
             )
             .await?;
-            events::insert(
-                tx,
-                NewEvent::new("workspace_cleaned")
-                    .on_task(run_id, task_id)
-                    .summary(format!("attempt {attempt_no} worktree removed"))
-                    .payload(json!({"attempt_no": attempt_no})),
-                now,
-            )
+            let summary = format!("attempt {attempt_no} worktree removed");
+            let event = ("workspace_cleaned", summary.as_str(), json!({"attempt_no": attempt_no}));
+            events::insert_on_task(tx, (run_id, task_id), event, now)
             .await?;
             Ok(())
         })

@@ -155,36 +155,6 @@ impl Store {
         .await
     }
 
-    /// `inbox update`: progress (`in_progress`) or a question (`blocked`).
-    pub async fn update(
-        &self,
-        thread_id: &str,
-        agent: &str,
-        status: ThreadStatus,
-        summary: &str,
-        content: &MessageInput,
-    ) -> Result<(Thread, Message)> {
-        let kind = match status {
-            ThreadStatus::InProgress => MessageKind::Progress,
-            ThreadStatus::Blocked => MessageKind::Question,
-            other => {
-                return Err(Error::invalid_input(format!(
-                    "--status {other} is not allowed; use in_progress or blocked"
-                )));
-            }
-        };
-        let payload = json!({"status": status.as_str(), "kind": kind.as_str()});
-        self.report(
-            thread_id,
-            agent,
-            status,
-            summary,
-            content,
-            (kind, "thread_update", payload),
-        )
-        .await
-    }
-
     /// `inbox reply`: an answer or control message on an open thread.
     pub async fn reply(
         &self,
@@ -208,41 +178,34 @@ impl Store {
             .await
     }
 
-    /// `inbox done` / `inbox fail`: the lease owner finishes the thread with a result.
-    pub async fn finish(
-        &self,
-        thread_id: &str,
-        agent: &str,
-        how: FinishKind,
-        summary: &str,
-        content: &MessageInput,
-    ) -> Result<(Thread, Message)> {
-        let status = match how {
-            FinishKind::Done => ThreadStatus::Done,
-            FinishKind::Failed => ThreadStatus::Failed,
+    /// `inbox update` (progress or a question), `inbox done` and `inbox fail` (the
+    /// result): the lease owner moves its thread to the report's status with the message
+    /// that status calls for. A terminal status releases the lease.
+    pub async fn report(&self, report: Report<'_>) -> Result<(Thread, Message)> {
+        let Report {
+            thread_id,
+            agent,
+            status,
+            summary,
+            content,
+        } = report;
+        let (verb, kind) = match status {
+            ThreadStatus::InProgress => ("update", MessageKind::Progress),
+            ThreadStatus::Blocked => ("update", MessageKind::Question),
+            ThreadStatus::Done => ("done", MessageKind::Result),
+            ThreadStatus::Failed => ("fail", MessageKind::Result),
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "--status {other} is not allowed; use in_progress or blocked"
+                )));
+            }
         };
-        let payload = json!({"status": status.as_str()});
-        let announce = (MessageKind::Result, "thread_result", payload);
-        self.report(thread_id, agent, status, summary, content, announce)
-            .await
-    }
-
-    /// `update` and `finish`: the lease owner moves its thread to `status` with a
-    /// message of `kind`, announced by `event_type` with `payload`. A terminal status
-    /// releases the lease.
-    async fn report(
-        &self,
-        thread_id: &str,
-        agent: &str,
-        status: ThreadStatus,
-        summary: &str,
-        content: &MessageInput,
-        (kind, event_type, payload): (MessageKind, &'static str, Value),
-    ) -> Result<(Thread, Message)> {
-        let verb = match status {
-            ThreadStatus::Done => "done",
-            ThreadStatus::Failed => "fail",
-            _ => "update",
+        let (event_type, payload) = match kind {
+            MessageKind::Result => ("thread_result", json!({"status": status.as_str()})),
+            _ => (
+                "thread_update",
+                json!({"status": status.as_str(), "kind": kind.as_str()}),
+            ),
         };
         self.on_open_thread(thread_id, verb, async |tx, thread, now| {
             require_lease(tx, thread, agent, verb, now).await?;
@@ -418,10 +381,8 @@ mod tests {
         assert_eq!(message.payload_json["takeover_from"], WORKER);
         assert_eq!(open_leases(&store, &thread).await.unwrap(), 1);
         let content = MessageInput::default();
-        let err = store
-            .update(&thread, WORKER, ThreadStatus::InProgress, "late", &content)
-            .await
-            .unwrap_err();
+        let late = worker_report(&thread, ThreadStatus::InProgress, "late", &content);
+        let err = store.report(late).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::LeaseConflict);
     }
 
@@ -433,10 +394,8 @@ mod tests {
         let (_, messages, _) = store.show(thread, None).await.unwrap();
         let content = MessageInput::default();
         for how in [FinishKind::Done, FinishKind::Failed] {
-            let err = store
-                .finish(thread, WORKER, how, "again", &content)
-                .await
-                .unwrap_err();
+            let again = worker_report(thread, how.into(), "again", &content);
+            let err = store.report(again).await.unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidState);
         }
         let err = store.claim(thread, WORKER, LEASE_MS).await.unwrap_err();

@@ -39,7 +39,7 @@ pub use requests::{ClaimOutcome, Owner, RecordedReply, RequestKey, StoredRequest
 pub use runs::{NewRun, UpProcess};
 pub use supervision::{AttemptEnd, EndDetails, Supervision};
 pub use tasks::{CheckSpec, NewTask, PlanInput, PlanTask, PlanTaskOutcome};
-pub use threads::{FinishKind, MessageInput, SendInput, ThreadFilter};
+pub use threads::{FinishKind, MessageInput, Report, SendInput, ThreadFilter};
 pub use verify::{CheckState, Gate};
 
 use crate::error::{Error, ErrorCode, Result};

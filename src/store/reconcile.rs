@@ -387,16 +387,10 @@ mod tests {
         let blocked = store.blocked("r").await.unwrap();
         assert_eq!(blocked.len(), 1);
         assert_eq!(blocked[0].2.as_ref().unwrap().summary, "which way?");
-        store
-            .update(thread, WORKER, ThreadStatus::InProgress, "on it", &question)
-            .await
-            .unwrap();
+        say(&store, thread, ThreadStatus::InProgress, "on it", &question).await;
         assert_eq!(status(&store, "t").await, TaskStatus::Running);
         let finished = crate::store::MessageInput::default();
-        store
-            .finish(thread, WORKER, FinishKind::Done, "done", &finished)
-            .await
-            .unwrap();
+        say(&store, thread, ThreadStatus::Done, "done", &finished).await;
         assert_eq!(status(&store, "t").await, TaskStatus::Done);
         let folds: Vec<String> = event_types(&store)
             .await
@@ -454,10 +448,8 @@ mod tests {
         // The first attempt's thread was cancelled by the reassign: finishing it is
         // refused, and the task stays with the second attempt.
         let done = crate::store::MessageInput::default();
-        let late = store
-            .finish(&first.thread_id, WORKER, FinishKind::Done, "late", &done)
-            .await
-            .unwrap_err();
+        let late = worker_report(&first.thread_id, ThreadStatus::Done, "late", &done);
+        let late = store.report(late).await.unwrap_err();
         assert_eq!(late.code, crate::error::ErrorCode::InvalidState);
         work(&store, &second, FinishKind::Failed).await;
         assert_eq!(status(&store, "t").await, TaskStatus::Failed);

@@ -451,14 +451,9 @@ impl Store {
                 )
                 .await?;
             }
-            events::insert(
-                tx,
-                NewEvent::new("dep_added")
-                    .on_task(run_id, task_id)
-                    .summary(format!("{task_id} depends on {depends_on}"))
-                    .payload(json!({"depends_on": depends_on})),
-                now,
-            )
+            let summary = format!("{task_id} depends on {depends_on}");
+            let event = ("dep_added", summary.as_str(), json!({"depends_on": depends_on}));
+            events::insert_on_task(tx, (run_id, task_id), event, now)
             .await?;
             let (_, loaded) = load_task(tx, run_id, task_id).await?;
             Ok((loaded, true))

@@ -69,10 +69,7 @@ pub(crate) async fn work(store: &Store, attempt: &Attempt, how: FinishKind) {
     let thread = attempt.thread_id.as_str();
     store.claim(thread, WORKER, LEASE_MS).await.unwrap();
     let content = MessageInput::default();
-    store
-        .finish(thread, WORKER, how, "finished", &content)
-        .await
-        .unwrap();
+    say(store, thread, how.into(), "finished", &content).await;
 }
 
 /// The status of a task as a read sees it (reads reconcile by themselves).
@@ -122,8 +119,33 @@ pub async fn ask(store: &Store, thread: &str, payload: serde_json::Value) {
         ..crate::store::MessageInput::default()
     };
     let blocked = crate::model::ThreadStatus::Blocked;
-    store
-        .update(thread, WORKER, blocked, "which way?", &question)
-        .await
-        .unwrap();
+    say(store, thread, blocked, "which way?", &question).await;
+}
+
+/// The worker's report of `status` on `thread`.
+pub fn worker_report<'a>(
+    thread: &'a str,
+    status: crate::model::ThreadStatus,
+    summary: &'a str,
+    content: &'a MessageInput,
+) -> crate::store::Report<'a> {
+    crate::store::Report {
+        thread_id: thread,
+        agent: WORKER,
+        status,
+        summary,
+        content,
+    }
+}
+
+/// The worker, holding the thread's lease, reports `status` on it.
+pub async fn say(
+    store: &Store,
+    thread: &str,
+    status: crate::model::ThreadStatus,
+    summary: &str,
+    content: &MessageInput,
+) {
+    let report = worker_report(thread, status, summary, content);
+    store.report(report).await.unwrap();
 }

@@ -61,6 +61,27 @@ pub enum FinishKind {
     Failed,
 }
 
+impl From<FinishKind> for ThreadStatus {
+    fn from(how: FinishKind) -> ThreadStatus {
+        match how {
+            FinishKind::Done => ThreadStatus::Done,
+            FinishKind::Failed => ThreadStatus::Failed,
+        }
+    }
+}
+
+/// What a thread's lease owner reports ([`Store::report`](super::Store::report)): the
+/// thread's new status, and the message saying so.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    pub thread_id: &'a str,
+    pub agent: &'a str,
+    /// `in_progress` or `blocked` (`inbox update`), `done` or `failed` (the result).
+    pub status: ThreadStatus,
+    pub summary: &'a str,
+    pub content: &'a MessageInput,
+}
+
 /// Filters of `inbox list`.
 #[derive(Debug, Clone, Default)]
 pub struct ThreadFilter {

@@ -120,15 +120,10 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        events::insert(
-            &mut tx,
-            NewEvent::new("task_verification_recorded")
-                .on_task(run_id, task_id)
-                .summary(format!("check {check} {status}"))
-                .payload(json!({"check": check, "status": status, "details": details, "attempt_no": task.current_attempt, "by": by})),
-            now,
-        )
-        .await?;
+        let summary = format!("check {check} {status}");
+        let payload = json!({"check": check, "status": status, "details": details, "attempt_no": task.current_attempt, "by": by});
+        let event = ("task_verification_recorded", summary.as_str(), payload);
+        events::insert_on_task(&mut tx, (run_id, task_id), event, now).await?;
         let gate = gate_in(&mut tx, key, task.current_attempt).await?;
         match gate.status {
             CheckStatus::Passed => {

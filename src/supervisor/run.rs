@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, ThreadStatus};
 use crate::process::pty;
 use crate::redact::Redactor;
-use crate::store::{AttemptEnd, EndDetails, FinishKind, MessageInput, Store};
+use crate::store::{AttemptEnd, EndDetails, MessageInput, Report, Store};
 use serde_json::json;
 
 /// The lease the supervisor holds on the worker's behalf, renewed while it runs.
@@ -286,14 +286,14 @@ async fn finish_thread(
     if thread.status.is_terminal() {
         return;
     }
-    let result = if end.outcome == AttemptOutcome::Succeeded {
+    let (status, summary, content) = if end.outcome == AttemptOutcome::Succeeded {
         let text = final_message(findings, format).unwrap_or_default();
         let content = MessageInput {
             body: text.clone(),
             payload: json!({"outcome": end.outcome, "exit_code": end.details.exit_code}),
             artifacts: Vec::new(),
         };
-        finish_as(store, thread_id, agent, FinishKind::Done, "", &content).await
+        (ThreadStatus::Done, String::new(), content)
     } else {
         let mut body = end.details.reason.clone();
         if !end.details.output_tail.is_empty() {
@@ -315,37 +315,29 @@ async fn finish_thread(
             end.outcome,
             end.details.reason.lines().next().unwrap_or("")
         );
-        finish_as(
-            store,
-            thread_id,
-            agent,
-            FinishKind::Failed,
-            &summary,
-            &content,
-        )
-        .await
+        (ThreadStatus::Failed, summary, content)
     };
+    let report = Report {
+        thread_id,
+        agent,
+        status,
+        summary: &summary,
+        content: &content,
+    };
+    let result = finish_as(store, report).await;
     if let Err(e) = result {
         tracing::warn!(error = %e, "cannot finish the thread");
     }
 }
 
 /// Finishes as the worker; when its lease lapsed, takes it back for the last word.
-pub(crate) async fn finish_as(
-    store: &Store,
-    thread_id: &str,
-    agent: &str,
-    how: FinishKind,
-    summary: &str,
-    content: &MessageInput,
-) -> Result<()> {
-    match store.finish(thread_id, agent, how, summary, content).await {
+pub(crate) async fn finish_as(store: &Store, report: Report<'_>) -> Result<()> {
+    match store.report(report).await {
         Err(e) if e.code == crate::error::ErrorCode::InvalidState => {
-            store.claim(thread_id, agent, LEASE_MS).await?;
             store
-                .finish(thread_id, agent, how, summary, content)
-                .await
-                .map(|_| ())
+                .claim(report.thread_id, report.agent, LEASE_MS)
+                .await?;
+            store.report(report).await.map(|_| ())
         }
         other => other.map(|_| ()),
     }

@@ -1,11 +1,11 @@
 //! `inbox done`: the caller finishes its thread successfully with a result.
 
-use super::FinishArgs;
+use super::ReportArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
+use crate::model::ThreadStatus;
 use crate::output::Reply;
-use crate::store::FinishKind;
 
-pub async fn run(ctx: &Ctx, args: FinishArgs) -> Result<Reply> {
-    super::finish(ctx, "done", FinishKind::Done, args).await
+pub async fn run(ctx: &Ctx, args: ReportArgs) -> Result<Reply> {
+    super::report(ctx, "done", ThreadStatus::Done, args).await
 }

@@ -1,11 +1,11 @@
 //! `inbox fail`: the caller finishes its thread as failed with a result.
 
-use super::FinishArgs;
+use super::ReportArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
+use crate::model::ThreadStatus;
 use crate::output::Reply;
-use crate::store::FinishKind;
 
-pub async fn run(ctx: &Ctx, args: FinishArgs) -> Result<Reply> {
-    super::finish(ctx, "fail", FinishKind::Failed, args).await
+pub async fn run(ctx: &Ctx, args: ReportArgs) -> Result<Reply> {
+    super::report(ctx, "fail", ThreadStatus::Failed, args).await
 }

@@ -1,6 +1,7 @@
 //! The `inbox` verbs (contract §4), one file each, shared by the `inbox` binary and
 //! `orch inbox <verb>`: [`run`] sends a parsed verb to its function. What several verbs
-//! share is here: the lease length, the `{thread, message}` reply, and `done`/`fail`.
+//! share is here: the lease length, the `{thread, message}` reply, and the report of
+//! `update`/`done`/`fail`.
 
 pub mod cancel;
 pub mod claim;
@@ -21,9 +22,9 @@ use super::{Ctx, clean_summary, message_input};
 use crate::cli::MessageArgs;
 use crate::cli::inbox::InboxCommand;
 use crate::error::Result;
-use crate::model::{Message, Thread};
+use crate::model::{Message, Thread, ThreadStatus};
 use crate::output::Reply;
-use crate::store::FinishKind;
+use crate::store::Report;
 use clap::Args;
 use serde_json::json;
 
@@ -110,9 +111,9 @@ fn thread_reply(command: &'static str, thread: &Thread, message: &Message, human
     )
 }
 
-/// The arguments of `done` and `fail`.
+/// What `update`, `done` and `fail` take besides the status.
 #[derive(Debug, Clone, Args)]
-pub struct FinishArgs {
+pub struct ReportArgs {
     #[arg(long, env = "ORCH_THREAD")]
     pub thread: String,
     #[arg(long, default_value = "")]
@@ -121,20 +122,24 @@ pub struct FinishArgs {
     pub message: MessageArgs,
 }
 
-/// `done` and `fail`: the caller finishes the thread it holds, with a result.
-async fn finish(
+/// `update`, `done` and `fail`: the caller reports `status` on the thread it holds.
+async fn report(
     ctx: &Ctx,
     command: &'static str,
-    how: FinishKind,
-    args: FinishArgs,
+    status: ThreadStatus,
+    args: ReportArgs,
 ) -> Result<Reply> {
-    let summary = clean_summary(&args.summary);
-    let content = message_input(&args.message)?;
     let agent = ctx.require_agent(command)?;
-    let (thread, message) = ctx
-        .store
-        .finish(&args.thread, &agent, how, &summary, &content)
-        .await?;
+    let content = message_input(&args.message)?;
+    let summary = clean_summary(&args.summary);
+    let report = Report {
+        thread_id: &args.thread,
+        agent: &agent,
+        status,
+        summary: &summary,
+        content: &content,
+    };
+    let (thread, message) = ctx.store.report(report).await?;
     let human = format!(
         "{} is {}: {}",
         thread.thread_id, thread.status, message.summary
