@@ -208,6 +208,7 @@ mod cleanup_wait;
 mod dispatch;
 mod frugal;
 mod leader_loop;
+mod leader_run;
 mod next;
 mod plan;
 mod reconcile;
