@@ -1,7 +1,9 @@
 //! The compact form of a tool's result: the verb's JSON data with null and empty fields
 //! left out, and a long text that already appeared earlier in the same result (a task's
 //! body again in its message) replaced by where it appeared (`"(same as task.body)"`).
-//! A leader pays for every byte it reads; none of this loses anything.
+//! A leader pays for every byte it reads; none of this loses anything. A tool that makes
+//! an attempt (`retry`, `reassign`) returns only what the leader acts on next
+//! ([`made_attempt`]): the records' ids and statuses, as `answer` does on the command line.
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -54,6 +56,52 @@ fn walk(value: Value, path: String, seen: &mut HashMap<String, String>) -> Optio
     }
 }
 
+/// The fields of a made attempt's result the leader acts on; the rest (the bodies it
+/// wrote itself, the records' other fields) it reads with `status` or `attempts`.
+const MADE_ATTEMPT_FIELDS: &[(&str, &[&str])] = &[
+    ("task", &["run_id", "task_id", "status", "current_attempt"]),
+    (
+        "attempt",
+        &[
+            "attempt_no",
+            "thread_id",
+            "assigned_to",
+            "status",
+            "worktree_path",
+            "branch_name",
+        ],
+    ),
+    ("previous_attempt", &["attempt_no", "status"]),
+    ("message", &["message_id"]),
+    (
+        "launch",
+        &["adapter", "profile", "supervisor_pid", "log_path"],
+    ),
+];
+
+/// The result of a verb that made an attempt (retry, reassign), kept to
+/// [`MADE_ATTEMPT_FIELDS`], with the size of the body the worker got
+/// (`message.body_bytes`).
+pub fn made_attempt(data: Value) -> Value {
+    let mut kept = Map::new();
+    for (record, fields) in MADE_ATTEMPT_FIELDS {
+        let Some(Value::Object(full)) = data.get(*record) else {
+            continue;
+        };
+        let mut picked: Map<String, Value> = fields
+            .iter()
+            .filter_map(|f| full.get(*f).map(|v| (f.to_string(), v.clone())))
+            .collect();
+        if *record == "message"
+            && let Some(Value::String(body)) = full.get("body")
+        {
+            picked.insert("body_bytes".into(), body.len().into());
+        }
+        kept.insert(record.to_string(), Value::Object(picked));
+    }
+    Value::Object(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +139,26 @@ mod tests {
         );
         let rows = compact(json!({"rows": [{"body": body}, {"body": body}]}));
         assert_eq!(rows["rows"][1]["body"], "(same as rows[0].body)");
+    }
+
+    #[test]
+    fn a_made_attempt_keeps_ids_statuses_and_the_body_size() {
+        let body = "b".repeat(600);
+        let data = json!({
+            "task": {"run_id": "r", "task_id": "t", "status": "dispatched", "current_attempt": 2, "body_same_as": "message.body"},
+            "attempt": {"attempt_no": 2, "thread_id": "r/t/attempt-2", "assigned_to": "w", "status": "pending", "base_commit": "abc"},
+            "thread": {"thread_id": "r/t/attempt-2"},
+            "message": {"message_id": 7, "body": body},
+            "previous_attempt": {"attempt_no": 1, "status": "failed", "supervision": {}},
+        });
+        assert_eq!(
+            made_attempt(data),
+            json!({
+                "task": {"run_id": "r", "task_id": "t", "status": "dispatched", "current_attempt": 2},
+                "attempt": {"attempt_no": 2, "thread_id": "r/t/attempt-2", "assigned_to": "w", "status": "pending"},
+                "previous_attempt": {"attempt_no": 1, "status": "failed"},
+                "message": {"message_id": 7, "body_bytes": 600},
+            })
+        );
     }
 }

@@ -84,6 +84,11 @@ impl ServerHandler for Server {
         if let Err(error) = &outcome {
             tracing::debug!(tool = name, "{error}");
         }
+        let makes_attempt = self.tools.spec(name).is_some_and(|s| s.makes_attempt);
+        let outcome = outcome.map(|data| match makes_attempt {
+            true => compact::made_attempt(data),
+            false => data,
+        });
         Ok(tool_result(outcome).into())
     }
 }

@@ -37,6 +37,9 @@ pub struct ToolSpec {
     pub defaults: &'static [(&'static str, &'static str)],
     /// The verb blocks on `wait`: its `timeout_seconds` is bounded by this.
     pub max_wait: Option<u64>,
+    /// The verb makes an attempt: its result is kept to
+    /// [`made_attempt`](super::compact::made_attempt)'s fields.
+    pub makes_attempt: bool,
 }
 
 impl ToolSpec {
@@ -50,6 +53,14 @@ impl ToolSpec {
             hidden: &[],
             defaults: &[],
             max_wait: None,
+            makes_attempt: false,
+        }
+    }
+
+    const fn makes_attempt(self) -> Self {
+        ToolSpec {
+            makes_attempt: true,
+            ..self
         }
     }
 
@@ -84,8 +95,8 @@ pub const TOOLS: &[ToolSpec] = &[
     ToolSpec::new("status", &["status"]).read_only(),
     ToolSpec::new("next", &["next"]).read_only().bounded(),
     ToolSpec::new("answer", &["answer"]),
-    ToolSpec::new("retry", &["retry"]),
-    ToolSpec::new("reassign", &["reassign"]),
+    ToolSpec::new("retry", &["retry"]).makes_attempt(),
+    ToolSpec::new("reassign", &["reassign"]).makes_attempt(),
     ToolSpec::new("cancel", &["cancel"]),
     ToolSpec {
         hidden: &["follow", "raw"],
@@ -151,6 +162,11 @@ impl Toolbox {
 
     pub fn tool(&self, name: &str) -> Option<Tool> {
         self.entry(name).map(|e| e.tool.clone())
+    }
+
+    /// The spec of the tool `name`.
+    pub fn spec(&self, name: &str) -> Option<ToolSpec> {
+        self.entry(name).map(|e| e.spec)
     }
 
     fn entry(&self, name: &str) -> Option<&Entry> {

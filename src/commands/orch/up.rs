@@ -6,6 +6,7 @@ use crate::commands::render::print_event;
 use crate::commands::{Ctx, board};
 use crate::error::{Error, Result};
 use crate::model::RunStatus;
+use crate::orchestration::presence;
 use crate::orchestration::scheduler::{self as up, UpOptions};
 use crate::output::{Reply, Style, write_stdout};
 use crate::store::Store;
@@ -23,6 +24,10 @@ pub struct UpArgs {
     /// Workers running at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Run in the background: returns once the new `orch up` runs the run (so `orch next`
+    /// leaves the ready tasks to it), printing its pid and log (`logs/RUN/up.log`).
+    #[arg(long)]
+    pub detach: bool,
 }
 
 pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
@@ -30,6 +35,16 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
     ctx.store.run(&run_id).await?;
     if args.concurrency == 0 {
         return Err(Error::invalid_input("--concurrency must be at least 1"));
+    }
+    if args.detach {
+        let up = presence::start_detached(&ctx.store, &run_id, args.concurrency).await?;
+        let human = format!(
+            "orch up runs {} in the background (pid {}; log {})",
+            up.run_id,
+            up.pid,
+            up.log_path.display()
+        );
+        return Ok(Reply::new("up", serde_json::json!(up), human));
     }
     let repo = std::env::current_dir().unwrap_or_default();
     let repo = crate::paths::worktree_top(&repo).unwrap_or(repo);
@@ -104,6 +119,30 @@ fn compact(event: &crate::model::Event) -> serde_json::Value {
     value
 }
 
+/// Why a failed task failed, in a few words: its last attempt's outcome and reason, or
+/// the completion check that failed after its worker succeeded.
+async fn failure_reason(store: &Store, run_id: &str, task_id: &str) -> String {
+    let Ok(attempt) = store.attempt(run_id, task_id, None).await else {
+        return String::new();
+    };
+    let Ok((_, supervision)) = store.attempt_by_thread(&attempt.thread_id).await else {
+        return String::new();
+    };
+    if supervision.outcome == Some(crate::model::AttemptOutcome::Succeeded)
+        && let Ok((_, gate)) = store.gate(run_id, task_id).await
+        && let Some(check) = gate
+            .checks
+            .iter()
+            .find(|c| c.status == crate::model::CheckStatus::Failed)
+    {
+        return format!("check {} failed", check.name);
+    }
+    let outcome = supervision
+        .outcome
+        .map_or("", crate::model::AttemptOutcome::as_str);
+    format!("{outcome}: {}", supervision.end.reason)
+}
+
 /// The run `--run` names, or the one `--plan` creates or extends (applied first).
 async fn run_to_bring_up(ctx: &Ctx, run: Option<String>, plan: Option<&PathBuf>) -> Result<String> {
     let Some(file) = plan else {
@@ -132,9 +171,17 @@ async fn run_to_bring_up(ctx: &Ctx, run: Option<String>, plan: Option<&PathBuf>)
 /// second also stops the running workers' supervisors.
 fn stop_on_ctrl_c(store: Store, run_id: String) -> tokio::sync::watch::Receiver<u8> {
     let (tx, rx) = tokio::sync::watch::channel(0u8);
+    let interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    // Started detached (`--detach`), this process has the stop signals blocked until
+    // its handler is in: it is now.
+    let _ = crate::process::detach::unblock_stop_signals();
     tokio::spawn(async move {
+        let Ok(mut interrupts) = interrupts else {
+            // No handler: nothing stops `up` but its end (the sender stays open).
+            return std::future::pending().await;
+        };
         let mut presses = 0u8;
-        while tokio::signal::ctrl_c().await.is_ok() {
+        while interrupts.recv().await.is_some() {
             presses += 1;
             let _ = tx.send(presses);
             if presses == 1 {
@@ -201,18 +248,7 @@ async fn summary(ctx: &Ctx, run_id: &str, took: std::time::Duration) -> Result<s
     }
     for task in ctx.store.tasks(run_id).await? {
         if task.status == crate::model::TaskStatus::Failed {
-            let reason = match ctx.store.attempt(run_id, &task.task_id, None).await {
-                Ok(a) => ctx
-                    .store
-                    .attempt_by_thread(&a.thread_id)
-                    .await
-                    .map(|(_, s)| {
-                        let outcome = s.outcome.map_or("", crate::model::AttemptOutcome::as_str);
-                        format!("{outcome}: {}", s.end.reason)
-                    })
-                    .unwrap_or_default(),
-                Err(_) => String::new(),
-            };
+            let reason = failure_reason(&ctx.store, run_id, &task.task_id).await;
             failed.push(serde_json::json!({"task_id": task.task_id, "reason": reason}));
         }
     }
