@@ -1,6 +1,6 @@
 //! The scripted leader of `benches/leader-run.sh`, through `orch mcp` (issue 12): the
 //! same scenario (the script writes it: `--setup DIR`), the same loop — `plan_apply`,
-//! `orch up` started as a process of its own whose output nobody reads, then the `next`
+//! `orch up --detach` run as the leader's shell would (its one line counted), then the `next`
 //! tool (waiting) until the run finishes, answering each question with its first option
 //! and retrying whatever gave up or failed — and every byte of every tool result it
 //! reads counted: the result's text content, which is the compact JSON (its
@@ -151,20 +151,45 @@ pub async fn drive(orch: OrchCommand<'_>, dir: &Path) -> Result<Vec<Call>, (Stri
     }
 }
 
-/// `orch up --run lr` in the background, its output unread.
-fn start_up(orch: OrchCommand, dir: &Path) -> Result<tokio::process::Child, String> {
-    orch_command(orch, dir, &["up", "--run", RUN])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("start orch up: {e}"))
+/// `orch up --run lr --detach`, as the leader's shell runs it (there is no `up` tool):
+/// recorded as a call of `up (shell)` with what it printed; returns the pid of the
+/// `orch up` it started in the background.
+async fn start_up(leader: &mut Leader, orch: OrchCommand<'_>, dir: &Path) -> Result<u32, String> {
+    let out = orch_command(orch, dir, &["up", "--run", RUN, "--detach"])
+        .output()
+        .await
+        .map_err(|e| format!("start orch up: {e}"))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    leader.calls.push(Call {
+        tool: "up (shell)".to_string(),
+        arguments: json!(["up", "--run", RUN, "--detach"]),
+        text: text.clone(),
+        is_error: !out.status.success(),
+    });
+    text.split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|pid| pid.parse().ok())
+        .ok_or_else(|| format!("orch up --detach: {text}"))
+}
+
+/// Waits (bounded) for the `orch up` with `pid` to end with its run.
+async fn up_ended(pid: u32) -> Result<(), String> {
+    for _ in 0..600 {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("orch up (pid {pid}) did not end with its run"))
 }
 
 async fn run_loop(leader: &mut Leader, orch: OrchCommand<'_>, dir: &Path) -> Result<(), String> {
     leader
         .call("plan_apply", json!({"file": "../plan.toml"}))
         .await?;
-    let mut up = start_up(orch, dir)?;
+    let mut up = start_up(leader, orch, dir).await?;
     let next = json!({"run": RUN, "wait": true, "timeout_seconds": 300});
     loop {
         let reply = leader.call("next", next.clone()).await?;
@@ -186,15 +211,9 @@ async fn run_loop(leader: &mut Leader, orch: OrchCommand<'_>, dir: &Path) -> Res
                     leader.call("retry", retry).await?;
                     retried = true;
                 }
-                // Ready tasks no `orch up` runs: right after it was started, ours may
-                // not have recorded itself yet (ask again); after the run finished
-                // failed it ended, and a retry made more work: start it again.
-                "ready" => {
-                    if up.try_wait().map_err(|e| e.to_string())?.is_some() {
-                        up = start_up(orch, dir)?;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                // Ready tasks no `orch up` runs: the run finished failed and its
+                // `orch up` ended with it, and a retry made more work: start it again.
+                "ready" => up = start_up(leader, orch, dir).await?,
                 // The run's finish comes last; a retry in the same reply undoes it.
                 "run_finished" => finished = !retried,
                 other => return Err(format!("an item of an unknown kind {other:?}: {item}")),
@@ -204,14 +223,7 @@ async fn run_loop(leader: &mut Leader, orch: OrchCommand<'_>, dir: &Path) -> Res
             break;
         }
     }
-    let status = up
-        .wait()
-        .await
-        .map_err(|e| format!("wait for orch up: {e}"))?;
-    status
-        .success()
-        .then_some(())
-        .ok_or_else(|| format!("orch up exited with {status}"))
+    up_ended(up).await
 }
 
 /// Each call with the bytes of its result, and with `show` the result itself.

@@ -177,8 +177,8 @@ fn the_leader_loop_of_the_orch_skill_runs_the_plan_and_answers_once() {
     let kinds = message_kinds(&env, "demo/api/attempt-1");
     assert_eq!(count(&kinds, "question"), 1, "{kinds:?}");
     assert_eq!(count(&kinds, "answer"), 1, "{kinds:?}");
-    // The plan, the log and the database live in .orch/, which git ignores.
-    assert!(repo.join(".orch/up.log").exists());
+    // The plan, orch up's log and the database live in .orch/, which git ignores.
+    assert!(repo.join(".orch/logs/demo/up.log").exists());
     assert_eq!(env.git(&repo, &["status", "--porcelain"]), "");
 }
 
