@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn ts<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+/// Serializes a Unix-millisecond timestamp as RFC 3339 (every record's `*_at`).
+pub(crate) fn ts<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::time::rfc3339(*ms))
 }
 

@@ -3,11 +3,13 @@
 //! their ids and statuses. One rule for every verb: a text left out is replaced by its
 //! size, `<key>_bytes` (absent when the text was empty).
 
+use super::rows::{AttemptIds, MessageRow, TaskIds, TaskRow};
 use crate::model::{Attempt, Message, Task};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Removes the text `key` of `object`, putting `<key>_bytes` in its place when the
-/// text was not empty.
+/// text was not empty (for JSON the database rendered; records print through
+/// [`super::rows`], which follows the same rule).
 pub fn elide(object: &mut Value, key: &str) {
     let Some(map) = object.as_object_mut() else {
         return;
@@ -19,43 +21,24 @@ pub fn elide(object: &mut Value, key: &str) {
     }
 }
 
-/// A task as JSON, its body left out unless `bodies`.
-pub fn task(task: &Task, bodies: bool) -> Value {
-    let mut value = json!(task);
-    if !bodies {
-        elide(&mut value, "body");
-    }
-    value
+/// A task as a list prints it, its body left out unless `bodies`.
+pub fn task(task: &Task, bodies: bool) -> TaskRow<'_> {
+    TaskRow::new(task, bodies)
 }
 
-/// A message as JSON, its body left out unless `bodies`.
-pub fn message(message: &Message, bodies: bool) -> Value {
-    let mut value = json!(message);
-    if !bodies {
-        elide(&mut value, "body");
-    }
-    value
+/// A message as a list prints it, its body left out unless `bodies`.
+pub fn message(message: &Message, bodies: bool) -> MessageRow<'_> {
+    MessageRow::new(message, bodies)
 }
 
 /// The task around a question or an answer: its ids and status.
-pub fn task_ids(task: &Task) -> Value {
-    json!({
-        "run_id": task.run_id,
-        "task_id": task.task_id,
-        "title": task.title,
-        "status": task.status,
-        "current_attempt": task.current_attempt,
-    })
+pub fn task_ids(task: &Task) -> TaskIds<'_> {
+    TaskIds::new(task)
 }
 
 /// The attempt around a question: its ids and status.
-pub fn attempt_ids(attempt: &Attempt) -> Value {
-    json!({
-        "attempt_no": attempt.attempt_no,
-        "thread_id": attempt.thread_id,
-        "assigned_to": attempt.assigned_to,
-        "status": attempt.status,
-    })
+pub fn attempt_ids(attempt: &Attempt) -> AttemptIds<'_> {
+    AttemptIds::new(attempt)
 }
 
 /// What a question asks: `payload_json.question` when the worker gave one, else the

@@ -10,6 +10,7 @@ pub mod inbox;
 pub mod orch;
 mod render;
 pub mod request;
+pub(crate) mod rows;
 
 use crate::cli::inbox::InboxCli;
 use crate::cli::orch::OrchCli;

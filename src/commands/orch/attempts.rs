@@ -2,10 +2,11 @@
 //! and how it ended (the output tail left out unless `--bodies`).
 
 use crate::commands::Ctx;
+use crate::commands::rows::{AttemptRow, SupervisionRow};
 use crate::error::Result;
 use crate::output::Reply;
 use clap::Args;
-use serde_json::json;
+use serde::Serialize;
 
 #[derive(Debug, Clone, Args)]
 pub struct AttemptsArgs {
@@ -19,8 +20,21 @@ pub struct AttemptsArgs {
     pub bodies: bool,
 }
 
+/// The reply's data, serialized straight to text (fields by name, see
+/// [`crate::commands::rows`]).
+#[derive(Serialize)]
+struct Attempts<'a> {
+    attempts: Vec<AttemptWithSupervision<'a>>,
+}
+
+#[derive(Serialize)]
+struct AttemptWithSupervision<'a> {
+    attempt: AttemptRow<'a>,
+    supervision: SupervisionRow<'a>,
+}
+
 pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
-    let mut rows = Vec::new();
+    let mut records = Vec::new();
     let mut human = String::new();
     for attempt in ctx.store.attempts(&args.run, args.task.as_deref()).await? {
         let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
@@ -39,11 +53,14 @@ pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
                 format!(": {}", supervision.end.reason)
             }
         ));
-        let mut supervision = json!(supervision);
-        if !args.bodies {
-            crate::commands::frugal::elide(&mut supervision, "output_tail");
-        }
-        rows.push(json!({"attempt": attempt, "supervision": supervision}));
+        records.push((attempt, supervision));
     }
-    Ok(Reply::new("attempts", json!({"attempts": rows}), human))
+    let attempts = records
+        .iter()
+        .map(|(attempt, supervision)| AttemptWithSupervision {
+            attempt: AttemptRow::new(attempt),
+            supervision: SupervisionRow::new(supervision, args.bodies),
+        })
+        .collect();
+    Ok(Reply::new("attempts", Attempts { attempts }, human))
 }

@@ -3,19 +3,34 @@
 //! and statuses, the question's body left out unless `--bodies`.
 
 use crate::cli::ListArgs;
+use crate::commands::rows::{AttemptIds, MessageRow, TaskIds};
 use crate::commands::{Ctx, frugal};
 use crate::error::Result;
 use crate::output::Reply;
-use serde_json::json;
+use serde::Serialize;
 
 /// `orch blocked` takes the run and `--bodies`.
 pub type BlockedArgs = ListArgs;
+
+/// The reply's data, serialized straight to text (fields by name, see
+/// [`crate::commands::rows`]).
+#[derive(Serialize)]
+struct Blocked<'a> {
+    tasks: Vec<BlockedTask<'a>>,
+}
+
+#[derive(Serialize)]
+struct BlockedTask<'a> {
+    attempt: AttemptIds<'a>,
+    question: Option<MessageRow<'a>>,
+    task: TaskIds<'a>,
+}
 
 pub async fn run(ctx: &Ctx, args: BlockedArgs) -> Result<Reply> {
     let store = &ctx.store;
     let blocked = store.blocked(&args.run).await?;
     let mut human = String::new();
-    let items: Vec<_> = blocked
+    let tasks: Vec<_> = blocked
         .iter()
         .map(|(task, attempt, question)| {
             // The id as the flag that names it, ready to copy into `orch answer`.
@@ -27,16 +42,15 @@ pub async fn run(ctx: &Ctx, args: BlockedArgs) -> Result<Reply> {
                 "{} (attempt {}, {}) {asked}\n",
                 task.task_id, attempt.attempt_no, attempt.assigned_to,
             ));
-            let question = question.as_ref().map(|q| frugal::message(q, args.bodies));
-            json!({
-                "task": frugal::task_ids(task),
-                "attempt": frugal::attempt_ids(attempt),
-                "question": question,
-            })
+            BlockedTask {
+                attempt: frugal::attempt_ids(attempt),
+                question: question.as_ref().map(|q| frugal::message(q, args.bodies)),
+                task: frugal::task_ids(task),
+            }
         })
         .collect();
-    if items.is_empty() {
+    if tasks.is_empty() {
         human.push_str("no blocked tasks\n");
     }
-    Ok(Reply::new("blocked", json!({"tasks": items}), human))
+    Ok(Reply::new("blocked", Blocked { tasks }, human))
 }

@@ -3,6 +3,7 @@
 //! previous attempt's repository and mode.
 
 use crate::cli::BodyArgs;
+use crate::commands::rows::{AttemptRow, LaunchRow, MessageRow, TaskRow, ThreadRow};
 use crate::commands::{Ctx, read_body_args};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, Message, Task, Thread};
@@ -14,8 +15,7 @@ use crate::supervisor::LaunchReport;
 use clap::Args;
 use serde::Serialize;
 
-/// A new attempt with everything the verbs print about it.
-#[derive(Serialize)]
+/// A new attempt with everything the verbs print about it (as [`CreatedRows`]).
 pub(super) struct Created {
     pub task: Task,
     pub attempt: Attempt,
@@ -23,9 +23,7 @@ pub(super) struct Created {
     pub message: Message,
     /// Retry and reassign: the attempt this one follows, as it is now (contract §5:
     /// `data.previous_attempt.attempt_no`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_attempt: Option<Attempt>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub launch: Option<LaunchReport>,
 }
 
@@ -76,23 +74,41 @@ impl Created {
             )),
             None => {}
         }
-        Reply::new(command, self.to_json(), human)
+        Reply::new(command, self.rows(), human)
     }
 
     /// The reply's `data`, with the body printed once: when the task's body is the
     /// task message's body (no `--body`), `data.task.body` gives way to `"body_same_as":
     /// "message.body"` (the contract names the message's `body`; it is what the worker got).
-    fn to_json(&self) -> serde_json::Value {
-        let mut data = serde_json::to_value(self).unwrap_or_default();
-        if !self.task.body.is_empty()
-            && self.task.body == self.message.body
-            && let Some(task) = data["task"].as_object_mut()
-        {
-            task.remove("body");
-            task.insert("body_same_as".into(), "message.body".into());
+    fn rows(&self) -> CreatedRows<'_> {
+        let task = if !self.task.body.is_empty() && self.task.body == self.message.body {
+            TaskRow::body_same_as(&self.task, "message.body")
+        } else {
+            TaskRow::new(&self.task, true)
+        };
+        CreatedRows {
+            attempt: AttemptRow::new(&self.attempt),
+            launch: self.launch.as_ref().map(LaunchRow::new),
+            message: MessageRow::new(&self.message, true),
+            previous_attempt: self.previous_attempt.as_ref().map(AttemptRow::new),
+            task,
+            thread: ThreadRow::new(&self.thread),
         }
-        data
     }
+}
+
+/// [`Created`] as the reply prints it, serialized straight to text (fields by name, see
+/// [`crate::commands::rows`]).
+#[derive(Serialize)]
+struct CreatedRows<'a> {
+    attempt: AttemptRow<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    launch: Option<LaunchRow<'a>>,
+    message: MessageRow<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_attempt: Option<AttemptRow<'a>>,
+    task: TaskRow<'a>,
+    thread: ThreadRow<'a>,
 }
 
 /// The attempt a retry or reassign replaces: the task's current one, which must be

@@ -2,13 +2,22 @@
 //! bodies left out unless `--bodies`).
 
 use crate::cli::ListArgs;
+use crate::commands::rows::TaskRow;
 use crate::commands::{Ctx, frugal, render};
 use crate::error::Result;
 use crate::output::Reply;
-use serde_json::Value;
+use serde::Serialize;
 
 /// `orch ready` takes the run and `--bodies`.
 pub type ReadyArgs = ListArgs;
+
+/// The reply's data, serialized straight to text (fields by name, see
+/// [`crate::commands::rows`]).
+#[derive(Serialize)]
+struct Ready<'a> {
+    run_id: &'a str,
+    tasks: Vec<TaskRow<'a>>,
+}
 
 pub async fn run(ctx: &Ctx, args: ReadyArgs) -> Result<Reply> {
     let tasks = ctx.store.ready(&args.run).await?;
@@ -17,10 +26,9 @@ pub async fn run(ctx: &Ctx, args: ReadyArgs) -> Result<Reply> {
     } else {
         render::tasks(&ctx.style, &tasks)
     };
-    let rows = tasks.iter().map(|t| frugal::task(t, args.bodies)).collect();
-    // Built by hand: `json!` would copy every row once more.
-    let mut data = serde_json::Map::new();
-    data.insert("run_id".to_string(), Value::String(args.run));
-    data.insert("tasks".to_string(), Value::Array(rows));
-    Ok(Reply::new("ready", Value::Object(data), human))
+    let data = Ready {
+        run_id: &args.run,
+        tasks: tasks.iter().map(|t| frugal::task(t, args.bodies)).collect(),
+    };
+    Ok(Reply::new("ready", data, human))
 }
