@@ -13,6 +13,9 @@
 //! results the conversation already holds, so a CLI's own retry of a turn gets the same
 //! step again. A step is one of
 //! - `{"tool": "SHELL COMMAND"}`: the model calls the CLI's shell tool with it;
+//! - `{"call": "TOOL", "arguments": {…}}`: the model calls the tool of that name (an MCP
+//!   tool, as the CLI names it) with those arguments; `"namespace": "NS"` puts the call
+//!   in a Responses API tool namespace (codex offers an MCP server's tools as one);
 //! - `{"text": "…"}`: the model's final answer;
 //! - `{"stall": true}`: the stream sends its first event, then nothing, forever;
 //! - `{"error": ERROR}`: an HTTP error, every time;
@@ -247,6 +250,21 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
+    }
+    if let Some(name) = step["call"].as_str() {
+        record(json!({"call": name}));
+        let arguments = step.get("arguments").cloned().unwrap_or_else(|| json!({}));
+        return match api {
+            Api::Responses => {
+                let call = FunctionCall {
+                    name,
+                    namespace: step["namespace"].as_str(),
+                    arguments: &arguments,
+                };
+                responses_function_call(&mut writer, &call, turn)
+            }
+            Api::Messages => messages_tool_use(&mut writer, name, &arguments, turn),
+        };
     }
     if let Some(command) = step["tool"].as_str() {
         record(json!({"tool": command}));
@@ -491,17 +509,40 @@ fn responses_tool_call(
         .flatten()
         .filter_map(|t| t["name"].as_str().or_else(|| t["type"].as_str()))
         .collect();
-    let call_id = format!("call_mock_{turn}");
-    let item = if names.contains(&"exec_command") {
-        json!({"type": "function_call", "name": "exec_command", "call_id": call_id,
-               "arguments": json!({"cmd": command}).to_string()})
+    let (name, arguments) = if names.contains(&"exec_command") {
+        ("exec_command", json!({"cmd": command}))
     } else if names.contains(&"shell_command") {
-        json!({"type": "function_call", "name": "shell_command", "call_id": call_id,
-               "arguments": json!({"command": command}).to_string()})
+        ("shell_command", json!({"command": command}))
     } else {
-        json!({"type": "function_call", "name": "shell", "call_id": call_id,
-               "arguments": json!({"command": ["bash", "-lc", command]}).to_string()})
+        ("shell", json!({"command": ["bash", "-lc", command]}))
     };
+    let call = FunctionCall {
+        name,
+        namespace: None,
+        arguments: &arguments,
+    };
+    responses_function_call(w, &call, turn)
+}
+
+/// A function the model calls (Responses API).
+struct FunctionCall<'a> {
+    name: &'a str,
+    /// The tool namespace the function is offered in, if any.
+    namespace: Option<&'a str>,
+    arguments: &'a Value,
+}
+
+/// A Responses API turn that makes `call`.
+fn responses_function_call(
+    w: &mut TcpStream,
+    call: &FunctionCall,
+    turn: usize,
+) -> std::io::Result<()> {
+    let mut item = json!({"type": "function_call", "name": call.name,
+        "call_id": format!("call_mock_{turn}"), "arguments": call.arguments.to_string()});
+    if let Some(namespace) = call.namespace {
+        item["namespace"] = json!(namespace);
+    }
     let mut sse = Sse::start(w)?;
     sse.event(
         "response.created",
@@ -517,12 +558,22 @@ fn responses_tool_call(
 
 fn messages_tool_call(w: &mut TcpStream, command: &str, turn: usize) -> std::io::Result<()> {
     let input = json!({"command": command, "description": "Run a command"});
+    messages_tool_use(w, "Bash", &input, turn)
+}
+
+/// A Messages API turn that calls tool `name` with `input`.
+fn messages_tool_use(
+    w: &mut TcpStream,
+    name: &str,
+    input: &Value,
+    turn: usize,
+) -> std::io::Result<()> {
     let mut sse = Sse::start(w)?;
     sse.event("message_start", &message_start())?;
     sse.event(
         "content_block_start",
         &json!({"type": "content_block_start", "index": 0, "content_block": {
-            "type": "tool_use", "id": format!("toolu_mock_{turn}"), "name": "Bash", "input": {}}}),
+            "type": "tool_use", "id": format!("toolu_mock_{turn}"), "name": name, "input": {}}}),
     )?;
     sse.event(
         "content_block_delta",

@@ -13,6 +13,7 @@
 //! Asked to run without `ORCH_REAL_CLI_BIN`, a test fails (it was asked for and cannot
 //! run); it never passes without having run.
 
+mod leader;
 mod scenarios;
 
 use crate::common::{Env, wait_until};
