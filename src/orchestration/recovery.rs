@@ -49,6 +49,7 @@ pub async fn tend(
 ) -> Result<AtWork> {
     let mut busy = AtWork::default();
     let now = crate::time::now_ms();
+    let mut gone = Vec::new();
     for (attempt, sup) in store.unsettled_attempts(run_id).await? {
         let supervisor_alive = match (sup.supervisor_pid, sup.supervisor_start) {
             (Some(pid), Some(start)) => Some(procfs::is_same_process(pid as u32, start as u64)),
@@ -56,12 +57,7 @@ pub async fn tend(
         };
         match supervisor_alive {
             Some(true) => busy.add(&attempt.assigned_to),
-            Some(false) if sup.outcome.is_none() => {
-                mark_lost(store, &attempt, &sup).await?;
-                spawn_policy(store, &attempt.thread_id, policy);
-            }
-            // Died while applying the policy: apply it again (it acts once per attempt).
-            Some(false) => spawn_policy(store, &attempt.thread_id, policy),
+            Some(false) => gone.push(attempt.thread_id),
             None => {
                 let thread = store.thread(&attempt.thread_id).await?;
                 if thread.status.is_terminal() {
@@ -85,7 +81,35 @@ pub async fn tend(
             }
         }
     }
+    if !gone.is_empty() {
+        recover_gone(store, run_id, &gone, policy).await?;
+    }
     Ok(busy)
+}
+
+/// Recovers the attempts whose supervisors were seen gone (`gone`, by thread). Their
+/// rows are read again first: a supervisor marks its attempt settled before it exits,
+/// so one that finished between the first read and the liveness check (the end
+/// recorded, the retry ladder applied, then gone) is left alone rather than recovered
+/// from the stale read (which recorded the ladder's give-up twice, or would have
+/// recorded a finished attempt `lost`).
+async fn recover_gone(
+    store: &Store,
+    run_id: &str,
+    gone: &[String],
+    policy: &mut PolicyTasks,
+) -> Result<()> {
+    for (attempt, sup) in store.unsettled_attempts(run_id).await? {
+        if !gone.contains(&attempt.thread_id) {
+            continue;
+        }
+        if sup.outcome.is_none() {
+            mark_lost(store, &attempt, &sup).await?;
+        }
+        // Died while applying the policy, or before: apply it (it acts once per attempt).
+        spawn_policy(store, &attempt.thread_id, policy);
+    }
+    Ok(())
 }
 
 /// The policy passes under way, by attempt thread: one at a time per attempt (an
@@ -163,4 +187,62 @@ async fn mark_lost(store: &Store, attempt: &Attempt, sup: &Supervision) -> Resul
     };
     let end = AttemptEnd::new(outcome, reason);
     store.record_attempt_end(&attempt.thread_id, &end).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::*;
+
+    /// The attempt's supervisor as a process that is not running (this process's pid
+    /// with another start time).
+    async fn supervised_by_a_gone_process(store: &Store, attempt: &Attempt) {
+        let (pid, start) = procfs::this_process();
+        let holder = store
+            .claim_supervision(&attempt.thread_id, pid, start + 1)
+            .await
+            .unwrap();
+        assert_eq!(holder, None);
+    }
+
+    #[tokio::test]
+    async fn a_supervisor_that_settled_before_it_was_seen_gone_is_not_recovered() {
+        let (store, attempt) = one_failed().await;
+        supervised_by_a_gone_process(&store, &attempt).await;
+        let end = AttemptEnd::new(AttemptOutcome::Failed, "exit status 1".to_string());
+        store
+            .record_attempt_end(&attempt.thread_id, &end)
+            .await
+            .unwrap();
+        // `orch up` read the attempt unsettled; then its supervisor applied the ladder,
+        // marked it settled and exited; then `orch up` saw it gone.
+        let stale = vec![attempt.thread_id.clone()];
+        after_attempt::settle(&store, &attempt.thread_id, Handover::default())
+            .await
+            .unwrap();
+        store.mark_settled(&attempt.thread_id).await.unwrap();
+        let before = event_types(&store).await;
+        let mut policy = PolicyTasks::new();
+        recover_gone(&store, "r", &stale, &mut policy)
+            .await
+            .unwrap();
+        assert!(policy.is_empty(), "no second pass of the ladder");
+        assert_eq!(event_types(&store).await, before);
+        let (_, sup) = store.attempt_by_thread(&attempt.thread_id).await.unwrap();
+        assert_eq!(sup.outcome, Some(AttemptOutcome::Failed));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_whose_supervisor_died_unsettled_is_recorded_lost_and_settled() {
+        let (store, attempt) = one_claimed().await;
+        supervised_by_a_gone_process(&store, &attempt).await;
+        let mut policy = PolicyTasks::new();
+        let gone = vec![attempt.thread_id.clone()];
+        recover_gone(&store, "r", &gone, &mut policy).await.unwrap();
+        let (_, pass) = policy.into_iter().next().expect("the ladder's pass");
+        pass.await.unwrap();
+        let (_, sup) = store.attempt_by_thread(&attempt.thread_id).await.unwrap();
+        assert_eq!(sup.outcome, Some(AttemptOutcome::Lost));
+        assert!(store.unsettled_attempts("r").await.unwrap().is_empty());
+    }
 }
