@@ -746,3 +746,34 @@ fn a_brief_with_shell_syntax_reaches_the_worker_as_one_argument_and_runs_nothing
     let last = thread["messages"].as_array().unwrap().last().unwrap();
     assert_eq!(last["body"], said, "{thread:#}");
 }
+
+/// `orch logs` where the attempt's log file is not (another host of a shared database
+/// ran it; here the file is moved away): the output its supervisor posted to the thread,
+/// and `--raw`/`--json` name the host's log they need.
+#[test]
+fn logs_of_an_attempt_run_elsewhere_come_from_the_thread() {
+    let env = Env::with_fake_agents();
+    let repo = env.repo();
+    env.orch(&["run", "init", "--run", "r"]).data();
+    add_task(&env, "r", "t", "shell", "echo first line; echo second line");
+    env.launch(&repo, "r", "t", "analysis");
+    let end = wait_for_end(&env, "r", "t");
+    assert_eq!(end["supervision"]["outcome"], "succeeded", "{end}");
+    let here = env.orch_raw_logs(&["logs", "--run", "r", "--task", "t"]);
+    let log = end["supervision"]["log_path"].as_str().unwrap().to_string();
+    std::fs::rename(&log, format!("{log}.elsewhere")).unwrap();
+    let elsewhere = env.orch_raw_logs(&["logs", "--run", "r", "--task", "t"]);
+    assert_eq!(here, "first line\nsecond line\n");
+    assert_eq!(elsewhere, "first line\nsecond line\n");
+    let last = env.orch_raw_logs(&["logs", "--run", "r", "--task", "t", "-n", "1"]);
+    assert_eq!(last.lines().count(), 1, "{last}");
+    for flag in ["--raw", "--json"] {
+        let refused = env.orch(&["logs", "--run", "r", "--task", "t", flag]);
+        let message = refused.error(40, "not_found");
+        assert!(message.contains("ran on another host"), "{message}");
+        assert!(
+            message.contains(flag) && message.contains(&log),
+            "{message}"
+        );
+    }
+}

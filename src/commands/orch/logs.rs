@@ -1,7 +1,10 @@
 //! `orch logs`: an attempt's output as text with escapes removed (default), raw bytes
 //! (`--raw`) or parsed events as JSON lines (`--json`); `-f` follows until the attempt
 //! ends, `-n N` keeps the last lines. [`tail`] is the same read returned as data (for
-//! `orch mcp`, where stdout is the protocol).
+//! `orch mcp`, where stdout is the protocol). The log file lives on the host that ran
+//! the attempt; elsewhere (another host of a shared database) the text is the output
+//! its supervisor posted to the attempt's thread ([`from_thread`]), and `--raw` and
+//! `--json` say they need that host.
 
 use crate::adapter::parse::Parser;
 use crate::adapter::text::{LineSplitter, strip_ansi};
@@ -78,6 +81,18 @@ async fn read(ctx: &Ctx, args: &LogsArgs, parsed: bool, sink: &mut Sink) -> Resu
     } else {
         supervision.log_path.clone().into()
     };
+    // A supervisor recorded its log, and the file is not here: another host ran it.
+    if !supervision.log_path.is_empty() && !path.exists() {
+        if args.raw || parsed {
+            return Err(Error::not_found(format!(
+                "attempt {} of task {task:?} ran on another host: {} needs its log ({}), which is there; without it, orch logs prints the output stored in the database",
+                attempt.attempt_no,
+                if args.raw { "--raw" } else { "--json" },
+                path.display()
+            )));
+        }
+        return from_thread(ctx, args, attempt, sink).await;
+    }
     let parser = if parsed {
         Some(log_parser(ctx, run, &attempt, &supervision).await?)
     } else {
@@ -120,6 +135,50 @@ async fn read(ctx: &Ctx, args: &LogsArgs, parsed: bool, sink: &mut Sink) -> Resu
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    printer.finish();
+    Ok(attempt)
+}
+
+/// [`read`] for an attempt whose log is on another host: the output its supervisor
+/// posted to the thread (the parsed events as text, a flood's omitted lines counted),
+/// oldest first; `-f` follows the thread until the attempt ends.
+async fn from_thread(
+    ctx: &Ctx,
+    args: &LogsArgs,
+    attempt: Attempt,
+    sink: &mut Sink,
+) -> Result<Attempt> {
+    let mut printer = Printer {
+        raw: false,
+        parser: None,
+        redactor: crate::redact::process(),
+        splitter: LineSplitter::default(),
+        tail: args.lines,
+        pending_tail: Vec::new(),
+        sink,
+    };
+    let mut after = 0;
+    loop {
+        let ended = ctx
+            .store
+            .attempt_by_thread(&attempt.thread_id)
+            .await?
+            .1
+            .outcome
+            .is_some();
+        let (_, messages, _) = ctx.store.show(&attempt.thread_id, None).await?;
+        let seen = after;
+        for message in messages.iter().filter(|m| m.message_id > seen) {
+            after = message.message_id;
+            if message.kind == crate::model::MessageKind::Output {
+                printer.feed(message.body.as_bytes(), args.follow);
+            }
+        }
+        if !args.follow || ended {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     printer.finish();
     Ok(attempt)
