@@ -98,8 +98,8 @@ async fn question_attempt(conn: &mut SqliteConnection, task: &Task, question: i6
     let row = fetch_optional(
         &mut *conn,
         "SELECT m.kind, m.thread_id, a.attempt_no FROM messages m
-         LEFT JOIN attempts a ON a.thread_id = m.thread_id AND a.run_id = ? AND a.task_id = ?
-         WHERE m.message_id = ?",
+         LEFT JOIN attempts a ON a.thread_id = m.thread_id AND a.run_id = $1 AND a.task_id = $2
+         WHERE m.message_id = $3",
         args![&task.run_id, &task.task_id, question],
     )
     .await?
@@ -138,7 +138,7 @@ async fn require_open_question(
     let later = fetch_optional(
         &mut *conn,
         "SELECT message_id, kind FROM messages
-         WHERE thread_id = ? AND message_id > ? AND kind IN ('answer', 'question')
+         WHERE thread_id = $1 AND message_id > $2 AND kind IN ('answer', 'question')
          ORDER BY message_id LIMIT 1",
         args![thread, question],
     )

@@ -8,7 +8,7 @@ use super::succession::describe;
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage};
 use super::{Store, rows, runs};
-use super::{args, execute, fetch_all, fetch_record};
+use super::{args, execute, fetch_all, fetch_record, scalar_one};
 use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
@@ -82,7 +82,7 @@ pub(crate) async fn load_attempt(
         conn,
         concat!(
             attempt_select!(),
-            "WHERE a.run_id = ? AND a.task_id = ? AND a.attempt_no = ?"
+            "WHERE a.run_id = $1 AND a.task_id = $2 AND a.attempt_no = $3"
         ),
         args![run_id, task_id, attempt_no],
         rows::attempt,
@@ -282,32 +282,34 @@ impl NewAttempt {
         now: i64,
     ) -> Result<()> {
         let (new, ws) = (self, &self.workspace);
-        sqlx::query(
+        execute(
+            &mut *tx,
             "INSERT INTO attempts (task, run_id, task_id, attempt_no, thread_id, assigned_to, execution_mode,
                                    repo_path, base_ref, base_commit, branch_name, worktree_path, workspace_status,
                                    created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            args![
+                key,
+                &new.run_id,
+                &new.task_id,
+                new.attempt_no,
+                thread_id,
+                &new.assigned_to,
+                new.execution_mode.as_str(),
+                path_text(ws.repo_path.as_deref()),
+                ws.base_ref.as_deref().unwrap_or(""),
+                ws.base_commit.as_deref().unwrap_or(""),
+                ws.branch_name.as_deref().unwrap_or(""),
+                path_text(ws.worktree_path.as_deref()),
+                ws.workspace_status.map_or("", WorkspaceStatus::as_str),
+                now,
+                now,
+            ],
         )
-        .bind(key)
-        .bind(&new.run_id)
-        .bind(&new.task_id)
-        .bind(new.attempt_no)
-        .bind(thread_id)
-        .bind(&new.assigned_to)
-        .bind(new.execution_mode.as_str())
-        .bind(path_text(ws.repo_path.as_deref()))
-        .bind(ws.base_ref.as_deref().unwrap_or(""))
-        .bind(ws.base_commit.as_deref().unwrap_or(""))
-        .bind(ws.branch_name.as_deref().unwrap_or(""))
-        .bind(path_text(ws.worktree_path.as_deref()))
-        .bind(ws.workspace_status.map_or("", WorkspaceStatus::as_str))
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         execute(
             &mut *tx,
-            "UPDATE tasks SET current_attempt = ? WHERE id = ?",
+            "UPDATE tasks SET current_attempt = $1 WHERE id = $2",
             args![new.attempt_no, key],
         )
         .await?;
@@ -395,7 +397,7 @@ impl Store {
         let mut conn = self.lock_reconciled(run_id).await?;
         let rows = fetch_all(&mut conn, concat!(
             attempt_select!(),
-            "WHERE a.run_id = ?1 AND (?2 IS NULL OR a.task_id = ?2) ORDER BY a.task, a.attempt_no"
+            "WHERE a.run_id = $1 AND ($2 IS NULL OR a.task_id = $2) ORDER BY a.task, a.attempt_no"
         ), args![run_id, task_id]).await?;
         rows.iter().map(rows::attempt).collect()
     }
@@ -433,7 +435,7 @@ impl Store {
         self.write_reconciled(run_id, async |tx, now| {
             execute(
                 tx,
-                "UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?",
+                "UPDATE runs SET cancelled = 1, updated_at = $1 WHERE run_id = $2",
                 args![now, run_id],
             )
             .await?;
@@ -468,7 +470,7 @@ impl Store {
         self.write(async |tx, now| {
             execute(
                 tx,
-                "UPDATE attempts SET workspace_status = ?, updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
+                "UPDATE attempts SET workspace_status = $1, updated_at = $2 WHERE run_id = $3 AND task_id = $4 AND attempt_no = $5",
                 args![WorkspaceStatus::Cleaned.as_str(), now, run_id, task_id, attempt_no],
             )
             .await?;
@@ -497,10 +499,8 @@ async fn cancel_task_in(
     reason: &str,
     now: i64,
 ) -> Result<Option<Attempt>> {
-    let current: i64 = sqlx::query_scalar("SELECT current_attempt FROM tasks WHERE id = ?")
-        .bind(key)
-        .fetch_one(&mut *conn)
-        .await?;
+    let sql = "SELECT current_attempt FROM tasks WHERE id = $1";
+    let current: i64 = scalar_one(&mut *conn, sql, args![key]).await?;
     let mut attempt = match current {
         0 => None,
         n => load_attempt(conn, run_id, task_id, n).await?,

@@ -2,7 +2,7 @@
 //! queries that `wait`, `watch` and `wait-reply` run (ids strictly after a cursor).
 
 use super::{Store, rows};
-use super::{args, fetch_all, fetch_optional};
+use super::{args, fetch_all, fetch_optional, scalar_one};
 use crate::error::Result;
 use crate::model::{Event, EventSubject, Message, Thread, ThreadStatus};
 use serde_json::Value;
@@ -66,23 +66,24 @@ impl NewEvent {
 }
 
 pub(crate) async fn insert(conn: &mut SqliteConnection, event: NewEvent, now: i64) -> Result<i64> {
-    let id = sqlx::query_scalar(
+    scalar_one(
+        conn,
         "INSERT INTO events (event_type, run_id, task_id, thread_id, message_id, thread_status, assigned_to, summary, payload_json, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING event_id",
+        args![
+            event.event_type,
+            event.subject.run_id,
+            event.subject.task_id,
+            event.subject.thread_id,
+            event.subject.message_id,
+            event.thread_status.map(|s| s.as_str()),
+            event.assigned_to,
+            event.summary,
+            event.payload.to_string(),
+            now,
+        ],
     )
-    .bind(event.event_type)
-    .bind(event.subject.run_id)
-    .bind(event.subject.task_id)
-    .bind(event.subject.thread_id)
-    .bind(event.subject.message_id)
-    .bind(event.thread_status.map(|s| s.as_str()))
-    .bind(event.assigned_to)
-    .bind(event.summary)
-    .bind(event.payload.to_string())
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+    .await
 }
 
 /// Inserts an event on a task: `(type, summary, payload)`.
@@ -118,11 +119,8 @@ impl Store {
     /// The newest event id, 0 on an empty database: the "now" cursor.
     pub async fn max_event_id(&self) -> Result<i64> {
         let mut conn = self.lock().await;
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM events")
-                .fetch_one(&mut *conn)
-                .await?,
-        )
+        let sql = "SELECT COALESCE(MAX(event_id), 0) FROM events";
+        scalar_one(&mut conn, sql, args![]).await
     }
 
     /// The first event after `after` that matches `filter`.
@@ -150,13 +148,13 @@ impl Store {
         let rows = fetch_all(
             &mut conn,
             "SELECT * FROM events
-             WHERE event_id > ?1
-               AND (?2 IS NULL OR run_id = ?2)
-               AND (?3 = '[]' OR event_type IN (SELECT value FROM json_each(?3)))
-               AND (?4 IS NULL OR assigned_to = ?4)
-               AND (?5 = '[]' OR thread_status IN (SELECT value FROM json_each(?5)))
-               AND (?6 IS NULL OR thread_id = ?6)
-             ORDER BY event_id LIMIT ?7",
+             WHERE event_id > $1
+               AND ($2 IS NULL OR run_id = $2)
+               AND ($3 = '[]' OR event_type IN (SELECT value FROM json_each($3)))
+               AND ($4 IS NULL OR assigned_to = $4)
+               AND ($5 = '[]' OR thread_status IN (SELECT value FROM json_each($5)))
+               AND ($6 IS NULL OR thread_id = $6)
+             ORDER BY event_id LIMIT $7",
             args![
                 after,
                 filter.run_id.as_deref(),
@@ -187,9 +185,9 @@ impl Store {
             &mut conn,
             "SELECT e.event_id AS woke_event_id, m.*
              FROM events e JOIN messages m ON m.message_id = e.message_id
-             WHERE e.thread_id = ?1 AND e.event_id > ?2 AND m.message_id > ?3
-               AND m.kind IN (SELECT value FROM json_each(?4))
-               AND (?5 IS NULL OR m.from_agent != ?5)
+             WHERE e.thread_id = $1 AND e.event_id > $2 AND m.message_id > $3
+               AND m.kind IN (SELECT value FROM json_each($4))
+               AND ($5 IS NULL OR m.from_agent != $5)
              ORDER BY e.event_id LIMIT 1",
             args![thread_id, after_event, after_message, kinds, not_from],
         )
@@ -213,7 +211,7 @@ impl Store {
         let mut conn = self.lock_reconciled(run_id).await?;
         let rows = fetch_all(
             &mut conn,
-            "SELECT * FROM events WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+            "SELECT * FROM events WHERE run_id = $1 AND event_id > $2 ORDER BY event_id LIMIT $3",
             args![run_id, after, limit],
         )
         .await?;

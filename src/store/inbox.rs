@@ -111,7 +111,7 @@ impl Store {
                 Some(held) => {
                     // The caller already holds it (e.g. its supervisor claimed on its
                     // behalf): refresh the lease, keep the status.
-                    let sql = "UPDATE leases SET expires_at = ? WHERE id = ?";
+                    let sql = "UPDATE leases SET expires_at = $1 WHERE id = $2";
                     execute(tx, sql, args![lease.expires_at, held.id]).await?;
                     ClaimStep {
                         status: thread.status,
@@ -122,7 +122,7 @@ impl Store {
                 None => {
                     let step = new_claim(tx, thread, agent).await?;
                     release_leases(tx, thread_id, now).await?;
-                    let sql = "INSERT INTO leases (thread_id, agent, acquired_at, expires_at) VALUES (?, ?, ?, ?)";
+                    let sql = "INSERT INTO leases (thread_id, agent, acquired_at, expires_at) VALUES ($1, $2, $3, $4)";
                     execute(tx, sql, args![thread_id, agent, now, lease.expires_at]).await?;
                     step
                 }
@@ -144,9 +144,9 @@ impl Store {
         self.on_open_thread(thread_id, "renew", async |tx, thread, now| {
             let held = require_lease(tx, thread, agent, "renew", now).await?;
             let lease = LeaseGrant::new(agent, lease_ms, now);
-            let sql = "UPDATE leases SET expires_at = ? WHERE id = ?";
+            let sql = "UPDATE leases SET expires_at = $1 WHERE id = $2";
             execute(tx, sql, args![lease.expires_at, held.id]).await?;
-            let sql = "UPDATE threads SET updated_at = ? WHERE thread_id = ?";
+            let sql = "UPDATE threads SET updated_at = $1 WHERE thread_id = $2";
             execute(tx, sql, args![now, thread_id]).await?;
             thread.updated_at = now;
             let said = ("lease renewed".to_string(), json!({}));
@@ -267,13 +267,14 @@ impl Store {
             let until = now + lease_ms;
             if let Some(active) = active_lease(tx, thread_id, now).await? {
                 if active.agent == agent {
-                    let sql = "UPDATE leases SET expires_at = MAX(expires_at, ?) WHERE id = ?";
+                    let sql = "UPDATE leases SET expires_at = CASE WHEN expires_at > $1 THEN expires_at ELSE $1 END
+                               WHERE id = $2";
                     execute(tx, sql, args![until, active.id]).await?;
                 }
             } else if let Some(last) = last_lease(tx, thread_id).await?
                 && last.agent == agent
             {
-                let sql = "UPDATE leases SET expires_at = ? WHERE id = ? AND released_at IS NULL";
+                let sql = "UPDATE leases SET expires_at = $1 WHERE id = $2 AND released_at IS NULL";
                 execute(tx, sql, args![until, last.id]).await?;
             }
             Ok(())
@@ -351,7 +352,7 @@ mod tests {
     /// Leases of a thread not yet released.
     async fn open_leases(store: &Store, thread_id: &str) -> Result<i64> {
         let mut conn = store.lock().await;
-        let sql = "SELECT count(*) FROM leases WHERE thread_id = ? AND released_at IS NULL";
+        let sql = "SELECT count(*) FROM leases WHERE thread_id = $1 AND released_at IS NULL";
         let count = crate::store::scalar(&mut conn, sql, args![thread_id]).await?;
         Ok(count.unwrap_or(0))
     }

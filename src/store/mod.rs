@@ -46,7 +46,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::time::now_ms;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,6 +119,8 @@ fetchers! {
     fetch_optional -> Option<SqliteRow>;
     /// Every row a query finds.
     fetch_all -> Vec<SqliteRow>;
+    /// The one row a query must find (an aggregate's).
+    fetch_one -> SqliteRow;
 }
 
 /// The one row a query finds, if any, read as a record by `record` (a [`rows`] mapping).
@@ -143,6 +145,19 @@ where
 {
     let query = sqlx::query_scalar_with(sql, args);
     Ok(query.fetch_optional(conn).await?)
+}
+
+/// The first column of the one row a query must find (an aggregate, `RETURNING`).
+pub(crate) async fn scalar_one<T>(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    args: SqliteArguments,
+) -> Result<T>
+where
+    T: Send + Unpin + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    let query = sqlx::query_scalar_with(sql, args);
+    Ok(query.fetch_one(conn).await?)
 }
 
 /// An open orch database: one connection per process, shared by its tasks. SQLite
@@ -243,15 +258,19 @@ impl Store {
                 .map(|(table, rowid, parent)| format!("{table} row {rowid:?}: no {parent} row")),
         );
         // The rendered status rows the triggers keep must equal a fresh rendering.
-        let stale: Vec<(String, String)> = sqlx::query_as(
+        let stale = fetch_all(
+            &mut conn,
             "SELECT t.run_id, t.task_id FROM tasks t JOIN task_status_rows v ON v.id = t.id
-             WHERE t.status_json IS NOT v.obj ORDER BY t.id",
+             WHERE t.status_json IS DISTINCT FROM v.obj ORDER BY t.id",
+            args![],
         )
-        .fetch_all(&mut *conn)
         .await?;
-        problems.extend(stale.into_iter().map(|(run, task)| {
-            format!("task {task} of run {run}: stored status row differs from its rendering")
-        }));
+        for row in stale {
+            let (run, task): (String, String) = (row.try_get("run_id")?, row.try_get("task_id")?);
+            problems.push(format!(
+                "task {task} of run {run}: stored status row differs from its rendering"
+            ));
+        }
         Ok(problems)
     }
 
@@ -512,7 +531,7 @@ pub(crate) async fn test_store(tasks: &[(&str, &str)], then_sql: &'static str) -
         for (task_id, status) in tasks {
             sqlx::query(
                 "INSERT INTO tasks (run_id, task_id, status, created_at, updated_at)
-                 VALUES ('r', ?, ?, 0, 0)",
+                 VALUES ('r', $1, $2, 0, 0)",
             )
             .bind(task_id)
             .bind(status)
@@ -544,7 +563,7 @@ mod tests {
             4_102_444_799_999,
             951_782_400_000, // 2000-02-29
         ] {
-            sqlx::query("UPDATE tasks SET updated_at = ?")
+            sqlx::query("UPDATE tasks SET updated_at = $1")
                 .bind(ms)
                 .execute(&mut *conn)
                 .await

@@ -10,7 +10,7 @@
 //! snapshot. A state never becomes pending again without a new anchor, so a reader that
 //! passes the cursor back sees each item once and misses none.
 
-use super::{Store, args, fetch_all, runs};
+use super::{Store, args, fetch_all, runs, scalar_one};
 use crate::error::Result;
 use serde::Serialize;
 use serde_json::Value;
@@ -126,10 +126,8 @@ impl Store {
         let mut conn = self.lock_reconciled(run_id).await?;
         // One read transaction: every item and the cursor come from one snapshot.
         let mut tx = conn.begin_with("BEGIN DEFERRED").await?;
-        let next_event_id: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM events")
-                .fetch_one(&mut *tx)
-                .await?;
+        let sql = "SELECT COALESCE(MAX(event_id), 0) FROM events";
+        let next_event_id: i64 = scalar_one(&mut tx, sql, args![]).await?;
         let mut items = questions(&mut tx, run_id, after).await?;
         items.extend(failures(&mut tx, run_id, after).await?);
         items.extend(ready(&mut tx, run_id, after).await?);
@@ -157,10 +155,10 @@ async fn questions(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Res
             JOIN messages q ON q.message_id = (
                 SELECT MAX(message_id) FROM messages
                 WHERE thread_id = a.thread_id AND kind = 'question')
-            WHERE t.run_id = ?1 AND t.status = 'blocked'
+            WHERE t.run_id = $1 AND t.status = 'blocked'
               AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.thread_id = a.thread_id
                               AND r.kind = 'answer' AND r.message_id > q.message_id))
-         WHERE anchor > ?2",
+         WHERE anchor > $2",
         args![run_id, after],
     )
     .await?;
@@ -202,7 +200,7 @@ async fn failures(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Resu
          FROM events e
          JOIN tasks t ON t.run_id = e.run_id AND t.task_id = e.task_id AND t.status = 'failed'
          LEFT JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
-         WHERE e.run_id = ?1 AND e.event_id > ?2
+         WHERE e.run_id = $1 AND e.event_id > $2
            AND e.event_type IN ('task_given_up', 'task_verification_recorded', 'task_failed')
          ORDER BY e.event_id",
         args![run_id, after],
@@ -275,7 +273,7 @@ async fn failed_check(
     let row = super::fetch_optional(
         conn,
         "SELECT check_name, details FROM verifications
-         WHERE task = ? AND attempt_no = ? AND status = 'failed' ORDER BY id DESC LIMIT 1",
+         WHERE task = $1 AND attempt_no = $2 AND status = 'failed' ORDER BY id DESC LIMIT 1",
         args![task_key, attempt_no],
     )
     .await?;
@@ -290,7 +288,7 @@ async fn ready(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<
     let tasks = fetch_all(
         &mut *conn,
         "SELECT task_id, default_to FROM tasks INDEXED BY tasks_by_status
-         WHERE run_id = ? AND status = 'ready' ORDER BY priority_rank DESC, id",
+         WHERE run_id = $1 AND status = 'ready' ORDER BY priority_rank DESC, id",
         args![run_id],
     )
     .await?;
@@ -300,7 +298,7 @@ async fn ready(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<
     let up_running = runs::up_of(conn, run_id).await?.is_some();
     let up_event: Option<i64> = super::scalar(
         &mut *conn,
-        "SELECT up_event_id FROM runs WHERE run_id = ?",
+        "SELECT up_event_id FROM runs WHERE run_id = $1",
         args![run_id],
     )
     .await?
@@ -310,7 +308,7 @@ async fn ready(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<
     let became_ready: HashMap<String, i64> = fetch_all(
         &mut *conn,
         "SELECT task_id, MAX(event_id) AS anchor FROM events
-         WHERE run_id = ? AND event_id > ? AND event_type IN ('task_added', 'task_ready')
+         WHERE run_id = $1 AND event_id > $2 AND event_type IN ('task_added', 'task_ready')
          GROUP BY task_id",
         args![run_id, after],
     )
@@ -354,7 +352,7 @@ async fn finished(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Resu
         conn,
         "SELECT e.event_id, e.summary, e.payload_json FROM runs r
          JOIN events e ON e.event_id = r.finished_event_id
-         WHERE r.run_id = ? AND r.finished_event_id > ?",
+         WHERE r.run_id = $1 AND r.finished_event_id > $2",
         args![run_id, after],
     )
     .await?;

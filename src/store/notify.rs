@@ -27,9 +27,9 @@ impl Store {
         let any: Option<i64> = scalar(
             &mut conn,
             "SELECT 1 FROM events
-             WHERE run_id = ?1
-               AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = ?1), 0)
-               AND event_type IN (SELECT value FROM json_each(?2))
+             WHERE run_id = $1
+               AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
+               AND event_type IN (SELECT value FROM json_each($2))
              LIMIT 1",
             args![run_id, &types],
         )
@@ -42,10 +42,10 @@ impl Store {
         let rows = fetch_all(
             &mut tx,
             "SELECT * FROM events
-             WHERE run_id = ?1
-               AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = ?1), 0)
-               AND event_type IN (SELECT value FROM json_each(?2))
-             ORDER BY event_id LIMIT ?3",
+             WHERE run_id = $1
+               AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
+               AND event_type IN (SELECT value FROM json_each($2))
+             ORDER BY event_id LIMIT $3",
             args![run_id, &types, limit],
         )
         .await?;
@@ -53,8 +53,8 @@ impl Store {
         if let Some(last) = claimed.last() {
             execute(
                 &mut tx,
-                "INSERT INTO notify_cursors (run_id, last_event_id, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (run_id) DO UPDATE SET last_event_id = ?2, updated_at = ?3",
+                "INSERT INTO notify_cursors (run_id, last_event_id, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (run_id) DO UPDATE SET last_event_id = $2, updated_at = $3",
                 args![run_id, last.event_id, crate::time::now_ms()],
             )
             .await?;

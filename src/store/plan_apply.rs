@@ -94,10 +94,10 @@ async fn upsert_run(conn: &mut SqliteConnection, plan: &PlanInput, now: i64) -> 
     }
     execute(
         conn,
-        "UPDATE runs SET goal = CASE WHEN ?2 = '' THEN goal ELSE ?2 END,
-                         summary = CASE WHEN ?3 = '' THEN summary ELSE ?3 END,
-                         config_json = COALESCE(?4, config_json), updated_at = ?5
-         WHERE run_id = ?1",
+        "UPDATE runs SET goal = CASE WHEN $2 = '' THEN goal ELSE $2 END,
+                         summary = CASE WHEN $3 = '' THEN summary ELSE $3 END,
+                         config_json = COALESCE($4, config_json), updated_at = $5
+         WHERE run_id = $1",
         args![
             run_id,
             &plan.run.goal,

@@ -4,7 +4,7 @@
 
 use super::Store;
 use super::events;
-use super::{args, execute, fetch_all, rows, scalar};
+use super::{args, execute, fetch_all, rows, scalar, scalar_one};
 use crate::error::Result;
 use crate::model::AttemptOutcome;
 use crate::time::now_ms;
@@ -37,8 +37,10 @@ impl Store {
         let mut conn = self.lock().await;
         execute(
             &mut conn,
-            "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (worker) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
+            "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (worker) DO UPDATE SET
+                 until_ms = CASE WHEN cooldowns.until_ms > excluded.until_ms
+                                 THEN cooldowns.until_ms ELSE excluded.until_ms END,
                  reason = excluded.reason, set_at = excluded.set_at",
             args![key, until_ms, reason, now_ms()],
         )
@@ -52,7 +54,7 @@ impl Store {
         let rows = fetch_all(
             &mut conn,
             "SELECT attempt_no, assigned_to, adapter, outcome FROM attempts
-             WHERE run_id = ? AND task_id = ? ORDER BY attempt_no",
+             WHERE run_id = $1 AND task_id = $2 ORDER BY attempt_no",
             args![run_id, task_id],
         )
         .await?;
@@ -73,7 +75,7 @@ impl Store {
         let rows = fetch_all(
             &mut conn,
             "SELECT DISTINCT adapter FROM attempts
-             WHERE run_id = ? AND outcome IN (?, ?) AND adapter != ''",
+             WHERE run_id = $1 AND outcome IN ($2, $3) AND adapter != ''",
             args![
                 run_id,
                 AttemptOutcome::AuthFailed.as_str(),
@@ -88,40 +90,38 @@ impl Store {
     /// to `worker` (the name, which is its cooldown key) that ended `rate_limited`.
     pub async fn rate_limits_of(&self, run_id: &str, worker: &str) -> Result<u32> {
         let mut conn = self.lock().await;
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = scalar_one(
+            &mut conn,
             "SELECT COUNT(*) FROM attempts
-             WHERE run_id = ? AND assigned_to = ? AND outcome = ?",
+             WHERE run_id = $1 AND assigned_to = $2 AND outcome = $3",
+            args![run_id, worker, AttemptOutcome::RateLimited.as_str()],
         )
-        .bind(run_id)
-        .bind(worker)
-        .bind(AttemptOutcome::RateLimited.as_str())
-        .fetch_one(&mut *conn)
         .await?;
         Ok(n as u32)
     }
 
     /// The note the brief of an attempt carries about the attempt before it.
     pub async fn set_brief_note(&self, thread_id: &str, note: &str) -> Result<()> {
-        let sql = "UPDATE attempts SET brief_note = ? WHERE thread_id = ?";
+        let sql = "UPDATE attempts SET brief_note = $1 WHERE thread_id = $2";
         self.set_attempt_text(sql, note, thread_id).await
     }
 
     /// The agent session an attempt resumes (`""` for a fresh start).
     pub async fn set_resume_session(&self, thread_id: &str, session_id: &str) -> Result<()> {
-        let sql = "UPDATE attempts SET resume_session = ? WHERE thread_id = ?";
+        let sql = "UPDATE attempts SET resume_session = $1 WHERE thread_id = $2";
         self.set_attempt_text(sql, session_id, thread_id).await
     }
 
     /// The session an attempt resumes, if any (`""` for none).
     pub async fn resume_session(&self, thread_id: &str) -> Result<String> {
-        let sql = "SELECT resume_session FROM attempts WHERE thread_id = ?";
+        let sql = "SELECT resume_session FROM attempts WHERE thread_id = $1";
         self.attempt_text(sql, thread_id).await
     }
 
     /// The brief note of an attempt.
     pub async fn brief_note(&self, thread_id: &str) -> Result<String> {
         self.attempt_text(
-            "SELECT brief_note FROM attempts WHERE thread_id = ?",
+            "SELECT brief_note FROM attempts WHERE thread_id = $1",
             thread_id,
         )
         .await

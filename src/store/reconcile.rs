@@ -10,7 +10,7 @@ use super::tasks::{
 };
 use super::threads::attach_artifacts;
 use super::{Store, parse_or_corrupt, rows, runs};
-use super::{args, fetch_all, fetch_optional};
+use super::{args, execute, fetch_all, fetch_one, fetch_optional};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, EventSubject, Message, Run, Task, TaskStatus, TaskView, ThreadStatus};
 use crate::time::now_ms;
@@ -85,7 +85,7 @@ async fn pending(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<Pendin
          JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
          JOIN threads th ON th.thread_id = a.thread_id
          LEFT JOIN messages m ON m.message_id = th.last_message_id
-         WHERE t.run_id = ? AND t.status IN ('dispatched', 'running', 'blocked')
+         WHERE t.run_id = $1 AND t.status IN ('dispatched', 'running', 'blocked')
            -- rows that agree already (the common case) stay in the database
            AND NOT ((t.status = 'dispatched' AND th.status = 'pending')
                  OR (t.status = 'running' AND th.status IN ('claimed', 'in_progress'))
@@ -242,14 +242,13 @@ impl Store {
         // only a database written by other means gets here. Render what is missing and
         // read again, rather than leave tasks out.
         let mut tx = begin(&mut conn).await?;
-        let healed = sqlx::query(
+        let healed = execute(
+            &mut tx,
             "UPDATE tasks SET status_json = (SELECT obj FROM task_status_rows v WHERE v.id = tasks.id)
-             WHERE run_id = ? AND status_json IS NULL",
+             WHERE run_id = $1 AND status_json IS NULL",
+            args![run_id],
         )
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .await?;
         tx.commit().await?;
         tracing::warn!("rendered the status rows of {healed} tasks that had none");
         read_status_view(&mut conn, run_id)
@@ -297,16 +296,19 @@ async fn read_status_view(conn: &mut SqliteConnection, run_id: &str) -> Result<O
     let mut chunks = Vec::new();
     let mut after = i64::MIN;
     loop {
-        let page: (Option<i64>, i64, i64, Option<String>) = sqlx::query_as(
-            "SELECT max(id), count(*), count(status_json), group_concat(status_json, ',')
+        let page = fetch_one(
+            &mut tx,
+            "SELECT max(id) AS last, count(*) AS count, count(status_json) AS rendered,
+                    group_concat(status_json, ',') AS text
              FROM (SELECT id, status_json FROM tasks INDEXED BY tasks_by_run
-                   WHERE run_id = ? AND id > ? ORDER BY id LIMIT 200)",
+                   WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT 200)",
+            args![run_id, after],
         )
-        .bind(run_id)
-        .bind(after)
-        .fetch_one(&mut *tx)
         .await?;
-        let (last, count, rendered, text) = page;
+        let last: Option<i64> = page.try_get("last")?;
+        let count: i64 = page.try_get("count")?;
+        let rendered: i64 = page.try_get("rendered")?;
+        let text: Option<String> = page.try_get("text")?;
         if rendered != count {
             tx.rollback().await?;
             return Ok(None);
@@ -328,7 +330,7 @@ async fn read_status_view(conn: &mut SqliteConnection, run_id: &str) -> Result<O
 async fn latest_question(conn: &mut SqliteConnection, thread_id: &str) -> Result<Option<Message>> {
     let row = fetch_optional(
         &mut *conn,
-        "SELECT * FROM messages WHERE thread_id = ? AND kind = 'question' ORDER BY message_id DESC LIMIT 1",
+        "SELECT * FROM messages WHERE thread_id = $1 AND kind = 'question' ORDER BY message_id DESC LIMIT 1",
         args![thread_id],
     )
     .await?;

@@ -104,7 +104,7 @@ pub(super) async fn insert_claim(
     let inserted = execute(
         conn,
         "INSERT INTO requests (request_id, verb, args_digest, owner_pid, owner_start, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING",
         args![
             &key.request_id,
             &key.verb,
@@ -162,7 +162,7 @@ impl Store {
             &mut conn,
             "SELECT request_id, verb, args_digest, owner_pid, owner_start, exit_code, ok,
                     reply_json, reply_text
-             FROM requests WHERE request_id = ?",
+             FROM requests WHERE request_id = $1",
             args![request_id],
             stored,
         )
@@ -216,10 +216,10 @@ impl Store {
                 insert_claim(tx, &claim, now).await?;
                 execute(
                     tx,
-                    "UPDATE requests SET exit_code = ?, ok = ?, reply_json = ?, reply_text = ?,
-                            finished_at = ?
-                     WHERE request_id = ? AND exit_code IS NULL AND owner_pid = ? AND owner_start = ?
-                       AND verb = ? AND args_digest = ?",
+                    "UPDATE requests SET exit_code = $1, ok = $2, reply_json = $3, reply_text = $4,
+                            finished_at = $5
+                     WHERE request_id = $6 AND exit_code IS NULL AND owner_pid = $7 AND owner_start = $8
+                       AND verb = $9 AND args_digest = $10",
                     args![
                         reply.exit_code as i64,
                         reply.ok as i64,
@@ -245,7 +245,7 @@ impl Store {
         self.write(async |tx, _now| {
             execute(
                 tx,
-                "DELETE FROM requests WHERE request_id = ? AND owner_pid = ? AND owner_start = ?
+                "DELETE FROM requests WHERE request_id = $1 AND owner_pid = $2 AND owner_start = $3
                    AND exit_code IS NULL",
                 args![request_id, owner.pid as i64, owner.start as i64],
             )

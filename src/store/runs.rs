@@ -24,7 +24,7 @@ pub struct NewRun {
 pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i64) -> Result<()> {
     execute(
         &mut *conn,
-        "INSERT INTO runs (run_id, goal, summary, config_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO runs (run_id, goal, summary, config_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
         args![
             &new.run_id,
             &new.goal,
@@ -48,7 +48,7 @@ pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i
 
 pub(crate) async fn run_exists(conn: &mut SqliteConnection, run_id: &str) -> Result<bool> {
     let found: Option<i64> =
-        scalar(conn, "SELECT 1 FROM runs WHERE run_id = ?", args![run_id]).await?;
+        scalar(conn, "SELECT 1 FROM runs WHERE run_id = $1", args![run_id]).await?;
     Ok(found.is_some())
 }
 
@@ -63,7 +63,7 @@ pub(crate) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Re
 pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<TaskCounts> {
     let rows = fetch_all(
         conn,
-        "SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status",
+        "SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = $1 GROUP BY status",
         args![run_id],
     )
     .await?;
@@ -76,7 +76,7 @@ pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<
     Ok(counts)
 }
 
-/// The run's row as `sql` (`… FROM runs WHERE run_id = ?`) selects it; not found names
+/// The run's row as `sql` (`… FROM runs WHERE run_id = $1`) selects it; not found names
 /// the run.
 async fn run_row(
     conn: &mut SqliteConnection,
@@ -89,7 +89,7 @@ async fn run_row(
 }
 
 pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Result<Run> {
-    let row = run_row(conn, "SELECT * FROM runs WHERE run_id = ?", run_id).await?;
+    let row = run_row(conn, "SELECT * FROM runs WHERE run_id = $1", run_id).await?;
     let counts = counts(conn, run_id).await?;
     let cancelled: i64 = row.try_get("cancelled")?;
     Ok(Run {
@@ -120,7 +120,7 @@ async fn unrecorded_finish(
         "SELECT r.cancelled, r.finished_event_id,
                 EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.run_id
                         AND t.status IN ('ready', 'dispatched', 'running', 'blocked', 'verifying')) AS active
-         FROM runs r WHERE r.run_id = ?",
+         FROM runs r WHERE r.run_id = $1",
         args![run_id],
     )
     .await?
@@ -150,7 +150,7 @@ async fn finish_status(
             let settling: Option<i64> = scalar(
                 &mut *conn,
                 "SELECT 1 FROM tasks t JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
-                 WHERE t.run_id = ? AND t.status = 'failed' AND a.settled = 0
+                 WHERE t.run_id = $1 AND t.status = 'failed' AND a.settled = 0
                    AND a.supervisor_pid IS NOT NULL LIMIT 1",
                 args![run_id],
             )
@@ -176,7 +176,7 @@ pub(crate) async fn record_finish(
     };
     let failed: Vec<String> = fetch_all(
         &mut *conn,
-        "SELECT task_id FROM tasks WHERE run_id = ? AND status = 'failed' ORDER BY id LIMIT 20",
+        "SELECT task_id FROM tasks WHERE run_id = $1 AND status = 'failed' ORDER BY id LIMIT 20",
         args![run_id],
     )
     .await?
@@ -218,8 +218,8 @@ async fn insert_and_point(
 ) -> Result<i64> {
     let id = events::insert(conn, event, now).await?;
     let sql = match pointer {
-        RunPointer::Finished => "UPDATE runs SET finished_event_id = ? WHERE run_id = ?",
-        RunPointer::Up => "UPDATE runs SET up_event_id = ? WHERE run_id = ?",
+        RunPointer::Finished => "UPDATE runs SET finished_event_id = $1 WHERE run_id = $2",
+        RunPointer::Up => "UPDATE runs SET up_event_id = $1 WHERE run_id = $2",
     };
     execute(conn, sql, args![id, run_id]).await?;
     Ok(id)
@@ -253,7 +253,7 @@ impl Store {
         let mut conn = self.lock().await;
         let text: Option<String> = scalar(
             &mut conn,
-            "SELECT config_json FROM runs WHERE run_id = ?",
+            "SELECT config_json FROM runs WHERE run_id = $1",
             args![run_id],
         )
         .await?;
@@ -283,7 +283,7 @@ impl Store {
             let id = events::insert(tx, event, now).await?;
             execute(
                 tx,
-                "UPDATE runs SET up_pid = ?, up_start = ?, up_event_id = ? WHERE run_id = ?",
+                "UPDATE runs SET up_pid = $1, up_start = $2, up_event_id = $3 WHERE run_id = $4",
                 args![i64::from(up.pid), up.start as i64, id, run_id],
             )
             .await?;
@@ -299,7 +299,7 @@ impl Store {
             let cleared = execute(
                 tx,
                 "UPDATE runs SET up_pid = NULL, up_start = NULL
-                 WHERE run_id = ? AND up_pid = ? AND up_start = ?",
+                 WHERE run_id = $1 AND up_pid = $2 AND up_start = $3",
                 args![run_id, i64::from(up.pid), up.start as i64],
             )
             .await?;
@@ -325,7 +325,7 @@ impl Store {
 }
 
 pub(crate) async fn up_of(conn: &mut SqliteConnection, run_id: &str) -> Result<Option<UpProcess>> {
-    let sql = "SELECT up_pid, up_start FROM runs WHERE run_id = ?";
+    let sql = "SELECT up_pid, up_start FROM runs WHERE run_id = $1";
     let row = run_row(conn, sql, run_id).await?;
     let pid: Option<i64> = row.try_get("up_pid")?;
     let start: Option<i64> = row.try_get("up_start")?;

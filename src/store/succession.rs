@@ -75,8 +75,8 @@ impl Store {
             // Once per attempt: the supervisor and a recovering `orch up` may both settle it.
             let recorded: Option<i64> = super::scalar(
                 &mut *tx,
-                "SELECT event_id FROM events WHERE run_id = ? AND task_id = ? AND event_type = ?
-                   AND json_extract(payload_json, '$.attempt_no') = ?",
+                "SELECT event_id FROM events WHERE run_id = $1 AND task_id = $2 AND event_type = $3
+                   AND json_extract(payload_json, '$.attempt_no') = $4",
                 super::args![run_id, task_id, event.0, attempt_no],
             )
             .await?;
@@ -111,7 +111,7 @@ impl Store {
             "SELECT m.body AS given, t.body AS planned
              FROM attempts a JOIN tasks t ON t.id = a.task
              JOIN messages m ON m.thread_id = a.thread_id AND m.kind = 'task'
-             WHERE a.thread_id = ? ORDER BY m.message_id LIMIT 1",
+             WHERE a.thread_id = $1 ORDER BY m.message_id LIMIT 1",
             args![thread_id],
             |r| {
                 use sqlx::Row;

@@ -90,11 +90,11 @@ pub(crate) async fn insert_tasks(
         &mut *conn,
         "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
                             priority, priority_rank, status, checks_json, created_at, updated_at)
-         SELECT ?1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
+         SELECT $1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
                 j.value->>'default_to', j.value->>'execution_mode', j.value->>'acceptance_json',
-                j.value->>'priority', j.value->>'priority_rank', j.value->>'status',
-                j.value->>'checks_json', ?2, ?2
-         FROM json_each(?3) j ORDER BY j.key",
+                j.value->>'priority', CAST(j.value->>'priority_rank' AS BIGINT), j.value->>'status',
+                j.value->>'checks_json', $2, $2
+         FROM json_each($3) j ORDER BY j.key",
         args![run_id, now, &rows],
     )
     .await?;
@@ -110,8 +110,8 @@ pub(crate) async fn insert_tasks(
         execute(
             &mut *conn,
             "INSERT INTO task_checks (task, name, command, position)
-             SELECT t.id, c.value->>'name', c.value->>'command', c.value->>'position'
-             FROM json_each(?2) c CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = c.value->>'task_id'",
+             SELECT t.id, c.value->>'name', c.value->>'command', CAST(c.value->>'position' AS BIGINT)
+             FROM json_each($2) c CROSS JOIN tasks t ON t.run_id = $1 AND t.task_id = c.value->>'task_id'",
             args![run_id, Value::Array(checks).to_string()],
         )
         .await?;
@@ -119,9 +119,9 @@ pub(crate) async fn insert_tasks(
     execute(
         &mut *conn,
         "INSERT INTO events (event_type, run_id, task_id, summary, payload_json, created_at)
-         SELECT 'task_added', ?1, j.value->>'task_id', j.value->>'title',
-                json_object('status', j.value->>'status'), ?2
-         FROM json_each(?3) j ORDER BY j.key",
+         SELECT 'task_added', $1, j.value->>'task_id', j.value->>'title',
+                json_object('status', j.value->>'status'), $2
+         FROM json_each($3) j ORDER BY j.key",
         args![run_id, now, &rows],
     )
     .await?;
@@ -140,10 +140,11 @@ pub(crate) async fn insert_edges(
     let json_edges = serde_json::to_string(edges).unwrap_or_default();
     execute(
         &mut *conn,
-        "INSERT OR IGNORE INTO deps (task, depends_on)
-         SELECT t.id, p.id FROM json_each(?2) e
-         CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = e.value->>'$[0]'
-         CROSS JOIN tasks p ON p.run_id = ?1 AND p.task_id = e.value->>'$[1]'",
+        "INSERT INTO deps (task, depends_on)
+         SELECT t.id, p.id FROM json_each($2) e
+         CROSS JOIN tasks t ON t.run_id = $1 AND t.task_id = e.value->>0
+         CROSS JOIN tasks p ON p.run_id = $1 AND p.task_id = e.value->>1
+         WHERE true ON CONFLICT DO NOTHING",
         args![run_id, &json_edges],
     )
     .await?;
@@ -154,7 +155,7 @@ pub(crate) async fn insert_edges(
              SELECT json_group_array(x.task_id) FROM
                  (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on
                   WHERE d.task = tasks.id ORDER BY p.id) x)
-         WHERE run_id = ?1 AND task_id IN (SELECT DISTINCT e.value->>'$[0]' FROM json_each(?2) e)",
+         WHERE run_id = $1 AND task_id IN (SELECT DISTINCT e.value->>0 FROM json_each($2) e)",
         args![run_id, &json_edges],
     )
     .await?;
@@ -169,7 +170,7 @@ pub(crate) async fn task_key(
 ) -> Result<(i64, TaskStatus)> {
     let row = fetch_optional(
         conn,
-        "SELECT id, status FROM tasks WHERE run_id = ? AND task_id = ?",
+        "SELECT id, status FROM tasks WHERE run_id = $1 AND task_id = $2",
         args![run_id, task_id],
     )
     .await?
@@ -229,16 +230,18 @@ pub(crate) async fn load_tasks(
             concat!(
                 "SELECT json_group_array(",
                 task_json!(),
-                ") FROM tasks t WHERE t.run_id = ?",
+                ") FROM tasks t WHERE t.run_id = $1",
                 $condition
             )
         };
     }
     let (sql, args) = match selection {
         TaskSelection::All => (tasks_where!(""), args![run_id]),
-        TaskSelection::One(task_id) => (tasks_where!(" AND t.task_id = ?"), args![run_id, task_id]),
+        TaskSelection::One(task_id) => {
+            (tasks_where!(" AND t.task_id = $2"), args![run_id, task_id])
+        }
         TaskSelection::Status(status) => (
-            tasks_where!(" AND t.status = ?"),
+            tasks_where!(" AND t.status = $2"),
             args![run_id, status.as_str()],
         ),
     };
@@ -276,7 +279,7 @@ pub(crate) async fn set_task_status(
 ) -> Result<()> {
     execute(
         &mut *conn,
-        "UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?",
+        "UPDATE tasks SET status = $1, updated_at = $2 WHERE id = $3",
         args![status.as_str(), now, key],
     )
     .await?;
@@ -302,7 +305,7 @@ pub(crate) async fn release_dependents(
     let rows = fetch_all(
         &mut *conn,
         "SELECT t.id, t.task_id FROM deps d JOIN tasks t ON t.id = d.task
-         WHERE d.depends_on = ? AND t.status = 'planned'
+         WHERE d.depends_on = $1 AND t.status = 'planned'
            AND NOT EXISTS (SELECT 1 FROM deps d2 JOIN tasks p ON p.id = d2.depends_on
                            WHERE d2.task = t.id AND p.status != 'done')
          ORDER BY t.id",
@@ -415,7 +418,7 @@ impl Store {
             }
             let exists: Option<i64> = scalar(
                 tx,
-                "SELECT 1 FROM deps WHERE task = ? AND depends_on = ?",
+                "SELECT 1 FROM deps WHERE task = $1 AND depends_on = $2",
                 args![task, prereq],
             )
             .await?;
@@ -427,8 +430,8 @@ impl Store {
             let cycle: Option<i64> = scalar(
                 tx,
                 "WITH RECURSIVE reach(id) AS (
-                     SELECT ?1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
-                 SELECT 1 FROM reach WHERE id = ?2 LIMIT 1",
+                     SELECT $1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
+                 SELECT 1 FROM reach WHERE id = $2 LIMIT 1",
                 args![prereq, task],
             )
             .await?;
@@ -446,7 +449,7 @@ impl Store {
             if status == TaskStatus::Ready && prereq_status != TaskStatus::Done {
                 execute(
                     tx,
-                    "UPDATE tasks SET status = 'planned', updated_at = ? WHERE id = ?",
+                    "UPDATE tasks SET status = 'planned', updated_at = $1 WHERE id = $2",
                     args![now, task],
                 )
                 .await?;

@@ -5,7 +5,7 @@
 use super::NotFound;
 use super::events::{self, NewEvent};
 use super::rows;
-use super::{args, execute, fetch_all, fetch_record};
+use super::{args, execute, fetch_all, fetch_record, scalar_one};
 use crate::error::{Error, Result};
 use crate::model::{Artifact, Message, MessageKind, Priority, Thread, ThreadStatus};
 use crate::time::rfc3339;
@@ -162,7 +162,7 @@ pub(crate) async fn find_thread(
     fetch_record(
         conn,
         "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
-         FROM threads WHERE thread_id = ?",
+         FROM threads WHERE thread_id = $1",
         args![thread_id],
         rows::thread,
     )
@@ -174,7 +174,7 @@ pub(crate) async fn insert_thread(conn: &mut SqliteConnection, thread: &Thread) 
     execute(
         conn,
         "INSERT INTO threads (thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         args![
             &thread.thread_id,
             &thread.run_id,
@@ -202,7 +202,7 @@ pub(crate) async fn set_thread_state(
 ) -> Result<()> {
     execute(
         conn,
-        "UPDATE threads SET status = ?, assigned_to = ?, updated_at = ? WHERE thread_id = ?",
+        "UPDATE threads SET status = $1, assigned_to = $2, updated_at = $3 WHERE thread_id = $4",
         args![status.as_str(), assigned_to, now, &thread.thread_id],
     )
     .await?;
@@ -241,24 +241,26 @@ pub(crate) async fn insert_message(
     now: i64,
 ) -> Result<Message> {
     let payload = new.content.payload_object();
-    let message_id: i64 = sqlx::query_scalar(
+    let message_id: i64 = scalar_one(
+        &mut *conn,
         "INSERT INTO messages (thread_id, from_agent, to_agent, kind, summary, body, payload_json, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING message_id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING message_id",
+        args![
+            thread_id,
+            new.from,
+            new.to,
+            new.kind.as_str(),
+            &new.summary,
+            &new.content.body,
+            payload.to_string(),
+            now,
+        ],
     )
-    .bind(thread_id)
-    .bind(new.from)
-    .bind(new.to)
-    .bind(new.kind.as_str())
-    .bind(&new.summary)
-    .bind(&new.content.body)
-    .bind(payload.to_string())
-    .bind(now)
-    .fetch_one(&mut *conn)
     .await?;
     for artifact in &new.content.artifacts {
         execute(
             &mut *conn,
-            "INSERT INTO artifacts (message_id, path, kind, metadata_json) VALUES (?, ?, ?, ?)",
+            "INSERT INTO artifacts (message_id, path, kind, metadata_json) VALUES ($1, $2, $3, $4)",
             args![
                 message_id,
                 &artifact.path,
@@ -270,7 +272,7 @@ pub(crate) async fn insert_message(
     }
     execute(
         &mut *conn,
-        "UPDATE threads SET last_message_id = ?, updated_at = ? WHERE thread_id = ?",
+        "UPDATE threads SET last_message_id = $1, updated_at = $2 WHERE thread_id = $3",
         args![message_id, now, thread_id],
     )
     .await?;
@@ -300,7 +302,7 @@ pub(crate) async fn attach_artifacts(
     let rows = fetch_all(
         conn,
         "SELECT message_id, path, kind, metadata_json FROM artifacts
-         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+         WHERE message_id IN (SELECT value FROM json_each($1)) ORDER BY id",
         args![serde_json::to_string(&ids).unwrap_or_default()],
     )
     .await?;
@@ -338,7 +340,7 @@ pub(crate) async fn active_lease(
     fetch_record(
         conn,
         "SELECT id, agent, expires_at FROM leases
-         WHERE thread_id = ? AND released_at IS NULL AND expires_at > ?
+         WHERE thread_id = $1 AND released_at IS NULL AND expires_at > $2
          ORDER BY id DESC LIMIT 1",
         args![thread_id, now],
         Lease::from_row,
@@ -353,7 +355,7 @@ pub(crate) async fn last_lease(
 ) -> Result<Option<Lease>> {
     fetch_record(
         conn,
-        "SELECT id, agent, expires_at FROM leases WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+        "SELECT id, agent, expires_at FROM leases WHERE thread_id = $1 ORDER BY id DESC LIMIT 1",
         args![thread_id],
         Lease::from_row,
     )
@@ -367,7 +369,7 @@ pub(crate) async fn release_leases(
 ) -> Result<()> {
     execute(
         conn,
-        "UPDATE leases SET released_at = ? WHERE thread_id = ? AND released_at IS NULL",
+        "UPDATE leases SET released_at = $1 WHERE thread_id = $2 AND released_at IS NULL",
         args![now, thread_id],
     )
     .await?;

@@ -1,11 +1,11 @@
 //! The verification gate of tasks with required checks: recording check results per
 //! attempt and moving a `verifying` task to `done` (all passed) or `failed` (one failed).
 
-use super::Store;
 use super::events::{self, NewEvent};
 use super::parse_or_corrupt;
 use super::reconcile::begin_reconciled;
 use super::tasks::{load_task, release_dependents, set_task_status};
+use super::{Store, args, execute, fetch_all};
 use crate::error::{Error, Result};
 use crate::model::{CheckStatus, Task, TaskStatus};
 use crate::time::{now_ms, rfc3339};
@@ -33,18 +33,17 @@ pub struct Gate {
 }
 
 async fn gate_in(conn: &mut SqliteConnection, key: i64, attempt_no: i64) -> Result<Gate> {
-    let rows = sqlx::query(
+    let rows = fetch_all(
+        conn,
         "SELECT c.name, c.command, v.status, v.details, v.created_at
          FROM task_checks c
          LEFT JOIN verifications v ON v.id = (
              SELECT id FROM verifications
-             WHERE task = c.task AND attempt_no = ?2 AND check_name = c.name
+             WHERE task = c.task AND attempt_no = $2 AND check_name = c.name
              ORDER BY id DESC LIMIT 1)
-         WHERE c.task = ?1 ORDER BY c.position",
+         WHERE c.task = $1 ORDER BY c.position",
+        args![key, attempt_no],
     )
-    .bind(key)
-    .bind(attempt_no)
-    .fetch_all(conn)
     .await?;
     let mut checks = Vec::with_capacity(rows.len());
     for row in rows {
@@ -107,18 +106,12 @@ impl Store {
         } else {
             CheckStatus::Failed
         };
-        sqlx::query(
+        execute(
+            &mut tx,
             "INSERT INTO verifications (task, attempt_no, check_name, status, details, recorded_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            args![key, task.current_attempt, check, status.as_str(), details, by, now],
         )
-        .bind(key)
-        .bind(task.current_attempt)
-        .bind(check)
-        .bind(status.as_str())
-        .bind(details)
-        .bind(by)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         let summary = format!("check {check} {status}");
         let payload = json!({"check": check, "status": status, "details": details, "attempt_no": task.current_attempt, "by": by});
