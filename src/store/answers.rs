@@ -4,11 +4,10 @@
 
 use super::tasks::load_task;
 use super::threads::{self as inbox, MessageInput, ReplyStep};
+use super::{Db, Store, args, fetch_optional, runs, sql};
 use super::{NotFound, attempts::load_attempt};
-use super::{Store, args, fetch_optional, runs};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, Message, MessageKind, Task, Thread, ThreadStatus};
-use sqlx::{Row, SqliteConnection};
 
 /// What an answer is meant for: an attempt (`--attempt`), a question message
 /// (`--question`), or (both `None`) whatever the current attempt is.
@@ -79,7 +78,7 @@ impl Store {
 }
 
 /// The task's current attempt, if it is still running.
-async fn active_attempt(conn: &mut SqliteConnection, task: &Task) -> Result<Attempt> {
+async fn active_attempt(conn: &mut Db<'_>, task: &Task) -> Result<Attempt> {
     let attempt = match task.current_attempt {
         0 => None,
         n => load_attempt(conn, &task.run_id, &task.task_id, n).await?,
@@ -94,12 +93,14 @@ async fn active_attempt(conn: &mut SqliteConnection, task: &Task) -> Result<Atte
 
 /// The attempt of `task` in which question `question` was asked: the message must
 /// exist (else `not_found`), be a `question`, and be on one of the task's threads.
-async fn question_attempt(conn: &mut SqliteConnection, task: &Task, question: i64) -> Result<i64> {
+async fn question_attempt(conn: &mut Db<'_>, task: &Task, question: i64) -> Result<i64> {
     let row = fetch_optional(
         &mut *conn,
-        "SELECT m.kind, m.thread_id, a.attempt_no FROM messages m
-         LEFT JOIN attempts a ON a.thread_id = m.thread_id AND a.run_id = ? AND a.task_id = ?
-         WHERE m.message_id = ?",
+        sql!(
+            "SELECT m.kind, m.thread_id, a.attempt_no FROM messages m
+             LEFT JOIN attempts a ON a.thread_id = m.thread_id AND a.run_id = $1 AND a.task_id = $2
+             WHERE m.message_id = $3"
+        ),
         args![&task.run_id, &task.task_id, question],
     )
     .await?
@@ -124,11 +125,7 @@ async fn question_attempt(conn: &mut SqliteConnection, task: &Task, question: i6
 
 /// Refuses (`invalid_state`) unless `question` is the open question of `attempt`: the
 /// thread is `blocked`, the question is its newest, and nobody has answered it yet.
-async fn require_open_question(
-    conn: &mut SqliteConnection,
-    attempt: &Attempt,
-    question: i64,
-) -> Result<()> {
+async fn require_open_question(conn: &mut Db<'_>, attempt: &Attempt, question: i64) -> Result<()> {
     let thread = &attempt.thread_id;
     let refused = |why: String| {
         Err(Error::invalid_state(format!(
@@ -137,9 +134,11 @@ async fn require_open_question(
     };
     let later = fetch_optional(
         &mut *conn,
-        "SELECT message_id, kind FROM messages
-         WHERE thread_id = ? AND message_id > ? AND kind IN ('answer', 'question')
-         ORDER BY message_id LIMIT 1",
+        sql!(
+            "SELECT message_id, kind FROM messages
+             WHERE thread_id = $1 AND message_id > $2 AND kind IN ('answer', 'question')
+             ORDER BY message_id LIMIT 1"
+        ),
         args![thread, question],
     )
     .await?;

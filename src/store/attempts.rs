@@ -7,15 +7,14 @@ use super::events::{self, NewEvent};
 use super::succession::describe;
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage};
+use super::{Db, args, execute, fetch_all, fetch_record, scalar_one, sql};
 use super::{Store, rows, runs};
-use super::{args, execute, fetch_all, fetch_record};
 use crate::error::{Error, Result};
 use crate::model::{
     Attempt, ExecutionMode, Message, MessageKind, Task, TaskStatus, Thread, ThreadStatus,
     Workspace, WorkspaceStatus,
 };
 use serde_json::{Value, json};
-use sqlx::SqliteConnection;
 use std::path::Path;
 
 macro_rules! attempt_select {
@@ -73,17 +72,17 @@ pub struct ExtraEvent {
 }
 
 pub(crate) async fn load_attempt(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     task_id: &str,
     attempt_no: i64,
 ) -> Result<Option<Attempt>> {
     fetch_record(
         conn,
-        concat!(
+        sql!(concat!(
             attempt_select!(),
-            "WHERE a.run_id = ? AND a.task_id = ? AND a.attempt_no = ?"
-        ),
+            "WHERE a.run_id = $1 AND a.task_id = $2 AND a.attempt_no = $3"
+        )),
         args![run_id, task_id, attempt_no],
         rows::attempt,
     )
@@ -101,12 +100,13 @@ impl Store {
         verb: &str,
     ) -> Result<AttemptPlan> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        let (_, task) = load_task(&mut conn, run_id, task_id).await?;
+        let conn = &mut conn.db();
+        let (_, task) = load_task(conn, run_id, task_id).await?;
         if !allowed.contains(&task.status) {
             // The attempt it is on: what a leader who came second must know.
             let on = match task.current_attempt {
                 0 => String::new(),
-                n => format!(" on {}", describe(&mut conn, run_id, task_id, n).await?),
+                n => format!(" on {}", describe(conn, run_id, task_id, n).await?),
             };
             return Err(Error::invalid_state(format!(
                 "task {task_id:?} is {}{on}; {verb} needs it {}",
@@ -120,7 +120,7 @@ impl Store {
         }
         let current = match task.current_attempt {
             0 => None,
-            n => load_attempt(&mut conn, run_id, task_id, n).await?,
+            n => load_attempt(conn, run_id, task_id, n).await?,
         };
         Ok(AttemptPlan {
             next_attempt_no: task.current_attempt + 1,
@@ -158,7 +158,7 @@ impl NewAttempt {
     /// The task, still on the attempt the caller saw (the one before `attempt_no`) and
     /// in a status the attempt may be created in; the current attempt's thread cancelled
     /// first for a reassign. A caller who came second is told which attempt exists.
-    async fn task_to_dispatch(&self, tx: &mut SqliteConnection, now: i64) -> Result<(i64, Task)> {
+    async fn task_to_dispatch(&self, tx: &mut Db<'_>, now: i64) -> Result<(i64, Task)> {
         let new = self;
         let (key, task) = load_task(tx, &new.run_id, &new.task_id).await?;
         let seen = new.attempt_no - 1;
@@ -196,12 +196,7 @@ impl NewAttempt {
     }
 
     /// The attempt's new thread, `pending`.
-    async fn insert_thread(
-        &self,
-        tx: &mut SqliteConnection,
-        task: &Task,
-        now: i64,
-    ) -> Result<Thread> {
+    async fn insert_thread(&self, tx: &mut Db<'_>, task: &Task, now: i64) -> Result<Thread> {
         let new = self;
         let thread_id = crate::ids::attempt_thread_id(&new.run_id, &new.task_id, new.attempt_no);
         if inbox::find_thread(tx, &thread_id).await?.is_some() {
@@ -233,7 +228,7 @@ impl NewAttempt {
     /// workspace as its payload.
     async fn insert_task_message(
         &self,
-        tx: &mut SqliteConnection,
+        tx: &mut Db<'_>,
         task: &Task,
         thread: &Thread,
         now: i64,
@@ -274,40 +269,36 @@ impl NewAttempt {
     }
 
     /// The attempt row, and the task's pointer to it.
-    async fn insert_row(
-        &self,
-        tx: &mut SqliteConnection,
-        key: i64,
-        thread_id: &str,
-        now: i64,
-    ) -> Result<()> {
+    async fn insert_row(&self, tx: &mut Db<'_>, key: i64, thread_id: &str, now: i64) -> Result<()> {
         let (new, ws) = (self, &self.workspace);
-        sqlx::query(
-            "INSERT INTO attempts (task, run_id, task_id, attempt_no, thread_id, assigned_to, execution_mode,
-                                   repo_path, base_ref, base_commit, branch_name, worktree_path, workspace_status,
-                                   created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        execute(
+            &mut *tx,
+            sql!("INSERT INTO attempts (task, run_id, task_id, attempt_no, thread_id, assigned_to, execution_mode,
+                                        repo_path, base_ref, base_commit, branch_name, worktree_path, workspace_status,
+                                        created_at, updated_at)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"),
+            args![
+                key,
+                &new.run_id,
+                &new.task_id,
+                new.attempt_no,
+                thread_id,
+                &new.assigned_to,
+                new.execution_mode.as_str(),
+                path_text(ws.repo_path.as_deref()),
+                ws.base_ref.as_deref().unwrap_or(""),
+                ws.base_commit.as_deref().unwrap_or(""),
+                ws.branch_name.as_deref().unwrap_or(""),
+                path_text(ws.worktree_path.as_deref()),
+                ws.workspace_status.map_or("", WorkspaceStatus::as_str),
+                now,
+                now,
+            ],
         )
-        .bind(key)
-        .bind(&new.run_id)
-        .bind(&new.task_id)
-        .bind(new.attempt_no)
-        .bind(thread_id)
-        .bind(&new.assigned_to)
-        .bind(new.execution_mode.as_str())
-        .bind(path_text(ws.repo_path.as_deref()))
-        .bind(ws.base_ref.as_deref().unwrap_or(""))
-        .bind(ws.base_commit.as_deref().unwrap_or(""))
-        .bind(ws.branch_name.as_deref().unwrap_or(""))
-        .bind(path_text(ws.worktree_path.as_deref()))
-        .bind(ws.workspace_status.map_or("", WorkspaceStatus::as_str))
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         execute(
             &mut *tx,
-            "UPDATE tasks SET current_attempt = ? WHERE id = ?",
+            sql!("UPDATE tasks SET current_attempt = $1 WHERE id = $2"),
             args![new.attempt_no, key],
         )
         .await?;
@@ -318,7 +309,7 @@ impl NewAttempt {
     /// reassign's own event).
     async fn mark_dispatched(
         &self,
-        tx: &mut SqliteConnection,
+        tx: &mut Db<'_>,
         key: i64,
         thread: &Thread,
         message: &Message,
@@ -370,8 +361,9 @@ impl Store {
         attempt_no: Option<i64>,
     ) -> Result<Attempt> {
         let mut conn = self.lock().await;
-        runs::require_run(&mut conn, run_id).await?;
-        let (_, task) = load_task(&mut conn, run_id, task_id).await?;
+        let conn = &mut conn.db();
+        runs::require_run(conn, run_id).await?;
+        let (_, task) = load_task(conn, run_id, task_id).await?;
         let n = attempt_no.unwrap_or(task.current_attempt);
         if n == 0 {
             return Err(NotFound::NoAttemptYet {
@@ -379,7 +371,7 @@ impl Store {
             }
             .into());
         }
-        load_attempt(&mut conn, run_id, task_id, n)
+        load_attempt(conn, run_id, task_id, n)
             .await?
             .ok_or_else(|| {
                 NotFound::Attempt {
@@ -393,10 +385,11 @@ impl Store {
     /// Every attempt of a run (optionally of one task), oldest first.
     pub async fn attempts(&self, run_id: &str, task_id: Option<&str>) -> Result<Vec<Attempt>> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        let rows = fetch_all(&mut conn, concat!(
+        let conn = &mut conn.db();
+        let rows = fetch_all(conn, sql!(concat!(
             attempt_select!(),
-            "WHERE a.run_id = ?1 AND (?2 IS NULL OR a.task_id = ?2) ORDER BY a.task, a.attempt_no"
-        ), args![run_id, task_id]).await?;
+            "WHERE a.run_id = $1 AND ($2 IS NULL OR a.task_id = $2) ORDER BY a.task, a.attempt_no"
+        )), args![run_id, task_id]).await?;
         rows.iter().map(rows::attempt).collect()
     }
 
@@ -433,7 +426,7 @@ impl Store {
         self.write_reconciled(run_id, async |tx, now| {
             execute(
                 tx,
-                "UPDATE runs SET cancelled = 1, updated_at = ? WHERE run_id = ?",
+                sql!("UPDATE runs SET cancelled = 1, updated_at = $1 WHERE run_id = $2"),
                 args![now, run_id],
             )
             .await?;
@@ -468,7 +461,7 @@ impl Store {
         self.write(async |tx, now| {
             execute(
                 tx,
-                "UPDATE attempts SET workspace_status = ?, updated_at = ? WHERE run_id = ? AND task_id = ? AND attempt_no = ?",
+                sql!("UPDATE attempts SET workspace_status = $1, updated_at = $2 WHERE run_id = $3 AND task_id = $4 AND attempt_no = $5"),
                 args![WorkspaceStatus::Cleaned.as_str(), now, run_id, task_id, attempt_no],
             )
             .await?;
@@ -489,7 +482,7 @@ fn path_text(path: Option<&Path>) -> String {
 
 /// Cancels a task's open attempt thread (if any) and the task itself.
 async fn cancel_task_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     task_id: &str,
     key: i64,
@@ -497,10 +490,8 @@ async fn cancel_task_in(
     reason: &str,
     now: i64,
 ) -> Result<Option<Attempt>> {
-    let current: i64 = sqlx::query_scalar("SELECT current_attempt FROM tasks WHERE id = ?")
-        .bind(key)
-        .fetch_one(&mut *conn)
-        .await?;
+    let sql = sql!("SELECT current_attempt FROM tasks WHERE id = $1");
+    let current: i64 = scalar_one(&mut *conn, sql, args![key]).await?;
     let mut attempt = match current {
         0 => None,
         n => load_attempt(conn, run_id, task_id, n).await?,

@@ -1,12 +1,11 @@
 //! The one `events` table: appending events inside a transaction, and the cursor
 //! queries that `wait`, `watch` and `wait-reply` run (ids strictly after a cursor).
 
+use super::{Db, args, fetch_all, fetch_optional, scalar_one, sql};
 use super::{Store, rows};
-use super::{args, fetch_all, fetch_optional};
 use crate::error::Result;
 use crate::model::{Event, EventSubject, Message, Thread, ThreadStatus};
 use serde_json::Value;
-use sqlx::SqliteConnection;
 
 /// An event to append.
 #[derive(Debug, Clone, Default)]
@@ -65,29 +64,30 @@ impl NewEvent {
     }
 }
 
-pub(crate) async fn insert(conn: &mut SqliteConnection, event: NewEvent, now: i64) -> Result<i64> {
-    let id = sqlx::query_scalar(
-        "INSERT INTO events (event_type, run_id, task_id, thread_id, message_id, thread_status, assigned_to, summary, payload_json, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
+pub(crate) async fn insert(conn: &mut Db<'_>, event: NewEvent, now: i64) -> Result<i64> {
+    scalar_one(
+        conn,
+        sql!("INSERT INTO events (event_type, run_id, task_id, thread_id, message_id, thread_status, assigned_to, summary, payload_json, created_at)
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING event_id"),
+        args![
+            event.event_type,
+            event.subject.run_id,
+            event.subject.task_id,
+            event.subject.thread_id,
+            event.subject.message_id,
+            event.thread_status.map(|s| s.as_str()),
+            event.assigned_to,
+            event.summary,
+            event.payload.to_string(),
+            now,
+        ],
     )
-    .bind(event.event_type)
-    .bind(event.subject.run_id)
-    .bind(event.subject.task_id)
-    .bind(event.subject.thread_id)
-    .bind(event.subject.message_id)
-    .bind(event.thread_status.map(|s| s.as_str()))
-    .bind(event.assigned_to)
-    .bind(event.summary)
-    .bind(event.payload.to_string())
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+    .await
 }
 
 /// Inserts an event on a task: `(type, summary, payload)`.
 pub(crate) async fn insert_on_task(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     (run_id, task_id): (&str, &str),
     (event_type, summary, payload): (&'static str, &str, Value),
     now: i64,
@@ -118,11 +118,9 @@ impl Store {
     /// The newest event id, 0 on an empty database: the "now" cursor.
     pub async fn max_event_id(&self) -> Result<i64> {
         let mut conn = self.lock().await;
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM events")
-                .fetch_one(&mut *conn)
-                .await?,
-        )
+        let conn = &mut conn.db();
+        let sql = sql!("SELECT COALESCE(MAX(event_id), 0) FROM events");
+        scalar_one(conn, sql, args![]).await
     }
 
     /// The first event after `after` that matches `filter`.
@@ -144,19 +142,30 @@ impl Store {
             Some(run_id) => self.lock_reconciled(run_id).await?,
             None => self.lock().await,
         };
+        let conn = &mut conn.db();
         let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
         let statuses =
             serde_json::to_string(&filter.thread_statuses).unwrap_or_else(|_| "[]".into());
         let rows = fetch_all(
-            &mut conn,
-            "SELECT * FROM events
-             WHERE event_id > ?1
-               AND (?2 IS NULL OR run_id = ?2)
-               AND (?3 = '[]' OR event_type IN (SELECT value FROM json_each(?3)))
-               AND (?4 IS NULL OR assigned_to = ?4)
-               AND (?5 = '[]' OR thread_status IN (SELECT value FROM json_each(?5)))
-               AND (?6 IS NULL OR thread_id = ?6)
-             ORDER BY event_id LIMIT ?7",
+            conn,
+            sql!(
+                sqlite: "SELECT * FROM events
+                         WHERE event_id > $1
+                           AND ($2 IS NULL OR run_id = $2)
+                           AND ($3 = '[]' OR event_type IN (SELECT value FROM json_each($3)))
+                           AND ($4 IS NULL OR assigned_to = $4)
+                           AND ($5 = '[]' OR thread_status IN (SELECT value FROM json_each($5)))
+                           AND ($6 IS NULL OR thread_id = $6)
+                         ORDER BY event_id LIMIT $7",
+                pg: "SELECT * FROM events
+                     WHERE event_id > $1
+                       AND ($2 IS NULL OR run_id = $2)
+                       AND ($3 = '[]' OR event_type IN (SELECT jsonb_array_elements_text($3::jsonb)))
+                       AND ($4 IS NULL OR assigned_to = $4)
+                       AND ($5 = '[]' OR thread_status IN (SELECT jsonb_array_elements_text($5::jsonb)))
+                       AND ($6 IS NULL OR thread_id = $6)
+                     ORDER BY event_id LIMIT $7",
+            ),
             args![
                 after,
                 filter.run_id.as_deref(),
@@ -182,26 +191,33 @@ impl Store {
         not_from: Option<&str>,
     ) -> Result<Option<(i64, Message)>> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
         let row = fetch_optional(
-            &mut conn,
-            "SELECT e.event_id AS woke_event_id, m.*
-             FROM events e JOIN messages m ON m.message_id = e.message_id
-             WHERE e.thread_id = ?1 AND e.event_id > ?2 AND m.message_id > ?3
-               AND m.kind IN (SELECT value FROM json_each(?4))
-               AND (?5 IS NULL OR m.from_agent != ?5)
-             ORDER BY e.event_id LIMIT 1",
+            conn,
+            sql!(
+                sqlite: "SELECT e.event_id AS woke_event_id, m.*
+                         FROM events e JOIN messages m ON m.message_id = e.message_id
+                         WHERE e.thread_id = $1 AND e.event_id > $2 AND m.message_id > $3
+                           AND m.kind IN (SELECT value FROM json_each($4))
+                           AND ($5 IS NULL OR m.from_agent != $5)
+                         ORDER BY e.event_id LIMIT 1",
+                pg: "SELECT e.event_id AS woke_event_id, m.*
+                     FROM events e JOIN messages m ON m.message_id = e.message_id
+                     WHERE e.thread_id = $1 AND e.event_id > $2 AND m.message_id > $3
+                       AND m.kind IN (SELECT jsonb_array_elements_text($4::jsonb))
+                       AND ($5 IS NULL OR m.from_agent != $5)
+                     ORDER BY e.event_id LIMIT 1",
+            ),
             args![thread_id, after_event, after_message, kinds, not_from],
         )
         .await?;
         match row {
             None => Ok(None),
             Some(row) => {
-                use sqlx::Row;
                 let event_id: i64 = row.try_get("woke_event_id")?;
                 let mut message = rows::message(&row)?;
-                super::threads::attach_artifacts(&mut conn, std::slice::from_mut(&mut message))
-                    .await?;
+                super::threads::attach_artifacts(conn, std::slice::from_mut(&mut message)).await?;
                 Ok(Some((event_id, message)))
             }
         }
@@ -211,9 +227,10 @@ impl Store {
     /// Reconciled first, as [`Store::next_event`].
     pub async fn events_after(&self, run_id: &str, after: i64, limit: i64) -> Result<Vec<Event>> {
         let mut conn = self.lock_reconciled(run_id).await?;
+        let conn = &mut conn.db();
         let rows = fetch_all(
-            &mut conn,
-            "SELECT * FROM events WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+            conn,
+            sql!("SELECT * FROM events WHERE run_id = $1 AND event_id > $2 ORDER BY event_id LIMIT $3"),
             args![run_id, after, limit],
         )
         .await?;

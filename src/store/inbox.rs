@@ -3,12 +3,11 @@
 //! ([`Store::write`]) that ends with [`post`]: the message and the event announcing it.
 
 use super::threads::*;
-use super::{Store, args, execute};
+use super::{Db, Store, args, execute, sql};
 use crate::error::{Error, Result};
 use crate::model::{Message, MessageKind, Thread, ThreadStatus};
 use crate::time::rfc3339;
 use serde_json::{Value, json};
-use sqlx::SqliteConnection;
 
 /// What a claim does to a thread: its status after, the message's summary and payload.
 struct ClaimStep {
@@ -38,7 +37,7 @@ impl<'a> LeaseGrant<'a> {
     /// to which the lease is added), and its `event_type` event.
     async fn post(
         &self,
-        tx: &mut SqliteConnection,
+        tx: &mut Db<'_>,
         thread: &Thread,
         (summary, mut payload): (String, Value),
         event_type: &'static str,
@@ -111,7 +110,7 @@ impl Store {
                 Some(held) => {
                     // The caller already holds it (e.g. its supervisor claimed on its
                     // behalf): refresh the lease, keep the status.
-                    let sql = "UPDATE leases SET expires_at = ? WHERE id = ?";
+                    let sql = sql!("UPDATE leases SET expires_at = $1 WHERE id = $2");
                     execute(tx, sql, args![lease.expires_at, held.id]).await?;
                     ClaimStep {
                         status: thread.status,
@@ -122,7 +121,7 @@ impl Store {
                 None => {
                     let step = new_claim(tx, thread, agent).await?;
                     release_leases(tx, thread_id, now).await?;
-                    let sql = "INSERT INTO leases (thread_id, agent, acquired_at, expires_at) VALUES (?, ?, ?, ?)";
+                    let sql = sql!("INSERT INTO leases (thread_id, agent, acquired_at, expires_at) VALUES ($1, $2, $3, $4)");
                     execute(tx, sql, args![thread_id, agent, now, lease.expires_at]).await?;
                     step
                 }
@@ -144,9 +143,9 @@ impl Store {
         self.on_open_thread(thread_id, "renew", async |tx, thread, now| {
             let held = require_lease(tx, thread, agent, "renew", now).await?;
             let lease = LeaseGrant::new(agent, lease_ms, now);
-            let sql = "UPDATE leases SET expires_at = ? WHERE id = ?";
+            let sql = sql!("UPDATE leases SET expires_at = $1 WHERE id = $2");
             execute(tx, sql, args![lease.expires_at, held.id]).await?;
-            let sql = "UPDATE threads SET updated_at = ? WHERE thread_id = ?";
+            let sql = sql!("UPDATE threads SET updated_at = $1 WHERE thread_id = $2");
             execute(tx, sql, args![now, thread_id]).await?;
             thread.updated_at = now;
             let said = ("lease renewed".to_string(), json!({}));
@@ -240,7 +239,7 @@ impl Store {
         &self,
         thread_id: &str,
         verb: &str,
-        step: impl AsyncFnOnce(&mut SqliteConnection, &mut Thread, i64) -> Result<Message>,
+        step: impl AsyncFnOnce(&mut Db<'_>, &mut Thread, i64) -> Result<Message>,
     ) -> Result<(Thread, Message)> {
         self.write(async |tx, now| {
             let mut thread = open_thread(tx, thread_id, verb).await?;
@@ -267,13 +266,14 @@ impl Store {
             let until = now + lease_ms;
             if let Some(active) = active_lease(tx, thread_id, now).await? {
                 if active.agent == agent {
-                    let sql = "UPDATE leases SET expires_at = MAX(expires_at, ?) WHERE id = ?";
+                    let sql = sql!("UPDATE leases SET expires_at = CASE WHEN expires_at > $1 THEN expires_at ELSE $1 END
+                                    WHERE id = $2");
                     execute(tx, sql, args![until, active.id]).await?;
                 }
             } else if let Some(last) = last_lease(tx, thread_id).await?
                 && last.agent == agent
             {
-                let sql = "UPDATE leases SET expires_at = ? WHERE id = ? AND released_at IS NULL";
+                let sql = sql!("UPDATE leases SET expires_at = $1 WHERE id = $2 AND released_at IS NULL");
                 execute(tx, sql, args![until, last.id]).await?;
             }
             Ok(())
@@ -283,7 +283,7 @@ impl Store {
 }
 
 /// Inserts the thread `inbox send` starts.
-async fn new_thread(conn: &mut SqliteConnection, input: &SendInput, now: i64) -> Result<Thread> {
+async fn new_thread(conn: &mut Db<'_>, input: &SendInput, now: i64) -> Result<Thread> {
     let thread = Thread {
         thread_id: input
             .thread_id
@@ -305,7 +305,7 @@ async fn new_thread(conn: &mut SqliteConnection, input: &SendInput, now: i64) ->
 
 /// A claim with no active lease: of a pending thread, a takeover of an expired lease,
 /// or the last holder reclaiming its blocked thread. Anything else is refused.
-async fn new_claim(conn: &mut SqliteConnection, thread: &Thread, agent: &str) -> Result<ClaimStep> {
+async fn new_claim(conn: &mut Db<'_>, thread: &Thread, agent: &str) -> Result<ClaimStep> {
     let previous = last_lease(conn, &thread.thread_id).await?;
     let step = |status, summary: &str, payload| ClaimStep {
         status,
@@ -351,8 +351,8 @@ mod tests {
     /// Leases of a thread not yet released.
     async fn open_leases(store: &Store, thread_id: &str) -> Result<i64> {
         let mut conn = store.lock().await;
-        let sql = "SELECT count(*) FROM leases WHERE thread_id = ? AND released_at IS NULL";
-        let count = crate::store::scalar(&mut conn, sql, args![thread_id]).await?;
+        let sql = sql!("SELECT count(*) FROM leases WHERE thread_id = $1 AND released_at IS NULL");
+        let count = crate::store::scalar(&mut conn.db(), sql, args![thread_id]).await?;
         Ok(count.unwrap_or(0))
     }
 

@@ -4,11 +4,10 @@
 use super::NotFound;
 use super::threads::*;
 use super::{Store, rows};
-use super::{args, fetch_all, fetch_optional, scalar};
+use super::{args, fetch_all, fetch_optional, scalar, scalar_one, sql};
 use crate::error::Result;
 use crate::model::{Message, Thread};
 use crate::time::now_ms;
-use sqlx::SqliteConnection;
 
 impl Store {
     /// `inbox fetch`: threads assigned to an agent, newest first; `unread` keeps those
@@ -21,24 +20,38 @@ impl Store {
         unread: bool,
     ) -> Result<Vec<Thread>> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         let rows = fetch_all(
-            &mut conn,
-            "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
-             FROM threads t
-             WHERE t.assigned_to = ?1
-               AND (?2 = '[]' OR t.status IN (SELECT value FROM json_each(?2)))
-               AND (?3 = 0 OR EXISTS (
-                     SELECT 1 FROM messages m
-                     WHERE m.thread_id = t.thread_id AND m.from_agent != ?1
-                       AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
-                                                    WHERE c.agent = ?1 AND c.thread_id = t.thread_id), 0)))
-             ORDER BY t.updated_at DESC, t.thread_id
-             LIMIT ?4",
+            conn,
+            sql!(
+                sqlite: "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
+                         FROM threads t
+                         WHERE t.assigned_to = $1
+                           AND ($2 = '[]' OR t.status IN (SELECT value FROM json_each($2)))
+                           AND ($3 = 0 OR EXISTS (
+                                 SELECT 1 FROM messages m
+                                 WHERE m.thread_id = t.thread_id AND m.from_agent != $1
+                                   AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
+                                                                WHERE c.agent = $1 AND c.thread_id = t.thread_id), 0)))
+                         ORDER BY t.updated_at DESC, t.thread_id
+                         LIMIT $4",
+                pg: "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
+                     FROM threads t
+                     WHERE t.assigned_to = $1
+                       AND ($2 = '[]' OR t.status IN (SELECT jsonb_array_elements_text($2::jsonb)))
+                       AND ($3 = 0 OR EXISTS (
+                             SELECT 1 FROM messages m
+                             WHERE m.thread_id = t.thread_id AND m.from_agent != $1
+                               AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
+                                                            WHERE c.agent = $1 AND c.thread_id = t.thread_id), 0)))
+                     ORDER BY t.updated_at DESC, t.thread_id
+                     LIMIT $4",
+            ),
             args![
                 agent,
                 serde_json::to_string(statuses).unwrap_or_default(),
                 unread as i64,
-                limit.unwrap_or(-1),
+                limit.unwrap_or(i64::MAX),
             ],
         )
         .await?;
@@ -48,21 +61,31 @@ impl Store {
     /// `inbox list`.
     pub async fn list_threads(&self, filter: &ThreadFilter) -> Result<Vec<Thread>> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         let rows = fetch_all(
-            &mut conn,
-            "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
-             FROM threads
-             WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR task_id = ?2)
-               AND (?3 = '[]' OR status IN (SELECT value FROM json_each(?3)))
-               AND (?4 IS NULL OR assigned_to = ?4)
-             ORDER BY updated_at DESC, thread_id
-             LIMIT ?5",
+            conn,
+            sql!(
+                sqlite: "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
+                         FROM threads
+                         WHERE ($1 IS NULL OR run_id = $1) AND ($2 IS NULL OR task_id = $2)
+                           AND ($3 = '[]' OR status IN (SELECT value FROM json_each($3)))
+                           AND ($4 IS NULL OR assigned_to = $4)
+                         ORDER BY updated_at DESC, thread_id
+                         LIMIT $5",
+                pg: "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
+                     FROM threads
+                     WHERE ($1 IS NULL OR run_id = $1) AND ($2 IS NULL OR task_id = $2)
+                       AND ($3 = '[]' OR status IN (SELECT jsonb_array_elements_text($3::jsonb)))
+                       AND ($4 IS NULL OR assigned_to = $4)
+                     ORDER BY updated_at DESC, thread_id
+                     LIMIT $5",
+            ),
             args![
                 filter.run_id.as_deref(),
                 filter.task_id.as_deref(),
                 serde_json::to_string(&filter.statuses).unwrap_or_default(),
                 filter.assigned_to.as_deref(),
-                filter.limit.unwrap_or(-1),
+                filter.limit.unwrap_or(i64::MAX),
             ],
         )
         .await?;
@@ -77,19 +100,21 @@ impl Store {
         mark_read: Option<&str>,
     ) -> Result<(Thread, Vec<Message>, Option<i64>)> {
         let mut guard = self.lock().await;
-        let conn: &mut SqliteConnection = &mut guard;
+        let conn = &mut guard.db();
         let thread = load_thread(conn, thread_id).await?;
         let rows = fetch_all(
             &mut *conn,
-            "SELECT * FROM messages WHERE thread_id = ? ORDER BY message_id",
+            sql!("SELECT * FROM messages WHERE thread_id = $1 ORDER BY message_id"),
             args![thread_id],
         )
         .await?;
         let mut messages = rows.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
         let artifact_rows = fetch_all(
             &mut *conn,
-            "SELECT a.message_id, a.path, a.kind, a.metadata_json FROM artifacts a
-             JOIN messages m ON m.message_id = a.message_id WHERE m.thread_id = ? ORDER BY a.id",
+            sql!(
+                "SELECT a.message_id, a.path, a.kind, a.metadata_json FROM artifacts a
+                 JOIN messages m ON m.message_id = a.message_id WHERE m.thread_id = $1 ORDER BY a.id"
+            ),
             args![thread_id],
         )
         .await?;
@@ -99,17 +124,19 @@ impl Store {
                 m.artifacts.push(artifact);
             }
         }
-        // One upsert, atomic on its own; MAX keeps the cursor from moving back.
+        // One upsert, atomic on its own; the CASE keeps the cursor from moving back.
         let mut cursor = None;
         if let Some(agent) = mark_read {
             let last = messages.last().map(|m| m.message_id).unwrap_or(0);
             let now = now_ms();
             cursor = scalar(
                 &mut *conn,
-                "INSERT INTO read_cursors (agent, thread_id, last_message_id, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (agent, thread_id) DO UPDATE
-                   SET last_message_id = MAX(last_message_id, excluded.last_message_id), updated_at = excluded.updated_at
-                 RETURNING last_message_id",
+                sql!("INSERT INTO read_cursors (agent, thread_id, last_message_id, updated_at) VALUES ($1, $2, $3, $4)
+                      ON CONFLICT (agent, thread_id) DO UPDATE
+                        SET last_message_id = CASE WHEN read_cursors.last_message_id > excluded.last_message_id
+                                                 THEN read_cursors.last_message_id ELSE excluded.last_message_id END,
+                            updated_at = excluded.updated_at
+                      RETURNING last_message_id"),
                 args![agent, thread_id, last, now],
             )
             .await?;
@@ -119,21 +146,23 @@ impl Store {
 
     pub async fn thread(&self, thread_id: &str) -> Result<Thread> {
         let mut conn = self.lock().await;
-        load_thread(&mut conn, thread_id).await
+        let conn = &mut conn.db();
+        load_thread(conn, thread_id).await
     }
 
     /// A message by id, with its artifacts.
     pub async fn message(&self, message_id: i64) -> Result<Message> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         let row = fetch_optional(
-            &mut conn,
-            "SELECT * FROM messages WHERE message_id = ?",
+            conn,
+            sql!("SELECT * FROM messages WHERE message_id = $1"),
             args![message_id],
         )
         .await?
         .ok_or(NotFound::Message { message_id })?;
         let mut message = rows::message(&row)?;
-        attach_artifacts(&mut conn, std::slice::from_mut(&mut message)).await?;
+        attach_artifacts(conn, std::slice::from_mut(&mut message)).await?;
         Ok(message)
     }
 
@@ -145,23 +174,27 @@ impl Store {
         kinds: &[&str],
     ) -> Result<Option<i64>> {
         let mut conn = self.lock().await;
-        Ok(sqlx::query_scalar(
-            "SELECT MAX(message_id) FROM messages
-             WHERE thread_id = ? AND from_agent = ? AND kind IN (SELECT value FROM json_each(?))",
+        let conn = &mut conn.db();
+        scalar_one(
+            conn,
+            sql!(
+                sqlite: "SELECT MAX(message_id) FROM messages
+                         WHERE thread_id = $1 AND from_agent = $2 AND kind IN (SELECT value FROM json_each($3))",
+                pg: "SELECT MAX(message_id) FROM messages
+                     WHERE thread_id = $1 AND from_agent = $2 AND kind IN (SELECT jsonb_array_elements_text($3::jsonb))",
+            ),
+            args![thread_id, from, serde_json::to_string(kinds).unwrap_or_default()],
         )
-        .bind(thread_id)
-        .bind(from)
-        .bind(serde_json::to_string(kinds).unwrap_or_default())
-        .fetch_one(&mut *conn)
-        .await?)
+        .await
     }
 
     /// True when the message exists on that thread.
     pub async fn message_in_thread(&self, thread_id: &str, message_id: i64) -> Result<bool> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         let found: Option<i64> = scalar(
-            &mut conn,
-            "SELECT 1 FROM messages WHERE message_id = ? AND thread_id = ?",
+            conn,
+            sql!("SELECT 1 FROM messages WHERE message_id = $1 AND thread_id = $2"),
             args![message_id, thread_id],
         )
         .await?;

@@ -3,10 +3,13 @@
 //! It owns opening the database (creating it and applying `migrations/` on first use,
 //! so every verb works on an empty path), the short `BEGIN IMMEDIATE` transactions that
 //! every state change runs in, the row mappings into [`crate::model`] records, and the
-//! cheap change detector (`PRAGMA data_version`) that blocking verbs poll.
+//! cheap change detector (`PRAGMA data_version`) that blocking verbs poll. Queries are
+//! written against the backend-neutral layer of [`db`] (`Db`, `sql!`, `args!`, `Row`);
+//! opening, migrating and the change detector here are SQLite's own.
 
 mod answers;
 mod attempts;
+mod db;
 mod events;
 mod inbox;
 mod inbox_read;
@@ -42,11 +45,16 @@ pub use tasks::{CheckSpec, NewTask, PlanInput, PlanTask, PlanTaskOutcome};
 pub use threads::{FinishKind, MessageInput, Report, SendInput, ThreadFilter};
 pub use verify::{CheckState, Gate};
 
+pub(crate) use db::{
+    Args, Conn, Db, IntoArg, Row, Sql, Tx, args, execute, fetch_all, fetch_one, fetch_optional,
+    fetch_record, scalar, scalar_one, sql,
+};
+
 use crate::error::{Error, ErrorCode, Result};
 use crate::time::now_ms;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,90 +76,13 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`),
-/// so it never fails half-way on a read-to-write lock upgrade.
-pub(crate) async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>> {
-    Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
-}
-
-/// The values bound to a statement's `?`s, in order: `args![run_id, now]`.
-macro_rules! args {
-    ($($value:expr),* $(,)?) => {{
-        #[allow(unused_mut)]
-        let mut args = sqlx::sqlite::SqliteArguments::default();
-        $(sqlx::Arguments::add(&mut args, $value).map_err(crate::store::bind_error)?;)*
-        args
-    }};
-}
-pub(crate) use args;
-
-pub(crate) fn bind_error(err: sqlx::error::BoxDynError) -> Error {
-    Error::internal(format!("cannot bind a value: {err}"))
-}
-
-/// Runs one statement; the number of rows it changed.
-pub(crate) async fn execute(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    args: SqliteArguments,
-) -> Result<u64> {
-    let done = sqlx::query_with(sql, args).execute(conn).await?;
-    Ok(done.rows_affected())
-}
-
-/// The queries of the store without the `.bind` chains: `fetch_optional(conn, SQL,
-/// args![..])` and the like, each the sqlx method of its name.
-macro_rules! fetchers {
-    ($($(#[$doc:meta])* $name:ident -> $out:ty;)*) => {$(
-        $(#[$doc])*
-        pub(crate) async fn $name(
-            conn: &mut SqliteConnection,
-            sql: &'static str,
-            args: SqliteArguments,
-        ) -> Result<$out> {
-            Ok(sqlx::query_with(sql, args).$name(conn).await?)
-        }
-    )*};
-}
-
-fetchers! {
-    /// The one row a query finds, if any.
-    fetch_optional -> Option<SqliteRow>;
-    /// Every row a query finds.
-    fetch_all -> Vec<SqliteRow>;
-}
-
-/// The one row a query finds, if any, read as a record by `record` (a [`rows`] mapping).
-pub(crate) async fn fetch_record<T>(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    args: SqliteArguments,
-    record: fn(&SqliteRow) -> Result<T>,
-) -> Result<Option<T>> {
-    let row = fetch_optional(conn, sql, args).await?;
-    row.as_ref().map(record).transpose()
-}
-
-/// The first column of the one row a query finds, if any.
-pub(crate) async fn scalar<T>(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    args: SqliteArguments,
-) -> Result<Option<T>>
-where
-    T: Send + Unpin + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    let query = sqlx::query_scalar_with(sql, args);
-    Ok(query.fetch_optional(conn).await?)
-}
-
 /// An open orch database: one connection per process, shared by its tasks. SQLite
 /// serializes writers anyway, and one connection means no per-verb connection set-up
 /// and no hand-off to a pool.
 #[derive(Clone)]
 pub struct Store {
     /// `None` once closed.
-    conn: Arc<Mutex<Option<SqliteConnection>>>,
+    conn: Arc<Mutex<Option<Conn>>>,
     path: PathBuf,
     /// The `--request-id` claim the next write carries, and the writes committed.
     requests: Arc<std::sync::Mutex<requests::RequestSlot>>,
@@ -175,7 +106,7 @@ impl Store {
                 Error::internal(format!("cannot open database {}: {e}", path.display()))
             })?;
         let store = Store {
-            conn: Arc::new(Mutex::new(Some(conn))),
+            conn: Arc::new(Mutex::new(Some(Conn::Sqlite(conn)))),
             path: path.to_path_buf(),
             requests: Arc::default(),
         };
@@ -191,7 +122,7 @@ impl Store {
             .foreign_keys(true);
         let conn = SqliteConnection::connect_with(&options).await?;
         let store = Store {
-            conn: Arc::new(Mutex::new(Some(conn))),
+            conn: Arc::new(Mutex::new(Some(Conn::Sqlite(conn)))),
             path: PathBuf::from(":memory:"),
             requests: Arc::default(),
         };
@@ -204,7 +135,7 @@ impl Store {
     pub async fn close(&self) {
         let conn = self.conn.lock().await.take();
         if let Some(conn) = conn {
-            let _ = conn.close().await;
+            conn.close().await;
         }
     }
 
@@ -229,13 +160,14 @@ impl Store {
     /// when the database is sound.
     pub async fn integrity_problems(&self) -> Result<Vec<String>> {
         let mut conn = self.lock().await;
+        let Conn::Sqlite(sqlite) = &mut *conn;
         let mut problems: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *sqlite)
             .await?;
         problems.retain(|p| p != "ok");
         let dangling: Vec<(String, Option<i64>, String)> =
             sqlx::query_as("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check")
-                .fetch_all(&mut *conn)
+                .fetch_all(&mut *sqlite)
                 .await?;
         problems.extend(
             dangling
@@ -243,20 +175,27 @@ impl Store {
                 .map(|(table, rowid, parent)| format!("{table} row {rowid:?}: no {parent} row")),
         );
         // The rendered status rows the triggers keep must equal a fresh rendering.
-        let stale: Vec<(String, String)> = sqlx::query_as(
-            "SELECT t.run_id, t.task_id FROM tasks t JOIN task_status_rows v ON v.id = t.id
-             WHERE t.status_json IS NOT v.obj ORDER BY t.id",
+        let stale = fetch_all(
+            &mut conn.db(),
+            sql!(
+                "SELECT t.run_id, t.task_id FROM tasks t JOIN task_status_rows v ON v.id = t.id
+                 WHERE t.status_json IS DISTINCT FROM v.obj ORDER BY t.id"
+            ),
+            args![],
         )
-        .fetch_all(&mut *conn)
         .await?;
-        problems.extend(stale.into_iter().map(|(run, task)| {
-            format!("task {task} of run {run}: stored status row differs from its rendering")
-        }));
+        for row in stale {
+            let (run, task): (String, String) = (row.try_get("run_id")?, row.try_get("task_id")?);
+            problems.push(format!(
+                "task {task} of run {run}: stored status row differs from its rendering"
+            ));
+        }
         Ok(problems)
     }
 
-    /// The process's connection. Never hold it across another `Store` call.
-    pub(crate) async fn lock(&self) -> MappedMutexGuard<'_, SqliteConnection> {
+    /// The process's connection (`.db()` to run statements on it). Never hold it across
+    /// another `Store` call.
+    pub(crate) async fn lock(&self) -> MappedMutexGuard<'_, Conn> {
         MutexGuard::map(self.conn.lock().await, |conn| {
             conn.as_mut()
                 .expect("the store is used after it was closed")
@@ -269,21 +208,22 @@ impl Store {
     /// is inserted in the same transaction, so it commits with the step or not at all.
     pub(crate) async fn write<T>(
         &self,
-        step: impl AsyncFnOnce(&mut SqliteConnection, i64) -> Result<T>,
+        step: impl AsyncFnOnce(&mut Db<'_>, i64) -> Result<T>,
     ) -> Result<T> {
         let now = now_ms();
         let claim = self.request_slot().take_pending();
         let mut lost = false;
         let result = async {
             let mut conn = self.lock().await;
-            let mut tx = begin(&mut conn).await?;
+            let mut tx = conn.begin().await?;
+            let db = &mut tx.db();
             if let Some(claim) = &claim
-                && !requests::insert_claim(&mut tx, claim, now).await?
+                && !requests::insert_claim(db, claim, now).await?
             {
                 lost = true;
                 return Err(requests::claim_taken(&claim.0.request_id));
             }
-            let out = step(&mut tx, now).await?;
+            let out = step(db, now).await?;
             tx.commit().await?;
             Ok(out)
         }
@@ -300,7 +240,8 @@ impl Store {
     /// Runs pending migrations, fast when there are none (one `PRAGMA user_version`).
     async fn migrate(&self) -> Result<()> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let mut conn = self.lock().await;
+        let mut guard = self.lock().await;
+        let Conn::Sqlite(conn) = &mut *guard;
         let current: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *conn)
             .await?;
@@ -330,7 +271,7 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut tx = begin(&mut conn).await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let current: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *tx)
             .await?;
@@ -479,8 +420,9 @@ impl ChangeDetector {
 
 async fn data_version(store: &Store) -> Result<i64> {
     let mut conn = store.lock().await;
+    let Conn::Sqlite(sqlite) = &mut *conn;
     Ok(sqlx::query_scalar("PRAGMA data_version")
-        .fetch_one(&mut *conn)
+        .fetch_one(sqlite)
         .await?)
 }
 
@@ -505,22 +447,18 @@ pub(crate) async fn test_store(tasks: &[(&str, &str)], then_sql: &'static str) -
     let store = Store::open_in_memory().await.unwrap();
     {
         let mut conn = store.lock().await;
-        sqlx::query("INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0)")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        let db = &mut conn.db();
+        let run = sql!("INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0)");
+        execute(db, run, args![]).await.unwrap();
         for (task_id, status) in tasks {
-            sqlx::query(
+            let task = sql!(
                 "INSERT INTO tasks (run_id, task_id, status, created_at, updated_at)
-                 VALUES ('r', ?, ?, 0, 0)",
-            )
-            .bind(task_id)
-            .bind(status)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+                 VALUES ('r', $1, $2, 0, 0)"
+            );
+            execute(db, task, args![*task_id, *status]).await.unwrap();
         }
-        sqlx::raw_sql(then_sql).execute(&mut *conn).await.unwrap();
+        let Conn::Sqlite(sqlite) = &mut *conn;
+        sqlx::raw_sql(then_sql).execute(sqlite).await.unwrap();
     }
     store
 }
@@ -533,6 +471,7 @@ mod tests {
     async fn stored_status_rows_print_timestamps_as_the_rust_format() {
         let store = test_store(&[("t", "ready")], "").await;
         let mut conn = store.lock().await;
+        let db = &mut conn.db();
         for ms in [
             0_i64,
             1,
@@ -544,18 +483,20 @@ mod tests {
             4_102_444_799_999,
             951_782_400_000, // 2000-02-29
         ] {
-            sqlx::query("UPDATE tasks SET updated_at = ?")
-                .bind(ms)
-                .execute(&mut *conn)
-                .await
-                .unwrap();
-            let (stored, message): (String, Option<String>) = sqlx::query_as(
-                "SELECT json_extract(status_json, '$.updated_at'),
-                        json_extract(status_json, '$.latest_message') FROM tasks",
+            let update = sql!("UPDATE tasks SET updated_at = $1");
+            execute(db, update, args![ms]).await.unwrap();
+            let row = fetch_one(
+                db,
+                sql!(
+                    "SELECT json_extract(status_json, '$.updated_at') AS stored,
+                     json_extract(status_json, '$.latest_message') AS message FROM tasks"
+                ),
+                args![],
             )
-            .fetch_one(&mut *conn)
             .await
             .unwrap();
+            let stored: String = row.try_get("stored").unwrap();
+            let message: Option<String> = row.try_get("message").unwrap();
             assert_eq!(stored, crate::time::rfc3339(ms), "{ms}");
             assert_eq!(message, None);
         }

@@ -10,11 +10,10 @@
 //! snapshot. A state never becomes pending again without a new anchor, so a reader that
 //! passes the cursor back sees each item once and misses none.
 
-use super::{Store, args, fetch_all, runs};
+use super::{Db, Row, Store, args, fetch_all, runs, scalar_one, sql};
 use crate::error::Result;
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::HashMap;
 
 /// The event types that anchor items: an item can only appear after one of them.
@@ -124,16 +123,16 @@ impl Store {
     /// pending item), folded first (so a finished run has its `run_finished`).
     pub async fn needs_leader(&self, run_id: &str, after: i64) -> Result<NextView> {
         let mut conn = self.lock_reconciled(run_id).await?;
+        let conn = &mut conn.db();
         // One read transaction: every item and the cursor come from one snapshot.
-        let mut tx = conn.begin_with("BEGIN DEFERRED").await?;
-        let next_event_id: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM events")
-                .fetch_one(&mut *tx)
-                .await?;
-        let mut items = questions(&mut tx, run_id, after).await?;
-        items.extend(failures(&mut tx, run_id, after).await?);
-        items.extend(ready(&mut tx, run_id, after).await?);
-        items.extend(finished(&mut tx, run_id, after).await?);
+        let mut tx = conn.begin_read().await?;
+        let db = &mut tx.db();
+        let sql = sql!("SELECT COALESCE(MAX(event_id), 0) FROM events");
+        let next_event_id: i64 = scalar_one(db, sql, args![]).await?;
+        let mut items = questions(db, run_id, after).await?;
+        items.extend(failures(db, run_id, after).await?);
+        items.extend(ready(db, run_id, after).await?);
+        items.extend(finished(db, run_id, after).await?);
         tx.commit().await?;
         items.sort_by_key(Need::event_id);
         Ok(NextView {
@@ -145,22 +144,22 @@ impl Store {
 
 /// Open questions: the current attempt's thread is blocked on its newest question and no
 /// answer came after it.
-async fn questions(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<Vec<Need>> {
+async fn questions(conn: &mut Db<'_>, run_id: &str, after: i64) -> Result<Vec<Need>> {
     let rows = fetch_all(
         conn,
-        "SELECT * FROM (
-            SELECT t.task_id, a.attempt_no, q.message_id, q.summary, q.body, q.payload_json,
-                   (SELECT MIN(e.event_id) FROM events e WHERE e.message_id = q.message_id) AS anchor
-            FROM tasks t
-            JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
-            JOIN threads th ON th.thread_id = a.thread_id AND th.status = 'blocked'
-            JOIN messages q ON q.message_id = (
-                SELECT MAX(message_id) FROM messages
-                WHERE thread_id = a.thread_id AND kind = 'question')
-            WHERE t.run_id = ?1 AND t.status = 'blocked'
-              AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.thread_id = a.thread_id
-                              AND r.kind = 'answer' AND r.message_id > q.message_id))
-         WHERE anchor > ?2",
+        sql!("SELECT * FROM (
+                 SELECT t.task_id, a.attempt_no, q.message_id, q.summary, q.body, q.payload_json,
+                        (SELECT MIN(e.event_id) FROM events e WHERE e.message_id = q.message_id) AS anchor
+                 FROM tasks t
+                 JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
+                 JOIN threads th ON th.thread_id = a.thread_id AND th.status = 'blocked'
+                 JOIN messages q ON q.message_id = (
+                     SELECT MAX(message_id) FROM messages
+                     WHERE thread_id = a.thread_id AND kind = 'question')
+                 WHERE t.run_id = $1 AND t.status = 'blocked'
+                   AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.thread_id = a.thread_id
+                                   AND r.kind = 'answer' AND r.message_id > q.message_id)) open
+              WHERE anchor > $2"),
         args![run_id, after],
     )
     .await?;
@@ -194,17 +193,19 @@ async fn questions(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Res
 /// Failed tasks whose failure nothing follows up: a give-up, a failed check recorded by
 /// someone other than orch, a failed unsupervised attempt; each for the task's current
 /// attempt while the task is still failed.
-async fn failures(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<Vec<Need>> {
+async fn failures(conn: &mut Db<'_>, run_id: &str, after: i64) -> Result<Vec<Need>> {
     let rows = fetch_all(
         &mut *conn,
-        "SELECT e.event_id, e.event_type, e.task_id, e.summary, e.payload_json,
-                t.id AS task_key, t.current_attempt, a.output_tail, a.supervisor_pid
-         FROM events e
-         JOIN tasks t ON t.run_id = e.run_id AND t.task_id = e.task_id AND t.status = 'failed'
-         LEFT JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
-         WHERE e.run_id = ?1 AND e.event_id > ?2
-           AND e.event_type IN ('task_given_up', 'task_verification_recorded', 'task_failed')
-         ORDER BY e.event_id",
+        sql!(
+            "SELECT e.event_id, e.event_type, e.task_id, e.summary, e.payload_json,
+                    t.id AS task_key, t.current_attempt, a.output_tail, a.supervisor_pid
+             FROM events e
+             JOIN tasks t ON t.run_id = e.run_id AND t.task_id = e.task_id AND t.status = 'failed'
+             LEFT JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
+             WHERE e.run_id = $1 AND e.event_id > $2
+               AND e.event_type IN ('task_given_up', 'task_verification_recorded', 'task_failed')
+             ORDER BY e.event_id"
+        ),
         args![run_id, after],
     )
     .await?;
@@ -261,21 +262,23 @@ async fn failures(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Resu
     Ok(out)
 }
 
-fn unsupervised(row: &sqlx::sqlite::SqliteRow) -> Result<bool> {
+fn unsupervised(row: &Row) -> Result<bool> {
     let pid: Option<i64> = row.try_get("supervisor_pid")?;
     Ok(pid.is_none())
 }
 
 /// The newest failed check of an attempt: its name and details.
 async fn failed_check(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     task_key: i64,
     attempt_no: i64,
 ) -> Result<Option<(String, String)>> {
     let row = super::fetch_optional(
         conn,
-        "SELECT check_name, details FROM verifications
-         WHERE task = ? AND attempt_no = ? AND status = 'failed' ORDER BY id DESC LIMIT 1",
+        sql!(
+            "SELECT check_name, details FROM verifications
+             WHERE task = $1 AND attempt_no = $2 AND status = 'failed' ORDER BY id DESC LIMIT 1"
+        ),
         args![task_key, attempt_no],
     )
     .await?;
@@ -286,11 +289,15 @@ async fn failed_check(
 /// Ready tasks no `orch up` will dispatch: all of them when none runs the run (anchored
 /// at their becoming ready, or at the `up_stopped` that left them to the leader), else
 /// those without a default worker.
-async fn ready(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<Vec<Need>> {
+async fn ready(conn: &mut Db<'_>, run_id: &str, after: i64) -> Result<Vec<Need>> {
     let tasks = fetch_all(
         &mut *conn,
-        "SELECT task_id, default_to FROM tasks INDEXED BY tasks_by_status
-         WHERE run_id = ? AND status = 'ready' ORDER BY priority_rank DESC, id",
+        sql!(
+            sqlite: "SELECT task_id, default_to FROM tasks INDEXED BY tasks_by_status
+                     WHERE run_id = $1 AND status = 'ready' ORDER BY priority_rank DESC, id",
+            pg: "SELECT task_id, default_to FROM tasks
+                 WHERE run_id = $1 AND status = 'ready' ORDER BY priority_rank DESC, id",
+        ),
         args![run_id],
     )
     .await?;
@@ -300,7 +307,7 @@ async fn ready(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<
     let up_running = runs::up_of(conn, run_id).await?.is_some();
     let up_event: Option<i64> = super::scalar(
         &mut *conn,
-        "SELECT up_event_id FROM runs WHERE run_id = ?",
+        sql!("SELECT up_event_id FROM runs WHERE run_id = $1"),
         args![run_id],
     )
     .await?
@@ -309,9 +316,11 @@ async fn ready(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<
     // When each task last became ready, for the tasks that did after the cursor.
     let became_ready: HashMap<String, i64> = fetch_all(
         &mut *conn,
-        "SELECT task_id, MAX(event_id) AS anchor FROM events
-         WHERE run_id = ? AND event_id > ? AND event_type IN ('task_added', 'task_ready')
-         GROUP BY task_id",
+        sql!(
+            "SELECT task_id, MAX(event_id) AS anchor FROM events
+             WHERE run_id = $1 AND event_id > $2 AND event_type IN ('task_added', 'task_ready')
+             GROUP BY task_id"
+        ),
         args![run_id, after],
     )
     .await?
@@ -349,12 +358,14 @@ async fn ready(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<
 }
 
 /// The run's current finish, if it is after the cursor.
-async fn finished(conn: &mut SqliteConnection, run_id: &str, after: i64) -> Result<Vec<Need>> {
+async fn finished(conn: &mut Db<'_>, run_id: &str, after: i64) -> Result<Vec<Need>> {
     let row = super::fetch_optional(
         conn,
-        "SELECT e.event_id, e.summary, e.payload_json FROM runs r
-         JOIN events e ON e.event_id = r.finished_event_id
-         WHERE r.run_id = ? AND r.finished_event_id > ?",
+        sql!(
+            "SELECT e.event_id, e.summary, e.payload_json FROM runs r
+             JOIN events e ON e.event_id = r.finished_event_id
+             WHERE r.run_id = $1 AND r.finished_event_id > $2"
+        ),
         args![run_id, after],
     )
     .await?;

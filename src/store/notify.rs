@@ -4,8 +4,8 @@
 //! notification that failed (`notify_failed`, where the leader sees it).
 
 use super::events::{self, NewEvent};
-use super::{Store, begin, rows};
-use super::{args, execute, fetch_all, scalar};
+use super::{Store, rows};
+use super::{args, execute, fetch_all, scalar, sql};
 use crate::error::Result;
 use crate::model::Event;
 use serde_json::Value;
@@ -24,37 +24,53 @@ impl Store {
     ) -> Result<Vec<Event>> {
         let types = serde_json::to_string(types).unwrap_or_else(|_| "[]".into());
         let mut conn = self.lock_reconciled(run_id).await?;
+        let conn = &mut conn.db();
         let any: Option<i64> = scalar(
-            &mut conn,
-            "SELECT 1 FROM events
-             WHERE run_id = ?1
-               AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = ?1), 0)
-               AND event_type IN (SELECT value FROM json_each(?2))
-             LIMIT 1",
+            conn,
+            sql!(
+                sqlite: "SELECT 1 FROM events
+                         WHERE run_id = $1
+                           AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
+                           AND event_type IN (SELECT value FROM json_each($2))
+                         LIMIT 1",
+                pg: "SELECT 1 FROM events
+                     WHERE run_id = $1
+                       AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
+                       AND event_type IN (SELECT jsonb_array_elements_text($2::jsonb))
+                     LIMIT 1",
+            ),
             args![run_id, &types],
         )
         .await?;
         if any.is_none() {
             return Ok(Vec::new());
         }
-        let mut tx = begin(&mut conn).await?;
+        let mut tx = conn.begin().await?;
+        let db = &mut tx.db();
         // Read again under the write lock: another process may have claimed them since.
         let rows = fetch_all(
-            &mut tx,
-            "SELECT * FROM events
-             WHERE run_id = ?1
-               AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = ?1), 0)
-               AND event_type IN (SELECT value FROM json_each(?2))
-             ORDER BY event_id LIMIT ?3",
+            db,
+            sql!(
+                sqlite: "SELECT * FROM events
+                         WHERE run_id = $1
+                           AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
+                           AND event_type IN (SELECT value FROM json_each($2))
+                         ORDER BY event_id LIMIT $3",
+                pg: "SELECT * FROM events
+                     WHERE run_id = $1
+                       AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
+                       AND event_type IN (SELECT jsonb_array_elements_text($2::jsonb))
+                     ORDER BY event_id LIMIT $3",
+            ),
             args![run_id, &types, limit],
         )
         .await?;
         let claimed = rows.iter().map(rows::event).collect::<Result<Vec<_>>>()?;
         if let Some(last) = claimed.last() {
             execute(
-                &mut tx,
-                "INSERT INTO notify_cursors (run_id, last_event_id, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (run_id) DO UPDATE SET last_event_id = ?2, updated_at = ?3",
+                db,
+                sql!("INSERT INTO notify_cursors (run_id, last_event_id, updated_at) VALUES ($1, $2, $3)
+                      ON CONFLICT (run_id) DO UPDATE SET last_event_id = $2, updated_at = $3"),
                 args![run_id, last.event_id, crate::time::now_ms()],
             )
             .await?;

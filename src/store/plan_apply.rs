@@ -8,10 +8,9 @@ use super::tasks::{
     NewTask, PlanInput, PlanTask, PlanTaskOutcome, TaskSelection, definition_differences,
     insert_edges, insert_tasks, load_tasks, validate_new_task,
 };
-use super::{args, execute};
+use super::{Db, args, execute, sql};
 use crate::error::{Error, Result};
 use crate::model::{Task, TaskStatus};
-use sqlx::SqliteConnection;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The tasks of a run as they are before the plan: by task id, with their key.
@@ -86,7 +85,7 @@ fn check_ids(plan: &PlanInput) -> Result<HashMap<&str, usize>> {
 
 /// Creates the run, or updates its goal, summary and config from the plan; true when
 /// it was created.
-async fn upsert_run(conn: &mut SqliteConnection, plan: &PlanInput, now: i64) -> Result<bool> {
+async fn upsert_run(conn: &mut Db<'_>, plan: &PlanInput, now: i64) -> Result<bool> {
     let run_id = plan.run.run_id.as_str();
     if !runs::run_exists(conn, run_id).await? {
         runs::insert_run(conn, &plan.run, now).await?;
@@ -94,10 +93,12 @@ async fn upsert_run(conn: &mut SqliteConnection, plan: &PlanInput, now: i64) -> 
     }
     execute(
         conn,
-        "UPDATE runs SET goal = CASE WHEN ?2 = '' THEN goal ELSE ?2 END,
-                         summary = CASE WHEN ?3 = '' THEN summary ELSE ?3 END,
-                         config_json = COALESCE(?4, config_json), updated_at = ?5
-         WHERE run_id = ?1",
+        sql!(
+            "UPDATE runs SET goal = CASE WHEN $2 = '' THEN goal ELSE $2 END,
+                             summary = CASE WHEN $3 = '' THEN summary ELSE $3 END,
+                             config_json = COALESCE($4, config_json), updated_at = $5
+             WHERE run_id = $1"
+        ),
         args![
             run_id,
             &plan.run.goal,

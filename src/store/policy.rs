@@ -4,12 +4,11 @@
 
 use super::Store;
 use super::events;
-use super::{args, execute, fetch_all, rows, scalar};
+use super::{Sql, args, execute, fetch_all, rows, scalar, scalar_one, sql};
 use crate::error::Result;
 use crate::model::AttemptOutcome;
 use crate::time::now_ms;
 use serde_json::Value;
-use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
 /// One attempt of a task as the policy sees it.
@@ -26,7 +25,13 @@ impl Store {
     /// Workers cooling down: cooldown key (profile, or bare adapter) → Unix ms when free.
     pub async fn cooldowns(&self) -> Result<HashMap<String, i64>> {
         let mut conn = self.lock().await;
-        let rows = fetch_all(&mut conn, "SELECT worker, until_ms FROM cooldowns", args![]).await?;
+        let conn = &mut conn.db();
+        let rows = fetch_all(
+            conn,
+            sql!("SELECT worker, until_ms FROM cooldowns"),
+            args![],
+        )
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("worker")?, r.try_get("until_ms")?)))
             .collect()
@@ -35,11 +40,16 @@ impl Store {
     /// Records (or extends) a worker's cooldown, by its cooldown key.
     pub async fn set_cooldown(&self, key: &str, until_ms: i64, reason: &str) -> Result<()> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         execute(
-            &mut conn,
-            "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (worker) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
-                 reason = excluded.reason, set_at = excluded.set_at",
+            conn,
+            sql!(
+                "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (worker) DO UPDATE SET
+                     until_ms = CASE WHEN cooldowns.until_ms > excluded.until_ms
+                                     THEN cooldowns.until_ms ELSE excluded.until_ms END,
+                     reason = excluded.reason, set_at = excluded.set_at"
+            ),
             args![key, until_ms, reason, now_ms()],
         )
         .await?;
@@ -49,10 +59,13 @@ impl Store {
     /// Every attempt of a task, oldest first.
     pub async fn task_history(&self, run_id: &str, task_id: &str) -> Result<Vec<HistoryEntry>> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         let rows = fetch_all(
-            &mut conn,
-            "SELECT attempt_no, assigned_to, adapter, outcome FROM attempts
-             WHERE run_id = ? AND task_id = ? ORDER BY attempt_no",
+            conn,
+            sql!(
+                "SELECT attempt_no, assigned_to, adapter, outcome FROM attempts
+                 WHERE run_id = $1 AND task_id = $2 ORDER BY attempt_no"
+            ),
             args![run_id, task_id],
         )
         .await?;
@@ -70,10 +83,13 @@ impl Store {
     /// Adapters that could not start or authenticate in this run.
     pub async fn banned_adapters(&self, run_id: &str) -> Result<HashSet<String>> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         let rows = fetch_all(
-            &mut conn,
-            "SELECT DISTINCT adapter FROM attempts
-             WHERE run_id = ? AND outcome IN (?, ?) AND adapter != ''",
+            conn,
+            sql!(
+                "SELECT DISTINCT adapter FROM attempts
+                 WHERE run_id = $1 AND outcome IN ($2, $3) AND adapter != ''"
+            ),
             args![
                 run_id,
                 AttemptOutcome::AuthFailed.as_str(),
@@ -81,68 +97,66 @@ impl Store {
             ],
         )
         .await?;
-        rows.iter().map(|r| Ok(r.try_get("adapter")?)).collect()
+        rows.iter().map(|r| r.try_get("adapter")).collect()
     }
 
     /// How often a worker was rate limited in a run (for the backoff): attempts assigned
     /// to `worker` (the name, which is its cooldown key) that ended `rate_limited`.
     pub async fn rate_limits_of(&self, run_id: &str, worker: &str) -> Result<u32> {
         let mut conn = self.lock().await;
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM attempts
-             WHERE run_id = ? AND assigned_to = ? AND outcome = ?",
+        let conn = &mut conn.db();
+        let n: i64 = scalar_one(
+            conn,
+            sql!(
+                "SELECT COUNT(*) FROM attempts
+                 WHERE run_id = $1 AND assigned_to = $2 AND outcome = $3"
+            ),
+            args![run_id, worker, AttemptOutcome::RateLimited.as_str()],
         )
-        .bind(run_id)
-        .bind(worker)
-        .bind(AttemptOutcome::RateLimited.as_str())
-        .fetch_one(&mut *conn)
         .await?;
         Ok(n as u32)
     }
 
     /// The note the brief of an attempt carries about the attempt before it.
     pub async fn set_brief_note(&self, thread_id: &str, note: &str) -> Result<()> {
-        let sql = "UPDATE attempts SET brief_note = ? WHERE thread_id = ?";
+        let sql = sql!("UPDATE attempts SET brief_note = $1 WHERE thread_id = $2");
         self.set_attempt_text(sql, note, thread_id).await
     }
 
     /// The agent session an attempt resumes (`""` for a fresh start).
     pub async fn set_resume_session(&self, thread_id: &str, session_id: &str) -> Result<()> {
-        let sql = "UPDATE attempts SET resume_session = ? WHERE thread_id = ?";
+        let sql = sql!("UPDATE attempts SET resume_session = $1 WHERE thread_id = $2");
         self.set_attempt_text(sql, session_id, thread_id).await
     }
 
     /// The session an attempt resumes, if any (`""` for none).
     pub async fn resume_session(&self, thread_id: &str) -> Result<String> {
-        let sql = "SELECT resume_session FROM attempts WHERE thread_id = ?";
+        let sql = sql!("SELECT resume_session FROM attempts WHERE thread_id = $1");
         self.attempt_text(sql, thread_id).await
     }
 
     /// The brief note of an attempt.
     pub async fn brief_note(&self, thread_id: &str) -> Result<String> {
         self.attempt_text(
-            "SELECT brief_note FROM attempts WHERE thread_id = ?",
+            sql!("SELECT brief_note FROM attempts WHERE thread_id = $1"),
             thread_id,
         )
         .await
     }
 
     /// One text column of an attempt by its thread (`sql` selects it); `""` for none.
-    async fn attempt_text(&self, sql: &'static str, thread_id: &str) -> Result<String> {
+    async fn attempt_text(&self, sql: Sql, thread_id: &str) -> Result<String> {
         let mut conn = self.lock().await;
-        let text: Option<String> = scalar(&mut conn, sql, args![thread_id]).await?;
+        let conn = &mut conn.db();
+        let text: Option<String> = scalar(conn, sql, args![thread_id]).await?;
         Ok(text.unwrap_or_default())
     }
 
     /// Sets one text column of an attempt by its thread (`sql` updates it).
-    async fn set_attempt_text(
-        &self,
-        sql: &'static str,
-        value: &str,
-        thread_id: &str,
-    ) -> Result<()> {
+    async fn set_attempt_text(&self, sql: Sql, value: &str, thread_id: &str) -> Result<()> {
         let mut conn = self.lock().await;
-        execute(&mut conn, sql, args![value, thread_id]).await?;
+        let conn = &mut conn.db();
+        execute(conn, sql, args![value, thread_id]).await?;
         Ok(())
     }
 

@@ -3,20 +3,18 @@
 //! once per finish: see [`runs::record_finish`]), and the read views built on top of it
 //! (`status`, `blocked`).
 
-use super::begin;
 use super::events::NewEvent;
 use super::tasks::{
     TaskSelection, load_tasks, parse_json_rows, release_dependents, set_task_status,
 };
 use super::threads::attach_artifacts;
+use super::{Conn, Db, Tx, args, execute, fetch_all, fetch_one, fetch_optional, sql};
 use super::{Store, parse_or_corrupt, rows, runs};
-use super::{args, fetch_all, fetch_optional};
 use crate::error::{Error, Result};
 use crate::model::{Attempt, EventSubject, Message, Run, Task, TaskStatus, TaskView, ThreadStatus};
 use crate::time::now_ms;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::MappedMutexGuard;
 
 /// What `orch status` shows: the run, and its task rows as a JSON array.
@@ -75,22 +73,22 @@ struct Pending {
 }
 
 /// Tasks whose status disagrees with their latest attempt's thread.
-async fn pending(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<Pending>> {
+async fn pending(conn: &mut Db<'_>, run_id: &str) -> Result<Vec<Pending>> {
     let rows = fetch_all(
         conn,
-        "SELECT t.id, t.task_id, t.status, th.thread_id, th.status AS thread_status, th.assigned_to,
-                a.attempt_no, th.last_message_id, m.summary AS last_summary,
-                EXISTS (SELECT 1 FROM task_checks c WHERE c.task = t.id) AS has_checks
-         FROM tasks t
-         JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
-         JOIN threads th ON th.thread_id = a.thread_id
-         LEFT JOIN messages m ON m.message_id = th.last_message_id
-         WHERE t.run_id = ? AND t.status IN ('dispatched', 'running', 'blocked')
-           -- rows that agree already (the common case) stay in the database
-           AND NOT ((t.status = 'dispatched' AND th.status = 'pending')
-                 OR (t.status = 'running' AND th.status IN ('claimed', 'in_progress'))
-                 OR (t.status = 'blocked' AND th.status = 'blocked'))
-         ORDER BY t.id",
+        sql!("SELECT t.id, t.task_id, t.status, th.thread_id, th.status AS thread_status, th.assigned_to,
+                     a.attempt_no, th.last_message_id, m.summary AS last_summary,
+                     EXISTS (SELECT 1 FROM task_checks c WHERE c.task = t.id) AS has_checks
+              FROM tasks t
+              JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
+              JOIN threads th ON th.thread_id = a.thread_id
+              LEFT JOIN messages m ON m.message_id = th.last_message_id
+              WHERE t.run_id = $1 AND t.status IN ('dispatched', 'running', 'blocked')
+                -- rows that agree already (the common case) stay in the database
+                AND NOT ((t.status = 'dispatched' AND th.status = 'pending')
+                      OR (t.status = 'running' AND th.status IN ('claimed', 'in_progress'))
+                      OR (t.status = 'blocked' AND th.status = 'blocked'))
+              ORDER BY t.id"),
         args![run_id],
     )
     .await?;
@@ -124,7 +122,7 @@ async fn pending(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<Pendin
 
 /// Applies reconcile inside a write transaction.
 pub(crate) async fn reconcile_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     now: i64,
 ) -> Result<Vec<TaskChange>> {
@@ -168,13 +166,13 @@ pub(crate) async fn reconcile_in(
 /// open): two reads when nothing changed (the common case), a short write transaction
 /// otherwise. The run's finish is recorded here, so `run_finished` exists whoever
 /// reads the run first, with or without `orch up`. An unknown run is `not_found`.
-pub(crate) async fn fold(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<TaskChange>> {
+pub(crate) async fn fold(conn: &mut Db<'_>, run_id: &str) -> Result<Vec<TaskChange>> {
     let finish_due = runs::finish_due(conn, run_id).await?;
     if !finish_due && pending(conn, run_id).await?.is_empty() {
         return Ok(Vec::new());
     }
-    let mut tx = begin(conn).await?;
-    let changes = reconcile_in(&mut tx, run_id, now_ms()).await?;
+    let mut tx = conn.begin().await?;
+    let changes = reconcile_in(&mut tx.db(), run_id, now_ms()).await?;
     tx.commit().await?;
     Ok(changes)
 }
@@ -182,13 +180,14 @@ pub(crate) async fn fold(conn: &mut SqliteConnection, run_id: &str) -> Result<Ve
 /// Starts a write transaction on a run that exists, with its pending thread statuses
 /// folded in first, for the writes that decide by a task's status.
 pub(crate) async fn begin_reconciled<'c>(
-    conn: &'c mut SqliteConnection,
+    conn: &'c mut Db<'_>,
     run_id: &str,
     now: i64,
-) -> Result<Transaction<'c, Sqlite>> {
-    let mut tx = begin(conn).await?;
-    runs::require_run(&mut tx, run_id).await?;
-    reconcile_in(&mut tx, run_id, now).await?;
+) -> Result<Tx<'c>> {
+    let mut tx = conn.begin().await?;
+    let db = &mut tx.db();
+    runs::require_run(db, run_id).await?;
+    reconcile_in(db, run_id, now).await?;
     Ok(tx)
 }
 
@@ -198,7 +197,7 @@ impl Store {
     pub(crate) async fn write_reconciled<T>(
         &self,
         run_id: &str,
-        step: impl AsyncFnOnce(&mut SqliteConnection, i64) -> Result<T>,
+        step: impl AsyncFnOnce(&mut Db<'_>, i64) -> Result<T>,
     ) -> Result<T> {
         self.write(async |tx, now| {
             runs::require_run(tx, run_id).await?;
@@ -213,17 +212,14 @@ impl Store {
     /// ([`Store::status_view`], [`Store::ready`], [`Store::attempt_plan`], ...) do the
     /// same by themselves; this is the verb.
     pub async fn reconcile(&self, run_id: &str) -> Result<Vec<TaskChange>> {
-        fold(&mut *self.lock().await, run_id).await
+        fold(&mut self.lock().await.db(), run_id).await
     }
 
     /// The process's connection after [`fold`]: what every read of task statuses
     /// starts with, so that no caller can forget it.
-    pub(crate) async fn lock_reconciled(
-        &self,
-        run_id: &str,
-    ) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
+    pub(crate) async fn lock_reconciled(&self, run_id: &str) -> Result<MappedMutexGuard<'_, Conn>> {
         let mut conn = self.lock().await;
-        fold(&mut conn, run_id).await?;
+        fold(&mut conn.db(), run_id).await?;
         Ok(conn)
     }
 
@@ -235,24 +231,24 @@ impl Store {
     /// per call, and many times faster than decoding rows and encoding them again.
     pub async fn status_view(&self, run_id: &str) -> Result<StatusView> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        if let Some(view) = read_status_view(&mut conn, run_id).await? {
+        let conn = &mut conn.db();
+        if let Some(view) = read_status_view(conn, run_id).await? {
             return Ok(view);
         }
         // A row without its rendering: every write renders in its own transaction, so
         // only a database written by other means gets here. Render what is missing and
         // read again, rather than leave tasks out.
-        let mut tx = begin(&mut conn).await?;
-        let healed = sqlx::query(
-            "UPDATE tasks SET status_json = (SELECT obj FROM task_status_rows v WHERE v.id = tasks.id)
-             WHERE run_id = ? AND status_json IS NULL",
+        let mut tx = conn.begin().await?;
+        let healed = execute(
+            &mut tx.db(),
+            sql!("UPDATE tasks SET status_json = (SELECT obj FROM task_status_rows v WHERE v.id = tasks.id)
+                  WHERE run_id = $1 AND status_json IS NULL"),
+            args![run_id],
         )
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .await?;
         tx.commit().await?;
         tracing::warn!("rendered the status rows of {healed} tasks that had none");
-        read_status_view(&mut conn, run_id)
+        read_status_view(conn, run_id)
             .await?
             .ok_or_else(|| Error::internal("task status rows are missing after rendering them"))
     }
@@ -260,25 +256,17 @@ impl Store {
     /// `orch blocked`: blocked tasks with their current attempt and newest question.
     pub async fn blocked(&self, run_id: &str) -> Result<Vec<(Task, Attempt, Option<Message>)>> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        let tasks = load_tasks(
-            &mut conn,
-            run_id,
-            TaskSelection::Status(TaskStatus::Blocked),
-        )
-        .await?;
+        let conn = &mut conn.db();
+        let tasks = load_tasks(conn, run_id, TaskSelection::Status(TaskStatus::Blocked)).await?;
         let mut out = Vec::with_capacity(tasks.len());
         for (_, task) in tasks {
-            let Some(attempt) = super::attempts::load_attempt(
-                &mut conn,
-                run_id,
-                &task.task_id,
-                task.current_attempt,
-            )
-            .await?
+            let Some(attempt) =
+                super::attempts::load_attempt(conn, run_id, &task.task_id, task.current_attempt)
+                    .await?
             else {
                 continue;
             };
-            let question = latest_question(&mut conn, &attempt.thread_id).await?;
+            let question = latest_question(conn, &attempt.thread_id).await?;
             out.push((task, attempt, question));
         }
         Ok(out)
@@ -287,26 +275,36 @@ impl Store {
 
 /// The run and its stored task rows, read in one snapshot; `None` when a row has no
 /// rendering.
-async fn read_status_view(conn: &mut SqliteConnection, run_id: &str) -> Result<Option<StatusView>> {
+async fn read_status_view(conn: &mut Db<'_>, run_id: &str) -> Result<Option<StatusView>> {
     // One read transaction: the pages below see one snapshot.
-    let mut tx = conn.begin_with("BEGIN DEFERRED").await?;
-    let run = runs::load_run(&mut tx, run_id).await?;
+    let mut tx = conn.begin_read().await?;
+    let db = &mut tx.db();
+    let run = runs::load_run(db, run_id).await?;
     // A page of rows at a time: one 500 KB text would be copied four times on its way
     // out (SQLite, sqlx's row, the decode, the envelope), each copy into fresh pages;
     // 100 KB pages reuse the allocator's heap instead.
     let mut chunks = Vec::new();
     let mut after = i64::MIN;
     loop {
-        let page: (Option<i64>, i64, i64, Option<String>) = sqlx::query_as(
-            "SELECT max(id), count(*), count(status_json), group_concat(status_json, ',')
-             FROM (SELECT id, status_json FROM tasks INDEXED BY tasks_by_run
-                   WHERE run_id = ? AND id > ? ORDER BY id LIMIT 200)",
+        let page = fetch_one(
+            db,
+            sql!(
+                sqlite: "SELECT max(id) AS last, count(*) AS count, count(status_json) AS rendered,
+                                group_concat(status_json, ',') AS text
+                         FROM (SELECT id, status_json FROM tasks INDEXED BY tasks_by_run
+                               WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT 200)",
+                pg: "SELECT max(id) AS last, count(*) AS count, count(status_json) AS rendered,
+                            string_agg(status_json, ',' ORDER BY id) AS text
+                     FROM (SELECT id, status_json FROM tasks
+                           WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT 200) page",
+            ),
+            args![run_id, after],
         )
-        .bind(run_id)
-        .bind(after)
-        .fetch_one(&mut *tx)
         .await?;
-        let (last, count, rendered, text) = page;
+        let last: Option<i64> = page.try_get("last")?;
+        let count: i64 = page.try_get("count")?;
+        let rendered: i64 = page.try_get("rendered")?;
+        let text: Option<String> = page.try_get("text")?;
         if rendered != count {
             tx.rollback().await?;
             return Ok(None);
@@ -325,10 +323,10 @@ async fn read_status_view(conn: &mut SqliteConnection, run_id: &str) -> Result<O
 }
 
 /// The newest `question` on a thread.
-async fn latest_question(conn: &mut SqliteConnection, thread_id: &str) -> Result<Option<Message>> {
+async fn latest_question(conn: &mut Db<'_>, thread_id: &str) -> Result<Option<Message>> {
     let row = fetch_optional(
         &mut *conn,
-        "SELECT * FROM messages WHERE thread_id = ? AND kind = 'question' ORDER BY message_id DESC LIMIT 1",
+        sql!("SELECT * FROM messages WHERE thread_id = $1 AND kind = 'question' ORDER BY message_id DESC LIMIT 1"),
         args![thread_id],
     )
     .await?;

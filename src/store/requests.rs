@@ -9,10 +9,8 @@
 //! [`Store::write`] carries it), so a call that changed anything is always known to have
 //! been made. [`Store::record_request`] then writes the reply.
 
-use super::{Store, args, execute, fetch_record};
+use super::{Db, Row, Store, args, execute, fetch_record, sql};
 use crate::error::{Error, Result};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 
 /// What names one call: its id, its verb and the digest of its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +95,14 @@ impl RequestSlot {
 
 /// Inserts `claim` inside a write's transaction; false when the id is taken.
 pub(super) async fn insert_claim(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     (key, owner): &(RequestKey, Owner),
     now: i64,
 ) -> Result<bool> {
     let inserted = execute(
         conn,
-        "INSERT INTO requests (request_id, verb, args_digest, owner_pid, owner_start, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
+        sql!("INSERT INTO requests (request_id, verb, args_digest, owner_pid, owner_start, created_at)
+              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING"),
         args![
             &key.request_id,
             &key.verb,
@@ -125,18 +123,18 @@ pub(super) fn claim_taken(request_id: &str) -> Error {
     ))
 }
 
-fn stored(row: &SqliteRow) -> Result<StoredRequest> {
+fn stored(row: &Row) -> Result<StoredRequest> {
     let exit_code: Option<i64> = row.try_get("exit_code")?;
     let reply = match exit_code {
         None => None,
         Some(code) => Some(RecordedReply {
             exit_code: u8::try_from(code).unwrap_or(crate::error::exit_code::INTERNAL),
-            ok: row.try_get::<Option<i64>, _>("ok")?.unwrap_or(0) != 0,
+            ok: row.try_get::<Option<i64>>("ok")?.unwrap_or(0) != 0,
             json: row
-                .try_get::<Option<String>, _>("reply_json")?
+                .try_get::<Option<String>>("reply_json")?
                 .unwrap_or_default(),
             text: row
-                .try_get::<Option<String>, _>("reply_text")?
+                .try_get::<Option<String>>("reply_text")?
                 .unwrap_or_default(),
         }),
     };
@@ -147,8 +145,8 @@ fn stored(row: &SqliteRow) -> Result<StoredRequest> {
             args_digest: row.try_get("args_digest")?,
         },
         owner: Owner {
-            pid: u32::try_from(row.try_get::<i64, _>("owner_pid")?).unwrap_or(0),
-            start: u64::try_from(row.try_get::<i64, _>("owner_start")?).unwrap_or(0),
+            pid: u32::try_from(row.try_get::<i64>("owner_pid")?).unwrap_or(0),
+            start: u64::try_from(row.try_get::<i64>("owner_start")?).unwrap_or(0),
         },
         reply,
     })
@@ -158,11 +156,14 @@ impl Store {
     /// The request of this id, if any call used it.
     pub async fn request(&self, request_id: &str) -> Result<Option<StoredRequest>> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         fetch_record(
-            &mut conn,
-            "SELECT request_id, verb, args_digest, owner_pid, owner_start, exit_code, ok,
-                    reply_json, reply_text
-             FROM requests WHERE request_id = ?",
+            conn,
+            sql!(
+                "SELECT request_id, verb, args_digest, owner_pid, owner_start, exit_code, ok,
+                        reply_json, reply_text
+                 FROM requests WHERE request_id = $1"
+            ),
             args![request_id],
             stored,
         )
@@ -216,10 +217,10 @@ impl Store {
                 insert_claim(tx, &claim, now).await?;
                 execute(
                     tx,
-                    "UPDATE requests SET exit_code = ?, ok = ?, reply_json = ?, reply_text = ?,
-                            finished_at = ?
-                     WHERE request_id = ? AND exit_code IS NULL AND owner_pid = ? AND owner_start = ?
-                       AND verb = ? AND args_digest = ?",
+                    sql!("UPDATE requests SET exit_code = $1, ok = $2, reply_json = $3, reply_text = $4,
+                                 finished_at = $5
+                          WHERE request_id = $6 AND exit_code IS NULL AND owner_pid = $7 AND owner_start = $8
+                            AND verb = $9 AND args_digest = $10"),
                     args![
                         reply.exit_code as i64,
                         reply.ok as i64,
@@ -245,8 +246,8 @@ impl Store {
         self.write(async |tx, _now| {
             execute(
                 tx,
-                "DELETE FROM requests WHERE request_id = ? AND owner_pid = ? AND owner_start = ?
-                   AND exit_code IS NULL",
+                sql!("DELETE FROM requests WHERE request_id = $1 AND owner_pid = $2 AND owner_start = $3
+                      AND exit_code IS NULL"),
                 args![request_id, owner.pid as i64, owner.start as i64],
             )
             .await

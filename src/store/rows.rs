@@ -1,6 +1,7 @@
-//! Row mappings from SQLite rows to the records of [`crate::model`], and the column
-//! lists that go with them.
+//! Row mappings from database rows ([`super::Row`]) to the records of [`crate::model`],
+//! and the column lists that go with them.
 
+use super::Row;
 use super::parse_or_corrupt;
 use crate::error::Result;
 use crate::model::{
@@ -8,8 +9,6 @@ use crate::model::{
     Priority, Thread, ThreadStatus, Workspace, WorkspaceStatus,
 };
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use std::path::PathBuf;
 
 /// A record whose fields before the `;` are read from the columns of the same name and
@@ -24,7 +23,7 @@ macro_rules! record {
 }
 pub(crate) use record;
 
-pub(crate) fn thread(row: &SqliteRow) -> Result<Thread> {
+pub(crate) fn thread(row: &Row) -> Result<Thread> {
     Ok(record!(row, Thread {
         thread_id, run_id, task_id, subject, created_by, assigned_to, created_at, updated_at;
         status: parse_or_corrupt("thread status", row.try_get("status")?, ThreadStatus::parse)?,
@@ -32,7 +31,7 @@ pub(crate) fn thread(row: &SqliteRow) -> Result<Thread> {
     }))
 }
 
-pub(crate) fn message(row: &SqliteRow) -> Result<Message> {
+pub(crate) fn message(row: &Row) -> Result<Message> {
     Ok(record!(row, Message {
         message_id, thread_id, from_agent, to_agent, summary, body, created_at;
         kind: parse_or_corrupt("message kind", row.try_get("kind")?, MessageKind::parse)?,
@@ -41,7 +40,7 @@ pub(crate) fn message(row: &SqliteRow) -> Result<Message> {
     }))
 }
 
-pub(crate) fn artifact(row: &SqliteRow) -> Result<(i64, Artifact)> {
+pub(crate) fn artifact(row: &Row) -> Result<(i64, Artifact)> {
     let artifact = record!(row, Artifact {
         path, kind;
         metadata: json(row.try_get("metadata_json")?),
@@ -49,7 +48,7 @@ pub(crate) fn artifact(row: &SqliteRow) -> Result<(i64, Artifact)> {
     Ok((row.try_get("message_id")?, artifact))
 }
 
-pub(crate) fn event(row: &SqliteRow) -> Result<Event> {
+pub(crate) fn event(row: &Row) -> Result<Event> {
     Ok(record!(row, Event {
         event_id, event_type, summary, created_at;
         subject: record!(row, EventSubject { run_id, task_id, thread_id, message_id; }),
@@ -57,7 +56,7 @@ pub(crate) fn event(row: &SqliteRow) -> Result<Event> {
     }))
 }
 
-pub(crate) fn attempt(row: &SqliteRow) -> Result<Attempt> {
+pub(crate) fn attempt(row: &Row) -> Result<Attempt> {
     let mode = row.try_get("execution_mode")?;
     let status = row.try_get("thread_status")?;
     let workspace_status = row.try_get("workspace_status")?;
@@ -79,7 +78,7 @@ pub(crate) fn attempt(row: &SqliteRow) -> Result<Attempt> {
 }
 
 /// The `outcome` column of an attempt: `None` while it has not ended.
-pub(crate) fn outcome(row: &SqliteRow) -> Result<Option<AttemptOutcome>> {
+pub(crate) fn outcome(row: &Row) -> Result<Option<AttemptOutcome>> {
     optional_or_corrupt(
         "attempt outcome",
         row.try_get("outcome")?,

@@ -4,12 +4,10 @@
 use super::NotFound;
 use super::Store;
 use super::events::{self, NewEvent};
-use super::{args, execute, fetch_all, fetch_optional, scalar};
+use super::{Db, Row, Sql, args, execute, fetch_all, fetch_optional, scalar, sql};
 use crate::error::{Error, Result};
 use crate::model::{Run, RunStatus, TaskCounts, TaskStatus};
 use serde_json::{Value, json};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 
 /// `orch run init`.
 #[derive(Debug, Clone, Default)]
@@ -21,10 +19,10 @@ pub struct NewRun {
     pub config: Option<Value>,
 }
 
-pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i64) -> Result<()> {
+pub(crate) async fn insert_run(conn: &mut Db<'_>, new: &NewRun, now: i64) -> Result<()> {
     execute(
         &mut *conn,
-        "INSERT INTO runs (run_id, goal, summary, config_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        sql!("INSERT INTO runs (run_id, goal, summary, config_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)"),
         args![
             &new.run_id,
             &new.goal,
@@ -46,13 +44,17 @@ pub(crate) async fn insert_run(conn: &mut SqliteConnection, new: &NewRun, now: i
     Ok(())
 }
 
-pub(crate) async fn run_exists(conn: &mut SqliteConnection, run_id: &str) -> Result<bool> {
-    let found: Option<i64> =
-        scalar(conn, "SELECT 1 FROM runs WHERE run_id = ?", args![run_id]).await?;
+pub(crate) async fn run_exists(conn: &mut Db<'_>, run_id: &str) -> Result<bool> {
+    let found: Option<i64> = scalar(
+        conn,
+        sql!("SELECT 1 FROM runs WHERE run_id = $1"),
+        args![run_id],
+    )
+    .await?;
     Ok(found.is_some())
 }
 
-pub(crate) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Result<()> {
+pub(crate) async fn require_run(conn: &mut Db<'_>, run_id: &str) -> Result<()> {
     if run_exists(conn, run_id).await? {
         Ok(())
     } else {
@@ -60,10 +62,10 @@ pub(crate) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Re
     }
 }
 
-pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<TaskCounts> {
+pub(crate) async fn counts(conn: &mut Db<'_>, run_id: &str) -> Result<TaskCounts> {
     let rows = fetch_all(
         conn,
-        "SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status",
+        sql!("SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = $1 GROUP BY status"),
         args![run_id],
     )
     .await?;
@@ -76,20 +78,16 @@ pub(crate) async fn counts(conn: &mut SqliteConnection, run_id: &str) -> Result<
     Ok(counts)
 }
 
-/// The run's row as `sql` (`… FROM runs WHERE run_id = ?`) selects it; not found names
+/// The run's row as `sql` (`… FROM runs WHERE run_id = $1`) selects it; not found names
 /// the run.
-async fn run_row(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    run_id: &str,
-) -> Result<SqliteRow> {
+async fn run_row(conn: &mut Db<'_>, sql: Sql, run_id: &str) -> Result<Row> {
     fetch_optional(&mut *conn, sql, args![run_id])
         .await?
         .ok_or_else(|| NotFound::run(run_id).into())
 }
 
-pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Result<Run> {
-    let row = run_row(conn, "SELECT * FROM runs WHERE run_id = ?", run_id).await?;
+pub(crate) async fn load_run(conn: &mut Db<'_>, run_id: &str) -> Result<Run> {
+    let row = run_row(conn, sql!("SELECT * FROM runs WHERE run_id = $1"), run_id).await?;
     let counts = counts(conn, run_id).await?;
     let cancelled: i64 = row.try_get("cancelled")?;
     Ok(Run {
@@ -106,21 +104,21 @@ pub(crate) async fn load_run(conn: &mut SqliteConnection, run_id: &str) -> Resul
 /// Whether the run's finish is still to be recorded: it is done, failed or cancelled and
 /// no `run_finished` marks this finish yet. An unknown run is `not_found`. The common
 /// case (a task is active, or the finish is recorded) costs one indexed read.
-pub(crate) async fn finish_due(conn: &mut SqliteConnection, run_id: &str) -> Result<bool> {
+pub(crate) async fn finish_due(conn: &mut Db<'_>, run_id: &str) -> Result<bool> {
     Ok(unrecorded_finish(conn, run_id).await?.is_some())
 }
 
 /// The finish [`finish_due`] looks for, with its status and counts.
 async fn unrecorded_finish(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
 ) -> Result<Option<(RunStatus, TaskCounts)>> {
     let row = fetch_optional(
         &mut *conn,
-        "SELECT r.cancelled, r.finished_event_id,
-                EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.run_id
-                        AND t.status IN ('ready', 'dispatched', 'running', 'blocked', 'verifying')) AS active
-         FROM runs r WHERE r.run_id = ?",
+        sql!("SELECT r.cancelled, r.finished_event_id,
+                     EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.run_id
+                             AND t.status IN ('ready', 'dispatched', 'running', 'blocked', 'verifying')) AS active
+              FROM runs r WHERE r.run_id = $1"),
         args![run_id],
     )
     .await?
@@ -138,7 +136,7 @@ async fn unrecorded_finish(
 /// whose last failed task's attempt is still being settled by its supervisor (checks,
 /// the retry ladder) has not finished: the ladder may retry it.
 async fn finish_status(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     cancelled: bool,
 ) -> Result<Option<(RunStatus, TaskCounts)>> {
@@ -149,9 +147,9 @@ async fn finish_status(
         RunStatus::Failed => {
             let settling: Option<i64> = scalar(
                 &mut *conn,
-                "SELECT 1 FROM tasks t JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
-                 WHERE t.run_id = ? AND t.status = 'failed' AND a.settled = 0
-                   AND a.supervisor_pid IS NOT NULL LIMIT 1",
+                sql!("SELECT 1 FROM tasks t JOIN attempts a ON a.task = t.id AND a.attempt_no = t.current_attempt
+                      WHERE t.run_id = $1 AND t.status = 'failed' AND a.settled = 0
+                        AND a.supervisor_pid IS NOT NULL LIMIT 1"),
                 args![run_id],
             )
             .await?;
@@ -166,17 +164,15 @@ async fn finish_status(
 /// marks the run finished, when [`finish_due`]. Once per finish: a task that becomes
 /// active again clears the mark (triggers of migration 0012), and the next finish
 /// emits again.
-pub(crate) async fn record_finish(
-    conn: &mut SqliteConnection,
-    run_id: &str,
-    now: i64,
-) -> Result<()> {
+pub(crate) async fn record_finish(conn: &mut Db<'_>, run_id: &str, now: i64) -> Result<()> {
     let Some((status, counts)) = unrecorded_finish(conn, run_id).await? else {
         return Ok(());
     };
     let failed: Vec<String> = fetch_all(
         &mut *conn,
-        "SELECT task_id FROM tasks WHERE run_id = ? AND status = 'failed' ORDER BY id LIMIT 20",
+        sql!(
+            "SELECT task_id FROM tasks WHERE run_id = $1 AND status = 'failed' ORDER BY id LIMIT 20"
+        ),
         args![run_id],
     )
     .await?
@@ -210,7 +206,7 @@ enum RunPointer {
 
 /// Inserts a run's `event` and points the run's row at it.
 async fn insert_and_point(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     event: NewEvent,
     pointer: RunPointer,
@@ -218,8 +214,8 @@ async fn insert_and_point(
 ) -> Result<i64> {
     let id = events::insert(conn, event, now).await?;
     let sql = match pointer {
-        RunPointer::Finished => "UPDATE runs SET finished_event_id = ? WHERE run_id = ?",
-        RunPointer::Up => "UPDATE runs SET up_event_id = ? WHERE run_id = ?",
+        RunPointer::Finished => sql!("UPDATE runs SET finished_event_id = $1 WHERE run_id = $2"),
+        RunPointer::Up => sql!("UPDATE runs SET up_event_id = $1 WHERE run_id = $2"),
     };
     execute(conn, sql, args![id, run_id]).await?;
     Ok(id)
@@ -245,15 +241,17 @@ impl Store {
     /// `orch run show`: the run with its task counts and derived status.
     pub async fn run(&self, run_id: &str) -> Result<Run> {
         let mut conn = self.lock().await;
-        load_run(&mut conn, run_id).await
+        let conn = &mut conn.db();
+        load_run(conn, run_id).await
     }
 
     /// The worker profiles and named checks stored with a run (from its plan file).
     pub async fn run_config(&self, run_id: &str) -> Result<Value> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         let text: Option<String> = scalar(
-            &mut conn,
-            "SELECT config_json FROM runs WHERE run_id = ?",
+            conn,
+            sql!("SELECT config_json FROM runs WHERE run_id = $1"),
             args![run_id],
         )
         .await?;
@@ -283,7 +281,9 @@ impl Store {
             let id = events::insert(tx, event, now).await?;
             execute(
                 tx,
-                "UPDATE runs SET up_pid = ?, up_start = ?, up_event_id = ? WHERE run_id = ?",
+                sql!(
+                    "UPDATE runs SET up_pid = $1, up_start = $2, up_event_id = $3 WHERE run_id = $4"
+                ),
                 args![i64::from(up.pid), up.start as i64, id, run_id],
             )
             .await?;
@@ -298,8 +298,10 @@ impl Store {
         self.write(async |tx, now| {
             let cleared = execute(
                 tx,
-                "UPDATE runs SET up_pid = NULL, up_start = NULL
-                 WHERE run_id = ? AND up_pid = ? AND up_start = ?",
+                sql!(
+                    "UPDATE runs SET up_pid = NULL, up_start = NULL
+                     WHERE run_id = $1 AND up_pid = $2 AND up_start = $3"
+                ),
                 args![run_id, i64::from(up.pid), up.start as i64],
             )
             .await?;
@@ -320,12 +322,13 @@ impl Store {
     /// checks).
     pub async fn up_of(&self, run_id: &str) -> Result<Option<UpProcess>> {
         let mut conn = self.lock().await;
-        up_of(&mut conn, run_id).await
+        let conn = &mut conn.db();
+        up_of(conn, run_id).await
     }
 }
 
-pub(crate) async fn up_of(conn: &mut SqliteConnection, run_id: &str) -> Result<Option<UpProcess>> {
-    let sql = "SELECT up_pid, up_start FROM runs WHERE run_id = ?";
+pub(crate) async fn up_of(conn: &mut Db<'_>, run_id: &str) -> Result<Option<UpProcess>> {
+    let sql = sql!("SELECT up_pid, up_start FROM runs WHERE run_id = $1");
     let row = run_row(conn, sql, run_id).await?;
     let pid: Option<i64> = row.try_get("up_pid")?;
     let start: Option<i64> = row.try_get("up_start")?;

@@ -10,11 +10,10 @@ use super::attempts::load_attempt;
 use super::events;
 use super::tasks::load_task;
 use super::threads::load_thread;
-use super::{Store, args, fetch_record};
+use super::{Db, Store, args, fetch_record, sql};
 use crate::error::Result;
 use crate::model::TaskStatus;
 use serde_json::Value;
-use sqlx::SqliteConnection;
 
 /// Who made an attempt, as a refusal names it: `orch` made first attempts for `orch up`
 /// and every later one for the retry ladder; anyone else is the leader it names.
@@ -29,7 +28,7 @@ pub(crate) fn maker(created_by: &str, attempt_no: i64) -> String {
 /// Attempt `attempt_no` of a task for a message: `attempt 3 (thread r/t/3, assigned
 /// to shell, pending, started by the retry ladder)`; just `attempt 3` if it cannot be read.
 pub(crate) async fn describe(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     task_id: &str,
     attempt_no: i64,
@@ -75,8 +74,12 @@ impl Store {
             // Once per attempt: the supervisor and a recovering `orch up` may both settle it.
             let recorded: Option<i64> = super::scalar(
                 &mut *tx,
-                "SELECT event_id FROM events WHERE run_id = ? AND task_id = ? AND event_type = ?
-                   AND json_extract(payload_json, '$.attempt_no') = ?",
+                sql!(
+                    sqlite: "SELECT event_id FROM events WHERE run_id = $1 AND task_id = $2 AND event_type = $3
+                             AND json_extract(payload_json, '$.attempt_no') = $4",
+                    pg: "SELECT event_id FROM events WHERE run_id = $1 AND task_id = $2 AND event_type = $3
+                         AND CAST(payload_json::jsonb ->> 'attempt_no' AS BIGINT) = $4",
+                ),
                 super::args![run_id, task_id, event.0, attempt_no],
             )
             .await?;
@@ -99,25 +102,27 @@ impl Store {
         task_id: &str,
         attempt_no: i64,
     ) -> Result<String> {
-        describe(&mut *self.lock().await, run_id, task_id, attempt_no).await
+        describe(&mut self.lock().await.db(), run_id, task_id, attempt_no).await
     }
 
     /// The body attempt `thread_id` was given (its `task` message's), when it is not its
     /// task's own: a leader's `--body` on dispatch, retry or reassign. `None` otherwise.
     pub async fn replaced_body(&self, thread_id: &str) -> Result<Option<String>> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         let row = fetch_record(
-            &mut conn,
-            "SELECT m.body AS given, t.body AS planned
-             FROM attempts a JOIN tasks t ON t.id = a.task
-             JOIN messages m ON m.thread_id = a.thread_id AND m.kind = 'task'
-             WHERE a.thread_id = ? ORDER BY m.message_id LIMIT 1",
+            conn,
+            sql!(
+                "SELECT m.body AS given, t.body AS planned
+                 FROM attempts a JOIN tasks t ON t.id = a.task
+                 JOIN messages m ON m.thread_id = a.thread_id AND m.kind = 'task'
+                 WHERE a.thread_id = $1 ORDER BY m.message_id LIMIT 1"
+            ),
             args![thread_id],
             |r| {
-                use sqlx::Row;
                 Ok((
-                    r.try_get::<String, _>("given")?,
-                    r.try_get::<String, _>("planned")?,
+                    r.try_get::<String>("given")?,
+                    r.try_get::<String>("planned")?,
                 ))
             },
         )

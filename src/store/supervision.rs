@@ -5,14 +5,13 @@
 use super::NotFound;
 use super::events::{self, NewEvent};
 use super::threads::{MessageInput, NewMessage, load_thread, post};
-use super::{Store, begin, rows};
-use super::{args, execute};
+use super::{Store, rows};
+use super::{args, execute, fetch_all, fetch_optional, sql};
 use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, Message, MessageKind};
 use crate::time::{now_ms, rfc3339};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::Row;
 
 /// Supervision facts of an attempt.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -86,17 +85,18 @@ impl Store {
     /// An attempt by its thread id, with its supervision facts.
     pub async fn attempt_by_thread(&self, thread_id: &str) -> Result<(Attempt, Supervision)> {
         let mut conn = self.lock().await;
-        let row = sqlx::query(
-            "SELECT a.run_id, a.task_id, a.attempt_no, a.thread_id, a.assigned_to, a.execution_mode,
-                    th.status AS thread_status, a.repo_path, a.base_ref, a.base_commit, a.branch_name,
-                    a.worktree_path, a.workspace_status, a.created_at, a.updated_at,
-                    a.profile, a.adapter, a.supervisor_pid, a.supervisor_start, a.worker_pid, a.worker_start,
-                    a.log_path, a.session_id, a.usage_json, a.cost_usd, a.outcome, a.exit_code, a.exit_signal,
-                    a.reason, a.output_tail, a.reset_at, a.leaked, a.launched_at, a.ended_at, a.work_json
-             FROM attempts a JOIN threads th ON th.thread_id = a.thread_id WHERE a.thread_id = ?",
+        let conn = &mut conn.db();
+        let row = fetch_optional(
+            conn,
+            sql!("SELECT a.run_id, a.task_id, a.attempt_no, a.thread_id, a.assigned_to, a.execution_mode,
+                         th.status AS thread_status, a.repo_path, a.base_ref, a.base_commit, a.branch_name,
+                         a.worktree_path, a.workspace_status, a.created_at, a.updated_at,
+                         a.profile, a.adapter, a.supervisor_pid, a.supervisor_start, a.worker_pid, a.worker_start,
+                         a.log_path, a.session_id, a.usage_json, a.cost_usd, a.outcome, a.exit_code, a.exit_signal,
+                         a.reason, a.output_tail, a.reset_at, a.leaked, a.launched_at, a.ended_at, a.work_json
+                  FROM attempts a JOIN threads th ON th.thread_id = a.thread_id WHERE a.thread_id = $1"),
+            args![thread_id],
         )
-        .bind(thread_id)
-        .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| NotFound::AttemptOfThread {
             thread: thread_id.to_string(),
@@ -110,7 +110,7 @@ impl Store {
             outcome: rows::outcome(&row)?,
             end: rows::record!(row, EndDetails {
                 exit_code, exit_signal, reason, output_tail, reset_at;
-                leaked: row.try_get::<i64, _>("leaked")? != 0,
+                leaked: row.try_get::<i64>("leaked")? != 0,
             }),
             launched_at: ts(row.try_get("launched_at")?),
             ended_at: ts(row.try_get("ended_at")?),
@@ -122,15 +122,18 @@ impl Store {
     /// Attempts of a run not yet settled, with their supervision facts (a handful: the
     /// ones at work, or whose supervisor is still applying the policy).
     pub async fn unsettled_attempts(&self, run_id: &str) -> Result<Vec<(Attempt, Supervision)>> {
-        let threads: Vec<String> = {
+        let rows = {
             let mut conn = self.lock().await;
-            sqlx::query_scalar(
-                "SELECT thread_id FROM attempts WHERE run_id = ? AND settled = 0 ORDER BY id",
-            )
-            .bind(run_id)
-            .fetch_all(&mut *conn)
-            .await?
+            let conn = &mut conn.db();
+            let sql = sql!(
+                "SELECT thread_id FROM attempts WHERE run_id = $1 AND settled = 0 ORDER BY id"
+            );
+            fetch_all(conn, sql, args![run_id]).await?
         };
+        let threads: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get("thread_id"))
+            .collect::<std::result::Result<_, _>>()?;
         let mut out = Vec::with_capacity(threads.len());
         for thread_id in threads {
             out.push(self.attempt_by_thread(&thread_id).await?);
@@ -141,9 +144,10 @@ impl Store {
     /// Nothing more will happen for this attempt.
     pub async fn mark_settled(&self, thread_id: &str) -> Result<()> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         execute(
-            &mut conn,
-            "UPDATE attempts SET settled = 1 WHERE thread_id = ?",
+            conn,
+            sql!("UPDATE attempts SET settled = 1 WHERE thread_id = $1"),
             args![thread_id],
         )
         .await?;
@@ -162,18 +166,17 @@ impl Store {
         start: u64,
     ) -> Result<Option<(u32, u64)>> {
         self.write(async |tx, _now| {
-            let current: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-                "SELECT supervisor_pid, supervisor_start FROM attempts WHERE thread_id = ?",
-            )
-            .bind(thread_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(current) = current else {
+            let sql = sql!("SELECT supervisor_pid, supervisor_start FROM attempts WHERE thread_id = $1");
+            let Some(row) = fetch_optional(tx, sql, args![thread_id]).await? else {
                 return Err(NotFound::NoAttemptHasThread {
                     thread: thread_id.to_string(),
                 }
                 .into());
             };
+            let current: (Option<i64>, Option<i64>) = (
+                row.try_get("supervisor_pid")?,
+                row.try_get("supervisor_start")?,
+            );
             if let (Some(p), Some(s)) = current
                 && (p as u32, s as u64) != (pid, start)
             {
@@ -181,8 +184,8 @@ impl Store {
             }
             execute(
                 tx,
-                "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, updated_at = ?
-                 WHERE thread_id = ?",
+                sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, updated_at = $3
+                      WHERE thread_id = $4"),
                 args![pid as i64, start as i64, now_ms(), thread_id],
             )
             .await?;
@@ -203,10 +206,11 @@ impl Store {
     ) -> Result<()> {
         let now = now_ms();
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         execute(
-            &mut conn,
-            "UPDATE attempts SET supervisor_pid = ?, supervisor_start = ?, profile = ?, adapter = ?,
-                    log_path = ?, updated_at = ? WHERE thread_id = ?",
+            conn,
+            sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, profile = $3, adapter = $4,
+                  log_path = $5, updated_at = $6 WHERE thread_id = $7"),
             args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
         )
         .await?;
@@ -224,7 +228,7 @@ impl Store {
         self.write(async |tx, now| {
             execute(
                 tx,
-                "UPDATE attempts SET worker_pid = ?, worker_start = ?, launched_at = ?, updated_at = ? WHERE thread_id = ?",
+                sql!("UPDATE attempts SET worker_pid = $1, worker_start = $2, launched_at = $3, updated_at = $4 WHERE thread_id = $5"),
                 args![pid as i64, start as i64, now, now, thread_id],
             )
             .await?;
@@ -275,10 +279,11 @@ impl Store {
         cost_usd: Option<f64>,
     ) -> Result<()> {
         let mut conn = self.lock().await;
+        let conn = &mut conn.db();
         execute(
-            &mut conn,
-            "UPDATE attempts SET session_id = COALESCE(?, session_id), usage_json = COALESCE(?, usage_json),
-                    cost_usd = COALESCE(?, cost_usd), updated_at = ? WHERE thread_id = ?",
+            conn,
+            sql!("UPDATE attempts SET session_id = COALESCE($1, session_id), usage_json = COALESCE($2, usage_json),
+                  cost_usd = COALESCE($3, cost_usd), updated_at = $4 WHERE thread_id = $5"),
             args![session_id, usage.map(Value::to_string), cost_usd, now_ms(), thread_id],
         )
         .await?;
@@ -289,28 +294,32 @@ impl Store {
     pub async fn record_attempt_end(&self, thread_id: &str, end: &AttemptEnd) -> Result<()> {
         let now = now_ms();
         let mut conn = self.lock().await;
-        let mut tx = begin(&mut conn).await?;
-        sqlx::query(
-            "UPDATE attempts SET outcome = ?, exit_code = ?, exit_signal = ?, reason = ?, output_tail = ?,
-                    reset_at = ?, leaked = ?, ended_at = ?, updated_at = ?,
-                    work_json = COALESCE(?, work_json) WHERE thread_id = ?",
+        let conn = &mut conn.db();
+        let mut tx = conn.begin().await?;
+        let db = &mut tx.db();
+        execute(
+            db,
+            sql!("UPDATE attempts SET outcome = $1, exit_code = $2, exit_signal = $3, reason = $4, output_tail = $5,
+                  reset_at = $6, leaked = $7, ended_at = $8, updated_at = $9,
+                  work_json = COALESCE($10, work_json) WHERE thread_id = $11"),
+            args![
+                end.outcome.as_str(),
+                end.details.exit_code,
+                end.details.exit_signal,
+                &end.details.reason,
+                &end.details.output_tail,
+                end.details.reset_at,
+                end.details.leaked as i64,
+                now,
+                now,
+                (!end.work.is_null()).then(|| end.work.to_string()),
+                thread_id,
+            ],
         )
-        .bind(end.outcome.as_str())
-        .bind(end.details.exit_code)
-        .bind(end.details.exit_signal)
-        .bind(&end.details.reason)
-        .bind(&end.details.output_tail)
-        .bind(end.details.reset_at)
-        .bind(end.details.leaked as i64)
-        .bind(now)
-        .bind(now)
-        .bind((!end.work.is_null()).then(|| end.work.to_string()))
-        .bind(thread_id)
-        .execute(&mut *tx)
         .await?;
-        let thread = load_thread(&mut tx, thread_id).await?;
+        let thread = load_thread(db, thread_id).await?;
         events::insert(
-            &mut tx,
+            db,
             NewEvent::new("attempt_exited")
                 .on_thread(&thread)
                 .summary(if end.details.reason.is_empty() {
@@ -332,7 +341,7 @@ impl Store {
         .await?;
         if let Some(event_type) = end.outcome.event_type() {
             events::insert(
-                &mut tx,
+                db,
                 NewEvent::new(event_type)
                     .on_thread(&thread)
                     .summary(end.details.reason.clone())

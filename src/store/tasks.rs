@@ -5,12 +5,11 @@
 use super::NotFound;
 use super::events::{self, NewEvent};
 use super::runs::{self, NewRun};
+use super::{Db, args, execute, fetch_all, fetch_optional, scalar, sql};
 use super::{Store, parse_or_corrupt};
-use super::{args, execute, fetch_all, fetch_optional, scalar};
 use crate::error::{Error, Result};
 use crate::model::{ExecutionMode, Priority, Run, Task, TaskStatus};
 use serde_json::{Value, json};
-use sqlx::{Row, SqliteConnection};
 use std::collections::HashSet;
 
 /// A check a task must pass before it is done; `command` when orch runs it itself.
@@ -62,7 +61,7 @@ pub struct PlanTaskOutcome {
 /// Inserts tasks (already validated, ids new in the run) with their checks and a
 /// `task_added` event each, in the order given.
 pub(crate) async fn insert_tasks(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     tasks: &[(&NewTask, TaskStatus)],
     now: i64,
@@ -88,13 +87,22 @@ pub(crate) async fn insert_tasks(
     let rows = Value::Array(rows).to_string();
     execute(
         &mut *conn,
-        "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
-                            priority, priority_rank, status, checks_json, created_at, updated_at)
-         SELECT ?1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
-                j.value->>'default_to', j.value->>'execution_mode', j.value->>'acceptance_json',
-                j.value->>'priority', j.value->>'priority_rank', j.value->>'status',
-                j.value->>'checks_json', ?2, ?2
-         FROM json_each(?3) j ORDER BY j.key",
+        sql!(
+            sqlite: "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
+                                        priority, priority_rank, status, checks_json, created_at, updated_at)
+                     SELECT $1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
+                            j.value->>'default_to', j.value->>'execution_mode', j.value->>'acceptance_json',
+                            j.value->>'priority', CAST(j.value->>'priority_rank' AS BIGINT), j.value->>'status',
+                            j.value->>'checks_json', $2, $2
+                     FROM json_each($3) j ORDER BY j.key",
+            pg: "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
+                                    priority, priority_rank, status, checks_json, created_at, updated_at)
+                 SELECT $1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
+                        j.value->>'default_to', j.value->>'execution_mode', j.value->>'acceptance_json',
+                        j.value->>'priority', CAST(j.value->>'priority_rank' AS BIGINT), j.value->>'status',
+                        j.value->>'checks_json', $2, $2
+                 FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY j(value, key) ORDER BY j.key",
+        ),
         args![run_id, now, &rows],
     )
     .await?;
@@ -109,19 +117,30 @@ pub(crate) async fn insert_tasks(
     if !checks.is_empty() {
         execute(
             &mut *conn,
-            "INSERT INTO task_checks (task, name, command, position)
-             SELECT t.id, c.value->>'name', c.value->>'command', c.value->>'position'
-             FROM json_each(?2) c CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = c.value->>'task_id'",
+            sql!(
+                sqlite: "INSERT INTO task_checks (task, name, command, position)
+                         SELECT t.id, c.value->>'name', c.value->>'command', CAST(c.value->>'position' AS BIGINT)
+                         FROM json_each($2) c CROSS JOIN tasks t ON t.run_id = $1 AND t.task_id = c.value->>'task_id'",
+                pg: "INSERT INTO task_checks (task, name, command, position)
+                     SELECT t.id, c.value->>'name', c.value->>'command', CAST(c.value->>'position' AS BIGINT)
+                     FROM jsonb_array_elements($2::jsonb) c(value) JOIN tasks t ON t.run_id = $1 AND t.task_id = c.value->>'task_id'",
+            ),
             args![run_id, Value::Array(checks).to_string()],
         )
         .await?;
     }
     execute(
         &mut *conn,
-        "INSERT INTO events (event_type, run_id, task_id, summary, payload_json, created_at)
-         SELECT 'task_added', ?1, j.value->>'task_id', j.value->>'title',
-                json_object('status', j.value->>'status'), ?2
-         FROM json_each(?3) j ORDER BY j.key",
+        sql!(
+            sqlite: "INSERT INTO events (event_type, run_id, task_id, summary, payload_json, created_at)
+                     SELECT 'task_added', $1, j.value->>'task_id', j.value->>'title',
+                            json_object('status', j.value->>'status'), $2
+                     FROM json_each($3) j ORDER BY j.key",
+            pg: "INSERT INTO events (event_type, run_id, task_id, summary, payload_json, created_at)
+                 SELECT 'task_added', $1, j.value->>'task_id', j.value->>'title',
+                        json_build_object('status', j.value->>'status')::text, $2
+                 FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY j(value, key) ORDER BY j.key",
+        ),
         args![run_id, now, &rows],
     )
     .await?;
@@ -130,7 +149,7 @@ pub(crate) async fn insert_tasks(
 
 /// Inserts edges `(dependent, prerequisite)` by task id within a run.
 pub(crate) async fn insert_edges(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     edges: &[(&str, &str)],
 ) -> Result<()> {
@@ -140,21 +159,35 @@ pub(crate) async fn insert_edges(
     let json_edges = serde_json::to_string(edges).unwrap_or_default();
     execute(
         &mut *conn,
-        "INSERT OR IGNORE INTO deps (task, depends_on)
-         SELECT t.id, p.id FROM json_each(?2) e
-         CROSS JOIN tasks t ON t.run_id = ?1 AND t.task_id = e.value->>'$[0]'
-         CROSS JOIN tasks p ON p.run_id = ?1 AND p.task_id = e.value->>'$[1]'",
+        sql!(
+            sqlite: "INSERT INTO deps (task, depends_on)
+                     SELECT t.id, p.id FROM json_each($2) e
+                     CROSS JOIN tasks t ON t.run_id = $1 AND t.task_id = e.value->>0
+                     CROSS JOIN tasks p ON p.run_id = $1 AND p.task_id = e.value->>1
+                     WHERE true ON CONFLICT DO NOTHING",
+            pg: "INSERT INTO deps (task, depends_on)
+                 SELECT t.id, p.id FROM jsonb_array_elements($2::jsonb) e(value)
+                 JOIN tasks t ON t.run_id = $1 AND t.task_id = e.value->>0
+                 JOIN tasks p ON p.run_id = $1 AND p.task_id = e.value->>1
+                 WHERE true ON CONFLICT DO NOTHING",
+        ),
         args![run_id, &json_edges],
     )
     .await?;
     // Keep each dependent's list of prerequisites with the task.
     execute(
         &mut *conn,
-        "UPDATE tasks SET depends_on_json = (
-             SELECT json_group_array(x.task_id) FROM
-                 (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on
-                  WHERE d.task = tasks.id ORDER BY p.id) x)
-         WHERE run_id = ?1 AND task_id IN (SELECT DISTINCT e.value->>'$[0]' FROM json_each(?2) e)",
+        sql!(
+            sqlite: "UPDATE tasks SET depends_on_json = (
+                         SELECT json_group_array(x.task_id) FROM
+                             (SELECT p.task_id FROM deps d JOIN tasks p ON p.id = d.depends_on
+                              WHERE d.task = tasks.id ORDER BY p.id) x)
+                     WHERE run_id = $1 AND task_id IN (SELECT DISTINCT e.value->>0 FROM json_each($2) e)",
+            pg: "UPDATE tasks SET depends_on_json = (
+                     SELECT COALESCE(json_agg(p.task_id ORDER BY p.id), '[]')::text
+                     FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = tasks.id)
+                 WHERE run_id = $1 AND task_id IN (SELECT DISTINCT e.value->>0 FROM jsonb_array_elements($2::jsonb) e(value))",
+        ),
         args![run_id, &json_edges],
     )
     .await?;
@@ -163,13 +196,13 @@ pub(crate) async fn insert_edges(
 
 /// The internal id and status of a task, or `not_found`.
 pub(crate) async fn task_key(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     task_id: &str,
 ) -> Result<(i64, TaskStatus)> {
     let row = fetch_optional(
         conn,
-        "SELECT id, status FROM tasks WHERE run_id = ? AND task_id = ?",
+        sql!("SELECT id, status FROM tasks WHERE run_id = $1 AND task_id = $2"),
         args![run_id, task_id],
     )
     .await?
@@ -194,7 +227,7 @@ pub(crate) enum TaskSelection<'a> {
 /// Reads of many tasks come back as one JSON row: one hand-off from the database
 /// thread instead of one per row, which is what keeps `status` and `ready` fast.
 macro_rules! task_json {
-    () => {
+    (sqlite) => {
         "json_array(t.id, t.priority_rank, json_object('run_id', t.run_id, 'task_id', t.task_id, 'title', t.title,
             'summary', t.summary, 'body', t.body, 'default_to', t.default_to,
             'execution_mode', t.execution_mode, 'acceptance', json(t.acceptance_json),
@@ -205,13 +238,24 @@ macro_rules! task_json {
             'required_checks', (SELECT json_group_array(c.name) FROM
                 (SELECT name FROM task_checks WHERE task = t.id ORDER BY position) c)))"
     };
+    (pg) => {
+        "json_build_array(t.id, t.priority_rank, json_build_object('run_id', t.run_id, 'task_id', t.task_id,
+            'title', t.title, 'summary', t.summary, 'body', t.body, 'default_to', t.default_to,
+            'execution_mode', t.execution_mode, 'acceptance', t.acceptance_json::json,
+            'priority', t.priority, 'status', t.status,
+            'current_attempt', t.current_attempt, 'created_at', t.created_at, 'updated_at', t.updated_at,
+            'depends_on', (SELECT COALESCE(json_agg(p.task_id ORDER BY p.id), '[]')
+                FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = t.id),
+            'required_checks', (SELECT COALESCE(json_agg(c.name ORDER BY c.position), '[]')
+                FROM task_checks c WHERE c.task = t.id)))"
+    };
 }
 
 /// A task as [`task_json!`] renders it: `[id, priority_rank, task]`, the keys that
 /// order it beside the task (a tuple: read without buffering, unlike a flattened struct).
 type TaskRow = (i64, i64, Task);
 
-/// Parses a JSON array produced by `json_group_array`.
+/// Parses a JSON array produced by `json_group_array` (`json_agg`).
 pub(crate) fn parse_json_rows<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>> {
     serde_json::from_str(text)
         .map_err(|e| Error::internal(format!("database returned malformed JSON rows: {e}")))
@@ -220,29 +264,39 @@ pub(crate) fn parse_json_rows<T: serde::de::DeserializeOwned>(text: &str) -> Res
 /// Loads tasks with their prerequisites and checks, in ready order (priority, then
 /// creation) for a status selection and creation order otherwise.
 pub(crate) async fn load_tasks(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     selection: TaskSelection<'_>,
 ) -> Result<Vec<(i64, Task)>> {
     macro_rules! tasks_where {
         ($condition:literal) => {
-            concat!(
-                "SELECT json_group_array(",
-                task_json!(),
-                ") FROM tasks t WHERE t.run_id = ?",
-                $condition
+            sql!(
+                sqlite: concat!(
+                    "SELECT json_group_array(",
+                    task_json!(sqlite),
+                    ") FROM tasks t WHERE t.run_id = $1",
+                    $condition
+                ),
+                pg: concat!(
+                    "SELECT COALESCE(json_agg(",
+                    task_json!(pg),
+                    "), '[]')::text FROM tasks t WHERE t.run_id = $1",
+                    $condition
+                ),
             )
         };
     }
     let (sql, args) = match selection {
         TaskSelection::All => (tasks_where!(""), args![run_id]),
-        TaskSelection::One(task_id) => (tasks_where!(" AND t.task_id = ?"), args![run_id, task_id]),
+        TaskSelection::One(task_id) => {
+            (tasks_where!(" AND t.task_id = $2"), args![run_id, task_id])
+        }
         TaskSelection::Status(status) => (
-            tasks_where!(" AND t.status = ?"),
+            tasks_where!(" AND t.status = $2"),
             args![run_id, status.as_str()],
         ),
     };
-    // json_group_array always returns its one row.
+    // The aggregate always returns its one row.
     let text: String = scalar(&mut *conn, sql, args).await?.unwrap_or_default();
     let mut rows: Vec<TaskRow> = serde_json::from_str(&text)
         .map_err(|e| Error::internal(format!("database holds a task row orch cannot read: {e}")))?;
@@ -254,7 +308,7 @@ pub(crate) async fn load_tasks(
 }
 
 pub(crate) async fn load_task(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     task_id: &str,
 ) -> Result<(i64, Task)> {
@@ -266,7 +320,7 @@ pub(crate) async fn load_task(
 
 /// Sets a task's status, appending the status's event.
 pub(crate) async fn set_task_status(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     key: i64,
     run_id: &str,
     task_id: &str,
@@ -276,7 +330,7 @@ pub(crate) async fn set_task_status(
 ) -> Result<()> {
     execute(
         &mut *conn,
-        "UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?",
+        sql!("UPDATE tasks SET status = $1, updated_at = $2 WHERE id = $3"),
         args![status.as_str(), now, key],
     )
     .await?;
@@ -294,18 +348,20 @@ pub(crate) async fn set_task_status(
 
 /// After `task` reached done: each dependent whose prerequisites are all done becomes ready.
 pub(crate) async fn release_dependents(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     run_id: &str,
     task: i64,
     now: i64,
 ) -> Result<Vec<String>> {
     let rows = fetch_all(
         &mut *conn,
-        "SELECT t.id, t.task_id FROM deps d JOIN tasks t ON t.id = d.task
-         WHERE d.depends_on = ? AND t.status = 'planned'
-           AND NOT EXISTS (SELECT 1 FROM deps d2 JOIN tasks p ON p.id = d2.depends_on
-                           WHERE d2.task = t.id AND p.status != 'done')
-         ORDER BY t.id",
+        sql!(
+            "SELECT t.id, t.task_id FROM deps d JOIN tasks t ON t.id = d.task
+             WHERE d.depends_on = $1 AND t.status = 'planned'
+               AND NOT EXISTS (SELECT 1 FROM deps d2 JOIN tasks p ON p.id = d2.depends_on
+                               WHERE d2.task = t.id AND p.status != 'done')
+             ORDER BY t.id"
+        ),
         args![task],
     )
     .await?;
@@ -415,7 +471,7 @@ impl Store {
             }
             let exists: Option<i64> = scalar(
                 tx,
-                "SELECT 1 FROM deps WHERE task = ? AND depends_on = ?",
+                sql!("SELECT 1 FROM deps WHERE task = $1 AND depends_on = $2"),
                 args![task, prereq],
             )
             .await?;
@@ -426,9 +482,9 @@ impl Store {
             // A cycle exists when the prerequisite already (transitively) depends on the task.
             let cycle: Option<i64> = scalar(
                 tx,
-                "WITH RECURSIVE reach(id) AS (
-                     SELECT ?1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
-                 SELECT 1 FROM reach WHERE id = ?2 LIMIT 1",
+                sql!("WITH RECURSIVE reach(id) AS (
+                          SELECT $1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
+                      SELECT 1 FROM reach WHERE id = $2 LIMIT 1"),
                 args![prereq, task],
             )
             .await?;
@@ -446,7 +502,7 @@ impl Store {
             if status == TaskStatus::Ready && prereq_status != TaskStatus::Done {
                 execute(
                     tx,
-                    "UPDATE tasks SET status = 'planned', updated_at = ? WHERE id = ?",
+                    sql!("UPDATE tasks SET status = 'planned', updated_at = $1 WHERE id = $2"),
                     args![now, task],
                 )
                 .await?;
@@ -464,13 +520,15 @@ impl Store {
     /// One task with its prerequisites and checks.
     pub async fn task(&self, run_id: &str, task_id: &str) -> Result<Task> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        Ok(load_task(&mut conn, run_id, task_id).await?.1)
+        let conn = &mut conn.db();
+        Ok(load_task(conn, run_id, task_id).await?.1)
     }
 
     /// Every task of a run, in creation order.
     pub async fn tasks(&self, run_id: &str) -> Result<Vec<Task>> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        Ok(load_tasks(&mut conn, run_id, TaskSelection::All)
+        let conn = &mut conn.db();
+        Ok(load_tasks(conn, run_id, TaskSelection::All)
             .await?
             .into_iter()
             .map(|(_, t)| t)
@@ -480,8 +538,9 @@ impl Store {
     /// `orch ready`: dispatchable tasks, by priority then creation order.
     pub async fn ready(&self, run_id: &str) -> Result<Vec<Task>> {
         let mut conn = self.lock_reconciled(run_id).await?;
+        let conn = &mut conn.db();
         Ok(
-            load_tasks(&mut conn, run_id, TaskSelection::Status(TaskStatus::Ready))
+            load_tasks(conn, run_id, TaskSelection::Status(TaskStatus::Ready))
                 .await?
                 .into_iter()
                 .map(|(_, t)| t)

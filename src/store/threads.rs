@@ -5,13 +5,11 @@
 use super::NotFound;
 use super::events::{self, NewEvent};
 use super::rows;
-use super::{args, execute, fetch_all, fetch_record};
+use super::{Db, Row, args, execute, fetch_all, fetch_record, scalar_one, sql};
 use crate::error::{Error, Result};
 use crate::model::{Artifact, Message, MessageKind, Priority, Thread, ThreadStatus};
 use crate::time::rfc3339;
 use serde_json::{Value, json};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 
 /// The content of a message: body, payload object and artifacts (contract §3), already
 /// validated by the caller.
@@ -138,31 +136,24 @@ pub(crate) fn summary_or_first_line(summary: &str, body: &str) -> String {
     }
 }
 
-pub(crate) async fn load_thread(conn: &mut SqliteConnection, thread_id: &str) -> Result<Thread> {
+pub(crate) async fn load_thread(conn: &mut Db<'_>, thread_id: &str) -> Result<Thread> {
     find_thread(conn, thread_id)
         .await?
         .ok_or_else(|| NotFound::thread(thread_id).into())
 }
 
 /// A thread that `verb` may write to: it exists and is not terminal.
-pub(crate) async fn open_thread(
-    conn: &mut SqliteConnection,
-    thread_id: &str,
-    verb: &str,
-) -> Result<Thread> {
+pub(crate) async fn open_thread(conn: &mut Db<'_>, thread_id: &str, verb: &str) -> Result<Thread> {
     let thread = load_thread(conn, thread_id).await?;
     require_open(&thread, verb)?;
     Ok(thread)
 }
 
-pub(crate) async fn find_thread(
-    conn: &mut SqliteConnection,
-    thread_id: &str,
-) -> Result<Option<Thread>> {
+pub(crate) async fn find_thread(conn: &mut Db<'_>, thread_id: &str) -> Result<Option<Thread>> {
     fetch_record(
         conn,
-        "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
-         FROM threads WHERE thread_id = ?",
+        sql!("SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
+              FROM threads WHERE thread_id = $1"),
         args![thread_id],
         rows::thread,
     )
@@ -170,11 +161,11 @@ pub(crate) async fn find_thread(
 }
 
 /// Inserts a thread row.
-pub(crate) async fn insert_thread(conn: &mut SqliteConnection, thread: &Thread) -> Result<()> {
+pub(crate) async fn insert_thread(conn: &mut Db<'_>, thread: &Thread) -> Result<()> {
     execute(
         conn,
-        "INSERT INTO threads (thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sql!("INSERT INTO threads (thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at)
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
         args![
             &thread.thread_id,
             &thread.run_id,
@@ -194,7 +185,7 @@ pub(crate) async fn insert_thread(conn: &mut SqliteConnection, thread: &Thread) 
 
 /// Sets a thread's status and assignee (and touches it).
 pub(crate) async fn set_thread_state(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     thread: &mut Thread,
     status: ThreadStatus,
     assigned_to: &str,
@@ -202,7 +193,9 @@ pub(crate) async fn set_thread_state(
 ) -> Result<()> {
     execute(
         conn,
-        "UPDATE threads SET status = ?, assigned_to = ?, updated_at = ? WHERE thread_id = ?",
+        sql!(
+            "UPDATE threads SET status = $1, assigned_to = $2, updated_at = $3 WHERE thread_id = $4"
+        ),
         args![status.as_str(), assigned_to, now, &thread.thread_id],
     )
     .await?;
@@ -216,7 +209,7 @@ pub(crate) async fn set_thread_state(
 /// thread (its status and assignee as they are now), with the message's summary and
 /// `payload`. What every inbox verb writes.
 pub(crate) async fn post(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     thread: &Thread,
     message: NewMessage<'_>,
     event_type: &'static str,
@@ -235,30 +228,32 @@ pub(crate) async fn post(
 
 /// Appends a message (and its artifacts) to a thread and touches the thread.
 pub(crate) async fn insert_message(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     thread_id: &str,
     new: NewMessage<'_>,
     now: i64,
 ) -> Result<Message> {
     let payload = new.content.payload_object();
-    let message_id: i64 = sqlx::query_scalar(
-        "INSERT INTO messages (thread_id, from_agent, to_agent, kind, summary, body, payload_json, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING message_id",
+    let message_id: i64 = scalar_one(
+        &mut *conn,
+        sql!("INSERT INTO messages (thread_id, from_agent, to_agent, kind, summary, body, payload_json, created_at)
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING message_id"),
+        args![
+            thread_id,
+            new.from,
+            new.to,
+            new.kind.as_str(),
+            &new.summary,
+            &new.content.body,
+            payload.to_string(),
+            now,
+        ],
     )
-    .bind(thread_id)
-    .bind(new.from)
-    .bind(new.to)
-    .bind(new.kind.as_str())
-    .bind(&new.summary)
-    .bind(&new.content.body)
-    .bind(payload.to_string())
-    .bind(now)
-    .fetch_one(&mut *conn)
     .await?;
     for artifact in &new.content.artifacts {
         execute(
             &mut *conn,
-            "INSERT INTO artifacts (message_id, path, kind, metadata_json) VALUES (?, ?, ?, ?)",
+            sql!("INSERT INTO artifacts (message_id, path, kind, metadata_json) VALUES ($1, $2, $3, $4)"),
             args![
                 message_id,
                 &artifact.path,
@@ -270,7 +265,7 @@ pub(crate) async fn insert_message(
     }
     execute(
         &mut *conn,
-        "UPDATE threads SET last_message_id = ?, updated_at = ? WHERE thread_id = ?",
+        sql!("UPDATE threads SET last_message_id = $1, updated_at = $2 WHERE thread_id = $3"),
         args![message_id, now, thread_id],
     )
     .await?;
@@ -289,18 +284,19 @@ pub(crate) async fn insert_message(
 }
 
 /// Fills the artifacts of messages read from the database.
-pub(crate) async fn attach_artifacts(
-    conn: &mut SqliteConnection,
-    messages: &mut [Message],
-) -> Result<()> {
+pub(crate) async fn attach_artifacts(conn: &mut Db<'_>, messages: &mut [Message]) -> Result<()> {
     if messages.is_empty() {
         return Ok(());
     }
     let ids: Vec<i64> = messages.iter().map(|m| m.message_id).collect();
     let rows = fetch_all(
         conn,
-        "SELECT message_id, path, kind, metadata_json FROM artifacts
-         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        sql!(
+            sqlite: "SELECT message_id, path, kind, metadata_json FROM artifacts
+                     WHERE message_id IN (SELECT value FROM json_each($1)) ORDER BY id",
+            pg: "SELECT message_id, path, kind, metadata_json FROM artifacts
+                 WHERE message_id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint) ORDER BY id",
+        ),
         args![serde_json::to_string(&ids).unwrap_or_default()],
     )
     .await?;
@@ -321,7 +317,7 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    fn from_row(row: &SqliteRow) -> Result<Lease> {
+    fn from_row(row: &Row) -> Result<Lease> {
         Ok(Lease {
             id: row.try_get("id")?,
             agent: row.try_get("agent")?,
@@ -331,15 +327,17 @@ impl Lease {
 }
 
 pub(crate) async fn active_lease(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     thread_id: &str,
     now: i64,
 ) -> Result<Option<Lease>> {
     fetch_record(
         conn,
-        "SELECT id, agent, expires_at FROM leases
-         WHERE thread_id = ? AND released_at IS NULL AND expires_at > ?
-         ORDER BY id DESC LIMIT 1",
+        sql!(
+            "SELECT id, agent, expires_at FROM leases
+             WHERE thread_id = $1 AND released_at IS NULL AND expires_at > $2
+             ORDER BY id DESC LIMIT 1"
+        ),
         args![thread_id, now],
         Lease::from_row,
     )
@@ -347,27 +345,22 @@ pub(crate) async fn active_lease(
 }
 
 /// The most recent lease of a thread, active or not (who held it last).
-pub(crate) async fn last_lease(
-    conn: &mut SqliteConnection,
-    thread_id: &str,
-) -> Result<Option<Lease>> {
+pub(crate) async fn last_lease(conn: &mut Db<'_>, thread_id: &str) -> Result<Option<Lease>> {
     fetch_record(
         conn,
-        "SELECT id, agent, expires_at FROM leases WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+        sql!(
+            "SELECT id, agent, expires_at FROM leases WHERE thread_id = $1 ORDER BY id DESC LIMIT 1"
+        ),
         args![thread_id],
         Lease::from_row,
     )
     .await
 }
 
-pub(crate) async fn release_leases(
-    conn: &mut SqliteConnection,
-    thread_id: &str,
-    now: i64,
-) -> Result<()> {
+pub(crate) async fn release_leases(conn: &mut Db<'_>, thread_id: &str, now: i64) -> Result<()> {
     execute(
         conn,
-        "UPDATE leases SET released_at = ? WHERE thread_id = ? AND released_at IS NULL",
+        sql!("UPDATE leases SET released_at = $1 WHERE thread_id = $2 AND released_at IS NULL"),
         args![now, thread_id],
     )
     .await?;
@@ -388,7 +381,7 @@ pub(crate) fn require_open(thread: &Thread, verb: &str) -> Result<()> {
 /// Requires that `agent` holds the thread's active lease (20 for another owner,
 /// invalid_state for none).
 pub(crate) async fn require_lease(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     thread: &Thread,
     agent: &str,
     verb: &str,
@@ -425,7 +418,7 @@ pub(crate) struct ReplyStep<'a> {
 /// Writes an answer or control message to a thread; shared by `inbox reply` and
 /// `orch answer`.
 pub(crate) async fn reply_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     step: ReplyStep<'_>,
     now: i64,
 ) -> Result<(Thread, Message)> {
@@ -451,7 +444,7 @@ pub(crate) async fn reply_in(
 /// Cancels an open thread with a control message; shared by `inbox cancel`, `orch cancel`
 /// and `orch reassign`.
 pub(crate) async fn cancel_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Db<'_>,
     thread: &mut Thread,
     by: &str,
     reason: &str,

@@ -1,17 +1,16 @@
 //! The verification gate of tasks with required checks: recording check results per
 //! attempt and moving a `verifying` task to `done` (all passed) or `failed` (one failed).
 
-use super::Store;
 use super::events::{self, NewEvent};
 use super::parse_or_corrupt;
 use super::reconcile::begin_reconciled;
 use super::tasks::{load_task, release_dependents, set_task_status};
+use super::{Db, Store, args, execute, fetch_all, sql};
 use crate::error::{Error, Result};
 use crate::model::{CheckStatus, Task, TaskStatus};
 use crate::time::{now_ms, rfc3339};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{Row, SqliteConnection};
 
 /// One required check and its latest result for the current attempt.
 #[derive(Debug, Clone, Serialize)]
@@ -32,19 +31,20 @@ pub struct Gate {
     pub checks: Vec<CheckState>,
 }
 
-async fn gate_in(conn: &mut SqliteConnection, key: i64, attempt_no: i64) -> Result<Gate> {
-    let rows = sqlx::query(
-        "SELECT c.name, c.command, v.status, v.details, v.created_at
-         FROM task_checks c
-         LEFT JOIN verifications v ON v.id = (
-             SELECT id FROM verifications
-             WHERE task = c.task AND attempt_no = ?2 AND check_name = c.name
-             ORDER BY id DESC LIMIT 1)
-         WHERE c.task = ?1 ORDER BY c.position",
+async fn gate_in(conn: &mut Db<'_>, key: i64, attempt_no: i64) -> Result<Gate> {
+    let rows = fetch_all(
+        conn,
+        sql!(
+            "SELECT c.name, c.command, v.status, v.details, v.created_at
+             FROM task_checks c
+             LEFT JOIN verifications v ON v.id = (
+                 SELECT id FROM verifications
+                 WHERE task = c.task AND attempt_no = $2 AND check_name = c.name
+                 ORDER BY id DESC LIMIT 1)
+             WHERE c.task = $1 ORDER BY c.position"
+        ),
+        args![key, attempt_no],
     )
-    .bind(key)
-    .bind(attempt_no)
-    .fetch_all(conn)
     .await?;
     let mut checks = Vec::with_capacity(rows.len());
     for row in rows {
@@ -57,7 +57,7 @@ async fn gate_in(conn: &mut SqliteConnection, key: i64, attempt_no: i64) -> Resu
                 None => CheckStatus::Pending,
             },
             details: row
-                .try_get::<Option<String>, _>("details")?
+                .try_get::<Option<String>>("details")?
                 .unwrap_or_default(),
             command: row.try_get("command")?,
             recorded_at: recorded_at.map(rfc3339),
@@ -81,8 +81,9 @@ impl Store {
     /// `orch verify status`.
     pub async fn gate(&self, run_id: &str, task_id: &str) -> Result<(Task, Gate)> {
         let mut conn = self.lock_reconciled(run_id).await?;
-        let (key, task) = load_task(&mut conn, run_id, task_id).await?;
-        let gate = gate_in(&mut conn, key, task.current_attempt).await?;
+        let conn = &mut conn.db();
+        let (key, task) = load_task(conn, run_id, task_id).await?;
+        let gate = gate_in(conn, key, task.current_attempt).await?;
         Ok((task, gate))
     }
 
@@ -99,43 +100,39 @@ impl Store {
     ) -> Result<(Task, Gate)> {
         let now = now_ms();
         let mut conn = self.lock().await;
-        let mut tx = begin_reconciled(&mut conn, run_id, now).await?;
-        let (key, task) = load_task(&mut tx, run_id, task_id).await?;
+        let conn = &mut conn.db();
+        let mut tx = begin_reconciled(conn, run_id, now).await?;
+        let db = &mut tx.db();
+        let (key, task) = load_task(db, run_id, task_id).await?;
         may_record(&task, check)?;
         let status = if passed {
             CheckStatus::Passed
         } else {
             CheckStatus::Failed
         };
-        sqlx::query(
-            "INSERT INTO verifications (task, attempt_no, check_name, status, details, recorded_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        execute(
+            db,
+            sql!("INSERT INTO verifications (task, attempt_no, check_name, status, details, recorded_by, created_at)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            args![key, task.current_attempt, check, status.as_str(), details, by, now],
         )
-        .bind(key)
-        .bind(task.current_attempt)
-        .bind(check)
-        .bind(status.as_str())
-        .bind(details)
-        .bind(by)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         let summary = format!("check {check} {status}");
         let payload = json!({"check": check, "status": status, "details": details, "attempt_no": task.current_attempt, "by": by});
         let event = ("task_verification_recorded", summary.as_str(), payload);
-        events::insert_on_task(&mut tx, (run_id, task_id), event, now).await?;
-        let gate = gate_in(&mut tx, key, task.current_attempt).await?;
+        events::insert_on_task(db, (run_id, task_id), event, now).await?;
+        let gate = gate_in(db, key, task.current_attempt).await?;
         match gate.status {
             CheckStatus::Passed => {
-                set_task_status(&mut tx, key, run_id, task_id, TaskStatus::Done, None, now).await?;
-                release_dependents(&mut tx, run_id, key, now).await?;
+                set_task_status(db, key, run_id, task_id, TaskStatus::Done, None, now).await?;
+                release_dependents(db, run_id, key, now).await?;
             }
             CheckStatus::Failed => {
                 let event = NewEvent::new("task_failed")
                     .summary(format!("check {check} failed"))
                     .payload(json!({"check": check, "details": details}));
                 set_task_status(
-                    &mut tx,
+                    db,
                     key,
                     run_id,
                     task_id,
@@ -147,7 +144,7 @@ impl Store {
             }
             CheckStatus::Pending => {}
         }
-        let (_, task) = load_task(&mut tx, run_id, task_id).await?;
+        let (_, task) = load_task(db, run_id, task_id).await?;
         tx.commit().await?;
         Ok((task, gate))
     }
