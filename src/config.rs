@@ -2,7 +2,8 @@
 //! each naming an adapter with its model, extra arguments, fallbacks and limits.
 //! `--to NAME` resolves a profile first, then an adapter of that name with its defaults.
 //! The same file's `[notify]` says which events to notify and how ([`NotifyConfig`],
-//! sent by [`crate::notify`]).
+//! sent by [`crate::notify`]), and its `[remote]` where code attempts' branches are
+//! pushed ([`RemoteConfig`], used by [`crate::remote`]).
 
 use crate::adapter::{self, Adapter, AdapterError};
 use crate::notify::NotifyEvent;
@@ -61,6 +62,12 @@ pub enum ConfigError {
         key: &'static str,
         problem: String,
     },
+    #[error("{}: [remote] {key}: {problem}", path.display())]
+    Remote {
+        path: PathBuf,
+        key: &'static str,
+        problem: String,
+    },
     #[error(transparent)]
     Adapter(#[from] AdapterError),
 }
@@ -73,6 +80,7 @@ struct ConfigFile {
     #[serde(default)]
     workers: BTreeMap<String, WorkerProfile>,
     notify: Option<NotifySection>,
+    remote: Option<RemoteSection>,
 }
 
 /// `[notify]` as written.
@@ -174,6 +182,76 @@ impl NotifySection {
     }
 }
 
+/// `[remote]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteSection {
+    name: Option<String>,
+    push: Option<bool>,
+    timeout: Option<String>,
+}
+
+/// `[remote]`, checked: the shared remote code attempts' branches go to (issue 13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteConfig {
+    /// The git remote's name (default `origin`).
+    pub name: String,
+    /// Whether code attempts are pushed: true unless `push = false`.
+    pub push: bool,
+    /// The most one fetch (the base check at dispatch) or push may take.
+    pub timeout: Duration,
+}
+
+/// The remote `[remote]` names when it gives no `name`.
+pub const DEFAULT_REMOTE: &str = "origin";
+/// How long a fetch or push may take when `[remote]` sets no `timeout`.
+pub const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest `timeout` `[remote]` accepts.
+const MAX_REMOTE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+impl Default for RemoteConfig {
+    /// `origin`, pushed, with the default timeout (what an empty `[remote]` says).
+    fn default() -> Self {
+        RemoteConfig {
+            name: DEFAULT_REMOTE.to_string(),
+            push: true,
+            timeout: DEFAULT_REMOTE_TIMEOUT,
+        }
+    }
+}
+
+impl RemoteSection {
+    /// Checks every key, naming the first that is wrong.
+    fn check(self, path: &Path) -> Result<RemoteConfig> {
+        let bad = |key, problem: String| ConfigError::Remote {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        };
+        let name = self.name.unwrap_or_else(|| DEFAULT_REMOTE.to_string());
+        // The name goes into refspecs and `--remotes=NAME/*`: the id rules keep it a
+        // plain ref component that no git command reads as an option or a glob.
+        crate::ids::validate_id("remote name", &name).map_err(|e| bad("name", e.to_string()))?;
+        let timeout = match &self.timeout {
+            None => DEFAULT_REMOTE_TIMEOUT,
+            Some(text) => {
+                let t = humantime::parse_duration(text)
+                    .map_err(|e| bad("timeout", format!("{text:?}: {e}")))?;
+                if t.is_zero() || t > MAX_REMOTE_TIMEOUT {
+                    let problem = format!("{text:?} must be more than zero and at most 1h");
+                    return Err(bad("timeout", problem));
+                }
+                t
+            }
+        };
+        Ok(RemoteConfig {
+            name,
+            push: self.push.unwrap_or(true),
+            timeout,
+        })
+    }
+}
+
 /// `http://HOST...` or `https://HOST...`.
 fn is_http_url(url: &str) -> bool {
     let rest = url
@@ -189,7 +267,17 @@ pub fn load_notify(repo: &Path) -> Result<Option<NotifyConfig>> {
     if !path.exists() {
         return Ok(None);
     }
-    Ok(read_config_file(path)?.1)
+    Ok(read_config_file(path)?.notify)
+}
+
+/// `[remote]` of `<repo>/.orch/config.toml`, checked; `None` when the file or the
+/// section is absent.
+pub fn load_remote(repo: &Path) -> Result<Option<RemoteConfig>> {
+    let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(read_config_file(path)?.remote)
 }
 
 /// A worker name resolved to what runs.
@@ -235,7 +323,7 @@ impl Workers {
         if let Some(repo) = repo {
             let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
             if path.exists() {
-                profiles.extend(read_config_file(path)?.0.workers);
+                profiles.extend(read_config_file(path)?.workers);
             }
         }
         if let Some(workers) = run_config.get("workers") {
@@ -294,19 +382,29 @@ impl Workers {
     }
 }
 
-/// Reads `.orch/config.toml`, with its `[notify]` checked (a bad one is refused by every
-/// verb that reads the file, not only by those that notify).
-fn read_config_file(path: PathBuf) -> Result<(ConfigFile, Option<NotifyConfig>)> {
+/// `.orch/config.toml`, its sections checked.
+struct CheckedConfig {
+    workers: BTreeMap<String, WorkerProfile>,
+    notify: Option<NotifyConfig>,
+    remote: Option<RemoteConfig>,
+}
+
+/// Reads `.orch/config.toml`, with its `[notify]` and `[remote]` checked (a bad one is
+/// refused by every verb that reads the file, not only by those that use it).
+fn read_config_file(path: PathBuf) -> Result<CheckedConfig> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(source) => return Err(ConfigError::Unreadable { path, source }),
     };
-    let mut file: ConfigFile = toml::from_str(&text).map_err(|source| ConfigError::Toml {
+    let file: ConfigFile = toml::from_str(&text).map_err(|source| ConfigError::Toml {
         path: path.clone(),
         source,
     })?;
-    let notify = file.notify.take().map(|n| n.check(&path)).transpose()?;
-    Ok((file, notify))
+    Ok(CheckedConfig {
+        notify: file.notify.map(|n| n.check(&path)).transpose()?,
+        remote: file.remote.map(|r| r.check(&path)).transpose()?,
+        workers: file.workers,
+    })
 }
 
 /// The adapter as a profile runs it: the profile's `env`, `pass_env`, `secret_env` and
@@ -432,5 +530,51 @@ mod tests {
         .unwrap();
         let err = Workers::load(Some(repo.path()), &serde_json::json!({})).unwrap_err();
         assert!(err.to_string().contains("[notify] events"), "{err}");
+    }
+
+    /// `load_remote` of a repository whose `.orch/config.toml` is `text`.
+    fn remote(text: &str) -> Result<Option<RemoteConfig>> {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join(".orch")).unwrap();
+        std::fs::write(repo.path().join(".orch/config.toml"), text).unwrap();
+        load_remote(repo.path())
+    }
+
+    #[test]
+    fn remote_reads_name_push_and_timeout_with_their_defaults() {
+        assert_eq!(remote("[workers]\n").unwrap(), None);
+        let defaults = remote("[remote]\n").unwrap().unwrap();
+        assert_eq!(defaults, RemoteConfig::default());
+        assert_eq!(
+            (defaults.name.as_str(), defaults.push, defaults.timeout),
+            ("origin", true, DEFAULT_REMOTE_TIMEOUT)
+        );
+        let set = remote("[remote]\nname = \"shared\"\npush = false\ntimeout = \"30s\"\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (set.name.as_str(), set.push, set.timeout),
+            ("shared", false, Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn a_bad_remote_section_names_the_key() {
+        let cases = [
+            ("force = true", "unknown field `force`"),
+            ("name = \"--upload-pack=x\"", "[remote] name: remote name"),
+            ("name = \"a/*\"", "[remote] name: remote name"),
+            ("name = \"\"", "[remote] name: remote name"),
+            ("push = \"yes\"", "invalid type"),
+            ("timeout = \"soon\"", "[remote] timeout: \"soon\""),
+            ("timeout = \"0s\"", "[remote] timeout: \"0s\" must be"),
+            ("timeout = \"2h\"", "[remote] timeout: \"2h\" must be"),
+        ];
+        for (line, expected) in cases {
+            let message = remote(&format!("[remote]\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains(expected), "{line}: {message}");
+        }
     }
 }

@@ -23,6 +23,7 @@ pub mod paths;
 pub mod plan;
 pub mod process;
 pub mod redact;
+pub mod remote;
 pub mod store;
 pub mod supervisor;
 pub mod time;

@@ -56,7 +56,9 @@ pub enum WorktreeError {
 
 pub type Result<T, E = WorktreeError> = std::result::Result<T, E>;
 
-fn git(dir: &Path) -> Command {
+/// `git -C dir` with no terminal prompt, C locale and none of the caller's `GIT_DIR`,
+/// `GIT_WORK_TREE` or `GIT_INDEX_FILE` (also for [`crate::remote`]).
+pub(crate) fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.arg("-C")
         .arg(dir)

@@ -4,7 +4,8 @@
 //! reassign), which decides the task statuses it may be made in and the event it adds;
 //! the factory prepares the workspace ([`super::workspace`]), records the attempt with
 //! its thread and task message in one transaction (the worktree is taken back if the
-//! record is refused), leaves the hand-over for the next brief, and starts the
+//! record is refused), then the remote its branch is pushed to when pushing is on,
+//! leaves the hand-over for the next brief, and starts the
 //! attempt's supervisor when asked ([`Start`]).
 
 use super::launch::{launch_with, start_supervisor};
@@ -194,8 +195,11 @@ pub async fn make(
     } = request;
     let attempt_no = plan.next_attempt_no;
     // The lock (code mode) is held from the worktree's creation to the attempt's record.
-    let (workspace, _dispatch_lock) =
-        workspace::prepare(store, mode, &location, base, &run, &task, attempt_no).await?;
+    let workspace::Prepared {
+        record: workspace,
+        lock: _dispatch_lock,
+        push_to,
+    } = workspace::prepare(store, mode, &location, base, &run, &task, attempt_no).await?;
     let allowed = step.allowed();
     let cancel_current = match step {
         Step::Reassign { cancel_current } => cancel_current,
@@ -222,6 +226,11 @@ pub async fn make(
         }
     };
     let thread = &created.attempt.thread_id;
+    if let (Some(remote), Some(branch)) = (&push_to, &created.attempt.workspace.branch_name) {
+        store
+            .record_push_target(thread, &remote.name, branch)
+            .await?;
+    }
     if let Some(note) = &note {
         store.set_brief_note(thread, note).await?;
     }

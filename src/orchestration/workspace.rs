@@ -1,9 +1,11 @@
 //! An attempt's workspace: in code mode a new worktree at the documented path and branch,
 //! from the right base commit (a clean `HEAD`, a named ref, or the previous attempt's
 //! base), under a per-task lock; a worktree an interrupted dispatch left is cleared when
-//! it holds no work. The [`super::factory`] records the attempt and discards the worktree
-//! again if the record is refused.
+//! it holds no work. With pushing on ([`crate::remote`]), the base must be on the remote
+//! before anything is created. The [`super::factory`] records the attempt and discards
+//! the worktree again if the record is refused.
 
+use crate::config::RemoteConfig;
 use crate::error::{Error, Result};
 use crate::ids::validate_id;
 use crate::model::{Attempt, ExecutionMode, WorkspaceStatus};
@@ -60,9 +62,17 @@ pub fn follow_previous(previous: &Attempt, base_ref: Option<String>) -> (Locatio
     )
 }
 
+/// A prepared workspace: what the attempt records, and for a code attempt the lock held
+/// until it is recorded (see `lock_task_dispatch`) and the remote its branch goes to.
+pub(super) struct Prepared {
+    pub record: Workspace,
+    pub lock: Option<DispatchLock>,
+    /// Where the branch is pushed when the attempt ends; `None`: pushing is off.
+    pub push_to: Option<RemoteConfig>,
+}
+
 /// The workspace of attempt `attempt_no`: the repository (analysis), or a new worktree
-/// on its own branch from the base commit (code). In code mode the returned lock is held
-/// until the attempt is recorded (see `lock_task_dispatch`).
+/// on its own branch from the base commit (code).
 pub(super) async fn prepare(
     store: &Store,
     mode: ExecutionMode,
@@ -71,7 +81,7 @@ pub(super) async fn prepare(
     run: &str,
     task: &str,
     attempt_no: i64,
-) -> Result<(Workspace, Option<DispatchLock>)> {
+) -> Result<Prepared> {
     match mode {
         ExecutionMode::Analysis => {
             let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
@@ -81,13 +91,13 @@ pub(super) async fn prepare(
                 repo_path: Some(repo),
                 ..Workspace::default()
             };
-            Ok((record, None))
+            Ok(Prepared {
+                record,
+                lock: None,
+                push_to: None,
+            })
         }
-        ExecutionMode::Code => {
-            let (record, lock) =
-                prepare_worktree(store, location, base, run, task, attempt_no).await?;
-            Ok((record, Some(lock)))
-        }
+        ExecutionMode::Code => prepare_worktree(store, location, base, run, task, attempt_no).await,
     }
 }
 
@@ -132,7 +142,7 @@ async fn prepare_worktree(
     run: &str,
     task: &str,
     attempt_no: i64,
-) -> Result<(Workspace, nix::fcntl::Flock<std::fs::File>)> {
+) -> Result<Prepared> {
     validate_id("run id", run)?;
     validate_id("task id", task)?;
     let repo = worktree::toplevel(&location.repo)?;
@@ -175,6 +185,11 @@ async fn prepare_worktree(
         )));
     }
     let branch = worktree::branch_name(run, task, attempt_no);
+    // Before anything is created: another host must be able to check the base out.
+    let push_to = crate::remote::push_target(store, &repo)?;
+    if let Some(remote) = &push_to {
+        crate::remote::require_base_on_remote(&repo, remote, &base_ref, &base_commit).await?;
+    }
     let lock = lock_task_dispatch(path.parent().unwrap_or(&root))?;
     // Under the lock: another dispatch (the retry ladder, a leader's retry) may have
     // recorded this attempt meanwhile; the refusal names it, as the store's does.
@@ -205,5 +220,9 @@ async fn prepare_worktree(
         worktree_path: Some(path),
         workspace_status: Some(WorkspaceStatus::Created),
     };
-    Ok((record, lock))
+    Ok(Prepared {
+        record,
+        lock: Some(lock),
+        push_to,
+    })
 }

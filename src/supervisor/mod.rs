@@ -6,12 +6,14 @@
 //! 4. pumps output: raw bytes to the log, parsed events into the thread;
 //! 5. watches for the end: exit, or a cancel (the thread cancelled by the leader);
 //! 6. stops leftovers (process group, escaped terminal holders), classifies the end,
-//!    finishes the thread if the worker did not, and records the outcome.
+//!    pushes a code attempt's branch when pushing is on, finishes the thread if the
+//!    worker did not, and records the outcome.
 
 mod attempt_run;
 mod launch;
 mod liveness;
 pub mod output;
+mod push;
 mod run;
 mod work;
 

@@ -1,8 +1,8 @@
 //! The supervision of one attempt, from start to end (see the module doc of [`super`]):
 //! [`supervise`] takes the attempt over and launches its worker ([`super::launch`]),
 //! runs it ([`super::attempt_run`]), and ends it here: what it left (`work`), the
-//! classification of its end, the thread finished for the worker, the end recorded, the
-//! checks and the retry policy.
+//! classification of its end, the branch pushed when pushing is on (`push`), the thread
+//! finished for the worker, the end recorded, the checks and the retry policy.
 
 use super::attempt_run::{AttemptRun, Inputs, Ran, StopReason, StopSignals};
 use super::launch::{self, Prepared};
@@ -93,6 +93,7 @@ async fn conclude(store: &Store, attempt: &Attempt, prepared: &Prepared, ran: Ra
     let mut end = classify(store, thread_id, &ending, ran.leaked, ran.tail).await?;
     end.work = work.to_json();
     post_work_note(store, attempt, &work, redactor, &end.work).await;
+    super::push::push_work(store, attempt, &work, redactor).await;
     redactor.redact_string(&mut end.details.reason);
     redactor.redact_string(&mut end.details.output_tail);
     finish_thread(store, thread_id, agent, &end, &ran.findings, format).await;

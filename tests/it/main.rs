@@ -14,6 +14,7 @@ mod policy;
 mod rate_limits;
 mod real_clis;
 mod redaction;
+mod remote;
 mod skills;
 mod status_rows;
 mod supervisor;

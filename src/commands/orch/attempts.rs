@@ -1,10 +1,12 @@
 //! `orch attempts`: the attempts of a task (or the run) with how each was supervised
-//! and how it ended (the output tail left out unless `--bodies`).
+//! and how it ended (the output tail left out unless `--bodies`), and where a code
+//! attempt's branch was pushed when pushing is on (`push`, issue 13).
 
 use crate::commands::Ctx;
 use crate::commands::rows::{AttemptRow, SupervisionRow};
 use crate::error::Result;
 use crate::output::Reply;
+use crate::store::{AttemptPush, PushState};
 use clap::Args;
 use serde::Serialize;
 
@@ -31,11 +33,15 @@ struct Attempts<'a> {
 struct AttemptWithSupervision<'a> {
     attempt: AttemptRow<'a>,
     supervision: SupervisionRow<'a>,
+    /// Absent when pushing was off for the attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push: Option<&'a AttemptPush>,
 }
 
 pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
     let mut records = Vec::new();
     let mut human = String::new();
+    let mut pushes = ctx.store.run_pushes(&args.run).await?;
     for attempt in ctx.store.attempts(&args.run, args.task.as_deref()).await? {
         let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
         human.push_str(&format!(
@@ -53,14 +59,46 @@ pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
                 format!(": {}", supervision.end.reason)
             }
         ));
-        records.push((attempt, supervision));
+        let push = pushes.remove(&attempt.thread_id);
+        if let Some(line) = push.as_ref().map(push_line) {
+            human.push_str(&format!("  {line}\n"));
+        }
+        records.push((attempt, supervision, push));
     }
     let attempts = records
         .iter()
-        .map(|(attempt, supervision)| AttemptWithSupervision {
+        .map(|(attempt, supervision, push)| AttemptWithSupervision {
             attempt: AttemptRow::new(attempt),
             supervision: SupervisionRow::new(supervision, args.bodies),
+            push: push.as_ref(),
         })
         .collect();
     Ok(Reply::new("attempts", Attempts { attempts }, human))
+}
+
+/// An attempt's push as a line: `pushed BRANCH to REMOTE at COMMIT`, …
+fn push_line(push: &AttemptPush) -> String {
+    let (remote, branch) = (&push.remote, &push.branch);
+    match push.state {
+        PushState::Pending => format!("push of {branch} to {remote}: pending"),
+        PushState::Pushed => format!(
+            "pushed {branch} to {remote} at {}",
+            push.commit.as_deref().unwrap_or("")
+        ),
+        PushState::Failed => format!(
+            "push of {branch} to {remote} failed: {}",
+            one_line(push.error.as_deref().unwrap_or(""))
+        ),
+        PushState::NoCommits => format!("not pushed to {remote}: no commits on {branch}"),
+    }
+}
+
+/// git's words on one line: each non-empty line, trimmed, joined by `; `.
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("; ")
 }

@@ -1,7 +1,8 @@
 //! `orch cleanup`: removes the worktree directories of finished attempts (branches are
 //! kept). It never loses work: a worktree with uncommitted changes or unmerged commits
-//! is kept, or with `--force` saved (a patch, a bundle) before anything is removed; if
-//! one save fails, nothing is removed.
+//! (or, when its attempt is pushed, commits the remote lacks) is kept, or with `--force`
+//! saved (a patch, a bundle) before anything is removed; if one save fails, nothing is
+//! removed.
 
 use crate::cli::RequestArgs;
 use crate::commands::Ctx;
@@ -9,6 +10,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::ids::validate_id;
 use crate::model::Attempt;
 use crate::output::Reply;
+use crate::store::AttemptPush;
 use crate::worktree;
 use clap::Args;
 use serde_json::{Value, json};
@@ -36,10 +38,18 @@ pub struct CleanupArgs {
 pub async fn run(ctx: &Ctx, args: CleanupArgs) -> Result<Reply> {
     let (run, task, attempt) = (args.run.as_str(), args.task.as_deref(), args.attempt);
     check_selection(task, attempt, args.all_completed)?;
-    let candidates = candidates(ctx, run, task, attempt).await?;
+    let mut pushes = ctx.store.run_pushes(run).await?;
+    let candidates_with_push = candidates(ctx, run, task, attempt)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let push = pushes.remove(&a.thread_id);
+            (a, push)
+        })
+        .collect();
     // 1. What removing each worktree would lose. Without --force, a worktree holding
     //    work is kept (refused); with it, the work is saved first.
-    let (refused, removable) = sort_out(ctx, candidates, args.force)?;
+    let (refused, removable) = sort_out(ctx, candidates_with_push, args.force)?;
     // 2. Save everything at risk before anything is deleted: if one save fails, no
     //    worktree is removed and this call's salvage files are taken back.
     let saved = save_all(ctx, &removable)?;
@@ -157,21 +167,23 @@ async fn candidates(
     Ok(candidates)
 }
 
-/// Splits the candidates into the refused (holding work, without `--force`) and the
-/// removable, each with what removing it would lose.
+/// Splits the candidates (each with its push record, when pushing was on) into the
+/// refused (holding work, without `--force`) and the removable, each with what removing
+/// it would lose.
 fn sort_out(
     ctx: &Ctx,
-    candidates: Vec<Attempt>,
+    candidates: Vec<(Attempt, Option<AttemptPush>)>,
     force: bool,
 ) -> Result<(Vec<Value>, Vec<Removable>)> {
     let mut refused = Vec::new();
     let mut removable = Vec::new();
-    for a in candidates {
+    for (a, push) in candidates {
         let path = worktree_of(&a);
         let work = if path.exists() {
             AtRisk {
                 changes: worktree::worktree_changes(path)?,
                 unmerged: worktree::unmerged_commits(path, branch_of(&a))?,
+                unpushed: push.map(|p| unpushed(&a, p)).transpose()?,
             }
         } else {
             AtRisk::default()
@@ -179,14 +191,19 @@ fn sort_out(
         if !force && !work.is_empty() {
             let salvage =
                 crate::paths::salvage_dir(ctx.store.path(), &a.run_id, &a.task_id, a.attempt_no);
-            refused.push(json!({
+            let mut entry = json!({
                 "task_id": a.task_id, "attempt_no": a.attempt_no, "worktree_path": worktree_of(&a),
                 "uncommitted_changes": work.changes.len(), "unmerged_commits": work.unmerged,
                 "reason": format!(
                     "{}; pass --force to save them under {} first, then remove the worktree",
                     work.describe(), salvage.display()
                 ),
-            }));
+            });
+            if let Some(u) = &work.unpushed {
+                // Only for a pushed attempt: the entry is as before with pushing off.
+                entry["unpushed_commits"] = json!(u.commits);
+            }
+            refused.push(entry);
             continue;
         }
         removable.push(Removable { attempt: a, work });
@@ -260,11 +277,53 @@ struct AtRisk {
     changes: Vec<String>,
     /// Commits of HEAD that no ref other than the attempt's own branch reaches.
     unmerged: usize,
+    /// When the attempt is pushed: the commits of HEAD the remote lacks.
+    unpushed: Option<Unpushed>,
+}
+
+/// The commits of a pushed attempt's HEAD its remote is not known to hold.
+struct Unpushed {
+    remote: String,
+    commits: usize,
+    /// Why they are not there: the push's error, or that it has not happened.
+    why: String,
+}
+
+/// What the remote of a pushed attempt lacks of its worktree's HEAD: commits no
+/// remote-tracking branch of that remote, orch's mirror of it, the pushed commit or the
+/// base (on the remote since dispatch) reaches.
+fn unpushed(a: &Attempt, push: AttemptPush) -> Result<Unpushed> {
+    let base = a.workspace.base_commit.as_deref().unwrap_or("");
+    let pushed = push.commit.as_deref().unwrap_or("");
+    let commits = crate::remote::unpushed_commits(worktree_of(a), &push.remote, &[base, pushed])?;
+    use crate::store::PushState as S;
+    let why = match (push.state, push.error) {
+        (S::Failed, Some(error)) => {
+            let lines: Vec<&str> = error
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            format!("the push failed: {}", lines.join("; "))
+        }
+        (S::Pending, _) => "the attempt ended without a push".to_string(),
+        (S::Pushed | S::NoCommits, _) => "made after the push".to_string(),
+        (S::Failed, None) => "the push failed".to_string(),
+    };
+    Ok(Unpushed {
+        remote: push.remote,
+        commits,
+        why,
+    })
 }
 
 impl AtRisk {
+    fn unpushed_commits(&self) -> usize {
+        self.unpushed.as_ref().map_or(0, |u| u.commits)
+    }
+
     fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.unmerged == 0
+        self.changes.is_empty() && self.unmerged == 0 && self.unpushed_commits() == 0
     }
 
     /// `uncommitted changes: 2 files (a.txt, b.txt); unmerged commits: 1`.
@@ -286,6 +345,12 @@ impl AtRisk {
             parts.push(format!(
                 "unmerged commits: {} (on no other branch, remote-tracking branch or tag)",
                 self.unmerged
+            ));
+        }
+        if let Some(u) = self.unpushed.as_ref().filter(|u| u.commits > 0) {
+            parts.push(format!(
+                "commits not pushed to {}: {} ({})",
+                u.remote, u.commits, u.why
             ));
         }
         parts.join("; ")
