@@ -3,11 +3,9 @@
 //! push at the attempt's end did. No row means pushing was off for the attempt. Also
 //! whether this store is shared by several hosts, which makes pushing required.
 
-use super::{Store, args, execute, fetch_all, fetch_optional, parse_or_corrupt, rows};
+use super::{Row, Store, args, execute, fetch_all, fetch_optional, parse_or_corrupt, rows, sql};
 use crate::error::Result;
 use serde::Serialize;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use std::collections::BTreeMap;
 
 /// What became of an attempt's push.
@@ -85,9 +83,11 @@ impl Store {
         self.write(async |tx, now| {
             execute(
                 tx,
-                "INSERT INTO attempt_pushes (attempt, remote, branch, state, updated_at)
-                 SELECT id, ?, ?, ?, ? FROM attempts WHERE thread_id = ?
-                 ON CONFLICT (attempt) DO NOTHING",
+                sql!(
+                    "INSERT INTO attempt_pushes (attempt, remote, branch, state, updated_at)
+                 SELECT id, $1, $2, $3, $4 FROM attempts WHERE thread_id = $5
+                 ON CONFLICT (attempt) DO NOTHING"
+                ),
                 args![remote, branch, PushState::Pending.as_str(), now, thread_id],
             )
             .await
@@ -103,12 +103,12 @@ impl Store {
         self.write(async |tx, now| {
             execute(
                 tx,
-                "INSERT INTO attempt_pushes (attempt, remote, branch, state, pushed_commit, error, updated_at)
-                 SELECT id, ?, ?, ?, ?, ?, ? FROM attempts WHERE thread_id = ?
+                sql!("INSERT INTO attempt_pushes (attempt, remote, branch, state, pushed_commit, error, updated_at)
+                 SELECT id, $1, $2, $3, $4, $5, $6 FROM attempts WHERE thread_id = $7
                  ON CONFLICT (attempt) DO UPDATE SET remote = excluded.remote,
                      branch = excluded.branch, state = excluded.state,
                      pushed_commit = excluded.pushed_commit, error = excluded.error,
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at"),
                 args![&push.remote, &push.branch, push.state.as_str(), commit, error, now, thread_id],
             )
             .await
@@ -121,9 +121,9 @@ impl Store {
     pub async fn attempt_push(&self, thread_id: &str) -> Result<Option<AttemptPush>> {
         let mut conn = self.lock().await;
         let row = fetch_optional(
-            &mut conn,
-            "SELECT a.thread_id, p.remote, p.branch, p.state, p.pushed_commit, p.error, p.updated_at
-             FROM attempt_pushes p JOIN attempts a ON a.id = p.attempt WHERE a.thread_id = ?",
+            &mut conn.db(),
+            sql!("SELECT a.thread_id, p.remote, p.branch, p.state, p.pushed_commit, p.error, p.updated_at
+             FROM attempt_pushes p JOIN attempts a ON a.id = p.attempt WHERE a.thread_id = $1"),
             args![thread_id],
         )
         .await?;
@@ -134,9 +134,9 @@ impl Store {
     pub async fn run_pushes(&self, run_id: &str) -> Result<BTreeMap<String, AttemptPush>> {
         let mut conn = self.lock().await;
         let rows = fetch_all(
-            &mut conn,
-            "SELECT a.thread_id, p.remote, p.branch, p.state, p.pushed_commit, p.error, p.updated_at
-             FROM attempt_pushes p JOIN attempts a ON a.id = p.attempt WHERE a.run_id = ?",
+            &mut conn.db(),
+            sql!("SELECT a.thread_id, p.remote, p.branch, p.state, p.pushed_commit, p.error, p.updated_at
+             FROM attempt_pushes p JOIN attempts a ON a.id = p.attempt WHERE a.run_id = $1"),
             args![run_id],
         )
         .await?;
@@ -147,7 +147,7 @@ impl Store {
 }
 
 /// A row of `attempt_pushes` as its record.
-fn push_record(row: &SqliteRow) -> Result<AttemptPush> {
+fn push_record(row: &Row) -> Result<AttemptPush> {
     let state: String = row.try_get("state")?;
     Ok(AttemptPush {
         remote: row.try_get("remote")?,
