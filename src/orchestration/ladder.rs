@@ -189,11 +189,11 @@ pub fn decide(s: &Situation) -> Decision {
                 Some(worker) => Decision::Reassign { worker },
                 None => Decision::Stop {
                     reason: format!(
-                        "{} ({} of {} attempts with {}) and no fallback left",
+                        "{} ({} attempts with {}, {} allowed) and no fallback left",
                         s.outcome,
                         attempts_with(s.history, s.worker),
-                        budget(s.workers, s.worker),
-                        s.worker
+                        s.worker,
+                        budget(s.workers, s.worker)
                     ),
                 },
             }

@@ -115,7 +115,7 @@ async fn a_give_up_carries_why_the_attempts_and_the_last_lines_of_output() {
             "r",
             "t",
             "task_given_up",
-            "failed (2 of 2 attempts with w) and no fallback left",
+            "failed (2 attempts with w, 2 allowed) and no fallback left",
             json!({"attempt_no": 1, "outcome": "failed"}),
         )
         .await
@@ -129,7 +129,7 @@ async fn a_give_up_carries_why_the_attempts_and_the_last_lines_of_output() {
             event_id: view.items[0].event_id(),
             task_id: "t".into(),
             attempts: 1,
-            why: "failed (2 of 2 attempts with w) and no fallback left".into(),
+            why: "failed (2 attempts with w, 2 allowed) and no fallback left".into(),
             last_lines: vec!["two".into(), "three".into(), "four".into()],
         }
     );
