@@ -18,6 +18,7 @@ use crate::store::Supervision;
 use crate::supervisor;
 use clap::Args;
 use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
@@ -91,13 +92,71 @@ async fn read(ctx: &Ctx, args: &LogsArgs, parsed: bool, sink: &mut Sink) -> Resu
                 path.display()
             )));
         }
-        return from_thread(ctx, args, attempt, sink).await;
+        return follow(ctx, args, attempt, Source::Thread { after: 0 }, None, sink).await;
     }
     let parser = if parsed {
         Some(log_parser(ctx, run, &attempt, &supervision).await?)
     } else {
         None
     };
+    let source = Source::File { path, offset: 0 };
+    follow(ctx, args, attempt, source, parser, sink).await
+}
+
+/// Where an attempt's output is read from: its log file, or, when the log is on
+/// another host, the output its supervisor posted to the thread (the parsed events as
+/// text, a flood's omitted lines counted).
+enum Source {
+    File { path: PathBuf, offset: u64 },
+    Thread { after: i64 },
+}
+
+impl Source {
+    /// Feeds what was added since the last call to `printer`; false when there is no
+    /// log to read yet.
+    async fn feed(
+        &mut self,
+        ctx: &Ctx,
+        thread_id: &str,
+        printer: &mut Printer<'_>,
+        follow: bool,
+    ) -> Result<bool> {
+        match self {
+            Source::File { path, offset } => {
+                let Ok(mut file) = std::fs::File::open(&*path) else {
+                    return Ok(false);
+                };
+                file.seek(SeekFrom::Start(*offset)).at(&*path)?;
+                let mut buf = Vec::new();
+                file.read_to_end(&mut buf).at(&*path)?;
+                *offset += buf.len() as u64;
+                printer.feed(&buf, follow);
+            }
+            Source::Thread { after } => {
+                let (_, messages, _) = ctx.store.show(thread_id, None).await?;
+                let seen = *after;
+                for message in messages.iter().filter(|m| m.message_id > seen) {
+                    *after = message.message_id;
+                    if message.kind == crate::model::MessageKind::Output {
+                        printer.feed(message.body.as_bytes(), follow);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Reads the attempt's output from `source` into `sink` (with `-f`, until the attempt
+/// ends); returns the attempt.
+async fn follow(
+    ctx: &Ctx,
+    args: &LogsArgs,
+    attempt: Attempt,
+    mut source: Source,
+    parser: Option<Parser>,
+    sink: &mut Sink,
+) -> Result<Attempt> {
     let mut printer = Printer {
         raw: args.raw,
         parser,
@@ -109,76 +168,23 @@ async fn read(ctx: &Ctx, args: &LogsArgs, parsed: bool, sink: &mut Sink) -> Resu
         pending_tail: Vec::new(),
         sink,
     };
-    let mut offset = 0u64;
     loop {
-        let ended = ctx
-            .store
-            .attempt_by_thread(&attempt.thread_id)
-            .await?
-            .1
-            .outcome
-            .is_some();
-        if let Ok(mut file) = std::fs::File::open(&path) {
-            file.seek(SeekFrom::Start(offset)).at(&path)?;
-            let mut buf = Vec::new();
-            file.read_to_end(&mut buf).at(&path)?;
-            offset += buf.len() as u64;
-            printer.feed(&buf, args.follow);
-        } else if !args.follow {
+        let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
+        let read = source
+            .feed(ctx, &attempt.thread_id, &mut printer, args.follow)
+            .await?;
+        if let (false, false, Source::File { path, .. }) = (read, args.follow, &source) {
             return Err(Error::not_found(format!(
-                "attempt {} of task {task:?} has no log yet ({})",
+                "attempt {} of task {:?} has no log yet ({})",
                 attempt.attempt_no,
+                attempt.task_id,
                 path.display()
             )));
         }
-        if !args.follow || ended {
+        if !args.follow || supervision.outcome.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    printer.finish();
-    Ok(attempt)
-}
-
-/// [`read`] for an attempt whose log is on another host: the output its supervisor
-/// posted to the thread (the parsed events as text, a flood's omitted lines counted),
-/// oldest first; `-f` follows the thread until the attempt ends.
-async fn from_thread(
-    ctx: &Ctx,
-    args: &LogsArgs,
-    attempt: Attempt,
-    sink: &mut Sink,
-) -> Result<Attempt> {
-    let mut printer = Printer {
-        raw: false,
-        parser: None,
-        redactor: crate::redact::process(),
-        splitter: LineSplitter::default(),
-        tail: args.lines,
-        pending_tail: Vec::new(),
-        sink,
-    };
-    let mut after = 0;
-    loop {
-        let ended = ctx
-            .store
-            .attempt_by_thread(&attempt.thread_id)
-            .await?
-            .1
-            .outcome
-            .is_some();
-        let (_, messages, _) = ctx.store.show(&attempt.thread_id, None).await?;
-        let seen = after;
-        for message in messages.iter().filter(|m| m.message_id > seen) {
-            after = message.message_id;
-            if message.kind == crate::model::MessageKind::Output {
-                printer.feed(message.body.as_bytes(), args.follow);
-            }
-        }
-        if !args.follow || ended {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     printer.finish();
     Ok(attempt)
