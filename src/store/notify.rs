@@ -38,6 +38,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut tx = begin(&mut conn).await?;
+        // Its own transaction: the fence's check, as `Store::write` makes it.
+        self.check_fence(&mut tx).await?;
         // Read again under the write lock: another process may have claimed them since.
         let rows = fetch_all(
             &mut tx,

@@ -7,7 +7,6 @@ use super::events;
 use super::{args, execute, fetch_all, rows, scalar};
 use crate::error::Result;
 use crate::model::AttemptOutcome;
-use crate::time::now_ms;
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
@@ -34,14 +33,16 @@ impl Store {
 
     /// Records (or extends) a worker's cooldown, by its cooldown key.
     pub async fn set_cooldown(&self, key: &str, until_ms: i64, reason: &str) -> Result<()> {
-        let mut conn = self.lock().await;
-        execute(
-            &mut conn,
-            "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (worker) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
-                 reason = excluded.reason, set_at = excluded.set_at",
-            args![key, until_ms, reason, now_ms()],
-        )
+        self.write(async |tx, now| {
+            execute(
+                tx,
+                "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (worker) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms),
+                     reason = excluded.reason, set_at = excluded.set_at",
+                args![key, until_ms, reason, now],
+            )
+            .await
+        })
         .await?;
         Ok(())
     }
@@ -141,8 +142,8 @@ impl Store {
         value: &str,
         thread_id: &str,
     ) -> Result<()> {
-        let mut conn = self.lock().await;
-        execute(&mut conn, sql, args![value, thread_id]).await?;
+        self.write(async |tx, _now| execute(tx, sql, args![value, thread_id]).await)
+            .await?;
         Ok(())
     }
 

@@ -100,6 +100,8 @@ impl Store {
         let now = now_ms();
         let mut conn = self.lock().await;
         let mut tx = begin_reconciled(&mut conn, run_id, now).await?;
+        // Its own transaction: the fence's check, as `Store::write` makes it.
+        self.check_fence(&mut tx).await?;
         let (key, task) = load_task(&mut tx, run_id, task_id).await?;
         may_record(&task, check)?;
         let status = if passed {

@@ -72,6 +72,13 @@ async fn supervise_attempt(
     let worker = (launched.worker, launched.pump);
     let run = AttemptRun::new(store, thread_id, &agent, me.pid, adapter, worker);
     let ran = run.run(inputs).await?;
+    // Taken over while it ran (or while this process was frozen): the attempt is the
+    // other host's; nothing of this end is recorded, nor its work collected.
+    if ran.stop == Some(StopReason::Fenced) || !store.fence_holds().await? {
+        return Err(crate::error::Error::invalid_state(format!(
+            "fenced: attempt {thread_id} was taken over by another host; its worker is stopped and nothing recorded"
+        )));
+    }
     conclude(store, &attempt, &prepared, ran).await
 }
 

@@ -1,5 +1,6 @@
 //! `orch attempts`: the attempts of a task (or the run) with how each was supervised
-//! and how it ended (the output tail left out unless `--bodies`).
+//! and how it ended (the output tail left out unless `--bodies`), and, when the run
+//! has attempts on another host than this one, the host of each.
 
 use crate::commands::Ctx;
 use crate::commands::rows::{AttemptRow, SupervisionRow};
@@ -35,14 +36,24 @@ struct AttemptWithSupervision<'a> {
 
 pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
     let mut records = Vec::new();
-    let mut human = String::new();
     for attempt in ctx.store.attempts(&args.run, args.task.as_deref()).await? {
         let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
+        records.push((attempt, supervision));
+    }
+    let hosts =
+        crate::commands::render::shows_hosts(records.iter().map(|(_, s)| s.host.as_deref()));
+    let mut human = String::new();
+    for (attempt, supervision) in &records {
         human.push_str(&format!(
-            "{} attempt {} {} {} {}{}\n",
+            "{} attempt {} {}{} {} {}{}\n",
             attempt.task_id,
             attempt.attempt_no,
             attempt.assigned_to,
+            match (&supervision.host, &supervision.taken_by) {
+                (Some(host), Some(by)) if hosts => format!(" on {host} (taken over by {by})"),
+                (Some(host), None) if hosts => format!(" on {host}"),
+                _ => String::new(),
+            },
             ctx.style.status(attempt.status),
             supervision
                 .outcome
@@ -53,7 +64,6 @@ pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
                 format!(": {}", supervision.end.reason)
             }
         ));
-        records.push((attempt, supervision));
     }
     let attempts = records
         .iter()
