@@ -192,3 +192,42 @@ pub async fn start_detached(store: &Store, run_id: &str, concurrency: usize) -> 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(host: &str, up: UpProcess, heartbeat_at: i64) -> HostRecord {
+        HostRecord {
+            host: host.to_string(),
+            pid: up.pid,
+            start: up.start,
+            started_at: 0,
+            heartbeat_at,
+            stopped_at: None,
+            gone_at: None,
+        }
+    }
+
+    #[test]
+    fn another_host_is_dead_by_its_heartbeat_and_this_one_by_its_process() {
+        let timing = Timing {
+            heartbeat: std::time::Duration::from_millis(100),
+            lapse: std::time::Duration::from_millis(500),
+        };
+        let me = this_process().expect("/proc");
+        let elsewhere = format!("{}-elsewhere", this_host());
+        // Another host: its pid means nothing here, only its heartbeat counts.
+        let gone = UpProcess { pid: 1, start: 1 };
+        assert_eq!(
+            dead(&record(&elsewhere, gone, 10_000), 10_400, &timing),
+            None
+        );
+        let why = dead(&record(&elsewhere, me, 10_000), 10_600, &timing);
+        assert_eq!(why.as_deref(), Some("sent no heartbeat for 0.6 s"));
+        // This host: its process counts, whatever its heartbeat says.
+        assert_eq!(dead(&record(this_host(), me, 0), 10_600, &timing), None);
+        let why = dead(&record(this_host(), gone, 10_000), 10_000, &timing);
+        assert_eq!(why.as_deref(), Some("is gone"));
+    }
+}

@@ -43,6 +43,16 @@ impl AtWork {
     }
 }
 
+/// The host a pass runs on: its name, the heartbeat lapse after which another host is
+/// dead (ms), and its clone of the repository (where the retries of the attempts it
+/// takes over run).
+#[derive(Debug, Clone, Copy)]
+pub struct Here<'a> {
+    pub host: &'a str,
+    pub lapse_ms: i64,
+    pub repo: &'a std::path::Path,
+}
+
 /// Whose an unsettled attempt is: this host's (it started the supervisor, or no host
 /// did), taken over by this host, or another host's.
 #[derive(Debug, PartialEq, Eq)]
@@ -70,12 +80,13 @@ fn whose(sup: &Supervision, host: &str) -> Whose {
 pub async fn tend(
     store: &Store,
     run_id: &str,
-    (host, lapse_ms): (&str, i64),
+    here: Here<'_>,
     children: &mut Vec<u32>,
     policy: &mut PolicyTasks,
     launch: bool,
 ) -> Result<AtWork> {
-    for taken in store.take_over_lapsed(run_id, host, lapse_ms).await? {
+    let host = here.host;
+    for taken in store.take_over_lapsed(run_id, host, here.lapse_ms).await? {
         tracing::warn!(attempt = %taken.thread_id, from = %taken.from, "took over an attempt of a lapsed host");
     }
     let mut busy = AtWork::default();
@@ -127,18 +138,19 @@ pub async fn tend(
         recover(store, run_id, &gone, Loss::SupervisorDied, policy).await?;
     }
     if !taken.is_empty() {
-        recover(store, run_id, &taken, Loss::HostLapsed, policy).await?;
+        let loss = Loss::HostLapsed { repo: here.repo };
+        recover(store, run_id, &taken, loss, policy).await?;
     }
     Ok(busy)
 }
 
 /// Why an attempt is recovered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Loss {
+enum Loss<'a> {
     /// Its supervisor, on this host, died.
     SupervisorDied,
-    /// Its host's heartbeat lapsed, and this host took it over.
-    HostLapsed,
+    /// Its host's heartbeat lapsed, and this host (its clone at `repo`) took it over.
+    HostLapsed { repo: &'a std::path::Path },
 }
 
 /// Recovers the attempts whose supervisors were seen gone, or that were taken over
@@ -151,7 +163,7 @@ async fn recover(
     store: &Store,
     run_id: &str,
     threads: &[String],
-    loss: Loss,
+    loss: Loss<'_>,
     policy: &mut PolicyTasks,
 ) -> Result<()> {
     for (attempt, sup) in store.unsettled_attempts(run_id).await? {
@@ -162,7 +174,14 @@ async fn recover(
             mark_lost(store, &attempt, &sup, loss).await?;
         }
         // Died while applying the policy, or before: apply it (it acts once per attempt).
-        spawn_policy(store, &attempt.thread_id, policy);
+        let handover = Handover {
+            repo: match loss {
+                Loss::HostLapsed { repo } => Some(repo.to_path_buf()),
+                Loss::SupervisorDied => None,
+            },
+            ..Handover::default()
+        };
+        spawn_policy(store, &attempt.thread_id, handover, policy);
     }
     Ok(())
 }
@@ -172,7 +191,7 @@ async fn recover(
 /// second one).
 pub type PolicyTasks = HashMap<String, tokio::task::JoinHandle<()>>;
 
-fn spawn_policy(store: &Store, thread_id: &str, policy: &mut PolicyTasks) {
+fn spawn_policy(store: &Store, thread_id: &str, handover: Handover, policy: &mut PolicyTasks) {
     if policy.get(thread_id).is_some_and(|t| !t.is_finished()) {
         return;
     }
@@ -183,7 +202,7 @@ fn spawn_policy(store: &Store, thread_id: &str, policy: &mut PolicyTasks) {
         tokio::spawn(async move {
             // What the dead supervisor had left to do: the checks of a worker that
             // finished (the task waits in `verifying` for them), then the retry ladder.
-            if let Err(e) = after_attempt::settle(&store, &thread_id, Handover::default()).await {
+            if let Err(e) = after_attempt::settle(&store, &thread_id, handover).await {
                 tracing::warn!(error = %e, "policy after a lost attempt");
             }
             let _ = store.mark_settled(&thread_id).await;
@@ -196,7 +215,12 @@ fn spawn_policy(store: &Store, thread_id: &str, policy: &mut PolicyTasks) {
 /// supervisor had already ended the thread). An attempt taken from a lapsed host is
 /// recorded the same way, but no process is touched: they are on that host, and its
 /// supervisor, fenced, stops its worker itself if it ever runs again.
-async fn mark_lost(store: &Store, attempt: &Attempt, sup: &Supervision, loss: Loss) -> Result<()> {
+async fn mark_lost(
+    store: &Store,
+    attempt: &Attempt,
+    sup: &Supervision,
+    loss: Loss<'_>,
+) -> Result<()> {
     let reason = match loss {
         Loss::SupervisorDied => {
             if let (Some(wpid), Some(wstart)) = (sup.worker_pid, sup.worker_start) {
@@ -214,7 +238,7 @@ async fn mark_lost(store: &Store, attempt: &Attempt, sup: &Supervision, loss: Lo
                 sup.supervisor_pid.unwrap_or(0)
             )
         }
-        Loss::HostLapsed => format!(
+        Loss::HostLapsed { .. } => format!(
             "its host {} stopped sending heartbeats; host {} took it over",
             sup.host.as_deref().unwrap_or("?"),
             sup.taken_by.as_deref().unwrap_or("?")
@@ -326,14 +350,22 @@ mod tests {
         assert_eq!(claim, crate::store::Claim::Ours { epoch: 1 });
         let mut policy = PolicyTasks::new();
         // Its host beats: the attempt is its.
-        let fresh = ("near", 60_000);
+        let repo = std::path::Path::new("/nowhere");
+        let fresh = Here {
+            host: "near",
+            lapse_ms: 60_000,
+            repo,
+        };
         let busy = tend(&store, "r", fresh, &mut Vec::new(), &mut policy, true)
             .await
             .unwrap();
         assert_eq!((busy.total, busy.elsewhere), (0, 1));
         assert!(policy.is_empty());
         // Its host lapsed: taken over, recorded lost, the policy applied, settled.
-        let lapsed = ("near", -1);
+        let lapsed = Here {
+            lapse_ms: -1,
+            ..fresh
+        };
         let busy = tend(&store, "r", lapsed, &mut Vec::new(), &mut policy, true)
             .await
             .unwrap();

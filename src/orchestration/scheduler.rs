@@ -13,7 +13,7 @@
 use super::factory::{self, AttemptRequest, Start, Step};
 use super::hosts::{Timing, this_host};
 use super::ladder::cooldown_key;
-use super::recovery::{AtWork, PolicyTasks, tend};
+use super::recovery::{AtWork, Here, PolicyTasks, tend};
 use super::workspace::{Base, Location};
 use crate::config::Workers;
 use crate::error::{Error, Result};
@@ -260,7 +260,11 @@ impl Scheduler<'_> {
         let at_work = tend(
             store,
             &self.opts.run_id,
-            (this_host(), self.timing.lapse_ms()),
+            Here {
+                host: this_host(),
+                lapse_ms: self.timing.lapse_ms(),
+                repo: &self.opts.repo,
+            },
             &mut self.children,
             &mut self.policy_tasks,
             !stopping,

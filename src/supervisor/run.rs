@@ -108,6 +108,7 @@ async fn conclude(store: &Store, attempt: &Attempt, prepared: &Prepared, ran: Ra
     let handover = crate::orchestration::after_attempt::Handover {
         last_message: ran.findings.last_agent_message.clone(),
         tail: end.details.output_tail.clone(),
+        repo: None,
     };
     crate::orchestration::after_attempt::settle(store, thread_id, handover).await
 }

@@ -226,6 +226,15 @@ fn a_vanished_host_is_taken_over_and_its_late_supervisors_write_nothing() {
             "{record:#}"
         );
         assert_eq!(sup["epoch"], 2, "{record:#}");
+        // Its retry ran on host b, in b's clone.
+        let task = record["attempt"]["task_id"].as_str().unwrap();
+        let retry = env.attempts("hosts", task);
+        let retry = retry.last().unwrap();
+        assert_eq!(retry["attempt"]["attempt_no"], 2, "{retry:#}");
+        assert_eq!(retry["supervision"]["host"], "b", "{retry:#}");
+        assert_eq!(retry["supervision"]["outcome"], "succeeded", "{retry:#}");
+        let ran = std::fs::read_to_string(env.path().join(format!("ran-{task}"))).unwrap();
+        assert_eq!(ran, "host-a\nhost-b\n", "{task}");
     }
     // Every task ended done; those of the taken attempts on a retry by host b.
     for record in attempts(&env) {
