@@ -12,6 +12,7 @@ use super::runs::{RunPointer, insert_and_point, require_run};
 use super::threads::load_thread;
 use super::{Store, args, execute, fetch_all, scalar};
 use crate::error::Result;
+use crate::time::now_ms;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::sqlite::SqliteRow;
@@ -73,6 +74,28 @@ pub struct Taken {
     pub thread_id: String,
     /// The host that had it.
     pub from: String,
+}
+
+/// The unsettled attempts of the run whose answerable host (the one that took it over,
+/// else the one that started its supervisor) is not `taker`, has not stopped, and last
+/// beat before `silent_since`: thread, epoch, that host and its last heartbeat.
+async fn lapsed(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    taker: &str,
+    silent_since: i64,
+) -> Result<Vec<SqliteRow>> {
+    fetch_all(
+        conn,
+        "SELECT a.thread_id, a.epoch, h.host, h.heartbeat_at
+         FROM attempts a JOIN run_hosts h ON h.run_id = a.run_id
+           AND h.host = CASE WHEN a.taken_by <> '' THEN a.taken_by ELSE a.host END
+         WHERE a.run_id = ? AND a.settled = 0 AND h.host <> ?
+           AND h.stopped_at IS NULL AND h.heartbeat_at < ?
+         ORDER BY a.id",
+        args![run_id, taker, silent_since],
+    )
+    .await
 }
 
 /// Whether an `orch up` runs the run: a host registered, neither stopped nor found gone
@@ -248,18 +271,17 @@ impl Store {
         taker: &str,
         lapse_ms: i64,
     ) -> Result<Vec<Taken>> {
+        // Every tick of every host asks: a read first, the write lock only when there
+        // is something to take.
+        let due = {
+            let mut conn = self.lock().await;
+            lapsed(&mut conn, run_id, taker, now_ms() - lapse_ms).await?
+        };
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
         self.write(async |tx, now| {
-            let candidates = fetch_all(
-                &mut *tx,
-                "SELECT a.thread_id, a.epoch, h.host, h.heartbeat_at
-                 FROM attempts a JOIN run_hosts h ON h.run_id = a.run_id
-                   AND h.host = CASE WHEN a.taken_by <> '' THEN a.taken_by ELSE a.host END
-                 WHERE a.run_id = ? AND a.settled = 0 AND h.host <> ?
-                   AND h.stopped_at IS NULL AND h.heartbeat_at < ?
-                 ORDER BY a.id",
-                args![run_id, taker, now - lapse_ms],
-            )
-            .await?;
+            let candidates = lapsed(tx, run_id, taker, now - lapse_ms).await?;
             let mut taken = Vec::with_capacity(candidates.len());
             for row in candidates {
                 let thread_id: String = row.try_get("thread_id")?;
