@@ -492,6 +492,7 @@ mod tests {
             assigned_to: "w".into(),
             worktree_path: None,
             workspace_status: None,
+            host: None,
         };
         let text = serde_json::to_string(&analysis).unwrap();
         assert!(
@@ -557,6 +558,13 @@ pub struct AttemptSummary {
     /// `None` (printed `""`) for an analysis attempt.
     #[serde(serialize_with = "empty_if_none", deserialize_with = "none_if_empty")]
     pub workspace_status: Option<WorkspaceStatus>,
+    /// The host that started its supervisor (`None`, printed `""`, before one was).
+    #[serde(
+        default,
+        serialize_with = "empty_if_none",
+        deserialize_with = "none_if_empty"
+    )]
+    pub host: Option<String>,
 }
 
 /// The latest message of a task's attempt thread, as `orch status` shows it.

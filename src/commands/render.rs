@@ -150,13 +150,23 @@ pub fn status(style: &Style, run: &Run, views: &[TaskView]) -> String {
     if views.is_empty() {
         return out;
     }
+    let hosts = shows_hosts(
+        views
+            .iter()
+            .map(|v| v.latest_attempt.as_ref().and_then(|a| a.host.as_deref())),
+    );
     let rows: Vec<Vec<String>> = views
         .iter()
         .map(|v| {
-            let (attempt, worker) = match &v.latest_attempt {
+            let (attempt, mut worker) = match &v.latest_attempt {
                 Some(a) => (a.attempt_no.to_string(), a.assigned_to.clone()),
                 None => ("-".into(), v.default_to.clone()),
             };
+            if let Some(host) = v.latest_attempt.as_ref().and_then(|a| a.host.as_ref())
+                && hosts
+            {
+                worker.push_str(&format!(" @{host}"));
+            }
             let latest = match (&v.blocked_question, &v.latest_message) {
                 (Some(q), _) => format!("? {}", q["summary"].as_str().unwrap_or("")),
                 (None, Some(m)) => format!("{}: {}", m.kind, m.summary),
@@ -176,6 +186,13 @@ pub fn status(style: &Style, run: &Run, views: &[TaskView]) -> String {
         &rows,
     ));
     out
+}
+
+/// Whether plain text names the hosts of attempts (`hosts`: each attempt's, if known):
+/// when one ran on another host than this one. A run on one host prints no host.
+pub fn shows_hosts<'a>(hosts: impl IntoIterator<Item = Option<&'a str>>) -> bool {
+    let here = crate::orchestration::hosts::this_host();
+    hosts.into_iter().flatten().any(|host| host != here)
 }
 
 /// The verification gate of a task, one line per check.

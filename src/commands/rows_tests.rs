@@ -188,6 +188,9 @@ fn a_supervision_row_prints_the_supervision_with_its_output_tail_or_its_size() {
         launched_at: Some("2023-11-14T22:13:20.000Z".into()),
         ended_at: Some("2023-11-14T22:13:21.000Z".into()),
         work: json!({"commits": ["c1"], "autocommit": null, "permission_denials": []}),
+        host: Some("build-1".into()),
+        taken_by: Some("build-2".into()),
+        epoch: 2,
     };
     for supervision in [ended, Supervision::default()] {
         for full in [true, false] {

@@ -25,6 +25,9 @@ use serde_json::json;
 pub struct Handover {
     pub last_message: Option<String>,
     pub tail: String,
+    /// The repository the next attempt runs in, when not the ended one's: a host that
+    /// took the attempt over from another host runs the retry in its own clone.
+    pub repo: Option<std::path::PathBuf>,
 }
 
 /// Settles the ended attempt whose thread is `thread_id`: a succeeded attempt's checks
@@ -50,7 +53,8 @@ pub async fn settle(store: &Store, thread_id: &str, mut handover: Handover) -> R
         return Ok(());
     }
     let config = store.run_config(&attempt.run_id).await?;
-    let workers = Workers::load(attempt.workspace.repo_path.as_deref(), &config)?;
+    let repo = handover.repo.as_deref();
+    let workers = Workers::load(repo.or(attempt.workspace.repo_path.as_deref()), &config)?;
     // The account that hit the limit: another profile of the same adapter stays free.
     let key = ladder::cooldown_key_of(&workers, &attempt.assigned_to);
     if outcome == AttemptOutcome::RateLimited && !key.is_empty() {
@@ -59,7 +63,21 @@ pub async fn settle(store: &Store, thread_id: &str, mut handover: Handover) -> R
     let decision = decide(store, &attempt, outcome, &workers).await?;
     tracing::info!(?decision, "retry policy");
     let note = handover_note(&attempt, &supervision, &handover);
-    act(store, &attempt, &supervision, decision, &key, note).await
+    let next = Next {
+        key: &key,
+        note,
+        repo: handover.repo.as_deref(),
+    };
+    act(store, &attempt, &supervision, decision, next).await
+}
+
+/// What the next attempt gets besides its step: the cooldown key of the ended one's
+/// worker, the hand-over note, and the repository it runs in when not the previous
+/// attempt's.
+struct Next<'a> {
+    key: &'a str,
+    note: String,
+    repo: Option<&'a std::path::Path>,
 }
 
 /// Records that the account `key` is rate limited, until its announced reset or a
@@ -126,10 +144,10 @@ async fn act(
     attempt: &Attempt,
     supervision: &Supervision,
     decision: Decision,
-    key: &str,
-    note: String,
+    next: Next<'_>,
 ) -> Result<()> {
     let (run, task) = (&attempt.run_id, &attempt.task_id);
+    let Next { key, note, repo } = next;
     match decision {
         Decision::Nothing => Ok(()),
         Decision::Stop { reason } => {
@@ -144,13 +162,13 @@ async fn act(
             Ok(())
         }
         Decision::Retry { worker } => {
-            next_attempt(store, attempt, &worker, Step::Retry, &note, None).await
+            next_attempt(store, attempt, (&worker, Step::Retry), &note, None, repo).await
         }
         Decision::Reassign { worker } => {
             let step = Step::Reassign {
                 cancel_current: None,
             };
-            next_attempt(store, attempt, &worker, step, &note, None).await
+            next_attempt(store, attempt, (&worker, step), &note, None, repo).await
         }
         Decision::Park { worker, until_ms } => {
             let until = rfc3339(until_ms);
@@ -173,7 +191,7 @@ async fn act(
             );
             // Same worker, same adapter: resume its session where the adapter can.
             let resume = Some(supervision.session_id.clone()).filter(|s| !s.is_empty());
-            next_attempt(store, attempt, &worker, Step::Retry, &note, resume).await
+            next_attempt(store, attempt, (&worker, Step::Retry), &note, resume, repo).await
         }
     }
 }
@@ -255,10 +273,10 @@ fn handover_note(attempt: &Attempt, supervision: &Supervision, handover: &Handov
 async fn next_attempt(
     store: &Store,
     previous: &Attempt,
-    worker: &str,
-    step: Step,
+    (worker, step): (&str, Step),
     note: &str,
     resume_session: Option<String>,
+    repo: Option<&std::path::Path>,
 ) -> Result<()> {
     let plan = match factory::plan(
         store,
@@ -292,7 +310,7 @@ async fn next_attempt(
         leave(previous, &why);
         return Ok(());
     }
-    let request = AttemptRequest {
+    let mut request = AttemptRequest {
         note: Some(note.to_string()),
         resume_session,
         ..AttemptRequest::after(
@@ -304,6 +322,12 @@ async fn next_attempt(
             Some("retry policy"),
         )
     };
+    if let Some(repo) = repo {
+        request.location = super::workspace::Location {
+            repo: repo.to_path_buf(),
+            workspace_root: None,
+        };
+    }
     match factory::make(store, &plan, request, Start::Supervisor).await {
         Ok(made) => {
             tracing::info!(attempt = made.created.attempt.attempt_no, %worker, supervisor = ?made.supervisor_pid, "next attempt started");

@@ -5,7 +5,7 @@
 use crate::config::Workers;
 use crate::error::{Error, Result};
 use crate::model::{Attempt, Task};
-use crate::store::Store;
+use crate::store::{Claim, Store};
 use crate::supervisor::{self, LaunchReport};
 use std::path::Path;
 
@@ -63,8 +63,11 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     if let Some(dir) = log.parent() {
         crate::paths::ensure_private_dir(dir)?;
     }
+    let host = super::hosts::this_host();
     let mut command = std::process::Command::new(exe);
+    // The supervisor runs as this host (it records the host on the attempt it claims).
     command
+        .env("ORCH_HOST", host)
         .arg("--db")
         .arg(std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf()))
         .arg("supervise")
@@ -78,8 +81,11 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     // supervisor here, not an attempt nobody launched. If another one holds the attempt,
     // this one sees it at its start and leaves.
     if let Some(start) = crate::process::procfs::stat(pid).map(|s| s.start_time)
-        && let Some((holder, holder_start)) = store
-            .claim_supervision(&attempt.thread_id, pid, start)
+        && let Claim::Held {
+            pid: holder,
+            start: holder_start,
+        } = store
+            .claim_supervision(&attempt.thread_id, pid, start, host)
             .await?
         && crate::process::procfs::is_same_process(holder, holder_start)
     {

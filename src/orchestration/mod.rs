@@ -10,11 +10,14 @@
 //!   ([`checks`]), then the retry [`ladder`] and the step it decides;
 //! - [`scheduler`]: `orch up`, which fills free slots with ready tasks and recovers the
 //!   attempts whose supervisor died ([`recovery`]), and records that it runs the run
-//!   ([`presence`]).
+//!   ([`presence`]); with several hosts on one run ([`hosts`]: this host's name and
+//!   heartbeat timing), each supervises its own attempts and takes over those of a host
+//!   whose heartbeat lapsed.
 
 pub mod after_attempt;
 pub mod checks;
 pub mod factory;
+pub mod hosts;
 pub mod ladder;
 pub mod launch;
 pub mod presence;

@@ -1,11 +1,22 @@
-//! Which `orch up` runs a run, for the leader's `orch next` (ready tasks that no
-//! `orch up` will dispatch are the leader's): `orch up` announces itself in the store when
-//! it starts (`up_started`) and withdraws when it ends (`up_stopped`); one that died
-//! without withdrawing is withdrawn by the next reader that notices its process is gone.
+//! Which `orch up`s run a run, for the leader's `orch next` (ready tasks that no
+//! `orch up` will dispatch are the leader's) and for the hosts of a run: `orch up`
+//! registers its host in the store when it starts (`host_started`, `up_started`), beats
+//! every heartbeat interval ([`keep_beating`]) and withdraws when it ends
+//! (`host_stopped`, `up_stopped`). A reader that finds one dead — on this host, its
+//! process gone; on another, its heartbeat lapsed ([`super::hosts::Timing`]) — marks it
+//! gone, once, with an `up_stopped`.
 
+use super::hosts::{Timing, this_host};
 use crate::error::Result;
 use crate::process::procfs;
-use crate::store::{Store, UpProcess};
+use crate::store::{HostRecord, Store, UpProcess};
+
+/// This host's `orch up`, as registered on a run.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub host: String,
+    pub up: UpProcess,
+}
 
 /// This process, as the store records an `orch up`; `None` without `/proc`.
 fn this_process() -> Option<UpProcess> {
@@ -16,36 +27,85 @@ fn this_process() -> Option<UpProcess> {
     })
 }
 
-/// Records that this process (an `orch up` holding the run's lock) runs the run.
-pub async fn announce(store: &Store, run_id: &str) -> Result<Option<UpProcess>> {
+/// Registers this process (an `orch up` holding the run's lock for this host) as this
+/// host's `orch up` of the run.
+pub async fn announce(store: &Store, run_id: &str) -> Result<Option<Registration>> {
     let Some(up) = this_process() else {
         return Ok(None);
     };
-    store.up_started(run_id, up).await?;
-    Ok(Some(up))
+    let host = this_host().to_string();
+    store.host_started(run_id, &host, up).await?;
+    Ok(Some(Registration { host, up }))
 }
 
-/// Records that this `orch up` ended; a failure is logged (a later reader clears the
-/// record of a process that is gone).
-pub async fn withdraw(store: &Store, run_id: &str, up: Option<UpProcess>) {
-    if let Some(up) = up
-        && let Err(e) = store.up_stopped(run_id, up, "ended").await
+/// Beats for `registration` every `every` until aborted (or until another `orch up` of
+/// the host replaced it). A failed beat is logged; the next one tries again.
+pub fn keep_beating(
+    store: Store,
+    run_id: String,
+    registration: Registration,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (host, up) = (&registration.host, registration.up);
+            match store.host_heartbeat(&run_id, host, up).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(%host, "this orch up is no longer the host's registered one");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "heartbeat not recorded"),
+            }
+        }
+    })
+}
+
+/// Records that this `orch up` ended; a failure is logged (its heartbeat lapses, and a
+/// reader marks it gone).
+pub async fn withdraw(store: &Store, run_id: &str, registration: Option<Registration>) {
+    if let Some(r) = registration
+        && let Err(e) = store.host_stopped(run_id, &r.host, r.up).await
     {
         tracing::warn!(error = %e, "cannot record that orch up ended");
     }
 }
 
-/// Whether a live `orch up` runs the run. The record of one whose process is gone (or
-/// is another process now) is cleared, with an `up_stopped` event.
-pub async fn up_running(store: &Store, run_id: &str) -> Result<bool> {
-    let Some(up) = store.up_of(run_id).await? else {
-        return Ok(false);
-    };
-    if procfs::is_same_process(up.pid, up.start) {
-        return Ok(true);
+/// Why a registered `orch up` is dead, if it is: on this host, its process is gone (or
+/// is another process now); on another host, it has not beaten for the lapse.
+fn dead(record: &HostRecord, now: i64, timing: &Timing) -> Option<String> {
+    if record.host == this_host() {
+        let up = record.up();
+        return (!procfs::is_same_process(up.pid, up.start)).then(|| "is gone".to_string());
     }
-    store.up_stopped(run_id, up, "is gone").await?;
-    Ok(false)
+    let silent = now - record.heartbeat_at;
+    (silent > timing.lapse_ms())
+        .then(|| format!("sent no heartbeat for {:.1} s", silent as f64 / 1000.0))
+}
+
+/// Whether a live `orch up` runs the run, on any host. Each dead one still registered
+/// as running is marked gone, with an `up_stopped` event.
+pub async fn up_running(store: &Store, run_id: &str) -> Result<bool> {
+    let timing = Timing::from_env();
+    let now = crate::time::now_ms();
+    let mut live = false;
+    for record in store.run_hosts(run_id).await? {
+        if !record.is_running() {
+            continue;
+        }
+        match dead(&record, now, &timing) {
+            Some(why) => {
+                store
+                    .host_gone(run_id, &record.host, record.up(), &why)
+                    .await?;
+            }
+            None => live = true,
+        }
+    }
+    Ok(live)
 }
 
 /// An `orch up` started in the background ([`start_detached`]).
@@ -60,7 +120,7 @@ pub struct Detached {
 /// How long [`start_detached`] waits for the new `orch up` to announce itself.
 const ANNOUNCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Starts `orch up --run RUN --concurrency N` detached (its own session, its output
+/// Starts `orch up --run RUN --concurrency N --host THIS_HOST` detached (its own session, its output
 /// appended to `logs/RUN/up.log` beside the database) and returns once it runs the run:
 /// from then on `orch next` knows the run's ready tasks are taken care of. One that ends
 /// before that (the run is held by another `orch up`, say) is an error quoting the end
@@ -93,6 +153,8 @@ pub async fn start_detached(store: &Store, run_id: &str, concurrency: usize) -> 
         run_id,
         "--concurrency",
         &concurrency.to_string(),
+        "--host",
+        this_host(),
     ]);
     let log_start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
     let mut child = crate::process::detach::spawn_detached(command, &log_path)
@@ -100,7 +162,8 @@ pub async fn start_detached(store: &Store, run_id: &str, concurrency: usize) -> 
     let pid = child.id();
     let deadline = std::time::Instant::now() + ANNOUNCE_TIMEOUT;
     loop {
-        if store.up_of(run_id).await?.is_some_and(|up| up.pid == pid) {
+        let hosts = store.run_hosts(run_id).await?;
+        if hosts.iter().any(|h| h.pid == pid && h.is_running()) {
             // Reaped by nobody: it outlives this process, and init adopts it.
             return Ok(Detached {
                 run_id: run_id.to_string(),
@@ -127,5 +190,44 @@ pub async fn start_detached(store: &Store, run_id: &str, concurrency: usize) -> 
             )));
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(host: &str, up: UpProcess, heartbeat_at: i64) -> HostRecord {
+        HostRecord {
+            host: host.to_string(),
+            pid: up.pid,
+            start: up.start,
+            started_at: 0,
+            heartbeat_at,
+            stopped_at: None,
+            gone_at: None,
+        }
+    }
+
+    #[test]
+    fn another_host_is_dead_by_its_heartbeat_and_this_one_by_its_process() {
+        let timing = Timing {
+            heartbeat: std::time::Duration::from_millis(100),
+            lapse: std::time::Duration::from_millis(500),
+        };
+        let me = this_process().expect("/proc");
+        let elsewhere = format!("{}-elsewhere", this_host());
+        // Another host: its pid means nothing here, only its heartbeat counts.
+        let gone = UpProcess { pid: 1, start: 1 };
+        assert_eq!(
+            dead(&record(&elsewhere, gone, 10_000), 10_400, &timing),
+            None
+        );
+        let why = dead(&record(&elsewhere, me, 10_000), 10_600, &timing);
+        assert_eq!(why.as_deref(), Some("sent no heartbeat for 0.6 s"));
+        // This host: its process counts, whatever its heartbeat says.
+        assert_eq!(dead(&record(this_host(), me, 0), 10_600, &timing), None);
+        let why = dead(&record(this_host(), gone, 10_000), 10_000, &timing);
+        assert_eq!(why.as_deref(), Some("is gone"));
     }
 }

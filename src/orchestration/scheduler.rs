@@ -4,10 +4,16 @@
 //! worker or the first free fallback, under its own supervisor), reports every event, and
 //! ends when the run is over. Supervisors settle their attempts themselves (checks, retry
 //! ladder), so killing `orch up` loses no worker; a new `orch up` adopts them.
+//!
+//! Several hosts may run one run, each its own `orch up` (`--host`): each registers
+//! and beats ([`super::presence`]), dispatches what its workers and caps allow, and
+//! supervises its own attempts; one whose heartbeat lapses has its unsettled attempts
+//! taken over by the others ([`super::recovery`]).
 
 use super::factory::{self, AttemptRequest, Start, Step};
+use super::hosts::{Timing, this_host};
 use super::ladder::cooldown_key;
-use super::recovery::{AtWork, PolicyTasks, tend};
+use super::recovery::{AtWork, Here, PolicyTasks, tend};
 use super::workspace::{Base, Location};
 use crate::config::Workers;
 use crate::error::{Error, Result};
@@ -39,13 +45,15 @@ pub struct RunLock {
     _file: nix::fcntl::Flock<std::fs::File>,
 }
 
+/// Locks the run for this host's `orch up` (`up-RUN@HOST.lock` beside the database):
+/// one `orch up` per run and host; other hosts run the run beside it.
 pub fn lock_run(store: &Store, run_id: &str) -> Result<RunLock> {
     let dir = store
         .path()
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let path = dir.join(format!("up-{run_id}.lock"));
+    let path = dir.join(format!("up-{run_id}@{}.lock", this_host()));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -61,7 +69,8 @@ pub fn lock_run(store: &Store, run_id: &str) -> Result<RunLock> {
         Err((_, _)) => {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
             Err(Error::invalid_state(format!(
-                "another orch up is running run {run_id:?} (pid {})",
+                "another orch up is running run {run_id:?} on host {} (pid {})",
+                this_host(),
                 holder.trim()
             )))
         }
@@ -214,6 +223,15 @@ struct Scheduler<'a> {
     said: HashSet<String>,
     workers: Workers,
     workers_loaded: Option<tokio::time::Instant>,
+    timing: Timing,
+}
+
+/// What a tick saw: this host's attempts at work (those started in the tick among
+/// them), other hosts' unsettled attempts, and what dispatching did.
+struct Ticked {
+    running: usize,
+    elsewhere: usize,
+    filled: Filled,
 }
 
 impl Scheduler<'_> {
@@ -230,24 +248,29 @@ impl Scheduler<'_> {
         Ok(())
     }
 
-    /// One tick: recover, fill free slots (unless stopping), report events. Returns the
-    /// attempts at work (started this tick included) and what dispatching did.
+    /// One tick: recover (and take over the attempts of lapsed hosts), fill free slots
+    /// (unless stopping), report events.
     async fn tick(
         &mut self,
         stopping: bool,
         on_event: &mut impl FnMut(&crate::model::Event),
         on_notice: &mut impl FnMut(&str),
-    ) -> Result<(usize, Filled)> {
+    ) -> Result<Ticked> {
         let store = self.store;
         let at_work = tend(
             store,
             &self.opts.run_id,
+            Here {
+                host: this_host(),
+                lapse_ms: self.timing.lapse_ms(),
+                repo: &self.opts.repo,
+            },
             &mut self.children,
             &mut self.policy_tasks,
             !stopping,
         )
         .await?;
-        let running = at_work.total;
+        let (running, elsewhere) = (at_work.total, at_work.elsewhere);
         let mut filled = Filled::default();
         if !stopping && running < self.opts.concurrency {
             self.refresh_workers().await?;
@@ -277,24 +300,34 @@ impl Scheduler<'_> {
         crate::process::detach::reap_exited(&mut self.children);
         self.policy_tasks.retain(|_, t| !t.is_finished());
         // What was started this tick is at work too (no second pass over the attempts).
-        Ok((running + filled.started, filled))
+        Ok(Ticked {
+            running: running + filled.started,
+            elsewhere,
+            filled,
+        })
     }
 }
 
 /// Whether the loop ends after a tick, and how: the run is over and nothing is left to
-/// wait for, nothing left that orch can run, or stopped.
+/// wait for here, nothing left that orch can run, or stopped.
 fn ended(
     status: RunStatus,
-    running: usize,
+    ticked: &Ticked,
     policy_idle: bool,
-    filled: &Filled,
     stopping: bool,
     on_notice: &mut impl FnMut(&str),
 ) -> bool {
+    let (running, filled) = (ticked.running, &ticked.filled);
     let settled = running == 0 && policy_idle;
-    // Nothing runs, nothing was started, and every ready task is one orch cannot
-    // dispatch: waiting would be forever.
-    if settled && filled.started == 0 && filled.ready > 0 && filled.stuck == filled.ready {
+    // Nothing runs (here or on another host: what it runs may make tasks ready), nothing
+    // was started, and every ready task is one orch cannot dispatch here: waiting would
+    // be forever.
+    if settled
+        && ticked.elsewhere == 0
+        && filled.started == 0
+        && filled.ready > 0
+        && filled.stuck == filled.ready
+    {
         on_notice(
             "nothing left that orch can run; the remaining tasks need a worker (see the notes above)",
         );
@@ -318,9 +351,16 @@ pub async fn run(
 ) -> Result<UpResult> {
     let _lock = lock_run(store, &opts.run_id)?;
     let run_id = opts.run_id.clone();
-    let up = super::presence::announce(store, &run_id).await?;
-    let result = drive(store, opts, on_event, on_notice).await;
-    super::presence::withdraw(store, &run_id, up).await;
+    let timing = Timing::from_env();
+    let registration = super::presence::announce(store, &run_id).await?;
+    let beating = registration
+        .clone()
+        .map(|r| super::presence::keep_beating(store.clone(), run_id.clone(), r, timing.heartbeat));
+    let result = drive(store, opts, timing, on_event, on_notice).await;
+    if let Some(beating) = beating {
+        beating.abort();
+    }
+    super::presence::withdraw(store, &run_id, registration).await;
     result
 }
 
@@ -328,6 +368,7 @@ pub async fn run(
 async fn drive(
     store: &Store,
     opts: UpOptions,
+    timing: Timing,
     mut on_event: impl FnMut(&crate::model::Event),
     mut on_notice: impl FnMut(&str),
 ) -> Result<UpResult> {
@@ -342,24 +383,18 @@ async fn drive(
         said: HashSet::new(),
         workers: Workers::default(),
         workers_loaded: None,
+        timing,
     };
     let mut interrupted = false;
     loop {
         let stopping = *stop.borrow() > 0;
         interrupted |= stopping;
-        let (running, filled) = scheduler
+        let ticked = scheduler
             .tick(stopping, &mut on_event, &mut on_notice)
             .await?;
         let status = store.run(&scheduler.opts.run_id).await?.status;
         let policy_idle = scheduler.policy_tasks.is_empty();
-        if ended(
-            status,
-            running,
-            policy_idle,
-            &filled,
-            stopping,
-            &mut on_notice,
-        ) {
+        if ended(status, &ticked, policy_idle, stopping, &mut on_notice) {
             return Ok(UpResult {
                 status,
                 interrupted,

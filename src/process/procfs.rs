@@ -62,6 +62,12 @@ pub fn this_process() -> (u32, u64) {
     (pid, stat(pid).map_or(0, |s| s.start_time))
 }
 
+/// The machine's hostname (`/proc/sys/kernel/hostname`), if `/proc` says.
+pub fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_string()).filter(|n| !n.is_empty())
+}
+
 /// Every pid in `/proc`.
 pub fn all_pids() -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {

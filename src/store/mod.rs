@@ -11,6 +11,8 @@ mod answers;
 mod attempts;
 mod db;
 mod events;
+mod fence;
+mod hosts;
 mod inbox;
 mod inbox_read;
 mod next;
@@ -35,13 +37,15 @@ pub use crate::model::Workspace;
 pub use answers::AnswerFor;
 pub use attempts::{AttemptPlan, Created, ExtraEvent, NewAttempt};
 pub use events::{EventFilter, NewEvent};
+pub use fence::Claim;
+pub use hosts::{HostRecord, Taken, UpProcess};
 pub use next::{ANCHOR_EVENTS, Need, NextView};
 pub use not_found::NotFound;
 pub use policy::HistoryEntry;
 pub use push::{AttemptPush, PushState};
 pub use reconcile::{StatusView, TaskChange};
 pub use requests::{ClaimOutcome, Owner, RecordedReply, RequestKey, StoredRequest};
-pub use runs::{NewRun, UpProcess};
+pub use runs::NewRun;
 pub use supervision::{AttemptEnd, EndDetails, Supervision};
 pub use tasks::{CheckSpec, NewTask, PlanInput, PlanTask, PlanTaskOutcome};
 pub use threads::{FinishKind, MessageInput, Report, SendInput, ThreadFilter};
@@ -88,6 +92,9 @@ pub struct Store {
     path: PathBuf,
     /// The `--request-id` claim the next write carries, and the writes committed.
     requests: Arc<std::sync::Mutex<requests::RequestSlot>>,
+    /// A supervisor's fence: the epoch of its attempt that every write checks
+    /// (`fence.rs`); unset in every other process.
+    fenced_to: Arc<std::sync::OnceLock<fence::Fence>>,
 }
 
 impl Store {
@@ -111,6 +118,7 @@ impl Store {
             conn: Arc::new(Mutex::new(Some(Conn::Sqlite(conn)))),
             path: path.to_path_buf(),
             requests: Arc::default(),
+            fenced_to: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -127,6 +135,7 @@ impl Store {
             conn: Arc::new(Mutex::new(Some(Conn::Sqlite(conn)))),
             path: PathBuf::from(":memory:"),
             requests: Arc::default(),
+            fenced_to: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -207,7 +216,9 @@ impl Store {
     /// Runs `step` in one write transaction and commits it; an error anywhere in it rolls
     /// the whole step back. `step` gets the transaction and the time of the write. A
     /// `--request-id` claim waiting for a write ([`Store::claim_request_with_next_write`])
-    /// is inserted in the same transaction, so it commits with the step or not at all.
+    /// is inserted in the same transaction, so it commits with the step or not at all. A
+    /// supervisor's store refuses the write once its attempt was taken from it
+    /// ([`Store::check_fence`]).
     pub(crate) async fn write<T>(
         &self,
         step: impl AsyncFnOnce(&mut Db<'_>, i64) -> Result<T>,
@@ -219,6 +230,7 @@ impl Store {
             let mut conn = self.lock().await;
             let mut tx = conn.begin().await?;
             let db = &mut tx.db();
+            self.check_fence(db).await?;
             if let Some(claim) = &claim
                 && !requests::insert_claim(db, claim, now).await?
             {

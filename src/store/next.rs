@@ -10,7 +10,7 @@
 //! snapshot. A state never becomes pending again without a new anchor, so a reader that
 //! passes the cursor back sees each item once and misses none.
 
-use super::{Db, Row, Store, args, fetch_all, runs, scalar_one, sql};
+use super::{Db, Row, Store, args, fetch_all, scalar_one, sql};
 use crate::error::Result;
 use serde::Serialize;
 use serde_json::Value;
@@ -304,7 +304,7 @@ async fn ready(conn: &mut Db<'_>, run_id: &str, after: i64) -> Result<Vec<Need>>
     if tasks.is_empty() {
         return Ok(Vec::new());
     }
-    let up_running = runs::up_of(conn, run_id).await?.is_some();
+    let up_running = super::hosts::any_up(conn, run_id).await?;
     let up_event: Option<i64> = super::scalar(
         &mut *conn,
         sql!("SELECT up_event_id FROM runs WHERE run_id = $1"),

@@ -223,7 +223,7 @@ async fn ready_tasks_are_the_leaders_while_no_orch_up_runs_the_run() {
     }
     let cursor = view.next_event_id;
     let up = UpProcess { pid: 7, start: 9 };
-    store.up_started("r", up).await.unwrap();
+    store.host_started("r", "h", up).await.unwrap();
     assert!(store.needs_leader("r", 0).await.unwrap().items.is_empty());
     // A task without a default worker is the leader's even while orch up runs.
     let mut lone = task("c");
@@ -240,9 +240,15 @@ async fn ready_tasks_are_the_leaders_while_no_orch_up_runs_the_run() {
     let cursor = view.next_event_id;
     // Another process's record is not cleared; the right one is, once.
     let other = UpProcess { pid: 7, start: 10 };
-    assert!(!store.up_stopped("r", other, "ended").await.unwrap());
-    assert!(store.up_stopped("r", up, "ended").await.unwrap());
-    assert!(!store.up_stopped("r", up, "ended").await.unwrap());
+    assert!(!store.host_stopped("r", "h", other).await.unwrap());
+    // A second host runs the run too: while it does, the tasks are not the leader's.
+    store.host_started("r", "h2", other).await.unwrap();
+    assert!(store.host_stopped("r", "h", up).await.unwrap());
+    assert!(!store.host_stopped("r", "h", up).await.unwrap());
+    let view = store.needs_leader("r", cursor).await.unwrap();
+    assert!(view.items.is_empty(), "{view:#?}");
+    let marked = store.host_gone("r", "h2", other, "sent no heartbeat for 9.0 s");
+    assert!(marked.await.unwrap());
     // orch up stopped: every ready task is the leader's again, past the cursor.
     let view = store.needs_leader("r", cursor).await.unwrap();
     match &view.items[..] {

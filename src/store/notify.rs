@@ -47,6 +47,8 @@ impl Store {
         }
         let mut tx = conn.begin().await?;
         let db = &mut tx.db();
+        // Its own transaction: the fence's check, as `Store::write` makes it.
+        self.check_fence(db).await?;
         // Read again under the write lock: another process may have claimed them since.
         let rows = fetch_all(
             db,

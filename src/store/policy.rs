@@ -7,7 +7,6 @@ use super::events;
 use super::{Sql, args, execute, fetch_all, rows, scalar, scalar_one, sql};
 use crate::error::Result;
 use crate::model::AttemptOutcome;
-use crate::time::now_ms;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -39,19 +38,20 @@ impl Store {
 
     /// Records (or extends) a worker's cooldown, by its cooldown key.
     pub async fn set_cooldown(&self, key: &str, until_ms: i64, reason: &str) -> Result<()> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        execute(
-            conn,
-            sql!(
-                "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (worker) DO UPDATE SET
-                     until_ms = CASE WHEN cooldowns.until_ms > excluded.until_ms
-                                     THEN cooldowns.until_ms ELSE excluded.until_ms END,
-                     reason = excluded.reason, set_at = excluded.set_at"
-            ),
-            args![key, until_ms, reason, now_ms()],
-        )
+        self.write(async |tx, now| {
+            execute(
+                tx,
+                sql!(
+                    "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (worker) DO UPDATE SET
+                         until_ms = CASE WHEN cooldowns.until_ms > excluded.until_ms
+                                         THEN cooldowns.until_ms ELSE excluded.until_ms END,
+                         reason = excluded.reason, set_at = excluded.set_at"
+                ),
+                args![key, until_ms, reason, now],
+            )
+            .await
+        })
         .await?;
         Ok(())
     }
@@ -154,9 +154,8 @@ impl Store {
 
     /// Sets one text column of an attempt by its thread (`sql` updates it).
     async fn set_attempt_text(&self, sql: Sql, value: &str, thread_id: &str) -> Result<()> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        execute(conn, sql, args![value, thread_id]).await?;
+        self.write(async |tx, _now| execute(tx, sql, args![value, thread_id]).await)
+            .await?;
         Ok(())
     }
 

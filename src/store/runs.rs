@@ -1,5 +1,6 @@
 //! Runs: creation, lookup with task counts and derived status, cancellation, the
-//! `run_finished` event the fold records once per finish, and which `orch up` runs a run.
+//! `run_finished` event the fold records once per finish (which `orch up`s run a run:
+//! `hosts.rs`).
 
 use super::NotFound;
 use super::Store;
@@ -197,7 +198,7 @@ pub(crate) async fn record_finish(conn: &mut Db<'_>, run_id: &str, now: i64) -> 
 }
 
 /// The events a run's row points at.
-enum RunPointer {
+pub(crate) enum RunPointer {
     /// Its current finish (`run_finished`).
     Finished,
     /// The latest `up_started`/`up_stopped`.
@@ -205,7 +206,7 @@ enum RunPointer {
 }
 
 /// Inserts a run's `event` and points the run's row at it.
-async fn insert_and_point(
+pub(crate) async fn insert_and_point(
     conn: &mut Db<'_>,
     run_id: &str,
     event: NewEvent,
@@ -258,82 +259,4 @@ impl Store {
         let text = text.ok_or_else(|| NotFound::run(run_id))?;
         Ok(super::rows::json(text))
     }
-}
-
-/// The `orch up` a run records as running it: its pid and start time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UpProcess {
-    pub pid: u32,
-    /// Clock ticks after boot (field 22 of `/proc/PID/stat`).
-    pub start: u64,
-}
-
-impl Store {
-    /// Records that `up` runs the run (`up_started`), replacing any earlier record (the
-    /// run lock of `orch up` makes this the only live one).
-    pub async fn up_started(&self, run_id: &str, up: UpProcess) -> Result<()> {
-        self.write(async |tx, now| {
-            require_run(tx, run_id).await?;
-            let event = NewEvent::new("up_started")
-                .on_run(run_id)
-                .summary(format!("orch up (pid {}) runs the run", up.pid))
-                .payload(json!({"pid": up.pid}));
-            let id = events::insert(tx, event, now).await?;
-            execute(
-                tx,
-                sql!(
-                    "UPDATE runs SET up_pid = $1, up_start = $2, up_event_id = $3 WHERE run_id = $4"
-                ),
-                args![i64::from(up.pid), up.start as i64, id, run_id],
-            )
-            .await?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Records that `up` no longer runs the run (`up_stopped`, with why), if it is still
-    /// the one recorded; true when it was.
-    pub async fn up_stopped(&self, run_id: &str, up: UpProcess, why: &str) -> Result<bool> {
-        self.write(async |tx, now| {
-            let cleared = execute(
-                tx,
-                sql!(
-                    "UPDATE runs SET up_pid = NULL, up_start = NULL
-                     WHERE run_id = $1 AND up_pid = $2 AND up_start = $3"
-                ),
-                args![run_id, i64::from(up.pid), up.start as i64],
-            )
-            .await?;
-            if cleared == 0 {
-                return Ok(false);
-            }
-            let event = NewEvent::new("up_stopped")
-                .on_run(run_id)
-                .summary(format!("orch up (pid {}) {why}", up.pid))
-                .payload(json!({"pid": up.pid, "why": why}));
-            insert_and_point(tx, run_id, event, RunPointer::Up, now).await?;
-            Ok(true)
-        })
-        .await
-    }
-
-    /// The `orch up` recorded as running the run, if any (alive or not: the caller
-    /// checks).
-    pub async fn up_of(&self, run_id: &str) -> Result<Option<UpProcess>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        up_of(conn, run_id).await
-    }
-}
-
-pub(crate) async fn up_of(conn: &mut Db<'_>, run_id: &str) -> Result<Option<UpProcess>> {
-    let sql = sql!("SELECT up_pid, up_start FROM runs WHERE run_id = $1");
-    let row = run_row(conn, sql, run_id).await?;
-    let pid: Option<i64> = row.try_get("up_pid")?;
-    let start: Option<i64> = row.try_get("up_start")?;
-    Ok(pid.zip(start).map(|(pid, start)| UpProcess {
-        pid: pid as u32,
-        start: start as u64,
-    }))
 }

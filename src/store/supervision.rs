@@ -36,6 +36,14 @@ pub struct Supervision {
     /// What the attempt left: commits, the supervisor's commit of leftovers, the tool
     /// calls its CLI refused (see migration 0010).
     pub work: Value,
+    /// The host whose process started the supervisor (`None`, printed `""`, before one
+    /// was started); `taken_by`: the host that took the attempt over when that host's
+    /// heartbeat lapsed; `epoch`: bumped by every claim (migration 0015).
+    #[serde(serialize_with = "crate::model::empty_if_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken_by: Option<String>,
+    pub epoch: i64,
 }
 
 /// How an attempt ended, besides its outcome: as the supervisor records it, and as
@@ -93,7 +101,8 @@ impl Store {
                          a.worktree_path, a.workspace_status, a.created_at, a.updated_at,
                          a.profile, a.adapter, a.supervisor_pid, a.supervisor_start, a.worker_pid, a.worker_start,
                          a.log_path, a.session_id, a.usage_json, a.cost_usd, a.outcome, a.exit_code, a.exit_signal,
-                         a.reason, a.output_tail, a.reset_at, a.leaked, a.launched_at, a.ended_at, a.work_json
+                         a.reason, a.output_tail, a.reset_at, a.leaked, a.launched_at, a.ended_at, a.work_json,
+                         a.host, a.taken_by, a.epoch
                   FROM attempts a JOIN threads th ON th.thread_id = a.thread_id WHERE a.thread_id = $1"),
             args![thread_id],
         )
@@ -115,6 +124,9 @@ impl Store {
             launched_at: ts(row.try_get("launched_at")?),
             ended_at: ts(row.try_get("ended_at")?),
             work: rows::json(row.try_get("work_json")?),
+            host: rows::non_empty(row.try_get("host")?),
+            taken_by: rows::non_empty(row.try_get("taken_by")?),
+            epoch: row.try_get("epoch")?,
         });
         Ok((attempt, supervision))
     }
@@ -143,55 +155,12 @@ impl Store {
 
     /// Nothing more will happen for this attempt.
     pub async fn mark_settled(&self, thread_id: &str) -> Result<()> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        execute(
-            conn,
-            sql!("UPDATE attempts SET settled = 1 WHERE thread_id = $1"),
-            args![thread_id],
-        )
+        self.write(async |tx, _now| {
+            let sql = sql!("UPDATE attempts SET settled = 1 WHERE thread_id = $1");
+            execute(tx, sql, args![thread_id]).await
+        })
         .await?;
         Ok(())
-    }
-
-    /// Makes `pid` (started at `start`) the attempt's one supervisor, unless another one
-    /// is recorded already: returns that one's `(pid, start)` then, and changes nothing.
-    /// The launcher records the supervisor it spawns, and the supervisor confirms itself
-    /// before anything else, so two supervisors of one attempt (a launcher that died
-    /// and `orch up` starting another) never both start a worker.
-    pub async fn claim_supervision(
-        &self,
-        thread_id: &str,
-        pid: u32,
-        start: u64,
-    ) -> Result<Option<(u32, u64)>> {
-        self.write(async |tx, _now| {
-            let sql = sql!("SELECT supervisor_pid, supervisor_start FROM attempts WHERE thread_id = $1");
-            let Some(row) = fetch_optional(tx, sql, args![thread_id]).await? else {
-                return Err(NotFound::NoAttemptHasThread {
-                    thread: thread_id.to_string(),
-                }
-                .into());
-            };
-            let current: (Option<i64>, Option<i64>) = (
-                row.try_get("supervisor_pid")?,
-                row.try_get("supervisor_start")?,
-            );
-            if let (Some(p), Some(s)) = current
-                && (p as u32, s as u64) != (pid, start)
-            {
-                return Ok(Some((p as u32, s as u64)));
-            }
-            execute(
-                tx,
-                sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, updated_at = $3
-                      WHERE thread_id = $4"),
-                args![pid as i64, start as i64, now_ms(), thread_id],
-            )
-            .await?;
-            Ok(None)
-        })
-        .await
     }
 
     /// The supervisor took charge: its pid, adapter and log.
@@ -204,15 +173,15 @@ impl Store {
         adapter: &str,
         log_path: &str,
     ) -> Result<()> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        execute(
-            conn,
-            sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, profile = $3, adapter = $4,
-                  log_path = $5, updated_at = $6 WHERE thread_id = $7"),
-            args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
-        )
+        self.write(async |tx, now| {
+            execute(
+                tx,
+                sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, profile = $3, adapter = $4,
+                      log_path = $5, updated_at = $6 WHERE thread_id = $7"),
+                args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
+            )
+            .await
+        })
         .await?;
         Ok(())
     }
@@ -278,14 +247,16 @@ impl Store {
         usage: Option<&Value>,
         cost_usd: Option<f64>,
     ) -> Result<()> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        execute(
-            conn,
-            sql!("UPDATE attempts SET session_id = COALESCE($1, session_id), usage_json = COALESCE($2, usage_json),
-                  cost_usd = COALESCE($3, cost_usd), updated_at = $4 WHERE thread_id = $5"),
-            args![session_id, usage.map(Value::to_string), cost_usd, now_ms(), thread_id],
-        )
+        let usage = usage.map(Value::to_string);
+        self.write(async |tx, now| {
+            execute(
+                tx,
+                sql!("UPDATE attempts SET session_id = COALESCE($1, session_id), usage_json = COALESCE($2, usage_json),
+                      cost_usd = COALESCE($3, cost_usd), updated_at = $4 WHERE thread_id = $5"),
+                args![session_id, usage, cost_usd, now, thread_id],
+            )
+            .await
+        })
         .await?;
         Ok(())
     }
@@ -297,6 +268,8 @@ impl Store {
         let conn = &mut conn.db();
         let mut tx = conn.begin().await?;
         let db = &mut tx.db();
+        // Its own transaction: the fence's check, as `Store::write` makes it.
+        self.check_fence(db).await?;
         execute(
             db,
             sql!("UPDATE attempts SET outcome = $1, exit_code = $2, exit_signal = $3, reason = $4, output_tail = $5,

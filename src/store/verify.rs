@@ -104,6 +104,8 @@ impl Store {
         let mut tx = begin_reconciled(conn, run_id, now).await?;
         let db = &mut tx.db();
         let (key, task) = load_task(db, run_id, task_id).await?;
+        // Its own transaction: the fence's check, as `Store::write` makes it.
+        self.check_fence(db).await?;
         may_record(&task, check)?;
         let status = if passed {
             CheckStatus::Passed

@@ -56,6 +56,9 @@ pub(super) enum StopReason {
     Stalled(String),
     /// The CLI reported a rate limit or an auth failure and kept running.
     Finding,
+    /// Another host took the attempt over (its host's heartbeat lapsed): this
+    /// supervisor is fenced and writes nothing more.
+    Fenced,
 }
 
 /// Where the worker is in its ending.
@@ -287,6 +290,9 @@ impl<'a> AttemptRun<'a> {
             StopReason::Stalled(why) => {
                 tracing::warn!(reason = %why, "the worker stalled; stopping it")
             }
+            StopReason::Fenced => {
+                tracing::warn!("the attempt was taken over by another host; stopping the worker")
+            }
             StopReason::Finding => {
                 grace = grace.min(FINDING_GRACE);
                 tracing::info!(
@@ -390,9 +396,14 @@ impl<'a> AttemptRun<'a> {
         }
     }
 
-    /// The thread's state: cancelled by the leader, or the worker stalled.
+    /// The attempt's state: taken over by another host, its thread cancelled by the
+    /// leader, or the worker stalled.
     async fn on_control(&mut self) {
         self.next_control = Instant::now() + self.control_every;
+        if !self.store.fence_holds().await.unwrap_or(true) {
+            self.stop(StopReason::Fenced);
+            return;
+        }
         let Ok(thread) = self.store.thread(self.thread_id).await else {
             return;
         };

@@ -14,7 +14,7 @@ use crate::model::Attempt;
 use crate::model::AttemptOutcome::{Cancelled, SpawnFailed};
 use crate::process::{procfs, pty};
 use crate::redact::Redactor;
-use crate::store::Store;
+use crate::store::{Claim, Store};
 use crate::time::now_ms;
 use serde_json::json;
 use std::path::Path;
@@ -40,7 +40,9 @@ pub(super) struct Launched {
     pub pump: OutputPump,
 }
 
-/// The attempt, if it has not ended and no other supervisor holds it.
+/// The attempt, if it has not ended and no other supervisor holds it (nor another host
+/// took it over). The store is fenced to the epoch claimed: every later write of this
+/// process is refused once another claim moves it (`store/fence.rs`).
 pub(super) async fn take_over(store: &Store, thread_id: &str) -> Result<Option<(Attempt, Me)>> {
     let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
     if let Some(outcome) = supervision.outcome {
@@ -52,16 +54,26 @@ pub(super) async fn take_over(store: &Store, thread_id: &str) -> Result<Option<(
         pid,
         start: procfs::stat(pid).map(|s| s.start_time).unwrap_or(0),
     };
-    if let Some((other, other_start)) = store.claim_supervision(thread_id, me.pid, me.start).await?
+    let host = crate::orchestration::hosts::this_host();
+    match store
+        .claim_supervision(thread_id, me.pid, me.start, host)
+        .await?
     {
-        // Another supervisor holds the attempt (alive, or dead and left for `orch up`
-        // to recover): never a second worker for one attempt.
-        tracing::warn!(
-            other,
-            alive = procfs::is_same_process(other, other_start),
-            "another supervisor holds this attempt; leaving"
-        );
-        return Ok(None);
+        Claim::Ours { epoch } => store.fence(thread_id, epoch),
+        Claim::Held { pid, start } => {
+            // Another supervisor holds the attempt (alive, or dead and left for `orch
+            // up` to recover): never a second worker for one attempt.
+            tracing::warn!(
+                other = pid,
+                alive = procfs::is_same_process(pid, start),
+                "another supervisor holds this attempt; leaving"
+            );
+            return Ok(None);
+        }
+        Claim::TakenOver { by } => {
+            tracing::warn!(%by, "another host took this attempt over; leaving");
+            return Ok(None);
+        }
     }
     Ok(Some((attempt, me)))
 }

@@ -272,6 +272,12 @@ fn worker_env(
         ("ORCH_TASK", attempt.task_id.clone()),
         ("ORCH_ATTEMPT", attempt.attempt_no.to_string()),
         ("ORCH_THREAD", attempt.thread_id.clone()),
+        // The host it runs on: what the worker's own `orch` (a lead's `dispatch
+        // --launch`) records on the attempts it starts.
+        (
+            "ORCH_HOST",
+            crate::orchestration::hosts::this_host().to_string(),
+        ),
     ] {
         set_var(&mut env, name.to_string(), value);
     }

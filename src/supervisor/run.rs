@@ -72,6 +72,13 @@ async fn supervise_attempt(
     let worker = (launched.worker, launched.pump);
     let run = AttemptRun::new(store, thread_id, &agent, me.pid, adapter, worker);
     let ran = run.run(inputs).await?;
+    // Taken over while it ran (or while this process was frozen): the attempt is the
+    // other host's; nothing of this end is recorded, nor its work collected.
+    if ran.stop == Some(StopReason::Fenced) || !store.fence_holds().await? {
+        return Err(crate::error::Error::invalid_state(format!(
+            "fenced: attempt {thread_id} was taken over by another host; its worker is stopped and nothing recorded"
+        )));
+    }
     conclude(store, &attempt, &prepared, ran).await
 }
 
@@ -102,6 +109,7 @@ async fn conclude(store: &Store, attempt: &Attempt, prepared: &Prepared, ran: Ra
     let handover = crate::orchestration::after_attempt::Handover {
         last_message: ran.findings.last_agent_message.clone(),
         tail: end.details.output_tail.clone(),
+        repo: None,
     };
     crate::orchestration::after_attempt::settle(store, thread_id, handover).await
 }

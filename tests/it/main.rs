@@ -5,6 +5,7 @@ mod cleanup;
 mod common;
 mod concurrency;
 mod doctor;
+mod hosts;
 mod inbox;
 mod liveness;
 mod mcp;

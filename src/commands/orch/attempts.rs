@@ -1,6 +1,7 @@
 //! `orch attempts`: the attempts of a task (or the run) with how each was supervised
-//! and how it ended (the output tail left out unless `--bodies`), and where a code
-//! attempt's branch was pushed when pushing is on (`push`, issue 13).
+//! and how it ended (the output tail left out unless `--bodies`), where a code attempt's
+//! branch was pushed when pushing is on (`push`, issue 13), and, when the run has
+//! attempts on another host than this one, the host of each.
 
 use crate::commands::Ctx;
 use crate::commands::rows::{AttemptRow, SupervisionRow};
@@ -39,16 +40,27 @@ struct AttemptWithSupervision<'a> {
 }
 
 pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
-    let mut records = Vec::new();
-    let mut human = String::new();
     let mut pushes = ctx.store.run_pushes(&args.run).await?;
+    let mut records = Vec::new();
     for attempt in ctx.store.attempts(&args.run, args.task.as_deref()).await? {
         let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
+        let push = pushes.remove(&attempt.thread_id);
+        records.push((attempt, supervision, push));
+    }
+    let hosts =
+        crate::commands::render::shows_hosts(records.iter().map(|(_, s, _)| s.host.as_deref()));
+    let mut human = String::new();
+    for (attempt, supervision, push) in &records {
         human.push_str(&format!(
-            "{} attempt {} {} {} {}{}\n",
+            "{} attempt {} {}{} {} {}{}\n",
             attempt.task_id,
             attempt.attempt_no,
             attempt.assigned_to,
+            match (&supervision.host, &supervision.taken_by) {
+                (Some(host), Some(by)) if hosts => format!(" on {host} (taken over by {by})"),
+                (Some(host), None) if hosts => format!(" on {host}"),
+                _ => String::new(),
+            },
             ctx.style.status(attempt.status),
             supervision
                 .outcome
@@ -59,11 +71,9 @@ pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
                 format!(": {}", supervision.end.reason)
             }
         ));
-        let push = pushes.remove(&attempt.thread_id);
         if let Some(line) = push.as_ref().map(push_line) {
             human.push_str(&format!("  {line}\n"));
         }
-        records.push((attempt, supervision, push));
     }
     let attempts = records
         .iter()

@@ -28,9 +28,17 @@ pub struct UpArgs {
     /// leaves the ready tasks to it), printing its pid and log (`logs/RUN/up.log`).
     #[arg(long)]
     pub detach: bool,
+    /// The name this host runs the run as, beside other hosts' `orch up` on the same
+    /// database (default: the machine's hostname). Its attempts carry it; a host whose
+    /// heartbeat lapses has its unsettled attempts taken over by the others.
+    #[arg(long, env = "ORCH_HOST", value_name = "NAME")]
+    pub host: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<Reply> {
+    if let Some(host) = &args.host {
+        crate::orchestration::hosts::set_this_host(host)?;
+    }
     let run_id = run_to_bring_up(ctx, args.run, args.plan.as_ref()).await?;
     ctx.store.run(&run_id).await?;
     if args.concurrency == 0 {
@@ -217,12 +225,16 @@ fn print_notice(notice: &str, json: bool) {
     }
 }
 
+/// Stops this host's running supervisors (another host's pids mean nothing here).
 async fn stop_supervisors(store: &Store, run_id: &str) {
     let Ok(attempts) = store.attempts(run_id, None).await else {
         return;
     };
+    let here = crate::orchestration::hosts::this_host();
     for attempt in attempts {
         if let Ok((_, sup)) = store.attempt_by_thread(&attempt.thread_id).await
+            && sup.taken_by.is_none()
+            && sup.host.as_deref().is_none_or(|h| h == here)
             && let (Some(pid), Some(start), true) = (
                 sup.supervisor_pid,
                 sup.supervisor_start,
