@@ -124,3 +124,17 @@ pub fn ensure_private_dir(dir: &Path) -> crate::error::Result<()> {
     create_private_dir(dir)
         .map_err(|e| crate::error::Error::internal(format!("cannot create {}: {e}", dir.display())))
 }
+
+/// Opens (creating it, 0600, never truncating) the file `path` that a lock is taken on;
+/// the error names the file.
+pub fn open_lock_file(path: &Path) -> crate::error::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| crate::error::Error::internal(format!("cannot open {}: {e}", path.display())))
+}

@@ -273,7 +273,6 @@ async fn lock_remote(
     name: &str,
     limit: Duration,
 ) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
     let common = local_git(repo, &["rev-parse", "--git-common-dir"])?;
     let common = PathBuf::from(common.trim());
     let common = if common.is_absolute() {
@@ -284,13 +283,7 @@ async fn lock_remote(
     let path = common.join(format!("orch-remote-{name}.lock"));
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::internal(format!("cannot open {}: {e}", path.display())))?;
+        let file = crate::paths::open_lock_file(&path)?;
         match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             Ok(lock) => return Ok(lock),
             Err((_, nix::errno::Errno::EWOULDBLOCK)) if tokio::time::Instant::now() < deadline => {

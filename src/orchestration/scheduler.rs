@@ -54,13 +54,7 @@ pub fn lock_run(store: &Store, run_id: &str) -> Result<RunLock> {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let path = dir.join(format!("up-{run_id}@{}.lock", this_host()));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .read(true)
-        .open(&path)
-        .map_err(|e| Error::internal(format!("cannot open {}: {e}", path.display())))?;
+    let file = crate::paths::open_lock_file(&path)?;
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(lock) => {
             let _ = std::fs::write(&path, format!("{}\n", std::process::id()));

@@ -121,16 +121,9 @@ pub(super) type DispatchLock = nix::fcntl::Flock<std::fs::File>;
 /// sees the first one's record, so a worktree being created is never mistaken for the
 /// leftover of a dispatch that died. The kernel drops it with the process.
 fn lock_task_dispatch(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
     crate::paths::ensure_private_dir(dir)?;
     let path = dir.join(".dispatch.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::internal(format!("cannot open {}: {e}", path.display())))?;
+    let file = crate::paths::open_lock_file(&path)?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| Error::internal(format!("cannot lock {}: {e}", path.display())))
 }

@@ -98,6 +98,25 @@ async fn lapsed(
     .await
 }
 
+/// `host`'s registration by `up`, if it is still registered and running: when a reader
+/// found it gone (`Some(None)`: not found gone).
+async fn running_registration(
+    tx: &mut Db<'_>,
+    run_id: &str,
+    host: &str,
+    up: UpProcess,
+) -> Result<Option<Option<i64>>> {
+    scalar(
+        tx,
+        sql!(
+            "SELECT gone_at FROM run_hosts WHERE run_id = $1 AND host = $2 AND pid = $3
+               AND start = $4 AND stopped_at IS NULL"
+        ),
+        args![run_id, host, i64::from(up.pid), up.start as i64],
+    )
+    .await
+}
+
 /// Whether an `orch up` runs the run: a host registered, neither stopped nor found gone
 /// (readers that check liveness mark the dead ones first: `orchestration::presence`).
 pub(crate) async fn any_up(conn: &mut Db<'_>, run_id: &str) -> Result<bool> {
@@ -169,22 +188,13 @@ impl Store {
     /// taken.
     pub async fn host_heartbeat(&self, run_id: &str, host: &str, up: UpProcess) -> Result<bool> {
         self.write(async |tx, now| {
-            let was_gone: Option<Option<i64>> = scalar(
-                &mut *tx,
-                sql!("SELECT gone_at FROM run_hosts WHERE run_id = $1 AND host = $2 AND pid = $3
-                   AND start = $4 AND stopped_at IS NULL"),
-                args![run_id, host, i64::from(up.pid), up.start as i64],
-            )
-            .await?;
-            let Some(gone_at) = was_gone else {
+            let Some(gone_at) = running_registration(tx, run_id, host, up).await? else {
                 return Ok(false);
             };
-            execute(
-                tx,
-                sql!("UPDATE run_hosts SET heartbeat_at = $1, gone_at = NULL WHERE run_id = $2 AND host = $3"),
-                args![now, run_id, host],
-            )
-            .await?;
+            let sql = sql!(
+                "UPDATE run_hosts SET heartbeat_at = $1, gone_at = NULL WHERE run_id = $2 AND host = $3"
+            );
+            execute(tx, sql, args![now, run_id, host]).await?;
             if gone_at.is_some() {
                 up_event(tx, run_id, (host, up), "up_started", "", now).await?;
             }
@@ -197,24 +207,11 @@ impl Store {
     /// registered and running; true when it was.
     pub async fn host_stopped(&self, run_id: &str, host: &str, up: UpProcess) -> Result<bool> {
         self.write(async |tx, now| {
-            let gone_at: Option<Option<i64>> = scalar(
-                &mut *tx,
-                sql!(
-                    "SELECT gone_at FROM run_hosts WHERE run_id = $1 AND host = $2 AND pid = $3
-                   AND start = $4 AND stopped_at IS NULL"
-                ),
-                args![run_id, host, i64::from(up.pid), up.start as i64],
-            )
-            .await?;
-            let Some(gone_at) = gone_at else {
+            let Some(gone_at) = running_registration(tx, run_id, host, up).await? else {
                 return Ok(false);
             };
-            execute(
-                tx,
-                sql!("UPDATE run_hosts SET stopped_at = $1 WHERE run_id = $2 AND host = $3"),
-                args![now, run_id, host],
-            )
-            .await?;
+            let sql = sql!("UPDATE run_hosts SET stopped_at = $1 WHERE run_id = $2 AND host = $3");
+            execute(tx, sql, args![now, run_id, host]).await?;
             // Found gone before: its `up_stopped` is recorded already.
             if gone_at.is_none() {
                 up_event(tx, run_id, (host, up), "up_stopped", "ended", now).await?;
@@ -346,19 +343,18 @@ mod tests {
         (store, attempt.thread_id)
     }
 
+    /// What `taker` takes over from hosts silent for `lapse_ms`.
+    async fn takes(store: &Store, taker: &str, lapse_ms: i64) -> Vec<Taken> {
+        store.take_over_lapsed("r", taker, lapse_ms).await.unwrap()
+    }
+
     #[tokio::test]
     async fn a_host_whose_heartbeat_is_fresh_keeps_its_attempts() {
         let (store, _) = a_supervises_t().await;
         let taken = store.take_over_lapsed("r", "b", 60_000).await.unwrap();
         assert!(taken.is_empty());
         // Nor does a host ever take its own attempts.
-        assert!(
-            store
-                .take_over_lapsed("r", "a", -1)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(takes(&store, "a", -1).await.is_empty());
     }
 
     #[tokio::test]
@@ -395,13 +391,7 @@ mod tests {
             1
         );
         // Taken once: the taker is live, so no one takes it again.
-        assert!(
-            store
-                .take_over_lapsed("r", "b", 60_000)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(takes(&store, "b", 60_000).await.is_empty());
         // Its supervisor cannot claim it again either.
         let claim = store
             .claim_supervision(&thread, 100, 1000, "a")
@@ -414,22 +404,10 @@ mod tests {
     async fn a_stopped_host_is_not_taken_over_and_a_settled_attempt_is_left() {
         let (store, thread) = a_supervises_t().await;
         assert!(store.host_stopped("r", "a", A).await.unwrap());
-        assert!(
-            store
-                .take_over_lapsed("r", "b", -1)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(takes(&store, "b", -1).await.is_empty());
         store.host_started("r", "a", A).await.unwrap();
         store.mark_settled(&thread).await.unwrap();
-        assert!(
-            store
-                .take_over_lapsed("r", "b", -1)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(takes(&store, "b", -1).await.is_empty());
     }
 
     #[tokio::test]

@@ -63,6 +63,17 @@ pub struct AttemptPush {
     pub updated_at: i64,
 }
 
+/// The push records (with their attempt's thread) that match `$where`.
+macro_rules! push_select {
+    ($where:literal) => {
+        sql!(concat!(
+            "SELECT a.thread_id, p.remote, p.branch, p.state, p.pushed_commit, p.error, p.updated_at
+             FROM attempt_pushes p JOIN attempts a ON a.id = p.attempt ",
+            $where
+        ))
+    };
+}
+
 impl Store {
     /// Whether processes on several hosts share this store. An SQLite file is one host's
     /// (its locking needs one kernel), so never; a store shared across hosts (the
@@ -122,8 +133,7 @@ impl Store {
         let mut conn = self.lock().await;
         let row = fetch_optional(
             &mut conn.db(),
-            sql!("SELECT a.thread_id, p.remote, p.branch, p.state, p.pushed_commit, p.error, p.updated_at
-             FROM attempt_pushes p JOIN attempts a ON a.id = p.attempt WHERE a.thread_id = $1"),
+            push_select!("WHERE a.thread_id = $1"),
             args![thread_id],
         )
         .await?;
@@ -135,8 +145,7 @@ impl Store {
         let mut conn = self.lock().await;
         let rows = fetch_all(
             &mut conn.db(),
-            sql!("SELECT a.thread_id, p.remote, p.branch, p.state, p.pushed_commit, p.error, p.updated_at
-             FROM attempt_pushes p JOIN attempts a ON a.id = p.attempt WHERE a.run_id = $1"),
+            push_select!("WHERE a.run_id = $1"),
             args![run_id],
         )
         .await?;

@@ -105,19 +105,5 @@ async fn post_push_note(store: &Store, attempt: &Attempt, push: &AttemptPush, re
         }
         PushState::Pending | PushState::NoCommits => return,
     };
-    let note = redactor.redact_str(&note).into_owned();
-    let summary = note.lines().next().unwrap_or("");
-    let payload = json!({"push": push});
-    if let Err(e) = store
-        .post_output(
-            &attempt.thread_id,
-            &attempt.assigned_to,
-            summary,
-            &note,
-            payload,
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "cannot post the push note");
-    }
+    super::run::post_note(store, attempt, redactor, &note, json!({"push": push})).await;
 }

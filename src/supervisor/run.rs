@@ -126,19 +126,26 @@ async fn post_work_note(
     let Some(note) = work.note(attempt.workspace.branch_name.as_deref().unwrap_or("")) else {
         return;
     };
-    let note = redactor.redact_str(&note).into_owned();
+    post_note(store, attempt, redactor, &note, payload.clone()).await;
+}
+
+/// Posts orch's `note` about the attempt (redacted; its first line the summary) on its
+/// thread as an output message; a failure is logged.
+pub(super) async fn post_note(
+    store: &Store,
+    attempt: &Attempt,
+    redactor: &Redactor,
+    note: &str,
+    payload: serde_json::Value,
+) {
+    let note = redactor.redact_str(note).into_owned();
     let summary = note.lines().next().unwrap_or("");
+    let (thread, from) = (&attempt.thread_id, &attempt.assigned_to);
     if let Err(e) = store
-        .post_output(
-            &attempt.thread_id,
-            &attempt.assigned_to,
-            summary,
-            &note,
-            payload.clone(),
-        )
+        .post_output(thread, from, summary, &note, payload)
         .await
     {
-        tracing::warn!(error = %e, "cannot post the work note");
+        tracing::warn!(error = %e, "cannot post orch's note on the thread");
     }
 }
 
