@@ -38,6 +38,12 @@ fn the_bundled_demo_plan_finishes_green() {
     // Running it again changes nothing and exits 0 at once.
     let again = up(&env, &repo, &["--plan", plan.to_str().unwrap()]);
     assert_eq!(again.code, 0, "{}", again.stderr);
+    // In the background it is refused: nothing is left to run, and no process starts.
+    let detached = up(&env, &repo, &["--run", "demo", "--detach", "--json"]);
+    let refused = detached.error(30, "invalid_state");
+    assert!(refused.contains("\"demo\" is done"), "{refused}");
+    let hosts = env.orch(&["status", "--run", "demo"]);
+    assert_eq!(hosts.data()["run"]["status"], "done");
 }
 
 /// A plan of `n` tasks: task i depends on tasks i-1 and i-3 (when they exist); each task
