@@ -317,6 +317,25 @@ pub fn ms(time: &Value) -> i64 {
 
 /// Nothing of this world still runs: no process has its directory in its command line
 /// or working directory.
+/// Waits (up to 15 s: a supervisor records its outcome, then runs its policy step and
+/// exits) until nothing the test started is running; fails naming what is left.
+#[track_caller]
+pub fn assert_nothing_left_running(dir: &Path) {
+    let started = Instant::now();
+    loop {
+        let left = nothing_left_running(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still running 15 s after the attempt ended:\n{}",
+            left.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn nothing_left_running(dir: &Path) -> Vec<String> {
     let needle = dir.display().to_string();
     let mut left = Vec::new();

@@ -1,6 +1,6 @@
 //! The scenarios of issue #10, each run with the real codex and the real claude.
 
-use super::{Cli, Real, ms, nothing_left_running};
+use super::{Cli, Real, assert_nothing_left_running, ms};
 use serde_json::{Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -219,7 +219,7 @@ fn code_task_done(cli: Cli) {
             .any(|m| m["summary"] == "Added hello.txt" && m["kind"] == "result"),
         "{messages:#?}"
     );
-    assert!(nothing_left_running(real.env.path()).is_empty());
+    assert_nothing_left_running(real.env.path());
 }
 
 fn code_task_without_commits_or_done_fails(cli: Cli) {
@@ -349,7 +349,7 @@ fn retried_rate_limit_is_acted_on_while_the_cli_waits(cli: Cli) {
     );
     let second = real.ended("t", 2, 60);
     assert_eq!(outcome(&second), "succeeded", "{second:#}");
-    assert!(nothing_left_running(real.env.path()).is_empty());
+    assert_nothing_left_running(real.env.path());
 }
 
 fn limit_that_resets_soon_parks_and_resumes(cli: Cli) {
@@ -412,7 +412,7 @@ fn stall_is_stopped(cli: Cli) {
         "{record:#}\n{}",
         real.log(&record)
     );
-    assert!(nothing_left_running(real.env.path()).is_empty());
+    assert_nothing_left_running(real.env.path());
     // The stream's first event (after which nothing comes) is the last sign of life.
     let last = real.mock.first_served(|served| served == "stall");
     bench(
@@ -444,7 +444,7 @@ fn unauthorized_is_auth_failed_at_once(cli: Cli) {
         "{record:#}\n{}",
         real.log(&record)
     );
-    assert!(nothing_left_running(real.env.path()).is_empty());
+    assert_nothing_left_running(real.env.path());
     let first_401 = real.mock.first_served(|served| served["status"] == 401);
     bench(
         cli,
