@@ -1,4 +1,5 @@
-// Rebuild when a migration is added or changed, so the binary never ships without it.
+// Rebuild when a migration (of either backend) is added or changed, so the binary never ships without it.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations-postgres");
 }

@@ -59,10 +59,10 @@ pub fn default_db_path() -> PathBuf {
     top.join(STATE_DIR).join("coord.db")
 }
 
-/// When `db` lies in `<top>/.orch/` of a git repository, lists `/.orch/` in that
-/// repository's `info/exclude`, so orch's own files never make the repository dirty.
-pub fn exclude_state_dir(db: &Path) {
-    let Some(state) = db.parent() else { return };
+/// When the state directory `state` is `<top>/.orch/` of a git repository, lists
+/// `/.orch/` in that repository's `info/exclude`, so orch's own files never make the
+/// repository dirty.
+pub fn exclude_state_dir(state: &Path) {
     if state.file_name().is_none_or(|n| n != STATE_DIR) {
         return;
     }
@@ -97,10 +97,9 @@ pub fn absolute(base: &Path, path: &Path) -> PathBuf {
 }
 
 /// Where `orch cleanup --force` saves what removing an attempt's worktree would lose:
-/// `<state>/salvage/<run>/<task>-<attempt>/`, `<state>` being the database's directory
+/// `<state>/salvage/<run>/<task>-<attempt>/`, `<state>` being the state directory
 /// (`.orch/` by default), made absolute against the current directory.
-pub fn salvage_dir(db: &Path, run_id: &str, task_id: &str, attempt_no: i64) -> PathBuf {
-    let state = db.parent().unwrap_or(Path::new(""));
+pub fn salvage_dir(state: &Path, run_id: &str, task_id: &str, attempt_no: i64) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_default();
     absolute(&cwd, state)
         .join("salvage")

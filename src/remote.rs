@@ -31,8 +31,8 @@ const MAX_GIT_WORDS: usize = 4000;
 
 /// Whether code attempts must be pushed whatever `[remote]` says: when the store spans
 /// hosts, a branch left on one host's disk is work no other host can see or continue.
-/// Always false for one host's SQLite file; the PostgreSQL backend turns it on through
-/// [`Store::spans_hosts`].
+/// Always false for one host's SQLite file, always true for a PostgreSQL server
+/// ([`Store::spans_hosts`]).
 pub fn push_required(store: &Store) -> bool {
     store.spans_hosts()
 }

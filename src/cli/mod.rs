@@ -13,9 +13,10 @@ use std::path::PathBuf;
 /// Flags every verb of both binaries takes, before or after the verb.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// The database (default: $ORCH_DB, else .orch/coord.db at the git top-level).
-    #[arg(long, global = true, value_name = "PATH", env = "ORCH_DB")]
-    pub db: Option<PathBuf>,
+    /// The database: a SQLite path, or a postgres:// URL for a run spanning hosts
+    /// (default: $ORCH_DB, else .orch/coord.db at the git top-level).
+    #[arg(long, global = true, value_name = "PATH|URL", env = "ORCH_DB")]
+    pub db: Option<String>,
     /// Print exactly one JSON document: {"ok", "command", "data"} or {"ok": false, "error"}.
     #[arg(long, global = true)]
     pub json: bool,

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::model::{Artifact, Event};
 use crate::output::{self, Reply, Style};
 use crate::store::EventFilter;
-use crate::store::{MessageInput, Store};
+use crate::store::{Location, MessageInput, Store};
 use clap::Parser;
 use serde_json::Value;
 use std::ffi::OsString;
@@ -98,14 +98,17 @@ fn execute(global: GlobalArgs, verb: impl for<'a> FnOnce(&'a Ctx) -> VerbFuture<
         }
     };
     let result = runtime.block_on(async {
-        let db = match global.db.clone().filter(|p| !p.as_os_str().is_empty()) {
-            Some(path) => path,
-            None => crate::paths::default_db_path(),
+        let location = match global.db.as_deref().filter(|db| !db.is_empty()) {
+            Some(db) => Location::parse(db),
+            None => Location::Sqlite(crate::paths::default_db_path()),
         };
-        let fresh = !db.exists();
-        let store = Store::open(&db).await?;
+        let fresh = match &location {
+            Location::Sqlite(path) => !path.exists(),
+            Location::Postgres(_) => !location.state_dir().exists(),
+        };
+        let store = Store::open_at(&location).await?;
         if fresh {
-            crate::paths::exclude_state_dir(&db);
+            crate::paths::exclude_state_dir(store.state_dir());
         }
         let ctx = Ctx {
             store,

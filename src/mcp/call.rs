@@ -50,7 +50,7 @@ impl Caller {
 
     async fn with_request(&self, request: Request, command: OrchCommand) -> Outcome {
         let _one_at_a_time = self.requests.lock().await;
-        let store = Store::open(self.ctx.store.path())
+        let store = Store::open_at(self.ctx.store.location())
             .await
             .map_err(|e| failure(&e))?;
         let ctx = Ctx {

@@ -68,8 +68,9 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     // The supervisor runs as this host (it records the host on the attempt it claims).
     command
         .env("ORCH_HOST", host)
+        .env("ORCH_STATE_DIR", store.state_dir())
         .arg("--db")
-        .arg(std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf()))
+        .arg(store.location().for_children())
         .arg("supervise")
         .arg("--attempt")
         .arg(&attempt.thread_id);

@@ -145,17 +145,20 @@ pub async fn start_detached(store: &Store, run_id: &str, concurrency: usize) -> 
     if let Some(dir) = log_path.parent() {
         crate::paths::ensure_private_dir(dir)?;
     }
-    let db = std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf());
     let mut command = std::process::Command::new(exe);
-    command.arg("--db").arg(db).args([
-        "up",
-        "--run",
-        run_id,
-        "--concurrency",
-        &concurrency.to_string(),
-        "--host",
-        this_host(),
-    ]);
+    command
+        .env("ORCH_STATE_DIR", store.state_dir())
+        .arg("--db")
+        .arg(store.location().for_children())
+        .args([
+            "up",
+            "--run",
+            run_id,
+            "--concurrency",
+            &concurrency.to_string(),
+            "--host",
+            this_host(),
+        ]);
     let log_start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
     let mut child = crate::process::detach::spawn_detached(command, &log_path)
         .map_err(|e| Error::internal(format!("cannot start orch up: {e}")))?;

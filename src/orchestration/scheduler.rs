@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::model::{ExecutionMode, RunStatus, Task};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How `orch up` runs.
@@ -48,12 +48,9 @@ pub struct RunLock {
 /// Locks the run for this host's `orch up` (`up-RUN@HOST.lock` beside the database):
 /// one `orch up` per run and host; other hosts run the run beside it.
 pub fn lock_run(store: &Store, run_id: &str) -> Result<RunLock> {
-    let dir = store
-        .path()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let path = dir.join(format!("up-{run_id}@{}.lock", this_host()));
+    let path = store
+        .state_dir()
+        .join(format!("up-{run_id}@{}.lock", this_host()));
     let file = crate::paths::open_lock_file(&path)?;
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(lock) => {

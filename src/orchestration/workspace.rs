@@ -151,9 +151,7 @@ async fn prepare_worktree(
         Base::Commit { label, commit } => (label, commit),
         Base::CleanHead => {
             let mut own = vec![root.clone()];
-            if let Some(state) = store.path().parent() {
-                own.push(state.to_path_buf());
-            }
+            own.push(store.state_dir().to_path_buf());
             let dirty = worktree::dirty_paths(&repo, &own)?;
             if !dirty.is_empty() {
                 let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();

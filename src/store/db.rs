@@ -1,6 +1,6 @@
 //! The backend-neutral layer under the store's SQL: what every query of the store is
-//! written against, so that the backend (today SQLite; PostgreSQL next, issue #13) is
-//! chosen in this file alone.
+//! written against, so that the backend (SQLite, the embedded default, or PostgreSQL,
+//! for a run spanning hosts) is chosen in this file alone.
 //!
 //! - [`Db`] is a connection (or an open transaction) of one backend, [`Conn`] the one
 //!   a [`super::Store`] owns and [`Tx`] a transaction on it.
@@ -15,12 +15,21 @@
 //!   the backend, so the store's queries are not generic over it.
 
 use crate::error::{Error, Result};
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{ColumnIndex, Connection, Sqlite, SqliteConnection, Transaction};
+use sqlx::{
+    ColumnIndex, Connection, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction,
+};
+
+/// The advisory lock every PostgreSQL write transaction takes first: writers are
+/// serialized as SQLite's `BEGIN IMMEDIATE` serializes them, so every invariant the
+/// store keeps in one transaction holds across hosts too.
+const PG_WRITE_LOCK: i64 = 0x6f72_6368; // "orch"
 
 /// The connection a [`super::Store`] owns, of one backend.
 pub(crate) enum Conn {
     Sqlite(SqliteConnection),
+    Pg(PgConnection),
 }
 
 impl Conn {
@@ -28,6 +37,7 @@ impl Conn {
     pub(crate) fn db(&mut self) -> Db<'_> {
         match self {
             Conn::Sqlite(conn) => Db::Sqlite(conn),
+            Conn::Pg(conn) => Db::Pg(conn),
         }
     }
 
@@ -35,6 +45,7 @@ impl Conn {
     pub(crate) async fn begin(&mut self) -> Result<Tx<'_>> {
         match self {
             Conn::Sqlite(conn) => begin_sqlite(conn, Begin::Write).await,
+            Conn::Pg(conn) => begin_pg(conn, Begin::Write).await,
         }
     }
 
@@ -42,6 +53,9 @@ impl Conn {
     pub(crate) async fn close(self) {
         match self {
             Conn::Sqlite(conn) => {
+                let _ = conn.close().await;
+            }
+            Conn::Pg(conn) => {
                 let _ = conn.close().await;
             }
         }
@@ -52,6 +66,7 @@ impl Conn {
 /// on. Functions take `&mut Db<'_>` and pass it on as they would a connection.
 pub(crate) enum Db<'c> {
     Sqlite(&'c mut SqliteConnection),
+    Pg(&'c mut PgConnection),
 }
 
 /// How a transaction starts: the write lock at once, or a read snapshot.
@@ -68,14 +83,16 @@ impl Db<'_> {
     pub(crate) async fn begin(&mut self) -> Result<Tx<'_>> {
         match self {
             Db::Sqlite(conn) => begin_sqlite(conn, Begin::Write).await,
+            Db::Pg(conn) => begin_pg(conn, Begin::Write).await,
         }
     }
 
     /// Starts a read transaction: every read in it sees one snapshot (SQLite's `BEGIN
-    /// DEFERRED`).
+    /// DEFERRED`, PostgreSQL's `REPEATABLE READ READ ONLY`).
     pub(crate) async fn begin_read(&mut self) -> Result<Tx<'_>> {
         match self {
             Db::Sqlite(conn) => begin_sqlite(conn, Begin::Read).await,
+            Db::Pg(conn) => begin_pg(conn, Begin::Read).await,
         }
     }
 }
@@ -88,9 +105,29 @@ async fn begin_sqlite(conn: &mut SqliteConnection, how: Begin) -> Result<Tx<'_>>
     Ok(Tx::Sqlite(conn.begin_with(statement).await?))
 }
 
+/// A PostgreSQL write transaction takes [`PG_WRITE_LOCK`] before anything else (held to
+/// its end); a read transaction is one `REPEATABLE READ` snapshot.
+async fn begin_pg(conn: &mut PgConnection, how: Begin) -> Result<Tx<'_>> {
+    match how {
+        Begin::Write => {
+            let mut tx = conn.begin_with("BEGIN").await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            Ok(Tx::Pg(tx))
+        }
+        Begin::Read => Ok(Tx::Pg(
+            conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?,
+        )),
+    }
+}
+
 /// An open transaction; rolled back when dropped without [`Tx::commit`].
 pub(crate) enum Tx<'c> {
     Sqlite(Transaction<'c, Sqlite>),
+    Pg(Transaction<'c, Postgres>),
 }
 
 impl Tx<'_> {
@@ -98,18 +135,21 @@ impl Tx<'_> {
     pub(crate) fn db(&mut self) -> Db<'_> {
         match self {
             Tx::Sqlite(tx) => Db::Sqlite(tx),
+            Tx::Pg(tx) => Db::Pg(tx),
         }
     }
 
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
             Tx::Sqlite(tx) => Ok(tx.commit().await?),
+            Tx::Pg(tx) => Ok(tx.commit().await?),
         }
     }
 
     pub(crate) async fn rollback(self) -> Result<()> {
         match self {
             Tx::Sqlite(tx) => Ok(tx.rollback().await?),
+            Tx::Pg(tx) => Ok(tx.rollback().await?),
         }
     }
 }
@@ -119,8 +159,6 @@ impl Tx<'_> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sql {
     sqlite: &'static str,
-    /// The PostgreSQL text, used once that backend exists.
-    #[allow(dead_code)]
     pg: &'static str,
     /// The highest `$N`; every `$1` … `$N` occurs.
     params: usize,
@@ -303,6 +341,25 @@ impl Args {
         }
         Ok(out)
     }
+
+    /// PostgreSQL's arguments, NULLs typed as the value would have been.
+    fn into_pg(self) -> Result<PgArguments> {
+        use sqlx::Arguments;
+        let mut out = PgArguments::default();
+        out.reserve(self.0.len(), 0);
+        for arg in self.0 {
+            match arg {
+                Arg::Null(Kind::Int) => out.add(None::<i64>),
+                Arg::Null(Kind::Real) => out.add(None::<f64>),
+                Arg::Null(Kind::Text) => out.add(None::<String>),
+                Arg::Int(v) => out.add(v),
+                Arg::Real(v) => out.add(v),
+                Arg::Text(v) => out.add(v),
+            }
+            .map_err(|e| Error::internal(format!("cannot bind a value: {e}")))?;
+        }
+        Ok(out)
+    }
 }
 
 /// The values bound to a statement's `$1`, `$2`, …, in order: `args![run_id, now]`.
@@ -317,6 +374,19 @@ pub(crate) use args;
 /// A row a query returned.
 pub(crate) enum Row {
     Sqlite(SqliteRow),
+    Pg(PgRow),
+}
+
+impl From<SqliteRow> for Row {
+    fn from(row: SqliteRow) -> Row {
+        Row::Sqlite(row)
+    }
+}
+
+impl From<PgRow> for Row {
+    fn from(row: PgRow) -> Row {
+        Row::Pg(row)
+    }
 }
 
 impl Row {
@@ -324,6 +394,7 @@ impl Row {
     pub(crate) fn try_get<'r, T: Col<'r>>(&'r self, name: &str) -> Result<T> {
         match self {
             Row::Sqlite(row) => T::from_sqlite(row, name),
+            Row::Pg(row) => T::from_pg(row, name),
         }
     }
 
@@ -331,6 +402,7 @@ impl Row {
     fn first<'r, T: Col<'r>>(&'r self) -> Result<T> {
         match self {
             Row::Sqlite(row) => T::from_sqlite(row, 0),
+            Row::Pg(row) => T::from_pg(row, 0),
         }
     }
 }
@@ -341,39 +413,107 @@ impl Row {
 /// is to read every integer width (`SELECT 1` is an `int4` there) and `bool` a boolean.
 pub(crate) trait Col<'r>: Sized {
     fn from_sqlite<I: ColumnIndex<SqliteRow>>(row: &'r SqliteRow, index: I) -> Result<Self>;
+    fn from_pg<I: ColumnIndex<PgRow>>(row: &'r PgRow, index: I) -> Result<Self>;
 }
 
-macro_rules! sqlite_col {
-    ($($t:ty),*) => {$(
+/// A PostgreSQL column's value, decoded by its own type: integers of every width (and
+/// booleans as 0/1) as `i64`, floats as `f64`, text-like types as `&str`.
+enum PgValue<'r> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'r str),
+}
+
+fn pg_value<'r, I: ColumnIndex<PgRow>>(row: &'r PgRow, index: I) -> Result<PgValue<'r>> {
+    use sqlx::{Decode, Row as _, TypeInfo, ValueRef};
+    let raw = row.try_get_raw(index)?;
+    if raw.is_null() {
+        return Ok(PgValue::Null);
+    }
+    let type_name = raw.type_info().name().to_owned();
+    let bad = |e: sqlx::error::BoxDynError| {
+        Error::internal(format!("cannot read a {type_name} column: {e}"))
+    };
+    Ok(match type_name.as_str() {
+        "INT8" => PgValue::Int(<i64 as Decode<Postgres>>::decode(raw).map_err(bad)?),
+        "INT4" => PgValue::Int(<i32 as Decode<Postgres>>::decode(raw).map_err(bad)?.into()),
+        "INT2" => PgValue::Int(<i16 as Decode<Postgres>>::decode(raw).map_err(bad)?.into()),
+        "BOOL" => PgValue::Int(<bool as Decode<Postgres>>::decode(raw).map_err(bad)?.into()),
+        "FLOAT8" => PgValue::Real(<f64 as Decode<Postgres>>::decode(raw).map_err(bad)?),
+        "FLOAT4" => PgValue::Real(<f32 as Decode<Postgres>>::decode(raw).map_err(bad)?.into()),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "UNKNOWN" | "JSON" => {
+            // JSON's binary form is its text.
+            PgValue::Text(<&str as Decode<Postgres>>::decode(raw).map_err(bad)?)
+        }
+        other => {
+            return Err(Error::internal(format!(
+                "a query returned a {other} column; the store reads only integers, floats, booleans and text (cast it)"
+            )));
+        }
+    })
+}
+
+impl<'r> PgValue<'r> {
+    fn int(self) -> Result<Option<i64>> {
+        match self {
+            PgValue::Null => Ok(None),
+            PgValue::Int(n) => Ok(Some(n)),
+            _ => Err(pg_mismatch("an integer")),
+        }
+    }
+
+    fn real(self) -> Result<Option<f64>> {
+        match self {
+            PgValue::Null => Ok(None),
+            PgValue::Real(x) => Ok(Some(x)),
+            PgValue::Int(n) => Ok(Some(n as f64)),
+            _ => Err(pg_mismatch("a number")),
+        }
+    }
+
+    fn text(self) -> Result<Option<&'r str>> {
+        match self {
+            PgValue::Null => Ok(None),
+            PgValue::Text(t) => Ok(Some(t)),
+            _ => Err(pg_mismatch("text")),
+        }
+    }
+}
+
+fn pg_mismatch(wanted: &str) -> Error {
+    Error::internal(format!("a column the store reads as {wanted} is not one"))
+}
+
+fn pg_required<T>(value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| Error::internal("a column the store reads as non-null is NULL"))
+}
+
+macro_rules! cols {
+    ($($t:ty => |$v:ident| $from_pg:expr;)*) => {$(
         impl<'r> Col<'r> for $t {
             fn from_sqlite<I: ColumnIndex<SqliteRow>>(row: &'r SqliteRow, index: I) -> Result<Self> {
                 Ok(sqlx::Row::try_get(row, index)?)
+            }
+            fn from_pg<I: ColumnIndex<PgRow>>(row: &'r PgRow, index: I) -> Result<Self> {
+                let $v = pg_value(row, index)?;
+                $from_pg
             }
         }
     )*};
 }
 
-sqlite_col!(
-    i64,
-    Option<i64>,
-    bool,
-    Option<bool>,
-    f64,
-    Option<f64>,
-    String,
-    Option<String>
-);
-
-impl<'r> Col<'r> for &'r str {
-    fn from_sqlite<I: ColumnIndex<SqliteRow>>(row: &'r SqliteRow, index: I) -> Result<Self> {
-        Ok(sqlx::Row::try_get(row, index)?)
-    }
-}
-
-impl<'r> Col<'r> for Option<&'r str> {
-    fn from_sqlite<I: ColumnIndex<SqliteRow>>(row: &'r SqliteRow, index: I) -> Result<Self> {
-        Ok(sqlx::Row::try_get(row, index)?)
-    }
+cols! {
+    Option<i64> => |v| v.int();
+    i64 => |v| pg_required(v.int()?);
+    Option<bool> => |v| Ok(v.int()?.map(|n| n != 0));
+    bool => |v| Ok(pg_required(v.int()?)? != 0);
+    Option<f64> => |v| v.real();
+    f64 => |v| pg_required(v.real()?);
+    Option<&'r str> => |v| v.text();
+    &'r str => |v| pg_required(v.text()?);
+    Option<String> => |v| Ok(v.text()?.map(str::to_owned));
+    String => |v| Ok(pg_required(v.text()?)?.to_owned());
 }
 
 /// The backend's query for `sql` with `args`: `on_backend!(db, sql, args, |query, conn|
@@ -395,6 +535,10 @@ macro_rules! on_backend {
                 let $query = sqlx::query_with(sql.sqlite, args.into_sqlite()?);
                 $run
             }
+            Db::Pg($conn) => {
+                let $query = sqlx::query_with(sql.pg, args.into_pg()?);
+                $run
+            }
         }
     }};
 }
@@ -409,7 +553,7 @@ pub(crate) async fn execute(db: &mut Db<'_>, sql: Sql, args: Args) -> Result<u64
 /// The one row a query finds, if any.
 pub(crate) async fn fetch_optional(db: &mut Db<'_>, sql: Sql, args: Args) -> Result<Option<Row>> {
     on_backend!(db, sql, args, |query, conn| {
-        Ok(query.fetch_optional(&mut **conn).await?.map(Row::Sqlite))
+        Ok(query.fetch_optional(&mut **conn).await?.map(Row::from))
     })
 }
 
@@ -417,14 +561,14 @@ pub(crate) async fn fetch_optional(db: &mut Db<'_>, sql: Sql, args: Args) -> Res
 pub(crate) async fn fetch_all(db: &mut Db<'_>, sql: Sql, args: Args) -> Result<Vec<Row>> {
     on_backend!(db, sql, args, |query, conn| {
         let rows = query.fetch_all(&mut **conn).await?;
-        Ok(rows.into_iter().map(Row::Sqlite).collect())
+        Ok(rows.into_iter().map(Row::from).collect())
     })
 }
 
 /// The one row a query must find (an aggregate's).
 pub(crate) async fn fetch_one(db: &mut Db<'_>, sql: Sql, args: Args) -> Result<Row> {
     on_backend!(db, sql, args, |query, conn| {
-        Ok(Row::Sqlite(query.fetch_one(&mut **conn).await?))
+        Ok(Row::from(query.fetch_one(&mut **conn).await?))
     })
 }
 

@@ -1,23 +1,28 @@
-//! The store: the only module that speaks SQL (sqlx over SQLite in WAL mode).
+//! The store: the only module that speaks SQL (sqlx over SQLite in WAL mode, the
+//! embedded default, or over PostgreSQL, for a run spanning hosts).
 //!
-//! It owns opening the database (creating it and applying `migrations/` on first use,
-//! so every verb works on an empty path), the short `BEGIN IMMEDIATE` transactions that
-//! every state change runs in, the row mappings into [`crate::model`] records, and the
-//! cheap change detector (`PRAGMA data_version`) that blocking verbs poll. Queries are
-//! written against the backend-neutral layer of [`db`] (`Db`, `sql!`, `args!`, `Row`);
-//! opening, migrating and the change detector here are SQLite's own.
+//! It owns opening the database (creating it and applying `migrations/` or
+//! `migrations-postgres/` on first use, so every verb works on an empty database), the
+//! short write transactions every state change runs in, the row mappings into
+//! [`crate::model`] records, and the change detector blocking verbs wait on. Queries
+//! are written against the backend-neutral layer of [`db`] (`Db`, `sql!`, `args!`,
+//! `Row`); each backend's opening, migrating and change signal are in `sqlite.rs` and
+//! `pg.rs`.
 
 mod answers;
 mod attempts;
 mod db;
+mod detector;
 mod events;
 mod fence;
 mod hosts;
 mod inbox;
 mod inbox_read;
+mod location;
 mod next;
 mod not_found;
 mod notify;
+mod pg;
 mod plan_apply;
 mod policy;
 mod push;
@@ -25,6 +30,9 @@ mod reconcile;
 mod requests;
 mod rows;
 mod runs;
+#[doc(hidden)]
+pub mod scratch;
+mod sqlite;
 mod succession;
 mod supervision;
 mod tasks;
@@ -36,9 +44,11 @@ mod verify;
 pub use crate::model::Workspace;
 pub use answers::AnswerFor;
 pub use attempts::{AttemptPlan, Created, ExtraEvent, NewAttempt};
+pub use detector::ChangeDetector;
 pub use events::{EventFilter, NewEvent};
 pub use fence::Claim;
 pub use hosts::{HostRecord, Taken, UpProcess};
+pub use location::Location;
 pub use next::{ANCHOR_EVENTS, Need, NextView};
 pub use not_found::NotFound;
 pub use policy::HistoryEntry;
@@ -58,18 +68,9 @@ pub(crate) use db::{
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::time::now_ms;
-use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
-
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
-/// How long a writer waits for another process's transaction before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
@@ -82,14 +83,16 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// An open orch database: one connection per process, shared by its tasks. SQLite
-/// serializes writers anyway, and one connection means no per-verb connection set-up
-/// and no hand-off to a pool.
+/// An open orch database: one connection per process, shared by its tasks. Both
+/// backends serialize writers anyway (PostgreSQL's through an advisory lock, see
+/// `db.rs`), and one connection means no per-verb connection set-up and no hand-off to
+/// a pool.
 #[derive(Clone)]
 pub struct Store {
     /// `None` once closed.
     conn: Arc<Mutex<Option<Conn>>>,
-    path: PathBuf,
+    location: Arc<Location>,
+    state_dir: Arc<PathBuf>,
     /// The `--request-id` claim the next write carries, and the writes committed.
     requests: Arc<std::sync::Mutex<requests::RequestSlot>>,
     /// A supervisor's fence: the epoch of its attempt that every write checks
@@ -98,47 +101,40 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up
+    /// to date.
     pub async fn open(path: &Path) -> Result<Store> {
-        prepare_file(path)?;
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .synchronous(SqliteSynchronous::Normal)
-            .pragma("temp_store", "memory")
-            .pragma("mmap_size", "268435456");
-        let conn = SqliteConnection::connect_with(&options)
-            .await
-            .map_err(|e| {
-                Error::internal(format!("cannot open database {}: {e}", path.display()))
-            })?;
-        let store = Store {
-            conn: Arc::new(Mutex::new(Some(Conn::Sqlite(conn)))),
-            path: path.to_path_buf(),
-            requests: Arc::default(),
-            fenced_to: Arc::default(),
+        Store::open_at(&Location::Sqlite(path.to_path_buf())).await
+    }
+
+    /// Opens the database at `location` (a SQLite file, created if needed, or a
+    /// PostgreSQL server) and brings its schema up to date.
+    pub async fn open_at(location: &Location) -> Result<Store> {
+        let conn = match location {
+            Location::Sqlite(path) => sqlite::open(path).await?,
+            Location::Postgres(url) => pg::open(url).await?,
         };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Store::with_conn(conn, location.clone()))
     }
 
     /// A fresh database in memory with the whole schema: for the store's own tests of
     /// its invariants (nothing touches the disk).
     pub async fn open_in_memory() -> Result<Store> {
-        let options = SqliteConnectOptions::new()
-            .in_memory(true)
-            .foreign_keys(true);
-        let conn = SqliteConnection::connect_with(&options).await?;
-        let store = Store {
-            conn: Arc::new(Mutex::new(Some(Conn::Sqlite(conn)))),
-            path: PathBuf::from(":memory:"),
+        let conn = sqlite::open_in_memory().await?;
+        Ok(Store::with_conn(
+            conn,
+            Location::Sqlite(PathBuf::from(":memory:")),
+        ))
+    }
+
+    fn with_conn(conn: Conn, location: Location) -> Store {
+        Store {
+            conn: Arc::new(Mutex::new(Some(conn))),
+            state_dir: Arc::new(location.state_dir()),
+            location: Arc::new(location),
             requests: Arc::default(),
             fenced_to: Arc::default(),
-        };
-        store.migrate().await?;
-        Ok(store)
+        }
     }
 
     /// Closes the connection; the last one out checkpoints the WAL and removes it, so
@@ -150,15 +146,22 @@ impl Store {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the database is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
-    /// Opens the database at `path`, reports [`Store::integrity_problems`] (a check
+    /// orch's state directory for this database on this host (logs, locks, salvage):
+    /// see [`Location::state_dir`].
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Opens the database at `location`, reports [`Store::integrity_problems`] (a check
     /// that fails is reported as a problem) and closes it; an error only when the
     /// database cannot be opened.
-    pub async fn integrity_problems_at(path: &Path) -> Result<Vec<String>> {
-        let store = Store::open(path).await?;
+    pub async fn integrity_problems_at(location: &Location) -> Result<Vec<String>> {
+        let store = Store::open_at(location).await?;
         let problems = store
             .integrity_problems()
             .await
@@ -167,24 +170,16 @@ impl Store {
         Ok(problems)
     }
 
-    /// `PRAGMA integrity_check` and `PRAGMA foreign_key_check`: the problems found, none
-    /// when the database is sound.
+    /// The backend's own checks (SQLite: `PRAGMA integrity_check` and
+    /// `foreign_key_check`), and the stored status rows against a fresh rendering: the
+    /// problems found, none when the database is sound.
     pub async fn integrity_problems(&self) -> Result<Vec<String>> {
         let mut conn = self.lock().await;
-        let Conn::Sqlite(sqlite) = &mut *conn;
-        let mut problems: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_all(&mut *sqlite)
-            .await?;
-        problems.retain(|p| p != "ok");
-        let dangling: Vec<(String, Option<i64>, String)> =
-            sqlx::query_as("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check")
-                .fetch_all(&mut *sqlite)
-                .await?;
-        problems.extend(
-            dangling
-                .into_iter()
-                .map(|(table, rowid, parent)| format!("{table} row {rowid:?}: no {parent} row")),
-        );
+        let mut problems = match &mut *conn {
+            Conn::Sqlite(sqlite) => sqlite::integrity_problems(sqlite).await?,
+            // PostgreSQL checks its pages and enforces its foreign keys itself.
+            Conn::Pg(_) => Vec::new(),
+        };
         // The rendered status rows the triggers keep must equal a fresh rendering.
         let stale = fetch_all(
             &mut conn.db(),
@@ -250,194 +245,6 @@ impl Store {
     pub async fn change_detector(&self) -> Result<ChangeDetector> {
         ChangeDetector::new(self.clone()).await
     }
-
-    /// Runs pending migrations, fast when there are none (one `PRAGMA user_version`).
-    async fn migrate(&self) -> Result<()> {
-        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let mut guard = self.lock().await;
-        let Conn::Sqlite(conn) = &mut *guard;
-        let current: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&mut *conn)
-            .await?;
-        if current == latest {
-            return Ok(());
-        }
-        if current > latest {
-            return Err(Error::internal(format!(
-                "database {} has schema version {current}, newer than this orch supports ({latest}); upgrade orch",
-                self.path.display()
-            )));
-        }
-        // WAL is a property of the file; switching needs an exclusive lock that the busy
-        // handler does not wait for, so retry briefly when another process is opening too.
-        let mut tries = 0;
-        loop {
-            match sqlx::query_scalar::<_, String>("PRAGMA journal_mode = WAL")
-                .fetch_one(&mut *conn)
-                .await
-            {
-                Ok(_) => break,
-                Err(e) if tries < 500 => {
-                    tries += 1;
-                    tracing::debug!("journal_mode=WAL busy ({e}), retrying");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let current: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&mut *tx)
-            .await?;
-        for migration in MIGRATOR.iter().filter(|m| m.version > current) {
-            sqlx::raw_sql(migration.sql.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    Error::internal(format!(
-                        "migration {} ({}) failed: {e}",
-                        migration.version, migration.description
-                    ))
-                })?;
-        }
-        // PRAGMA takes no bound parameters; the value is our own integer.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "PRAGMA user_version = {latest}"
-        )))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-/// Creates the database's directory (0700) and file (0600) before SQLite opens it,
-/// so that neither is ever readable by other users.
-fn prepare_file(path: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.exists()
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| {
-                Error::internal(format!(
-                    "cannot create database directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
-    }
-    if !path.exists() {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| {
-                Error::internal(format!("cannot create database {}: {e}", path.display()))
-            })?;
-    }
-    Ok(())
-}
-
-/// Notices commits made by other processes at next to no cost. Every commit in WAL
-/// mode writes the `-wal` file, so an inotify watch on it wakes the waiter within
-/// moments of the commit while an idle waiter sleeps in the kernel. `PRAGMA
-/// data_version` stays the authority: it is asked on every wake-up, and every quarter
-/// second regardless, in case a file system does not report writes (a network mount).
-pub struct ChangeDetector {
-    store: Store,
-    /// Signalled by a watcher thread on every write to the `-wal` file.
-    wal_written: Option<Arc<tokio::sync::Notify>>,
-    version: i64,
-}
-
-const AUTHORITATIVE_EVERY: Duration = Duration::from_millis(250);
-
-/// Starts a thread that blocks on an inotify watch of `wal` and signals each write.
-/// The thread lives as long as the process (it sleeps in the kernel between writes).
-fn watch_wal(wal: &Path) -> Option<Arc<tokio::sync::Notify>> {
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-    let inotify = Inotify::init(InitFlags::IN_CLOEXEC).ok()?;
-    inotify
-        .add_watch(
-            wal,
-            AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CLOSE_WRITE,
-        )
-        .ok()?;
-    let notify = Arc::new(tokio::sync::Notify::new());
-    let signal = notify.clone();
-    std::thread::Builder::new()
-        .name("orch-wal-watch".into())
-        .spawn(move || {
-            while inotify.read_events().is_ok() {
-                signal.notify_one();
-            }
-        })
-        .ok()?;
-    Some(notify)
-}
-
-impl ChangeDetector {
-    async fn new(store: Store) -> Result<ChangeDetector> {
-        // Watch before the first read of data_version, so no commit falls in between.
-        let mut wal = store.path.clone().into_os_string();
-        wal.push("-wal");
-        let wal_written = watch_wal(Path::new(&wal));
-        let version = data_version(&store).await?;
-        Ok(ChangeDetector {
-            store,
-            wal_written,
-            version,
-        })
-    }
-
-    /// True when another process has committed since the last call.
-    pub async fn changed(&mut self) -> Result<bool> {
-        let version = data_version(&self.store).await?;
-        let changed = version != self.version;
-        self.version = version;
-        Ok(changed)
-    }
-
-    /// Waits until another process commits, or `deadline` passes (false then).
-    pub async fn wait(&mut self, deadline: Option<tokio::time::Instant>) -> Result<bool> {
-        loop {
-            if self.changed().await? {
-                return Ok(true);
-            }
-            let now = tokio::time::Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return Ok(false);
-            }
-            let next = now + AUTHORITATIVE_EVERY;
-            let until = deadline.map_or(next, |d| d.min(next));
-            match &self.wal_written {
-                Some(written) => {
-                    tokio::select! {
-                        _ = written.notified() => {}
-                        _ = tokio::time::sleep_until(until) => {}
-                    }
-                }
-                None => {
-                    // No inotify: poll often enough for a low wake latency.
-                    let step = now + Duration::from_millis(5);
-                    tokio::time::sleep_until(until.min(step)).await;
-                }
-            }
-        }
-    }
-}
-
-async fn data_version(store: &Store) -> Result<i64> {
-    let mut conn = store.lock().await;
-    let Conn::Sqlite(sqlite) = &mut *conn;
-    Ok(sqlx::query_scalar("PRAGMA data_version")
-        .fetch_one(sqlite)
-        .await?)
 }
 
 /// Maps a status string read from the database, or reports a corrupt row.
@@ -471,8 +278,10 @@ pub(crate) async fn test_store(tasks: &[(&str, &str)], then_sql: &'static str) -
             );
             execute(db, task, args![*task_id, *status]).await.unwrap();
         }
-        let Conn::Sqlite(sqlite) = &mut *conn;
-        sqlx::raw_sql(then_sql).execute(sqlite).await.unwrap();
+        let Conn::Sqlite(sqlite) = &mut *conn else {
+            unreachable!("test stores are SQLite")
+        };
+        sqlite::raw(sqlite, then_sql).await.unwrap();
     }
     store
 }

@@ -75,12 +75,12 @@ macro_rules! push_select {
 }
 
 impl Store {
-    /// Whether processes on several hosts share this store. An SQLite file is one host's
-    /// (its locking needs one kernel), so never; a store shared across hosts (the
-    /// PostgreSQL backend of issue 13) answers true, which makes pushing code attempts
-    /// required ([`crate::remote::push_required`]).
+    /// Whether processes on several hosts may share this store. An SQLite file is one
+    /// host's (its locking needs one kernel), so never; a PostgreSQL server is made for
+    /// it, which makes pushing code attempts required
+    /// ([`crate::remote::push_required`]).
     pub fn spans_hosts(&self) -> bool {
-        false
+        self.location().spans_hosts()
     }
 
     /// Records the remote and branch the attempt of `thread_id` will be pushed to

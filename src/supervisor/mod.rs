@@ -59,14 +59,9 @@ pub struct LaunchReport {
     pub log_path: String,
 }
 
-/// The directory orch keeps logs under: `logs/` beside the database.
+/// The directory orch keeps logs under: `logs/` in the state directory.
 pub fn logs_dir(store: &Store) -> PathBuf {
-    store
-        .path()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-        .join("logs")
+    store.state_dir().join("logs")
 }
 
 /// The log file of an attempt: `<state>/logs/<run>/<task>/attempt-<n>.log`.
@@ -112,10 +107,7 @@ pub fn plan_launch(
         (_, _, Some(repo)) => repo.clone(),
         _ => std::env::current_dir().unwrap_or_default(),
     };
-    let state_dir = Path::new(&db_for_workers(store))
-        .parent()
-        .map(|d| d.display().to_string())
-        .unwrap_or_default();
+    let state_dir = store.state_dir().display().to_string();
     let mut values = Placeholders {
         prompt: String::new(),
         prompt_file: prompt_path.display().to_string(),
@@ -191,11 +183,11 @@ pub const NETWORK_ENV: &[&str] = &[
     "CURL_CA_BUNDLE",
 ];
 
-/// The `ORCH_DB` a worker gets: the database's canonical path. With `ORCH_THREAD` it
-/// marks the worker's descendants wherever they go (see `group::kill_attempt_leftovers`).
+/// The `ORCH_DB` a worker gets: the database's canonical path, or its server's URL.
+/// With `ORCH_THREAD` it marks the worker's descendants wherever they go (see
+/// `group::kill_attempt_leftovers`).
 pub fn db_for_workers(store: &Store) -> String {
-    let db = std::fs::canonicalize(store.path()).unwrap_or_else(|_| store.path().to_path_buf());
-    db.display().to_string()
+    store.location().for_children()
 }
 
 /// The environment a worker of `adapter` gets before the attempt's own `ORCH_*`

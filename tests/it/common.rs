@@ -13,9 +13,28 @@ pub const ORCH: &str = env!("CARGO_BIN_EXE_orch");
 pub const INBOX: &str = env!("CARGO_BIN_EXE_inbox");
 pub const FAKE_AGENT: &str = env!("CARGO_BIN_EXE_fake-agent");
 
-/// One isolated world: a temp dir, `TMP/coord.db`, a HOME and a git identity.
+/// `ORCH_TEST_PG_URL`: when set (e.g. `postgres://root@127.0.0.1:5432/test`), every
+/// [`Env`] gets a scratch database of its own on that PostgreSQL server instead of a
+/// SQLite file, and the whole suite runs against the PostgreSQL backend.
+pub fn pg_server() -> Option<String> {
+    std::env::var("ORCH_TEST_PG_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// One isolated world: a temp dir, `TMP/coord.db` (or a scratch PostgreSQL database,
+/// see [`pg_server`]), a HOME and a git identity.
 pub struct Env {
     pub dir: TempDir,
+    /// What `--db` is given: the SQLite path, or the scratch database's URL.
     pub db: PathBuf,
     /// Put first on PATH (the fake agent CLIs).
     pub path_prefix: Option<PathBuf>,
@@ -78,10 +97,18 @@ impl Out {
 /// missed nothing the test did).
 impl Drop for Env {
     fn drop(&mut self) {
-        if std::thread::panicking() || !self.db.exists() {
-            return;
+        let pg = self.is_pg();
+        let problems = if std::thread::panicking() || !(pg || self.db.exists()) {
+            Vec::new()
+        } else {
+            self.database_problems()
+        };
+        if pg {
+            let url = self.db.display().to_string();
+            if let Err(e) = block_on(orch::store::scratch::drop(&url)) {
+                eprintln!("cannot drop scratch database {url}: {e}");
+            }
         }
-        let problems = self.database_problems();
         assert!(
             problems.is_empty(),
             "database problems at the end of the test: {problems:#?}"
@@ -102,7 +129,17 @@ impl Env {
     }
 
     fn in_dir(dir: TempDir) -> Env {
-        let db = dir.path().join("coord.db");
+        let mut extra_env = Vec::new();
+        let db = match pg_server() {
+            Some(server) => {
+                // Logs, locks and salvage where the SQLite file's would be.
+                extra_env.push(("ORCH_STATE_DIR".into(), dir.path().display().to_string()));
+                let url = block_on(orch::store::scratch::create(&server))
+                    .unwrap_or_else(|e| panic!("ORCH_TEST_PG_URL={server}: {e}"));
+                PathBuf::from(url)
+            }
+            None => dir.path().join("coord.db"),
+        };
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         // Workers get HOME but not the test's GIT_* variables: give git an identity.
         std::fs::write(
@@ -114,8 +151,18 @@ impl Env {
             dir,
             db,
             path_prefix: None,
-            extra_env: Vec::new(),
+            extra_env,
         }
+    }
+
+    /// Whether this environment's database is a PostgreSQL one.
+    pub fn is_pg(&self) -> bool {
+        self.location().spans_hosts()
+    }
+
+    /// The database as the store names it.
+    pub fn location(&self) -> orch::store::Location {
+        orch::store::Location::parse(&self.db.display().to_string())
     }
 
     /// An environment whose PATH has `codex`, `claude` and `cursor-agent` playing the
@@ -312,12 +359,7 @@ impl Env {
     /// What `Store::integrity_problems` finds in the test's database (nothing when it
     /// cannot be opened: a test of exactly that has nothing to check).
     pub fn database_problems(&self) -> Vec<String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(orch::store::Store::integrity_problems_at(&self.db))
-            .unwrap_or_default()
+        block_on(orch::store::Store::integrity_problems_at(&self.location())).unwrap_or_default()
     }
 
     /// One task's row of `orch status`.

@@ -471,6 +471,7 @@ pub fn integrity(db: &Path) -> Vec<String> {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(orch::store::Store::integrity_problems_at(db))
+    let location = orch::store::Location::parse(&db.display().to_string());
+    rt.block_on(orch::store::Store::integrity_problems_at(&location))
         .unwrap_or_else(|e| vec![format!("cannot open: {e}")])
 }

@@ -13,7 +13,7 @@ pub async fn run(ctx: &Ctx, _args: InitArgs) -> Result<Reply> {
     let store = &ctx.store;
     Ok(Reply::new(
         "init",
-        json!({"db_path": store.path().display().to_string(), "status": "initialized"}),
-        format!("initialized {}", store.path().display()),
+        json!({"db_path": store.location().to_string(), "status": "initialized"}),
+        format!("initialized {}", store.location()),
     ))
 }

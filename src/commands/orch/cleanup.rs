@@ -189,8 +189,12 @@ fn sort_out(
             AtRisk::default()
         };
         if !force && !work.is_empty() {
-            let salvage =
-                crate::paths::salvage_dir(ctx.store.path(), &a.run_id, &a.task_id, a.attempt_no);
+            let salvage = crate::paths::salvage_dir(
+                ctx.store.state_dir(),
+                &a.run_id,
+                &a.task_id,
+                a.attempt_no,
+            );
             let mut entry = json!({
                 "task_id": a.task_id, "attempt_no": a.attempt_no, "worktree_path": worktree_of(&a),
                 "uncommitted_changes": work.changes.len(), "unmerged_commits": work.unmerged,
@@ -392,7 +396,7 @@ fn salvage(ctx: &Ctx, a: &Attempt, work: &AtRisk) -> Result<Salvaged> {
     }
     validate_id("run id", &a.run_id)?;
     validate_id("task id", &a.task_id)?;
-    let dir = crate::paths::salvage_dir(ctx.store.path(), &a.run_id, &a.task_id, a.attempt_no);
+    let dir = crate::paths::salvage_dir(ctx.store.state_dir(), &a.run_id, &a.task_id, a.attempt_no);
     crate::paths::create_private_dir(&dir)
         .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
     let path = worktree_of(a);

@@ -158,10 +158,7 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<Reply> {
         Some(run) => run_workers(&workers, &ctx.store.tasks(run).await?),
         None => workers.known_names(),
     };
-    let state_dir = Path::new(&crate::supervisor::db_for_workers(&ctx.store))
-        .parent()
-        .map(|d| d.display().to_string())
-        .unwrap_or_default();
+    let state_dir = ctx.store.state_dir().display().to_string();
 
     let mut jobs: Vec<Job> = Vec::new();
     let mut planned = Vec::with_capacity(names.len());
