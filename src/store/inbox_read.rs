@@ -74,9 +74,9 @@ impl Store {
                          LIMIT $5",
                 pg: "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
                      FROM threads
-                     WHERE ($1 IS NULL OR run_id = $1) AND ($2 IS NULL OR task_id = $2)
+                     WHERE (CAST($1 AS TEXT) IS NULL OR run_id = $1) AND (CAST($2 AS TEXT) IS NULL OR task_id = $2)
                        AND ($3 = '[]' OR status IN (SELECT jsonb_array_elements_text($3::jsonb)))
-                       AND ($4 IS NULL OR assigned_to = $4)
+                       AND (CAST($4 AS TEXT) IS NULL OR assigned_to = $4)
                      ORDER BY updated_at DESC, thread_id
                      LIMIT $5",
             ),
