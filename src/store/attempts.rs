@@ -7,7 +7,7 @@ use super::events::{self, NewEvent};
 use super::succession::describe;
 use super::tasks::{self, load_task, set_task_status, task_key};
 use super::threads::{self as inbox, MessageInput, NewMessage};
-use super::{Db, args, execute, fetch_all, fetch_record, scalar_one, sql};
+use super::{Db, args, execute, fetch_all, fetch_record, scalar, scalar_one, sql};
 use super::{Store, rows, runs};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -160,6 +160,14 @@ impl NewAttempt {
     /// first for a reassign. A caller who came second is told which attempt exists.
     async fn task_to_dispatch(&self, tx: &mut Db<'_>, now: i64) -> Result<(i64, Task)> {
         let new = self;
+        // PostgreSQL: the task's row is held until the attempt is recorded, so a second
+        // maker waits for the first and is then told which attempt exists (SQLite's
+        // write lock serializes them already).
+        let sql = sql!(
+            sqlite: "SELECT id FROM tasks WHERE run_id = $1 AND task_id = $2",
+            pg: "SELECT id FROM tasks WHERE run_id = $1 AND task_id = $2 FOR NO KEY UPDATE",
+        );
+        scalar::<i64>(tx, sql, args![&new.run_id, &new.task_id]).await?;
         let (key, task) = load_task(tx, &new.run_id, &new.task_id).await?;
         let seen = new.attempt_no - 1;
         if task.current_attempt > seen {
@@ -388,7 +396,7 @@ impl Store {
         let conn = &mut conn.db();
         let rows = fetch_all(conn, sql!(concat!(
             attempt_select!(),
-            "WHERE a.run_id = $1 AND ($2 IS NULL OR a.task_id = $2) ORDER BY a.task, a.attempt_no"
+            "WHERE a.run_id = $1 AND (CAST($2 AS TEXT) IS NULL OR a.task_id = $2) ORDER BY a.task, a.attempt_no"
         )), args![run_id, task_id]).await?;
         rows.iter().map(rows::attempt).collect()
     }

@@ -159,11 +159,11 @@ impl Store {
                          ORDER BY event_id LIMIT $7",
                 pg: "SELECT * FROM events
                      WHERE event_id > $1
-                       AND ($2 IS NULL OR run_id = $2)
+                       AND (CAST($2 AS TEXT) IS NULL OR run_id = $2)
                        AND ($3 = '[]' OR event_type IN (SELECT jsonb_array_elements_text($3::jsonb)))
-                       AND ($4 IS NULL OR assigned_to = $4)
+                       AND (CAST($4 AS TEXT) IS NULL OR assigned_to = $4)
                        AND ($5 = '[]' OR thread_status IN (SELECT jsonb_array_elements_text($5::jsonb)))
-                       AND ($6 IS NULL OR thread_id = $6)
+                       AND (CAST($6 AS TEXT) IS NULL OR thread_id = $6)
                      ORDER BY event_id LIMIT $7",
             ),
             args![
@@ -206,7 +206,7 @@ impl Store {
                      FROM events e JOIN messages m ON m.message_id = e.message_id
                      WHERE e.thread_id = $1 AND e.event_id > $2 AND m.message_id > $3
                        AND m.kind IN (SELECT jsonb_array_elements_text($4::jsonb))
-                       AND ($5 IS NULL OR m.from_agent != $5)
+                       AND (CAST($5 AS TEXT) IS NULL OR m.from_agent != $5)
                      ORDER BY e.event_id LIMIT 1",
             ),
             args![thread_id, after_event, after_message, kinds, not_from],

@@ -68,9 +68,13 @@ impl Store {
         self.write(async |tx, now| {
             let row = fetch_optional(
                 &mut *tx,
+                // PostgreSQL: the row is held until the claim commits, so a second claimer
+                // waits and then finds the first (SQLite's write lock serializes them).
                 sql!(
-                    "SELECT supervisor_pid, supervisor_start, host, taken_by, epoch
-                 FROM attempts WHERE thread_id = $1"
+                    sqlite: "SELECT supervisor_pid, supervisor_start, host, taken_by, epoch
+                             FROM attempts WHERE thread_id = $1",
+                    pg: "SELECT supervisor_pid, supervisor_start, host, taken_by, epoch
+                         FROM attempts WHERE thread_id = $1 FOR NO KEY UPDATE",
                 ),
                 args![thread_id],
             )
@@ -153,9 +157,15 @@ impl Store {
             let holder = fence.holder.lock().map(|h| h.clone()).unwrap_or_default();
             return Err(fenced(&fence.thread_id, &holder));
         }
+        // PostgreSQL: the attempt's row is held until the write commits, so a takeover
+        // cannot move the epoch between this check and the write (SQLite's write lock
+        // keeps it out already); the takeover skips a held attempt until the next tick.
         let row = fetch_optional(
             conn,
-            sql!("SELECT epoch, taken_by FROM attempts WHERE thread_id = $1"),
+            sql!(
+                sqlite: "SELECT epoch, taken_by FROM attempts WHERE thread_id = $1",
+                pg: "SELECT epoch, taken_by FROM attempts WHERE thread_id = $1 FOR NO KEY UPDATE",
+            ),
             args![&fence.thread_id],
         )
         .await?;

@@ -85,13 +85,23 @@ async fn lapsed(
 ) -> Result<Vec<Row>> {
     fetch_all(
         conn,
+        // PostgreSQL: the attempts to take are held until the takeover commits; one held
+        // by another taker, or by its supervisor's write (`Store::check_fence`), is left
+        // for the next tick. (The epoch check of the takeover's update decides anyway.)
         sql!(
-            "SELECT a.thread_id, a.epoch, h.host, h.heartbeat_at
-         FROM attempts a JOIN run_hosts h ON h.run_id = a.run_id
-           AND h.host = CASE WHEN a.taken_by <> '' THEN a.taken_by ELSE a.host END
-         WHERE a.run_id = $1 AND a.settled = 0 AND h.host <> $2
-           AND h.stopped_at IS NULL AND h.heartbeat_at < $3
-         ORDER BY a.id"
+            sqlite: "SELECT a.thread_id, a.epoch, h.host, h.heartbeat_at
+                     FROM attempts a JOIN run_hosts h ON h.run_id = a.run_id
+                       AND h.host = CASE WHEN a.taken_by <> '' THEN a.taken_by ELSE a.host END
+                     WHERE a.run_id = $1 AND a.settled = 0 AND h.host <> $2
+                       AND h.stopped_at IS NULL AND h.heartbeat_at < $3
+                     ORDER BY a.id",
+            pg: "SELECT a.thread_id, a.epoch, h.host, h.heartbeat_at
+                 FROM attempts a JOIN run_hosts h ON h.run_id = a.run_id
+                   AND h.host = CASE WHEN a.taken_by <> '' THEN a.taken_by ELSE a.host END
+                 WHERE a.run_id = $1 AND a.settled = 0 AND h.host <> $2
+                   AND h.stopped_at IS NULL AND h.heartbeat_at < $3
+                 ORDER BY a.id
+                 FOR NO KEY UPDATE OF a SKIP LOCKED",
         ),
         args![run_id, taker, silent_since],
     )

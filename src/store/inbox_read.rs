@@ -21,6 +21,7 @@ impl Store {
     ) -> Result<Vec<Thread>> {
         let mut conn = self.lock().await;
         let conn = &mut conn.db();
+        // A negative `--limit` is no limit: SQLite reads it so, PostgreSQL refuses it.
         let rows = fetch_all(
             conn,
             sql!(
@@ -45,7 +46,7 @@ impl Store {
                                AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
                                                             WHERE c.agent = $1 AND c.thread_id = t.thread_id), 0)))
                      ORDER BY t.updated_at DESC, t.thread_id
-                     LIMIT $4",
+                     LIMIT CASE WHEN $4 < 0 THEN NULL ELSE $4 END",
             ),
             args![
                 agent,
@@ -62,6 +63,7 @@ impl Store {
     pub async fn list_threads(&self, filter: &ThreadFilter) -> Result<Vec<Thread>> {
         let mut conn = self.lock().await;
         let conn = &mut conn.db();
+        // A negative `--limit` is no limit, as in `fetch`.
         let rows = fetch_all(
             conn,
             sql!(
@@ -74,11 +76,11 @@ impl Store {
                          LIMIT $5",
                 pg: "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
                      FROM threads
-                     WHERE ($1 IS NULL OR run_id = $1) AND ($2 IS NULL OR task_id = $2)
+                     WHERE (CAST($1 AS TEXT) IS NULL OR run_id = $1) AND (CAST($2 AS TEXT) IS NULL OR task_id = $2)
                        AND ($3 = '[]' OR status IN (SELECT jsonb_array_elements_text($3::jsonb)))
-                       AND ($4 IS NULL OR assigned_to = $4)
+                       AND (CAST($4 AS TEXT) IS NULL OR assigned_to = $4)
                      ORDER BY updated_at DESC, thread_id
-                     LIMIT $5",
+                     LIMIT CASE WHEN $5 < 0 THEN NULL ELSE $5 END",
             ),
             args![
                 filter.run_id.as_deref(),

@@ -50,6 +50,8 @@ impl Store {
         // Its own transaction: the fence's check, as `Store::write` makes it.
         self.check_fence(db).await?;
         // Read again under the write lock: another process may have claimed them since.
+        // (PostgreSQL: the run's cursor row is held until the claim commits, so a second
+        // claimer waits and then reads after the first one's batch.)
         let rows = fetch_all(
             db,
             sql!(
@@ -60,7 +62,8 @@ impl Store {
                          ORDER BY event_id LIMIT $3",
                 pg: "SELECT * FROM events
                      WHERE run_id = $1
-                       AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
+                       AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1
+                                                FOR NO KEY UPDATE), 0)
                        AND event_type IN (SELECT jsonb_array_elements_text($2::jsonb))
                      ORDER BY event_id LIMIT $3",
             ),

@@ -116,7 +116,8 @@ async fn unrecorded_finish(
 ) -> Result<Option<(RunStatus, TaskCounts)>> {
     let row = fetch_optional(
         &mut *conn,
-        sql!("SELECT r.cancelled, r.finished_event_id,
+        // `cancelled <> 0`: a boolean on PostgreSQL (the column is a 0/1 BIGINT there).
+        sql!("SELECT r.cancelled <> 0 AS cancelled, r.finished_event_id,
                      EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.run_id
                              AND t.status IN ('ready', 'dispatched', 'running', 'blocked', 'verifying')) AS active
               FROM runs r WHERE r.run_id = $1"),

@@ -72,13 +72,15 @@ impl Store {
                 return Ok(Err(format!("task {task_id:?} is {}", task.status)));
             }
             // Once per attempt: the supervisor and a recovering `orch up` may both settle it.
+            // (PostgreSQL compares JSON values, as json_extract does: no error on a payload
+            // whose attempt_no is not an integer.)
             let recorded: Option<i64> = super::scalar(
                 &mut *tx,
                 sql!(
                     sqlite: "SELECT event_id FROM events WHERE run_id = $1 AND task_id = $2 AND event_type = $3
                              AND json_extract(payload_json, '$.attempt_no') = $4",
                     pg: "SELECT event_id FROM events WHERE run_id = $1 AND task_id = $2 AND event_type = $3
-                         AND CAST(payload_json::jsonb ->> 'attempt_no' AS BIGINT) = $4",
+                         AND payload_json::jsonb -> 'attempt_no' = to_jsonb(CAST($4 AS BIGINT))",
                 ),
                 super::args![run_id, task_id, event.0, attempt_no],
             )

@@ -129,6 +129,8 @@ pub(crate) async fn insert_tasks(
         )
         .await?;
     }
+    // PostgreSQL: the payload is concatenated, as compact as SQLite's json_object
+    // (json_build_object would write `{"status" : "ready"}`).
     execute(
         &mut *conn,
         sql!(
@@ -138,7 +140,7 @@ pub(crate) async fn insert_tasks(
                      FROM json_each($3) j ORDER BY j.key",
             pg: "INSERT INTO events (event_type, run_id, task_id, summary, payload_json, created_at)
                  SELECT 'task_added', $1, j.value->>'task_id', j.value->>'title',
-                        json_build_object('status', j.value->>'status')::text, $2
+                        '{\"status\":' || COALESCE((j.value->'status')::text, 'null') || '}', $2
                  FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY j(value, key) ORDER BY j.key",
         ),
         args![run_id, now, &rows],
@@ -174,7 +176,9 @@ pub(crate) async fn insert_edges(
         args![run_id, &json_edges],
     )
     .await?;
-    // Keep each dependent's list of prerequisites with the task.
+    // Keep each dependent's list of prerequisites with the task. PostgreSQL writes it as
+    // compact as SQLite's json_group_array (`["a","b"]`; json_agg would write `["a", "b"]`):
+    // the status rows embed it.
     execute(
         &mut *conn,
         sql!(
@@ -184,7 +188,7 @@ pub(crate) async fn insert_edges(
                               WHERE d.task = tasks.id ORDER BY p.id) x)
                      WHERE run_id = $1 AND task_id IN (SELECT DISTINCT e.value->>0 FROM json_each($2) e)",
             pg: "UPDATE tasks SET depends_on_json = (
-                     SELECT COALESCE(json_agg(p.task_id ORDER BY p.id), '[]')::text
+                     SELECT '[' || COALESCE(string_agg(to_json(p.task_id)::text, ',' ORDER BY p.id), '') || ']'
                      FROM deps d JOIN tasks p ON p.id = d.depends_on WHERE d.task = tasks.id)
                  WHERE run_id = $1 AND task_id IN (SELECT DISTINCT e.value->>0 FROM jsonb_array_elements($2::jsonb) e(value))",
         ),
@@ -483,7 +487,7 @@ impl Store {
             let cycle: Option<i64> = scalar(
                 tx,
                 sql!("WITH RECURSIVE reach(id) AS (
-                          SELECT $1 UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
+                          SELECT CAST($1 AS BIGINT) UNION SELECT d.depends_on FROM deps d JOIN reach r ON d.task = r.id)
                       SELECT 1 FROM reach WHERE id = $2 LIMIT 1"),
                 args![prereq, task],
             )
