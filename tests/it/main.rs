@@ -16,6 +16,7 @@ mod rate_limits;
 mod real_clis;
 mod redaction;
 mod remote;
+mod schema_parity;
 mod skills;
 mod status_rows;
 mod supervisor;
