@@ -173,7 +173,7 @@ fn remote_url(repo: &Path, name: &str) -> Result<String> {
     let (exists, url) = run_local(repo, &["remote", "get-url", "--", name])?;
     if !exists {
         return Err(Error::invalid_state(format!(
-            "code attempts are pushed to remote {name:?} ([remote] in .orch/config.toml), but {} has no remote of that name; add it (`git remote add {name} URL`), name another in [remote] name, or set [remote] push = false",
+            "code attempts are pushed to remote {name:?} ([remote] in .orch/config.toml; always when the database is shared by hosts), but {} has no remote of that name; add it (`git remote add {name} URL`) or name another in [remote] name",
             repo.display()
         )));
     }

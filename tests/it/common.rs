@@ -325,6 +325,8 @@ impl Env {
     }
 
     /// `TMP/repo`: a git repository with one committed file (`README.md`) on `main`.
+    /// On PostgreSQL (a database that spans hosts, where code attempts must be pushed)
+    /// it also has the bare `TMP/remote.git` as `origin`, with `main` pushed there.
     pub fn repo(&self) -> PathBuf {
         let repo = self.path().join("repo");
         std::fs::create_dir_all(&repo).unwrap();
@@ -332,6 +334,13 @@ impl Env {
         std::fs::write(repo.join("README.md"), "hello\n").unwrap();
         self.git(&repo, &["add", "README.md"]);
         self.git(&repo, &["commit", "-q", "-m", "initial"]);
+        if self.is_pg() {
+            let remote = self.path().join("remote.git");
+            let remote = remote.to_str().unwrap();
+            self.git(self.path(), &["init", "-q", "--bare", "-b", "main", remote]);
+            self.git(&repo, &["remote", "add", "origin", remote]);
+            self.git(&repo, &["push", "-q", "origin", "main"]);
+        }
         repo
     }
 

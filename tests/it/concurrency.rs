@@ -222,6 +222,31 @@ fn eight_processes_opening_a_fresh_database_at_once_all_succeed() {
 #[test]
 fn a_file_that_is_not_a_database_is_internal_error_50() {
     let env = Env::new();
+    if env.is_pg() {
+        // PostgreSQL's counterpart: a server that does not answer.
+        let message = env
+            .raw(
+                crate::common::ORCH,
+                &[
+                    "--db",
+                    "postgres://root:secret@127.0.0.1:1/none",
+                    "--json",
+                    "run",
+                    "show",
+                    "--run",
+                    "r",
+                ],
+                env.path(),
+                &[],
+            )
+            .error(50, "internal_error");
+        assert!(
+            message.contains("cannot connect to database postgres://root:***@127.0.0.1:1/none"),
+            "{message}"
+        );
+        assert!(!message.contains("secret"), "{message}");
+        return;
+    }
     std::fs::write(
         &env.db,
         "this is not an SQLite database, just text that is long enough to be read as a header",

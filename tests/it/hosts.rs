@@ -1,4 +1,5 @@
-//! One run across several hosts (issue 13), on one SQLite database: two `orch up` as
+//! One run across several hosts (issue 13), on one database (SQLite here, PostgreSQL
+//! in the suite's PostgreSQL pass): two `orch up` as
 //! hosts `a` and `b`, each from its own clone of the repository, drain a run together;
 //! a host killed outright and frozen (standing in for one that vanished) has its
 //! attempts taken over once its heartbeat lapses, and its supervisors, woken later,
@@ -15,13 +16,14 @@ use std::process::{Child, Stdio};
 const HEARTBEAT_MS: &str = "200";
 
 /// A plan of `n` shell tasks: each writes the name of the directory it ran in (its
-/// host's clone) to `ran-tN` beside the database, sleeps `naps` times 0.2 s (a worker
+/// host's clone) to `dir/ran-tN`, sleeps `naps` times 0.2 s (a worker
 /// stopped and continued naps on), and says done.
 fn plan(dir: &Path, n: usize, naps: usize) -> PathBuf {
     let mut plan = String::from("[run]\nid = \"hosts\"\n[defaults]\nworker = \"shell\"\n");
     for i in 0..n {
         plan.push_str(&format!(
-            "[[tasks]]\nid = \"t{i}\"\nbody = \"\"\"\nbasename \"$PWD\" >> \"${{ORCH_DB%/*}}/ran-t{i}\"\nfor n in $(seq {naps}); do sleep 0.2; done\necho done t{i}\n\"\"\"\n"
+            "[[tasks]]\nid = \"t{i}\"\nbody = \"\"\"\nbasename \"$PWD\" >> \"{}/ran-t{i}\"\nfor n in $(seq {naps}); do sleep 0.2; done\necho done t{i}\n\"\"\"\n",
+            dir.display()
         ));
     }
     let path = dir.join("hosts.toml");
@@ -153,7 +155,7 @@ fn snapshot(env: &Env, thread: &str) -> (String, String, Vec<i64>) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let store = orch::store::Store::open(&env.db).await.unwrap();
+        let store = orch::store::Store::open_at(&env.location()).await.unwrap();
         let (_, sup) = store.attempt_by_thread(thread).await.unwrap();
         let th = store.thread(thread).await.unwrap();
         let events: Vec<i64> = store

@@ -19,12 +19,15 @@ fn repo_with_remote(env: &Env, config: Option<&str>) -> (PathBuf, PathBuf) {
     let repo = env.repo();
     let remote = env.path().join("remote.git");
     let remote_arg = remote.to_str().unwrap();
-    env.git(
-        env.path(),
-        &["init", "-q", "--bare", "-b", "main", remote_arg],
-    );
-    env.git(&repo, &["remote", "add", "origin", remote_arg]);
-    env.git(&repo, &["push", "-q", "origin", "main"]);
+    if !env.is_pg() {
+        // On PostgreSQL `env.repo()` made it already.
+        env.git(
+            env.path(),
+            &["init", "-q", "--bare", "-b", "main", remote_arg],
+        );
+        env.git(&repo, &["remote", "add", "origin", remote_arg]);
+        env.git(&repo, &["push", "-q", "origin", "main"]);
+    }
     let exclude = repo.join(".git/info/exclude");
     let mut text = std::fs::read_to_string(&exclude).unwrap_or_default();
     text.push_str("/.orch/\n");

@@ -22,7 +22,7 @@ fn counts(env: &Env, run: &str) -> Counts {
         .build()
         .unwrap();
     rt.block_on(async {
-        let store = orch::store::Store::open(&env.db).await.unwrap();
+        let store = orch::store::Store::open_at(&env.location()).await.unwrap();
         let filter = orch::store::ThreadFilter {
             run_id: Some(run.to_string()),
             ..Default::default()
