@@ -187,7 +187,8 @@ else
     DIR=$(mktemp -d)
     trap 'rm -rf "$DIR"' EXIT
 fi
-export ORCH_DB="$DIR/coord.db" ORCH_AGENT=leader
+# LEADER_RUN_DB: another database (the test suite's PostgreSQL pass gives a URL).
+export ORCH_DB="${LEADER_RUN_DB:-$DIR/coord.db}" ORCH_AGENT=leader
 setup "$DIR"
 cd "$DIR/repo"
 : > "$DIR/counts"

@@ -40,7 +40,7 @@ impl Call {
 }
 
 /// Writes the scenario into `dir` (`dir/repo`, `dir/plan.toml`; the database will be
-/// `dir/coord.db`).
+/// `dir/coord.db`, unless the orch command carries its own `ORCH_DB`).
 pub fn setup(dir: &Path) -> Result<(), String> {
     let status = std::process::Command::new("sh")
         .arg(script())
@@ -56,12 +56,12 @@ pub fn setup(dir: &Path) -> Result<(), String> {
 
 /// Checks the finished run with the script's `--verify`: every task done, three
 /// questions, each answered exactly once. Returns what it printed.
-pub fn verify(orch: &Path, dir: &Path) -> Result<String, String> {
+pub fn verify(orch: &Path, db: &Path) -> Result<String, String> {
     let out = std::process::Command::new("sh")
         .arg(script())
         .arg("--verify")
         .arg(orch)
-        .env("ORCH_DB", dir.join("coord.db"))
+        .env("ORCH_DB", db)
         .output()
         .map_err(|e| format!("run {}: {e}", script().display()))?;
     let printed =
@@ -111,12 +111,14 @@ impl Leader {
 /// test: the test's clean one). The leader adds the arguments and the directory.
 pub type OrchCommand<'a> = &'a dyn Fn() -> std::process::Command;
 
-/// `orch --db DIR/coord.db ARGS` in `DIR/repo`, as the leader's host would start it.
+/// `orch --db DIR/coord.db ARGS` in `DIR/repo`, as the leader's host would start it
+/// (no `--db` when the command's environment names the database in `ORCH_DB`).
 fn orch_command(orch: OrchCommand, dir: &Path, args: &[&str]) -> tokio::process::Command {
     let mut command = orch();
+    if !command.get_envs().any(|(name, _)| name == "ORCH_DB") {
+        command.arg("--db").arg(dir.join("coord.db"));
+    }
     command
-        .arg("--db")
-        .arg(dir.join("coord.db"))
         .args(args)
         .current_dir(dir.join("repo"))
         .env("ORCH_AGENT", "leader")

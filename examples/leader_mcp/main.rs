@@ -37,7 +37,7 @@ fn main() {
         fail(&e);
     }
     println!("\n{}", leader::table(&calls));
-    match leader::verify(&orch, dir.path()) {
+    match leader::verify(&orch, &dir.path().join("coord.db")) {
         Ok(checked) => print!("{checked}"),
         Err(e) => fail(&e),
     }

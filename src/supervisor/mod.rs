@@ -259,6 +259,9 @@ fn worker_env(
     let mut env = worker_base_env(&worker.adapter, level_env);
     for (name, value) in [
         ("ORCH_DB", db_for_workers(store)),
+        // This host's state directory (logs, locks): a place for a worker's own files
+        // on either backend (`${ORCH_DB%/*}` is one only for a SQLite file).
+        ("ORCH_STATE_DIR", store.state_dir().display().to_string()),
         ("ORCH_AGENT", attempt.assigned_to.clone()),
         ("ORCH_RUN", attempt.run_id.clone()),
         ("ORCH_TASK", attempt.task_id.clone()),

@@ -200,6 +200,7 @@ fn commits_merged_into_another_branch_or_tagged_are_not_refused() {
     let mut tag = words("tag -a -m keep v-other");
     tag.push(&tagged.branch);
     env.git(&repo, &tag);
+    env.publish(&repo);
     let out = env.orch(&["cleanup", "--run", "r", "--all-completed"]);
     let data = out.data();
     assert_eq!(data["cleaned"].as_array().unwrap().len(), 2);
@@ -221,6 +222,7 @@ fn a_worktree_dirty_only_with_ignored_files_is_not_refused() {
     let env = Env::new();
     let repo = env.repo();
     commit(&env, &repo, ".gitignore", "target/\n*.log\n");
+    env.publish(&repo);
     env.run_with_tasks("r", &["t1"]);
     let a = dispatch(&env, &repo, "r", "t1");
     std::fs::create_dir_all(a.worktree.join("target")).unwrap();

@@ -344,6 +344,16 @@ impl Env {
         repo
     }
 
+    /// On PostgreSQL, pushes every branch and tag of `repo` to its `origin`, as a user
+    /// sharing a database across hosts must before basing attempts on local commits;
+    /// nothing on SQLite (no remote needed there).
+    pub fn publish(&self, repo: &Path) {
+        if self.is_pg() {
+            self.git(repo, &["push", "-q", "origin", "--all"]);
+            self.git(repo, &["push", "-q", "origin", "--tags"]);
+        }
+    }
+
     /// Creates a run with these tasks (all with default worker `worker-a`).
     pub fn run_with_tasks(&self, run: &str, tasks: &[&str]) {
         self.orch(&["run", "init", "--run", run, "--goal", "test goal"])

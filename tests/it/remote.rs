@@ -224,6 +224,24 @@ fn with_pushing_off_nothing_is_checked_or_pushed() {
     for config in [None, Some("[remote]\npush = false\n")] {
         let env = Env::new();
         let (repo, remote) = repo_with_remote(&env, config);
+        if env.is_pg() {
+            // A database shared by hosts: pushing is never off.
+            task(&env, WORK);
+            if config.is_some() {
+                let message = dispatch_code(&env, &repo).error(30, "invalid_input");
+                assert!(message.contains("shared by several hosts"), "{message}");
+                assert!(env.attempts("r", "t").is_empty());
+                continue;
+            }
+            dispatch_code(&env, &repo).data();
+            assert_eq!(
+                env.attempts("r", "t")[0]["push"]["remote"],
+                "origin",
+                "{:#}",
+                env.attempts("r", "t")[0]
+            );
+            continue;
+        }
         // The base is not on the remote: no matter when pushing is off.
         std::fs::write(repo.join("local.txt"), "only here\n").unwrap();
         env.git(&repo, &["add", "local.txt"]);

@@ -63,7 +63,7 @@ fn dag_plan(dir: &Path, n: usize) -> std::path::PathBuf {
             deps.clear();
         }
         plan.push_str(&format!(
-            "[[tasks]]\nid = \"t{i}\"\ndepends_on = [{}]\nbody = \"\"\"\necho start $(date +%s%N) >> \"${{ORCH_DB%/*}}/trace-t{i}\"\nsleep 0.2\necho end $(date +%s%N) >> \"${{ORCH_DB%/*}}/trace-t{i}\"\necho finished t{i}\n\"\"\"\n",
+            "[[tasks]]\nid = \"t{i}\"\ndepends_on = [{}]\nbody = \"\"\"\necho start $(date +%s%N) >> \"$ORCH_STATE_DIR/trace-t{i}\"\nsleep 0.2\necho end $(date +%s%N) >> \"$ORCH_STATE_DIR/trace-t{i}\"\necho finished t{i}\n\"\"\"\n",
             deps.join(", ")
         ));
     }

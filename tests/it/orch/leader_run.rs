@@ -56,6 +56,7 @@ fn the_scripted_leader_reads_under_5_kb_on_the_command_line() {
         .arg(leader::script())
         .arg(ORCH)
         .env("LEADER_RUN_DIR", env.path())
+        .env("LEADER_RUN_DB", &env.db)
         .output()
         .expect("run benches/leader-run.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -88,7 +89,11 @@ fn the_scripted_leader_reads_under_5_kb_on_the_command_line() {
 fn the_scripted_leader_reads_under_8_kb_through_mcp() {
     let env = Env::new();
     leader::setup(env.path()).expect("the scenario");
-    let command = || env.command(ORCH);
+    let command = || {
+        let mut command = env.command(ORCH);
+        command.env("ORCH_DB", &env.db);
+        command
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -108,6 +113,6 @@ fn the_scripted_leader_reads_under_8_kb_through_mcp() {
     let answers: Vec<&leader::Call> = calls.iter().filter(|c| c.tool == "answer").collect();
     assert_eq!(answers.len(), 3, "{transcript}");
     assert_done_and_answered_once(&env);
-    let checked = leader::verify(std::path::Path::new(ORCH), env.path());
+    let checked = leader::verify(std::path::Path::new(ORCH), &env.db);
     assert!(checked.is_ok(), "{checked:?}");
 }

@@ -202,7 +202,7 @@ fn ready_tasks_are_the_leaders_without_orch_up_and_not_while_it_runs() {
         "r",
         "t1",
         "shell",
-        r#"while [ ! -f "${ORCH_DB%/*}/go" ]; do sleep 0.1; done"#,
+        r#"while [ ! -f "$ORCH_STATE_DIR/go" ]; do sleep 0.1; done"#,
     );
     crate::common::add_task(&env, "r", "t2", "shell", "echo done");
     let before = next(&env, &[]);
