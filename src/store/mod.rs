@@ -74,6 +74,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
+        pg::note_error(&err);
         match &err {
             sqlx::Error::Database(db) if db.message().contains("locked") => Error::internal(
                 format!("database is locked (another process held it too long): {db}"),
@@ -91,6 +92,9 @@ impl From<sqlx::Error> for Error {
 pub struct Store {
     /// `None` once closed.
     conn: Arc<Mutex<Option<Conn>>>,
+    /// PostgreSQL: when the connection was last handed out, and the count of lost
+    /// connections it has seen (`pg::Liveness`).
+    liveness: Arc<pg::Liveness>,
     location: Arc<Location>,
     state_dir: Arc<PathBuf>,
     /// The `--request-id` claim the next write carries, and the writes committed.
@@ -130,6 +134,7 @@ impl Store {
     fn with_conn(conn: Conn, location: Location) -> Store {
         Store {
             conn: Arc::new(Mutex::new(Some(conn))),
+            liveness: Arc::new(pg::Liveness::connected_now()),
             state_dir: Arc::new(location.state_dir()),
             location: Arc::new(location),
             requests: Arc::default(),
@@ -201,8 +206,19 @@ impl Store {
 
     /// The process's connection (`.db()` to run statements on it). Never hold it across
     /// another `Store` call.
+    ///
+    /// On PostgreSQL it first makes sure the connection is alive: after a lost connection
+    /// (a server restart) it reconnects, retrying for a while; after a second idle it
+    /// pings first. So a long-lived process (`orch up`, a supervisor) goes on after a
+    /// restart, with at most the statement that met the dead connection failed.
     pub(crate) async fn lock(&self) -> MappedMutexGuard<'_, Conn> {
-        MutexGuard::map(self.conn.lock().await, |conn| {
+        let mut guard = self.conn.lock().await;
+        if matches!(*guard, Some(Conn::Pg(_)))
+            && let Location::Postgres(url) = &*self.location
+        {
+            self.liveness.ensure(&mut guard, url).await;
+        }
+        MutexGuard::map(guard, |conn| {
             conn.as_mut()
                 .expect("the store is used after it was closed")
         })

@@ -8,8 +8,10 @@ use super::Conn;
 use crate::error::{Error, Result};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener};
-use sqlx::{ConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations-postgres");
 
@@ -21,6 +23,92 @@ fn options(url: &str) -> Result<PgConnectOptions> {
     Ok(PgConnectOptions::from_str(url)
         .map_err(|e| Error::invalid_input(format!("--db {shown}: not a PostgreSQL URL: {e}")))?
         .application_name("orch"))
+}
+
+/// How many statements of this process met a dead PostgreSQL connection: each store
+/// reconnects before its next statement when this moved.
+static CONNECTIONS_LOST: AtomicU64 = AtomicU64::new(0);
+
+/// A connection idle this long is pinged before use.
+const PING_AFTER: Duration = Duration::from_secs(1);
+/// How long a store keeps trying to reconnect (a server restarting) before it lets the
+/// statement fail.
+const RECONNECT_FOR: Duration = Duration::from_secs(60);
+
+/// Counts `err` as a lost connection when it is one: the socket or protocol failed, or
+/// the server said it is shutting down (class 57P) or the connection failed (class 08).
+pub(super) fn note_error(err: &sqlx::Error) {
+    let lost = match err {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
+    };
+    if lost {
+        CONNECTIONS_LOST.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a store knows of its PostgreSQL connection's health.
+pub(super) struct Liveness {
+    /// [`CONNECTIONS_LOST`] when the store last connected.
+    seen_lost: AtomicU64,
+    /// When the connection was last handed out.
+    last_used: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Liveness {
+    /// For a connection just made.
+    pub(super) fn connected_now() -> Liveness {
+        Liveness {
+            seen_lost: AtomicU64::new(CONNECTIONS_LOST.load(Ordering::Relaxed)),
+            last_used: std::sync::Mutex::new(Some(Instant::now())),
+        }
+    }
+
+    /// Reconnects `slot` when a connection was lost since the last connect, or when a
+    /// ping after an idle second fails; keeps trying for [`RECONNECT_FOR`].
+    pub(super) async fn ensure(&self, slot: &mut Option<Conn>, url: &str) {
+        let idle = {
+            let mut last = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+            let idle = last.is_none_or(|at| at.elapsed() >= PING_AFTER);
+            *last = Some(Instant::now());
+            idle
+        };
+        let lost = CONNECTIONS_LOST.load(Ordering::Relaxed);
+        let mut broken = lost != self.seen_lost.load(Ordering::Relaxed);
+        if !broken && idle {
+            if let Some(Conn::Pg(conn)) = slot.as_mut() {
+                broken = conn.ping().await.is_err();
+            }
+        }
+        if !broken {
+            return;
+        }
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let lost = CONNECTIONS_LOST.load(Ordering::Relaxed);
+            match open(url).await {
+                Ok(conn) => {
+                    self.seen_lost.store(lost, Ordering::Relaxed);
+                    tracing::info!("reconnected to the database after a lost connection");
+                    *slot = Some(conn);
+                    return;
+                }
+                Err(e) if started.elapsed() < RECONNECT_FOR => {
+                    tracing::debug!("reconnecting to the database: {e}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    tracing::warn!("cannot reconnect to the database: {e}");
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Connects to the server at `url` and brings the schema up to date.
