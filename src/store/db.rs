@@ -323,29 +323,18 @@ impl Args {
         self.0.len()
     }
 
-    /// SQLite's arguments; the texts are moved, not copied.
-    fn into_sqlite(self) -> Result<SqliteArguments> {
-        use sqlx::Arguments;
-        let mut out = SqliteArguments::default();
-        out.reserve(self.0.len(), 0);
-        for arg in self.0 {
-            match arg {
-                Arg::Null(Kind::Int) => out.add(None::<i64>),
-                Arg::Null(Kind::Real) => out.add(None::<f64>),
-                Arg::Null(Kind::Text) => out.add(None::<String>),
-                Arg::Int(v) => out.add(v),
-                Arg::Real(v) => out.add(v),
-                Arg::Text(v) => out.add(v),
-            }
-            .map_err(|e| Error::internal(format!("cannot bind a value: {e}")))?;
-        }
-        Ok(out)
-    }
-
-    /// PostgreSQL's arguments, NULLs typed as the value would have been.
-    fn into_pg(self) -> Result<PgArguments> {
-        use sqlx::Arguments;
-        let mut out = PgArguments::default();
+    /// The backend's arguments, NULLs typed as the value would have been (PostgreSQL
+    /// types its NULLs); the texts are moved, not copied.
+    fn into_backend<A: sqlx::Arguments>(self) -> Result<A>
+    where
+        for<'t> i64: sqlx::Encode<'t, A::Database> + sqlx::Type<A::Database>,
+        for<'t> f64: sqlx::Encode<'t, A::Database> + sqlx::Type<A::Database>,
+        for<'t> String: sqlx::Encode<'t, A::Database> + sqlx::Type<A::Database>,
+        for<'t> Option<i64>: sqlx::Encode<'t, A::Database> + sqlx::Type<A::Database>,
+        for<'t> Option<f64>: sqlx::Encode<'t, A::Database> + sqlx::Type<A::Database>,
+        for<'t> Option<String>: sqlx::Encode<'t, A::Database> + sqlx::Type<A::Database>,
+    {
+        let mut out = A::default();
         out.reserve(self.0.len(), 0);
         for arg in self.0 {
             match arg {
@@ -532,11 +521,11 @@ macro_rules! on_backend {
         );
         match $db {
             Db::Sqlite($conn) => {
-                let $query = sqlx::query_with(sql.sqlite, args.into_sqlite()?);
+                let $query = sqlx::query_with(sql.sqlite, args.into_backend::<SqliteArguments>()?);
                 $run
             }
             Db::Pg($conn) => {
-                let $query = sqlx::query_with(sql.pg, args.into_pg()?);
+                let $query = sqlx::query_with(sql.pg, args.into_backend::<PgArguments>()?);
                 $run
             }
         }

@@ -13,7 +13,8 @@
 //! 1 on attempt 1), `progress N` (N `inbox update`s), `daemon` (a grandchild that leaves
 //! the session and closes its terminal, then sleeps).
 //!
-//! When the directory `journal/` exists beside `$ORCH_DB`, every byte the agent prints
+//! When the directory `journal/` exists in `$ORCH_STATE_DIR` (beside the database on
+//! SQLite), every byte the agent prints
 //! through its formats is also appended to `journal/<thread>.out` once the write to the
 //! terminal has returned, and `journal/<thread>.runs` gets `start PID MS` and `end PID MS`
 //! lines (`<thread>` is `$ORCH_THREAD` with `/` as `__`): the ground truth the harness
@@ -45,8 +46,7 @@ struct Journal {
 
 impl Journal {
     fn open() -> Option<Journal> {
-        let db = std::env::var_os("ORCH_DB")?;
-        let dir = std::path::Path::new(&db).parent()?.join("journal");
+        let dir = std::path::PathBuf::from(std::env::var_os("ORCH_STATE_DIR")?).join("journal");
         if !dir.is_dir() {
             return None;
         }

@@ -291,6 +291,8 @@ fn code_dispatch_worker_commits_done_then_cleanup() {
         .error(30, "invalid_state");
     assert!(worktree.is_dir());
     env.git(&repo, &["merge", "-q", "--ff-only", &branch]);
+    // On a database shared by hosts the merge must reach the remote too.
+    env.publish(&repo);
     let out = env.orch(&["cleanup", "--run", "code_run", "--task", "feature"]);
     assert_eq!(out.data()["cleaned"][0]["workspace_status"], "cleaned");
     assert!(!worktree.exists(), "the worktree directory is still there");
