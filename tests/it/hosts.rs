@@ -185,13 +185,20 @@ fn a_vanished_host_is_taken_over_and_its_late_supervisors_write_nothing() {
     let (clone_a, clone_b) = (clone_for(&env, &repo, "a"), clone_for(&env, &repo, "b"));
     let mut up_a = start_up(&env, &clone_a, "a", "2000");
     // Host a's workers are under way (launched, not ended): it vanishes.
+    // (A worker is under way once it wrote where it runs: its pid is recorded as it
+    // starts, and a busy machine may freeze it before its first line.)
     let mut frozen = Vec::new();
     wait_until("host a's workers", 60, || {
         frozen = attempts(&env)
             .into_iter()
             .filter(|r| {
                 let s = &r["supervision"];
-                s["host"] == "a" && s["outcome"] == "" && s["worker_pid"].is_i64()
+                let task = r["attempt"]["task_id"].as_str().unwrap();
+                let ran = std::fs::read_to_string(env.path().join(format!("ran-{task}")));
+                s["host"] == "a"
+                    && s["outcome"] == ""
+                    && s["worker_pid"].is_i64()
+                    && ran.is_ok_and(|r| r == "host-a\n")
             })
             .collect();
         frozen.len() >= 2
