@@ -3,7 +3,9 @@
 //! hosts `a` and `b`, each from its own clone of the repository, drain a run together;
 //! a host killed outright and frozen (standing in for one that vanished) has its
 //! attempts taken over once its heartbeat lapses, and its supervisors, woken later,
-//! are fenced: they write nothing and exit.
+//! are fenced: they write nothing and exit. Three hosts, each with its own clone and
+//! state directory and one shared bare remote, drain 300 tasks (code tasks among them)
+//! while one of them is killed outright with everything it started ([`three_hosts`]).
 
 use crate::common::{Env, ORCH, wait_until};
 use nix::sys::signal::{Signal, kill};
@@ -284,7 +286,12 @@ fn a_vanished_host_is_taken_over_and_its_late_supervisors_write_nothing() {
     }
 }
 
-/// Three hosts, 300 tasks, one host killed outright mid-run (issue 13).
+/// Three hosts, 300 tasks, one host killed outright mid-run (issue 13): hosts a, b and
+/// c each run `orch up` from their own clone of the shared bare remote, with their own
+/// state directory, on one database; once 60 attempts ended, c's `orch up`, its
+/// supervisors and their workers are SIGKILLed. Every task is done exactly once, no two
+/// attempts of a task ran at once, c's unsettled attempts are taken over and retried on
+/// a or b, nothing of c's runs on, and the code tasks' branches are on the remote.
 mod three_hosts {
     use super::{HEARTBEAT_MS, alive, attempts};
     use crate::common::{Env, ORCH, wait_until};
