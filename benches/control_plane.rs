@@ -109,6 +109,7 @@ async fn status_fixture(db: &Path) {
                 allowed: &[TaskStatus::Ready],
                 cancel_current: None,
                 extra_event: None,
+                host: None,
             })
             .await
             .unwrap()

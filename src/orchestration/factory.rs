@@ -217,6 +217,11 @@ pub async fn make(
         allowed,
         cancel_current,
         extra_event,
+        // Launched here at once: this host's from the start (see `NewAttempt::host`).
+        host: match start {
+            Start::No => None,
+            Start::Supervisor | Start::Reported(_) => Some(super::hosts::this_host().to_string()),
+        },
     };
     let created = match store.create_attempt(&new).await {
         Ok(created) => created,

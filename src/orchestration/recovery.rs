@@ -5,9 +5,11 @@
 //! the supervisor had left to do — the checks and the retry ladder
 //! ([`super::after_attempt`]) — is done here, once per attempt. An attempt nobody
 //! launched — made by a leader's `retry`, `reassign` or `dispatch` without `--launch`,
-//! or by an `orch up` that died before starting it — gets its supervisor once its thread
-//! has waited [`LAUNCH_GRACE_MS`] unclaimed; the store's claim makes one supervisor win
-//! if its launcher was only slow.
+//! or by an `orch up` of this host that died before starting it — gets its supervisor
+//! once its thread has waited [`LAUNCH_GRACE_MS`] unclaimed; the store's claim makes one
+//! supervisor win if its launcher was only slow. (An attempt made by a launcher is its
+//! host's from the start: another host's `orch up` never adopts one whose workspace is
+//! on that host's disk, it takes it over once that host's heartbeat lapsed.)
 //!
 //! Attempts of other hosts are theirs, unless a host's heartbeat lapsed: then each tick
 //! takes its unsettled attempts over (`Store::take_over_lapsed`: one host wins each, and
@@ -53,8 +55,8 @@ pub struct Here<'a> {
     pub repo: &'a std::path::Path,
 }
 
-/// Whose an unsettled attempt is: this host's (it started the supervisor, or no host
-/// did), taken over by this host, or another host's.
+/// Whose an unsettled attempt is: this host's (it started the supervisor or made the
+/// attempt to launch it, or no host did), taken over by this host, or another host's.
 #[derive(Debug, PartialEq, Eq)]
 enum Whose {
     Ours,
@@ -391,5 +393,47 @@ mod tests {
             types.iter().filter(|t| *t == "attempt_taken_over").count(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn an_attempt_its_host_made_to_launch_is_not_adopted_by_another_host_but_taken_over() {
+        let store = store_with(&["t"]).await;
+        let far = crate::store::UpProcess { pid: 1, start: 1 };
+        store.host_started("r", "far", far).await.unwrap();
+        // Host far's `orch up` made the attempt (its workspace on far's disk) and died
+        // before its supervisor claimed it.
+        let mut new = new_attempt("t", 1, &[crate::model::TaskStatus::Ready]);
+        new.host = Some("far".to_string());
+        let attempt = store.create_attempt(&new).await.unwrap().attempt;
+        let mut policy = PolicyTasks::new();
+        let mut children = Vec::new();
+        let fresh = Here {
+            host: "near",
+            lapse_ms: 60_000,
+            repo: std::path::Path::new("/nowhere"),
+        };
+        // Far's, not near's to launch, however long it waits.
+        let busy = tend(&store, "r", fresh, &mut children, &mut policy, true)
+            .await
+            .unwrap();
+        assert_eq!((busy.total, busy.elsewhere), (0, 1));
+        assert!(children.is_empty() && policy.is_empty());
+        // Far lapsed: near takes it over, and it is recorded lost.
+        let lapsed = Here {
+            lapse_ms: -1,
+            ..fresh
+        };
+        tend(&store, "r", lapsed, &mut children, &mut policy, true)
+            .await
+            .unwrap();
+        assert!(children.is_empty());
+        for (_, pass) in policy.drain() {
+            pass.await.unwrap();
+        }
+        let (_, sup) = store.attempt_by_thread(&attempt.thread_id).await.unwrap();
+        assert_eq!(sup.outcome, Some(AttemptOutcome::Lost));
+        assert_eq!(sup.host.as_deref(), Some("far"));
+        assert_eq!(sup.taken_by.as_deref(), Some("near"));
+        assert_eq!(sup.supervisor_pid, None);
     }
 }

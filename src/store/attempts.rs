@@ -62,6 +62,13 @@ pub struct NewAttempt {
     pub cancel_current: Option<String>,
     /// An extra event (`task_retried`, `task_reassigned`) with its payload.
     pub extra_event: Option<ExtraEvent>,
+    /// The host whose process launches the attempt's supervisor right after making it,
+    /// recorded with the attempt (`None`: nobody launches it yet, it has no host until
+    /// a supervisor claims it). So an attempt whose launcher dies before its supervisor
+    /// claims it stays its host's: that host's `orch up` launches it, or, once the
+    /// host's heartbeat lapsed, another host takes it over; no other host adopts it
+    /// and runs it in the dead host's clone.
+    pub host: Option<String>,
 }
 
 /// An event recorded with a new attempt, before its `task_dispatched`.
@@ -283,8 +290,8 @@ impl NewAttempt {
             &mut *tx,
             sql!("INSERT INTO attempts (task, run_id, task_id, attempt_no, thread_id, assigned_to, execution_mode,
                                         repo_path, base_ref, base_commit, branch_name, worktree_path, workspace_status,
-                                        created_at, updated_at)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"),
+                                        created_at, updated_at, host)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
             args![
                 key,
                 &new.run_id,
@@ -301,6 +308,7 @@ impl NewAttempt {
                 ws.workspace_status.map_or("", WorkspaceStatus::as_str),
                 now,
                 now,
+                new.host.as_deref().unwrap_or(""),
             ],
         )
         .await?;

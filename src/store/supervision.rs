@@ -36,8 +36,8 @@ pub struct Supervision {
     /// What the attempt left: commits, the supervisor's commit of leftovers, the tool
     /// calls its CLI refused (see migration 0010).
     pub work: Value,
-    /// The host whose process started the supervisor (`None`, printed `""`, before one
-    /// was started); `taken_by`: the host that took the attempt over when that host's
+    /// The host whose process started the supervisor, or made the attempt to launch it
+    /// at once (`None`, printed `""`, before either); `taken_by`: the host that took the attempt over when that host's
     /// heartbeat lapsed; `epoch`: bumped by every claim (migration 0015).
     #[serde(serialize_with = "crate::model::empty_if_none")]
     pub host: Option<String>,

@@ -55,6 +55,7 @@ pub(crate) fn new_attempt(
         allowed,
         cancel_current: None,
         extra_event: None,
+        host: None,
     }
 }
 
