@@ -45,9 +45,11 @@ pub struct RunLock {
     _file: nix::fcntl::Flock<std::fs::File>,
 }
 
-/// Locks the run for this host's `orch up` (`up-RUN@HOST.lock` beside the database):
+/// Locks the run for this host's `orch up` (`up-RUN@HOST.lock` in the state directory):
 /// one `orch up` per run and host; other hosts run the run beside it.
 pub fn lock_run(store: &Store, run_id: &str) -> Result<RunLock> {
+    // On PostgreSQL the state directory is this host's own and may not exist yet.
+    crate::paths::ensure_private_dir(store.state_dir())?;
     let path = store
         .state_dir()
         .join(format!("up-{run_id}@{}.lock", this_host()));

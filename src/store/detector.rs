@@ -9,8 +9,8 @@
 //!   (a file system that does not report writes, a network mount).
 //! - PostgreSQL: `orch_data_version` (bumped by every changing statement, this
 //!   process's own too: a waiter may wake once for its own write and read again),
-//!   woken by `LISTEN orch_changes`; the tick is a second. The listener reconnects by
-//!   itself after a lost connection.
+//!   woken by `LISTEN orch_changes` (a task of its own holds the listening connection);
+//!   the tick is a second. The listener reconnects by itself after a lost connection.
 
 use super::{Conn, Location, Store, pg, sqlite};
 use crate::error::Result;
@@ -30,7 +30,8 @@ enum Signal {
     Wal(Arc<tokio::sync::Notify>),
     /// No inotify: poll often enough for a low wake latency.
     Poll,
-    Listen(Box<PgListener>),
+    /// Notified by a task that owns the `LISTEN` connection, on every notification.
+    Listen(Arc<tokio::sync::Notify>),
 }
 
 const SQLITE_TICK: Duration = Duration::from_millis(250);
@@ -42,7 +43,7 @@ impl ChangeDetector {
         // Watch before the first read of the version, so no commit falls in between.
         let signal = match store.location() {
             Location::Sqlite(path) => sqlite::watch_wal(path).map_or(Signal::Poll, Signal::Wal),
-            Location::Postgres(url) => Signal::Listen(Box::new(pg::listen(url).await?)),
+            Location::Postgres(url) => Signal::Listen(forward(pg::listen(url).await?)),
         };
         let version = version(&store).await?;
         Ok(ChangeDetector {
@@ -76,30 +77,41 @@ impl ChangeDetector {
                 Signal::Listen(_) => PG_TICK,
             };
             let until = deadline.map_or(now + tick, |d| d.min(now + tick));
-            match &mut self.signal {
-                Signal::Wal(written) => {
+            match &self.signal {
+                Signal::Wal(signal) | Signal::Listen(signal) => {
                     tokio::select! {
-                        _ = written.notified() => {}
+                        _ = signal.notified() => {}
                         _ = tokio::time::sleep_until(until) => {}
                     }
                 }
                 Signal::Poll => tokio::time::sleep_until(until).await,
-                Signal::Listen(listener) => {
-                    tokio::select! {
-                        heard = listener.recv() => {
-                            if let Err(e) = heard {
-                                // Lost connection: the next recv reconnects; wait out the
-                                // tick so a server that is down is not hammered.
-                                tracing::debug!("change listener: {e}");
-                                tokio::time::sleep_until(until).await;
-                            }
-                        }
-                        _ = tokio::time::sleep_until(until) => {}
-                    }
-                }
             }
         }
     }
+}
+
+/// Hands `listener` to a task of its own that signals every notification (a permit is
+/// kept when nobody waits, so one that comes between a check and the wait is not lost).
+/// A lost connection is reconnected by the listener's next `recv`; after an error the
+/// task pauses a second so a server that is down is not hammered. The task ends with
+/// the runtime.
+fn forward(mut listener: PgListener) -> Arc<tokio::sync::Notify> {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let signal = notify.clone();
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(_) => signal.notify_one(),
+                Err(e) => {
+                    tracing::debug!("change listener: {e}");
+                    // Anything may have changed while it was away.
+                    signal.notify_one();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    notify
 }
 
 async fn version(store: &Store) -> Result<i64> {
