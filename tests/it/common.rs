@@ -155,6 +155,16 @@ impl Env {
         }
     }
 
+    /// Opens the test's database with the library's store, runs `read` on it, closes it.
+    pub fn with_store<T>(&self, read: impl AsyncFnOnce(&orch::store::Store) -> T) -> T {
+        block_on(async {
+            let store = orch::store::Store::open_at(&self.location()).await.unwrap();
+            let out = read(&store).await;
+            store.close().await;
+            out
+        })
+    }
+
     /// Whether this environment's database is a PostgreSQL one.
     pub fn is_pg(&self) -> bool {
         self.location().spans_hosts()

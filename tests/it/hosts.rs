@@ -152,12 +152,7 @@ fn alive(pid: Pid) -> bool {
 /// What the store holds of an attempt that could change: its supervision, its thread's
 /// status and last update, and the events of its thread.
 fn snapshot(env: &Env, thread: &str) -> (String, String, Vec<i64>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = orch::store::Store::open_at(&env.location()).await.unwrap();
+    env.with_store(async |store| {
         let (_, sup) = store.attempt_by_thread(thread).await.unwrap();
         let th = store.thread(thread).await.unwrap();
         let events: Vec<i64> = store
@@ -168,7 +163,6 @@ fn snapshot(env: &Env, thread: &str) -> (String, String, Vec<i64>) {
             .filter(|e| e.subject.thread_id.as_deref() == Some(thread))
             .map(|e| e.event_id)
             .collect();
-        store.close().await;
         (
             serde_json::to_string(&sup).unwrap(),
             format!("{} {}", th.status, th.updated_at),

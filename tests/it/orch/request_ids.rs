@@ -17,24 +17,17 @@ struct Counts {
 }
 
 fn counts(env: &Env, run: &str) -> Counts {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = orch::store::Store::open_at(&env.location()).await.unwrap();
+    env.with_store(async |store| {
         let filter = orch::store::ThreadFilter {
             run_id: Some(run.to_string()),
             ..Default::default()
         };
-        let counts = Counts {
+        Counts {
             tasks: store.tasks(run).await.unwrap().len(),
             attempts: store.attempts(run, None).await.unwrap().len(),
             threads: store.list_threads(&filter).await.unwrap().len(),
             events: store.events_after(run, 0, 1_000_000).await.unwrap().len(),
-        };
-        store.close().await;
-        counts
+        }
     })
 }
 
