@@ -78,10 +78,11 @@ impl Liveness {
         };
         let lost = CONNECTIONS_LOST.load(Ordering::Relaxed);
         let mut broken = lost != self.seen_lost.load(Ordering::Relaxed);
-        if !broken && idle {
-            if let Some(Conn::Pg(conn)) = slot.as_mut() {
-                broken = conn.ping().await.is_err();
-            }
+        if !broken
+            && idle
+            && let Some(Conn::Pg(conn)) = slot.as_mut()
+        {
+            broken = conn.ping().await.is_err();
         }
         if !broken {
             return;
