@@ -13,7 +13,8 @@
 //! 1 on attempt 1), `progress N` (N `inbox update`s), `daemon` (a grandchild that leaves
 //! the session and closes its terminal, then sleeps).
 //!
-//! When the directory `journal/` exists beside `$ORCH_DB`, every byte the agent prints
+//! When the directory `journal/` exists beside `$ORCH_DB` (for a PostgreSQL URL: in
+//! `$ORCH_STATE_DIR`), every byte the agent prints
 //! through its formats is also appended to `journal/<thread>.out` once the write to the
 //! terminal has returned, and `journal/<thread>.runs` gets `start PID MS` and `end PID MS`
 //! lines (`<thread>` is `$ORCH_THREAD` with `/` as `__`): the ground truth the harness
@@ -46,7 +47,12 @@ struct Journal {
 impl Journal {
     fn open() -> Option<Journal> {
         let db = std::env::var_os("ORCH_DB")?;
-        let dir = std::path::Path::new(&db).parent()?.join("journal");
+        // A server URL has no directory beside it: the host's state directory then.
+        let dir = if db.to_string_lossy().starts_with("postgres") {
+            std::path::PathBuf::from(std::env::var_os("ORCH_STATE_DIR")?).join("journal")
+        } else {
+            std::path::Path::new(&db).parent()?.join("journal")
+        };
         if !dir.is_dir() {
             return None;
         }
