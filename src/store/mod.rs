@@ -65,6 +65,7 @@ pub(crate) use db::{
     Args, Conn, Db, IntoArg, Row, Sql, Tx, args, execute, fetch_all, fetch_one, fetch_optional,
     fetch_record, scalar, scalar_one, sql,
 };
+pub use pg::connections_lost;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::time::now_ms;

@@ -29,6 +29,13 @@ fn options(url: &str) -> Result<PgConnectOptions> {
 /// reconnects before its next statement when this moved.
 static CONNECTIONS_LOST: AtomicU64 = AtomicU64::new(0);
 
+/// How many statements of this process have met a dead PostgreSQL connection so far (a
+/// loop that sees it move across a failed step knows the step met a lost connection,
+/// which the store reconnects after, and may run the step again).
+pub fn connections_lost() -> u64 {
+    CONNECTIONS_LOST.load(Ordering::Relaxed)
+}
+
 /// A connection idle this long is pinged before use.
 const PING_AFTER: Duration = Duration::from_secs(1);
 /// How long a store keeps trying to reconnect (a server restarting) before it lets the
