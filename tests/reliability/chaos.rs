@@ -363,7 +363,13 @@ pub fn trial(seed: u64, kills: u32, lines: (u64, u64), limit_secs: u64) -> Trial
     let host_a = pg.then_some(&host_a);
     let mut host_b = pg.then(|| HostB::new(&env));
     let (host_kill_at, outage_at) = match pg {
-        true => (rng.range(0, kills.into()), rng.range(0, kills.into())),
+        true => {
+            // In different slots (when there are two), so host b meets the outage alive.
+            let kills = u64::from(kills);
+            let host_kill_at = rng.range(0, kills);
+            let outage_at = (host_kill_at + 1 + rng.range(0, kills.saturating_sub(1))) % kills;
+            (host_kill_at, outage_at)
+        }
         false => (u64::MAX, u64::MAX),
     };
 
@@ -377,6 +383,16 @@ pub fn trial(seed: u64, kills: u32, lines: (u64, u64), limit_secs: u64) -> Trial
         std::thread::sleep(Duration::from_millis(rng.range(200, 3000)));
         if matches!(up.try_wait(), Ok(Some(_))) {
             break;
+        }
+        // The outage comes first in its slot, with every process of the run alive.
+        if slot == outage_at {
+            match outage(&env, OUTAGE) {
+                Ok(cut) => {
+                    t.outages += 1;
+                    t.connections_cut += cut;
+                }
+                Err(e) => t.log_mismatches.push(format!("outage: {e}")),
+            }
         }
         let mut kill_host = false;
         if let Some(b) = &mut host_b {
@@ -403,15 +419,6 @@ pub fn trial(seed: u64, kills: u32, lines: (u64, u64), limit_secs: u64) -> Trial
                     killed_threads.insert(thread.clone());
                     t.supervisor_kills += 1;
                 }
-            }
-        }
-        if slot == outage_at {
-            match outage(&env, OUTAGE) {
-                Ok(cut) => {
-                    t.outages += 1;
-                    t.connections_cut += cut;
-                }
-                Err(e) => t.log_mismatches.push(format!("outage: {e}")),
             }
         }
         if matches!(up.try_wait(), Ok(Some(_))) {
@@ -528,7 +535,8 @@ pub struct AttemptRow {
     pub thread: String,
     pub outcome: String,
     pub worktree: String,
-    /// The host that took the attempt over, if one did.
+    /// The host that ran it, and the one that took it over, if one did.
+    pub host: String,
     pub taken_by: String,
 }
 
@@ -551,6 +559,7 @@ fn check_attempts(env: &Env, t: &mut Trial) -> Vec<AttemptRow> {
                 .as_str()
                 .unwrap_or("")
                 .to_string(),
+            host: a["supervision"]["host"].as_str().unwrap_or("").to_string(),
             taken_by: a["supervision"]["taken_by"]
                 .as_str()
                 .unwrap_or("")
@@ -559,6 +568,12 @@ fn check_attempts(env: &Env, t: &mut Trial) -> Vec<AttemptRow> {
     }
     t.attempts = rows.len();
     t.taken_over = rows.iter().filter(|r| !r.taken_by.is_empty()).count();
+    for r in rows.iter().filter(|r| !r.taken_by.is_empty()) {
+        eprintln!(
+            "trial {}: {} of host {} taken over by host {}",
+            t.seed, r.thread, r.host, r.taken_by
+        );
+    }
     let mut by_task: BTreeMap<&str, Vec<&AttemptRow>> = BTreeMap::new();
     for r in &rows {
         by_task.entry(&r.task).or_default().push(r);
