@@ -63,6 +63,8 @@ pub(super) struct Liveness {
     seen_lost: AtomicU64,
     /// When the connection was last handed out.
     last_used: std::sync::Mutex<Option<Instant>>,
+    /// When the store last reconnected after a lost connection (never: `None`).
+    reconnected: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Liveness {
@@ -71,7 +73,14 @@ impl Liveness {
         Liveness {
             seen_lost: AtomicU64::new(CONNECTIONS_LOST.load(Ordering::Relaxed)),
             last_used: std::sync::Mutex::new(Some(Instant::now())),
+            reconnected: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether the store reconnected after a lost connection less than `span` ago.
+    pub(super) fn reconnected_within(&self, span: Duration) -> bool {
+        let at = self.reconnected.lock().unwrap_or_else(|e| e.into_inner());
+        at.is_some_and(|at| at.elapsed() < span)
     }
 
     /// Reconnects `slot` when a connection was lost since the last connect, or when a
@@ -101,6 +110,8 @@ impl Liveness {
             match open(url).await {
                 Ok(conn) => {
                     self.seen_lost.store(lost, Ordering::Relaxed);
+                    *self.reconnected.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(Instant::now());
                     tracing::info!("reconnected to the database after a lost connection");
                     *slot = Some(conn);
                     return;
