@@ -300,7 +300,8 @@ impl Scheduler<'_> {
 }
 
 /// Whether the loop ends after a tick, and how: the run is over and nothing is left to
-/// wait for here, nothing left that orch can run, or stopped.
+/// wait for here (nor, for a failed run, on another host), nothing left that orch can
+/// run, or stopped.
 fn ended(
     status: RunStatus,
     ticked: &Ticked,
@@ -328,8 +329,11 @@ fn ended(
         status,
         RunStatus::Done | RunStatus::Cancelled | RunStatus::Failed
     );
+    // A failed run may not stay failed while another host still has unsettled attempts:
+    // the policy pass of one it settles (a retry) reopens it.
+    let final_here = status != RunStatus::Failed || ticked.elsewhere == 0;
     // Stopping: nothing is left to wait for but policy decisions of this process.
-    (over && settled) || (stopping && (settled || running == 0))
+    (over && settled && final_here) || (stopping && (settled || running == 0))
 }
 
 /// How long `orch up` goes on ticking while every tick fails on a lost database
