@@ -89,7 +89,11 @@ impl ChangeDetector {
                         heard = listener.recv() => {
                             if let Err(e) = heard {
                                 // Lost connection: the next recv reconnects; wait out the
-                                // tick so a server that is down is not hammered.
+                                // tick so a server that is down is not hammered. It is
+                                // counted, so the store's own connection (most likely
+                                // cut too) is reconnected before its next statement
+                                // rather than failing it.
+                                pg::note_error(&e);
                                 tracing::debug!("change listener: {e}");
                                 tokio::time::sleep_until(until).await;
                             }
