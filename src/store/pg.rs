@@ -63,8 +63,8 @@ pub(super) struct Liveness {
     seen_lost: AtomicU64,
     /// When the connection was last handed out.
     last_used: std::sync::Mutex<Option<Instant>>,
-    /// When the store last reconnected after a lost connection (never: `None`).
-    reconnected: std::sync::Mutex<Option<Instant>>,
+    /// When the store connected: first, or again after a lost connection.
+    connected: std::sync::Mutex<Instant>,
 }
 
 impl Liveness {
@@ -73,14 +73,15 @@ impl Liveness {
         Liveness {
             seen_lost: AtomicU64::new(CONNECTIONS_LOST.load(Ordering::Relaxed)),
             last_used: std::sync::Mutex::new(Some(Instant::now())),
-            reconnected: std::sync::Mutex::new(None),
+            connected: std::sync::Mutex::new(Instant::now()),
         }
     }
 
-    /// Whether the store reconnected after a lost connection less than `span` ago.
-    pub(super) fn reconnected_within(&self, span: Duration) -> bool {
-        let at = self.reconnected.lock().unwrap_or_else(|e| e.into_inner());
-        at.is_some_and(|at| at.elapsed() < span)
+    /// Whether the store connected (first, or again after a lost connection) less than
+    /// `span` ago.
+    pub(super) fn connected_within(&self, span: Duration) -> bool {
+        let at = self.connected.lock().unwrap_or_else(|e| e.into_inner());
+        at.elapsed() < span
     }
 
     /// Reconnects `slot` when a connection was lost since the last connect, or when a
@@ -110,8 +111,7 @@ impl Liveness {
             match open(url).await {
                 Ok(conn) => {
                     self.seen_lost.store(lost, Ordering::Relaxed);
-                    *self.reconnected.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(Instant::now());
+                    *self.connected.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
                     tracing::info!("reconnected to the database after a lost connection");
                     *slot = Some(conn);
                     return;
