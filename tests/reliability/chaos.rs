@@ -26,9 +26,10 @@ const RUN: &str = "chaos";
 /// On PostgreSQL, both hosts beat every 200 ms, and a host silent for 1.5 s is dead.
 const HEARTBEAT_MS: &str = "200";
 const LAPSE_MS: &str = "1500";
-/// How long host b stays dead before it is started again (its attempts are host a's
-/// to take over by then).
+/// How long host b stays dead at least before it is started again: until host a has
+/// taken over every attempt b's killed supervisors held, or at most [`HOST_DOWN_MAX`].
 const HOST_DOWN: Duration = Duration::from_secs(3);
+const HOST_DOWN_MAX: Duration = Duration::from_secs(20);
 /// How long the database refuses connections in an outage.
 const OUTAGE: Duration = Duration::from_secs(2);
 
@@ -168,6 +169,8 @@ struct HostB {
     up: Option<Child>,
     round: u32,
     killed_at: Option<Instant>,
+    /// The attempts whose supervisors died with the host, for host a to take over.
+    orphaned: Vec<String>,
 }
 
 impl HostB {
@@ -192,6 +195,7 @@ impl HostB {
             up: None,
             round: 0,
             killed_at: None,
+            orphaned: Vec::new(),
         }
     }
 
@@ -221,9 +225,22 @@ impl HostB {
             .is_some_and(|up| matches!(up.try_wait(), Ok(None)))
     }
 
-    /// Starts it again once it has been dead for [`HOST_DOWN`].
+    /// Starts it again once it has been dead for [`HOST_DOWN`] and host a has taken its
+    /// orphaned attempts over (or for [`HOST_DOWN_MAX`]).
     fn restart_if_due(&mut self, env: &Env, plan: &Path) {
-        if self.killed_at.is_some_and(|at| at.elapsed() >= HOST_DOWN) {
+        let Some(at) = self.killed_at else {
+            return;
+        };
+        let taken = || {
+            let data = env.orch(&["attempts", "--run", RUN]).data().clone();
+            self.orphaned.iter().all(|thread| {
+                data["attempts"].as_array().into_iter().flatten().any(|a| {
+                    a["attempt"]["thread_id"] == thread.as_str()
+                        && a["supervision"]["taken_by"].is_string()
+                })
+            })
+        };
+        if at.elapsed() >= HOST_DOWN_MAX || (at.elapsed() >= HOST_DOWN && taken()) {
             self.round += 1;
             self.start(env, plan);
         }
@@ -267,7 +284,9 @@ impl HostB {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.killed_at = Some(Instant::now());
-        frozen.values().filter_map(procs::supervised).collect()
+        let threads: Vec<String> = frozen.values().filter_map(procs::supervised).collect();
+        self.orphaned.extend(threads.iter().cloned());
+        threads
     }
 }
 
@@ -489,6 +508,18 @@ pub fn trial(seed: u64, kills: u32, lines: (u64, u64), limit_secs: u64) -> Trial
     check_tasks(&env, &mut t);
     let attempts = check_attempts(&env, &mut t);
     check_bytes(&env, &attempts, &killed_threads, &mut t);
+    // Every attempt host b's killed supervisors held was host a's to take over (or had
+    // ended before the kill).
+    for thread in host_b.iter().flat_map(|b| &b.orphaned) {
+        if let Some(a) = attempts.iter().find(|a| &a.thread == thread)
+            && a.outcome == "lost"
+            && a.taken_by != "a"
+        {
+            t.attempts_lost.push(format!(
+                "{thread}: its host b was killed, and host a did not take it over"
+            ));
+        }
+    }
     let mut clones = vec![repo.clone()];
     clones.extend(host_b.as_ref().map(|b| b.clone.clone()));
     check_worktrees(&env, &clones, &attempts, &mut t);
