@@ -654,15 +654,21 @@ fn check_attempts(env: &Env, t: &mut Trial) -> Vec<AttemptRow> {
                 starts.len()
             ));
         }
+        // A worker killed as it began (a host kill) may have written no start: its
+        // journal's creation is the bound then.
+        let Some(start) = starts.first().copied().or_else(|| mtime_ms(&entry.path())) else {
+            continue;
+        };
         // A worker killed with its supervisor wrote no end: its last output is a bound.
-        let end = ends.first().copied().unwrap_or_else(|| {
-            mtime_ms(&journal.join(format!("{thread}.out"))).unwrap_or(starts[0])
-        });
-        if let (Some(start), Some(task)) = (starts.first(), thread.split("__").nth(1)) {
+        let end = ends
+            .first()
+            .copied()
+            .unwrap_or_else(|| mtime_ms(&journal.join(format!("{thread}.out"))).unwrap_or(start));
+        if let Some(task) = thread.split("__").nth(1) {
             spans
                 .entry(task.to_string())
                 .or_default()
-                .push((*start, end, thread.to_string()));
+                .push((start, end, thread.to_string()));
         }
     }
     for (task, mut list) in spans {
