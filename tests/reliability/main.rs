@@ -1,7 +1,9 @@
 //! The reliability harness (issue 5): chaos trials with `kill -9`, a contention run, and
 //! misbehaving workers, each checked and measured. `cargo test` runs a short version of
 //! everything; the long runs are `ORCH_CHAOS_TRIALS=50 cargo test --release --test
-//! reliability` and friends (docs/RELIABILITY.md lists them).
+//! reliability` and friends (docs/RELIABILITY.md lists them). With `ORCH_TEST_PG_URL`
+//! the chaos trials run on PostgreSQL, with a second host, a host kill and a database
+//! outage per trial.
 //!
 //! Settings (environment): `ORCH_RELIABILITY` = `chaos`, `contention`, `misbehave` or
 //! `all` (default); `ORCH_CHAOS_TRIALS` (default 2), `ORCH_CHAOS_SEED` (first trial's
