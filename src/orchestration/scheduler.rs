@@ -302,7 +302,8 @@ impl Scheduler<'_> {
 }
 
 /// Whether the loop ends after a tick, and how: the run is over and nothing is left to
-/// wait for here, nothing left that orch can run, or stopped.
+/// wait for here (nor, for a failed run, on another host), nothing left that orch can
+/// run, or stopped.
 fn ended(
     status: RunStatus,
     ticked: &Ticked,
@@ -330,9 +331,16 @@ fn ended(
         status,
         RunStatus::Done | RunStatus::Cancelled | RunStatus::Failed
     );
+    // A failed run may not stay failed while another host still has unsettled attempts:
+    // the policy pass of one it settles (a retry) reopens it.
+    let final_here = status != RunStatus::Failed || ticked.elsewhere == 0;
     // Stopping: nothing is left to wait for but policy decisions of this process.
-    (over && settled) || (stopping && (settled || running == 0))
+    (over && settled && final_here) || (stopping && (settled || running == 0))
 }
+
+/// How long `orch up` goes on ticking while every tick fails on a lost database
+/// connection.
+const LOST_FOR: Duration = Duration::from_secs(120);
 
 /// Runs the loop until the run is over (or stopped), recorded as the run's `orch up`
 /// meanwhile ([`super::presence`]). `on_event` gets every run event.
@@ -379,13 +387,40 @@ async fn drive(
         timing,
     };
     let mut interrupted = false;
+    // Since when ticks have failed on a lost database connection (a server restart).
+    let mut lost_since: Option<tokio::time::Instant> = None;
     loop {
         let stopping = *stop.borrow() > 0;
         interrupted |= stopping;
-        let ticked = scheduler
-            .tick(stopping, &mut on_event, &mut on_notice)
-            .await?;
-        let status = store.run(&scheduler.opts.run_id).await?.status;
+        let lost = crate::store::connections_lost();
+        let step = async {
+            let ticked = scheduler
+                .tick(stopping, &mut on_event, &mut on_notice)
+                .await?;
+            let status = store.run(&scheduler.opts.run_id).await?.status;
+            Ok::<_, Error>((ticked, status))
+        }
+        .await;
+        // A tick that met a lost connection is run again: the store reconnects first
+        // (retrying while the server is away), and a tick does again only what the
+        // database says is still to do. Given up on after LOST_FOR.
+        let (ticked, status) = match step {
+            Ok(done) => {
+                lost_since = None;
+                done
+            }
+            Err(e)
+                if crate::store::connections_lost() != lost
+                    && lost_since
+                        .get_or_insert_with(tokio::time::Instant::now)
+                        .elapsed()
+                        < LOST_FOR =>
+            {
+                tracing::warn!(error = %e, "lost the database connection; ticking again");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let policy_idle = scheduler.policy_tasks.is_empty();
         if ended(status, &ticked, policy_idle, stopping, &mut on_notice) {
             return Ok(UpResult {

@@ -103,6 +103,9 @@ fn forward(mut listener: PgListener) -> Arc<tokio::sync::Notify> {
             match listener.recv().await {
                 Ok(_) => signal.notify_one(),
                 Err(e) => {
+                    // Counted, so the store's own connection (most likely cut too) is
+                    // reconnected before its next statement rather than failing it.
+                    pg::note_error(&e);
                     tracing::debug!("change listener: {e}");
                     // Anything may have changed while it was away.
                     signal.notify_one();

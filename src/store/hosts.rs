@@ -278,7 +278,8 @@ impl Store {
     /// stopped and has not beaten for `lapse_ms`: each is marked taken by `taker`, its
     /// epoch bumped (its supervisor, wherever it is, is fenced), with an
     /// `attempt_taken_over` event, in one transaction; an attempt claimed meanwhile (its
-    /// epoch moved) is left. Returns the attempts taken. What the lost supervisor had
+    /// epoch moved) is left. A taker that connected to the database (first, or
+    /// again after a lost connection) less than `lapse_ms` ago takes nothing. Returns the attempts taken. What the lost supervisor had
     /// left to do is the caller's (`orchestration::recovery`).
     pub async fn take_over_lapsed(
         &self,
@@ -292,7 +293,12 @@ impl Store {
             let mut conn = self.lock().await;
             lapsed(&mut conn.db(), run_id, taker, now_ms() - lapse_ms).await?
         };
-        if due.is_empty() {
+        // A taker that has just connected (started, or reconnected after the server
+        // restarted or its connection was cut) judges nobody for a lapse: after an
+        // outage every host's heartbeats stopped alike, and they resume as the others
+        // reconnect.
+        let lapse = std::time::Duration::from_millis(lapse_ms.max(0) as u64);
+        if due.is_empty() || self.liveness.connected_within(lapse) {
             return Ok(Vec::new());
         }
         self.write(async |tx, now| {

@@ -65,6 +65,7 @@ pub(crate) use db::{
     Args, Conn, Db, IntoArg, Row, Sql, Tx, args, execute, fetch_all, fetch_one, fetch_optional,
     fetch_record, scalar, scalar_one, sql,
 };
+pub use pg::connections_lost;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::time::now_ms;
@@ -237,22 +238,40 @@ impl Store {
         let now = now_ms();
         let claim = self.request_slot().take_pending();
         let mut lost = false;
-        let result = async {
-            let mut conn = self.lock().await;
-            let mut tx = conn.begin().await?;
-            let db = &mut tx.db();
-            self.check_fence(db).await?;
-            if let Some(claim) = &claim
-                && !requests::insert_claim(db, claim, now).await?
-            {
-                lost = true;
-                return Err(requests::claim_taken(&claim.0.request_id));
+        let mut step = Some(step);
+        let mut tries = 0;
+        let result = loop {
+            let connections_lost = pg::connections_lost();
+            let attempt = async {
+                let mut conn = self.lock().await;
+                // Nothing is done until the transaction has begun: a begin that met a
+                // lost connection (a server restart) is tried again, reconnected.
+                let mut tx = conn.begin().await.map_err(Begun::No)?;
+                let db = &mut tx.db();
+                self.check_fence(db).await.map_err(Begun::Yes)?;
+                if let Some(claim) = &claim
+                    && !requests::insert_claim(db, claim, now)
+                        .await
+                        .map_err(Begun::Yes)?
+                {
+                    lost = true;
+                    return Err(Begun::Yes(requests::claim_taken(&claim.0.request_id)));
+                }
+                let step = step.take().expect("a write's step runs once");
+                let out = step(db, now).await.map_err(Begun::Yes)?;
+                tx.commit().await.map_err(Begun::Yes)?;
+                Ok(out)
             }
-            let out = step(db, now).await?;
-            tx.commit().await?;
-            Ok(out)
-        }
-        .await;
+            .await;
+            match attempt {
+                Ok(out) => break Ok(out),
+                Err(Begun::No(e)) if pg::connections_lost() != connections_lost && tries < 3 => {
+                    tracing::info!(error = %e, "a write met a lost connection; trying again");
+                    tries += 1;
+                }
+                Err(Begun::No(e) | Begun::Yes(e)) => break Err(e),
+            }
+        };
         self.request_slot().settle(claim, result.is_ok(), lost);
         result
     }
@@ -261,6 +280,13 @@ impl Store {
     pub async fn change_detector(&self) -> Result<ChangeDetector> {
         ChangeDetector::new(self.clone()).await
     }
+}
+
+/// How far a failed write got: its transaction not begun (nothing done, so it may be
+/// tried again), or begun.
+enum Begun {
+    No(Error),
+    Yes(Error),
 }
 
 /// Maps a status string read from the database, or reports a corrupt row.

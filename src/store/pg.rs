@@ -29,6 +29,13 @@ fn options(url: &str) -> Result<PgConnectOptions> {
 /// reconnects before its next statement when this moved.
 static CONNECTIONS_LOST: AtomicU64 = AtomicU64::new(0);
 
+/// How many statements of this process have met a dead PostgreSQL connection so far (a
+/// loop that sees it move across a failed step knows the step met a lost connection,
+/// which the store reconnects after, and may run the step again).
+pub fn connections_lost() -> u64 {
+    CONNECTIONS_LOST.load(Ordering::Relaxed)
+}
+
 /// A connection idle this long is pinged before use.
 const PING_AFTER: Duration = Duration::from_secs(1);
 /// How long a store keeps trying to reconnect (a server restarting) before it lets the
@@ -56,6 +63,8 @@ pub(super) struct Liveness {
     seen_lost: AtomicU64,
     /// When the connection was last handed out.
     last_used: std::sync::Mutex<Option<Instant>>,
+    /// When the store connected: first, or again after a lost connection.
+    connected: std::sync::Mutex<Instant>,
 }
 
 impl Liveness {
@@ -64,7 +73,15 @@ impl Liveness {
         Liveness {
             seen_lost: AtomicU64::new(CONNECTIONS_LOST.load(Ordering::Relaxed)),
             last_used: std::sync::Mutex::new(Some(Instant::now())),
+            connected: std::sync::Mutex::new(Instant::now()),
         }
+    }
+
+    /// Whether the store connected (first, or again after a lost connection) less than
+    /// `span` ago.
+    pub(super) fn connected_within(&self, span: Duration) -> bool {
+        let at = self.connected.lock().unwrap_or_else(|e| e.into_inner());
+        at.elapsed() < span
     }
 
     /// Reconnects `slot` when a connection was lost since the last connect, or when a
@@ -94,6 +111,7 @@ impl Liveness {
             match open(url).await {
                 Ok(conn) => {
                     self.seen_lost.store(lost, Ordering::Relaxed);
+                    *self.connected.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
                     tracing::info!("reconnected to the database after a lost connection");
                     *slot = Some(conn);
                     return;

@@ -130,6 +130,14 @@ pub(super) async fn claim_thread(store: &Store, thread_id: &str, agent: &str) ->
         return Ok(true);
     };
     tracing::warn!(error = %e, "cannot claim the thread");
+    // The claim is the last write, and so the last check of the fence, before the
+    // worker starts: one that failed otherwise (it met a lost connection) is no check.
+    // A supervisor whose attempt was taken over meanwhile starts no worker.
+    if !store.fence_holds().await? {
+        return Err(crate::error::Error::invalid_state(format!(
+            "fenced: attempt {thread_id} was taken over before its worker started; this supervisor writes nothing more"
+        )));
+    }
     if !store.thread(thread_id).await?.status.is_terminal() {
         return Ok(true);
     }

@@ -340,7 +340,19 @@ async fn finish_thread(
         summary: &summary,
         content: &content,
     };
-    let result = finish_as(store, report).await;
+    // A thread left open would keep its task running for good (the attempt is recorded
+    // ended all the same): a report that met a lost connection is made again.
+    let mut tries = 0;
+    let result = loop {
+        let lost = crate::store::connections_lost();
+        match finish_as(store, report).await {
+            Err(e) if crate::store::connections_lost() != lost && tries < 3 => {
+                tracing::info!(error = %e, "finishing the thread met a lost connection; again");
+                tries += 1;
+            }
+            other => break other,
+        }
+    };
     if let Err(e) = result {
         tracing::warn!(error = %e, "cannot finish the thread");
     }

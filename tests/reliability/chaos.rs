@@ -3,9 +3,18 @@
 //! every promise is checked: all tasks done, no attempt duplicated or lost, every byte
 //! each worker printed in its log, nothing of the run left alive, a sound database,
 //! and no worktree orch does not know about.
+//!
+//! On PostgreSQL (issue 13) the run has two hosts: `orch up --host a` in the trial's
+//! repository and `orch up --host b` in a clone of its own (origin: the shared bare
+//! remote; its own state directory). One kill of each trial kills host b outright (its
+//! `orch up` and everything it started), which host a must take over; b is started
+//! again once it has been down for a while. And once per trial the database goes away
+//! for two seconds: every connection to it is terminated and new ones are refused,
+//! which is what a server restart looks like to orch's processes.
 
 use crate::common::{Env, ORCH};
 use crate::procs::{self, Rng};
+use nix::sys::signal::Signal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -14,6 +23,16 @@ use std::time::{Duration, Instant};
 const TASKS: usize = 30;
 const RUN: &str = "chaos";
 
+/// On PostgreSQL, both hosts beat every 200 ms, and a host silent for 1.5 s is dead.
+const HEARTBEAT_MS: &str = "200";
+const LAPSE_MS: &str = "1500";
+/// How long host b stays dead at least before it is started again: until host a has
+/// taken over every attempt b's killed supervisors held, or at most [`HOST_DOWN_MAX`].
+const HOST_DOWN: Duration = Duration::from_secs(3);
+const HOST_DOWN_MAX: Duration = Duration::from_secs(20);
+/// How long the database refuses connections in an outage.
+const OUTAGE: Duration = Duration::from_secs(2);
+
 /// What one trial found. Every list empty and every count zero is a pass.
 #[derive(Debug, Default)]
 pub struct Trial {
@@ -21,6 +40,13 @@ pub struct Trial {
     pub seconds: f64,
     pub up_kills: u32,
     pub supervisor_kills: u32,
+    /// Host b killed with everything it started (PostgreSQL only).
+    pub host_kills: u32,
+    /// Attempts a host took over from another whose heartbeat lapsed.
+    pub taken_over: usize,
+    /// Database outages (PostgreSQL only), and the connections they cut.
+    pub outages: u32,
+    pub connections_cut: u64,
     pub attempts: usize,
     pub up_failure: Option<String>,
     pub tasks_not_done: Vec<String>,
@@ -98,20 +124,224 @@ fn plan(rng: &mut Rng, lines: (u64, u64)) -> String {
     plan
 }
 
-fn start_up(env: &Env, repo: &Path, plan: &Path, round: u32) -> Child {
-    let out = std::fs::File::create(env.path().join(format!("up-{round}.out"))).unwrap();
-    let err = std::fs::File::create(env.path().join(format!("up-{round}.err"))).unwrap();
-    env.command(ORCH)
+/// A named host of a trial on PostgreSQL: its name, the prefix of its `orch up`'s
+/// output files, and its state directory.
+struct Host<'a> {
+    name: &'a str,
+    tag: &'a str,
+    state: &'a Path,
+}
+
+/// `orch up --plan` in `repo` (on PostgreSQL as `host`), its output in `up-[TAG]N.out`
+/// and `.err`.
+fn start_up(env: &Env, repo: &Path, plan: &Path, host: Option<&Host>, round: u32) -> Child {
+    let tag = host.map_or("", |h| h.tag);
+    let out = std::fs::File::create(env.path().join(format!("up-{tag}{round}.out"))).unwrap();
+    let err = std::fs::File::create(env.path().join(format!("up-{tag}{round}.err"))).unwrap();
+    let mut command = env.command(ORCH);
+    command
         .current_dir(repo)
         .arg("--db")
         .arg(&env.db)
         .args(["up", "--plan"])
         .arg(plan)
-        .args(["--concurrency", "4"])
+        .args(["--concurrency", "4"]);
+    if let Some(host) = host {
+        command
+            .args(["--host", host.name])
+            .env("ORCH_HOST_HEARTBEAT_MS", HEARTBEAT_MS)
+            .env("ORCH_HOST_LAPSE_MS", LAPSE_MS)
+            .env("ORCH_STATE_DIR", host.state);
+    }
+    command
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()
         .expect("start orch up")
+}
+
+/// Host b of a trial on PostgreSQL: a clone of the shared remote, a state directory of
+/// its own (its `journal/` the trial's, so the workers' record is in one place), and
+/// its `orch up` when it is alive.
+struct HostB {
+    clone: PathBuf,
+    state: PathBuf,
+    up: Option<Child>,
+    round: u32,
+    killed_at: Option<Instant>,
+    /// The attempts whose supervisors died with the host, for host a to take over.
+    orphaned: Vec<String>,
+}
+
+impl HostB {
+    fn new(env: &Env) -> HostB {
+        let clone = env.path().join("host-b");
+        let state = env.path().join("host-b-state");
+        let remote = env.path().join("remote.git");
+        env.git(
+            env.path(),
+            &[
+                "clone",
+                "-q",
+                remote.to_str().unwrap(),
+                clone.to_str().unwrap(),
+            ],
+        );
+        std::fs::create_dir_all(&state).unwrap();
+        std::os::unix::fs::symlink(env.path().join("journal"), state.join("journal")).unwrap();
+        HostB {
+            clone,
+            state,
+            up: None,
+            round: 0,
+            killed_at: None,
+            orphaned: Vec::new(),
+        }
+    }
+
+    fn host(&self) -> Host<'_> {
+        Host {
+            name: "b",
+            tag: "b-",
+            state: &self.state,
+        }
+    }
+
+    fn start(&mut self, env: &Env, plan: &Path) {
+        self.up = Some(start_up(
+            env,
+            &self.clone,
+            plan,
+            Some(&self.host()),
+            self.round,
+        ));
+        self.killed_at = None;
+    }
+
+    /// Whether its `orch up` runs.
+    fn alive(&mut self) -> bool {
+        self.up
+            .as_mut()
+            .is_some_and(|up| matches!(up.try_wait(), Ok(None)))
+    }
+
+    /// Starts it again once it has been dead for [`HOST_DOWN`] and host a has taken its
+    /// orphaned attempts over (or for [`HOST_DOWN_MAX`]).
+    fn restart_if_due(&mut self, env: &Env, plan: &Path) {
+        let Some(at) = self.killed_at else {
+            return;
+        };
+        let taken = || {
+            let data = env.orch(&["attempts", "--run", RUN]).data().clone();
+            self.orphaned.iter().all(|thread| {
+                data["attempts"].as_array().into_iter().flatten().any(|a| {
+                    a["attempt"]["thread_id"] == thread.as_str()
+                        && a["supervision"]["taken_by"].is_string()
+                })
+            })
+        };
+        if at.elapsed() >= HOST_DOWN_MAX || (at.elapsed() >= HOST_DOWN && taken()) {
+            self.round += 1;
+            self.start(env, plan);
+        }
+    }
+
+    /// `kill -9` of the host: its `orch up`, its supervisors and their workers, all
+    /// frozen first so that none sees another die and reacts (a supervisor recording
+    /// its worker's end), as none does when a machine dies. Returns the attempt threads
+    /// of the supervisors killed.
+    fn kill(&mut self) -> Vec<String> {
+        let Some(mut up) = self.up.take() else {
+            return Vec::new();
+        };
+        procs::signal(up.id(), Signal::SIGSTOP);
+        let mut frozen: BTreeMap<u32, procs::Proc> = BTreeMap::new();
+        loop {
+            let new: Vec<procs::Proc> = procs::of_host(&self.state, &self.clone)
+                .into_iter()
+                .filter(|p| !frozen.contains_key(&p.pid))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for p in new {
+                procs::signal(p.pid, Signal::SIGSTOP);
+                frozen.insert(p.pid, p);
+            }
+        }
+        let _ = up.kill();
+        let _ = up.wait();
+        for pid in frozen.keys() {
+            procs::kill9(*pid);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = procs::of_host(&self.state, &self.clone);
+            if left.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            procs::kill_all(&left);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.killed_at = Some(Instant::now());
+        let threads: Vec<String> = frozen.values().filter_map(procs::supervised).collect();
+        self.orphaned.extend(threads.iter().cloned());
+        threads
+    }
+}
+
+/// A database outage, as a PostgreSQL restart looks to orch's processes, without
+/// restarting the server other tests share: over an admin connection, the trial's
+/// database refuses new connections (`ALLOW_CONNECTIONS false`), every connection to
+/// it is terminated (`pg_terminate_backend`), and after `length` connections are
+/// allowed again. Returns how many connections were cut.
+fn outage(env: &Env, length: Duration) -> Result<u64, String> {
+    use sqlx::Connection;
+    let server = crate::common::pg_server().ok_or("no PostgreSQL server")?;
+    let url = env.db.display().to_string();
+    let name = url
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.split('?').next())
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(format!("not a scratch database: {url}"));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .map_err(|e| format!("admin connection: {e}"))?;
+        let allow = |yes: bool| {
+            // A name of letters, digits and `_` (checked above): safe to splice.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS {yes}"
+            )))
+        };
+        allow(false)
+            .execute(&mut admin)
+            .await
+            .map_err(|e| format!("refusing connections: {e}"))?;
+        let cut: Result<i64, String> = sqlx::query_scalar(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .map_err(|e| format!("terminating connections: {e}"));
+        tokio::time::sleep(length).await;
+        allow(true)
+            .execute(&mut admin)
+            .await
+            .map_err(|e| format!("allowing connections again: {e}"))?;
+        let _ = admin.close().await;
+        cut.map(|n| n as u64)
+    })
 }
 
 fn wait_child(child: &mut Child, secs: u64) -> Option<std::process::ExitStatus> {
@@ -141,31 +371,79 @@ pub fn trial(seed: u64, kills: u32, lines: (u64, u64), limit_secs: u64) -> Trial
     let plan_path = env.path().join("plan.toml");
     std::fs::write(&plan_path, plan(&mut rng, lines)).unwrap();
 
+    // On PostgreSQL: hosts a (this repository) and b, one kill slot that kills host b,
+    // and one after which the database goes away for a while.
+    let pg = env.is_pg();
+    let host_a = Host {
+        name: "a",
+        tag: "",
+        state: env.path(),
+    };
+    let host_a = pg.then_some(&host_a);
+    let mut host_b = pg.then(|| HostB::new(&env));
+    let (host_kill_at, outage_at) = match pg {
+        true => {
+            // In different slots (when there are two), so host b meets the outage alive.
+            let kills = u64::from(kills);
+            let host_kill_at = rng.range(0, kills);
+            let outage_at = (host_kill_at + 1 + rng.range(0, kills.saturating_sub(1))) % kills;
+            (host_kill_at, outage_at)
+        }
+        false => (u64::MAX, u64::MAX),
+    };
+
     let mut round = 0;
-    let mut up = start_up(&env, &repo, &plan_path, round);
+    let mut up = start_up(&env, &repo, &plan_path, host_a, round);
+    if let Some(b) = &mut host_b {
+        b.start(&env, &plan_path);
+    }
     let mut killed_threads: BTreeSet<String> = BTreeSet::new();
-    for _ in 0..kills {
+    for slot in 0..u64::from(kills) {
         std::thread::sleep(Duration::from_millis(rng.range(200, 3000)));
         if matches!(up.try_wait(), Ok(Some(_))) {
             break;
         }
-        let roll = rng.range(0, 100);
-        let supervisors = procs::supervisors(&env.db);
-        if roll < 45 || supervisors.is_empty() || roll >= 90 {
-            let _ = up.kill();
-            let _ = up.wait();
-            t.up_kills += 1;
+        // The outage comes first in its slot, with every process of the run alive.
+        if slot == outage_at {
+            match outage(&env, OUTAGE) {
+                Ok(cut) => {
+                    t.outages += 1;
+                    t.connections_cut += cut;
+                }
+                Err(e) => t.log_mismatches.push(format!("outage: {e}")),
+            }
         }
-        if (45..100).contains(&roll) && !supervisors.is_empty() {
-            let (pid, thread) = &supervisors[rng.range(0, supervisors.len() as u64) as usize];
-            procs::kill9(*pid);
-            killed_threads.insert(thread.clone());
-            t.supervisor_kills += 1;
+        let mut kill_host = false;
+        if let Some(b) = &mut host_b {
+            b.restart_if_due(&env, &plan_path);
+            kill_host = slot == host_kill_at && b.alive();
+        }
+        match &mut host_b {
+            Some(b) if kill_host => {
+                killed_threads.extend(b.kill());
+                t.host_kills += 1;
+            }
+            _ => {
+                let roll = rng.range(0, 100);
+                let supervisors = procs::supervisors(&env.db);
+                if roll < 45 || supervisors.is_empty() || roll >= 90 {
+                    let _ = up.kill();
+                    let _ = up.wait();
+                    t.up_kills += 1;
+                }
+                if (45..100).contains(&roll) && !supervisors.is_empty() {
+                    let (pid, thread) =
+                        &supervisors[rng.range(0, supervisors.len() as u64) as usize];
+                    procs::kill9(*pid);
+                    killed_threads.insert(thread.clone());
+                    t.supervisor_kills += 1;
+                }
+            }
         }
         if matches!(up.try_wait(), Ok(Some(_))) {
             std::thread::sleep(Duration::from_millis(rng.range(0, 800)));
             round += 1;
-            up = start_up(&env, &repo, &plan_path, round);
+            up = start_up(&env, &repo, &plan_path, host_a, round);
         }
     }
     match wait_child(&mut up, limit_secs) {
@@ -187,6 +465,36 @@ pub fn trial(seed: u64, kills: u32, lines: (u64, u64), limit_secs: u64) -> Trial
             t.up_failure = Some(format!("orch up did not finish in {limit_secs} s"));
         }
     }
+    // Host b, when it runs, ends with the run too.
+    if let Some(b) = &mut host_b
+        && let Some(mut up_b) = b.up.take()
+    {
+        let failure = match wait_child(&mut up_b, 60) {
+            Some(status) if status.success() => None,
+            Some(status) => {
+                let read = |ext: &str| {
+                    std::fs::read_to_string(env.path().join(format!("up-b-{}.{ext}", b.round)))
+                        .unwrap_or_default()
+                };
+                Some(format!(
+                    "orch up of host b exited {status}: {}{}",
+                    tail(&read("out")),
+                    tail(&read("err"))
+                ))
+            }
+            None => {
+                let _ = up_b.kill();
+                let _ = up_b.wait();
+                Some("orch up of host b did not end with the run".to_string())
+            }
+        };
+        if let Some(failure) = failure {
+            t.up_failure = Some(match t.up_failure.take() {
+                Some(first) => format!("{first}\n{failure}"),
+                None => failure,
+            });
+        }
+    }
 
     // Nothing of the run may be left alive (supervisors finish their last writes
     // after the run is done: give them a moment).
@@ -200,7 +508,21 @@ pub fn trial(seed: u64, kills: u32, lines: (u64, u64), limit_secs: u64) -> Trial
     check_tasks(&env, &mut t);
     let attempts = check_attempts(&env, &mut t);
     check_bytes(&env, &attempts, &killed_threads, &mut t);
-    check_worktrees(&env, &repo, &attempts, &mut t);
+    // Every attempt host b's killed supervisors held was host a's to take over (or had
+    // ended before the kill).
+    for thread in host_b.iter().flat_map(|b| &b.orphaned) {
+        if let Some(a) = attempts.iter().find(|a| &a.thread == thread)
+            && a.outcome == "lost"
+            && a.taken_by != "a"
+        {
+            t.attempts_lost.push(format!(
+                "{thread}: its host b was killed, and host a did not take it over"
+            ));
+        }
+    }
+    let mut clones = vec![repo.clone()];
+    clones.extend(host_b.as_ref().map(|b| b.clone.clone()));
+    check_worktrees(&env, &clones, &attempts, &mut t);
     t.integrity = integrity(&env.db);
     t.seconds = started.elapsed().as_secs_f64();
     if !t.passed() {
@@ -244,6 +566,9 @@ pub struct AttemptRow {
     pub thread: String,
     pub outcome: String,
     pub worktree: String,
+    /// The host that ran it, and the one that took it over, if one did.
+    pub host: String,
+    pub taken_by: String,
 }
 
 /// Attempts numbered 1..n per task, every one settled, the last one succeeded; each
@@ -265,9 +590,21 @@ fn check_attempts(env: &Env, t: &mut Trial) -> Vec<AttemptRow> {
                 .as_str()
                 .unwrap_or("")
                 .to_string(),
+            host: a["supervision"]["host"].as_str().unwrap_or("").to_string(),
+            taken_by: a["supervision"]["taken_by"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
         });
     }
     t.attempts = rows.len();
+    t.taken_over = rows.iter().filter(|r| !r.taken_by.is_empty()).count();
+    for r in rows.iter().filter(|r| !r.taken_by.is_empty()) {
+        eprintln!(
+            "trial {}: {} of host {} taken over by host {}",
+            t.seed, r.thread, r.host, r.taken_by
+        );
+    }
     let mut by_task: BTreeMap<&str, Vec<&AttemptRow>> = BTreeMap::new();
     for r in &rows {
         by_task.entry(&r.task).or_default().push(r);
@@ -317,15 +654,21 @@ fn check_attempts(env: &Env, t: &mut Trial) -> Vec<AttemptRow> {
                 starts.len()
             ));
         }
+        // A worker killed as it began (a host kill) may have written no start: its
+        // journal's creation is the bound then.
+        let Some(start) = starts.first().copied().or_else(|| mtime_ms(&entry.path())) else {
+            continue;
+        };
         // A worker killed with its supervisor wrote no end: its last output is a bound.
-        let end = ends.first().copied().unwrap_or_else(|| {
-            mtime_ms(&journal.join(format!("{thread}.out"))).unwrap_or(starts[0])
-        });
-        if let (Some(start), Some(task)) = (starts.first(), thread.split("__").nth(1)) {
+        let end = ends
+            .first()
+            .copied()
+            .unwrap_or_else(|| mtime_ms(&journal.join(format!("{thread}.out"))).unwrap_or(start));
+        if let Some(task) = thread.split("__").nth(1) {
             spans
                 .entry(task.to_string())
                 .or_default()
-                .push((*start, end, thread.to_string()));
+                .push((start, end, thread.to_string()));
         }
     }
     for (task, mut list) in spans {
@@ -436,21 +779,23 @@ fn normalize(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Every worktree git knows (but the main one) belongs to an attempt orch recorded,
-/// and every code attempt's worktree exists.
-fn check_worktrees(env: &Env, repo: &Path, attempts: &[AttemptRow], t: &mut Trial) {
-    let listed = env.git(repo, &["worktree", "list", "--porcelain"]);
+/// Every worktree git knows in each host's clone (but the clone's main one) belongs to
+/// an attempt orch recorded, and every code attempt's worktree exists.
+fn check_worktrees(env: &Env, clones: &[PathBuf], attempts: &[AttemptRow], t: &mut Trial) {
     let recorded: BTreeSet<PathBuf> = attempts
         .iter()
         .filter(|a| !a.worktree.is_empty())
         .map(|a| canonical(Path::new(&a.worktree)))
         .collect();
-    let main = canonical(repo);
-    for line in listed.lines() {
-        if let Some(path) = line.strip_prefix("worktree ") {
-            let path = canonical(Path::new(path));
-            if path != main && !recorded.contains(&path) {
-                t.stray_worktrees.push(path.display().to_string());
+    for repo in clones {
+        let listed = env.git(repo, &["worktree", "list", "--porcelain"]);
+        let main = canonical(repo);
+        for line in listed.lines() {
+            if let Some(path) = line.strip_prefix("worktree ") {
+                let path = canonical(Path::new(path));
+                if path != main && !recorded.contains(&path) {
+                    t.stray_worktrees.push(path.display().to_string());
+                }
             }
         }
     }

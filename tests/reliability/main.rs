@@ -1,7 +1,9 @@
 //! The reliability harness (issue 5): chaos trials with `kill -9`, a contention run, and
 //! misbehaving workers, each checked and measured. `cargo test` runs a short version of
 //! everything; the long runs are `ORCH_CHAOS_TRIALS=50 cargo test --release --test
-//! reliability` and friends (docs/RELIABILITY.md lists them).
+//! reliability` and friends (docs/RELIABILITY.md lists them). With `ORCH_TEST_PG_URL`
+//! the chaos trials run on PostgreSQL, with a second host, a host kill and a database
+//! outage per trial.
 //!
 //! Settings (environment): `ORCH_RELIABILITY` = `chaos`, `contention`, `misbehave` or
 //! `all` (default); `ORCH_CHAOS_TRIALS` (default 2), `ORCH_CHAOS_SEED` (first trial's
@@ -61,20 +63,24 @@ fn run_chaos() -> bool {
     );
     println!("## Chaos: {trials} trials, {kills} kills each, first seed {first_seed}\n");
     println!(
-        "| trial | seed | s | up kills | supervisor kills | attempts | tasks not done | dup | lost | bytes checked | bytes lost | in flight at kill | procs left | integrity | stray worktrees |"
+        "| trial | seed | s | up kills | supervisor kills | host kills | taken over | outages | connections cut | attempts | tasks not done | dup | lost | bytes checked | bytes lost | in flight at kill | procs left | integrity | stray worktrees |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut totals = chaos::Trial::default();
     let mut passed = 0;
     for i in 0..trials {
         let t = chaos::trial(first_seed + i, kills, (10, 40), 300);
         println!(
-            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             i + 1,
             t.seed,
             t.seconds,
             t.up_kills,
             t.supervisor_kills,
+            t.host_kills,
+            t.taken_over,
+            t.outages,
+            t.connections_cut,
             t.attempts,
             t.tasks_not_done.len(),
             t.attempts_duplicated.len(),
@@ -94,6 +100,10 @@ fn run_chaos() -> bool {
         totals.seconds += t.seconds;
         totals.up_kills += t.up_kills;
         totals.supervisor_kills += t.supervisor_kills;
+        totals.host_kills += t.host_kills;
+        totals.taken_over += t.taken_over;
+        totals.outages += t.outages;
+        totals.connections_cut += t.connections_cut;
         totals.attempts += t.attempts;
         totals.tasks_not_done.extend(t.tasks_not_done);
         totals.attempts_duplicated.extend(t.attempts_duplicated);
@@ -111,10 +121,14 @@ fn run_chaos() -> bool {
         }
     }
     println!(
-        "| **all** | | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        "| **all** | | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
         totals.seconds,
         totals.up_kills,
         totals.supervisor_kills,
+        totals.host_kills,
+        totals.taken_over,
+        totals.outages,
+        totals.connections_cut,
         totals.attempts,
         totals.tasks_not_done.len(),
         totals.attempts_duplicated.len(),

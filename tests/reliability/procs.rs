@@ -28,8 +28,31 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Live (non-zombie) processes, other than this one, whose command line, working
 /// directory or environment mentions `marker` (a workspace path).
 pub fn belonging_to(marker: &Path) -> Vec<Proc> {
-    let me = std::process::id();
     let needle = marker.to_string_lossy().into_owned().into_bytes();
+    matching(|cmdline, environ, cwd| {
+        contains(cmdline, &needle) || contains(environ, &needle) || contains(cwd, &needle)
+    })
+}
+
+/// The processes of one simulated host: its `orch up` and everything it started carry
+/// `ORCH_STATE_DIR=<state_dir>` in their environment (supervisors and workers are given
+/// it), and what runs in its clone has its working directory there.
+pub fn of_host(state_dir: &Path, clone: &Path) -> Vec<Proc> {
+    let var = format!("ORCH_STATE_DIR={}", state_dir.display()).into_bytes();
+    let clone = clone.to_string_lossy().into_owned().into_bytes();
+    matching(|_, environ, cwd| {
+        environ
+            .split(|b| *b == 0)
+            .any(|entry| entry == var.as_slice())
+            || cwd == clone.as_slice()
+            || (cwd.starts_with(&clone) && cwd.get(clone.len()) == Some(&b'/'))
+    })
+}
+
+/// Live (non-zombie) processes, other than this one, for which `test(cmdline, environ,
+/// cwd)` holds.
+fn matching(test: impl Fn(&[u8], &[u8], &[u8]) -> bool) -> Vec<Proc> {
+    let me = std::process::id();
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
@@ -50,7 +73,7 @@ pub fn belonging_to(marker: &Path) -> Vec<Proc> {
         let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
             .map(|p| p.to_string_lossy().into_owned().into_bytes())
             .unwrap_or_default();
-        if contains(&cmdline, &needle) || contains(&environ, &needle) || contains(&cwd, &needle) {
+        if test(&cmdline, &environ, &cwd) {
             found.push(Proc {
                 pid,
                 cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
@@ -103,17 +126,25 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 pub fn supervisors(db: &Path) -> Vec<(u32, String)> {
     belonging_to(db)
         .into_iter()
-        .filter_map(|p| {
-            let words: Vec<&str> = p.cmdline.split_whitespace().collect();
-            let at = words.iter().position(|w| *w == "supervise")?;
-            let thread = words
-                .iter()
-                .skip(at)
-                .skip_while(|w| **w != "--attempt")
-                .nth(1)?;
-            Some((p.pid, thread.to_string()))
-        })
+        .filter_map(|p| Some((p.pid, supervised(&p)?)))
         .collect()
+}
+
+/// The attempt thread an `orch supervise` process supervises; `None` for any other.
+pub fn supervised(p: &Proc) -> Option<String> {
+    let words: Vec<&str> = p.cmdline.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "supervise")?;
+    let thread = words
+        .iter()
+        .skip(at)
+        .skip_while(|w| **w != "--attempt")
+        .nth(1)?;
+    Some(thread.to_string())
+}
+
+/// A signal to one process.
+pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
 }
 
 /// A small deterministic random source (xorshift64*), seeded per trial so a failing
