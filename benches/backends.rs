@@ -269,6 +269,7 @@ async fn status_fixture(store: &Store) {
                 allowed: &[TaskStatus::Ready],
                 cancel_current: None,
                 extra_event: None,
+                host: None,
             })
             .await
             .unwrap()
