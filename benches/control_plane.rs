@@ -4,14 +4,15 @@
 //! docs/BENCHMARKS.md keeps them with the machine they ran on). Not a test: nothing
 //! here asserts on time.
 
-use orch::model::{ExecutionMode, Priority, TaskStatus, ThreadStatus};
-use orch::store::{
-    MessageInput, NewAttempt, NewRun, NewTask, PlanInput, PlanTask, Report, Store, Workspace,
-};
+use orch::store::Store;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "common/status_fixture.rs"]
+mod status_fixture;
+use status_fixture::{status_fixture, task};
 
 const ORCH: &str = env!("CARGO_BIN_EXE_orch");
 
@@ -48,117 +49,6 @@ fn percentile(mut xs: Vec<Duration>, p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn task(id: String) -> NewTask {
-    NewTask {
-        title: format!("title of {id}"),
-        summary: format!("summary of {id}"),
-        body: "Do the thing described here, carefully.".into(),
-        default_to: "shell".into(),
-        execution_mode: Some(ExecutionMode::Analysis),
-        acceptance: None,
-        checks: Vec::new(),
-        priority: Priority::Normal,
-        task_id: id,
-    }
-}
-
-/// A run of 1,000 tasks in the states of a run well under way, whose threads hold
-/// 10,000 messages in all: 800 done, 25 failed, 20 running, 5 blocked on a question,
-/// 150 never dispatched (waiting on the ones that failed, or ready). Every dispatched
-/// thread has 10 to 12 messages: the task, the claim, progress notes, the end.
-async fn status_fixture(db: &Path) {
-    let store = Store::open(db).await.unwrap();
-    let tasks: Vec<PlanTask> = (0..1000)
-        .map(|i| PlanTask {
-            task: task(format!("t{i:04}")),
-            // The last 150 wait on a failed task, so they stay planned.
-            depends_on: if i >= 850 {
-                vec![format!("t{:04}", 800 + i % 25)]
-            } else {
-                Vec::new()
-            },
-        })
-        .collect();
-    store
-        .apply_plan(&PlanInput {
-            run: NewRun {
-                run_id: "big".into(),
-                goal: "bench".into(),
-                summary: String::new(),
-                config: None,
-            },
-            tasks,
-        })
-        .await
-        .unwrap();
-    let mut messages = 0;
-    for i in 0..850 {
-        let task_id = format!("t{i:04}");
-        let attempt = store
-            .create_attempt(&NewAttempt {
-                run_id: "big".into(),
-                task_id: task_id.clone(),
-                attempt_no: 1,
-                assigned_to: "worker".into(),
-                execution_mode: ExecutionMode::Analysis,
-                created_by: "leader".into(),
-                body: String::new(),
-                workspace: Workspace::default(),
-                allowed: &[TaskStatus::Ready],
-                cancel_current: None,
-                extra_event: None,
-                host: None,
-            })
-            .await
-            .unwrap()
-            .attempt;
-        let thread = attempt.thread_id.as_str();
-        store.claim(thread, "worker", 3_600_000).await.unwrap();
-        messages += 2;
-        let notes = if i < 670 { 9 } else { 8 };
-        // The worker's report on its thread.
-        let say = async |status, summary: &str, content: &MessageInput| {
-            let report = Report {
-                thread_id: thread,
-                agent: "worker",
-                status,
-                summary,
-                content,
-            };
-            store.report(report).await.unwrap();
-        };
-        for m in 0..notes {
-            let content = MessageInput {
-                body: format!("step {m} of {task_id}: edited files, ran tests"),
-                ..Default::default()
-            };
-            say(ThreadStatus::InProgress, &format!("step {m}"), &content).await;
-            messages += 1;
-        }
-        let done = MessageInput {
-            body: "all done".into(),
-            ..Default::default()
-        };
-        match i {
-            0..800 => say(ThreadStatus::Done, "finished", &done).await,
-            800..825 => say(ThreadStatus::Failed, "tests fail", &done).await,
-            825..845 => {}
-            _ => {
-                let q = MessageInput {
-                    payload: serde_json::json!({"question": "which way?"}),
-                    ..Default::default()
-                };
-                say(ThreadStatus::Blocked, "Which way?", &q).await;
-            }
-        }
-        if !(825..845).contains(&i) {
-            messages += 1;
-        }
-    }
-    store.reconcile("big").await.unwrap();
-    assert_eq!(messages, 10_000);
 }
 
 /// A JSON plan of 10,000 tasks and 20,000 edges: 1,000 roots, then each task depends
@@ -240,7 +130,11 @@ fn main() {
     // machine: this virtual machine's speed drifts by tens of percent over minutes.
     let db1 = dir.path().join("status.db");
     let t = Instant::now();
-    rt.block_on(status_fixture(&db1));
+    rt.block_on(async {
+        let store = Store::open(&db1).await.unwrap();
+        status_fixture(&store).await;
+        store.close().await;
+    });
     eprintln!("status fixture built in {:?}", t.elapsed());
     let mut baseline_runs = Vec::new();
     let mut status = Vec::new();

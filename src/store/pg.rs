@@ -146,13 +146,12 @@ pub(super) async fn open(url: &str) -> Result<Conn> {
 /// Applies pending migrations; one query when there are none.
 async fn migrate(conn: &mut PgConnection) -> Result<()> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Option<i64> = sqlx::query_scalar(
-        "SELECT max(version) FROM _sqlx_migrations WHERE success
-         AND to_regclass('_sqlx_migrations') IS NOT NULL",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap_or(None);
+    // On a fresh database the table is missing and the query fails: nothing applied.
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap_or(None);
     match applied {
         Some(v) if v == latest => return Ok(()),
         Some(v) if v > latest => {
