@@ -68,7 +68,7 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     // The supervisor runs as this host (it records the host on the attempt it claims).
     command
         .env("ORCH_HOST", host)
-        .env("ORCH_STATE_DIR", store.state_dir())
+        .envs(store.child_env())
         .arg("--db")
         .arg(store.location().for_children())
         .arg("supervise")

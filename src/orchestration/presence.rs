@@ -147,7 +147,7 @@ pub async fn start_detached(store: &Store, run_id: &str, concurrency: usize) -> 
     }
     let mut command = std::process::Command::new(exe);
     command
-        .env("ORCH_STATE_DIR", store.state_dir())
+        .envs(store.child_env())
         .arg("--db")
         .arg(store.location().for_children())
         .args([

@@ -77,6 +77,12 @@ enum Begin {
 }
 
 impl Db<'_> {
+    /// Whether the backend is PostgreSQL: for the few reads whose best shape differs
+    /// (a page per round trip costs a server, not a function call).
+    pub(crate) fn is_pg(&self) -> bool {
+        matches!(self, Db::Pg(_))
+    }
+
     /// Starts a write transaction that takes the write lock at once (SQLite's `BEGIN
     /// IMMEDIATE`), so it never fails half-way on a read-to-write lock upgrade, and
     /// writers are serialized.

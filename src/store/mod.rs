@@ -163,6 +163,17 @@ impl Store {
         &self.state_dir
     }
 
+    /// The environment an orch process this one starts (a supervisor, a detached `orch
+    /// up`) gets to find the same database as this one does: the state directory and,
+    /// on PostgreSQL, that the schema is up to date (so the child skips that check).
+    pub fn child_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("ORCH_STATE_DIR", self.state_dir.display().to_string())];
+        if let Location::Postgres(_) = &*self.location {
+            env.push((pg::SCHEMA_CHECKED, pg::latest_version().to_string()));
+        }
+        env
+    }
+
     /// Opens the database at `location`, reports [`Store::integrity_problems`] (a check
     /// that fails is reported as a problem) and closes it; an error only when the
     /// database cannot be opened.

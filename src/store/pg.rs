@@ -130,22 +130,37 @@ impl Liveness {
     }
 }
 
-/// Connects to the server at `url` and brings the schema up to date.
+/// Set by a process for the orch processes it starts (supervisors, a detached `orch
+/// up`) to the schema version it found: a child of the same build skips the check, one
+/// round trip pair and a plan on a fresh server process, on the path from a task ready
+/// to its worker running.
+pub(super) const SCHEMA_CHECKED: &str = "ORCH_PG_SCHEMA_CHECKED";
+
+/// The newest migration this build knows.
+pub(super) fn latest_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Connects to the server at `url` and brings the schema up to date (unless the
+/// process that started this one found it so: [`SCHEMA_CHECKED`]).
 pub(super) async fn open(url: &str) -> Result<Conn> {
     let shown = super::Location::Postgres(url.to_owned());
     let mut conn = options(url)?
         .connect()
         .await
         .map_err(|e| Error::internal(format!("cannot connect to database {shown}: {e}")))?;
-    migrate(&mut conn)
-        .await
-        .map_err(|e| Error::internal(format!("cannot bring database {shown} up to date: {e}")))?;
+    let checked = std::env::var(SCHEMA_CHECKED).is_ok_and(|v| v == latest_version().to_string());
+    if !checked {
+        migrate(&mut conn).await.map_err(|e| {
+            Error::internal(format!("cannot bring database {shown} up to date: {e}"))
+        })?;
+    }
     Ok(Conn::Pg(conn))
 }
 
 /// Applies pending migrations; one query when there are none.
 async fn migrate(conn: &mut PgConnection) -> Result<()> {
-    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let latest = latest_version();
     // On a fresh database the table is missing and the query fails: nothing applied.
     let applied: Option<i64> =
         sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")

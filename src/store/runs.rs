@@ -88,8 +88,18 @@ async fn run_row(conn: &mut Db<'_>, sql: Sql, run_id: &str) -> Result<Row> {
 }
 
 pub(crate) async fn load_run(conn: &mut Db<'_>, run_id: &str) -> Result<Run> {
-    let row = run_row(conn, sql!("SELECT * FROM runs WHERE run_id = $1"), run_id).await?;
+    let row = load_run_row(conn, run_id).await?;
     let counts = counts(conn, run_id).await?;
+    run_with_counts(&row, counts)
+}
+
+/// The run's row (`SELECT *`), for [`run_with_counts`]; not found names the run.
+pub(crate) async fn load_run_row(conn: &mut Db<'_>, run_id: &str) -> Result<Row> {
+    run_row(conn, sql!("SELECT * FROM runs WHERE run_id = $1"), run_id).await
+}
+
+/// The run of `row` (`SELECT * FROM runs`) with its tasks' `counts`.
+pub(crate) fn run_with_counts(row: &Row, counts: TaskCounts) -> Result<Run> {
     let cancelled: i64 = row.try_get("cancelled")?;
     Ok(Run {
         run_id: row.try_get("run_id")?,
