@@ -117,10 +117,8 @@ pub struct EventFilter {
 impl Store {
     /// The newest event id, 0 on an empty database: the "now" cursor.
     pub async fn max_event_id(&self) -> Result<i64> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
         let sql = sql!("SELECT COALESCE(MAX(event_id), 0) FROM events");
-        scalar_one(conn, sql, args![]).await
+        self.read_scalar_one(sql, args![]).await
     }
 
     /// The first event after `after` that matches `filter`.

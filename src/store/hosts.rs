@@ -263,13 +263,12 @@ impl Store {
 
     /// The hosts registered on the run, by name.
     pub async fn run_hosts(&self, run_id: &str) -> Result<Vec<HostRecord>> {
-        let mut conn = self.lock().await;
-        let rows = fetch_all(
-            &mut conn.db(),
-            sql!("SELECT * FROM run_hosts WHERE run_id = $1 ORDER BY host"),
-            args![run_id],
-        )
-        .await?;
+        let rows = self
+            .read_all(
+                sql!("SELECT * FROM run_hosts WHERE run_id = $1 ORDER BY host"),
+                args![run_id],
+            )
+            .await?;
         rows.iter().map(HostRecord::from_row).collect()
     }
 

@@ -4,7 +4,7 @@
 use super::NotFound;
 use super::threads::*;
 use super::{Store, rows};
-use super::{args, fetch_all, fetch_optional, scalar, scalar_one, sql};
+use super::{args, fetch_all, fetch_optional, scalar, sql};
 use crate::error::Result;
 use crate::model::{Message, Thread};
 use crate::time::now_ms;
@@ -19,11 +19,8 @@ impl Store {
         limit: Option<i64>,
         unread: bool,
     ) -> Result<Vec<Thread>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
         // A negative `--limit` is no limit: SQLite reads it so, PostgreSQL refuses it.
-        let rows = fetch_all(
-            conn,
+        let rows = self.read_all(
             sql!(
                 sqlite: "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
                          FROM threads t
@@ -61,11 +58,8 @@ impl Store {
 
     /// `inbox list`.
     pub async fn list_threads(&self, filter: &ThreadFilter) -> Result<Vec<Thread>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
         // A negative `--limit` is no limit, as in `fetch`.
-        let rows = fetch_all(
-            conn,
+        let rows = self.read_all(
             sql!(
                 sqlite: "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
                          FROM threads
@@ -175,10 +169,7 @@ impl Store {
         from: &str,
         kinds: &[&str],
     ) -> Result<Option<i64>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        scalar_one(
-            conn,
+        self.read_scalar_one(
             sql!(
                 sqlite: "SELECT MAX(message_id) FROM messages
                          WHERE thread_id = $1 AND from_agent = $2 AND kind IN (SELECT value FROM json_each($3))",
@@ -192,14 +183,12 @@ impl Store {
 
     /// True when the message exists on that thread.
     pub async fn message_in_thread(&self, thread_id: &str, message_id: i64) -> Result<bool> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let found: Option<i64> = scalar(
-            conn,
-            sql!("SELECT 1 FROM messages WHERE message_id = $1 AND thread_id = $2"),
-            args![message_id, thread_id],
-        )
-        .await?;
+        let found: Option<i64> = self
+            .read_scalar(
+                sql!("SELECT 1 FROM messages WHERE message_id = $1 AND thread_id = $2"),
+                args![message_id, thread_id],
+            )
+            .await?;
         Ok(found.is_some())
     }
 }

@@ -3,7 +3,7 @@
 //! push at the attempt's end did. No row means pushing was off for the attempt. Also
 //! whether this store is shared by several hosts, which makes pushing required.
 
-use super::{Row, Store, args, execute, fetch_all, fetch_optional, parse_or_corrupt, rows, sql};
+use super::{Row, Store, args, execute, parse_or_corrupt, rows, sql};
 use crate::error::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -130,25 +130,17 @@ impl Store {
 
     /// The push record of the attempt of `thread_id`; `None` when pushing was off.
     pub async fn attempt_push(&self, thread_id: &str) -> Result<Option<AttemptPush>> {
-        let mut conn = self.lock().await;
-        let row = fetch_optional(
-            &mut conn.db(),
-            push_select!("WHERE a.thread_id = $1"),
-            args![thread_id],
-        )
-        .await?;
+        let row = self
+            .read_optional(push_select!("WHERE a.thread_id = $1"), args![thread_id])
+            .await?;
         row.as_ref().map(push_record).transpose()
     }
 
     /// The push records of every attempt of `run_id` that has one, by thread id.
     pub async fn run_pushes(&self, run_id: &str) -> Result<BTreeMap<String, AttemptPush>> {
-        let mut conn = self.lock().await;
-        let rows = fetch_all(
-            &mut conn.db(),
-            push_select!("WHERE a.run_id = $1"),
-            args![run_id],
-        )
-        .await?;
+        let rows = self
+            .read_all(push_select!("WHERE a.run_id = $1"), args![run_id])
+            .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("thread_id")?, push_record(row)?)))
             .collect()

@@ -6,7 +6,7 @@ use super::NotFound;
 use super::events::{self, NewEvent};
 use super::threads::{MessageInput, NewMessage, load_thread, post};
 use super::{Store, rows};
-use super::{args, execute, fetch_all, fetch_optional, sql};
+use super::{args, execute, sql};
 use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, Message, MessageKind};
 use crate::time::{now_ms, rfc3339};
@@ -92,10 +92,7 @@ impl AttemptEnd {
 impl Store {
     /// An attempt by its thread id, with its supervision facts.
     pub async fn attempt_by_thread(&self, thread_id: &str) -> Result<(Attempt, Supervision)> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let row = fetch_optional(
-            conn,
+        let row = self.read_optional(
             sql!("SELECT a.run_id, a.task_id, a.attempt_no, a.thread_id, a.assigned_to, a.execution_mode,
                          th.status AS thread_status, a.repo_path, a.base_ref, a.base_commit, a.branch_name,
                          a.worktree_path, a.workspace_status, a.created_at, a.updated_at,
@@ -134,14 +131,9 @@ impl Store {
     /// Attempts of a run not yet settled, with their supervision facts (a handful: the
     /// ones at work, or whose supervisor is still applying the policy).
     pub async fn unsettled_attempts(&self, run_id: &str) -> Result<Vec<(Attempt, Supervision)>> {
-        let rows = {
-            let mut conn = self.lock().await;
-            let conn = &mut conn.db();
-            let sql = sql!(
-                "SELECT thread_id FROM attempts WHERE run_id = $1 AND settled = 0 ORDER BY id"
-            );
-            fetch_all(conn, sql, args![run_id]).await?
-        };
+        let sql =
+            sql!("SELECT thread_id FROM attempts WHERE run_id = $1 AND settled = 0 ORDER BY id");
+        let rows = self.read_all(sql, args![run_id]).await?;
         let threads: Vec<String> = rows
             .iter()
             .map(|row| row.try_get("thread_id"))
