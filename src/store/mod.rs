@@ -314,6 +314,17 @@ impl Store {
         result
     }
 
+    /// A write of one statement ([`Store::write`]); `args` gets the time of the write.
+    pub(crate) async fn write_statement(
+        &self,
+        sql: Sql,
+        args: impl FnOnce(i64) -> Args,
+    ) -> Result<()> {
+        self.write(async |tx, now| execute(tx, sql, args(now)).await)
+            .await?;
+        Ok(())
+    }
+
     /// A change detector for blocking verbs.
     pub async fn change_detector(&self) -> Result<ChangeDetector> {
         ChangeDetector::new(self.clone()).await

@@ -4,7 +4,7 @@
 
 use super::Store;
 use super::events;
-use super::{Sql, args, execute, rows, sql};
+use super::{Sql, args, rows, sql};
 use crate::error::Result;
 use crate::model::AttemptOutcome;
 use serde_json::Value;
@@ -33,22 +33,17 @@ impl Store {
 
     /// Records (or extends) a worker's cooldown, by its cooldown key.
     pub async fn set_cooldown(&self, key: &str, until_ms: i64, reason: &str) -> Result<()> {
-        self.write(async |tx, now| {
-            execute(
-                tx,
-                sql!(
-                    "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (worker) DO UPDATE SET
-                         until_ms = CASE WHEN cooldowns.until_ms > excluded.until_ms
-                                         THEN cooldowns.until_ms ELSE excluded.until_ms END,
-                         reason = excluded.reason, set_at = excluded.set_at"
-                ),
-                args![key, until_ms, reason, now],
-            )
-            .await
-        })
-        .await?;
-        Ok(())
+        self.write_statement(
+            sql!(
+                "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (worker) DO UPDATE SET
+                     until_ms = CASE WHEN cooldowns.until_ms > excluded.until_ms
+                                     THEN cooldowns.until_ms ELSE excluded.until_ms END,
+                     reason = excluded.reason, set_at = excluded.set_at"
+            ),
+            |now| args![key, until_ms, reason, now],
+        )
+        .await
     }
 
     /// Every attempt of a task, oldest first.
@@ -141,9 +136,7 @@ impl Store {
 
     /// Sets one text column of an attempt by its thread (`sql` updates it).
     async fn set_attempt_text(&self, sql: Sql, value: &str, thread_id: &str) -> Result<()> {
-        self.write(async |tx, _now| execute(tx, sql, args![value, thread_id]).await)
-            .await?;
-        Ok(())
+        self.write_statement(sql, |_| args![value, thread_id]).await
     }
 
     /// Appends a run event of the policy (`task_parked`, `task_given_up`, ...).

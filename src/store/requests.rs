@@ -240,17 +240,14 @@ impl Store {
     /// Withdraws `owner`'s claim on the id while it has no reply (a call that failed
     /// before changing anything, in a way a retry may not meet again).
     pub async fn drop_request_claim(&self, request_id: &str, owner: Owner) -> Result<()> {
-        self.write(async |tx, _now| {
-            execute(
-                tx,
-                sql!("DELETE FROM requests WHERE request_id = $1 AND owner_pid = $2 AND owner_start = $3
-                      AND exit_code IS NULL"),
-                args![request_id, owner.pid as i64, owner.start as i64],
-            )
-            .await
-        })
-        .await?;
-        Ok(())
+        self.write_statement(
+            sql!(
+                "DELETE FROM requests WHERE request_id = $1 AND owner_pid = $2 AND owner_start = $3
+                      AND exit_code IS NULL"
+            ),
+            |_| args![request_id, owner.pid as i64, owner.start as i64],
+        )
+        .await
     }
 
     pub(super) fn request_slot(&self) -> std::sync::MutexGuard<'_, RequestSlot> {

@@ -147,12 +147,8 @@ impl Store {
 
     /// Nothing more will happen for this attempt.
     pub async fn mark_settled(&self, thread_id: &str) -> Result<()> {
-        self.write(async |tx, _now| {
-            let sql = sql!("UPDATE attempts SET settled = 1 WHERE thread_id = $1");
-            execute(tx, sql, args![thread_id]).await
-        })
-        .await?;
-        Ok(())
+        let sql = sql!("UPDATE attempts SET settled = 1 WHERE thread_id = $1");
+        self.write_statement(sql, |_| args![thread_id]).await
     }
 
     /// The supervisor took charge: its pid, adapter and log.
@@ -165,17 +161,12 @@ impl Store {
         adapter: &str,
         log_path: &str,
     ) -> Result<()> {
-        self.write(async |tx, now| {
-            execute(
-                tx,
-                sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, profile = $3, adapter = $4,
-                      log_path = $5, updated_at = $6 WHERE thread_id = $7"),
-                args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
-            )
-            .await
-        })
-        .await?;
-        Ok(())
+        self.write_statement(
+            sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, profile = $3, adapter = $4,
+                  log_path = $5, updated_at = $6 WHERE thread_id = $7"),
+            |now| args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
+        )
+        .await
     }
 
     /// The worker is running: its pid and start time, and the `attempt_launched` event.
@@ -240,17 +231,12 @@ impl Store {
         cost_usd: Option<f64>,
     ) -> Result<()> {
         let usage = usage.map(Value::to_string);
-        self.write(async |tx, now| {
-            execute(
-                tx,
-                sql!("UPDATE attempts SET session_id = COALESCE($1, session_id), usage_json = COALESCE($2, usage_json),
-                      cost_usd = COALESCE($3, cost_usd), updated_at = $4 WHERE thread_id = $5"),
-                args![session_id, usage, cost_usd, now, thread_id],
-            )
-            .await
-        })
-        .await?;
-        Ok(())
+        self.write_statement(
+            sql!("UPDATE attempts SET session_id = COALESCE($1, session_id), usage_json = COALESCE($2, usage_json),
+                  cost_usd = COALESCE($3, cost_usd), updated_at = $4 WHERE thread_id = $5"),
+            |now| args![session_id, usage, cost_usd, now, thread_id],
+        )
+        .await
     }
 
     /// How the attempt ended, and the `attempt_exited` event.
