@@ -99,6 +99,18 @@ pub(crate) async fn insert_on_task(
     insert(conn, event, now).await
 }
 
+/// Inserts `event` on thread `thread_id` as it is now; the thread.
+pub(crate) async fn insert_on_thread(
+    conn: &mut Db<'_>,
+    thread_id: &str,
+    event: NewEvent,
+    now: i64,
+) -> Result<Thread> {
+    let thread = super::threads::load_thread(conn, thread_id).await?;
+    insert(conn, event.on_thread(&thread), now).await?;
+    Ok(thread)
+}
+
 /// Which events a waiter wants.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {

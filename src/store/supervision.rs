@@ -184,16 +184,10 @@ impl Store {
                 args![pid as i64, start as i64, now, now, thread_id],
             )
             .await?;
-            let thread = load_thread(tx, thread_id).await?;
-            events::insert(
-                tx,
-                NewEvent::new("attempt_launched")
-                    .on_thread(&thread)
-                    .summary(format!("worker started (pid {pid})"))
-                    .payload(payload),
-                now,
-            )
-            .await?;
+            let event = NewEvent::new("attempt_launched")
+                .summary(format!("worker started (pid {pid})"))
+                .payload(payload);
+            events::insert_on_thread(tx, thread_id, event, now).await?;
             Ok(())
         })
         .await
@@ -268,28 +262,22 @@ impl Store {
             ],
         )
         .await?;
-        let thread = load_thread(db, thread_id).await?;
-        events::insert(
-            db,
-            NewEvent::new("attempt_exited")
-                .on_thread(&thread)
-                .summary(if end.details.reason.is_empty() {
-                    end.outcome.to_string()
-                } else {
-                    format!("{}: {}", end.outcome, end.details.reason)
-                })
-                .payload(json!({
-                    "outcome": end.outcome,
-                    "exit_code": end.details.exit_code,
-                    "signal": end.details.exit_signal,
-                    "reason": end.details.reason,
-                    "reset_at": end.details.reset_at.map(rfc3339),
-                    "leaked": end.details.leaked,
-                    "work": end.work,
-                })),
-            now,
-        )
-        .await?;
+        let exited = NewEvent::new("attempt_exited")
+            .summary(if end.details.reason.is_empty() {
+                end.outcome.to_string()
+            } else {
+                format!("{}: {}", end.outcome, end.details.reason)
+            })
+            .payload(json!({
+                "outcome": end.outcome,
+                "exit_code": end.details.exit_code,
+                "signal": end.details.exit_signal,
+                "reason": end.details.reason,
+                "reset_at": end.details.reset_at.map(rfc3339),
+                "leaked": end.details.leaked,
+                "work": end.work,
+            }));
+        let thread = events::insert_on_thread(db, thread_id, exited, now).await?;
         if let Some(event_type) = end.outcome.event_type() {
             events::insert(
                 db,
