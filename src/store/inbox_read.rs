@@ -19,37 +19,25 @@ impl Store {
         limit: Option<i64>,
         unread: bool,
     ) -> Result<Vec<Thread>> {
-        // A negative `--limit` is no limit: SQLite reads it so, PostgreSQL refuses it.
         let rows = self.read_all(
             sql!(
-                sqlite: "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
-                         FROM threads t
-                         WHERE t.assigned_to = $1
-                           AND ($2 = '[]' OR t.status IN (SELECT value FROM json_each($2)))
-                           AND ($3 = 0 OR EXISTS (
-                                 SELECT 1 FROM messages m
-                                 WHERE m.thread_id = t.thread_id AND m.from_agent != $1
-                                   AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
-                                                                WHERE c.agent = $1 AND c.thread_id = t.thread_id), 0)))
-                         ORDER BY t.updated_at DESC, t.thread_id
-                         LIMIT $4",
-                pg: "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
-                     FROM threads t
-                     WHERE t.assigned_to = $1
-                       AND ($2 = '[]' OR t.status IN (SELECT jsonb_array_elements_text($2::jsonb)))
-                       AND ($3 = 0 OR EXISTS (
-                             SELECT 1 FROM messages m
-                             WHERE m.thread_id = t.thread_id AND m.from_agent != $1
-                               AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
-                                                            WHERE c.agent = $1 AND c.thread_id = t.thread_id), 0)))
-                     ORDER BY t.updated_at DESC, t.thread_id
-                     LIMIT CASE WHEN $4 < 0 THEN NULL ELSE $4 END",
+                "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
+                 FROM threads t
+                 WHERE t.assigned_to = $1
+                   AND ($2 = '[]' OR t.status IN (SELECT value FROM json_each($2)))
+                   AND ($3 = 0 OR EXISTS (
+                         SELECT 1 FROM messages m
+                         WHERE m.thread_id = t.thread_id AND m.from_agent != $1
+                           AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
+                                                        WHERE c.agent = $1 AND c.thread_id = t.thread_id), 0)))
+                 ORDER BY t.updated_at DESC, t.thread_id
+                 LIMIT $4"
             ),
             args![
                 agent,
                 serde_json::to_string(statuses).unwrap_or_default(),
                 unread as i64,
-                limit.unwrap_or(i64::MAX),
+                row_limit(limit),
             ],
         )
         .await?;
@@ -58,30 +46,22 @@ impl Store {
 
     /// `inbox list`.
     pub async fn list_threads(&self, filter: &ThreadFilter) -> Result<Vec<Thread>> {
-        // A negative `--limit` is no limit, as in `fetch`.
         let rows = self.read_all(
             sql!(
-                sqlite: "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
-                         FROM threads
-                         WHERE ($1 IS NULL OR run_id = $1) AND ($2 IS NULL OR task_id = $2)
-                           AND ($3 = '[]' OR status IN (SELECT value FROM json_each($3)))
-                           AND ($4 IS NULL OR assigned_to = $4)
-                         ORDER BY updated_at DESC, thread_id
-                         LIMIT $5",
-                pg: "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
-                     FROM threads
-                     WHERE (CAST($1 AS TEXT) IS NULL OR run_id = $1) AND (CAST($2 AS TEXT) IS NULL OR task_id = $2)
-                       AND ($3 = '[]' OR status IN (SELECT jsonb_array_elements_text($3::jsonb)))
-                       AND (CAST($4 AS TEXT) IS NULL OR assigned_to = $4)
-                     ORDER BY updated_at DESC, thread_id
-                     LIMIT CASE WHEN $5 < 0 THEN NULL ELSE $5 END",
+                "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
+                 FROM threads
+                 WHERE (CAST($1 AS TEXT) IS NULL OR run_id = $1) AND (CAST($2 AS TEXT) IS NULL OR task_id = $2)
+                   AND ($3 = '[]' OR status IN (SELECT value FROM json_each($3)))
+                   AND (CAST($4 AS TEXT) IS NULL OR assigned_to = $4)
+                 ORDER BY updated_at DESC, thread_id
+                 LIMIT $5"
             ),
             args![
                 filter.run_id.as_deref(),
                 filter.task_id.as_deref(),
                 serde_json::to_string(&filter.statuses).unwrap_or_default(),
                 filter.assigned_to.as_deref(),
-                filter.limit.unwrap_or(i64::MAX),
+                row_limit(filter.limit),
             ],
         )
         .await?;
@@ -171,10 +151,8 @@ impl Store {
     ) -> Result<Option<i64>> {
         self.read_scalar_one(
             sql!(
-                sqlite: "SELECT MAX(message_id) FROM messages
-                         WHERE thread_id = $1 AND from_agent = $2 AND kind IN (SELECT value FROM json_each($3))",
-                pg: "SELECT MAX(message_id) FROM messages
-                     WHERE thread_id = $1 AND from_agent = $2 AND kind IN (SELECT jsonb_array_elements_text($3::jsonb))",
+                "SELECT MAX(message_id) FROM messages
+                 WHERE thread_id = $1 AND from_agent = $2 AND kind IN (SELECT value FROM json_each($3))"
             ),
             args![thread_id, from, serde_json::to_string(kinds).unwrap_or_default()],
         )
@@ -191,4 +169,9 @@ impl Store {
             .await?;
         Ok(found.is_some())
     }
+}
+
+/// A `--limit` as a statement's `LIMIT`: none, or a negative one, is no limit.
+fn row_limit(limit: Option<i64>) -> i64 {
+    limit.filter(|n| *n >= 0).unwrap_or(i64::MAX)
 }
