@@ -4,8 +4,8 @@
 
 -- json_each(array): a row per element of a JSON array, `key` its index from 0, `value`
 -- the element as SQLite gives it: a string's text, a number's digits, NULL for null, any
--- other element's JSON (PostgreSQL's spacing). No rows for NULL. (SQLite's also walks an object; no statement
--- asks that of it.)
+-- other element's JSON (in PostgreSQL's spacing). No rows for NULL. (SQLite's also walks
+-- an object; no statement asks that of it.)
 CREATE FUNCTION json_each(doc TEXT) RETURNS TABLE (key BIGINT, value TEXT)
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT e.n - 1, e.element #>> '{}'
