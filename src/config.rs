@@ -56,15 +56,11 @@ pub enum ConfigError {
         "worker profile {profile:?}: stall_timeout {text:?} must be more than zero and at most a year"
     )]
     StallTimeoutOutOfRange { profile: String, text: String },
-    #[error("{}: [notify] {key}: {problem}", path.display())]
-    Notify {
+    /// A key of a checked section (`[notify]`, `[remote]`).
+    #[error("{}: [{section}] {key}: {problem}", path.display())]
+    Section {
         path: PathBuf,
-        key: &'static str,
-        problem: String,
-    },
-    #[error("{}: [remote] {key}: {problem}", path.display())]
-    Remote {
-        path: PathBuf,
+        section: &'static str,
         key: &'static str,
         problem: String,
     },
@@ -115,11 +111,7 @@ const MAX_NOTIFY_TIMEOUT: Duration = Duration::from_secs(300);
 impl NotifySection {
     /// Checks every key, naming the first that is wrong.
     fn check(self, path: &Path) -> Result<NotifyConfig> {
-        let bad = |key, problem: String| ConfigError::Notify {
-            path: path.to_path_buf(),
-            key,
-            problem,
-        };
+        let bad = section_problem(path, "notify");
         let known = || NotifyEvent::ALL.map(NotifyEvent::name).join(", ");
         let events = match self.events {
             None => NotifyEvent::ALL.to_vec(),
@@ -158,21 +150,8 @@ impl NotifySection {
             let problem = "neither is set: [notify] needs a command, a webhook or both";
             return Err(bad("command, webhook", problem.to_string()));
         }
-        let timeout = match &self.timeout {
-            None => DEFAULT_NOTIFY_TIMEOUT,
-            Some(text) => humantime::parse_duration(text)
-                .map_err(|e| bad("timeout", format!("{text:?}: {e}")))
-                .and_then(|t| {
-                    if t.is_zero() || t > MAX_NOTIFY_TIMEOUT {
-                        Err(bad(
-                            "timeout",
-                            format!("{text:?} must be more than zero and at most 5m"),
-                        ))
-                    } else {
-                        Ok(t)
-                    }
-                })?,
-        };
+        let timeout = section_timeout(self.timeout, DEFAULT_NOTIFY_TIMEOUT, MAX_NOTIFY_TIMEOUT)
+            .map_err(|problem| bad("timeout", problem))?;
         Ok(NotifyConfig {
             events,
             command,
@@ -223,33 +202,50 @@ impl Default for RemoteConfig {
 impl RemoteSection {
     /// Checks every key, naming the first that is wrong.
     fn check(self, path: &Path) -> Result<RemoteConfig> {
-        let bad = |key, problem: String| ConfigError::Remote {
-            path: path.to_path_buf(),
-            key,
-            problem,
-        };
+        let bad = section_problem(path, "remote");
         let name = self.name.unwrap_or_else(|| DEFAULT_REMOTE.to_string());
         // The name goes into refspecs and `--remotes=NAME/*`: the id rules keep it a
         // plain ref component that no git command reads as an option or a glob.
         crate::ids::validate_id("remote name", &name).map_err(|e| bad("name", e.to_string()))?;
-        let timeout = match &self.timeout {
-            None => DEFAULT_REMOTE_TIMEOUT,
-            Some(text) => {
-                let t = humantime::parse_duration(text)
-                    .map_err(|e| bad("timeout", format!("{text:?}: {e}")))?;
-                if t.is_zero() || t > MAX_REMOTE_TIMEOUT {
-                    let problem = format!("{text:?} must be more than zero and at most 1h");
-                    return Err(bad("timeout", problem));
-                }
-                t
-            }
-        };
+        let timeout = section_timeout(self.timeout, DEFAULT_REMOTE_TIMEOUT, MAX_REMOTE_TIMEOUT)
+            .map_err(|problem| bad("timeout", problem))?;
         Ok(RemoteConfig {
             name,
             push: self.push.unwrap_or(true),
             timeout,
         })
     }
+}
+
+/// The error of a key of `section` in the config file at `path`: `bad(key, problem)`.
+fn section_problem(
+    path: &Path,
+    section: &'static str,
+) -> impl Fn(&'static str, String) -> ConfigError {
+    move |key, problem| ConfigError::Section {
+        path: path.to_path_buf(),
+        section,
+        key,
+        problem,
+    }
+}
+
+/// A section's `timeout` (humantime): `default` when it is absent; more than zero and at
+/// most `max`, else the problem.
+fn section_timeout(
+    text: Option<String>,
+    default: Duration,
+    max: Duration,
+) -> std::result::Result<Duration, String> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let t = humantime::parse_duration(&text).map_err(|e| format!("{text:?}: {e}"))?;
+    if t.is_zero() || t > max {
+        let max = humantime::format_duration(max);
+        return Err(format!("{text:?} must be more than zero and at most {max}"));
+    }
+    Ok(t)
 }
 
 /// `http://HOST...` or `https://HOST...`.
@@ -263,21 +259,13 @@ fn is_http_url(url: &str) -> bool {
 /// `[notify]` of `<repo>/.orch/config.toml`, checked; `None` when the file or the
 /// section is absent.
 pub fn load_notify(repo: &Path) -> Result<Option<NotifyConfig>> {
-    let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ok(read_config_file(path)?.notify)
+    Ok(read_repo_config(repo)?.and_then(|config| config.notify))
 }
 
 /// `[remote]` of `<repo>/.orch/config.toml`, checked; `None` when the file or the
 /// section is absent.
 pub fn load_remote(repo: &Path) -> Result<Option<RemoteConfig>> {
-    let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ok(read_config_file(path)?.remote)
+    Ok(read_repo_config(repo)?.and_then(|config| config.remote))
 }
 
 /// A worker name resolved to what runs.
@@ -320,11 +308,8 @@ impl Workers {
     /// adapters from the built-ins and the user's directories.
     pub fn load(repo: Option<&Path>, run_config: &serde_json::Value) -> Result<Workers> {
         let mut profiles = BTreeMap::new();
-        if let Some(repo) = repo {
-            let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
-            if path.exists() {
-                profiles.extend(read_config_file(path)?.workers);
-            }
+        if let Some(config) = repo.map(read_repo_config).transpose()?.flatten() {
+            profiles.extend(config.workers);
         }
         if let Some(workers) = run_config.get("workers") {
             let from_plan: BTreeMap<String, WorkerProfile> =
@@ -389,9 +374,14 @@ struct CheckedConfig {
     remote: Option<RemoteConfig>,
 }
 
-/// Reads `.orch/config.toml`, with its `[notify]` and `[remote]` checked (a bad one is
-/// refused by every verb that reads the file, not only by those that use it).
-fn read_config_file(path: PathBuf) -> Result<CheckedConfig> {
+/// Reads `<repo>/.orch/config.toml`, with its `[notify]` and `[remote]` checked (a bad
+/// one is refused by every verb that reads the file, not only by those that use it);
+/// `None` when there is none.
+fn read_repo_config(repo: &Path) -> Result<Option<CheckedConfig>> {
+    let path = repo.join(crate::paths::STATE_DIR).join("config.toml");
+    if !path.exists() {
+        return Ok(None);
+    }
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(source) => return Err(ConfigError::Unreadable { path, source }),
@@ -400,11 +390,11 @@ fn read_config_file(path: PathBuf) -> Result<CheckedConfig> {
         path: path.clone(),
         source,
     })?;
-    Ok(CheckedConfig {
+    Ok(Some(CheckedConfig {
         notify: file.notify.map(|n| n.check(&path)).transpose()?,
         remote: file.remote.map(|r| r.check(&path)).transpose()?,
         workers: file.workers,
-    })
+    }))
 }
 
 /// The adapter as a profile runs it: the profile's `env`, `pass_env`, `secret_env` and

@@ -21,6 +21,18 @@ fn text(row: &impl Serialize) -> String {
     serde_json::to_string(row).unwrap()
 }
 
+/// `row_text(record, full)` prints what `record` printed through a `Value`, with `key`
+/// left out unless `full`, both ways.
+fn assert_prints_through_value<R: Serialize>(
+    record: &R,
+    key: &str,
+    row_text: impl Fn(&R, bool) -> String,
+) {
+    for full in [true, false] {
+        assert_eq!(row_text(record, full), through_value(record, key, full));
+    }
+}
+
 fn task(body: &str) -> Task {
     Task {
         run_id: "r".into(),
@@ -85,11 +97,9 @@ fn attempt(workspace: Workspace) -> Attempt {
 #[test]
 fn a_task_row_prints_the_task_with_its_body_or_its_size() {
     for body in ["", "the instructions\n\"quoted\" ☃"] {
-        let task = task(body);
-        for full in [true, false] {
-            let expected = through_value(&task, "body", full);
-            assert_eq!(text(&TaskRow::new(&task, full)), expected);
-        }
+        assert_prints_through_value(&task(body), "body", |task, full| {
+            text(&TaskRow::new(task, full))
+        });
     }
     let mut bare = task("x");
     (bare.execution_mode, bare.acceptance) = (None, Value::Null);
@@ -115,11 +125,9 @@ fn a_task_row_can_point_at_the_field_that_carries_its_body() {
 #[test]
 fn a_message_row_prints_the_message_with_its_body_or_its_size() {
     for body in ["", "the details"] {
-        let message = message(body);
-        for full in [true, false] {
-            let expected = through_value(&message, "body", full);
-            assert_eq!(text(&MessageRow::new(&message, full)), expected);
-        }
+        assert_prints_through_value(&message(body), "body", |message, full| {
+            text(&MessageRow::new(message, full))
+        });
     }
 }
 
@@ -193,12 +201,9 @@ fn a_supervision_row_prints_the_supervision_with_its_output_tail_or_its_size() {
         epoch: 2,
     };
     for supervision in [ended, Supervision::default()] {
-        for full in [true, false] {
-            assert_eq!(
-                text(&SupervisionRow::new(&supervision, full)),
-                through_value(&supervision, "output_tail", full)
-            );
-        }
+        assert_prints_through_value(&supervision, "output_tail", |supervision, full| {
+            text(&SupervisionRow::new(supervision, full))
+        });
     }
 }
 

@@ -71,36 +71,6 @@ pub(super) struct Prepared {
     pub push_to: Option<RemoteConfig>,
 }
 
-/// The workspace of attempt `attempt_no`: the repository (analysis), or a new worktree
-/// on its own branch from the base commit (code).
-pub(super) async fn prepare(
-    store: &Store,
-    mode: ExecutionMode,
-    location: &Location,
-    base: Base,
-    run: &str,
-    task: &str,
-    attempt_no: i64,
-) -> Result<Prepared> {
-    match mode {
-        ExecutionMode::Analysis => {
-            let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
-                crate::paths::absolute(&std::env::current_dir().unwrap_or_default(), &location.repo)
-            });
-            let record = Workspace {
-                repo_path: Some(repo),
-                ..Workspace::default()
-            };
-            Ok(Prepared {
-                record,
-                lock: None,
-                push_to: None,
-            })
-        }
-        ExecutionMode::Code => prepare_worktree(store, location, base, run, task, attempt_no).await,
-    }
-}
-
 /// Takes back the worktree and branch [`prepare`] made, when the attempt was not recorded.
 pub(super) fn discard(workspace: &Workspace) {
     if let (Some(repo), Some(path), Some(branch)) = (
@@ -128,14 +98,20 @@ fn lock_task_dispatch(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
         .map_err(|(_, e)| Error::internal(format!("cannot lock {}: {e}", path.display())))
 }
 
-async fn prepare_worktree(
+/// The workspace of attempt `attempt_no`: the repository (analysis), or a new worktree
+/// on its own branch from the base commit (code).
+pub(super) async fn prepare(
     store: &Store,
+    mode: ExecutionMode,
     location: &Location,
     base: Base,
     run: &str,
     task: &str,
     attempt_no: i64,
 ) -> Result<Prepared> {
+    if mode == ExecutionMode::Analysis {
+        return Ok(in_repository(location));
+    }
     validate_id("run id", run)?;
     validate_id("task id", task)?;
     let repo = worktree::toplevel(&location.repo)?;
@@ -143,30 +119,7 @@ async fn prepare_worktree(
         Some(root) => crate::paths::absolute(&repo, root),
         None => repo.join(crate::paths::STATE_DIR).join("worktrees"),
     };
-    let (base_ref, base_commit) = match base {
-        Base::Ref(r) => {
-            let commit = worktree::resolve_commit(&repo, &r)?;
-            (r, commit)
-        }
-        Base::Commit { label, commit } => (label, commit),
-        Base::CleanHead => {
-            let mut own = vec![root.clone()];
-            own.push(store.state_dir().to_path_buf());
-            let dirty = worktree::dirty_paths(&repo, &own)?;
-            if !dirty.is_empty() {
-                let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();
-                return Err(Error::invalid_state(format!(
-                    "repository {} has uncommitted changes ({} path{}: {}{}); commit them, or pass --base-ref to choose the base commit explicitly",
-                    repo.display(),
-                    dirty.len(),
-                    if dirty.len() == 1 { "" } else { "s" },
-                    shown.join(", "),
-                    if dirty.len() > 3 { ", …" } else { "" }
-                )));
-            }
-            ("HEAD".to_string(), worktree::resolve_commit(&repo, "HEAD")?)
-        }
-    };
+    let (base_ref, base_commit) = resolve_base(store, &repo, &root, base)?;
     let path = worktree::worktree_path(&root, run, task, attempt_no);
     if !path.starts_with(&root) {
         return Err(Error::invalid_input(format!(
@@ -216,4 +169,49 @@ async fn prepare_worktree(
         lock: Some(lock),
         push_to,
     })
+}
+
+/// The analysis workspace: the repository itself (its top when it is a worktree).
+fn in_repository(location: &Location) -> Prepared {
+    let repo = crate::paths::worktree_top(&location.repo).unwrap_or_else(|| {
+        crate::paths::absolute(&std::env::current_dir().unwrap_or_default(), &location.repo)
+    });
+    let record = Workspace {
+        repo_path: Some(repo),
+        ..Workspace::default()
+    };
+    Prepared {
+        record,
+        lock: None,
+        push_to: None,
+    }
+}
+
+/// The base of a new worktree in `repo` (worktrees under `root`): its ref as recorded,
+/// and its commit. `HEAD` must be clean, but for orch's own directories.
+fn resolve_base(store: &Store, repo: &Path, root: &Path, base: Base) -> Result<(String, String)> {
+    match base {
+        Base::Ref(r) => {
+            let commit = worktree::resolve_commit(repo, &r)?;
+            Ok((r, commit))
+        }
+        Base::Commit { label, commit } => Ok((label, commit)),
+        Base::CleanHead => {
+            let mut own = vec![root.to_path_buf()];
+            own.push(store.state_dir().to_path_buf());
+            let dirty = worktree::dirty_paths(repo, &own)?;
+            if !dirty.is_empty() {
+                let shown: Vec<&str> = dirty.iter().take(3).map(String::as_str).collect();
+                return Err(Error::invalid_state(format!(
+                    "repository {} has uncommitted changes ({} path{}: {}{}); commit them, or pass --base-ref to choose the base commit explicitly",
+                    repo.display(),
+                    dirty.len(),
+                    if dirty.len() == 1 { "" } else { "s" },
+                    shown.join(", "),
+                    if dirty.len() > 3 { ", …" } else { "" }
+                )));
+            }
+            Ok(("HEAD".to_string(), worktree::resolve_commit(repo, "HEAD")?))
+        }
+    }
 }

@@ -99,6 +99,18 @@ pub(crate) async fn insert_on_task(
     insert(conn, event, now).await
 }
 
+/// Inserts `event` on thread `thread_id` as it is now; the thread.
+pub(crate) async fn insert_on_thread(
+    conn: &mut Db<'_>,
+    thread_id: &str,
+    event: NewEvent,
+    now: i64,
+) -> Result<Thread> {
+    let thread = super::threads::load_thread(conn, thread_id).await?;
+    insert(conn, event.on_thread(&thread), now).await?;
+    Ok(thread)
+}
+
 /// Which events a waiter wants.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -117,10 +129,8 @@ pub struct EventFilter {
 impl Store {
     /// The newest event id, 0 on an empty database: the "now" cursor.
     pub async fn max_event_id(&self) -> Result<i64> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
         let sql = sql!("SELECT COALESCE(MAX(event_id), 0) FROM events");
-        scalar_one(conn, sql, args![]).await
+        self.read_scalar_one(sql, args![]).await
     }
 
     /// The first event after `after` that matches `filter`.
@@ -149,22 +159,14 @@ impl Store {
         let rows = fetch_all(
             conn,
             sql!(
-                sqlite: "SELECT * FROM events
-                         WHERE event_id > $1
-                           AND ($2 IS NULL OR run_id = $2)
-                           AND ($3 = '[]' OR event_type IN (SELECT value FROM json_each($3)))
-                           AND ($4 IS NULL OR assigned_to = $4)
-                           AND ($5 = '[]' OR thread_status IN (SELECT value FROM json_each($5)))
-                           AND ($6 IS NULL OR thread_id = $6)
-                         ORDER BY event_id LIMIT $7",
-                pg: "SELECT * FROM events
-                     WHERE event_id > $1
-                       AND (CAST($2 AS TEXT) IS NULL OR run_id = $2)
-                       AND ($3 = '[]' OR event_type IN (SELECT jsonb_array_elements_text($3::jsonb)))
-                       AND (CAST($4 AS TEXT) IS NULL OR assigned_to = $4)
-                       AND ($5 = '[]' OR thread_status IN (SELECT jsonb_array_elements_text($5::jsonb)))
-                       AND (CAST($6 AS TEXT) IS NULL OR thread_id = $6)
-                     ORDER BY event_id LIMIT $7",
+                "SELECT * FROM events
+                 WHERE event_id > $1
+                   AND (CAST($2 AS TEXT) IS NULL OR run_id = $2)
+                   AND ($3 = '[]' OR event_type IN (SELECT value FROM json_each($3)))
+                   AND (CAST($4 AS TEXT) IS NULL OR assigned_to = $4)
+                   AND ($5 = '[]' OR thread_status IN (SELECT value FROM json_each($5)))
+                   AND (CAST($6 AS TEXT) IS NULL OR thread_id = $6)
+                 ORDER BY event_id LIMIT $7"
             ),
             args![
                 after,
@@ -196,18 +198,12 @@ impl Store {
         let row = fetch_optional(
             conn,
             sql!(
-                sqlite: "SELECT e.event_id AS woke_event_id, m.*
-                         FROM events e JOIN messages m ON m.message_id = e.message_id
-                         WHERE e.thread_id = $1 AND e.event_id > $2 AND m.message_id > $3
-                           AND m.kind IN (SELECT value FROM json_each($4))
-                           AND ($5 IS NULL OR m.from_agent != $5)
-                         ORDER BY e.event_id LIMIT 1",
-                pg: "SELECT e.event_id AS woke_event_id, m.*
-                     FROM events e JOIN messages m ON m.message_id = e.message_id
-                     WHERE e.thread_id = $1 AND e.event_id > $2 AND m.message_id > $3
-                       AND m.kind IN (SELECT jsonb_array_elements_text($4::jsonb))
-                       AND (CAST($5 AS TEXT) IS NULL OR m.from_agent != $5)
-                     ORDER BY e.event_id LIMIT 1",
+                "SELECT e.event_id AS woke_event_id, m.*
+                 FROM events e JOIN messages m ON m.message_id = e.message_id
+                 WHERE e.thread_id = $1 AND e.event_id > $2 AND m.message_id > $3
+                   AND m.kind IN (SELECT value FROM json_each($4))
+                   AND (CAST($5 AS TEXT) IS NULL OR m.from_agent != $5)
+                 ORDER BY e.event_id LIMIT 1"
             ),
             args![thread_id, after_event, after_message, kinds, not_from],
         )

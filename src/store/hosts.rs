@@ -9,7 +9,6 @@
 
 use super::events::{self, NewEvent};
 use super::runs::{RunPointer, insert_and_point, require_run};
-use super::threads::load_thread;
 use super::{Db, Row, Store, args, execute, fetch_all, scalar, sql};
 use crate::error::Result;
 use crate::time::now_ms;
@@ -263,13 +262,12 @@ impl Store {
 
     /// The hosts registered on the run, by name.
     pub async fn run_hosts(&self, run_id: &str) -> Result<Vec<HostRecord>> {
-        let mut conn = self.lock().await;
-        let rows = fetch_all(
-            &mut conn.db(),
-            sql!("SELECT * FROM run_hosts WHERE run_id = $1 ORDER BY host"),
-            args![run_id],
-        )
-        .await?;
+        let rows = self
+            .read_all(
+                sql!("SELECT * FROM run_hosts WHERE run_id = $1 ORDER BY host"),
+                args![run_id],
+            )
+            .await?;
         rows.iter().map(HostRecord::from_row).collect()
     }
 
@@ -319,15 +317,13 @@ impl Store {
                 if claimed == 0 {
                     continue;
                 }
-                let thread = load_thread(tx, &thread_id).await?;
                 let silent_s = (now - heartbeat_at) as f64 / 1000.0;
                 let event = NewEvent::new("attempt_taken_over")
-                    .on_thread(&thread)
                     .summary(format!(
                         "host {taker} took the attempt over: host {from} sent no heartbeat for {silent_s:.1} s"
                     ))
                     .payload(json!({"from": from, "by": taker, "epoch": epoch + 1}));
-                events::insert(tx, event, now).await?;
+                events::insert_on_thread(tx, &thread_id, event, now).await?;
                 taken.push(Taken { thread_id, from });
             }
             Ok(taken)

@@ -4,7 +4,7 @@
 use super::NotFound;
 use super::threads::*;
 use super::{Store, rows};
-use super::{args, fetch_all, fetch_optional, scalar, scalar_one, sql};
+use super::{args, fetch_all, fetch_optional, scalar, sql};
 use crate::error::Result;
 use crate::model::{Message, Thread};
 use crate::time::now_ms;
@@ -19,40 +19,25 @@ impl Store {
         limit: Option<i64>,
         unread: bool,
     ) -> Result<Vec<Thread>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        // A negative `--limit` is no limit: SQLite reads it so, PostgreSQL refuses it.
-        let rows = fetch_all(
-            conn,
+        let rows = self.read_all(
             sql!(
-                sqlite: "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
-                         FROM threads t
-                         WHERE t.assigned_to = $1
-                           AND ($2 = '[]' OR t.status IN (SELECT value FROM json_each($2)))
-                           AND ($3 = 0 OR EXISTS (
-                                 SELECT 1 FROM messages m
-                                 WHERE m.thread_id = t.thread_id AND m.from_agent != $1
-                                   AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
-                                                                WHERE c.agent = $1 AND c.thread_id = t.thread_id), 0)))
-                         ORDER BY t.updated_at DESC, t.thread_id
-                         LIMIT $4",
-                pg: "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
-                     FROM threads t
-                     WHERE t.assigned_to = $1
-                       AND ($2 = '[]' OR t.status IN (SELECT jsonb_array_elements_text($2::jsonb)))
-                       AND ($3 = 0 OR EXISTS (
-                             SELECT 1 FROM messages m
-                             WHERE m.thread_id = t.thread_id AND m.from_agent != $1
-                               AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
-                                                            WHERE c.agent = $1 AND c.thread_id = t.thread_id), 0)))
-                     ORDER BY t.updated_at DESC, t.thread_id
-                     LIMIT CASE WHEN $4 < 0 THEN NULL ELSE $4 END",
+                "SELECT t.thread_id, t.run_id, t.task_id, t.subject, t.created_by, t.assigned_to, t.status, t.priority, t.created_at, t.updated_at
+                 FROM threads t
+                 WHERE t.assigned_to = $1
+                   AND ($2 = '[]' OR t.status IN (SELECT value FROM json_each($2)))
+                   AND ($3 = 0 OR EXISTS (
+                         SELECT 1 FROM messages m
+                         WHERE m.thread_id = t.thread_id AND m.from_agent != $1
+                           AND m.message_id > COALESCE((SELECT c.last_message_id FROM read_cursors c
+                                                        WHERE c.agent = $1 AND c.thread_id = t.thread_id), 0)))
+                 ORDER BY t.updated_at DESC, t.thread_id
+                 LIMIT $4"
             ),
             args![
                 agent,
                 serde_json::to_string(statuses).unwrap_or_default(),
                 unread as i64,
-                limit.unwrap_or(i64::MAX),
+                row_limit(limit),
             ],
         )
         .await?;
@@ -61,33 +46,22 @@ impl Store {
 
     /// `inbox list`.
     pub async fn list_threads(&self, filter: &ThreadFilter) -> Result<Vec<Thread>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        // A negative `--limit` is no limit, as in `fetch`.
-        let rows = fetch_all(
-            conn,
+        let rows = self.read_all(
             sql!(
-                sqlite: "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
-                         FROM threads
-                         WHERE ($1 IS NULL OR run_id = $1) AND ($2 IS NULL OR task_id = $2)
-                           AND ($3 = '[]' OR status IN (SELECT value FROM json_each($3)))
-                           AND ($4 IS NULL OR assigned_to = $4)
-                         ORDER BY updated_at DESC, thread_id
-                         LIMIT $5",
-                pg: "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
-                     FROM threads
-                     WHERE (CAST($1 AS TEXT) IS NULL OR run_id = $1) AND (CAST($2 AS TEXT) IS NULL OR task_id = $2)
-                       AND ($3 = '[]' OR status IN (SELECT jsonb_array_elements_text($3::jsonb)))
-                       AND (CAST($4 AS TEXT) IS NULL OR assigned_to = $4)
-                     ORDER BY updated_at DESC, thread_id
-                     LIMIT CASE WHEN $5 < 0 THEN NULL ELSE $5 END",
+                "SELECT thread_id, run_id, task_id, subject, created_by, assigned_to, status, priority, created_at, updated_at
+                 FROM threads
+                 WHERE (CAST($1 AS TEXT) IS NULL OR run_id = $1) AND (CAST($2 AS TEXT) IS NULL OR task_id = $2)
+                   AND ($3 = '[]' OR status IN (SELECT value FROM json_each($3)))
+                   AND (CAST($4 AS TEXT) IS NULL OR assigned_to = $4)
+                 ORDER BY updated_at DESC, thread_id
+                 LIMIT $5"
             ),
             args![
                 filter.run_id.as_deref(),
                 filter.task_id.as_deref(),
                 serde_json::to_string(&filter.statuses).unwrap_or_default(),
                 filter.assigned_to.as_deref(),
-                filter.limit.unwrap_or(i64::MAX),
+                row_limit(filter.limit),
             ],
         )
         .await?;
@@ -175,15 +149,10 @@ impl Store {
         from: &str,
         kinds: &[&str],
     ) -> Result<Option<i64>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        scalar_one(
-            conn,
+        self.read_scalar_one(
             sql!(
-                sqlite: "SELECT MAX(message_id) FROM messages
-                         WHERE thread_id = $1 AND from_agent = $2 AND kind IN (SELECT value FROM json_each($3))",
-                pg: "SELECT MAX(message_id) FROM messages
-                     WHERE thread_id = $1 AND from_agent = $2 AND kind IN (SELECT jsonb_array_elements_text($3::jsonb))",
+                "SELECT MAX(message_id) FROM messages
+                 WHERE thread_id = $1 AND from_agent = $2 AND kind IN (SELECT value FROM json_each($3))"
             ),
             args![thread_id, from, serde_json::to_string(kinds).unwrap_or_default()],
         )
@@ -192,14 +161,17 @@ impl Store {
 
     /// True when the message exists on that thread.
     pub async fn message_in_thread(&self, thread_id: &str, message_id: i64) -> Result<bool> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let found: Option<i64> = scalar(
-            conn,
-            sql!("SELECT 1 FROM messages WHERE message_id = $1 AND thread_id = $2"),
-            args![message_id, thread_id],
-        )
-        .await?;
+        let found: Option<i64> = self
+            .read_scalar(
+                sql!("SELECT 1 FROM messages WHERE message_id = $1 AND thread_id = $2"),
+                args![message_id, thread_id],
+            )
+            .await?;
         Ok(found.is_some())
     }
+}
+
+/// A `--limit` as a statement's `LIMIT`: none, or a negative one, is no limit.
+fn row_limit(limit: Option<i64>) -> i64 {
+    limit.filter(|n| *n >= 0).unwrap_or(i64::MAX)
 }

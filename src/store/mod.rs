@@ -236,6 +236,44 @@ impl Store {
         })
     }
 
+    /// A read of one statement on the process's connection: every row it finds.
+    pub(crate) async fn read_all(&self, sql: Sql, args: Args) -> Result<Vec<Row>> {
+        fetch_all(&mut self.lock().await.db(), sql, args).await
+    }
+
+    /// A read of one statement: the one row it finds, if any.
+    pub(crate) async fn read_optional(&self, sql: Sql, args: Args) -> Result<Option<Row>> {
+        fetch_optional(&mut self.lock().await.db(), sql, args).await
+    }
+
+    /// A read of one statement: the one row it finds, if any, as a record ([`fetch_record`]).
+    pub(crate) async fn read_record<T>(
+        &self,
+        sql: Sql,
+        args: Args,
+        record: fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        fetch_record(&mut self.lock().await.db(), sql, args, record).await
+    }
+
+    /// A read of one statement: the first column of the one row it finds, if any.
+    pub(crate) async fn read_scalar<T: for<'r> db::Col<'r>>(
+        &self,
+        sql: Sql,
+        args: Args,
+    ) -> Result<Option<T>> {
+        scalar(&mut self.lock().await.db(), sql, args).await
+    }
+
+    /// A read of one statement: the first column of the one row it must find.
+    pub(crate) async fn read_scalar_one<T: for<'r> db::Col<'r>>(
+        &self,
+        sql: Sql,
+        args: Args,
+    ) -> Result<T> {
+        scalar_one(&mut self.lock().await.db(), sql, args).await
+    }
+
     /// Runs `step` in one write transaction and commits it; an error anywhere in it rolls
     /// the whole step back. `step` gets the transaction and the time of the write. A
     /// `--request-id` claim waiting for a write ([`Store::claim_request_with_next_write`])
@@ -285,6 +323,17 @@ impl Store {
         };
         self.request_slot().settle(claim, result.is_ok(), lost);
         result
+    }
+
+    /// A write of one statement ([`Store::write`]); `args` gets the time of the write.
+    pub(crate) async fn write_statement(
+        &self,
+        sql: Sql,
+        args: impl FnOnce(i64) -> Args,
+    ) -> Result<()> {
+        self.write(async |tx, now| execute(tx, sql, args(now)).await)
+            .await?;
+        Ok(())
     }
 
     /// A change detector for blocking verbs.

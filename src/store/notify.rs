@@ -28,16 +28,11 @@ impl Store {
         let any: Option<i64> = scalar(
             conn,
             sql!(
-                sqlite: "SELECT 1 FROM events
-                         WHERE run_id = $1
-                           AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
-                           AND event_type IN (SELECT value FROM json_each($2))
-                         LIMIT 1",
-                pg: "SELECT 1 FROM events
-                     WHERE run_id = $1
-                       AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
-                       AND event_type IN (SELECT jsonb_array_elements_text($2::jsonb))
-                     LIMIT 1",
+                "SELECT 1 FROM events
+                 WHERE run_id = $1
+                   AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
+                   AND event_type IN (SELECT value FROM json_each($2))
+                 LIMIT 1"
             ),
             args![run_id, &types],
         )

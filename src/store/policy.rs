@@ -4,7 +4,7 @@
 
 use super::Store;
 use super::events;
-use super::{Sql, args, execute, fetch_all, rows, scalar, scalar_one, sql};
+use super::{Sql, args, rows, sql};
 use crate::error::Result;
 use crate::model::AttemptOutcome;
 use serde_json::Value;
@@ -23,14 +23,9 @@ pub struct HistoryEntry {
 impl Store {
     /// Workers cooling down: cooldown key (profile, or bare adapter) → Unix ms when free.
     pub async fn cooldowns(&self) -> Result<HashMap<String, i64>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let rows = fetch_all(
-            conn,
-            sql!("SELECT worker, until_ms FROM cooldowns"),
-            args![],
-        )
-        .await?;
+        let rows = self
+            .read_all(sql!("SELECT worker, until_ms FROM cooldowns"), args![])
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("worker")?, r.try_get("until_ms")?)))
             .collect()
@@ -38,37 +33,30 @@ impl Store {
 
     /// Records (or extends) a worker's cooldown, by its cooldown key.
     pub async fn set_cooldown(&self, key: &str, until_ms: i64, reason: &str) -> Result<()> {
-        self.write(async |tx, now| {
-            execute(
-                tx,
-                sql!(
-                    "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (worker) DO UPDATE SET
-                         until_ms = CASE WHEN cooldowns.until_ms > excluded.until_ms
-                                         THEN cooldowns.until_ms ELSE excluded.until_ms END,
-                         reason = excluded.reason, set_at = excluded.set_at"
-                ),
-                args![key, until_ms, reason, now],
-            )
-            .await
-        })
-        .await?;
-        Ok(())
+        self.write_statement(
+            sql!(
+                "INSERT INTO cooldowns (worker, until_ms, reason, set_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (worker) DO UPDATE SET
+                     until_ms = CASE WHEN cooldowns.until_ms > excluded.until_ms
+                                     THEN cooldowns.until_ms ELSE excluded.until_ms END,
+                     reason = excluded.reason, set_at = excluded.set_at"
+            ),
+            |now| args![key, until_ms, reason, now],
+        )
+        .await
     }
 
     /// Every attempt of a task, oldest first.
     pub async fn task_history(&self, run_id: &str, task_id: &str) -> Result<Vec<HistoryEntry>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let rows = fetch_all(
-            conn,
-            sql!(
-                "SELECT attempt_no, assigned_to, adapter, outcome FROM attempts
-                 WHERE run_id = $1 AND task_id = $2 ORDER BY attempt_no"
-            ),
-            args![run_id, task_id],
-        )
-        .await?;
+        let rows = self
+            .read_all(
+                sql!(
+                    "SELECT attempt_no, assigned_to, adapter, outcome FROM attempts
+                     WHERE run_id = $1 AND task_id = $2 ORDER BY attempt_no"
+                ),
+                args![run_id, task_id],
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(rows::record!(r, HistoryEntry {
@@ -82,38 +70,34 @@ impl Store {
 
     /// Adapters that could not start or authenticate in this run.
     pub async fn banned_adapters(&self, run_id: &str) -> Result<HashSet<String>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let rows = fetch_all(
-            conn,
-            sql!(
-                "SELECT DISTINCT adapter FROM attempts
-                 WHERE run_id = $1 AND outcome IN ($2, $3) AND adapter != ''"
-            ),
-            args![
-                run_id,
-                AttemptOutcome::AuthFailed.as_str(),
-                AttemptOutcome::SpawnFailed.as_str()
-            ],
-        )
-        .await?;
+        let rows = self
+            .read_all(
+                sql!(
+                    "SELECT DISTINCT adapter FROM attempts
+                     WHERE run_id = $1 AND outcome IN ($2, $3) AND adapter != ''"
+                ),
+                args![
+                    run_id,
+                    AttemptOutcome::AuthFailed.as_str(),
+                    AttemptOutcome::SpawnFailed.as_str()
+                ],
+            )
+            .await?;
         rows.iter().map(|r| r.try_get("adapter")).collect()
     }
 
     /// How often a worker was rate limited in a run (for the backoff): attempts assigned
     /// to `worker` (the name, which is its cooldown key) that ended `rate_limited`.
     pub async fn rate_limits_of(&self, run_id: &str, worker: &str) -> Result<u32> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let n: i64 = scalar_one(
-            conn,
-            sql!(
-                "SELECT COUNT(*) FROM attempts
-                 WHERE run_id = $1 AND assigned_to = $2 AND outcome = $3"
-            ),
-            args![run_id, worker, AttemptOutcome::RateLimited.as_str()],
-        )
-        .await?;
+        let n: i64 = self
+            .read_scalar_one(
+                sql!(
+                    "SELECT COUNT(*) FROM attempts
+                     WHERE run_id = $1 AND assigned_to = $2 AND outcome = $3"
+                ),
+                args![run_id, worker, AttemptOutcome::RateLimited.as_str()],
+            )
+            .await?;
         Ok(n as u32)
     }
 
@@ -146,17 +130,13 @@ impl Store {
 
     /// One text column of an attempt by its thread (`sql` selects it); `""` for none.
     async fn attempt_text(&self, sql: Sql, thread_id: &str) -> Result<String> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let text: Option<String> = scalar(conn, sql, args![thread_id]).await?;
+        let text: Option<String> = self.read_scalar(sql, args![thread_id]).await?;
         Ok(text.unwrap_or_default())
     }
 
     /// Sets one text column of an attempt by its thread (`sql` updates it).
     async fn set_attempt_text(&self, sql: Sql, value: &str, thread_id: &str) -> Result<()> {
-        self.write(async |tx, _now| execute(tx, sql, args![value, thread_id]).await)
-            .await?;
-        Ok(())
+        self.write_statement(sql, |_| args![value, thread_id]).await
     }
 
     /// Appends a run event of the policy (`task_parked`, `task_given_up`, ...).

@@ -3,7 +3,7 @@
 //! push at the attempt's end did. No row means pushing was off for the attempt. Also
 //! whether this store is shared by several hosts, which makes pushing required.
 
-use super::{Row, Store, args, execute, fetch_all, fetch_optional, parse_or_corrupt, rows, sql};
+use super::{Row, Store, args, parse_or_corrupt, rows, sql};
 use crate::error::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -91,19 +91,14 @@ impl Store {
         remote: &str,
         branch: &str,
     ) -> Result<()> {
-        self.write(async |tx, now| {
-            execute(
-                tx,
-                sql!(
-                    "INSERT INTO attempt_pushes (attempt, remote, branch, state, updated_at)
+        self.write_statement(
+            sql!(
+                "INSERT INTO attempt_pushes (attempt, remote, branch, state, updated_at)
                  SELECT id, $1, $2, $3, $4 FROM attempts WHERE thread_id = $5
                  ON CONFLICT (attempt) DO NOTHING"
-                ),
-                args![remote, branch, PushState::Pending.as_str(), now, thread_id],
-            )
-            .await
-            .map(drop)
-        })
+            ),
+            |now| args![remote, branch, PushState::Pending.as_str(), now, thread_id],
+        )
         .await
     }
 
@@ -111,44 +106,34 @@ impl Store {
     pub async fn record_push(&self, thread_id: &str, push: &AttemptPush) -> Result<()> {
         let commit = push.commit.as_deref().unwrap_or("");
         let error = push.error.as_deref().unwrap_or("");
-        self.write(async |tx, now| {
-            execute(
-                tx,
-                sql!("INSERT INTO attempt_pushes (attempt, remote, branch, state, pushed_commit, error, updated_at)
-                 SELECT id, $1, $2, $3, $4, $5, $6 FROM attempts WHERE thread_id = $7
-                 ON CONFLICT (attempt) DO UPDATE SET remote = excluded.remote,
-                     branch = excluded.branch, state = excluded.state,
-                     pushed_commit = excluded.pushed_commit, error = excluded.error,
-                     updated_at = excluded.updated_at"),
-                args![&push.remote, &push.branch, push.state.as_str(), commit, error, now, thread_id],
-            )
-            .await
-            .map(drop)
-        })
+        self.write_statement(
+            sql!("INSERT INTO attempt_pushes (attempt, remote, branch, state, pushed_commit, error, updated_at)
+                  SELECT id, $1, $2, $3, $4, $5, $6 FROM attempts WHERE thread_id = $7
+                  ON CONFLICT (attempt) DO UPDATE SET remote = excluded.remote,
+                      branch = excluded.branch, state = excluded.state,
+                      pushed_commit = excluded.pushed_commit, error = excluded.error,
+                      updated_at = excluded.updated_at"),
+            |now| {
+                let (remote, branch, state) = (&push.remote, &push.branch, push.state.as_str());
+                args![remote, branch, state, commit, error, now, thread_id]
+            },
+        )
         .await
     }
 
     /// The push record of the attempt of `thread_id`; `None` when pushing was off.
     pub async fn attempt_push(&self, thread_id: &str) -> Result<Option<AttemptPush>> {
-        let mut conn = self.lock().await;
-        let row = fetch_optional(
-            &mut conn.db(),
-            push_select!("WHERE a.thread_id = $1"),
-            args![thread_id],
-        )
-        .await?;
+        let row = self
+            .read_optional(push_select!("WHERE a.thread_id = $1"), args![thread_id])
+            .await?;
         row.as_ref().map(push_record).transpose()
     }
 
     /// The push records of every attempt of `run_id` that has one, by thread id.
     pub async fn run_pushes(&self, run_id: &str) -> Result<BTreeMap<String, AttemptPush>> {
-        let mut conn = self.lock().await;
-        let rows = fetch_all(
-            &mut conn.db(),
-            push_select!("WHERE a.run_id = $1"),
-            args![run_id],
-        )
-        .await?;
+        let rows = self
+            .read_all(push_select!("WHERE a.run_id = $1"), args![run_id])
+            .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("thread_id")?, push_record(row)?)))
             .collect()

@@ -9,7 +9,7 @@
 //! [`Store::write`] carries it), so a call that changed anything is always known to have
 //! been made. [`Store::record_request`] then writes the reply.
 
-use super::{Db, Row, Store, args, execute, fetch_record, sql};
+use super::{Db, Row, Store, args, execute, sql};
 use crate::error::{Error, Result};
 
 /// What names one call: its id, its verb and the digest of its arguments.
@@ -155,10 +155,7 @@ fn stored(row: &Row) -> Result<StoredRequest> {
 impl Store {
     /// The request of this id, if any call used it.
     pub async fn request(&self, request_id: &str) -> Result<Option<StoredRequest>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        fetch_record(
-            conn,
+        self.read_record(
             sql!(
                 "SELECT request_id, verb, args_digest, owner_pid, owner_start, exit_code, ok,
                         reply_json, reply_text
@@ -243,17 +240,14 @@ impl Store {
     /// Withdraws `owner`'s claim on the id while it has no reply (a call that failed
     /// before changing anything, in a way a retry may not meet again).
     pub async fn drop_request_claim(&self, request_id: &str, owner: Owner) -> Result<()> {
-        self.write(async |tx, _now| {
-            execute(
-                tx,
-                sql!("DELETE FROM requests WHERE request_id = $1 AND owner_pid = $2 AND owner_start = $3
-                      AND exit_code IS NULL"),
-                args![request_id, owner.pid as i64, owner.start as i64],
-            )
-            .await
-        })
-        .await?;
-        Ok(())
+        self.write_statement(
+            sql!(
+                "DELETE FROM requests WHERE request_id = $1 AND owner_pid = $2 AND owner_start = $3
+                      AND exit_code IS NULL"
+            ),
+            |_| args![request_id, owner.pid as i64, owner.start as i64],
+        )
+        .await
     }
 
     pub(super) fn request_slot(&self) -> std::sync::MutexGuard<'_, RequestSlot> {

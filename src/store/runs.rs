@@ -259,14 +259,12 @@ impl Store {
 
     /// The worker profiles and named checks stored with a run (from its plan file).
     pub async fn run_config(&self, run_id: &str) -> Result<Value> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let text: Option<String> = scalar(
-            conn,
-            sql!("SELECT config_json FROM runs WHERE run_id = $1"),
-            args![run_id],
-        )
-        .await?;
+        let text: Option<String> = self
+            .read_scalar(
+                sql!("SELECT config_json FROM runs WHERE run_id = $1"),
+                args![run_id],
+            )
+            .await?;
         let text = text.ok_or_else(|| NotFound::run(run_id))?;
         Ok(super::rows::json(text))
     }

@@ -10,7 +10,7 @@ use super::attempts::load_attempt;
 use super::events;
 use super::tasks::load_task;
 use super::threads::load_thread;
-use super::{Db, Store, args, fetch_record, sql};
+use super::{Db, Store, args, sql};
 use crate::error::Result;
 use crate::model::TaskStatus;
 use serde_json::Value;
@@ -110,25 +110,23 @@ impl Store {
     /// The body attempt `thread_id` was given (its `task` message's), when it is not its
     /// task's own: a leader's `--body` on dispatch, retry or reassign. `None` otherwise.
     pub async fn replaced_body(&self, thread_id: &str) -> Result<Option<String>> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let row = fetch_record(
-            conn,
-            sql!(
-                "SELECT m.body AS given, t.body AS planned
-                 FROM attempts a JOIN tasks t ON t.id = a.task
-                 JOIN messages m ON m.thread_id = a.thread_id AND m.kind = 'task'
-                 WHERE a.thread_id = $1 ORDER BY m.message_id LIMIT 1"
-            ),
-            args![thread_id],
-            |r| {
-                Ok((
-                    r.try_get::<String>("given")?,
-                    r.try_get::<String>("planned")?,
-                ))
-            },
-        )
-        .await?;
+        let row = self
+            .read_record(
+                sql!(
+                    "SELECT m.body AS given, t.body AS planned
+                     FROM attempts a JOIN tasks t ON t.id = a.task
+                     JOIN messages m ON m.thread_id = a.thread_id AND m.kind = 'task'
+                     WHERE a.thread_id = $1 ORDER BY m.message_id LIMIT 1"
+                ),
+                args![thread_id],
+                |r| {
+                    Ok((
+                        r.try_get::<String>("given")?,
+                        r.try_get::<String>("planned")?,
+                    ))
+                },
+            )
+            .await?;
         Ok(row.and_then(|(given, planned)| (given != planned).then_some(given)))
     }
 }

@@ -6,7 +6,7 @@ use super::NotFound;
 use super::events::{self, NewEvent};
 use super::threads::{MessageInput, NewMessage, load_thread, post};
 use super::{Store, rows};
-use super::{args, execute, fetch_all, fetch_optional, sql};
+use super::{args, execute, sql};
 use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, Message, MessageKind};
 use crate::time::{now_ms, rfc3339};
@@ -92,10 +92,7 @@ impl AttemptEnd {
 impl Store {
     /// An attempt by its thread id, with its supervision facts.
     pub async fn attempt_by_thread(&self, thread_id: &str) -> Result<(Attempt, Supervision)> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let row = fetch_optional(
-            conn,
+        let row = self.read_optional(
             sql!("SELECT a.run_id, a.task_id, a.attempt_no, a.thread_id, a.assigned_to, a.execution_mode,
                          th.status AS thread_status, a.repo_path, a.base_ref, a.base_commit, a.branch_name,
                          a.worktree_path, a.workspace_status, a.created_at, a.updated_at,
@@ -134,14 +131,9 @@ impl Store {
     /// Attempts of a run not yet settled, with their supervision facts (a handful: the
     /// ones at work, or whose supervisor is still applying the policy).
     pub async fn unsettled_attempts(&self, run_id: &str) -> Result<Vec<(Attempt, Supervision)>> {
-        let rows = {
-            let mut conn = self.lock().await;
-            let conn = &mut conn.db();
-            let sql = sql!(
-                "SELECT thread_id FROM attempts WHERE run_id = $1 AND settled = 0 ORDER BY id"
-            );
-            fetch_all(conn, sql, args![run_id]).await?
-        };
+        let sql =
+            sql!("SELECT thread_id FROM attempts WHERE run_id = $1 AND settled = 0 ORDER BY id");
+        let rows = self.read_all(sql, args![run_id]).await?;
         let threads: Vec<String> = rows
             .iter()
             .map(|row| row.try_get("thread_id"))
@@ -155,12 +147,8 @@ impl Store {
 
     /// Nothing more will happen for this attempt.
     pub async fn mark_settled(&self, thread_id: &str) -> Result<()> {
-        self.write(async |tx, _now| {
-            let sql = sql!("UPDATE attempts SET settled = 1 WHERE thread_id = $1");
-            execute(tx, sql, args![thread_id]).await
-        })
-        .await?;
-        Ok(())
+        let sql = sql!("UPDATE attempts SET settled = 1 WHERE thread_id = $1");
+        self.write_statement(sql, |_| args![thread_id]).await
     }
 
     /// The supervisor took charge: its pid, adapter and log.
@@ -173,17 +161,12 @@ impl Store {
         adapter: &str,
         log_path: &str,
     ) -> Result<()> {
-        self.write(async |tx, now| {
-            execute(
-                tx,
-                sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, profile = $3, adapter = $4,
-                      log_path = $5, updated_at = $6 WHERE thread_id = $7"),
-                args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
-            )
-            .await
-        })
-        .await?;
-        Ok(())
+        self.write_statement(
+            sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, profile = $3, adapter = $4,
+                  log_path = $5, updated_at = $6 WHERE thread_id = $7"),
+            |now| args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
+        )
+        .await
     }
 
     /// The worker is running: its pid and start time, and the `attempt_launched` event.
@@ -201,16 +184,10 @@ impl Store {
                 args![pid as i64, start as i64, now, now, thread_id],
             )
             .await?;
-            let thread = load_thread(tx, thread_id).await?;
-            events::insert(
-                tx,
-                NewEvent::new("attempt_launched")
-                    .on_thread(&thread)
-                    .summary(format!("worker started (pid {pid})"))
-                    .payload(payload),
-                now,
-            )
-            .await?;
+            let event = NewEvent::new("attempt_launched")
+                .summary(format!("worker started (pid {pid})"))
+                .payload(payload);
+            events::insert_on_thread(tx, thread_id, event, now).await?;
             Ok(())
         })
         .await
@@ -248,17 +225,12 @@ impl Store {
         cost_usd: Option<f64>,
     ) -> Result<()> {
         let usage = usage.map(Value::to_string);
-        self.write(async |tx, now| {
-            execute(
-                tx,
-                sql!("UPDATE attempts SET session_id = COALESCE($1, session_id), usage_json = COALESCE($2, usage_json),
-                      cost_usd = COALESCE($3, cost_usd), updated_at = $4 WHERE thread_id = $5"),
-                args![session_id, usage, cost_usd, now, thread_id],
-            )
-            .await
-        })
-        .await?;
-        Ok(())
+        self.write_statement(
+            sql!("UPDATE attempts SET session_id = COALESCE($1, session_id), usage_json = COALESCE($2, usage_json),
+                  cost_usd = COALESCE($3, cost_usd), updated_at = $4 WHERE thread_id = $5"),
+            |now| args![session_id, usage, cost_usd, now, thread_id],
+        )
+        .await
     }
 
     /// How the attempt ended, and the `attempt_exited` event.
@@ -290,28 +262,22 @@ impl Store {
             ],
         )
         .await?;
-        let thread = load_thread(db, thread_id).await?;
-        events::insert(
-            db,
-            NewEvent::new("attempt_exited")
-                .on_thread(&thread)
-                .summary(if end.details.reason.is_empty() {
-                    end.outcome.to_string()
-                } else {
-                    format!("{}: {}", end.outcome, end.details.reason)
-                })
-                .payload(json!({
-                    "outcome": end.outcome,
-                    "exit_code": end.details.exit_code,
-                    "signal": end.details.exit_signal,
-                    "reason": end.details.reason,
-                    "reset_at": end.details.reset_at.map(rfc3339),
-                    "leaked": end.details.leaked,
-                    "work": end.work,
-                })),
-            now,
-        )
-        .await?;
+        let exited = NewEvent::new("attempt_exited")
+            .summary(if end.details.reason.is_empty() {
+                end.outcome.to_string()
+            } else {
+                format!("{}: {}", end.outcome, end.details.reason)
+            })
+            .payload(json!({
+                "outcome": end.outcome,
+                "exit_code": end.details.exit_code,
+                "signal": end.details.exit_signal,
+                "reason": end.details.reason,
+                "reset_at": end.details.reset_at.map(rfc3339),
+                "leaked": end.details.leaked,
+                "work": end.work,
+            }));
+        let thread = events::insert_on_thread(db, thread_id, exited, now).await?;
         if let Some(event_type) = end.outcome.event_type() {
             events::insert(
                 db,

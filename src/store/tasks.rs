@@ -88,20 +88,15 @@ pub(crate) async fn insert_tasks(
     execute(
         &mut *conn,
         sql!(
-            sqlite: "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
-                                        priority, priority_rank, status, checks_json, created_at, updated_at)
-                     SELECT $1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
-                            j.value->>'default_to', j.value->>'execution_mode', j.value->>'acceptance_json',
-                            j.value->>'priority', CAST(j.value->>'priority_rank' AS BIGINT), j.value->>'status',
-                            j.value->>'checks_json', $2, $2
-                     FROM json_each($3) j ORDER BY j.key",
-            pg: "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
-                                    priority, priority_rank, status, checks_json, created_at, updated_at)
-                 SELECT $1, j.value->>'task_id', j.value->>'title', j.value->>'summary', j.value->>'body',
-                        j.value->>'default_to', j.value->>'execution_mode', j.value->>'acceptance_json',
-                        j.value->>'priority', CAST(j.value->>'priority_rank' AS BIGINT), j.value->>'status',
-                        j.value->>'checks_json', $2, $2
-                 FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY j(value, key) ORDER BY j.key",
+            "INSERT INTO tasks (run_id, task_id, title, summary, body, default_to, execution_mode, acceptance_json,
+                                priority, priority_rank, status, checks_json, created_at, updated_at)
+             SELECT $1, json_extract(j.value, '$.task_id'), json_extract(j.value, '$.title'),
+                    json_extract(j.value, '$.summary'), json_extract(j.value, '$.body'),
+                    json_extract(j.value, '$.default_to'), json_extract(j.value, '$.execution_mode'),
+                    json_extract(j.value, '$.acceptance_json'), json_extract(j.value, '$.priority'),
+                    CAST(json_extract(j.value, '$.priority_rank') AS BIGINT), json_extract(j.value, '$.status'),
+                    json_extract(j.value, '$.checks_json'), $2, $2
+             FROM json_each($3) j ORDER BY j.key"
         ),
         args![run_id, now, &rows],
     )

@@ -292,10 +292,8 @@ pub(crate) async fn attach_artifacts(conn: &mut Db<'_>, messages: &mut [Message]
     let rows = fetch_all(
         conn,
         sql!(
-            sqlite: "SELECT message_id, path, kind, metadata_json FROM artifacts
-                     WHERE message_id IN (SELECT value FROM json_each($1)) ORDER BY id",
-            pg: "SELECT message_id, path, kind, metadata_json FROM artifacts
-                 WHERE message_id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint) ORDER BY id",
+            "SELECT message_id, path, kind, metadata_json FROM artifacts
+             WHERE message_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1)) ORDER BY id"
         ),
         args![serde_json::to_string(&ids).unwrap_or_default()],
     )
