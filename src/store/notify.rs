@@ -24,9 +24,8 @@ impl Store {
     ) -> Result<Vec<Event>> {
         let types = serde_json::to_string(types).unwrap_or_else(|_| "[]".into());
         let mut conn = self.lock_reconciled(run_id).await?;
-        let conn = &mut conn.db();
         let any: Option<i64> = scalar(
-            conn,
+            &mut conn.db(),
             sql!(
                 "SELECT 1 FROM events
                  WHERE run_id = $1
@@ -37,13 +36,11 @@ impl Store {
             args![run_id, &types],
         )
         .await?;
+        drop(conn);
         if any.is_none() {
             return Ok(Vec::new());
         }
-        let mut tx = conn.begin().await?;
-        let db = &mut tx.db();
-        // Its own transaction: the fence's check, as `Store::write` makes it.
-        self.check_fence(db).await?;
+        self.write(async |db, now| {
         // Read again under the write lock: another process may have claimed them since.
         // (PostgreSQL: the run's cursor row is held until the claim commits, so a second
         // claimer waits and then reads after the first one's batch.)
@@ -71,12 +68,13 @@ impl Store {
                 db,
                 sql!("INSERT INTO notify_cursors (run_id, last_event_id, updated_at) VALUES ($1, $2, $3)
                       ON CONFLICT (run_id) DO UPDATE SET last_event_id = $2, updated_at = $3"),
-                args![run_id, last.event_id, crate::time::now_ms()],
+                args![run_id, last.event_id, now],
             )
             .await?;
         }
-        tx.commit().await?;
         Ok(claimed)
+        })
+        .await
     }
 
     /// Records that notifying `event` failed: a `notify_failed` event on the same run

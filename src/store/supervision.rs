@@ -9,7 +9,7 @@ use super::{Store, rows};
 use super::{args, execute, sql};
 use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, Message, MessageKind};
-use crate::time::{now_ms, rfc3339};
+use crate::time::rfc3339;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -235,13 +235,7 @@ impl Store {
 
     /// How the attempt ended, and the `attempt_exited` event.
     pub async fn record_attempt_end(&self, thread_id: &str, end: &AttemptEnd) -> Result<()> {
-        let now = now_ms();
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let mut tx = conn.begin().await?;
-        let db = &mut tx.db();
-        // Its own transaction: the fence's check, as `Store::write` makes it.
-        self.check_fence(db).await?;
+        self.write(async |db, now| {
         execute(
             db,
             sql!("UPDATE attempts SET outcome = $1, exit_code = $2, exit_signal = $3, reason = $4, output_tail = $5,
@@ -289,7 +283,8 @@ impl Store {
             )
             .await?;
         }
-        tx.commit().await?;
         Ok(())
+        })
+        .await
     }
 }

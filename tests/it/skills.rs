@@ -52,6 +52,39 @@ fn script_of(markdown: &str) -> String {
     script
 }
 
+/// The last lines of every orch log (`*.log`) under `roots`: what `orch up` and the
+/// supervisors said, for a failure's message (the temporary directory goes with the
+/// test).
+fn log_tails(roots: &[&Path]) -> String {
+    let mut logs = Vec::new();
+    let mut dirs: Vec<std::path::PathBuf> = roots.iter().map(|r| r.to_path_buf()).collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.ends_with(".git") {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "log") {
+                logs.push(path);
+            }
+        }
+    }
+    logs.sort();
+    logs.dedup();
+    let mut text = String::new();
+    for log in logs.iter().take(20) {
+        let body = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = body.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(30)..];
+        text.push_str(&format!(
+            "--- {} (last {} lines)\n{}\n",
+            log.display(),
+            tail.len(),
+            tail.join("\n")
+        ));
+    }
+    text
+}
+
 /// Runs the examples of `file` in `cwd`; returns what they printed.
 fn run_examples(env: &Env, file: &str, cwd: &Path, envs: &[(&str, &str)]) -> String {
     let text = std::fs::read_to_string(source(file)).unwrap();
@@ -76,8 +109,9 @@ fn run_examples(env: &Env, file: &str, cwd: &Path, envs: &[(&str, &str)]) -> Str
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),
-        "{file} examples failed ({:?})\nscript:\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
+        "{file} examples failed ({:?})\nscript:\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}\n{}",
+        out.status,
+        log_tails(&[cwd, env.path()])
     );
     // Lines of other protocols (MCP's JSON-RPC) carry no "ok".
     for line in stdout.lines().filter(|l| l.starts_with('{')) {
