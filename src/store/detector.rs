@@ -11,6 +11,9 @@
 //!   process's own too: a waiter may wake once for its own write and read again),
 //!   woken by `LISTEN orch_changes` (a task of its own holds the listening connection);
 //!   the tick is a second. The listener reconnects by itself after a lost connection.
+//!   A supervisor's detector polls for its first second and only then listens
+//!   ([`ChangeDetector::new_listening_later`]): most trivial workers are gone by then,
+//!   and a connection costs the server a process.
 
 use super::{Conn, Location, Store, pg, sqlite};
 use crate::error::Result;
@@ -32,11 +35,20 @@ enum Signal {
     Poll,
     /// Notified by a task that owns the `LISTEN` connection, on every notification.
     Listen(Arc<tokio::sync::Notify>),
+    /// PostgreSQL, for a waiter that is often gone within a second (a supervisor whose
+    /// worker exits at once): the version is polled every [`PG_POLL_STEP`] until
+    /// `listen_at`, and only then is the listening connection opened. A connection
+    /// costs the server a process (7 ms of CPU on the test VM): a trivial task's
+    /// supervisor never opens one.
+    ListenLater { url: String, listen_at: Instant },
 }
 
 const SQLITE_TICK: Duration = Duration::from_millis(250);
 const POLL_STEP: Duration = Duration::from_millis(5);
 const PG_TICK: Duration = Duration::from_secs(1);
+const PG_POLL_STEP: Duration = Duration::from_millis(250);
+/// How long a [`ChangeDetector::new_listening_later`] polls before it listens.
+const LISTEN_AFTER: Duration = Duration::from_secs(1);
 
 impl ChangeDetector {
     pub(super) async fn new(store: Store) -> Result<ChangeDetector> {
@@ -44,6 +56,25 @@ impl ChangeDetector {
         let signal = match store.location() {
             Location::Sqlite(path) => sqlite::watch_wal(path).map_or(Signal::Poll, Signal::Wal),
             Location::Postgres(url) => Signal::Listen(forward(pg::listen(url).await?)),
+        };
+        let version = version(&store).await?;
+        Ok(ChangeDetector {
+            store,
+            signal,
+            version,
+        })
+    }
+
+    /// A detector that polls for its first second and listens after (PostgreSQL; on
+    /// SQLite the same as [`ChangeDetector::new`]): for a waiter that is most often
+    /// gone by then.
+    pub(super) async fn new_listening_later(store: Store) -> Result<ChangeDetector> {
+        let Location::Postgres(url) = store.location() else {
+            return ChangeDetector::new(store).await;
+        };
+        let signal = Signal::ListenLater {
+            url: url.clone(),
+            listen_at: Instant::now() + LISTEN_AFTER,
         };
         let version = version(&store).await?;
         Ok(ChangeDetector {
@@ -64,6 +95,7 @@ impl ChangeDetector {
     /// Waits until a commit changes the database, or `deadline` passes (false then).
     pub async fn wait(&mut self, deadline: Option<Instant>) -> Result<bool> {
         loop {
+            self.listen_when_due();
             if self.changed().await? {
                 return Ok(true);
             }
@@ -71,10 +103,13 @@ impl ChangeDetector {
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(false);
             }
-            let tick = match self.signal {
+            let tick = match &self.signal {
                 Signal::Wal(_) => SQLITE_TICK,
                 Signal::Poll => POLL_STEP,
                 Signal::Listen(_) => PG_TICK,
+                Signal::ListenLater { listen_at, .. } => {
+                    PG_POLL_STEP.min(listen_at.saturating_duration_since(now))
+                }
             };
             let until = deadline.map_or(now + tick, |d| d.min(now + tick));
             match &self.signal {
@@ -84,8 +119,18 @@ impl ChangeDetector {
                         _ = tokio::time::sleep_until(until) => {}
                     }
                 }
-                Signal::Poll => tokio::time::sleep_until(until).await,
+                Signal::Poll | Signal::ListenLater { .. } => tokio::time::sleep_until(until).await,
             }
+        }
+    }
+
+    /// A [`Signal::ListenLater`] whose time has come starts listening, in a task of
+    /// its own (a wait cancelled while it connected would throw the connection away).
+    fn listen_when_due(&mut self) {
+        if let Signal::ListenLater { url, listen_at } = &self.signal
+            && Instant::now() >= *listen_at
+        {
+            self.signal = Signal::Listen(listen_in_background(url.clone()));
         }
     }
 }
@@ -95,26 +140,50 @@ impl ChangeDetector {
 /// A lost connection is reconnected by the listener's next `recv`; after an error the
 /// task pauses a second so a server that is down is not hammered. The task ends with
 /// the runtime.
-fn forward(mut listener: PgListener) -> Arc<tokio::sync::Notify> {
+fn forward(listener: PgListener) -> Arc<tokio::sync::Notify> {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(relay(listener, notify.clone()));
+    notify
+}
+
+/// [`forward`] for a listener still to be connected (retried every second while the
+/// server refuses). Once it listens it signals once: whatever committed before its
+/// `LISTEN` is seen by the waiter's next read of the version.
+fn listen_in_background(url: String) -> Arc<tokio::sync::Notify> {
     let notify = Arc::new(tokio::sync::Notify::new());
     let signal = notify.clone();
     tokio::spawn(async move {
-        loop {
-            match listener.recv().await {
-                Ok(_) => signal.notify_one(),
+        let listener = loop {
+            match pg::listen(&url).await {
+                Ok(listener) => break listener,
                 Err(e) => {
-                    // Counted, so the store's own connection (most likely cut too) is
-                    // reconnected before its next statement rather than failing it.
-                    pg::note_error(&e);
                     tracing::debug!("change listener: {e}");
-                    // Anything may have changed while it was away.
-                    signal.notify_one();
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
-        }
+        };
+        signal.notify_one();
+        relay(listener, signal).await
     });
     notify
+}
+
+/// Signals `signal` on every notification `listener` hears, for ever.
+async fn relay(mut listener: PgListener, signal: Arc<tokio::sync::Notify>) {
+    loop {
+        match listener.recv().await {
+            Ok(_) => signal.notify_one(),
+            Err(e) => {
+                // Counted, so the store's own connection (most likely cut too) is
+                // reconnected before its next statement rather than failing it.
+                pg::note_error(&e);
+                tracing::debug!("change listener: {e}");
+                // Anything may have changed while it was away.
+                signal.notify_one();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 async fn version(store: &Store) -> Result<i64> {

@@ -340,6 +340,13 @@ impl Store {
     pub async fn change_detector(&self) -> Result<ChangeDetector> {
         ChangeDetector::new(self.clone()).await
     }
+
+    /// A change detector for a waiter that is most often gone within a second (a
+    /// supervisor): on PostgreSQL it polls for that second before it opens a listening
+    /// connection. Its wake-ups in that second come up to a quarter second late.
+    pub async fn change_detector_listening_later(&self) -> Result<ChangeDetector> {
+        ChangeDetector::new_listening_later(self.clone()).await
+    }
 }
 
 /// How far a failed write got: its transaction not begun (nothing done, so it may be

@@ -66,7 +66,7 @@ async fn supervise_attempt(
     else {
         return Ok(());
     };
-    let changes = store.change_detector().await?;
+    let changes = store.change_detector_listening_later().await?;
     let inputs = Inputs::new(&mut launched.worker, launched.output, signals, changes);
     let adapter = &prepared.plan.worker.adapter;
     let worker = (launched.worker, launched.pump);

@@ -140,7 +140,17 @@ fn an_attempt_with_commits_is_pushed_and_its_record_says_where() {
     assert_eq!(record["supervision"]["outcome"], "succeeded", "{record:#}");
     let head = rev(&env, &worktree, "HEAD").unwrap();
     let push = &record["push"];
-    assert_eq!(push["state"], "pushed", "{record:#}");
+    let supervisor_log = record["supervision"]["log_path"]
+        .as_str()
+        .map(|log| {
+            let log = PathBuf::from(log).with_extension("supervisor.log");
+            std::fs::read_to_string(log).unwrap_or_default()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        push["state"], "pushed",
+        "{record:#}\nsupervisor log:\n{supervisor_log}"
+    );
     assert_eq!(push["remote"], "origin");
     assert_eq!(push["branch"], BRANCH);
     assert_eq!(push["commit"], head.as_str());

@@ -40,13 +40,22 @@ struct AttemptWithSupervision<'a> {
 }
 
 pub async fn run(ctx: &Ctx, args: AttemptsArgs) -> Result<Reply> {
-    let mut pushes = ctx.store.run_pushes(&args.run).await?;
-    let mut records = Vec::new();
+    let mut supervised = Vec::new();
     for attempt in ctx.store.attempts(&args.run, args.task.as_deref()).await? {
         let (_, supervision) = ctx.store.attempt_by_thread(&attempt.thread_id).await?;
-        let push = pushes.remove(&attempt.thread_id);
-        records.push((attempt, supervision, push));
+        supervised.push((attempt, supervision));
     }
+    // Read after the attempts' ends: a supervisor records its push before the end, so
+    // an attempt shown ended never shows a push still pending (read first, the pushes
+    // could predate an end read later).
+    let mut pushes = ctx.store.run_pushes(&args.run).await?;
+    let records: Vec<_> = supervised
+        .into_iter()
+        .map(|(attempt, supervision)| {
+            let push = pushes.remove(&attempt.thread_id);
+            (attempt, supervision, push)
+        })
+        .collect();
     let hosts =
         crate::commands::render::shows_hosts(records.iter().map(|(_, s, _)| s.host.as_deref()));
     let mut human = String::new();
