@@ -4,8 +4,8 @@
 //! notification that failed (`notify_failed`, where the leader sees it).
 
 use super::events::{self, NewEvent};
+use super::{Db, args, execute, fetch_all, scalar, sql};
 use super::{Store, rows};
-use super::{args, execute, fetch_all, scalar, sql};
 use crate::error::Result;
 use crate::model::Event;
 use serde_json::Value;
@@ -40,41 +40,8 @@ impl Store {
         if any.is_none() {
             return Ok(Vec::new());
         }
-        self.write(async |db, now| {
-        // Read again under the write lock: another process may have claimed them since.
-        // (PostgreSQL: the run's cursor row is held until the claim commits, so a second
-        // claimer waits and then reads after the first one's batch.)
-        let rows = fetch_all(
-            db,
-            sql!(
-                sqlite: "SELECT * FROM events
-                         WHERE run_id = $1
-                           AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
-                           AND event_type IN (SELECT value FROM json_each($2))
-                         ORDER BY event_id LIMIT $3",
-                pg: "SELECT * FROM events
-                     WHERE run_id = $1
-                       AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1
-                                                FOR NO KEY UPDATE), 0)
-                       AND event_type IN (SELECT jsonb_array_elements_text($2::jsonb))
-                     ORDER BY event_id LIMIT $3",
-            ),
-            args![run_id, &types, limit],
-        )
-        .await?;
-        let claimed = rows.iter().map(rows::event).collect::<Result<Vec<_>>>()?;
-        if let Some(last) = claimed.last() {
-            execute(
-                db,
-                sql!("INSERT INTO notify_cursors (run_id, last_event_id, updated_at) VALUES ($1, $2, $3)
-                      ON CONFLICT (run_id) DO UPDATE SET last_event_id = $2, updated_at = $3"),
-                args![run_id, last.event_id, now],
-            )
-            .await?;
-        }
-        Ok(claimed)
-        })
-        .await
+        self.write(async |db, now| claim_batch(db, run_id, &types, limit, now).await)
+            .await
     }
 
     /// Records that notifying `event` failed: a `notify_failed` event on the same run
@@ -92,6 +59,50 @@ impl Store {
         self.write(async |tx, now| events::insert(tx, failure, now).await)
             .await
     }
+}
+
+/// Claims, under the write lock, the events [`Store::claim_notifications`] found: read
+/// again (another process may have claimed them since) and the run's cursor moved past
+/// them. (PostgreSQL: the run's cursor row is held until the claim commits, so a second
+/// claimer waits and then reads after the first one's batch.)
+async fn claim_batch(
+    db: &mut Db<'_>,
+    run_id: &str,
+    types: &str,
+    limit: i64,
+    now: i64,
+) -> Result<Vec<Event>> {
+    let rows = fetch_all(
+        db,
+        sql!(
+            sqlite: "SELECT * FROM events
+                     WHERE run_id = $1
+                       AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1), 0)
+                       AND event_type IN (SELECT value FROM json_each($2))
+                     ORDER BY event_id LIMIT $3",
+            pg: "SELECT * FROM events
+                 WHERE run_id = $1
+                   AND event_id > COALESCE((SELECT last_event_id FROM notify_cursors WHERE run_id = $1
+                                            FOR NO KEY UPDATE), 0)
+                   AND event_type IN (SELECT jsonb_array_elements_text($2::jsonb))
+                 ORDER BY event_id LIMIT $3",
+        ),
+        args![run_id, types, limit],
+    )
+    .await?;
+    let claimed = rows.iter().map(rows::event).collect::<Result<Vec<_>>>()?;
+    if let Some(last) = claimed.last() {
+        execute(
+            db,
+            sql!(
+                "INSERT INTO notify_cursors (run_id, last_event_id, updated_at) VALUES ($1, $2, $3)
+                  ON CONFLICT (run_id) DO UPDATE SET last_event_id = $2, updated_at = $3"
+            ),
+            args![run_id, last.event_id, now],
+        )
+        .await?;
+    }
+    Ok(claimed)
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 use super::NotFound;
 use super::events::{self, NewEvent};
 use super::threads::{MessageInput, NewMessage, load_thread, post};
+use super::{Db, args, execute, sql};
 use super::{Store, rows};
-use super::{args, execute, sql};
 use crate::error::Result;
 use crate::model::{Attempt, AttemptOutcome, Message, MessageKind};
 use crate::time::rfc3339;
@@ -235,56 +235,60 @@ impl Store {
 
     /// How the attempt ended, and the `attempt_exited` event.
     pub async fn record_attempt_end(&self, thread_id: &str, end: &AttemptEnd) -> Result<()> {
-        self.write(async |db, now| {
-        execute(
+        self.write(async |db, now| record_end(db, thread_id, end, now).await)
+            .await
+    }
+}
+
+/// [`Store::record_attempt_end`]'s write: the attempt's end, `attempt_exited`, and the
+/// event its outcome names (a rate limit, an auth failure), if any.
+async fn record_end(db: &mut Db<'_>, thread_id: &str, end: &AttemptEnd, now: i64) -> Result<()> {
+    execute(
+        db,
+        sql!("UPDATE attempts SET outcome = $1, exit_code = $2, exit_signal = $3, reason = $4, output_tail = $5,
+              reset_at = $6, leaked = $7, ended_at = $8, updated_at = $9,
+              work_json = COALESCE($10, work_json) WHERE thread_id = $11"),
+        args![
+            end.outcome.as_str(),
+            end.details.exit_code,
+            end.details.exit_signal,
+            &end.details.reason,
+            &end.details.output_tail,
+            end.details.reset_at,
+            end.details.leaked as i64,
+            now,
+            now,
+            (!end.work.is_null()).then(|| end.work.to_string()),
+            thread_id,
+        ],
+    )
+    .await?;
+    let exited = NewEvent::new("attempt_exited")
+        .summary(if end.details.reason.is_empty() {
+            end.outcome.to_string()
+        } else {
+            format!("{}: {}", end.outcome, end.details.reason)
+        })
+        .payload(json!({
+            "outcome": end.outcome,
+            "exit_code": end.details.exit_code,
+            "signal": end.details.exit_signal,
+            "reason": end.details.reason,
+            "reset_at": end.details.reset_at.map(rfc3339),
+            "leaked": end.details.leaked,
+            "work": end.work,
+        }));
+    let thread = events::insert_on_thread(db, thread_id, exited, now).await?;
+    if let Some(event_type) = end.outcome.event_type() {
+        events::insert(
             db,
-            sql!("UPDATE attempts SET outcome = $1, exit_code = $2, exit_signal = $3, reason = $4, output_tail = $5,
-                  reset_at = $6, leaked = $7, ended_at = $8, updated_at = $9,
-                  work_json = COALESCE($10, work_json) WHERE thread_id = $11"),
-            args![
-                end.outcome.as_str(),
-                end.details.exit_code,
-                end.details.exit_signal,
-                &end.details.reason,
-                &end.details.output_tail,
-                end.details.reset_at,
-                end.details.leaked as i64,
-                now,
-                now,
-                (!end.work.is_null()).then(|| end.work.to_string()),
-                thread_id,
-            ],
+            NewEvent::new(event_type)
+                .on_thread(&thread)
+                .summary(end.details.reason.clone())
+                .payload(json!({"reset_at": end.details.reset_at.map(rfc3339), "reason": end.details.reason})),
+            now,
         )
         .await?;
-        let exited = NewEvent::new("attempt_exited")
-            .summary(if end.details.reason.is_empty() {
-                end.outcome.to_string()
-            } else {
-                format!("{}: {}", end.outcome, end.details.reason)
-            })
-            .payload(json!({
-                "outcome": end.outcome,
-                "exit_code": end.details.exit_code,
-                "signal": end.details.exit_signal,
-                "reason": end.details.reason,
-                "reset_at": end.details.reset_at.map(rfc3339),
-                "leaked": end.details.leaked,
-                "work": end.work,
-            }));
-        let thread = events::insert_on_thread(db, thread_id, exited, now).await?;
-        if let Some(event_type) = end.outcome.event_type() {
-            events::insert(
-                db,
-                NewEvent::new(event_type)
-                    .on_thread(&thread)
-                    .summary(end.details.reason.clone())
-                    .payload(json!({"reset_at": end.details.reset_at.map(rfc3339), "reason": end.details.reason})),
-                now,
-            )
-            .await?;
-        }
-        Ok(())
-        })
-        .await
     }
+    Ok(())
 }
