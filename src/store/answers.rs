@@ -53,10 +53,19 @@ impl Store {
                     task.current_attempt
                 )));
             }
-            let attempt = active_attempt(tx, &task).await?;
-            if let Some(question) = target.question {
-                require_open_question(tx, &attempt, question).await?;
-            }
+            let attempt = match target.question {
+                // A question already answered (or superseded) says so, whatever its
+                // attempt became since: that is what a leader repeating an answer needs.
+                Some(question) => {
+                    require_unanswered(tx, &task, question).await?;
+                    let attempt = load_attempt(tx, run_id, task_id, task.current_attempt)
+                        .await?
+                        .ok_or_else(|| refused(question, "has no attempt to answer"))?;
+                    require_blocked(&attempt, question)?;
+                    attempt
+                }
+                None => active_attempt(tx, &task).await?,
+            };
             let (thread, message) = inbox::reply_in(
                 tx,
                 ReplyStep {
@@ -123,41 +132,49 @@ async fn question_attempt(conn: &mut Db<'_>, task: &Task, question: i64) -> Resu
     })
 }
 
-/// Refuses (`invalid_state`) unless `question` is the open question of `attempt`: the
-/// thread is `blocked`, the question is its newest, and nobody has answered it yet.
-async fn require_open_question(conn: &mut Db<'_>, attempt: &Attempt, question: i64) -> Result<()> {
-    let thread = &attempt.thread_id;
-    let refused = |why: String| {
-        Err(Error::invalid_state(format!(
-            "question {question} {why}; nothing was sent"
-        )))
-    };
+/// Refuses (`invalid_state`) if `question` was answered, or the worker asked another
+/// question since, on the thread of the task's current attempt.
+async fn require_unanswered(conn: &mut Db<'_>, task: &Task, question: i64) -> Result<()> {
     let later = fetch_optional(
         &mut *conn,
         sql!(
-            "SELECT message_id, kind FROM messages
-             WHERE thread_id = $1 AND message_id > $2 AND kind IN ('answer', 'question')
-             ORDER BY message_id LIMIT 1"
+            "SELECT m.message_id, m.kind FROM messages m
+             JOIN attempts a ON a.thread_id = m.thread_id
+             WHERE a.run_id = $1 AND a.task_id = $2 AND a.attempt_no = $3
+               AND m.message_id > $4 AND m.kind IN ('answer', 'question')
+             ORDER BY m.message_id LIMIT 1"
         ),
-        args![thread, question],
+        args![&task.run_id, &task.task_id, task.current_attempt, question],
     )
     .await?;
-    if let Some(row) = later {
-        let id: i64 = row.try_get("message_id")?;
-        let kind: String = row.try_get("kind")?;
-        return if kind == MessageKind::Answer.as_str() {
-            refused(format!("was already answered (message {id})"))
-        } else {
-            refused(format!(
-                "is no longer open: the worker asked question {id} since"
-            ))
-        };
+    let Some(row) = later else {
+        return Ok(());
+    };
+    let id: i64 = row.try_get("message_id")?;
+    let kind: String = row.try_get("kind")?;
+    let why = if kind == MessageKind::Answer.as_str() {
+        format!("was already answered (message {id})")
+    } else {
+        format!("is no longer open: the worker asked question {id} since")
+    };
+    Err(refused(question, &why))
+}
+
+/// Refuses (`invalid_state`) unless the attempt that asked `question` is still blocked
+/// on it.
+fn require_blocked(attempt: &Attempt, question: i64) -> Result<()> {
+    if attempt.status == ThreadStatus::Blocked {
+        return Ok(());
     }
-    if attempt.status != ThreadStatus::Blocked {
-        return refused(format!(
-            "is no longer open: thread {thread:?} is {}, not blocked",
-            attempt.status
-        ));
-    }
-    Ok(())
+    Err(refused(
+        question,
+        &format!(
+            "is no longer open: thread {:?} is {}, not blocked",
+            attempt.thread_id, attempt.status
+        ),
+    ))
+}
+
+fn refused(question: i64, why: &str) -> Error {
+    Error::invalid_state(format!("question {question} {why}; nothing was sent"))
 }

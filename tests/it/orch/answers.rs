@@ -111,6 +111,43 @@ fn an_answer_sent_twice_is_delivered_once() {
 }
 
 #[test]
+fn an_answer_resent_after_the_worker_finished_says_it_was_answered() {
+    let env = Env::new();
+    let (thread, question) = blocked_task(&env);
+    let first = answer_question(&env, "t", question, "A");
+    let answer = first.data()["message"]["message_id"].as_i64().unwrap();
+    env.inbox(
+        Some("worker-a"),
+        &["done", "--thread", &thread, "--summary", "went with A"],
+    )
+    .data();
+    // Not "no active attempt": the leader learns its first call landed.
+    let message = answer_question(&env, "t", question, "A").error(30, "invalid_state");
+    assert!(
+        message.contains(&format!(
+            "question {question} was already answered (message {answer})"
+        )),
+        "{message}"
+    );
+    assert_eq!(answers(&env, &thread), vec!["A"]);
+    // Unanswered when its worker ended: no longer open, with the attempt's status.
+    let thread = env.dispatch_analysis("r", "other");
+    claim(&env, "worker-a", &thread);
+    let unanswered = ask_id(&env, "worker-a", &thread, "Left open?");
+    env.inbox(
+        Some("worker-a"),
+        &["fail", "--thread", &thread, "--summary", "gave up waiting"],
+    )
+    .data();
+    let message = answer_question(&env, "other", unanswered, "x").error(30, "invalid_state");
+    assert!(
+        message.contains(&format!("question {unanswered} is no longer open")),
+        "{message}"
+    );
+    assert!(answers(&env, &thread).is_empty());
+}
+
+#[test]
 fn an_answer_resent_after_the_next_question_does_not_answer_it() {
     let env = Env::new();
     let (thread, first) = blocked_task(&env);
