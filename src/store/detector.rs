@@ -26,6 +26,11 @@ pub struct ChangeDetector {
     store: Store,
     signal: Signal,
     version: i64,
+    /// When the version must next be read even without a signal: a tick after the last
+    /// read. Between ticks only a signal leads to a read, so a caller that calls
+    /// [`ChangeDetector::wait`] again and again (a supervisor's loop, once per output
+    /// chunk) costs no query per call.
+    next_read: Instant,
 }
 
 enum Signal {
@@ -43,6 +48,20 @@ enum Signal {
     ListenLater { url: String, listen_at: Instant },
 }
 
+impl Signal {
+    /// How long the version may go unread without a signal.
+    fn tick(&self) -> Duration {
+        match self {
+            Signal::Wal(_) => SQLITE_TICK,
+            Signal::Poll => POLL_STEP,
+            Signal::Listen(_) => PG_TICK,
+            Signal::ListenLater { listen_at, .. } => {
+                PG_POLL_STEP.min(listen_at.saturating_duration_since(Instant::now()))
+            }
+        }
+    }
+}
+
 const SQLITE_TICK: Duration = Duration::from_millis(250);
 const POLL_STEP: Duration = Duration::from_millis(5);
 const PG_TICK: Duration = Duration::from_secs(1);
@@ -58,10 +77,12 @@ impl ChangeDetector {
             Location::Postgres(url) => Signal::Listen(forward(pg::listen(url).await?)),
         };
         let version = version(&store).await?;
+        let next_read = Instant::now() + signal.tick();
         Ok(ChangeDetector {
             store,
             signal,
             version,
+            next_read,
         })
     }
 
@@ -77,10 +98,12 @@ impl ChangeDetector {
             listen_at: Instant::now() + LISTEN_AFTER,
         };
         let version = version(&store).await?;
+        let next_read = Instant::now() + signal.tick();
         Ok(ChangeDetector {
             store,
             signal,
             version,
+            next_read,
         })
     }
 
@@ -89,33 +112,29 @@ impl ChangeDetector {
         let version = version(&self.store).await?;
         let changed = version != self.version;
         self.version = version;
+        self.next_read = Instant::now() + self.signal.tick();
         Ok(changed)
     }
 
     /// Waits until a commit changes the database, or `deadline` passes (false then).
+    /// The version is read when a signal came (a permit left since the last call counts)
+    /// or a tick has passed since the last read; cancelling the wait loses nothing (a
+    /// dropped `notified()` hands its permit on).
     pub async fn wait(&mut self, deadline: Option<Instant>) -> Result<bool> {
         loop {
             self.listen_when_due();
-            if self.changed().await? {
+            if Instant::now() >= self.next_read && self.changed().await? {
                 return Ok(true);
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(false);
             }
-            let tick = match &self.signal {
-                Signal::Wal(_) => SQLITE_TICK,
-                Signal::Poll => POLL_STEP,
-                Signal::Listen(_) => PG_TICK,
-                Signal::ListenLater { listen_at, .. } => {
-                    PG_POLL_STEP.min(listen_at.saturating_duration_since(now))
-                }
-            };
-            let until = deadline.map_or(now + tick, |d| d.min(now + tick));
+            let until = deadline.map_or(self.next_read, |d| d.min(self.next_read));
             match &self.signal {
                 Signal::Wal(signal) | Signal::Listen(signal) => {
                     tokio::select! {
-                        _ = signal.notified() => {}
+                        _ = signal.notified() => self.next_read = Instant::now(),
                         _ = tokio::time::sleep_until(until) => {}
                     }
                 }
