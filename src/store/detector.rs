@@ -31,6 +31,8 @@ pub struct ChangeDetector {
     /// [`ChangeDetector::wait`] again and again (a supervisor's loop, once per output
     /// chunk) costs no query per call.
     next_read: Instant,
+    /// How many times the version was read (for tests).
+    reads: u64,
 }
 
 enum Signal {
@@ -83,6 +85,7 @@ impl ChangeDetector {
             signal,
             version,
             next_read,
+            reads: 1,
         })
     }
 
@@ -104,12 +107,14 @@ impl ChangeDetector {
             signal,
             version,
             next_read,
+            reads: 1,
         })
     }
 
     /// True when a commit has changed the database since the last call.
     pub async fn changed(&mut self) -> Result<bool> {
         let version = version(&self.store).await?;
+        self.reads += 1;
         let changed = version != self.version;
         self.version = version;
         self.next_read = Instant::now() + self.signal.tick();
@@ -210,5 +215,40 @@ async fn version(store: &Store) -> Result<i64> {
     match &mut *conn {
         Conn::Sqlite(sqlite) => sqlite::data_version(sqlite).await,
         Conn::Pg(pg) => pg::data_version(pg).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A waiter called again and again (a supervisor's loop, once per output chunk)
+    /// reads the version once per tick or signal, not once per call; a commit on another
+    /// connection still wakes it.
+    #[tokio::test]
+    async fn waits_called_again_and_again_read_the_version_once_per_signal_or_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("coord.db");
+        let store = Store::open(&path).await.unwrap();
+        let mut detector = store.change_detector().await.unwrap();
+        assert!(matches!(detector.signal, Signal::Wal(_)));
+        for _ in 0..1000 {
+            let soon = Instant::now() + Duration::from_micros(50);
+            assert!(!detector.wait(Some(soon)).await.unwrap());
+        }
+        assert!(detector.reads < 10, "{} reads", detector.reads);
+        let other = Store::open(&path).await.unwrap();
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let run = super::super::NewRun {
+                run_id: "r".to_string(),
+                goal: "g".to_string(),
+                ..Default::default()
+            };
+            other.create_run(&run).await.unwrap();
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert!(detector.wait(Some(deadline)).await.unwrap());
+        writer.await.unwrap();
     }
 }
