@@ -5,7 +5,7 @@
 use crate::config::Workers;
 use crate::error::{Error, Result};
 use crate::model::{Attempt, Task};
-use crate::store::{Claim, Store};
+use crate::store::{AttemptBrief, Claim, Store};
 use crate::supervisor::{self, LaunchReport};
 use std::path::Path;
 
@@ -21,10 +21,10 @@ pub async fn check_worker(store: &Store, run: &str, repo: &Path, to: &str) -> Re
 
 /// Starts the supervisor of an attempt and reports what it will run.
 pub async fn launch(store: &Store, task: &Task, attempt: &Attempt) -> Result<LaunchReport> {
-    let config = store.run_config(&attempt.run_id).await?;
+    let brief = store.attempt_brief(&attempt.thread_id).await?;
     let repo = attempt.workspace.repo_path.as_deref();
-    let workers = Workers::load(repo, &config)?;
-    launch_with(store, task, attempt, &workers).await
+    let workers = Workers::load(repo, &brief.run_config)?;
+    launch_planned(store, task, attempt, &workers, &brief).await
 }
 
 /// [`launch`] with the workers already loaded.
@@ -34,8 +34,19 @@ pub async fn launch_with(
     attempt: &Attempt,
     workers: &Workers,
 ) -> Result<LaunchReport> {
+    let brief = store.attempt_brief(&attempt.thread_id).await?;
+    launch_planned(store, task, attempt, workers, &brief).await
+}
+
+async fn launch_planned(
+    store: &Store,
+    task: &Task,
+    attempt: &Attempt,
+    workers: &Workers,
+    brief: &AttemptBrief,
+) -> Result<LaunchReport> {
     // The same context as the supervisor's, so the argv reported is the one it runs.
-    let context = supervisor::brief_context(store, &attempt.thread_id).await?;
+    let context = supervisor::brief_context_of(brief);
     let plan = supervisor::plan_launch(store, task, attempt, workers, &context)?;
     let pid = start_supervisor(store, attempt).await?;
     Ok(LaunchReport {

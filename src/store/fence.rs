@@ -65,54 +65,33 @@ impl Store {
         start: u64,
         host: &str,
     ) -> Result<Claim> {
+        self.claim_supervision_as(thread_id, pid, start, host, None)
+            .await
+    }
+
+    /// [`Store::claim_supervision`] by the supervisor itself, recording with the claim
+    /// (in its transaction, when the claim is its own) what it will run: its worker's
+    /// profile and adapter, and its log.
+    pub async fn claim_supervision_as(
+        &self,
+        thread_id: &str,
+        pid: u32,
+        start: u64,
+        host: &str,
+        record: Option<&SupervisorRecord>,
+    ) -> Result<Claim> {
         self.write(async |tx, now| {
-            let row = fetch_optional(
-                &mut *tx,
-                // PostgreSQL: the row is held until the claim commits, so a second claimer
-                // waits and then finds the first (SQLite's write lock serializes them).
-                sql!(
-                    sqlite: "SELECT supervisor_pid, supervisor_start, host, taken_by, epoch
-                             FROM attempts WHERE thread_id = $1",
-                    pg: "SELECT supervisor_pid, supervisor_start, host, taken_by, epoch
-                         FROM attempts WHERE thread_id = $1 FOR NO KEY UPDATE",
-                ),
-                args![thread_id],
-            )
-            .await?
-            .ok_or_else(|| NotFound::NoAttemptHasThread {
-                thread: thread_id.to_string(),
-            })?;
-            let holder: (Option<i64>, Option<i64>) = (
-                row.try_get("supervisor_pid")?,
-                row.try_get("supervisor_start")?,
-            );
-            let held_on: String = row.try_get("host")?;
-            let taken_by: String = row.try_get("taken_by")?;
-            let epoch: i64 = row.try_get("epoch")?;
-            if !taken_by.is_empty() {
-                return Ok(Claim::TakenOver { by: taken_by });
+            let claim = claim_in(tx, thread_id, (pid, start, host), now).await?;
+            if let (Claim::Ours { .. }, Some(record)) = (&claim, record) {
+                execute(
+                    tx,
+                    sql!("UPDATE attempts SET profile = $1, adapter = $2, log_path = $3, updated_at = $4
+                          WHERE thread_id = $5"),
+                    args![&record.profile, &record.adapter, &record.log_path, now, thread_id],
+                )
+                .await?;
             }
-            if let (Some(p), Some(s)) = holder {
-                if (p as u32, s as u64) != (pid, start) || (!held_on.is_empty() && held_on != host)
-                {
-                    return Ok(Claim::Held {
-                        pid: p as u32,
-                        start: s as u64,
-                    });
-                }
-                // The holder confirming itself.
-                return Ok(Claim::Ours { epoch });
-            }
-            execute(
-                tx,
-                sql!(
-                    "UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, host = $3,
-                        epoch = epoch + 1, updated_at = $4 WHERE thread_id = $5"
-                ),
-                args![pid as i64, start as i64, host, now, thread_id],
-            )
-            .await?;
-            Ok(Claim::Ours { epoch: epoch + 1 })
+            Ok(claim)
         })
         .await
     }
@@ -191,6 +170,69 @@ impl Store {
         );
         Err(fenced(&fence.thread_id, &holder))
     }
+}
+
+/// What a supervisor records with its claim: its worker's profile and adapter, its log.
+#[derive(Debug, Clone)]
+pub struct SupervisorRecord {
+    pub profile: String,
+    pub adapter: String,
+    pub log_path: String,
+}
+
+/// The claim of [`Store::claim_supervision`], in the caller's transaction.
+async fn claim_in(
+    tx: &mut Db<'_>,
+    thread_id: &str,
+    (pid, start, host): (u32, u64, &str),
+    now: i64,
+) -> Result<Claim> {
+    let row = fetch_optional(
+        &mut *tx,
+        // PostgreSQL: the row is held until the claim commits, so a second claimer
+        // waits and then finds the first (SQLite's write lock serializes them).
+        sql!(
+            sqlite: "SELECT supervisor_pid, supervisor_start, host, taken_by, epoch
+                     FROM attempts WHERE thread_id = $1",
+            pg: "SELECT supervisor_pid, supervisor_start, host, taken_by, epoch
+                 FROM attempts WHERE thread_id = $1 FOR NO KEY UPDATE",
+        ),
+        args![thread_id],
+    )
+    .await?
+    .ok_or_else(|| NotFound::NoAttemptHasThread {
+        thread: thread_id.to_string(),
+    })?;
+    let holder: (Option<i64>, Option<i64>) = (
+        row.try_get("supervisor_pid")?,
+        row.try_get("supervisor_start")?,
+    );
+    let held_on: String = row.try_get("host")?;
+    let taken_by: String = row.try_get("taken_by")?;
+    let epoch: i64 = row.try_get("epoch")?;
+    if !taken_by.is_empty() {
+        return Ok(Claim::TakenOver { by: taken_by });
+    }
+    if let (Some(p), Some(s)) = holder {
+        if (p as u32, s as u64) != (pid, start) || (!held_on.is_empty() && held_on != host) {
+            return Ok(Claim::Held {
+                pid: p as u32,
+                start: s as u64,
+            });
+        }
+        // The holder confirming itself.
+        return Ok(Claim::Ours { epoch });
+    }
+    execute(
+        tx,
+        sql!(
+            "UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, host = $3,
+                epoch = epoch + 1, updated_at = $4 WHERE thread_id = $5"
+        ),
+        args![pid as i64, start as i64, host, now, thread_id],
+    )
+    .await?;
+    Ok(Claim::Ours { epoch: epoch + 1 })
 }
 
 #[cfg(test)]

@@ -99,8 +99,13 @@ async fn an_open_question_is_an_item_once_past_its_cursor_and_none_once_answered
 async fn a_give_up_carries_why_the_attempts_and_the_last_lines_of_output() {
     let (store, attempt) = one_dispatched().await;
     let thread = attempt.thread_id.as_str();
+    let record = crate::store::SupervisorRecord {
+        profile: String::new(),
+        adapter: "shell".into(),
+        log_path: String::new(),
+    };
     store
-        .record_supervisor(thread, 1, 1, "", "shell", "")
+        .claim_supervision_as(thread, 1, 1, "", Some(&record))
         .await
         .unwrap();
     work(&store, &attempt, FinishKind::Failed).await;

@@ -10,9 +10,9 @@ use super::attempts::load_attempt;
 use super::events;
 use super::tasks::load_task;
 use super::threads::load_thread;
-use super::{Db, Store, args, sql};
+use super::{Db, NotFound, Row, Sql, Store, args, fetch_record, sql};
 use crate::error::Result;
-use crate::model::TaskStatus;
+use crate::model::{Task, TaskStatus};
 use serde_json::Value;
 
 /// Who made an attempt, as a refusal names it: `orch` made first attempts for `orch up`
@@ -107,34 +107,83 @@ impl Store {
         describe(&mut self.lock().await.db(), run_id, task_id, attempt_no).await
     }
 
-    /// The body attempt `thread_id` was given (its `task` message's), when it is not its
-    /// task's own: a leader's `--body` on dispatch, retry or reassign. `None` otherwise.
-    pub async fn replaced_body(&self, thread_id: &str) -> Result<Option<String>> {
-        let row = self
-            .read_record(
-                sql!(
-                    "SELECT m.body AS given, t.body AS planned
-                     FROM attempts a JOIN tasks t ON t.id = a.task
-                     JOIN messages m ON m.thread_id = a.thread_id AND m.kind = 'task'
-                     WHERE a.thread_id = $1 ORDER BY m.message_id LIMIT 1"
-                ),
-                args![thread_id],
-                |r| {
-                    Ok((
-                        r.try_get::<String>("given")?,
-                        r.try_get::<String>("planned")?,
-                    ))
-                },
-            )
+    /// What an attempt's brief and launch read besides its task ([`AttemptBrief`]), in
+    /// one statement.
+    pub async fn attempt_brief(&self, thread_id: &str) -> Result<AttemptBrief> {
+        let brief = self
+            .read_record(ATTEMPT_BRIEF, args![thread_id], attempt_brief)
             .await?;
-        Ok(row.and_then(|(given, planned)| (given != planned).then_some(given)))
+        brief.ok_or_else(|| no_attempt(thread_id))
     }
+
+    /// The task attempt `thread_id` launches, and its [`AttemptBrief`]: two statements
+    /// under one lock, the run not reconciled first (a launch reads the task's text and
+    /// settings, never its status). What a supervisor reads before its worker starts.
+    pub async fn launch_inputs(&self, thread_id: &str) -> Result<(Task, AttemptBrief)> {
+        let mut conn = self.lock().await;
+        let conn = &mut conn.db();
+        let brief = fetch_record(&mut *conn, ATTEMPT_BRIEF, args![thread_id], attempt_brief)
+            .await?
+            .ok_or_else(|| no_attempt(thread_id))?;
+        let (_, task) = load_task(conn, &brief.run_id, &brief.task_id).await?;
+        Ok((task, brief))
+    }
+}
+
+/// What an attempt's brief and launch read besides its task.
+#[derive(Debug, Clone)]
+pub struct AttemptBrief {
+    pub run_id: String,
+    pub task_id: String,
+    /// What the previous attempt left behind (`""` for nothing).
+    pub note: String,
+    /// The agent session the attempt resumes (`""` for a fresh start).
+    pub resume_session: String,
+    /// The body the attempt was given (its `task` message's) when it is not its task's
+    /// own: a leader's `--body` on dispatch, retry or reassign.
+    pub replaced_body: Option<String>,
+    /// The worker profiles and named checks stored with the run (from its plan file).
+    pub run_config: Value,
+}
+
+const ATTEMPT_BRIEF: Sql = sql!(
+    "SELECT a.run_id, a.task_id, a.brief_note, a.resume_session, r.config_json,
+            t.body AS planned,
+            (SELECT m.body FROM messages m WHERE m.thread_id = a.thread_id AND m.kind = 'task'
+             ORDER BY m.message_id LIMIT 1) AS given
+     FROM attempts a JOIN tasks t ON t.id = a.task JOIN runs r ON r.run_id = a.run_id
+     WHERE a.thread_id = $1"
+);
+
+fn attempt_brief(row: &Row) -> Result<AttemptBrief> {
+    let planned: String = row.try_get("planned")?;
+    let given: Option<String> = row.try_get("given")?;
+    let config: Option<String> = row.try_get("config_json")?;
+    Ok(AttemptBrief {
+        run_id: row.try_get("run_id")?,
+        task_id: row.try_get("task_id")?,
+        note: row
+            .try_get::<Option<String>>("brief_note")?
+            .unwrap_or_default(),
+        resume_session: row
+            .try_get::<Option<String>>("resume_session")?
+            .unwrap_or_default(),
+        replaced_body: given.filter(|given| *given != planned),
+        run_config: super::rows::json(config.unwrap_or_default()),
+    })
+}
+
+fn no_attempt(thread_id: &str) -> crate::error::Error {
+    NotFound::NoAttemptHasThread {
+        thread: thread_id.to_string(),
+    }
+    .into()
 }
 
 #[cfg(test)]
 mod tests {
     use crate::error::ErrorCode;
-    use crate::model::TaskStatus;
+    use crate::model::{Task, TaskStatus};
     use crate::store::FinishKind;
     use crate::store::testing::*;
     use serde_json::json;

@@ -151,24 +151,6 @@ impl Store {
         self.write_statement(sql, |_| args![thread_id]).await
     }
 
-    /// The supervisor took charge: its pid, adapter and log.
-    pub async fn record_supervisor(
-        &self,
-        thread_id: &str,
-        pid: u32,
-        start: u64,
-        profile: &str,
-        adapter: &str,
-        log_path: &str,
-    ) -> Result<()> {
-        self.write_statement(
-            sql!("UPDATE attempts SET supervisor_pid = $1, supervisor_start = $2, profile = $3, adapter = $4,
-                  log_path = $5, updated_at = $6 WHERE thread_id = $7"),
-            |now| args![pid as i64, start as i64, profile, adapter, log_path, now, thread_id],
-        )
-        .await
-    }
-
     /// The worker is running: its pid and start time, and the `attempt_launched` event.
     pub async fn record_worker(
         &self,

@@ -14,7 +14,7 @@ use crate::model::Attempt;
 use crate::model::AttemptOutcome::{Cancelled, SpawnFailed};
 use crate::process::{procfs, pty};
 use crate::redact::Redactor;
-use crate::store::{Claim, Store};
+use crate::store::{Claim, Store, SupervisorRecord};
 use crate::time::now_ms;
 use serde_json::json;
 use std::path::Path;
@@ -41,14 +41,27 @@ pub(super) struct Launched {
 }
 
 /// The attempt, if it has not ended and no other supervisor holds it (nor another host
-/// took it over). The store is fenced to the epoch claimed: every later write of this
-/// process is refused once another claim moves it (`store/fence.rs`).
-pub(super) async fn take_over(store: &Store, thread_id: &str) -> Result<Option<(Attempt, Me)>> {
+/// took it over), with its launch planned. The store is fenced to the epoch claimed:
+/// every later write of this process is refused once another claim moves it
+/// (`store/fence.rs`). The plan is made from reads before the claim, so the claim
+/// records it in the same transaction (on PostgreSQL each transaction is round trips
+/// on the way to the worker's start); an attempt that cannot be planned is claimed
+/// all the same and ends `spawn_failed` in [`prepare`].
+pub(super) async fn take_over(
+    store: &Store,
+    thread_id: &str,
+) -> Result<Option<(Attempt, Me, Planned)>> {
     let (attempt, supervision) = store.attempt_by_thread(thread_id).await?;
     if let Some(outcome) = supervision.outcome {
         tracing::info!(%outcome, "attempt already ended; nothing to do");
         return Ok(None);
     }
+    let planned = plan(store, thread_id, &attempt).await?;
+    let record = planned.as_ref().ok().map(|plan| SupervisorRecord {
+        profile: plan.worker.profile.clone(),
+        adapter: plan.worker.adapter.name.clone(),
+        log_path: plan.log_path.display().to_string(),
+    });
     let pid = std::process::id();
     let me = Me {
         pid,
@@ -56,7 +69,7 @@ pub(super) async fn take_over(store: &Store, thread_id: &str) -> Result<Option<(
     };
     let host = crate::orchestration::hosts::this_host();
     match store
-        .claim_supervision(thread_id, me.pid, me.start, host)
+        .claim_supervision_as(thread_id, me.pid, me.start, host, record.as_ref())
         .await?
     {
         Claim::Ours { epoch } => store.fence(thread_id, epoch),
@@ -75,25 +88,32 @@ pub(super) async fn take_over(store: &Store, thread_id: &str) -> Result<Option<(
             return Ok(None);
         }
     }
-    Ok(Some((attempt, me)))
+    Ok(Some((attempt, me, planned)))
 }
 
-/// Plans the launch, writes the prompt and records this supervisor; an attempt that
-/// cannot be planned ends `spawn_failed`.
+/// The launch plan, or why there is none (the attempt ends `spawn_failed`).
+pub(super) type Planned = std::result::Result<super::LaunchPlan, crate::error::Error>;
+
+/// Plans the launch from what the store holds (reads only).
+async fn plan(store: &Store, thread_id: &str, attempt: &Attempt) -> Result<Planned> {
+    let (task, brief) = store.launch_inputs(thread_id).await?;
+    let repo = attempt.workspace.repo_path.as_deref();
+    let context = super::brief_context_of(&brief);
+    Ok(Workers::load(repo, &brief.run_config)
+        .map_err(crate::error::Error::from)
+        .and_then(|workers| plan_launch(store, &task, attempt, &workers, &context)))
+}
+
+/// Writes the prompt of the attempt this supervisor claimed, with the worker's secrets
+/// redacted from everything this process writes from here on; an attempt that could
+/// not be planned ends `spawn_failed`.
 pub(super) async fn prepare(
     store: &Store,
     thread_id: &str,
     attempt: &Attempt,
-    me: Me,
+    planned: Planned,
 ) -> Result<Option<Prepared>> {
-    let task = store.task(&attempt.run_id, &attempt.task_id).await?;
-    let run_config = store.run_config(&attempt.run_id).await?;
-    let repo = attempt.workspace.repo_path.as_deref();
-    let context = super::brief_context(store, thread_id).await?;
-    let plan = match Workers::load(repo, &run_config)
-        .map_err(crate::error::Error::from)
-        .and_then(|workers| plan_launch(store, &task, attempt, &workers, &context))
-    {
+    let plan = match planned {
         Ok(plan) => plan,
         Err(e) => {
             tracing::error!(error = %e, "cannot plan the launch");
@@ -110,16 +130,6 @@ pub(super) async fn prepare(
         crate::paths::ensure_private_dir(dir)?;
     }
     write_private(&plan.prompt_path, plan.prompt.as_bytes())?;
-    store
-        .record_supervisor(
-            thread_id,
-            me.pid,
-            me.start,
-            &plan.worker.profile,
-            &plan.worker.adapter.name,
-            &plan.log_path.display().to_string(),
-        )
-        .await?;
     Ok(Some(Prepared { plan, redactor }))
 }
 

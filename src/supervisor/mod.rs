@@ -23,7 +23,7 @@ use crate::config::{ResolvedWorker, Workers};
 use crate::error::Result;
 use crate::model::{Attempt, ExecutionMode, Task};
 use crate::redact::Redactor;
-use crate::store::Store;
+use crate::store::{AttemptBrief, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,12 +77,17 @@ pub fn log_path(store: &Store, attempt: &Attempt) -> PathBuf {
 /// leader gave it in place of the task's. The supervisor, `dispatch --launch`'s report
 /// and `orch brief` all read it here.
 pub async fn brief_context(store: &Store, thread_id: &str) -> Result<BriefContext> {
-    Ok(BriefContext {
-        previous: Some(store.brief_note(thread_id).await?).filter(|n| !n.is_empty()),
-        resume_session: Some(store.resume_session(thread_id).await?).filter(|s| !s.is_empty()),
+    Ok(brief_context_of(&store.attempt_brief(thread_id).await?))
+}
+
+/// [`brief_context`] from what the store read.
+pub fn brief_context_of(brief: &AttemptBrief) -> BriefContext {
+    BriefContext {
+        previous: Some(brief.note.clone()).filter(|n| !n.is_empty()),
+        resume_session: Some(brief.resume_session.clone()).filter(|s| !s.is_empty()),
         worker_note: None,
-        body: store.replaced_body(thread_id).await?,
-    })
+        body: brief.replaced_body.clone(),
+    }
 }
 
 /// Builds the launch plan of an attempt (the same for the dispatcher's report and the

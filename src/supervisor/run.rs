@@ -51,12 +51,12 @@ async fn supervise_attempt(
     // blocked, so one from its very first moments waits here too; one that comes before
     // the worker starts is acted on as soon as it runs.
     let signals = StopSignals::install()?;
-    let Some((attempt, me)) = launch::take_over(store, thread_id).await? else {
+    let Some((attempt, me, planned)) = launch::take_over(store, thread_id).await? else {
         return Ok(());
     };
     *notifier = crate::notify::follow_attempt(store, &attempt);
     let agent = attempt.assigned_to.clone();
-    let Some(prepared) = launch::prepare(store, thread_id, &attempt, me).await? else {
+    let Some(prepared) = launch::prepare(store, thread_id, &attempt, planned).await? else {
         return Ok(());
     };
     if !launch::claim_thread(store, thread_id, &agent).await? {
