@@ -183,7 +183,7 @@ fn no_attempt(thread_id: &str) -> crate::error::Error {
 #[cfg(test)]
 mod tests {
     use crate::error::ErrorCode;
-    use crate::model::{Task, TaskStatus};
+    use crate::model::TaskStatus;
     use crate::store::FinishKind;
     use crate::store::testing::*;
     use serde_json::json;
