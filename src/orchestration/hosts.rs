@@ -58,6 +58,20 @@ pub fn this_host() -> &'static str {
     })
 }
 
+/// The machine this process runs on, as a host's registration records it:
+/// `$ORCH_MACHINE_ID` when set (containers that share a kernel, and so its boot id),
+/// else this boot's id; `""` when neither is known (never refused then).
+pub fn this_machine() -> &'static str {
+    static THIS_MACHINE: OnceLock<String> = OnceLock::new();
+    THIS_MACHINE.get_or_init(|| {
+        std::env::var("ORCH_MACHINE_ID")
+            .ok()
+            .filter(|id| !id.trim().is_empty())
+            .or_else(crate::process::procfs::boot_id)
+            .unwrap_or_default()
+    })
+}
+
 /// How often `orch up` beats, and how long a silent host lives.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {

@@ -6,7 +6,7 @@
 //! process gone; on another, its heartbeat lapsed ([`super::hosts::Timing`]) — marks it
 //! gone, once, with an `up_stopped`.
 
-use super::hosts::{Timing, this_host};
+use super::hosts::{Timing, this_host, this_machine};
 use crate::error::Result;
 use crate::process::procfs;
 use crate::store::{HostRecord, Store, UpProcess};
@@ -34,7 +34,10 @@ pub async fn announce(store: &Store, run_id: &str) -> Result<Option<Registration
         return Ok(None);
     };
     let host = this_host().to_string();
-    store.host_started(run_id, &host, up).await?;
+    let lapse_ms = Timing::from_env().lapse_ms();
+    store
+        .host_started(run_id, &host, up, this_machine(), lapse_ms)
+        .await?;
     Ok(Some(Registration { host, up }))
 }
 
@@ -209,6 +212,7 @@ mod tests {
             heartbeat_at,
             stopped_at: None,
             gone_at: None,
+            machine: String::new(),
         }
     }
 

@@ -344,7 +344,7 @@ mod tests {
     async fn an_attempt_of_a_lapsed_host_is_taken_over_recorded_lost_and_settled() {
         let (store, attempt) = one_claimed().await;
         let far = crate::store::UpProcess { pid: 1, start: 1 };
-        store.host_started("r", "far", far).await.unwrap();
+        store.host_started("r", "far", far, "m", 0).await.unwrap();
         let claim = store
             .claim_supervision(&attempt.thread_id, 1, 1, "far")
             .await
@@ -399,7 +399,7 @@ mod tests {
     async fn an_attempt_its_host_made_to_launch_is_not_adopted_by_another_host_but_taken_over() {
         let store = store_with(&["t"]).await;
         let far = crate::store::UpProcess { pid: 1, start: 1 };
-        store.host_started("r", "far", far).await.unwrap();
+        store.host_started("r", "far", far, "m", 0).await.unwrap();
         // Host far's `orch up` made the attempt (its workspace on far's disk) and died
         // before its supervisor claimed it.
         let mut new = new_attempt("t", 1, &[crate::model::TaskStatus::Ready]);

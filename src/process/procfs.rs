@@ -68,6 +68,13 @@ pub fn hostname() -> Option<String> {
     Some(name.trim().to_string()).filter(|n| !n.is_empty())
 }
 
+/// This boot of the machine (`/proc/sys/kernel/random/boot_id`, a random id the kernel
+/// draws at each boot): two machines alive at once never share it.
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string()).filter(|id| !id.is_empty())
+}
+
 /// Every pid in `/proc`.
 pub fn all_pids() -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {

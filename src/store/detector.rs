@@ -211,10 +211,17 @@ async fn relay(mut listener: PgListener, signal: Arc<tokio::sync::Notify>) {
 }
 
 async fn version(store: &Store) -> Result<i64> {
-    let mut conn = store.lock().await;
-    match &mut *conn {
-        Conn::Sqlite(sqlite) => sqlite::data_version(sqlite).await,
-        Conn::Pg(pg) => pg::data_version(pg).await,
+    let mut again = super::ReadAgain::new();
+    loop {
+        let mut conn = store.lock().await;
+        let read = match &mut *conn {
+            Conn::Sqlite(sqlite) => sqlite::data_version(sqlite).await,
+            Conn::Pg(pg) => pg::data_version(pg).await,
+        };
+        drop(conn);
+        if let Some(read) = again.unless_lost(read) {
+            return read;
+        }
     }
 }
 

@@ -9,8 +9,8 @@
 
 use super::events::{self, NewEvent};
 use super::runs::{RunPointer, insert_and_point, require_run};
-use super::{Db, Row, Store, args, execute, fetch_all, scalar, sql};
-use crate::error::Result;
+use super::{Db, Row, Store, args, execute, fetch_all, fetch_optional, scalar, sql};
+use crate::error::{Error, Result};
 use crate::time::now_ms;
 use serde::Serialize;
 use serde_json::json;
@@ -37,6 +37,9 @@ pub struct HostRecord {
     pub stopped_at: Option<i64>,
     /// When a reader found it gone (its process gone, or its heartbeat lapsed).
     pub gone_at: Option<i64>,
+    /// The machine its `orch up` runs on (`''`: not recorded).
+    #[serde(skip)]
+    pub machine: String,
 }
 
 impl HostRecord {
@@ -61,6 +64,7 @@ impl HostRecord {
             heartbeat_at: row.try_get("heartbeat_at")?,
             stopped_at: row.try_get("stopped_at")?,
             gone_at: row.try_get("gone_at")?,
+            machine: row.try_get("machine")?,
         })
     }
 }
@@ -168,21 +172,52 @@ async fn up_event(
 }
 
 impl Store {
-    /// Registers `up` as `host`'s `orch up` of the run (`up_started`), replacing the
-    /// host's earlier registration (its run lock makes this the host's only live one).
-    pub async fn host_started(&self, run_id: &str, host: &str, up: UpProcess) -> Result<()> {
+    /// Registers `up`, on `machine`, as `host`'s `orch up` of the run (`up_started`),
+    /// replacing the host's earlier registration (its run lock makes this the host's
+    /// only live one on its machine). Refused (`invalid_state`, nothing written) while
+    /// another machine's `orch up` holds the name: registered, running, and heard from
+    /// within `lapse_ms`. Two machines under one name would each check the other's pids
+    /// as their own, find its supervisors dead and run its attempts again.
+    pub async fn host_started(
+        &self,
+        run_id: &str,
+        host: &str,
+        up: UpProcess,
+        machine: &str,
+        lapse_ms: i64,
+    ) -> Result<()> {
         self.write(async |tx, now| {
             require_run(tx, run_id).await?;
+            let holder = fetch_optional(
+                &mut *tx,
+                sql!("SELECT * FROM run_hosts WHERE run_id = $1 AND host = $2"),
+                args![run_id, host],
+            )
+            .await?;
+            if let Some(holder) = holder.as_ref().map(HostRecord::from_row).transpose()?
+                && holder.is_running()
+                && !holder.machine.is_empty()
+                && holder.machine != machine
+                && now - holder.heartbeat_at <= lapse_ms
+            {
+                return Err(Error::invalid_state(format!(
+                    "host name {host:?} is taken: an orch up on another machine (pid {}, heard from {:.1} s ago) runs run {run_id:?} as {host:?}; give this one a name of its own with --host NAME (or ORCH_HOST), or, if that machine is down, start this one again once it has been silent for {:.1} s",
+                    holder.pid,
+                    (now - holder.heartbeat_at) as f64 / 1000.0,
+                    lapse_ms as f64 / 1000.0
+                )));
+            }
             execute(
                 tx,
                 sql!(
-                    "INSERT INTO run_hosts (run_id, host, pid, start, started_at, heartbeat_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                    "INSERT INTO run_hosts (run_id, host, pid, start, started_at, heartbeat_at, machine)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (run_id, host) DO UPDATE SET pid = excluded.pid,
                      start = excluded.start, started_at = excluded.started_at,
-                     heartbeat_at = excluded.heartbeat_at, stopped_at = NULL, gone_at = NULL"
+                     heartbeat_at = excluded.heartbeat_at, stopped_at = NULL, gone_at = NULL,
+                     machine = excluded.machine"
                 ),
-                args![run_id, host, i64::from(up.pid), up.start as i64, now, now],
+                args![run_id, host, i64::from(up.pid), up.start as i64, now, now, machine],
             )
             .await?;
             up_event(tx, run_id, (host, up), "up_started", "", now).await
@@ -345,8 +380,8 @@ mod tests {
     /// registered too.
     async fn a_supervises_t() -> (Store, String) {
         let (store, attempt) = one_claimed().await;
-        store.host_started("r", "a", A).await.unwrap();
-        store.host_started("r", "b", B).await.unwrap();
+        store.host_started("r", "a", A, "m", 0).await.unwrap();
+        store.host_started("r", "b", B, "m", 0).await.unwrap();
         let claim = store
             .claim_supervision(&attempt.thread_id, 100, 1000, "a")
             .await
@@ -358,6 +393,40 @@ mod tests {
     /// What `taker` takes over from hosts silent for `lapse_ms`.
     async fn takes(store: &Store, taker: &str, lapse_ms: i64) -> Vec<Taken> {
         store.take_over_lapsed("r", taker, lapse_ms).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_second_machine_under_a_live_hosts_name_is_refused_and_changes_nothing() {
+        let (store, _) = one_claimed().await;
+        store.host_started("r", "a", A, "m1", 60_000).await.unwrap();
+        let before = store.run_hosts("r").await.unwrap();
+        let err = store
+            .host_started("r", "a", B, "m2", 60_000)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, crate::error::ErrorCode::InvalidState, "{err}");
+        for words in [
+            "host name \"a\" is taken",
+            "another machine (pid 7",
+            "--host NAME",
+        ] {
+            assert!(err.message.contains(words), "{err}");
+        }
+        assert_eq!(store.run_hosts("r").await.unwrap(), before);
+        // The same machine's new orch up (the old one died without withdrawing) takes
+        // the name back; so does another machine once the holder is silent past the
+        // lapse, or has stopped.
+        store.host_started("r", "a", B, "m1", 60_000).await.unwrap();
+        assert_eq!(store.run_hosts("r").await.unwrap()[0].pid, 8);
+        store.host_started("r", "a", A, "m2", -1).await.unwrap();
+        assert_eq!(store.run_hosts("r").await.unwrap()[0].machine, "m2");
+        assert!(store.host_stopped("r", "a", A).await.unwrap());
+        store.host_started("r", "a", B, "m1", 60_000).await.unwrap();
+        // A registration that names no machine (made before the column) is never a
+        // reason to refuse.
+        let (store, _) = one_claimed().await;
+        store.host_started("r", "a", A, "", 60_000).await.unwrap();
+        store.host_started("r", "a", B, "m2", 60_000).await.unwrap();
     }
 
     #[tokio::test]
@@ -373,7 +442,7 @@ mod tests {
     async fn of_two_live_hosts_taking_over_one_lapsed_attempt_only_one_takes_it() {
         let (store, thread) = a_supervises_t().await;
         let c = UpProcess { pid: 9, start: 90 };
-        store.host_started("r", "c", c).await.unwrap();
+        store.host_started("r", "c", c, "m", 0).await.unwrap();
         // Host a falls silent; b and c beat on.
         tokio::time::sleep(std::time::Duration::from_millis(60)).await;
         assert!(store.host_heartbeat("r", "b", B).await.unwrap());
@@ -417,7 +486,7 @@ mod tests {
         let (store, thread) = a_supervises_t().await;
         assert!(store.host_stopped("r", "a", A).await.unwrap());
         assert!(takes(&store, "b", -1).await.is_empty());
-        store.host_started("r", "a", A).await.unwrap();
+        store.host_started("r", "a", A, "m", 0).await.unwrap();
         store.mark_settled(&thread).await.unwrap();
         assert!(takes(&store, "b", -1).await.is_empty());
     }

@@ -121,9 +121,13 @@ impl Store {
     }
 
     pub async fn thread(&self, thread_id: &str) -> Result<Thread> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        load_thread(conn, thread_id).await
+        let mut again = super::ReadAgain::new();
+        loop {
+            let read = load_thread(&mut self.lock().await.db(), thread_id).await;
+            if let Some(read) = again.unless_lost(read) {
+                return read;
+            }
+        }
     }
 
     /// A message by id, with its artifacts.

@@ -74,6 +74,39 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
+/// The rule for repeating a read (statements that change nothing): one that met a lost
+/// connection (a server restart cut it) is run again, reconnected by the store's next
+/// lock, up to three times; repeating a read is always safe. A supervisor whose read
+/// right after its worker started failed that way exited, leaving the worker's output
+/// unlogged (a chaos trial's database outage on PostgreSQL).
+pub(crate) struct ReadAgain {
+    connections_lost: u64,
+    tries: u32,
+}
+
+impl ReadAgain {
+    pub(crate) fn new() -> ReadAgain {
+        ReadAgain {
+            connections_lost: pg::connections_lost(),
+            tries: 0,
+        }
+    }
+
+    /// `read`, unless it failed on a lost connection and may be run again (`None`).
+    pub(crate) fn unless_lost<T>(&mut self, read: Result<T>) -> Option<Result<T>> {
+        let lost = pg::connections_lost();
+        match read {
+            Err(e) if lost != self.connections_lost && self.tries < 3 => {
+                tracing::info!(error = %e, "a read met a lost connection; trying again");
+                self.connections_lost = lost;
+                self.tries += 1;
+                None
+            }
+            read => Some(read),
+        }
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         pg::note_error(&err);
@@ -239,12 +272,24 @@ impl Store {
 
     /// A read of one statement on the process's connection: every row it finds.
     pub(crate) async fn read_all(&self, sql: Sql, args: Args) -> Result<Vec<Row>> {
-        fetch_all(&mut self.lock().await.db(), sql, args).await
+        let mut again = ReadAgain::new();
+        loop {
+            let read = fetch_all(&mut self.lock().await.db(), sql, args.clone()).await;
+            if let Some(read) = again.unless_lost(read) {
+                return read;
+            }
+        }
     }
 
     /// A read of one statement: the one row it finds, if any.
     pub(crate) async fn read_optional(&self, sql: Sql, args: Args) -> Result<Option<Row>> {
-        fetch_optional(&mut self.lock().await.db(), sql, args).await
+        let mut again = ReadAgain::new();
+        loop {
+            let read = fetch_optional(&mut self.lock().await.db(), sql, args.clone()).await;
+            if let Some(read) = again.unless_lost(read) {
+                return read;
+            }
+        }
     }
 
     /// A read of one statement: the one row it finds, if any, as a record ([`fetch_record`]).
@@ -254,7 +299,15 @@ impl Store {
         args: Args,
         record: fn(&Row) -> Result<T>,
     ) -> Result<Option<T>> {
-        fetch_record(&mut self.lock().await.db(), sql, args, record).await
+        let mut again = ReadAgain::new();
+        loop {
+            let mut conn = self.lock().await;
+            let read = fetch_record(&mut conn.db(), sql, args.clone(), record).await;
+            drop(conn);
+            if let Some(read) = again.unless_lost(read) {
+                return read;
+            }
+        }
     }
 
     /// A read of one statement: the first column of the one row it finds, if any.
@@ -263,7 +316,13 @@ impl Store {
         sql: Sql,
         args: Args,
     ) -> Result<Option<T>> {
-        scalar(&mut self.lock().await.db(), sql, args).await
+        let mut again = ReadAgain::new();
+        loop {
+            let read = scalar(&mut self.lock().await.db(), sql, args.clone()).await;
+            if let Some(read) = again.unless_lost(read) {
+                return read;
+            }
+        }
     }
 
     /// A read of one statement: the first column of the one row it must find.
@@ -272,7 +331,13 @@ impl Store {
         sql: Sql,
         args: Args,
     ) -> Result<T> {
-        scalar_one(&mut self.lock().await.db(), sql, args).await
+        let mut again = ReadAgain::new();
+        loop {
+            let read = scalar_one(&mut self.lock().await.db(), sql, args.clone()).await;
+            if let Some(read) = again.unless_lost(read) {
+                return read;
+            }
+        }
     }
 
     /// Runs `step` in one write transaction and commits it; an error anywhere in it rolls

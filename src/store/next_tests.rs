@@ -228,7 +228,7 @@ async fn ready_tasks_are_the_leaders_while_no_orch_up_runs_the_run() {
     }
     let cursor = view.next_event_id;
     let up = UpProcess { pid: 7, start: 9 };
-    store.host_started("r", "h", up).await.unwrap();
+    store.host_started("r", "h", up, "m", 0).await.unwrap();
     assert!(store.needs_leader("r", 0).await.unwrap().items.is_empty());
     // A task without a default worker is the leader's even while orch up runs.
     let mut lone = task("c");
@@ -247,7 +247,7 @@ async fn ready_tasks_are_the_leaders_while_no_orch_up_runs_the_run() {
     let other = UpProcess { pid: 7, start: 10 };
     assert!(!store.host_stopped("r", "h", other).await.unwrap());
     // A second host runs the run too: while it does, the tasks are not the leader's.
-    store.host_started("r", "h2", other).await.unwrap();
+    store.host_started("r", "h2", other, "m", 0).await.unwrap();
     assert!(store.host_stopped("r", "h", up).await.unwrap());
     assert!(!store.host_stopped("r", "h", up).await.unwrap());
     let view = store.needs_leader("r", cursor).await.unwrap();

@@ -754,3 +754,63 @@ mod three_hosts {
         }
     }
 }
+
+/// Host names are unique among the machines sharing a database (pids are checked on
+/// the host that recorded them): a second machine's `orch up` under the name of a live
+/// host is refused, with a message that says what to do, and the live host goes on
+/// undisturbed. (Two machines are simulated by `ORCH_MACHINE_ID`, which otherwise
+/// defaults to the kernel's boot id, and on PostgreSQL by the clones' own state
+/// directories.)
+#[test]
+fn a_second_machine_under_a_live_hosts_name_is_refused() {
+    let env = Env::new();
+    let repo = env.repo();
+    let plan = plan(env.path(), 2, 10);
+    env.orch(&["plan", "apply", "--file", plan.to_str().unwrap()])
+        .data();
+    let (clone_a, clone_b) = (clone_for(&env, &repo, "a"), clone_for(&env, &repo, "b"));
+    let first = start_up(&env, &clone_a, "same", "5000");
+    wait_until("the first orch up to dispatch", 60, || {
+        !attempts(&env).is_empty()
+    });
+    let second = env
+        .command(ORCH)
+        .args(["--db", env.db.to_str().unwrap(), "up", "--run", "hosts"])
+        .args(["--host", "same"])
+        .env("ORCH_MACHINE_ID", "another-machine")
+        .env("ORCH_STATE_DIR", env.path().join("state-b"))
+        .env("ORCH_HOST_HEARTBEAT_MS", HEARTBEAT_MS)
+        .env("ORCH_HOST_LAPSE_MS", "5000")
+        .current_dir(&clone_b)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&second.stdout),
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(second.status.code(), Some(30), "{said}");
+    if env.is_pg() {
+        assert!(
+            said.contains("host name \"same\" is taken") && said.contains("--host NAME"),
+            "{said}"
+        );
+    } else {
+        // SQLite: one machine, whose state directory (beside the database) holds the
+        // run's lock for that host name; the lock refuses it first.
+        assert!(
+            said.contains("another orch up is running run \"hosts\" on host same"),
+            "{said}"
+        );
+    }
+    finished(first, "same");
+    let status = env.orch(&["status", "--run", "hosts"]).data().clone();
+    assert_eq!(status["run"]["status"], "done", "{status:#}");
+    for task in ["t0", "t1"] {
+        let ran = std::fs::read_to_string(env.path().join(format!("ran-{task}"))).unwrap();
+        assert_eq!(
+            ran, "host-a\n",
+            "{task} ran once, in the first host's clone"
+        );
+    }
+}

@@ -11,6 +11,7 @@ mod liveness;
 mod mcp;
 mod notify;
 mod orch;
+mod pg_reconnect;
 mod policy;
 mod rate_limits;
 mod real_clis;
