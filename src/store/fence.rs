@@ -117,13 +117,27 @@ impl Store {
     }
 
     /// Whether the fence still holds (a read; true without a fence). A fence found
-    /// moved stays broken.
+    /// moved stays broken. Only the fence says false: a check that failed for another
+    /// reason is an error (after a lost connection, it is checked again once
+    /// reconnected), never a takeover: a supervisor that took a failed read for one
+    /// stopped a healthy worker during a database restart.
     pub async fn fence_holds(&self) -> Result<bool> {
         if self.fenced_to.get().is_none() {
             return Ok(true);
         }
-        let mut conn = self.lock().await;
-        Ok(self.check_fence(&mut conn.db()).await.is_ok())
+        let mut again = super::ReadAgain::new();
+        loop {
+            let mut conn = self.lock().await;
+            let checked = match self.check_fence(&mut conn.db()).await {
+                Ok(()) => Ok(true),
+                Err(_) if self.is_fenced() => Ok(false),
+                Err(e) => Err(e),
+            };
+            drop(conn);
+            if let Some(checked) = again.unless_lost(checked) {
+                return checked;
+            }
+        }
     }
 
     /// The fence's check, on the transaction of a write (see the module doc): refused
