@@ -119,15 +119,26 @@ impl Store {
     /// The task attempt `thread_id` launches, and its [`AttemptBrief`]: two statements
     /// under one lock, the run not reconciled first (a launch reads the task's text and
     /// settings, never its status). What a supervisor reads before its worker starts.
+    /// Run again once reconnected if it met a lost connection.
     pub async fn launch_inputs(&self, thread_id: &str) -> Result<(Task, AttemptBrief)> {
-        let mut conn = self.lock().await;
-        let conn = &mut conn.db();
-        let brief = fetch_record(&mut *conn, ATTEMPT_BRIEF, args![thread_id], attempt_brief)
-            .await?
-            .ok_or_else(|| no_attempt(thread_id))?;
-        let (_, task) = load_task(conn, &brief.run_id, &brief.task_id).await?;
-        Ok((task, brief))
+        let mut again = super::ReadAgain::new();
+        loop {
+            let mut conn = self.lock().await;
+            let read = read_launch_inputs(&mut conn.db(), thread_id).await;
+            drop(conn);
+            if let Some(read) = again.unless_lost(read) {
+                return read;
+            }
+        }
     }
+}
+
+async fn read_launch_inputs(conn: &mut Db<'_>, thread_id: &str) -> Result<(Task, AttemptBrief)> {
+    let brief = fetch_record(&mut *conn, ATTEMPT_BRIEF, args![thread_id], attempt_brief)
+        .await?
+        .ok_or_else(|| no_attempt(thread_id))?;
+    let (_, task) = load_task(conn, &brief.run_id, &brief.task_id).await?;
+    Ok((task, brief))
 }
 
 /// What an attempt's brief and launch read besides its task.
