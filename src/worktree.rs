@@ -341,6 +341,70 @@ pub fn add_worktree(repo: &Path, path: &Path, branch: &str, commit: &str) -> Res
     Ok(())
 }
 
+/// A worktree whose `git worktree add` never finished: git still lists it `locked`
+/// with reason `initializing` (the lock `worktree add` takes first and drops once the
+/// checkout is done). Nothing can have worked in it: its checkout is incomplete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HalfMade {
+    pub path: PathBuf,
+    /// Its branch (`refs/heads/` left off), if git recorded one.
+    pub branch: Option<String>,
+}
+
+/// The half-made worktrees of `repo` ([`HalfMade`]).
+pub fn half_made_worktrees(repo: &Path) -> Result<Vec<HalfMade>> {
+    let out = run_ok(repo, ["worktree", "list", "--porcelain", "-z"])?;
+    let mut found = Vec::new();
+    // Records are runs of fields, each ended by an empty field.
+    for record in out.stdout.split("\0\0") {
+        let fields: Vec<&str> = record.split('\0').collect();
+        let path = fields.iter().find_map(|f| f.strip_prefix("worktree "));
+        let initializing = fields.contains(&"locked initializing");
+        if let (Some(path), true) = (path, initializing) {
+            found.push(HalfMade {
+                path: PathBuf::from(path),
+                branch: fields
+                    .iter()
+                    .find_map(|f| f.strip_prefix("branch refs/heads/"))
+                    .map(str::to_string),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Removes a half-made worktree ([`half_made_worktrees`]): its directory and its
+/// registration, and its branch when no commit of it is missing from every other ref
+/// (a new branch still at its base commit). Returns whether the branch went too.
+pub fn discard_half_made(repo: &Path, half: &HalfMade) -> Result<bool> {
+    // `--force` twice: git refuses a locked worktree otherwise.
+    let path = half.path.as_os_str();
+    run_ok(
+        repo,
+        [
+            OsStr::new("worktree"),
+            OsStr::new("remove"),
+            OsStr::new("--force"),
+            OsStr::new("--force"),
+            OsStr::new("--"),
+            path,
+        ],
+    )?;
+    let Some(branch) = half.branch.as_deref() else {
+        return Ok(false);
+    };
+    let mut revs = unreachable_revs(branch);
+    revs[0] = format!("refs/heads/{branch}");
+    let mut args = vec!["rev-list".to_string(), "--count".to_string()];
+    args.extend(revs);
+    args.push("--".into());
+    if Git::new(repo, &args).count()? > 0 {
+        return Ok(false);
+    }
+    run_ok(repo, ["branch", "-D", "--", branch])?;
+    Ok(true)
+}
+
 /// Clears what an interrupted creation of an attempt's worktree left behind (a process
 /// killed between `git worktree add` and recording the attempt): the directory, its
 /// registration and the branch, but only while they hold no work (no uncommitted

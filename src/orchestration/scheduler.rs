@@ -354,6 +354,10 @@ pub async fn run(
     let run_id = opts.run_id.clone();
     let timing = Timing::from_env();
     let registration = super::presence::announce(store, &run_id).await?;
+    // What a dispatch killed during `git worktree add` left in this clone.
+    if let Err(e) = super::workspace::sweep_half_made(store, &run_id, &opts.repo).await {
+        tracing::warn!(error = %e, "cannot sweep half-made worktrees");
+    }
     let beating = registration
         .clone()
         .map(|r| super::presence::keep_beating(store.clone(), run_id.clone(), r, timing.heartbeat));

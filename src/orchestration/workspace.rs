@@ -98,6 +98,64 @@ fn lock_task_dispatch(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
         .map_err(|(_, e)| Error::internal(format!("cannot lock {}: {e}", path.display())))
 }
 
+/// Clears the half-made worktrees of run `run` in the clone at `repo`: what a process
+/// killed during `git worktree add` left (a host killed outright, say, whose attempt
+/// another host then made in its own clone, so this clone never dispatches it again).
+/// Each is judged under its task's dispatch lock, so a dispatch under way here is never
+/// taken for one; one an attempt records is left. Returns how many went.
+pub async fn sweep_half_made(store: &Store, run: &str, repo: &Path) -> Result<usize> {
+    let Ok(repo) = worktree::toplevel(repo) else {
+        return Ok(0);
+    };
+    let mut cleared = 0;
+    for half in worktree::half_made_worktrees(&repo)? {
+        // `<root>/<run>/<task>/attempt-<n>`
+        let Some((of_run, task, attempt_no)) = attempt_of_path(&half.path) else {
+            continue;
+        };
+        let Some(task_dir) = half.path.parent().filter(|_| of_run == run) else {
+            continue;
+        };
+        let _lock = lock_task_dispatch(task_dir)?;
+        if !worktree::half_made_worktrees(&repo)?.contains(&half) {
+            continue;
+        }
+        match store.attempt(run, &task, Some(attempt_no)).await {
+            Ok(attempt)
+                if attempt
+                    .workspace
+                    .worktree_path
+                    .as_deref()
+                    .is_some_and(|recorded| same_path(recorded, &half.path)) =>
+            {
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) if e.code == crate::error::ErrorCode::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let branch_gone = worktree::discard_half_made(&repo, &half)?;
+        tracing::info!(path = %half.path.display(), branch = ?half.branch, branch_gone, "cleared a worktree whose creation was interrupted");
+        cleared += 1;
+    }
+    Ok(cleared)
+}
+
+/// The run, task and attempt number of a worktree path `…/<run>/<task>/attempt-<n>`.
+fn attempt_of_path(path: &Path) -> Option<(String, String, i64)> {
+    let name = path.file_name()?.to_str()?;
+    let attempt_no = name.strip_prefix("attempt-")?.parse().ok()?;
+    let task_dir = path.parent()?;
+    let task = task_dir.file_name()?.to_str()?.to_string();
+    let run = task_dir.parent()?.file_name()?.to_str()?.to_string();
+    Some((run, task, attempt_no))
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    a == b
+        || (std::fs::canonicalize(a).ok()).is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
+}
+
 /// The workspace of attempt `attempt_no`: the repository (analysis), or a new worktree
 /// on its own branch from the base commit (code).
 pub(super) async fn prepare(

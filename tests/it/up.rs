@@ -548,3 +548,46 @@ sleep 30
     assert_eq!(gate.data()["gate"]["status"], "passed");
     assert_eq!(env.task_row("r", "t")["status"], "done");
 }
+
+/// A dispatch killed during `git worktree add` (a host killed outright) leaves a worktree
+/// git still lists as locked `initializing`; when its attempt was made elsewhere, this
+/// clone never dispatches it again. `orch up` clears those of its run when it starts,
+/// branch and all, and leaves every other worktree alone: another run's, and one whose
+/// creation finished.
+#[test]
+fn orch_up_clears_the_half_made_worktrees_of_its_run() {
+    let env = Env::new();
+    let repo = env.repo();
+    let add = |run: &str, task: &str, initializing: bool| {
+        let path = format!(".orch/worktrees/{run}/{task}/attempt-1");
+        let branch = format!("orch/{run}/{task}/attempt-1");
+        env.git(
+            &repo,
+            &["worktree", "add", "-q", "-b", &branch, &path, "HEAD"],
+        );
+        if initializing {
+            env.git(
+                &repo,
+                &["worktree", "lock", "--reason", "initializing", &path],
+            );
+        }
+        (repo.join(&path), branch)
+    };
+    let (half_made, half_branch) = add("r", "x", true);
+    let (other_run, _) = add("other", "y", true);
+    let (finished, _) = add("r", "z", false);
+    let plan = env.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[run]\nid = \"r\"\n[defaults]\nworker = \"shell\"\n[[tasks]]\nid = \"t\"\nbody = \"echo ok\"\n",
+    )
+    .unwrap();
+    let out = up(&env, &repo, &["--plan", plan.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let listed = env.git(&repo, &["worktree", "list", "--porcelain"]);
+    let shown = |path: &Path| listed.contains(&format!("worktree {}\n", path.display()));
+    assert!(!shown(&half_made) && !half_made.exists(), "{listed}");
+    let branches = env.git(&repo, &["branch", "--list", &half_branch]);
+    assert!(branches.trim().is_empty(), "{branches}");
+    assert!(shown(&other_run) && shown(&finished), "{listed}");
+}

@@ -465,6 +465,14 @@ pub fn trial(seed: u64, kills: u32, lines: (u64, u64), limit_secs: u64) -> Trial
             t.up_failure = Some(format!("orch up did not finish in {limit_secs} s"));
         }
     }
+    // A host killed and not started again yet comes back once, as a real one does: what
+    // its kill left in its clone (a half-made worktree) is its `orch up`'s to clear.
+    if let Some(b) = &mut host_b
+        && b.up.is_none()
+    {
+        b.round += 1;
+        b.start(&env, &plan_path);
+    }
     // Host b, when it runs, ends with the run too.
     if let Some(b) = &mut host_b
         && let Some(mut up_b) = b.up.take()
