@@ -230,6 +230,15 @@ const WORKTREE_LIST_TRIES: u32 = 8;
 /// on one repository do that all the time. Such a failure (git names a file under
 /// `worktrees/`) is tried again after a short pause; any other is an error at once.
 pub fn registered_worktrees(repo: &Path) -> Result<Vec<PathBuf>> {
+    Ok(list_worktrees(repo)?
+        .split('\0')
+        .filter_map(|field| field.strip_prefix("worktree "))
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// `git worktree list --porcelain -z`, tried again as [`registered_worktrees`] says.
+fn list_worktrees(repo: &Path) -> Result<String> {
     let args = ["worktree", "list", "--porcelain", "-z"];
     let mut tries = 1;
     let out = loop {
@@ -247,12 +256,7 @@ pub fn registered_worktrees(repo: &Path) -> Result<Vec<PathBuf>> {
         std::thread::sleep(std::time::Duration::from_millis(10 << tries.min(4)));
         tries += 1;
     };
-    Ok(out
-        .stdout
-        .split('\0')
-        .filter_map(|field| field.strip_prefix("worktree "))
-        .map(PathBuf::from)
-        .collect())
+    Ok(out.stdout)
 }
 
 /// Paths with uncommitted changes (tracked or untracked, ignored files aside),
@@ -353,10 +357,10 @@ pub struct HalfMade {
 
 /// The half-made worktrees of `repo` ([`HalfMade`]).
 pub fn half_made_worktrees(repo: &Path) -> Result<Vec<HalfMade>> {
-    let out = run_ok(repo, ["worktree", "list", "--porcelain", "-z"])?;
+    let listed = list_worktrees(repo)?;
     let mut found = Vec::new();
     // Records are runs of fields, each ended by an empty field.
-    for record in out.stdout.split("\0\0") {
+    for record in listed.split("\0\0") {
         let fields: Vec<&str> = record.split('\0').collect();
         let path = fields.iter().find_map(|f| f.strip_prefix("worktree "));
         let initializing = fields.contains(&"locked initializing");
