@@ -169,6 +169,11 @@ async fn fill_slots(
             }
             // The task moved on meanwhile (the leader dispatched it).
             Ok(None) => {}
+            // Another dispatcher made its attempt first (another host's `orch up`, the
+            // leader) and the refusal names it: the task moved on, nothing is stuck.
+            // Counted stuck, a host whose every ready task went to another host ended
+            // its `orch up` with "the remaining tasks need a worker" (a chaos trial).
+            Err(_) if moved_on(store, &opts.run_id, &task).await => {}
             Err(e) => {
                 // A dirty repository, a path or branch in the way: nothing orch can fix by
                 // waiting. Counted as stuck, so an unattended run ends instead of hanging.
@@ -181,6 +186,14 @@ async fn fill_slots(
         }
     }
     Ok(filled)
+}
+
+/// Whether `task`, read as ready, has moved on since: it is no longer ready, or is on
+/// another attempt.
+async fn moved_on(store: &Store, run_id: &str, task: &Task) -> bool {
+    store.task(run_id, &task.task_id).await.is_ok_and(|now| {
+        now.status != crate::model::TaskStatus::Ready || now.current_attempt != task.current_attempt
+    })
 }
 
 /// Makes the task's first attempt with `worker` and starts its supervisor; `None` when
