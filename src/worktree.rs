@@ -397,12 +397,7 @@ pub fn discard_half_made(repo: &Path, half: &HalfMade) -> Result<bool> {
     let Some(branch) = half.branch.as_deref() else {
         return Ok(false);
     };
-    let mut revs = unreachable_revs(branch);
-    revs[0] = format!("refs/heads/{branch}");
-    let mut args = vec!["rev-list".to_string(), "--count".to_string()];
-    args.extend(revs);
-    args.push("--".into());
-    if Git::new(repo, &args).count()? > 0 {
+    if branch_only_commits(repo, branch)? > 0 {
         return Ok(false);
     }
     run_ok(repo, ["branch", "-D", "--", branch])?;
@@ -427,11 +422,7 @@ pub fn discard_leftover(repo: &Path, path: &Path, branch: &str) -> Result<bool> 
             return Ok(false);
         }
     } else if branch_there {
-        let mut args = vec!["rev-list".to_string(), "--count".to_string()];
-        args.extend(unreachable_revs(branch));
-        args[2] = format!("refs/heads/{branch}");
-        args.push("--".into());
-        match Git::new(repo, &args).count() {
+        match branch_only_commits(repo, branch) {
             Ok(0) => {}
             Ok(_) | Err(WorktreeError::GitFailed { .. } | WorktreeError::NotACount { .. }) => {
                 return Ok(false);
@@ -525,6 +516,15 @@ fn unreachable_revs(own_branch: &str) -> Vec<String> {
     }
     revs.extend(["--branches", "--remotes", "--tags"].map(String::from));
     revs
+}
+
+/// How many commits of branch `branch` of `repo` no other ref reaches.
+fn branch_only_commits(repo: &Path, branch: &str) -> Result<usize> {
+    let mut args = vec!["rev-list".to_string(), "--count".to_string()];
+    args.extend(unreachable_revs(branch));
+    args[2] = format!("refs/heads/{branch}");
+    args.push("--".into());
+    Git::new(repo, &args).count()
 }
 
 /// How many commits of the worktree's HEAD no ref other than `own_branch` (the

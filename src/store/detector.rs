@@ -78,15 +78,7 @@ impl ChangeDetector {
             Location::Sqlite(path) => sqlite::watch_wal(path).map_or(Signal::Poll, Signal::Wal),
             Location::Postgres(url) => Signal::Listen(forward(pg::listen(url).await?)),
         };
-        let version = version(&store).await?;
-        let next_read = Instant::now() + signal.tick();
-        Ok(ChangeDetector {
-            store,
-            signal,
-            version,
-            next_read,
-            reads: 1,
-        })
+        ChangeDetector::with_signal(store, signal).await
     }
 
     /// A detector that polls for its first second and listens after (PostgreSQL; on
@@ -100,6 +92,11 @@ impl ChangeDetector {
             url: url.clone(),
             listen_at: Instant::now() + LISTEN_AFTER,
         };
+        ChangeDetector::with_signal(store, signal).await
+    }
+
+    /// A detector woken by `signal` (in place before this first read of the version).
+    async fn with_signal(store: Store, signal: Signal) -> Result<ChangeDetector> {
         let version = version(&store).await?;
         let next_read = Instant::now() + signal.tick();
         Ok(ChangeDetector {
@@ -211,18 +208,10 @@ async fn relay(mut listener: PgListener, signal: Arc<tokio::sync::Notify>) {
 }
 
 async fn version(store: &Store) -> Result<i64> {
-    let mut again = super::ReadAgain::new();
-    loop {
-        let mut conn = store.lock().await;
-        let read = match &mut *conn {
-            Conn::Sqlite(sqlite) => sqlite::data_version(sqlite).await,
-            Conn::Pg(pg) => pg::data_version(pg).await,
-        };
-        drop(conn);
-        if let Some(read) = again.unless_lost(read) {
-            return read;
-        }
-    }
+    super::read_again!(store, conn => match conn {
+        Conn::Sqlite(sqlite) => sqlite::data_version(sqlite).await,
+        Conn::Pg(pg) => pg::data_version(pg).await,
+    })
 }
 
 #[cfg(test)]

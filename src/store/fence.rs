@@ -125,19 +125,11 @@ impl Store {
         if self.fenced_to.get().is_none() {
             return Ok(true);
         }
-        let mut again = super::ReadAgain::new();
-        loop {
-            let mut conn = self.lock().await;
-            let checked = match self.check_fence(&mut conn.db()).await {
-                Ok(()) => Ok(true),
-                Err(_) if self.is_fenced() => Ok(false),
-                Err(e) => Err(e),
-            };
-            drop(conn);
-            if let Some(checked) = again.unless_lost(checked) {
-                return checked;
-            }
-        }
+        super::read_again!(self, conn => match self.check_fence(&mut conn.db()).await {
+            Ok(()) => Ok(true),
+            Err(_) if self.is_fenced() => Ok(false),
+            Err(e) => Err(e),
+        })
     }
 
     /// The fence's check, on the transaction of a write (see the module doc): refused

@@ -121,13 +121,7 @@ impl Store {
     }
 
     pub async fn thread(&self, thread_id: &str) -> Result<Thread> {
-        let mut again = super::ReadAgain::new();
-        loop {
-            let read = load_thread(&mut self.lock().await.db(), thread_id).await;
-            if let Some(read) = again.unless_lost(read) {
-                return read;
-            }
-        }
+        super::read_again!(self, conn => load_thread(&mut conn.db(), thread_id).await)
     }
 
     /// A message by id, with its artifacts.

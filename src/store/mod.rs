@@ -107,6 +107,27 @@ impl ReadAgain {
     }
 }
 
+/// Runs `$read`, an expression reading through `$conn` (the store's locked connection,
+/// `&mut Conn`), by the rule of [`ReadAgain`]: again, reconnected, when it met a lost
+/// connection. The lock is let go between tries, so the next lock reconnects.
+macro_rules! read_again {
+    ($store:expr, $conn:ident => $read:expr) => {{
+        let mut again = $crate::store::ReadAgain::new();
+        loop {
+            let mut guard = $store.lock().await;
+            let read = {
+                let $conn: &mut $crate::store::Conn = &mut guard;
+                $read
+            };
+            drop(guard);
+            if let Some(read) = again.unless_lost(read) {
+                break read;
+            }
+        }
+    }};
+}
+pub(crate) use read_again;
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         pg::note_error(&err);
@@ -272,24 +293,12 @@ impl Store {
 
     /// A read of one statement on the process's connection: every row it finds.
     pub(crate) async fn read_all(&self, sql: Sql, args: Args) -> Result<Vec<Row>> {
-        let mut again = ReadAgain::new();
-        loop {
-            let read = fetch_all(&mut self.lock().await.db(), sql, args.clone()).await;
-            if let Some(read) = again.unless_lost(read) {
-                return read;
-            }
-        }
+        read_again!(self, conn => fetch_all(&mut conn.db(), sql, args.clone()).await)
     }
 
     /// A read of one statement: the one row it finds, if any.
     pub(crate) async fn read_optional(&self, sql: Sql, args: Args) -> Result<Option<Row>> {
-        let mut again = ReadAgain::new();
-        loop {
-            let read = fetch_optional(&mut self.lock().await.db(), sql, args.clone()).await;
-            if let Some(read) = again.unless_lost(read) {
-                return read;
-            }
-        }
+        read_again!(self, conn => fetch_optional(&mut conn.db(), sql, args.clone()).await)
     }
 
     /// A read of one statement: the one row it finds, if any, as a record ([`fetch_record`]).
@@ -299,15 +308,7 @@ impl Store {
         args: Args,
         record: fn(&Row) -> Result<T>,
     ) -> Result<Option<T>> {
-        let mut again = ReadAgain::new();
-        loop {
-            let mut conn = self.lock().await;
-            let read = fetch_record(&mut conn.db(), sql, args.clone(), record).await;
-            drop(conn);
-            if let Some(read) = again.unless_lost(read) {
-                return read;
-            }
-        }
+        read_again!(self, conn => fetch_record(&mut conn.db(), sql, args.clone(), record).await)
     }
 
     /// A read of one statement: the first column of the one row it finds, if any.
@@ -316,13 +317,7 @@ impl Store {
         sql: Sql,
         args: Args,
     ) -> Result<Option<T>> {
-        let mut again = ReadAgain::new();
-        loop {
-            let read = scalar(&mut self.lock().await.db(), sql, args.clone()).await;
-            if let Some(read) = again.unless_lost(read) {
-                return read;
-            }
-        }
+        read_again!(self, conn => scalar(&mut conn.db(), sql, args.clone()).await)
     }
 
     /// A read of one statement: the first column of the one row it must find.
@@ -331,13 +326,7 @@ impl Store {
         sql: Sql,
         args: Args,
     ) -> Result<T> {
-        let mut again = ReadAgain::new();
-        loop {
-            let read = scalar_one(&mut self.lock().await.db(), sql, args.clone()).await;
-            if let Some(read) = again.unless_lost(read) {
-                return read;
-            }
-        }
+        read_again!(self, conn => scalar_one(&mut conn.db(), sql, args.clone()).await)
     }
 
     /// Runs `step` in one write transaction and commits it; an error anywhere in it rolls

@@ -113,27 +113,6 @@ impl Store {
         self.set_attempt_text(sql, session_id, thread_id).await
     }
 
-    /// The session an attempt resumes, if any (`""` for none).
-    pub async fn resume_session(&self, thread_id: &str) -> Result<String> {
-        let sql = sql!("SELECT resume_session FROM attempts WHERE thread_id = $1");
-        self.attempt_text(sql, thread_id).await
-    }
-
-    /// The brief note of an attempt.
-    pub async fn brief_note(&self, thread_id: &str) -> Result<String> {
-        self.attempt_text(
-            sql!("SELECT brief_note FROM attempts WHERE thread_id = $1"),
-            thread_id,
-        )
-        .await
-    }
-
-    /// One text column of an attempt by its thread (`sql` selects it); `""` for none.
-    async fn attempt_text(&self, sql: Sql, thread_id: &str) -> Result<String> {
-        let text: Option<String> = self.read_scalar(sql, args![thread_id]).await?;
-        Ok(text.unwrap_or_default())
-    }
-
     /// Sets one text column of an attempt by its thread (`sql` updates it).
     async fn set_attempt_text(&self, sql: Sql, value: &str, thread_id: &str) -> Result<()> {
         self.write_statement(sql, |_| args![value, thread_id]).await

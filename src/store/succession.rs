@@ -121,15 +121,7 @@ impl Store {
     /// settings, never its status). What a supervisor reads before its worker starts.
     /// Run again once reconnected if it met a lost connection.
     pub async fn launch_inputs(&self, thread_id: &str) -> Result<(Task, AttemptBrief)> {
-        let mut again = super::ReadAgain::new();
-        loop {
-            let mut conn = self.lock().await;
-            let read = read_launch_inputs(&mut conn.db(), thread_id).await;
-            drop(conn);
-            if let Some(read) = again.unless_lost(read) {
-                return read;
-            }
-        }
+        super::read_again!(self, conn => read_launch_inputs(&mut conn.db(), thread_id).await)
     }
 }
 
