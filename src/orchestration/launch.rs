@@ -58,36 +58,67 @@ async fn launch_planned(
     })
 }
 
-/// Starts `orch supervise --attempt THREAD` detached (its own session; stdout and stderr
-/// to `<log>.supervisor.log`). Returns the pid of the attempt's supervisor: the one
-/// started here, or the one that claimed the attempt first (another launcher, or `orch
-/// up` starting an attempt nobody launched) — the one started here then leaves at once.
+/// How orch starts a supervisor of a store's attempts: the `orch` binary, with the
+/// store's location and the environment a child of this process needs.
+#[derive(Debug, Clone)]
+pub struct SupervisorCommand {
+    exe: std::path::PathBuf,
+    db: String,
+    env: Vec<(&'static str, String)>,
+}
+
+impl SupervisorCommand {
+    pub fn of(store: &Store) -> Result<SupervisorCommand> {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::internal(format!("cannot find the orch binary: {e}")))?;
+        // `inbox` runs this too (as `orch`): use the orch binary beside it.
+        let exe = match exe.file_name().and_then(|n| n.to_str()) {
+            Some("orch") => exe,
+            _ => exe.with_file_name("orch"),
+        };
+        let mut env = store.child_env();
+        // The supervisor runs as this host (it records the host on the attempt it claims).
+        env.push(("ORCH_HOST", super::hosts::this_host().to_string()));
+        Ok(SupervisorCommand {
+            exe,
+            db: store.location().for_children(),
+            env,
+        })
+    }
+
+    /// `orch --db DB supervise ARGS…`.
+    pub fn with_args<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.exe);
+        command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .arg("--db")
+            .arg(&self.db)
+            .arg("supervise")
+            .args(args);
+        command
+    }
+}
+
+/// Starts the supervisor of `attempt`: hands it to the standby supervisor when `orch up`
+/// keeps one ([`super::standby`]), or starts `orch supervise --attempt THREAD` detached
+/// (its own session; stdout and stderr to `<log>.supervisor.log`). Returns the pid of
+/// the attempt's supervisor: the one started here, or the one that claimed the attempt
+/// first (another launcher, or `orch up` starting an attempt nobody launched) — the one
+/// started here then leaves at once.
 pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::internal(format!("cannot find the orch binary: {e}")))?;
-    // `inbox` runs this too (as `orch`): use the orch binary beside it.
-    let exe = match exe.file_name().and_then(|n| n.to_str()) {
-        Some("orch") => exe,
-        _ => exe.with_file_name("orch"),
-    };
     let log = supervisor::log_path(store, attempt);
     if let Some(dir) = log.parent() {
         crate::paths::ensure_private_dir(dir)?;
     }
+    let supervisor_log = log.with_extension("supervisor.log");
     let host = super::hosts::this_host();
-    let mut command = std::process::Command::new(exe);
-    // The supervisor runs as this host (it records the host on the attempt it claims).
-    command
-        .env("ORCH_HOST", host)
-        .envs(store.child_env())
-        .arg("--db")
-        .arg(store.location().for_children())
-        .arg("supervise")
-        .arg("--attempt")
-        .arg(&attempt.thread_id);
-    let child =
-        crate::process::detach::spawn_detached(command, &log.with_extension("supervisor.log"))
-            .map_err(|e| Error::internal(format!("cannot start the supervisor: {e}")))?;
+    if let Some(pid) = hand_to_standby(attempt, &supervisor_log) {
+        return Ok(pid);
+    }
+    let command =
+        SupervisorCommand::of(store)?.with_args(["--attempt", attempt.thread_id.as_str()]);
+    let child = crate::process::detach::spawn_detached(command, &supervisor_log)
+        .map_err(|e| Error::internal(format!("cannot start the supervisor: {e}")))?;
     let pid = child.id();
     // Recorded at once: until the supervisor confirms itself, `orch up` must see a live
     // supervisor here, not an attempt nobody launched. If another one holds the attempt,
@@ -104,4 +135,23 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
         return Ok(holder);
     }
     Ok(pid)
+}
+
+/// Hands `attempt` to the waiting standby supervisor; its pid, or None when there is
+/// none. The standby claims the attempt itself, at once (the launcher's own claim
+/// would be one more write transaction before the worker starts). One that dies
+/// before it claims leaves the attempt unlaunched, which `orch up` launches again
+/// after the launch grace, as it does any attempt nobody launched.
+fn hand_to_standby(attempt: &Attempt, supervisor_log: &Path) -> Option<u32> {
+    let mut standby = super::standby::take()?;
+    let pid = standby.id();
+    // The caller reaps it by its pid, as any supervisor it starts.
+    if !super::standby::hand(&mut standby, &attempt.thread_id, supervisor_log) {
+        tracing::warn!(
+            pid,
+            "the standby supervisor left before it was handed its attempt"
+        );
+        return None;
+    }
+    Some(pid)
 }

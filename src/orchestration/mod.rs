@@ -5,7 +5,8 @@
 //!   record, hand-over, started supervisor), for the leader's verbs, `orch up` and the
 //!   retry ladder alike;
 //! - [`workspace`]: an attempt's worktree and base commit;
-//! - [`launch`]: checking a worker and starting an attempt's detached supervisor;
+//! - [`launch`]: checking a worker and starting an attempt's detached supervisor, or
+//!   handing the attempt to the [`standby`] supervisor `orch up` keeps on PostgreSQL;
 //! - [`after_attempt`]: what runs once an attempt has ended — its completion checks
 //!   ([`checks`]), then the retry [`ladder`] and the step it decides;
 //! - [`scheduler`]: `orch up`, which fills free slots with ready tasks and recovers the
@@ -23,4 +24,5 @@ pub mod launch;
 pub mod presence;
 pub mod recovery;
 pub mod scheduler;
+pub mod standby;
 pub mod workspace;

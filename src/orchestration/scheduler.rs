@@ -304,6 +304,7 @@ impl Scheduler<'_> {
             on_event(&event);
         }
         crate::process::detach::reap_exited(&mut self.children);
+        super::standby::replenish();
         self.policy_tasks.retain(|_, t| !t.is_finished());
         // What was started this tick is at work too (no second pass over the attempts).
         Ok(Ticked {
@@ -374,12 +375,33 @@ pub async fn run(
     let beating = registration
         .clone()
         .map(|r| super::presence::keep_beating(store.clone(), run_id.clone(), r, timing.heartbeat));
+    keep_standby(store, &run_id);
     let result = drive(store, opts, timing, on_event, on_notice).await;
+    super::standby::retire();
     if let Some(beating) = beating {
         beating.abort();
     }
     super::presence::withdraw(store, &run_id, registration).await;
     result
+}
+
+/// On PostgreSQL, keeps a supervisor connected ahead of need ([`super::standby`]).
+fn keep_standby(store: &Store, run_id: &str) {
+    if !matches!(store.location(), crate::store::Location::Postgres(_))
+        || std::env::var_os("ORCH_STANDBY").is_some_and(|v| v == "off")
+    {
+        return;
+    }
+    let dir = crate::supervisor::logs_dir(store).join(run_id);
+    let kept = crate::paths::ensure_private_dir(&dir)
+        .and_then(|()| super::launch::SupervisorCommand::of(store));
+    match kept {
+        Ok(command) => {
+            super::standby::keep(command, dir.join("standby.supervisor.log"));
+            super::standby::replenish();
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot keep a standby supervisor"),
+    }
 }
 
 /// The loop of [`run`], under the run's lock.

@@ -1,6 +1,7 @@
 //! Starting a process that outlives its parent: its own session (no terminal, no
-//! SIGHUP when the caller's terminal closes), stdin from /dev/null, stdout and stderr
-//! appended to a log file.
+//! SIGHUP when the caller's terminal closes), stdin from /dev/null (or, for a supervisor
+//! started ahead of need, a pipe its starter writes its attempt to), stdout and stderr
+//! appended to a log file, which such a supervisor changes once it has its attempt.
 
 use crate::error::{IoContext, IoError};
 use std::fs::OpenOptions;
@@ -24,16 +25,42 @@ fn stop_signals() -> nix::sys::signal::SigSet {
 /// milliseconds stays pending until it has its handlers in and calls
 /// [`unblock_stop_signals`], instead of killing it before it can stop anything. An error
 /// names the log file or the program.
-pub fn spawn_detached(mut command: Command, log: &Path) -> Result<Child, IoError> {
-    let out = OpenOptions::new()
+pub fn spawn_detached(command: Command, log: &Path) -> Result<Child, IoError> {
+    spawn_detached_reading(command, log, Stdio::null())
+}
+
+/// [`spawn_detached`] with stdin a pipe the caller writes to (`child.stdin`).
+pub fn spawn_detached_piped(command: Command, log: &Path) -> Result<Child, IoError> {
+    spawn_detached_reading(command, log, Stdio::piped())
+}
+
+/// Appends this process's stdout and stderr to `log` from now on (created private).
+pub fn redirect_output(log: &Path) -> Result<(), IoError> {
+    let file = open_log(log)?;
+    nix::unistd::dup2_stdout(&file)
+        .and_then(|()| nix::unistd::dup2_stderr(&file))
+        .map_err(std::io::Error::from)
+        .at(log)
+}
+
+fn open_log(log: &Path) -> Result<std::fs::File, IoError> {
+    OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(log)
-        .at(log)?;
+        .at(log)
+}
+
+fn spawn_detached_reading(
+    mut command: Command,
+    log: &Path,
+    stdin: Stdio,
+) -> Result<Child, IoError> {
+    let out = open_log(log)?;
     let err = out.try_clone().at(log)?;
     command
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err));
     let blocked = stop_signals();

@@ -123,6 +123,34 @@ impl Store {
     pub async fn launch_inputs(&self, thread_id: &str) -> Result<(Task, AttemptBrief)> {
         super::read_again!(self, conn => read_launch_inputs(&mut conn.db(), thread_id).await)
     }
+
+    /// Runs the reads a supervisor starts with ([`Store::attempt_by_thread`],
+    /// [`Store::launch_inputs`], [`Store::thread`]) for an attempt that does not exist.
+    /// On PostgreSQL that prepares them and fills the new backend's catalog caches,
+    /// which cost 1–2 ms a statement on a fresh connection: a standby supervisor
+    /// (`orchestration::standby`) does this while it waits, and starts its attempt
+    /// with them warm, and reads nothing from the task-status view the write triggers
+    /// use, for its catalog entries. Finding nothing is the point; an error is only a
+    /// missed saving.
+    pub async fn warm_up_supervision(&self) {
+        const NONE: &str = "";
+        let _ = self.attempt_by_thread(NONE).await;
+        {
+            let mut conn = self.lock().await;
+            let mut db = conn.db();
+            let _ = fetch_record(&mut db, ATTEMPT_BRIEF, args![NONE], attempt_brief).await;
+            let _ = load_task(&mut db, NONE, NONE).await;
+            // The view the status triggers render a task's row through: its tables'
+            // and functions' catalog entries are the bulk of a cold trigger's cost.
+            let _ = super::db::fetch_optional(
+                &mut db,
+                sql!("SELECT obj FROM task_status_rows WHERE id = $1"),
+                args![-1i64],
+            )
+            .await;
+        }
+        let _ = self.thread(NONE).await;
+    }
 }
 
 async fn read_launch_inputs(conn: &mut Db<'_>, thread_id: &str) -> Result<(Task, AttemptBrief)> {

@@ -106,7 +106,7 @@ enum Deadline {
 }
 
 /// SIGTERM, SIGINT and SIGHUP to the supervisor: each asks it to stop its worker.
-pub(super) struct StopSignals {
+pub struct StopSignals {
     term: Signal,
     int: Signal,
     hup: Signal,
@@ -126,7 +126,8 @@ impl StopSignals {
         Ok(signals)
     }
 
-    async fn recv(&mut self) {
+    /// Waits for one of the stop signals.
+    pub async fn recv(&mut self) {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}

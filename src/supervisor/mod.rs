@@ -28,6 +28,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use attempt_run::StopSignals;
 pub(crate) use run::finish_as;
 pub use run::supervise;
 

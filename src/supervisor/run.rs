@@ -19,13 +19,14 @@ use serde_json::json;
 pub(super) const LEASE_MS: i64 = 60 * 60 * 1000;
 
 /// Runs the attempt whose thread is `thread_id` to its end, applies the retry policy,
-/// and marks the attempt settled.
+/// and marks the attempt settled. `signals`: the stop signals' handlers, when the
+/// caller installed them already (a standby supervisor, while it waited).
 ///
 /// While it runs, it sends the run's notifications too (`[notify]`, [`crate::notify`]),
 /// and those left when it ends (its own give-up among them).
-pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
+pub async fn supervise(store: &Store, thread_id: &str, signals: Option<StopSignals>) -> Result<()> {
     let mut notifier = None;
-    let result = supervise_attempt(store, thread_id, &mut notifier).await;
+    let result = supervise_attempt(store, thread_id, signals, &mut notifier).await;
     // On an error the attempt stays unsettled: `orch up` finds it and recovers it.
     let settled = match &result {
         Ok(()) => store.mark_settled(thread_id).await,
@@ -41,6 +42,7 @@ pub async fn supervise(store: &Store, thread_id: &str) -> Result<()> {
 async fn supervise_attempt(
     store: &Store,
     thread_id: &str,
+    signals: Option<StopSignals>,
     notifier: &mut Option<crate::notify::Follower>,
 ) -> Result<()> {
     // A supervisor told to stop (SIGTERM, SIGINT, SIGHUP) stops its worker first. The
@@ -50,7 +52,10 @@ async fn supervise_attempt(
     // widening that window). The launcher starts the supervisor with these signals
     // blocked, so one from its very first moments waits here too; one that comes before
     // the worker starts is acted on as soon as it runs.
-    let signals = StopSignals::install()?;
+    let signals = match signals {
+        Some(signals) => signals,
+        None => StopSignals::install()?,
+    };
     let Some((attempt, me, planned)) = launch::take_over(store, thread_id).await? else {
         return Ok(());
     };

@@ -19,6 +19,7 @@ mod redaction;
 mod remote;
 mod schema_parity;
 mod skills;
+mod standby;
 mod status_rows;
 mod supervisor;
 mod up;
