@@ -351,20 +351,33 @@ impl Store {
                 // Nothing is done until the transaction has begun: a begin that met a
                 // lost connection (a server restart) is tried again, reconnected.
                 let mut tx = conn.begin().await.map_err(Begun::No)?;
-                let db = &mut tx.db();
-                self.check_fence(db).await.map_err(Begun::Yes)?;
-                if let Some(claim) = &claim
-                    && !requests::insert_claim(db, claim, now)
-                        .await
-                        .map_err(Begun::Yes)?
-                {
-                    lost = true;
-                    return Err(Begun::Yes(requests::claim_taken(&claim.0.request_id)));
+                let done = async {
+                    let db = &mut tx.db();
+                    self.check_fence(db).await?;
+                    if let Some(claim) = &claim
+                        && !requests::insert_claim(db, claim, now).await?
+                    {
+                        lost = true;
+                        return Err(requests::claim_taken(&claim.0.request_id));
+                    }
+                    let step = step.take().expect("a write's step runs once");
+                    step(db, now).await
                 }
-                let step = step.take().expect("a write's step runs once");
-                let out = step(db, now).await.map_err(Begun::Yes)?;
-                tx.commit().await.map_err(Begun::Yes)?;
-                Ok(out)
+                .await;
+                match done {
+                    Ok(out) => {
+                        tx.commit().await.map_err(Begun::Yes)?;
+                        Ok(out)
+                    }
+                    // Rolled back now: a dropped transaction's rollback waits for the
+                    // connection's next statement, and on PostgreSQL the write lock with
+                    // it (a standby supervisor, whose next statement may be minutes
+                    // away, held every writer up so).
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(Begun::Yes(e))
+                    }
+                }
             }
             .await;
             match attempt {

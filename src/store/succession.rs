@@ -150,6 +150,15 @@ impl Store {
             .await;
         }
         let _ = self.thread(NONE).await;
+        let _ = self
+            .write(async |tx, _| {
+                for sql in WARM_UP_WRITES {
+                    super::db::execute(&mut *tx, *sql, args![]).await?;
+                }
+                // Rolled back: nothing changes, nothing is notified.
+                Err::<(), _>(crate::error::Error::internal("warm-up, rolled back"))
+            })
+            .await;
     }
 }
 
@@ -176,6 +185,22 @@ pub struct AttemptBrief {
     /// The worker profiles and named checks stored with the run (from its plan file).
     pub run_config: Value,
 }
+
+/// Writes that change nothing but fire the triggers a supervisor's first writes fire,
+/// so that a standby's backend has compiled them (and planned the task-status view
+/// inside them) before its attempt: a cold trigger cost 3–5 ms. Run in a write
+/// transaction (under the write lock, as any writer) that is rolled back.
+const WARM_UP_WRITES: &[Sql] = &[
+    sql!("UPDATE tasks SET updated_at = updated_at WHERE id = (SELECT max(id) FROM tasks)"),
+    sql!("UPDATE attempts SET host = host WHERE id = (SELECT max(id) FROM attempts)"),
+    sql!(
+        "UPDATE threads SET status = status, last_message_id = last_message_id
+         WHERE thread_id = (SELECT max(thread_id) FROM threads)"
+    ),
+    sql!("UPDATE messages SET kind = kind WHERE 1 = 0"),
+    sql!("UPDATE events SET summary = summary WHERE 1 = 0"),
+    sql!("UPDATE leases SET agent = agent WHERE 1 = 0"),
+];
 
 const ATTEMPT_BRIEF: Sql = sql!(
     "SELECT a.run_id, a.task_id, a.brief_note, a.resume_session, r.config_json,
@@ -214,6 +239,38 @@ fn no_attempt(thread_id: &str) -> crate::error::Error {
 #[cfg(test)]
 mod tests {
     use crate::error::ErrorCode;
+
+    /// A standby's warm-up changes nothing and leaves no transaction open: another
+    /// connection writes beside it. (On PostgreSQL its rolled-back write used to keep
+    /// the write lock until the connection's next statement: tests/it/standby.rs,
+    /// `a_waiting_standby_holds_up_no_writer`.)
+    #[tokio::test]
+    async fn the_warm_up_changes_nothing_and_holds_no_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("coord.db");
+        let store = crate::store::Store::open(&path).await.unwrap();
+        let run = crate::store::NewRun {
+            run_id: "r".to_string(),
+            goal: "g".to_string(),
+            ..Default::default()
+        };
+        store.create_run(&run).await.unwrap();
+        let version = store.max_event_id().await.unwrap();
+        store.warm_up_supervision().await;
+        // Another connection writes at once (it would wait out the busy timeout, 60 s,
+        // behind an open transaction). Nothing runs on `store` before: its next
+        // statement would end the transaction.
+        let other = crate::store::Store::open(&path).await.unwrap();
+        let run = crate::store::NewRun {
+            run_id: "s".to_string(),
+            ..run
+        };
+        let wrote =
+            tokio::time::timeout(std::time::Duration::from_secs(20), other.create_run(&run)).await;
+        assert!(matches!(wrote, Ok(Ok(_))), "{wrote:?}");
+        // The warm-up recorded nothing: the run `s` is the only event since.
+        assert_eq!(store.max_event_id().await.unwrap(), version + 1);
+    }
     use crate::model::TaskStatus;
     use crate::store::FinishKind;
     use crate::store::testing::*;

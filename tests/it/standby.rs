@@ -163,6 +163,51 @@ fn a_waiting_standby_leaves_when_orch_up_is_killed() {
     });
 }
 
+/// A waiting standby holds no lock: its warm-up's write is rolled back before it waits.
+/// (On PostgreSQL a dropped transaction's rollback waited for the connection's next
+/// statement, and the write lock with it: every other writer waited for the standby's
+/// attempt.)
+#[test]
+fn a_waiting_standby_holds_up_no_writer() {
+    let env = Env::new();
+    let mut standby = env
+        .command(ORCH)
+        .args(["--db", env.db.to_str().unwrap(), "supervise", "--standby"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(standby.stderr.take().unwrap()),
+        &mut said,
+    )
+    .unwrap();
+    assert!(said.contains("waiting for an attempt"), "{said}");
+    let mut write = env
+        .command(ORCH)
+        .args([
+            "--db",
+            env.db.to_str().unwrap(),
+            "run",
+            "init",
+            "--run",
+            "r",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ended = None;
+    crate::common::wait_until("a write beside a waiting standby", 30, || {
+        ended = write.try_wait().unwrap();
+        ended.is_some()
+    });
+    assert!(ended.unwrap().success());
+    drop(standby.stdin.take());
+    assert!(standby.wait().unwrap().success());
+}
+
 /// `orch supervise --standby` leaves on end of input, and refuses a line that is not
 /// `THREAD<TAB>LOG`.
 #[test]

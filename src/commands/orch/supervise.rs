@@ -29,6 +29,10 @@ pub async fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<Reply> {
         None => {
             let mut signals = StopSignals::install()?;
             ctx.store.warm_up_supervision().await;
+            eprintln!(
+                "standby supervisor {}: waiting for an attempt",
+                std::process::id()
+            );
             match standby(&mut signals).await? {
                 Some(attempt) => (attempt, Some(signals)),
                 None => {
