@@ -23,6 +23,10 @@ static STANDBY: Mutex<Option<Child>> = Mutex::new(None);
 /// not take the CPU from the supervisor just handed its attempt.
 static HANDED_AT: Mutex<Option<std::time::Instant>> = Mutex::new(None);
 const REST: std::time::Duration = std::time::Duration::from_millis(40);
+/// When a standby last left before it was handed an attempt (it could not connect, or
+/// was stopped): the next one is started only [`AFTER_LEFT`] later, not on every tick.
+static LEFT_AT: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+const AFTER_LEFT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Whether this process keeps one ([`keep`]).
 static KEPT: Mutex<Option<Keeper>> = Mutex::new(None);
 
@@ -45,13 +49,16 @@ pub(super) fn replenish() {
     let kept = lock(&KEPT);
     let Some(keeper) = kept.as_ref() else { return };
     let mut standby = lock(&STANDBY);
-    if let Some(child) = standby.as_mut()
-        && matches!(child.try_wait(), Ok(None))
-    {
-        return;
+    if let Some(child) = standby.as_mut() {
+        if matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        *lock(&LEFT_AT) = Some(std::time::Instant::now());
     }
     *standby = None;
-    if lock(&HANDED_AT).is_some_and(|at| at.elapsed() < REST) {
+    if lock(&HANDED_AT).is_some_and(|at| at.elapsed() < REST)
+        || lock(&LEFT_AT).is_some_and(|at| at.elapsed() < AFTER_LEFT)
+    {
         return;
     }
     let command = keeper.command.with_args(["--standby"]);
@@ -67,7 +74,10 @@ pub(super) fn take() -> Option<Child> {
     match child.try_wait() {
         Ok(None) => Some(child),
         // Gone (it could not connect, or was stopped): reaped here.
-        _ => None,
+        _ => {
+            *lock(&LEFT_AT) = Some(std::time::Instant::now());
+            None
+        }
     }
 }
 
