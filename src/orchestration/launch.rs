@@ -112,7 +112,11 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
     }
     let supervisor_log = log.with_extension("supervisor.log");
     let host = super::hosts::this_host();
-    if let Some(pid) = hand_to_standby(attempt, &supervisor_log) {
+    // The standby claims the attempt itself, at once (the launcher's own claim would be
+    // one more write transaction before the worker starts). One that dies before it
+    // claims leaves the attempt unlaunched, which `orch up` launches again after the
+    // launch grace, as it does any attempt nobody launched.
+    if let Some(pid) = super::standby::hand(&attempt.thread_id, &supervisor_log) {
         return Ok(pid);
     }
     let command =
@@ -135,23 +139,4 @@ pub async fn start_supervisor(store: &Store, attempt: &Attempt) -> Result<u32> {
         return Ok(holder);
     }
     Ok(pid)
-}
-
-/// Hands `attempt` to the waiting standby supervisor; its pid, or None when there is
-/// none. The standby claims the attempt itself, at once (the launcher's own claim
-/// would be one more write transaction before the worker starts). One that dies
-/// before it claims leaves the attempt unlaunched, which `orch up` launches again
-/// after the launch grace, as it does any attempt nobody launched.
-fn hand_to_standby(attempt: &Attempt, supervisor_log: &Path) -> Option<u32> {
-    let mut standby = super::standby::take()?;
-    let pid = standby.id();
-    // The caller reaps it by its pid, as any supervisor it starts.
-    if !super::standby::hand(&mut standby, &attempt.thread_id, supervisor_log) {
-        tracing::warn!(
-            pid,
-            "the standby supervisor left before it was handed its attempt"
-        );
-        return None;
-    }
-    Some(pid)
 }

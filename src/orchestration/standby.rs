@@ -15,20 +15,32 @@ use super::launch::SupervisorCommand;
 use std::io::Write;
 use std::process::Child;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// The standby, while it waits (None: none, or not kept here).
-static STANDBY: Mutex<Option<Child>> = Mutex::new(None);
-/// When the last standby was handed its attempt: the next one is started only
-/// [`REST`] after, so that its start (a process, a connection, its warm-up reads) does
-/// not take the CPU from the supervisor just handed its attempt.
-static HANDED_AT: Mutex<Option<std::time::Instant>> = Mutex::new(None);
-const REST: std::time::Duration = std::time::Duration::from_millis(40);
-/// When a standby last left before it was handed an attempt (it could not connect, or
-/// was stopped): the next one is started only [`AFTER_LEFT`] later, not on every tick.
-static LEFT_AT: Mutex<Option<std::time::Instant>> = Mutex::new(None);
-const AFTER_LEFT: std::time::Duration = std::time::Duration::from_secs(5);
-/// Whether this process keeps one ([`keep`]).
-static KEPT: Mutex<Option<Keeper>> = Mutex::new(None);
+/// After a hand-over, the next standby is started only this much later, so that its
+/// start (a process, a connection, its warm-up) does not take the CPU from the
+/// supervisor just handed its attempt.
+const REST: Duration = Duration::from_millis(40);
+/// After a standby left before it was handed an attempt (it could not connect, or was
+/// stopped), the next one is started only this much later, not on every tick.
+const AFTER_LEFT: Duration = Duration::from_secs(5);
+
+/// This process's standby, under one lock.
+static STATE: Mutex<State> = Mutex::new(State {
+    keeper: None,
+    waiting: None,
+    handed_at: None,
+    left_at: None,
+});
+
+struct State {
+    /// How to start one, while this process keeps one ([`keep`]).
+    keeper: Option<Keeper>,
+    /// The standby, while it waits.
+    waiting: Option<Child>,
+    handed_at: Option<Instant>,
+    left_at: Option<Instant>,
+}
 
 /// How to start a standby: a supervisor's command line, and where its output goes
 /// until it has an attempt.
@@ -40,79 +52,79 @@ struct Keeper {
 /// Keeps a standby from now on (`orch up` on PostgreSQL), started as `command
 /// --standby` with its output appended to `log` until it has an attempt.
 pub(super) fn keep(command: SupervisorCommand, log: std::path::PathBuf) {
-    *lock(&KEPT) = Some(Keeper { command, log });
+    lock().keeper = Some(Keeper { command, log });
 }
 
 /// Starts a standby if one is kept and none waits. A standby that cannot start is only
 /// a missed saving: the next launch starts its supervisor as usual.
 pub(super) fn replenish() {
-    let kept = lock(&KEPT);
-    let Some(keeper) = kept.as_ref() else { return };
-    let mut standby = lock(&STANDBY);
-    if let Some(child) = standby.as_mut() {
+    let mut state = lock();
+    let State {
+        keeper: Some(keeper),
+        waiting,
+        handed_at,
+        left_at,
+    } = &mut *state
+    else {
+        return;
+    };
+    if let Some(child) = waiting {
         if matches!(child.try_wait(), Ok(None)) {
             return;
         }
-        *lock(&LEFT_AT) = Some(std::time::Instant::now());
+        *waiting = None;
+        *left_at = Some(Instant::now());
     }
-    *standby = None;
-    if lock(&HANDED_AT).is_some_and(|at| at.elapsed() < REST)
-        || lock(&LEFT_AT).is_some_and(|at| at.elapsed() < AFTER_LEFT)
+    if handed_at.is_some_and(|at| at.elapsed() < REST)
+        || left_at.is_some_and(|at| at.elapsed() < AFTER_LEFT)
     {
         return;
     }
     let command = keeper.command.with_args(["--standby"]);
     match crate::process::detach::spawn_detached_piped(command, &keeper.log) {
-        Ok(child) => *standby = Some(child),
+        Ok(child) => *waiting = Some(child),
         Err(e) => tracing::warn!(error = %e, "cannot start a standby supervisor"),
     }
 }
 
-/// The waiting standby, if one is alive; the caller hands it an attempt ([`hand`]).
-pub(super) fn take() -> Option<Child> {
-    let mut child = lock(&STANDBY).take()?;
-    match child.try_wait() {
-        Ok(None) => Some(child),
-        // Gone (it could not connect, or was stopped): reaped here.
-        _ => {
-            *lock(&LEFT_AT) = Some(std::time::Instant::now());
-            None
-        }
-    }
-}
-
-/// Writes the standby its attempt: the thread id and the log its output goes to from
-/// then on, on one line; then closes its stdin (it reads one line). False when it could
-/// not be written (the standby had just died).
-pub(super) fn hand(child: &mut Child, thread_id: &str, log: &std::path::Path) -> bool {
-    let Some(mut stdin) = child.stdin.take() else {
-        return false;
-    };
+/// Hands the waiting standby, if one is alive, its attempt: the thread id and the log
+/// its output goes to from then on, on one line; then closes its stdin (it reads one
+/// line). Its pid, or None when there is none or it could not be written (it had just
+/// left).
+pub(super) fn hand(thread_id: &str, log: &std::path::Path) -> Option<u32> {
+    let mut state = lock();
+    let mut child = state.waiting.take()?;
+    let now = Instant::now();
+    let stdin = child.stdin.take();
     let line = format!("{thread_id}\t{}\n", log.display());
-    *lock(&HANDED_AT) = Some(std::time::Instant::now());
-    stdin.write_all(line.as_bytes()).is_ok()
+    let handed = matches!(child.try_wait(), Ok(None))
+        && stdin.is_some_and(|mut stdin| stdin.write_all(line.as_bytes()).is_ok());
+    if !handed {
+        // Gone (it could not connect, or was stopped): reaped by `try_wait`, or by
+        // dropping it here once it exits (never waited for: it is detached).
+        state.left_at = Some(now);
+        return None;
+    }
+    state.handed_at = Some(now);
+    Some(child.id())
 }
 
 /// Stops keeping a standby and lets the waiting one go (`orch up` ending): its stdin
-/// closes, and it leaves.
+/// closes, and it leaves. It is reaped on a thread of its own (it may still be
+/// connecting), so the caller does not wait.
 pub fn retire() {
-    lock(&KEPT).take();
-    if let Some(child) = lock(&STANDBY).take() {
-        retire_child(child);
+    let mut state = lock();
+    state.keeper = None;
+    if let Some(mut child) = state.waiting.take() {
+        drop(child.stdin.take());
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
     }
 }
 
-/// Closes a standby's stdin and reaps it once it has left (it may still be
-/// connecting): waited for on a thread of its own, so the caller does not wait.
-fn retire_child(mut child: Child) {
-    drop(child.stdin.take());
-    std::thread::spawn(move || {
-        let _ = child.wait();
-    });
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
+fn lock() -> std::sync::MutexGuard<'static, State> {
+    STATE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
