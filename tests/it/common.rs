@@ -97,6 +97,11 @@ impl Out {
 /// missed nothing the test did).
 impl Drop for Env {
     fn drop(&mut self) {
+        // ORCH_TEST_KEEP=1: leave the temp dir (logs, database) for a post-mortem.
+        if std::env::var_os("ORCH_TEST_KEEP").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+            eprintln!("kept {}", dir.keep().display());
+        }
         let pg = self.is_pg();
         let problems = if std::thread::panicking() || !(pg || self.db.exists()) {
             Vec::new()

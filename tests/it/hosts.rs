@@ -308,7 +308,8 @@ mod three_hosts {
     }
 
     /// The plan: each task's worker appends `THREAD HOST start NS PWD` to `dir/ran-tN`,
-    /// naps 0.3 s, (a code task) leaves `code-tN.txt`, and appends `THREAD HOST end NS`.
+    /// naps (0.3 s; 3 s on host c, so that c is killed with workers surely under way),
+    /// (a code task) leaves `code-tN.txt`, and appends `THREAD HOST end NS`.
     fn plan(dir: &Path) -> PathBuf {
         let mut plan = String::from("[run]\nid = \"hosts\"\n[defaults]\nworker = \"shell\"\n");
         for i in 0..TASKS {
@@ -322,7 +323,7 @@ mod three_hosts {
             plan.push_str(&format!(
                 "[[tasks]]\nid = \"t{i}\"\nexecution_mode = \"{mode}\"\nbody = \"\"\"\n\
                  echo \"$ORCH_THREAD $ORCH_HOST start $(date +%s%N) $PWD\" >> \"{ran}\"\n\
-                 sleep 0.3\n{work}\
+                 case \"$ORCH_HOST\" in c) sleep 3 ;; *) sleep 0.3 ;; esac\n{work}\
                  echo \"$ORCH_THREAD $ORCH_HOST end $(date +%s%N)\" >> \"{ran}\"\n\
                  echo done t{i}\n\"\"\"\n"
             ));
@@ -495,6 +496,17 @@ mod three_hosts {
         runs
     }
 
+    /// When the worker of attempt `thread` of `task` wrote its start line, if it did.
+    fn started_ns(env: &Env, task: &str, thread: &str) -> Option<u128> {
+        let text = std::fs::read_to_string(env.path().join(format!("ran-{task}"))).ok()?;
+        text.lines().find_map(|line| {
+            let words: Vec<&str> = line.splitn(5, ' ').collect();
+            (words.len() == 5 && words[0] == thread && words[2] == "start")
+                .then(|| words[3].parse().ok())
+                .flatten()
+        })
+    }
+
     fn now_ns() -> u128 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -517,14 +529,22 @@ mod three_hosts {
         let up_a = start_up(&env, &clones["a"], "a");
         let up_b = start_up(&env, &clones["b"], "b");
         let mut up_c = start_up(&env, &clones["c"], "c");
-        // 60 attempts ended, some of them host c's, and host c has workers under way.
+        // 60 attempts ended, some of them host c's, and host c has workers under way
+        // that started less than 1.5 s ago (they nap 3 s): they still run when c is killed
+        // just after, however slow this machine is.
         wait_until("60 attempts ended and host c at work", 60, || {
             let all = attempts(&env);
+            let now = now_ns();
             let ended = |r: &&Value| r["supervision"]["outcome"] != "";
             let of_c = |r: &&Value| r["supervision"]["host"] == "c";
+            let fresh = |r: &&Value| {
+                let (task, thread) = (&r["attempt"]["task_id"], &r["attempt"]["thread_id"]);
+                started_ns(&env, task.as_str().unwrap(), thread.as_str().unwrap())
+                    .is_some_and(|start| now.saturating_sub(start) < 1_500_000_000)
+            };
             let at_work = all
                 .iter()
-                .filter(|r| of_c(r) && !ended(r) && r["supervision"]["worker_pid"].is_i64())
+                .filter(|r| of_c(r) && !ended(r) && fresh(r))
                 .count();
             all.iter().filter(ended).count() >= 60
                 && all.iter().filter(ended).filter(of_c).count() >= 5
@@ -532,7 +552,18 @@ mod three_hosts {
         });
         let killed = kill_host(&env, &mut up_c, "c");
         let killed_at = now_ns();
-        assert!(!killed.is_empty(), "host c had started nothing");
+        if killed.is_empty() {
+            let of_c: Vec<Value> = attempts(&env)
+                .into_iter()
+                .filter(|r| r["supervision"]["host"] == "c")
+                .collect();
+            let log = std::fs::read_to_string(env.path().join("up-c.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "host c had started nothing: its attempts {of_c:#?}\nup-c.log, last lines first:\n{}",
+                tail.join("\n")
+            );
+        }
         finished(&env, up_a, "a");
         finished(&env, up_b, "b");
 
