@@ -376,7 +376,7 @@ impl Store {
         task_id: &str,
         attempt_no: Option<i64>,
     ) -> Result<Attempt> {
-        let mut conn = self.lock().await;
+        let mut conn = self.lock().await?;
         let conn = &mut conn.db();
         runs::require_run(conn, run_id).await?;
         let (_, task) = load_task(conn, run_id, task_id).await?;

@@ -647,7 +647,7 @@ mod tests {
     #[tokio::test]
     async fn a_statement_runs_on_the_store_connection_and_its_row_reads_lenient_types() {
         let store = crate::store::Store::open_in_memory().await.unwrap();
-        let mut conn = store.lock().await;
+        let mut conn = store.lock().await.unwrap();
         let db = &mut conn.db();
         let row = fetch_one(
             db,

@@ -150,7 +150,7 @@ impl Store {
     ) -> Result<Vec<Event>> {
         let mut conn = match &filter.run_id {
             Some(run_id) => self.lock_reconciled(run_id).await?,
-            None => self.lock().await,
+            None => self.lock().await?,
         };
         let conn = &mut conn.db();
         let types = serde_json::to_string(&filter.types).unwrap_or_else(|_| "[]".into());
@@ -192,7 +192,7 @@ impl Store {
         after_message: i64,
         not_from: Option<&str>,
     ) -> Result<Option<(i64, Message)>> {
-        let mut conn = self.lock().await;
+        let mut conn = self.lock().await?;
         let conn = &mut conn.db();
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
         let row = fetch_optional(

@@ -323,7 +323,7 @@ impl Store {
         // Every tick of every host asks: a read first, the write lock only when there
         // is something to take.
         let due = {
-            let mut conn = self.lock().await;
+            let mut conn = self.lock().await?;
             lapsed(&mut conn.db(), run_id, taker, now_ms() - lapse_ms).await?
         };
         // A taker that has just connected (started, or reconnected after the server

@@ -350,7 +350,7 @@ mod tests {
 
     /// Leases of a thread not yet released.
     async fn open_leases(store: &Store, thread_id: &str) -> Result<i64> {
-        let mut conn = store.lock().await;
+        let mut conn = store.lock().await?;
         let sql = sql!("SELECT count(*) FROM leases WHERE thread_id = $1 AND released_at IS NULL");
         let count = crate::store::scalar(&mut conn.db(), sql, args![thread_id]).await?;
         Ok(count.unwrap_or(0))

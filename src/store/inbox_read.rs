@@ -75,7 +75,7 @@ impl Store {
         thread_id: &str,
         mark_read: Option<&str>,
     ) -> Result<(Thread, Vec<Message>, Option<i64>)> {
-        let mut guard = self.lock().await;
+        let mut guard = self.lock().await?;
         let conn = &mut guard.db();
         let thread = load_thread(conn, thread_id).await?;
         let rows = fetch_all(
@@ -126,7 +126,7 @@ impl Store {
 
     /// A message by id, with its artifacts.
     pub async fn message(&self, message_id: i64) -> Result<Message> {
-        let mut conn = self.lock().await;
+        let mut conn = self.lock().await?;
         let conn = &mut conn.db();
         let row = fetch_optional(
             conn,

@@ -66,7 +66,7 @@ pub(crate) use db::{
     Args, Conn, Db, IntoArg, Row, Sql, Tx, args, execute, fetch_all, fetch_one, fetch_optional,
     fetch_record, scalar, scalar_one, sql,
 };
-pub use pg::connections_lost;
+pub use pg::{connections_lost, database_gone};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::time::now_ms;
@@ -114,12 +114,13 @@ macro_rules! read_again {
     ($store:expr, $conn:ident => $read:expr) => {{
         let mut again = $crate::store::ReadAgain::new();
         loop {
-            let mut guard = $store.lock().await;
-            let read = {
-                let $conn: &mut $crate::store::Conn = &mut guard;
-                $read
+            let read = match $store.lock().await {
+                Ok(mut guard) => {
+                    let $conn: &mut $crate::store::Conn = &mut guard;
+                    $read
+                }
+                Err(e) => Err(e),
             };
-            drop(guard);
             if let Some(read) = again.unless_lost(read) {
                 break read;
             }
@@ -246,7 +247,7 @@ impl Store {
     /// `foreign_key_check`), and the stored status rows against a fresh rendering: the
     /// problems found, none when the database is sound.
     pub async fn integrity_problems(&self) -> Result<Vec<String>> {
-        let mut conn = self.lock().await;
+        let mut conn = self.lock().await?;
         let mut problems = match &mut *conn {
             Conn::Sqlite(sqlite) => sqlite::integrity_problems(sqlite).await?,
             // PostgreSQL checks its pages and enforces its foreign keys itself.
@@ -277,18 +278,21 @@ impl Store {
     /// On PostgreSQL it first makes sure the connection is alive: after a lost connection
     /// (a server restart) it reconnects, retrying for a while; after a second idle it
     /// pings first. So a long-lived process (`orch up`, a supervisor) goes on after a
-    /// restart, with at most the statement that met the dead connection failed.
-    pub(crate) async fn lock(&self) -> MappedMutexGuard<'_, Conn> {
+    /// restart, with at most the statement that met the dead connection failed. An
+    /// error when the connection was lost and cannot be made again (the database was
+    /// dropped, the server refuses the role: at once; a server away for long: after a
+    /// while).
+    pub(crate) async fn lock(&self) -> Result<MappedMutexGuard<'_, Conn>> {
         let mut guard = self.conn.lock().await;
         if matches!(*guard, Some(Conn::Pg(_)))
             && let Location::Postgres(url) = &*self.location
         {
-            self.liveness.ensure(&mut guard, url).await;
+            self.liveness.ensure(&mut guard, url).await?;
         }
-        MutexGuard::map(guard, |conn| {
+        Ok(MutexGuard::map(guard, |conn| {
             conn.as_mut()
                 .expect("the store is used after it was closed")
-        })
+        }))
     }
 
     /// A read of one statement on the process's connection: every row it finds.
@@ -347,7 +351,7 @@ impl Store {
         let result = loop {
             let connections_lost = pg::connections_lost();
             let attempt = async {
-                let mut conn = self.lock().await;
+                let mut conn = self.lock().await.map_err(Begun::No)?;
                 // Nothing is done until the transaction has begun: a begin that met a
                 // lost connection (a server restart) is tried again, reconnected.
                 let mut tx = conn.begin().await.map_err(Begun::No)?;
@@ -444,7 +448,7 @@ pub(crate) fn parse_or_corrupt<T>(
 pub(crate) async fn test_store(tasks: &[(&str, &str)], then_sql: &'static str) -> Store {
     let store = Store::open_in_memory().await.unwrap();
     {
-        let mut conn = store.lock().await;
+        let mut conn = store.lock().await.unwrap();
         let db = &mut conn.db();
         let run = sql!("INSERT INTO runs (run_id, created_at, updated_at) VALUES ('r', 0, 0)");
         execute(db, run, args![]).await.unwrap();
@@ -470,7 +474,7 @@ mod tests {
     #[tokio::test]
     async fn stored_status_rows_print_timestamps_as_the_rust_format() {
         let store = test_store(&[("t", "ready")], "").await;
-        let mut conn = store.lock().await;
+        let mut conn = store.lock().await.unwrap();
         let db = &mut conn.db();
         for ms in [
             0_i64,

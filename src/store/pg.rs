@@ -36,6 +36,16 @@ pub fn connections_lost() -> u64 {
     CONNECTIONS_LOST.load(Ordering::Relaxed)
 }
 
+/// Set, with the reason, once a connection of this process was lost and could not be
+/// made again for good ([`is_permanent`]: the database was dropped, the role refused).
+static GONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Why this process's database is gone for good, once a reconnect found so: a
+/// supervisor then stops its worker, since nothing of the attempt can be recorded.
+pub fn database_gone() -> Option<&'static str> {
+    GONE.get().map(String::as_str)
+}
+
 /// A connection idle this long is pinged before use.
 const PING_AFTER: Duration = Duration::from_secs(1);
 /// How long a store keeps trying to reconnect (a server restarting) before it lets the
@@ -85,8 +95,12 @@ impl Liveness {
     }
 
     /// Reconnects `slot` when a connection was lost since the last connect, or when a
-    /// ping after an idle second fails; keeps trying for [`RECONNECT_FOR`].
-    pub(super) async fn ensure(&self, slot: &mut Option<Conn>, url: &str) {
+    /// ping after an idle second fails; keeps trying for [`RECONNECT_FOR`]. An error
+    /// when it cannot: at once when trying again cannot help ([`is_permanent`]: the
+    /// database was dropped, the role refused), so `orch up` and supervisors end with
+    /// the server's reason rather than retrying for ever; after [`RECONNECT_FOR`]
+    /// counted as a lost connection (the caller's loop may try again).
+    pub(super) async fn ensure(&self, slot: &mut Option<Conn>, url: &str) -> Result<()> {
         let idle = {
             let mut last = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
             let idle = last.is_none_or(|at| at.elapsed() >= PING_AFTER);
@@ -102,32 +116,47 @@ impl Liveness {
             broken = conn.ping().await.is_err();
         }
         if !broken {
-            return;
+            return Ok(());
         }
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
             let lost = CONNECTIONS_LOST.load(Ordering::Relaxed);
-            match open(url).await {
+            match connect(url).await {
                 Ok(conn) => {
                     self.seen_lost.store(lost, Ordering::Relaxed);
                     *self.connected.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
                     tracing::info!("reconnected to the database after a lost connection");
                     *slot = Some(conn);
-                    return;
+                    return Ok(());
+                }
+                Err(e) if e.permanent => {
+                    tracing::error!("lost the database connection for good: {}", e.error);
+                    let error = lost_for_good(e.error);
+                    let _ = GONE.set(error.message.clone());
+                    return Err(error);
                 }
                 Err(e) if started.elapsed() < RECONNECT_FOR => {
-                    tracing::debug!("reconnecting to the database: {e}");
+                    tracing::debug!("reconnecting to the database: {}", e.error);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => {
-                    tracing::warn!("cannot reconnect to the database: {e}");
-                    return;
+                    tracing::warn!("cannot reconnect to the database: {}", e.error);
+                    CONNECTIONS_LOST.fetch_add(1, Ordering::Relaxed);
+                    return Err(e.error);
                 }
             }
         }
     }
+}
+
+/// The error of a store whose connection was lost and cannot be made again.
+fn lost_for_good(cause: Error) -> Error {
+    Error::internal(format!(
+        "lost the database connection and cannot connect again: {}",
+        cause.message
+    ))
 }
 
 /// Set by a process for the orch processes it starts (supervisors, a detached `orch
@@ -141,18 +170,47 @@ pub(super) fn latest_version() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
+/// Whether a failed connect fails the same way however often it is tried: the database
+/// does not exist (3D000: dropped under a live run), the server refuses the role or its
+/// password (class 28), or the role may not connect to it (42501). A server restarting
+/// (refused connections, 57P03) or full (53300) is worth waiting for.
+fn is_permanent(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|code| {
+        code == "3D000" || code == "42501" || code.starts_with("28")
+    }))
+}
+
+/// Why a connect failed, and whether trying again can help.
+pub(super) struct ConnectError {
+    pub(super) error: Error,
+    pub(super) permanent: bool,
+}
+
 /// Connects to the server at `url` and brings the schema up to date (unless the
 /// process that started this one found it so: [`SCHEMA_CHECKED`]).
 pub(super) async fn open(url: &str) -> Result<Conn> {
+    connect(url).await.map_err(|e| e.error)
+}
+
+/// [`open`], saying whether its failure is [`is_permanent`].
+async fn connect(url: &str) -> std::result::Result<Conn, ConnectError> {
     let shown = super::Location::Postgres(url.to_owned());
-    let mut conn = options(url)?
+    let mut conn = options(url)
+        .map_err(|error| ConnectError {
+            error,
+            permanent: true,
+        })?
         .connect()
         .await
-        .map_err(|e| Error::internal(format!("cannot connect to database {shown}: {e}")))?;
+        .map_err(|e| ConnectError {
+            permanent: is_permanent(&e),
+            error: Error::internal(format!("cannot connect to database {shown}: {e}")),
+        })?;
     let checked = std::env::var(SCHEMA_CHECKED).is_ok_and(|v| v == latest_version().to_string());
     if !checked {
-        migrate(&mut conn).await.map_err(|e| {
-            Error::internal(format!("cannot bring database {shown} up to date: {e}"))
+        migrate(&mut conn).await.map_err(|e| ConnectError {
+            error: Error::internal(format!("cannot bring database {shown} up to date: {e}")),
+            permanent: false,
         })?;
     }
     Ok(Conn::Pg(conn))

@@ -214,13 +214,13 @@ impl Store {
     /// ([`Store::status_view`], [`Store::ready`], [`Store::attempt_plan`], ...) do the
     /// same by themselves; this is the verb.
     pub async fn reconcile(&self, run_id: &str) -> Result<Vec<TaskChange>> {
-        fold(&mut self.lock().await.db(), run_id).await
+        fold(&mut self.lock().await?.db(), run_id).await
     }
 
     /// The process's connection after [`fold`]: what every read of task statuses
     /// starts with, so that no caller can forget it.
     pub(crate) async fn lock_reconciled(&self, run_id: &str) -> Result<MappedMutexGuard<'_, Conn>> {
-        let mut conn = self.lock().await;
+        let mut conn = self.lock().await?;
         fold(&mut conn.db(), run_id).await?;
         Ok(conn)
     }

@@ -104,7 +104,7 @@ impl Store {
         task_id: &str,
         attempt_no: i64,
     ) -> Result<String> {
-        describe(&mut self.lock().await.db(), run_id, task_id, attempt_no).await
+        describe(&mut self.lock().await?.db(), run_id, task_id, attempt_no).await
     }
 
     /// What an attempt's brief and launch read besides its task ([`AttemptBrief`]), in
@@ -135,8 +135,7 @@ impl Store {
     pub async fn warm_up_supervision(&self) {
         const NONE: &str = "";
         let _ = self.attempt_by_thread(NONE).await;
-        {
-            let mut conn = self.lock().await;
+        if let Ok(mut conn) = self.lock().await {
             let mut db = conn.db();
             let _ = fetch_record(&mut db, ATTEMPT_BRIEF, args![NONE], attempt_brief).await;
             let _ = load_task(&mut db, NONE, NONE).await;

@@ -99,7 +99,7 @@ impl Store {
         by: &str,
     ) -> Result<(Task, Gate)> {
         let now = now_ms();
-        let mut conn = self.lock().await;
+        let mut conn = self.lock().await?;
         let conn = &mut conn.db();
         let mut tx = begin_reconciled(conn, run_id, now).await?;
         let db = &mut tx.db();

@@ -59,6 +59,9 @@ pub(super) enum StopReason {
     /// Another host took the attempt over (its host's heartbeat lapsed): this
     /// supervisor is fenced and writes nothing more.
     Fenced,
+    /// The database is gone for good (dropped, or the server refuses the role now):
+    /// nothing of the attempt can be recorded.
+    DatabaseGone,
 }
 
 /// Where the worker is in its ending.
@@ -294,6 +297,11 @@ impl<'a> AttemptRun<'a> {
             StopReason::Fenced => {
                 tracing::warn!("the attempt was taken over by another host; stopping the worker")
             }
+            StopReason::DatabaseGone => {
+                tracing::error!(
+                    "the database is gone for good; stopping the worker, as nothing of it can be recorded"
+                )
+            }
             StopReason::Finding => {
                 grace = grace.min(FINDING_GRACE);
                 tracing::info!(
@@ -403,6 +411,10 @@ impl<'a> AttemptRun<'a> {
         self.next_control = Instant::now() + self.control_every;
         if !self.store.fence_holds().await.unwrap_or(true) {
             self.stop(StopReason::Fenced);
+            return;
+        }
+        if crate::store::database_gone().is_some() {
+            self.stop(StopReason::DatabaseGone);
             return;
         }
         let Ok(thread) = self.store.thread(self.thread_id).await else {

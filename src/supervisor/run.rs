@@ -77,6 +77,14 @@ async fn supervise_attempt(
     let worker = (launched.worker, launched.pump);
     let run = AttemptRun::new(store, thread_id, &agent, me.pid, adapter, worker);
     let ran = run.run(inputs).await?;
+    // The database was dropped (or refuses this role now) while it ran: there is
+    // nowhere to record the end. The worktree stays, and the log has the output.
+    if ran.stop == Some(StopReason::DatabaseGone) {
+        let why = crate::store::database_gone().unwrap_or("the database is gone");
+        return Err(crate::error::Error::internal(format!(
+            "{why}; attempt {thread_id}: its worker is stopped and nothing recorded"
+        )));
+    }
     // Taken over while it ran (or while this process was frozen): the attempt is the
     // other host's; nothing of this end is recorded, nor its work collected.
     if ran.stop == Some(StopReason::Fenced) || !store.fence_holds().await? {

@@ -3,7 +3,9 @@
 //! safe), and so is a change detector's first read, and a supervisor's check of its
 //! fence. A supervisor whose read right after its worker started failed that way
 //! exited, leaving the worker's output unlogged (a chaos trial's database outage); one
-//! whose fence check failed so took it for a takeover and stopped its worker. Needs a PostgreSQL server, so it is ignored by a plain
+//! whose fence check failed so took it for a takeover and stopped its worker. A
+//! database dropped under a live run ends `orch up` and the supervisors at once, with
+//! the server's reason. Needs a PostgreSQL server, so it is ignored by a plain
 //! `cargo test`; `.ci/run` runs it with `--include-ignored` in its PostgreSQL pass.
 
 use crate::common::{Env, pg_server};
@@ -97,5 +99,92 @@ fn a_fence_check_after_a_cut_connection_is_no_takeover() {
             assert!(!store.is_fenced(), "round {round}");
         }
         store.close().await;
+    });
+}
+
+/// The database dropped under a live run: `orch up` ends at once with the server's
+/// reason, and so do the run's supervisors (the standby too), each stopping its worker;
+/// nothing retries for ever. (Before, each reconnected for 60 s a statement, again and
+/// again: still at it after minutes.)
+#[test]
+#[ignore = "needs PostgreSQL: ORCH_TEST_PG_URL=postgres://root@127.0.0.1:5432/test cargo test --test it -- --include-ignored pg_reconnect"]
+fn a_dropped_database_ends_orch_up_and_its_supervisors_with_the_reason() {
+    use crate::common::{ORCH, wait_until};
+    use std::process::Stdio;
+    assert!(pg_server().is_some(), "ORCH_TEST_PG_URL");
+    let env = Env::new();
+    assert!(env.is_pg());
+    let repo = env.repo();
+    let plan = env.path().join("plan.toml");
+    let mut text = String::from("[run]\nid = \"r\"\n[defaults]\nworker = \"shell\"\n");
+    for i in 0..2 {
+        text.push_str(&format!(
+            "[[tasks]]\nid = \"t{i}\"\nexecution_mode = \"analysis\"\nbody = \"sleep 120\"\n"
+        ));
+    }
+    std::fs::write(&plan, text).unwrap();
+    let url = env.db.display().to_string();
+    let mut up = env
+        .command(ORCH)
+        .args(["--db", &url, "up", "--plan", plan.to_str().unwrap()])
+        .current_dir(&repo)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both workers run.
+    let mut pids = Vec::new();
+    wait_until("both workers running", 60, || {
+        // The run is there once `orch up` applied the plan.
+        let out = env.orch(&["attempts", "--run", "r"]);
+        if out.code != 0 {
+            return false;
+        }
+        let attempts = out.data()["attempts"].clone();
+        pids = attempts
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|a| {
+                ["supervisor_pid", "worker_pid"].map(|which| a["supervision"][which].as_i64())
+            })
+            .collect::<Option<Vec<i64>>>()
+            .unwrap_or_default();
+        pids.len() == 4
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(scratch::drop(&url)).unwrap();
+    // It ends on its own (before, it reconnected for 60 s a statement, again and again).
+    wait_until("orch up to end after the drop", 45, || {
+        up.try_wait().unwrap().is_some()
+    });
+    let out = up.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("cannot connect again") && stderr.contains("does not exist"),
+        "{stdout}\n{stderr}"
+    );
+    let alive = |pid: i64| orch::process::procfs::stat(pid as u32).is_some_and(|s| s.state != 'Z');
+    wait_until("the supervisors and workers to end", 45, || {
+        pids.iter().all(|pid| !alive(*pid))
+    });
+    // Made again, empty, for the environment's checks and its drop.
+    let server = pg_server().unwrap();
+    rt.block_on(async {
+        let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+        let name = url.rsplit('/').next().unwrap().to_string();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
     });
 }
