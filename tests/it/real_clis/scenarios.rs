@@ -25,6 +25,7 @@ macro_rules! with_each_cli {
 
 with_each_cli!(
     code_task_done,
+    code_task_done_under_orch_up,
     code_task_without_commits_or_done_fails,
     blocked_question_answered,
     usage_limit_hands_over_to_the_fallback,
@@ -219,6 +220,91 @@ fn code_task_done(cli: Cli) {
             .any(|m| m["summary"] == "Added hello.txt" && m["kind"] == "result"),
         "{messages:#?}"
     );
+    assert_nothing_left_running(real.env.path());
+}
+
+/// The same task run by `orch up` rather than a leader's `dispatch --launch`. On
+/// PostgreSQL (`.ci/real-clis` runs this one there too) `orch up` hands the attempt to
+/// its standby supervisor, started before the task was ready: the real CLI then runs
+/// under a supervisor whose signal handlers were installed and output redirected before
+/// it had an attempt, and the attempt's branch is pushed to the shared remote.
+fn code_task_done_under_orch_up(cli: Cli) {
+    let real = Real::new(
+        cli,
+        json!([
+            {"tool": "printf 'hello\\n' > hello.txt"},
+            {"tool": "git add hello.txt && git commit -q -m 'Add hello.txt'"},
+            {"tool": "inbox done --summary 'Added hello.txt'"},
+            {"text": "Added hello.txt."},
+        ]),
+    );
+    real.env
+        .orch(&[
+            "task",
+            "add",
+            "--run",
+            "r",
+            "--task",
+            "t",
+            "--title",
+            "t",
+            "--default-to",
+            cli.adapter(),
+            "--execution-mode",
+            "code",
+            "--body",
+            "Add a file hello.txt saying hello.",
+        ])
+        .data();
+    let db = real.env.db.display().to_string();
+    let up = real.env.raw(
+        crate::common::ORCH,
+        &["--db", &db, "up", "--run", "r"],
+        &real.repo,
+        &[],
+    );
+    let record = real.ended("t", 1, 5);
+    assert_eq!(
+        up.code,
+        0,
+        "{}\n{}\n{record:#}\n{}",
+        up.stdout,
+        up.stderr,
+        real.log(&record)
+    );
+    assert_eq!(
+        outcome(&record),
+        "succeeded",
+        "{record:#}\n{}",
+        real.log(&record)
+    );
+    let attempt = &record["attempt"];
+    let (base, branch) = (
+        attempt["base_commit"].as_str().unwrap(),
+        attempt["branch_name"].as_str().unwrap(),
+    );
+    let files = real.env.git(
+        &real.repo,
+        &["diff", "--name-only", &format!("{base}..{branch}")],
+    );
+    assert_eq!(files, "hello.txt", "{record:#}");
+    let log_path = record["supervision"]["log_path"].as_str().unwrap();
+    let supervisor_log =
+        std::fs::read_to_string(std::path::Path::new(log_path).with_extension("supervisor.log"))
+            .unwrap_or_default();
+    if real.env.is_pg() {
+        assert!(
+            supervisor_log.contains("standby=true"),
+            "not handed to a standby:\n{supervisor_log}"
+        );
+        // Pushed: the remote has the branch at the attempt's commit.
+        let remote = real.env.path().join("remote.git");
+        let on_remote = real.env.git(&remote, &["rev-parse", branch]);
+        let local = real.env.git(&real.repo, &["rev-parse", branch]);
+        assert_eq!(on_remote, local, "{record:#}");
+    } else {
+        assert!(supervisor_log.contains("standby=false"), "{supervisor_log}");
+    }
     assert_nothing_left_running(real.env.path());
 }
 
