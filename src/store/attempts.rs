@@ -376,26 +376,9 @@ impl Store {
         task_id: &str,
         attempt_no: Option<i64>,
     ) -> Result<Attempt> {
-        let mut conn = self.lock().await?;
-        let conn = &mut conn.db();
-        runs::require_run(conn, run_id).await?;
-        let (_, task) = load_task(conn, run_id, task_id).await?;
-        let n = attempt_no.unwrap_or(task.current_attempt);
-        if n == 0 {
-            return Err(NotFound::NoAttemptYet {
-                task: task_id.to_string(),
-            }
-            .into());
-        }
-        load_attempt(conn, run_id, task_id, n)
-            .await?
-            .ok_or_else(|| {
-                NotFound::Attempt {
-                    task: task_id.to_string(),
-                    attempt_no: n,
-                }
-                .into()
-            })
+        super::read_again!(self, conn => {
+            attempt_of_task(&mut conn.db(), run_id, task_id, attempt_no).await
+        })
     }
 
     /// Every attempt of a run (optionally of one task), oldest first.
@@ -538,6 +521,33 @@ async fn cancel_task_in(
     )
     .await?;
     Ok(attempt)
+}
+
+/// Attempt `attempt_no` of a task (its current one by default).
+async fn attempt_of_task(
+    conn: &mut Db<'_>,
+    run_id: &str,
+    task_id: &str,
+    attempt_no: Option<i64>,
+) -> Result<Attempt> {
+    runs::require_run(conn, run_id).await?;
+    let (_, task) = load_task(conn, run_id, task_id).await?;
+    let n = attempt_no.unwrap_or(task.current_attempt);
+    if n == 0 {
+        return Err(NotFound::NoAttemptYet {
+            task: task_id.to_string(),
+        }
+        .into());
+    }
+    load_attempt(conn, run_id, task_id, n)
+        .await?
+        .ok_or_else(|| {
+            NotFound::Attempt {
+                task: task_id.to_string(),
+                attempt_no: n,
+            }
+            .into()
+        })
 }
 
 #[cfg(test)]

@@ -192,31 +192,12 @@ impl Store {
         after_message: i64,
         not_from: Option<&str>,
     ) -> Result<Option<(i64, Message)>> {
-        let mut conn = self.lock().await?;
-        let conn = &mut conn.db();
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
-        let row = fetch_optional(
-            conn,
-            sql!(
-                "SELECT e.event_id AS woke_event_id, m.*
-                 FROM events e JOIN messages m ON m.message_id = e.message_id
-                 WHERE e.thread_id = $1 AND e.event_id > $2 AND m.message_id > $3
-                   AND m.kind IN (SELECT value FROM json_each($4))
-                   AND (CAST($5 AS TEXT) IS NULL OR m.from_agent != $5)
-                 ORDER BY e.event_id LIMIT 1"
-            ),
-            args![thread_id, after_event, after_message, kinds, not_from],
-        )
-        .await?;
-        match row {
-            None => Ok(None),
-            Some(row) => {
-                let event_id: i64 = row.try_get("woke_event_id")?;
-                let mut message = rows::message(&row)?;
-                super::threads::attach_artifacts(conn, std::slice::from_mut(&mut message)).await?;
-                Ok(Some((event_id, message)))
-            }
-        }
+        let after = (after_event, after_message);
+        // A worker waiting for its answer through a server restart reads again.
+        super::read_again!(self, conn => {
+            next_reply_in(&mut conn.db(), thread_id, &kinds, after, not_from).await
+        })
     }
 
     /// Events of a run after a cursor, oldest first (for `orch up` pipes and followers).
@@ -231,6 +212,38 @@ impl Store {
         )
         .await?;
         rows.iter().map(rows::event).collect()
+    }
+}
+
+/// [`Store::next_reply`]'s read.
+async fn next_reply_in(
+    conn: &mut Db<'_>,
+    thread_id: &str,
+    kinds: &str,
+    (after_event, after_message): (i64, i64),
+    not_from: Option<&str>,
+) -> Result<Option<(i64, Message)>> {
+    let row = fetch_optional(
+        conn,
+        sql!(
+            "SELECT e.event_id AS woke_event_id, m.*
+                 FROM events e JOIN messages m ON m.message_id = e.message_id
+                 WHERE e.thread_id = $1 AND e.event_id > $2 AND m.message_id > $3
+                   AND m.kind IN (SELECT value FROM json_each($4))
+                   AND (CAST($5 AS TEXT) IS NULL OR m.from_agent != $5)
+                 ORDER BY e.event_id LIMIT 1"
+        ),
+        args![thread_id, after_event, after_message, kinds, not_from],
+    )
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let event_id: i64 = row.try_get("woke_event_id")?;
+            let mut message = rows::message(&row)?;
+            super::threads::attach_artifacts(conn, std::slice::from_mut(&mut message)).await?;
+            Ok(Some((event_id, message)))
+        }
     }
 }
 

@@ -322,10 +322,9 @@ impl Store {
     ) -> Result<Vec<Taken>> {
         // Every tick of every host asks: a read first, the write lock only when there
         // is something to take.
-        let due = {
-            let mut conn = self.lock().await?;
-            lapsed(&mut conn.db(), run_id, taker, now_ms() - lapse_ms).await?
-        };
+        let due = super::read_again!(self, conn => {
+            lapsed(&mut conn.db(), run_id, taker, now_ms() - lapse_ms).await
+        })?;
         // A taker that has just connected (started, or reconnected after the server
         // restarted or its connection was cut) judges nobody for a lapse: after an
         // outage every host's heartbeats stopped alike, and they resume as the others

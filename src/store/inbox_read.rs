@@ -126,18 +126,7 @@ impl Store {
 
     /// A message by id, with its artifacts.
     pub async fn message(&self, message_id: i64) -> Result<Message> {
-        let mut conn = self.lock().await?;
-        let conn = &mut conn.db();
-        let row = fetch_optional(
-            conn,
-            sql!("SELECT * FROM messages WHERE message_id = $1"),
-            args![message_id],
-        )
-        .await?
-        .ok_or(NotFound::Message { message_id })?;
-        let mut message = rows::message(&row)?;
-        attach_artifacts(conn, std::slice::from_mut(&mut message)).await?;
-        Ok(message)
+        super::read_again!(self, conn => message_in(&mut conn.db(), message_id).await)
     }
 
     /// The id of the newest message `from` wrote on a thread, among `kinds`.
@@ -172,4 +161,17 @@ impl Store {
 /// A `--limit` as a statement's `LIMIT`: none, or a negative one, is no limit.
 fn row_limit(limit: Option<i64>) -> i64 {
     limit.filter(|n| *n >= 0).unwrap_or(i64::MAX)
+}
+/// [`Store::message`]'s read.
+async fn message_in(conn: &mut super::Db<'_>, message_id: i64) -> Result<Message> {
+    let row = fetch_optional(
+        &mut *conn,
+        sql!("SELECT * FROM messages WHERE message_id = $1"),
+        args![message_id],
+    )
+    .await?
+    .ok_or(NotFound::Message { message_id })?;
+    let mut message = rows::message(&row)?;
+    attach_artifacts(conn, std::slice::from_mut(&mut message)).await?;
+    Ok(message)
 }

@@ -252,9 +252,7 @@ impl Store {
 
     /// `orch run show`: the run with its task counts and derived status.
     pub async fn run(&self, run_id: &str) -> Result<Run> {
-        let mut conn = self.lock().await?;
-        let conn = &mut conn.db();
-        load_run(conn, run_id).await
+        super::read_again!(self, conn => load_run(&mut conn.db(), run_id).await)
     }
 
     /// The worker profiles and named checks stored with a run (from its plan file).

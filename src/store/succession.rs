@@ -104,7 +104,7 @@ impl Store {
         task_id: &str,
         attempt_no: i64,
     ) -> Result<String> {
-        describe(&mut self.lock().await?.db(), run_id, task_id, attempt_no).await
+        super::read_again!(self, conn => describe(&mut conn.db(), run_id, task_id, attempt_no).await)
     }
 
     /// What an attempt's brief and launch read besides its task ([`AttemptBrief`]), in

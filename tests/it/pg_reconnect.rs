@@ -59,8 +59,24 @@ fn reads_after_a_cut_connection_are_run_again_once_reconnected() {
             );
             let detector = store.change_detector_listening_later().await;
             assert!(detector.is_ok(), "round {round}: {:?}", detector.err());
+            // `orch up`'s read of its run each tick, and a reply's read (a worker's
+            // `inbox wait-reply`): not-found is an answer, a lost connection is not.
+            assert!(
+                cut_connections(&url).await >= 1,
+                "round {round}: nothing cut"
+            );
+            let run = store.run("r").await;
+            assert!(run.is_ok(), "round {round}: {:?}", run.err());
+            assert!(
+                cut_connections(&url).await >= 1,
+                "round {round}: nothing cut"
+            );
+            let reply = store
+                .next_reply("none", &["answer".to_string()], 0, 0, None)
+                .await;
+            assert!(matches!(reply, Ok(None)), "round {round}: {reply:?}");
         }
-        assert!(orch::store::connections_lost() >= 6);
+        assert!(orch::store::connections_lost() >= 10);
         store.close().await;
         scratch::drop(&url).await.unwrap();
     });
