@@ -204,3 +204,70 @@ fn a_dropped_database_ends_orch_up_and_its_supervisors_with_the_reason() {
         admin.close().await.unwrap();
     });
 }
+
+/// A worker blocked in `inbox wait-reply` through cut connections (a server restart,
+/// twice) still gets its answer, and exits 0 with it: its store reconnects (after an
+/// idle second it pings first; a read that meets the cut anyway is run again), and its
+/// listener, reconnected, wakes it. (It passed before `next_reply`'s read was made
+/// one to run again too: the ping catches a cut made while it waits.)
+#[test]
+#[ignore = "needs PostgreSQL: ORCH_TEST_PG_URL=postgres://root@127.0.0.1:5432/test cargo test --test it -- --include-ignored pg_reconnect"]
+fn a_worker_waiting_for_its_answer_through_a_restart_gets_it() {
+    use crate::common::{INBOX, finish, spawn};
+    assert!(pg_server().is_some(), "ORCH_TEST_PG_URL");
+    let env = Env::new();
+    assert!(env.is_pg());
+    let thread = env
+        .inbox(
+            Some("leader"),
+            &["send", "--to", "worker", "--subject", "s"],
+        )
+        .data()["thread"]["thread_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.inbox(Some("worker"), &["claim", "--thread", &thread])
+        .data();
+    let waiter = spawn(
+        &env,
+        INBOX,
+        &["wait-reply", "--thread", &thread, "--timeout-seconds", "60"],
+        Some("worker"),
+    );
+    let url = env.db.display().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The waiter is connected and waiting: its backend is there to cut.
+    crate::common::wait_until("the waiter's connections", 30, || {
+        rt.block_on(waiting_backends(&url)) >= 1
+    });
+    for _ in 0..2 {
+        assert!(rt.block_on(cut_connections(&url)) >= 1, "nothing cut");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
+    let reply = env.inbox(
+        Some("leader"),
+        &["reply", "--thread", &thread, "--body", "the answer"],
+    );
+    let reply_id = reply.data()["message"]["message_id"].clone();
+    let out = finish(waiter);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.data()["message"]["message_id"], reply_id, "{out:#?}");
+    assert_eq!(out.data()["message"]["body"], "the answer");
+}
+
+/// How many other connections the database at `url` has.
+async fn waiting_backends(url: &str) -> i64 {
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    n
+}
