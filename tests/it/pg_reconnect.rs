@@ -271,3 +271,64 @@ async fn waiting_backends(url: &str) -> i64 {
     admin.close().await.unwrap();
     n
 }
+
+/// A role the server stops letting in mid-run (here `ALTER ROLE … NOLOGIN`, as an
+/// operator revoking it would) is not waited for: the store's next statement fails at
+/// once with the server's reason, as for a dropped database.
+#[test]
+#[ignore = "needs PostgreSQL: ORCH_TEST_PG_URL=postgres://root@127.0.0.1:5432/test cargo test --test it -- --include-ignored pg_reconnect"]
+fn a_role_refused_mid_run_fails_at_once_with_the_reason() {
+    let server = pg_server().expect("ORCH_TEST_PG_URL");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = scratch::create(&server).await.unwrap();
+        let (name, role) = {
+            let name = url.rsplit('/').next().unwrap().to_string();
+            let role = format!("{name}_role");
+            (name, role)
+        };
+        // Names made of a fixed prefix and digits: safe to splice.
+        let admin_sql = |sql: String| {
+            let server = server.clone();
+            async move {
+                let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+            }
+        };
+        admin_sql(format!("CREATE ROLE {role} LOGIN")).await;
+        admin_sql(format!("ALTER DATABASE {name} OWNER TO {role}")).await;
+        let as_role = url.replacen("://root@", &format!("://{role}@"), 1);
+        assert_ne!(as_role, url, "{url}");
+        let store = Store::open_at(&Location::Postgres(as_role.clone()))
+            .await
+            .unwrap();
+        let run = NewRun {
+            run_id: "r".to_string(),
+            goal: "g".to_string(),
+            ..NewRun::default()
+        };
+        store.create_run(&run).await.unwrap();
+        admin_sql(format!("ALTER ROLE {role} NOLOGIN")).await;
+        assert!(cut_connections(&url).await >= 1, "nothing cut");
+        let read = store.run("r").await;
+        let err = read.expect_err("a read after the role was refused");
+        assert!(
+            err.message.contains("cannot connect again")
+                && err.message.contains("not permitted to log in"),
+            "{err:?}"
+        );
+        // ("cannot connect again" is the refusal no retry mends; a server only away
+        // would have been retried for 60 s a try and failed without it.)
+        assert!(orch::store::database_gone().is_some());
+        store.close().await;
+        scratch::drop(&url).await.unwrap();
+        admin_sql(format!("DROP ROLE {role}")).await;
+    });
+}
