@@ -9,6 +9,10 @@ use std::path::Path;
 pub struct Proc {
     pub pid: u32,
     pub cmdline: String,
+    /// Where its standard error goes (read when it was found): a standby supervisor,
+    /// whose command line names no attempt, sends it to its attempt's
+    /// `.supervisor.log` once handed one.
+    pub stderr: Option<std::path::PathBuf>,
 }
 
 fn read(path: impl AsRef<Path>) -> Option<Vec<u8>> {
@@ -77,6 +81,7 @@ fn matching(test: impl Fn(&[u8], &[u8], &[u8]) -> bool) -> Vec<Proc> {
             found.push(Proc {
                 pid,
                 cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
+                stderr: std::fs::read_link(format!("/proc/{pid}/fd/2")).ok(),
             });
         }
     }
@@ -130,10 +135,25 @@ pub fn supervisors(db: &Path) -> Vec<(u32, String)> {
         .collect()
 }
 
-/// The attempt thread an `orch supervise` process supervises; `None` for any other.
+/// The attempt thread an `orch supervise` process supervises; `None` for any other
+/// (and for a standby not handed an attempt yet). A standby's attempt is read from
+/// where its output went: `logs/RUN/TASK/attempt-N.supervisor.log`.
 pub fn supervised(p: &Proc) -> Option<String> {
     let words: Vec<&str> = p.cmdline.split_whitespace().collect();
     let at = words.iter().position(|w| *w == "supervise")?;
+    if words[at..].contains(&"--standby") {
+        let log = p.stderr.as_ref()?;
+        let attempt = log.file_name()?.to_str()?.strip_suffix(".supervisor.log")?;
+        let task = log.parent()?;
+        let run = task.parent()?;
+        return attempt.starts_with("attempt-").then(|| {
+            format!(
+                "{}/{}/{attempt}",
+                run.file_name().unwrap_or_default().to_string_lossy(),
+                task.file_name().unwrap_or_default().to_string_lossy()
+            )
+        });
+    }
     let thread = words
         .iter()
         .skip(at)
