@@ -162,6 +162,7 @@ impl Store {
 fn row_limit(limit: Option<i64>) -> i64 {
     limit.filter(|n| *n >= 0).unwrap_or(i64::MAX)
 }
+
 /// [`Store::message`]'s read.
 async fn message_in(conn: &mut super::Db<'_>, message_id: i64) -> Result<Message> {
     let row = fetch_optional(

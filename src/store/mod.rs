@@ -66,7 +66,7 @@ pub(crate) use db::{
     Args, Conn, Db, IntoArg, Row, Sql, Tx, args, execute, fetch_all, fetch_one, fetch_optional,
     fetch_record, scalar, scalar_one, sql,
 };
-pub use pg::{connections_lost, database_gone};
+pub use pg::connections_lost;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::time::now_ms;
@@ -293,6 +293,13 @@ impl Store {
             conn.as_mut()
                 .expect("the store is used after it was closed")
         }))
+    }
+
+    /// Why this store's database is gone for good, once a reconnect found so (it was
+    /// dropped, the server refuses the role): a supervisor then stops its worker, since
+    /// nothing of the attempt can be recorded.
+    pub fn database_gone(&self) -> Option<&str> {
+        self.liveness.gone()
     }
 
     /// A read of one statement on the process's connection: every row it finds.

@@ -36,16 +36,6 @@ pub fn connections_lost() -> u64 {
     CONNECTIONS_LOST.load(Ordering::Relaxed)
 }
 
-/// Set, with the reason, once a connection of this process was lost and could not be
-/// made again for good ([`is_permanent`]: the database was dropped, the role refused).
-static GONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Why this process's database is gone for good, once a reconnect found so: a
-/// supervisor then stops its worker, since nothing of the attempt can be recorded.
-pub fn database_gone() -> Option<&'static str> {
-    GONE.get().map(String::as_str)
-}
-
 /// A connection idle this long is pinged before use.
 const PING_AFTER: Duration = Duration::from_secs(1);
 /// How long a store keeps trying to reconnect (a server restarting) before it lets the
@@ -75,6 +65,9 @@ pub(super) struct Liveness {
     last_used: std::sync::Mutex<Option<Instant>>,
     /// When the store connected: first, or again after a lost connection.
     connected: std::sync::Mutex<Instant>,
+    /// Set, with the reason, once the connection was lost and could not be made again
+    /// for good ([`is_permanent`]: the database was dropped, the role refused).
+    gone: std::sync::OnceLock<String>,
 }
 
 impl Liveness {
@@ -84,7 +77,13 @@ impl Liveness {
             seen_lost: AtomicU64::new(CONNECTIONS_LOST.load(Ordering::Relaxed)),
             last_used: std::sync::Mutex::new(Some(Instant::now())),
             connected: std::sync::Mutex::new(Instant::now()),
+            gone: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Why the database is gone for good, once a reconnect found so.
+    pub(super) fn gone(&self) -> Option<&str> {
+        self.gone.get().map(String::as_str)
     }
 
     /// Whether the store connected (first, or again after a lost connection) less than
@@ -118,6 +117,10 @@ impl Liveness {
         if !broken {
             return Ok(());
         }
+        // Found gone for good already: no connect can mend it.
+        if let Some(why) = self.gone() {
+            return Err(Error::internal(why));
+        }
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
@@ -133,7 +136,7 @@ impl Liveness {
                 Err(e) if e.permanent => {
                     tracing::error!("lost the database connection for good: {}", e.error);
                     let error = lost_for_good(e.error);
-                    let _ = GONE.set(error.message.clone());
+                    let _ = self.gone.set(error.message.clone());
                     return Err(error);
                 }
                 Err(e) if started.elapsed() < RECONNECT_FOR => {
@@ -181,9 +184,9 @@ fn is_permanent(err: &sqlx::Error) -> bool {
 }
 
 /// Why a connect failed, and whether trying again can help.
-pub(super) struct ConnectError {
-    pub(super) error: Error,
-    pub(super) permanent: bool,
+struct ConnectError {
+    error: Error,
+    permanent: bool,
 }
 
 /// Connects to the server at `url` and brings the schema up to date (unless the

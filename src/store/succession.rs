@@ -238,6 +238,10 @@ fn no_attempt(thread_id: &str) -> crate::error::Error {
 #[cfg(test)]
 mod tests {
     use crate::error::ErrorCode;
+    use crate::model::TaskStatus;
+    use crate::store::FinishKind;
+    use crate::store::testing::*;
+    use serde_json::json;
 
     /// A standby's warm-up changes nothing and leaves no transaction open: another
     /// connection writes beside it. (On PostgreSQL its rolled-back write used to keep
@@ -270,10 +274,6 @@ mod tests {
         // The warm-up recorded nothing: the run `s` is the only event since.
         assert_eq!(store.max_event_id().await.unwrap(), version + 1);
     }
-    use crate::model::TaskStatus;
-    use crate::store::FinishKind;
-    use crate::store::testing::*;
-    use serde_json::json;
 
     #[tokio::test]
     async fn the_second_maker_is_told_which_attempt_exists() {

@@ -413,7 +413,7 @@ impl<'a> AttemptRun<'a> {
             self.stop(StopReason::Fenced);
             return;
         }
-        if crate::store::database_gone().is_some() {
+        if self.store.database_gone().is_some() {
             self.stop(StopReason::DatabaseGone);
             return;
         }

@@ -80,7 +80,7 @@ async fn supervise_attempt(
     // The database was dropped (or refuses this role now) while it ran: there is
     // nowhere to record the end. The worktree stays, and the log has the output.
     if ran.stop == Some(StopReason::DatabaseGone) {
-        let why = crate::store::database_gone().unwrap_or("the database is gone");
+        let why = store.database_gone().unwrap_or("the database is gone");
         return Err(crate::error::Error::internal(format!(
             "{why}; attempt {thread_id}: its worker is stopped and nothing recorded"
         )));

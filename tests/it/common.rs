@@ -22,7 +22,7 @@ pub fn pg_server() -> Option<String> {
         .filter(|url| !url.is_empty())
 }
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

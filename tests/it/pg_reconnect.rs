@@ -8,7 +8,7 @@
 //! the server's reason. Needs a PostgreSQL server, so it is ignored by a plain
 //! `cargo test`; `.ci/run` runs it with `--include-ignored` in its PostgreSQL pass.
 
-use crate::common::{Env, pg_server};
+use crate::common::{Env, block_on, pg_server};
 use orch::store::{Location, NewRun, Store, scratch};
 use sqlx::Connection;
 
@@ -30,11 +30,7 @@ async fn cut_connections(url: &str) -> u64 {
 #[ignore = "needs PostgreSQL: ORCH_TEST_PG_URL=postgres://root@127.0.0.1:5432/test cargo test --test it -- --include-ignored pg_reconnect"]
 fn reads_after_a_cut_connection_are_run_again_once_reconnected() {
     let server = pg_server().expect("ORCH_TEST_PG_URL");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let url = scratch::create(&server).await.unwrap();
         let store = Store::open_at(&Location::Postgres(url.clone()))
             .await
@@ -169,11 +165,7 @@ fn a_dropped_database_ends_orch_up_and_its_supervisors_with_the_reason() {
             .unwrap_or_default();
         pids.len() == 4
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(scratch::drop(&url)).unwrap();
+    block_on(scratch::drop(&url)).unwrap();
     // It ends on its own (before, it reconnected for 60 s a statement, again and again).
     wait_until("orch up to end after the drop", 45, || {
         up.try_wait().unwrap().is_some()
@@ -193,16 +185,11 @@ fn a_dropped_database_ends_orch_up_and_its_supervisors_with_the_reason() {
         pids.iter().all(|pid| !alive(*pid))
     });
     // Made again, empty, for the environment's checks and its drop.
-    let server = pg_server().unwrap();
-    rt.block_on(async {
-        let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-        let name = url.rsplit('/').next().unwrap().to_string();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-    });
+    let name = url.rsplit('/').next().unwrap();
+    block_on(admin_sql(
+        &pg_server().unwrap(),
+        format!("CREATE DATABASE {name}"),
+    ));
 }
 
 /// A worker blocked in `inbox wait-reply` through cut connections (a server restart,
@@ -235,18 +222,14 @@ fn a_worker_waiting_for_its_answer_through_a_restart_gets_it() {
         Some("worker"),
     );
     let url = env.db.display().to_string();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     // Two cuts, each once the waiter is connected (again): it reconnects when it next
     // reads, which on a loaded machine may take a while.
     let mut cuts = 0;
     while cuts < 2 {
         crate::common::wait_until("the waiter's connections", 60, || {
-            rt.block_on(waiting_backends(&url)) >= 1
+            block_on(waiting_backends(&url)) >= 1
         });
-        if rt.block_on(cut_connections(&url)) >= 1 {
+        if block_on(cut_connections(&url)) >= 1 {
             cuts += 1;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -295,17 +278,7 @@ fn a_role_refused_mid_run_fails_at_once_with_the_reason() {
             (name, role)
         };
         // Names made of a fixed prefix and digits: safe to splice.
-        let admin_sql = |sql: String| {
-            let server = server.clone();
-            async move {
-                let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-                admin.close().await.unwrap();
-            }
-        };
+        let admin_sql = |sql: String| admin_sql(&server, sql);
         admin_sql(format!("CREATE ROLE {role} LOGIN")).await;
         admin_sql(format!("ALTER DATABASE {name} OWNER TO {role}")).await;
         let as_role = url.replacen("://root@", &format!("://{role}@"), 1);
@@ -330,9 +303,19 @@ fn a_role_refused_mid_run_fails_at_once_with_the_reason() {
         );
         // ("cannot connect again" is the refusal no retry mends; a server only away
         // would have been retried for 60 s a try and failed without it.)
-        assert!(orch::store::database_gone().is_some());
+        assert!(store.database_gone().is_some());
         store.close().await;
         scratch::drop(&url).await.unwrap();
         admin_sql(format!("DROP ROLE {role}")).await;
     });
+}
+
+/// Runs `sql` over an admin connection to the server at `server`.
+async fn admin_sql(server: &str, sql: String) {
+    let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
 }

@@ -177,16 +177,18 @@ fn two_accounts(real: &Real) {
     ));
 }
 
+/// The model's turns of a code task adding `hello.txt`: write it, commit it, `inbox done`.
+fn hello_steps() -> Value {
+    json!([
+        {"tool": "printf 'hello\\n' > hello.txt"},
+        {"tool": "git add hello.txt && git commit -q -m 'Add hello.txt'"},
+        {"tool": "inbox done --summary 'Added hello.txt'"},
+        {"text": "Added hello.txt."},
+    ])
+}
+
 fn code_task_done(cli: Cli) {
-    let real = Real::new(
-        cli,
-        json!([
-            {"tool": "printf 'hello\\n' > hello.txt"},
-            {"tool": "git add hello.txt && git commit -q -m 'Add hello.txt'"},
-            {"tool": "inbox done --summary 'Added hello.txt'"},
-            {"text": "Added hello.txt."},
-        ]),
-    );
+    let real = Real::new(cli, hello_steps());
     real.task("t", cli.adapter(), "Add a file hello.txt saying hello.");
     let launched = real.launch("t", "code");
     let record = real.ended("t", 1, 90);
@@ -229,15 +231,7 @@ fn code_task_done(cli: Cli) {
 /// under a supervisor whose signal handlers were installed and output redirected before
 /// it had an attempt, and the attempt's branch is pushed to the shared remote.
 fn code_task_done_under_orch_up(cli: Cli) {
-    let real = Real::new(
-        cli,
-        json!([
-            {"tool": "printf 'hello\\n' > hello.txt"},
-            {"tool": "git add hello.txt && git commit -q -m 'Add hello.txt'"},
-            {"tool": "inbox done --summary 'Added hello.txt'"},
-            {"text": "Added hello.txt."},
-        ]),
-    );
+    let real = Real::new(cli, hello_steps());
     real.env
         .orch(&[
             "task",
